@@ -1,0 +1,160 @@
+/** `tinyproto simulate`: every client in one machine. */
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { parseArgs } from 'node:util';
+import { resolveSimConfig, SIM_DEFAULTS, type Method, type SimConfig } from '../sim/config.ts';
+import { simulate, type RoundRecord, type SimResult } from '../sim/simulate.ts';
+import type { Family } from '../models/engine.ts';
+import type { Logger } from '../protocol/logger.ts';
+import { flagInt, flagList, flagNumber } from './args.ts';
+import { bytes, pct, textTable } from './table.ts';
+
+export const SIMULATE_HELP = `Usage: tinyproto simulate [options]
+
+Runs a federated experiment with every client in this machine (clients spread over worker threads).
+
+  --method M              tinyproto | fedproto | local            (default ${SIM_DEFAULTS.method})
+  --clients N             number of clients, all participate       (default ${SIM_DEFAULTS.clients})
+  --alpha A               Dirichlet label-skew concentration       (default ${SIM_DEFAULTS.alpha})
+  --rounds R              communication rounds                     (default ${SIM_DEFAULTS.rounds})
+  --samples-per-client M  cap each client's samples (before the 75/25 train/test split)
+  --seed S                seed for partition, masks, init, order   (default ${SIM_DEFAULTS.seed})
+  --data DIR              IDX (Fashion-MNIST/MNIST) or CIFAR-10 binary directory
+                          (default /usr/share/datasets/fashion-mnist)
+  --feature-dim D         d, prototype dimension                   (default ${SIM_DEFAULTS.featureDim})
+  --ratio R               r, TinyProto mask sparsity ratio         (default ${SIM_DEFAULTS.ratio})
+  --lambda L              weight of the prototype MSE term         (default ${SIM_DEFAULTS.lambda})
+  --batch-size B          (default ${SIM_DEFAULTS.batchSize})   --lr LR (default ${SIM_DEFAULTS.lr})   --local-epochs E (default ${SIM_DEFAULTS.localEpochs})
+  --mu MU|auto            TinyProto server scale; auto = mu-factor * K / training samples (default auto)
+  --mu-factor F           factor of the automatic mu                (default ${SIM_DEFAULTS.muFactor})
+  --families LIST         backbones assigned by client id mod count (default ${SIM_DEFAULTS.families.join(',')})
+  --workers N             worker threads (0 = one per core)        (default 0)
+  --backend B             auto | tensorflow | wasm | cpu           (default auto: tfjs-node if installed, else wasm)
+  --allow-cpu             permit the pure-JS cpu backend (under 1 image/s; for debugging only)
+  --json FILE             write the full result (config, per-round, per-client) as JSON
+  --quiet                 print only the final summary
+  -h, --help
+`;
+
+export function parseSimulateArgs(argv: string[]): { config: SimConfig; json?: string; quiet: boolean; help: boolean } {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      method: { type: 'string' },
+      clients: { type: 'string' },
+      alpha: { type: 'string' },
+      rounds: { type: 'string' },
+      'samples-per-client': { type: 'string' },
+      seed: { type: 'string' },
+      data: { type: 'string' },
+      'feature-dim': { type: 'string' },
+      ratio: { type: 'string' },
+      lambda: { type: 'string' },
+      'batch-size': { type: 'string' },
+      lr: { type: 'string' },
+      'local-epochs': { type: 'string' },
+      mu: { type: 'string' },
+      'mu-factor': { type: 'string' },
+      families: { type: 'string' },
+      workers: { type: 'string' },
+      backend: { type: 'string' },
+      'allow-cpu': { type: 'boolean' },
+      json: { type: 'string' },
+      quiet: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const mu = values.mu === undefined || values.mu === 'auto' ? values.mu : flagNumber('mu', values.mu);
+  const config = resolveSimConfig({
+    method: values.method as Method | undefined,
+    clients: flagInt('clients', values.clients),
+    alpha: flagNumber('alpha', values.alpha),
+    rounds: flagInt('rounds', values.rounds),
+    samplesPerClient: flagInt('samples-per-client', values['samples-per-client']),
+    seed: flagInt('seed', values.seed),
+    dataDir: values.data,
+    featureDim: flagInt('feature-dim', values['feature-dim']),
+    ratio: flagNumber('ratio', values.ratio),
+    lambda: flagNumber('lambda', values.lambda),
+    batchSize: flagInt('batch-size', values['batch-size']),
+    lr: flagNumber('lr', values.lr),
+    localEpochs: flagInt('local-epochs', values['local-epochs']),
+    mu: mu as number | 'auto' | undefined,
+    muFactor: flagNumber('mu-factor', values['mu-factor']),
+    families: flagList(values.families) as Family[] | undefined,
+    workers: flagInt('workers', values.workers),
+    backend: values.backend as SimConfig['backend'] | undefined,
+    allowCpu: values['allow-cpu'],
+  });
+  return { config, ...(values.json ? { json: values.json } : {}), quiet: values.quiet ?? false, help: values.help ?? false };
+}
+
+export const ROUND_HEADER = ['round', 'acc (head)', 'acc (proto)', 'up B/client', 'down B/client', 'loss', 'proto loss', 'time'];
+
+export function roundRow(r: RoundRecord): string[] {
+  return [
+    String(r.round),
+    pct(r.accuracyHead),
+    pct(r.accuracyPrototype),
+    r.bytesUpPerClient.toFixed(0),
+    r.bytesDownPerClient.toFixed(0),
+    r.loss.toFixed(4),
+    r.protoLoss.toFixed(4),
+    `${r.seconds.toFixed(1)}s`,
+  ];
+}
+
+export function summaryText(res: SimResult): string {
+  const s = res.summary;
+  return [
+    `method ${res.config.method}: best acc (head) ${pct(s.best.accuracyHead)} at round ${s.best.roundHead}, ` +
+      `best acc (proto) ${pct(s.best.accuracyPrototype)}${s.best.roundPrototype ? ` at round ${s.best.roundPrototype}` : ''}`,
+    `last round: acc (head) ${pct(s.last.accuracyHead)}, acc (proto) ${pct(s.last.accuracyPrototype)}`,
+    `payload per client per round: up ${bytes(s.meanBytesUpPerClientRound)}, down ${bytes(s.meanBytesDownPerClientRound)}; ` +
+      `total up ${bytes(s.totalBytesUp)}, down ${bytes(s.totalBytesDown)}; ${res.seconds.toFixed(0)} s`,
+  ].join('\n');
+}
+
+/** Runs the command; returns the process exit code. */
+export async function runSimulate(argv: string[], out: (s: string) => void, logger: Logger): Promise<number> {
+  const { config, json, quiet, help } = parseSimulateArgs(argv);
+  if (help) {
+    out(SIMULATE_HELP);
+    return 0;
+  }
+  const widths = ROUND_HEADER.map((h) => Math.max(h.length, 12));
+  const fmt = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i]!)).join(' ');
+  const result = await simulate(config, {
+    logger,
+    onReady: (info) => {
+      if (quiet) return;
+      const fams = new Map<string, { n: number; params: number; flops: number }>();
+      for (const m of info.models) fams.set(m.family, { n: (fams.get(m.family)?.n ?? 0) + 1, params: m.paramCount, flops: m.flopsPerImage });
+      out(
+        `data: ${info.dataset.name} (${info.dataset.count} images ${info.dataset.shape.join('x')}, ${info.dataset.numClasses} classes) from ${info.dataset.dir}\n` +
+          `method ${config.method}, ${config.clients} clients, Dir(${config.alpha}), ${config.rounds} rounds, d=${config.featureDim}` +
+          (info.masks ? `, r=${config.ratio} (s=${info.masks.s} values per class), mu=${info.mu?.toPrecision(3)}` : '') +
+          `, lambda=${config.lambda}, batch ${config.batchSize}, lr ${config.lr}, ${info.workers} worker(s), backend ${info.models[0]?.backend}\n` +
+          (config.samplesPerClient ? `cap: at most ${config.samplesPerClient} samples per client\n` : '') +
+          textTable(
+            ['family', 'clients', 'params', 'MFLOP/img'],
+            [...fams].map(([f, v]) => [f, String(v.n), String(v.params), (v.flops / 1e6).toFixed(2)]),
+          ) +
+          `\nclients: ${info.clients.map((c) => `${c.client}:${c.family}[${c.train}/${c.test}; classes ${c.classes.join(',')}]`).join(' ')}\n`,
+      );
+      out(fmt(ROUND_HEADER));
+    },
+    onRound: (r) => {
+      if (!quiet) out(fmt(roundRow(r)));
+    },
+  });
+  out(summaryText(result));
+  if (json) {
+    mkdirSync(dirname(json), { recursive: true });
+    writeFileSync(json, JSON.stringify(result, null, 1));
+    out(`wrote ${json}`);
+  }
+  return 0;
+}

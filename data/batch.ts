@@ -1,0 +1,62 @@
+/** Gather images / labels for a batch of indices, normalising pixels on the fly. */
+import { TinyProtoError } from '../protocol/errors.ts';
+import type { ImageDataset } from './types.ts';
+
+/** Per-channel lookup table: lut[c * 256 + v] = (v / 255 - mean[c]) / std[c]. */
+export function normalisationTable(ds: Pick<ImageDataset, 'channels' | 'mean' | 'std'>): Float32Array {
+  const lut = new Float32Array(ds.channels * 256);
+  for (let c = 0; c < ds.channels; c++) {
+    const m = ds.mean[c];
+    const s = ds.std[c];
+    if (m === undefined || s === undefined || !(s > 0)) {
+      throw new TinyProtoError('E_CONFIG', `data set ${'name' in ds ? String(ds.name) : ''} has no valid mean/std for channel ${c}`);
+    }
+    for (let v = 0; v < 256; v++) lut[c * 256 + v] = (v / 255 - m) / s;
+  }
+  return lut;
+}
+
+/**
+ * Images `indices` of `ds` as float32 NHWC, normalised per channel with ds.mean / ds.std.
+ * Writes into `out` when given (must hold indices.length * H * W * C floats) and returns
+ * the exactly-sized view of it.
+ */
+export function toFloatBatch(ds: ImageDataset, indices: Int32Array | readonly number[], out?: Float32Array): Float32Array {
+  const per = ds.height * ds.width * ds.channels;
+  const size = indices.length * per;
+  if (out !== undefined && out.length < size) {
+    throw new TinyProtoError('E_SHAPE', `toFloatBatch: output buffer holds ${out.length} floats, need ${size} (${indices.length} images x ${per})`);
+  }
+  const dst = out === undefined ? new Float32Array(size) : out.subarray(0, size);
+  const lut = normalisationTable(ds);
+  const px = ds.pixels;
+  const ch = ds.channels;
+  for (let b = 0; b < indices.length; b++) {
+    const i = indices[b]!;
+    if (!(i >= 0 && i < ds.count) || !Number.isInteger(i)) {
+      throw new TinyProtoError('E_CONFIG', `toFloatBatch: index ${i} is out of range [0, ${ds.count})`);
+    }
+    const src = i * per;
+    const o = b * per;
+    if (ch === 1) {
+      for (let p = 0; p < per; p++) dst[o + p] = lut[px[src + p]!]!;
+    } else {
+      for (let p = 0; p < per; p++) dst[o + p] = lut[(p % ch) * 256 + px[src + p]!]!;
+    }
+  }
+  return dst;
+}
+
+/** Labels of `indices`. */
+export function gatherLabels(ds: ImageDataset, indices: Int32Array | readonly number[]): Int32Array {
+  const out = new Int32Array(indices.length);
+  for (let b = 0; b < indices.length; b++) {
+    const i = indices[b]!;
+    const y = ds.labels[i];
+    if (y === undefined || !Number.isInteger(i)) {
+      throw new TinyProtoError('E_CONFIG', `gatherLabels: index ${i} is out of range [0, ${ds.count})`);
+    }
+    out[b] = y;
+  }
+  return out;
+}

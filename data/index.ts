@@ -1,0 +1,25 @@
+export type { ClientShard, ImageDataset } from './types.ts';
+export {
+  DEFAULT_DATA_DIR,
+  FASHION_MNIST_CLASSES,
+  MNIST_CLASSES,
+  loadIdxDataset,
+  parseIdx,
+  readIdxFile,
+  type IdxArray,
+  type IdxLoadOptions,
+  type Split,
+} from './idx.ts';
+export { CIFAR10_CLASSES, loadCifar10, parseCifarBatch, type CifarBatch, type CifarLoadOptions } from './cifar.ts';
+export { detectFormat, loadDataset, type DataFormat } from './load.ts';
+export {
+  capPerClient,
+  classCounts,
+  dirichletPartition,
+  makeShards,
+  trainTestSplit,
+  type DirichletOptions,
+  type ShardOptions,
+} from './partition.ts';
+export { gatherLabels, normalisationTable, toFloatBatch } from './batch.ts';
+export { channelStats } from './stats.ts';

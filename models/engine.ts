@@ -1,0 +1,84 @@
+/**
+ * The engine interface: what the federated harness needs from a training engine.
+ * TensorFlow.js implements it now (models/tfjs); an ONNX Runtime engine comes later.
+ * All tensors cross this boundary as flat typed arrays (NHWC images, row-major features).
+ */
+export type Family = 'resnet8' | 'mobilenetv2' | 'shufflenetv2' | 'efficientnet-lite';
+
+export interface ModelSpec {
+  readonly family: Family;
+  /** [height, width, channels] */
+  readonly inputShape: readonly [number, number, number];
+  /** d: dimension of the feature vector that ends the backbone (paper: 500). */
+  readonly featureDim: number;
+  /** K: number of classes of the linear head. */
+  readonly numClasses: number;
+  /** Seed for weight initialisation. */
+  readonly seed: number;
+}
+
+export interface TrainOptions {
+  readonly batchSize: number;
+  readonly lr: number;
+  /** Weight of the prototype term lambda * MSE(feature, P_y). */
+  readonly lambda: number;
+  /**
+   * Expanded global prototypes, K*d row-major (zeros off the mask for TinyProto), or null
+   * before any exist (CE only).
+   */
+  readonly globalPrototypes: Float32Array | null;
+  /** K flags: 1 where class j has a global prototype. Samples of other classes get no MSE term. */
+  readonly hasGlobal: Uint8Array | null;
+  /** Seed for the order of mini-batches in this epoch. */
+  readonly shuffleSeed: number;
+}
+
+export interface EpochStats {
+  /** Mean total loss over the epoch's batches. */
+  readonly loss: number;
+  readonly ceLoss: number;
+  readonly protoLoss: number;
+  readonly samples: number;
+  readonly steps: number;
+  readonly seconds: number;
+}
+
+export interface Embedding {
+  /** n*d features (eval mode: batch norm uses running statistics). */
+  readonly features: Float32Array;
+  /** n*K head logits. */
+  readonly logits: Float32Array;
+}
+
+/** Named weight arrays: a checkpoint that the same engine can restore. */
+export type ModelState = Record<string, { shape: number[]; data: Float32Array }>;
+
+export interface LocalModel {
+  readonly spec: ModelSpec;
+  /** Trainable parameters (batch-norm running statistics excluded). */
+  readonly paramCount: number;
+  /** Forward multiply-adds x 2 per image. */
+  readonly flopsPerImage: number;
+  /** One local epoch of SGD over (x, y); x is n*h*w*c normalised floats. */
+  trainEpoch(x: Float32Array, y: Int32Array, opts: TrainOptions): Promise<EpochStats>;
+  /** Features and logits in eval mode, computed in batches of `batchSize`. */
+  embed(x: Float32Array, n: number, batchSize?: number): Promise<Embedding>;
+  getState(): ModelState;
+  setState(state: ModelState): void;
+  dispose(): void;
+}
+
+export interface EngineMemory {
+  /** Live tensors held by the engine (tfjs: tf.memory().numTensors). */
+  readonly numTensors: number;
+  readonly numBytes: number;
+}
+
+export interface Engine {
+  /** e.g. 'tfjs' */
+  readonly name: string;
+  /** e.g. 'tensorflow', 'wasm', 'cpu' */
+  readonly backend: string;
+  createModel(spec: ModelSpec): LocalModel;
+  memory(): EngineMemory;
+}

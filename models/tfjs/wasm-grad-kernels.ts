@@ -1,0 +1,340 @@
+/**
+ * Gradient kernels missing from @tensorflow/tfjs-backend-wasm 4.22:
+ *   Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter, DepthwiseConv2dNativeBackpropInput.
+ *
+ * Each is composed from kernels the wasm backend does have (Conv2D and DepthwiseConv2dNative
+ * with dilations, PadV2, Slice, Transpose, Reshape, Reverse, Sum). The composed kernels call
+ * the wasm backend's own kernel functions directly on TensorInfos (no Tensor wrapping, nothing
+ * goes through the engine), so:
+ *   - inputs are never disposed: they belong to the engine;
+ *   - every intermediate TensorInfo returned by a kernel function holds exactly one backend
+ *     reference (Reshape aliases the data and increments its refCount), and is released with
+ *     `backend.disposeData` once; the final output keeps its single reference, which the
+ *     engine takes over when it wraps the result in a Tensor.
+ *
+ * Math (NHWC; filter [kh, kw, ci, co]; depthwise filter [kh, kw, C, M]), with xpad = x padded
+ * (or cropped) to exactly the rows/cols the forward pass reads, i.e. (oh-1)*s + kh rows:
+ *   dW[kh,kw,ci,co] = sum_{b,oh,ow} xpad[b, oh*s+kh, ow*s+kw, ci] * dy[b,oh,ow,co]
+ *     = conv2d(input = xpad^T [ci,H,W,B], filter = dy^T [oh,ow,B,co], stride 1, dilation s, valid)
+ *   depthwise dW: the same with channels C*B as a depthwise conv, then a sum over B.
+ *   depthwise dx = depthwise(pad(zero-dilate(dy, s)), flip(W)) (channels C*M, then a sum over M).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { TinyProtoError } from '../../protocol/errors.ts';
+
+type TensorInfo = tf.TensorInfo;
+type Attrs = Record<string, unknown>;
+type Pad = 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
+type Rounding = 'floor' | 'round' | 'ceil' | undefined;
+type Pair = [number, number];
+type Shape4 = [number, number, number, number];
+
+/** The part of the wasm backend these kernels use. */
+interface WasmBackendLike {
+  disposeData(dataId: object, force?: boolean): boolean;
+  incRef(dataId: object): void;
+}
+
+const BACKEND = 'wasm';
+export const WASM_GRAD_KERNEL_NAMES = [
+  'Conv2DBackpropFilter',
+  'DepthwiseConv2dNativeBackpropFilter',
+  'DepthwiseConv2dNativeBackpropInput',
+] as const;
+
+function fail(msg: string, details?: Record<string, unknown>): never {
+  throw new TinyProtoError('E_BACKEND', msg, details);
+}
+
+function pair(v: unknown, what: string): Pair {
+  if (typeof v === 'number') return [v, v];
+  if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'number' && typeof v[1] === 'number') {
+    return [v[0], v[1]];
+  }
+  return fail(`wasm grad kernel: bad ${what} ${JSON.stringify(v)}`);
+}
+
+function shape4(s: readonly number[], what: string): Shape4 {
+  if (s.length !== 4) fail(`wasm grad kernel: ${what} must be rank 4, got shape [${s.join(',')}]`);
+  return [s[0]!, s[1]!, s[2]!, s[3]!];
+}
+
+/**
+ * Runs wasm kernel functions and owns their outputs (one backend reference each).
+ * `release(keep)` frees every owned output except `keep`.
+ */
+class KernelScope {
+  private readonly owned: TensorInfo[] = [];
+  constructor(private readonly backend: WasmBackendLike) {}
+
+  run(kernelName: string, inputs: Record<string, TensorInfo>, attrs: Attrs = {}): TensorInfo {
+    const config = tf.getKernel(kernelName, BACKEND);
+    if (config === undefined) fail(`wasm grad kernel: kernel '${kernelName}' is not registered for backend 'wasm'`);
+    const out = config.kernelFunc({
+      inputs,
+      backend: this.backend,
+      attrs: attrs as tf.NamedAttrMap,
+    });
+    if (Array.isArray(out)) {
+      for (const o of out) this.owned.push(o);
+      fail(`wasm grad kernel: '${kernelName}' returned ${out.length} outputs, expected 1`);
+    }
+    this.owned.push(out);
+    return out;
+  }
+
+  reshape(x: TensorInfo, shape: number[]): TensorInfo {
+    return this.run('Reshape', { x }, { shape });
+  }
+  transpose(x: TensorInfo, perm: number[]): TensorInfo {
+    return this.run('Transpose', { x }, { perm });
+  }
+  sum(x: TensorInfo, axis: number): TensorInfo {
+    return this.run('Sum', { x }, { axis: [axis], keepDims: false });
+  }
+
+  /**
+   * Pads (positive amounts, zeros) or crops (negative amounts) each axis by [before, after].
+   * Always returns an owned TensorInfo (a reshape alias when nothing changes).
+   */
+  padOrCrop(x: TensorInfo, amounts: Pair[]): TensorInfo {
+    let cur = x;
+    if (amounts.some(([b, a]) => b < 0 || a < 0)) {
+      const begin = amounts.map(([b]) => Math.max(0, -b));
+      const size = amounts.map(([b, a], i) => x.shape[i]! - Math.max(0, -b) - Math.max(0, -a));
+      if (size.some((n) => n <= 0)) {
+        fail(`wasm grad kernel: crop of [${x.shape.join(',')}] by ${JSON.stringify(amounts)} is empty`);
+      }
+      cur = this.run('Slice', { x: cur }, { begin, size });
+    }
+    if (amounts.some(([b, a]) => b > 0 || a > 0)) {
+      const paddings = amounts.map(([b, a]): Pair => [Math.max(0, b), Math.max(0, a)]);
+      cur = this.run('PadV2', { x: cur }, { paddings, constantValue: 0 });
+    }
+    return cur === x ? this.reshape(x, [...x.shape]) : cur;
+  }
+
+  release(keep?: TensorInfo): void {
+    for (const t of this.owned) {
+      if (t !== keep) this.backend.disposeData(t.dataId);
+    }
+    this.owned.length = 0;
+  }
+}
+
+/** Runs `body` in a scope; on success every intermediate but the result is freed, on error all are. */
+function withScope(backend: unknown, body: (s: KernelScope) => TensorInfo): TensorInfo {
+  const scope = new KernelScope(backend as WasmBackendLike);
+  let result: TensorInfo | undefined;
+  try {
+    result = body(scope);
+    return result;
+  } finally {
+    scope.release(result);
+  }
+}
+
+interface ConvGeometry {
+  readonly batch: number;
+  readonly inH: number;
+  readonly inW: number;
+  readonly outH: number;
+  readonly outW: number;
+  readonly kh: number;
+  readonly kw: number;
+  readonly sh: number;
+  readonly sw: number;
+  readonly top: number;
+  readonly left: number;
+}
+
+function geometry(
+  xShape: Shape4,
+  filterShape: Shape4,
+  dyShape: Shape4,
+  attrs: Attrs,
+  depthwise: boolean,
+  kernel: string,
+): ConvGeometry {
+  const dataFormat = attrs['dataFormat'];
+  if (dataFormat !== undefined && dataFormat !== 'NHWC') {
+    fail(`${kernel} (wasm): only dataFormat NHWC is supported, got ${String(dataFormat)}`);
+  }
+  const dilations = attrs['dilations'] === undefined || attrs['dilations'] === null ? [1, 1] : pair(attrs['dilations'], 'dilations');
+  if (dilations[0] !== 1 || dilations[1] !== 1) {
+    fail(`${kernel} (wasm): dilations other than 1 are not supported, got [${dilations.join(',')}]`);
+  }
+  const strides = pair(attrs['strides'], 'strides');
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape,
+    filterShape,
+    strides,
+    [1, 1],
+    attrs['pad'] as Pad,
+    attrs['dimRoundingMode'] as Rounding,
+    depthwise,
+    'channelsLast',
+  );
+  const expected = [xShape[0], info.outHeight, info.outWidth, info.outChannels];
+  if (expected.some((v, i) => v !== dyShape[i])) {
+    fail(`${kernel} (wasm): dy shape [${dyShape.join(',')}] does not match the forward output [${expected.join(',')}]`);
+  }
+  return {
+    batch: xShape[0],
+    inH: xShape[1],
+    inW: xShape[2],
+    outH: info.outHeight,
+    outW: info.outWidth,
+    kh: info.filterHeight,
+    kw: info.filterWidth,
+    sh: info.strideHeight,
+    sw: info.strideWidth,
+    top: info.padInfo.top,
+    left: info.padInfo.left,
+  };
+}
+
+/** x padded/cropped to exactly the (outH-1)*sh+kh rows and (outW-1)*sw+kw cols the forward conv reads. */
+function paddedInput(s: KernelScope, x: TensorInfo, g: ConvGeometry): TensorInfo {
+  const needH = (g.outH - 1) * g.sh + g.kh;
+  const needW = (g.outW - 1) * g.sw + g.kw;
+  return s.padOrCrop(x, [
+    [0, 0],
+    [g.top, needH - g.top - g.inH],
+    [g.left, needW - g.left - g.inW],
+    [0, 0],
+  ]);
+}
+
+function conv2DBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): TensorInfo {
+  const { inputs, backend } = args;
+  const attrs = (args.attrs ?? {}) as Attrs;
+  const x = inputs['x'];
+  const dy = inputs['dy'];
+  if (x === undefined || dy === undefined) fail('Conv2DBackpropFilter (wasm): missing input x or dy');
+  const filterShape = shape4(attrs['filterShape'] as number[], 'filterShape');
+  const xShape = shape4(x.shape, 'x');
+  const g = geometry(xShape, filterShape, shape4(dy.shape, 'dy'), attrs, false, 'Conv2DBackpropFilter');
+  return withScope(backend, (s) => {
+    const xp = paddedInput(s, x, g); // [B, needH, needW, ci]
+    const xt = s.transpose(xp, [3, 1, 2, 0]); // [ci, needH, needW, B]
+    const dyt = s.transpose(dy, [1, 2, 0, 3]); // [oh, ow, B, co]
+    const r = s.run('Conv2D', { x: xt, filter: dyt }, {
+      strides: [1, 1],
+      pad: 'valid',
+      dataFormat: 'NHWC',
+      dilations: [g.sh, g.sw],
+      dimRoundingMode: undefined,
+    }); // [ci, kh, kw, co]
+    if (r.shape[1] !== g.kh || r.shape[2] !== g.kw) {
+      fail(`Conv2DBackpropFilter (wasm): internal shape error [${r.shape.join(',')}]`);
+    }
+    return s.transpose(r, [1, 2, 0, 3]); // [kh, kw, ci, co]
+  });
+}
+
+function depthwiseBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): TensorInfo {
+  const { inputs, backend } = args;
+  const attrs = (args.attrs ?? {}) as Attrs;
+  const x = inputs['x'];
+  const dy = inputs['dy'];
+  if (x === undefined || dy === undefined) fail('DepthwiseConv2dNativeBackpropFilter (wasm): missing input x or dy');
+  const filterShape = shape4(attrs['filterShape'] as number[], 'filterShape');
+  const xShape = shape4(x.shape, 'x');
+  const g = geometry(xShape, filterShape, shape4(dy.shape, 'dy'), attrs, true, 'DepthwiseConv2dNativeBackpropFilter');
+  const C = xShape[3];
+  const M = filterShape[3];
+  const B = g.batch;
+  return withScope(backend, (s) => {
+    const xp = paddedInput(s, x, g); // [B, needH, needW, C]
+    const xt = s.transpose(xp, [1, 2, 3, 0]); // [needH, needW, C, B]
+    const xr = s.reshape(xt, [1, xt.shape[0]!, xt.shape[1]!, C * B]);
+    const dy5 = s.reshape(dy, [B, g.outH, g.outW, C, M]);
+    const dyt = s.transpose(dy5, [1, 2, 3, 0, 4]); // [oh, ow, C, B, M]
+    const f = s.reshape(dyt, [g.outH, g.outW, C * B, M]);
+    const r = s.run('DepthwiseConv2dNative', { x: xr, filter: f }, {
+      strides: [1, 1],
+      pad: 'valid',
+      dilations: [g.sh, g.sw],
+      dimRoundingMode: undefined,
+    }); // [1, kh, kw, C*B*M]
+    if (r.shape[1] !== g.kh || r.shape[2] !== g.kw) {
+      fail(`DepthwiseConv2dNativeBackpropFilter (wasm): internal shape error [${r.shape.join(',')}]`);
+    }
+    if (B === 1) return s.reshape(r, [g.kh, g.kw, C, M]);
+    const r5 = s.reshape(r, [g.kh, g.kw, C, B, M]);
+    return s.sum(r5, 3); // [kh, kw, C, M]
+  });
+}
+
+function depthwiseBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): TensorInfo {
+  const { inputs, backend } = args;
+  const attrs = (args.attrs ?? {}) as Attrs;
+  const dy = inputs['dy'];
+  const filter = inputs['filter'];
+  if (dy === undefined || filter === undefined) fail('DepthwiseConv2dNativeBackpropInput (wasm): missing input dy or filter');
+  const xShape = shape4(attrs['inputShape'] as number[], 'inputShape');
+  const filterShape = shape4(filter.shape, 'filter');
+  const g = geometry(xShape, filterShape, shape4(dy.shape, 'dy'), attrs, true, 'DepthwiseConv2dNativeBackpropInput');
+  const C = xShape[3];
+  const M = filterShape[3];
+  const CM = C * M;
+  const B = g.batch;
+  return withScope(backend, (s) => {
+    // Zero-dilate dy by the stride: [B, oh, ow, CM] -> [B, oh*sh, ow*sw, CM] (dy[o] at o*s).
+    let d = dy;
+    if (g.sh > 1 || g.sw > 1) {
+      const d6 = s.reshape(dy, [B, g.outH, 1, g.outW, 1, CM]);
+      const p6 = s.run('PadV2', { x: d6 }, {
+        paddings: [[0, 0], [0, 0], [0, g.sh - 1], [0, 0], [0, g.sw - 1], [0, 0]],
+        constantValue: 0,
+      });
+      d = s.reshape(p6, [B, g.outH * g.sh, g.outW * g.sw, CM]);
+    }
+    // Full correlation with the flipped filter, cropped to the input window.
+    const beforeH = g.kh - 1 - g.top;
+    const beforeW = g.kw - 1 - g.left;
+    const afterH = g.inH + g.kh - 1 - beforeH - d.shape[1]!;
+    const afterW = g.inW + g.kw - 1 - beforeW - d.shape[2]!;
+    const p = s.padOrCrop(d, [[0, 0], [beforeH, afterH], [beforeW, afterW], [0, 0]]);
+    const flipped = s.run('Reverse', { x: filter }, { dims: [0, 1] });
+    const f = s.reshape(flipped, [g.kh, g.kw, CM, 1]);
+    const r = s.run('DepthwiseConv2dNative', { x: p, filter: f }, {
+      strides: [1, 1],
+      pad: 'valid',
+      dilations: [1, 1],
+      dimRoundingMode: undefined,
+    }); // [B, H, W, CM]
+    if (r.shape[1] !== g.inH || r.shape[2] !== g.inW) {
+      fail(`DepthwiseConv2dNativeBackpropInput (wasm): internal shape error [${r.shape.join(',')}]`);
+    }
+    if (M === 1) return r;
+    const r5 = s.reshape(r, [B, g.inH, g.inW, C, M]);
+    return s.sum(r5, 4); // [B, H, W, C]
+  });
+}
+
+const CONFIGS: readonly tf.KernelConfig[] = [
+  { kernelName: 'Conv2DBackpropFilter', backendName: BACKEND, kernelFunc: conv2DBackpropFilter as tf.KernelFunc },
+  {
+    kernelName: 'DepthwiseConv2dNativeBackpropFilter',
+    backendName: BACKEND,
+    kernelFunc: depthwiseBackpropFilter as tf.KernelFunc,
+  },
+  {
+    kernelName: 'DepthwiseConv2dNativeBackpropInput',
+    backendName: BACKEND,
+    kernelFunc: depthwiseBackpropInput as tf.KernelFunc,
+  },
+];
+
+/**
+ * Registers the three missing gradient kernels for backend 'wasm'. Idempotent: a kernel already
+ * present in tfjs-core's (process-global) kernel registry, ours or a native one from a newer
+ * tfjs-backend-wasm, is left alone. Does not need the wasm backend to be initialised yet.
+ */
+export function registerWasmGradKernels(): void {
+  for (const config of CONFIGS) {
+    if (tf.getKernel(config.kernelName, BACKEND) === undefined) tf.registerKernel(config);
+  }
+}

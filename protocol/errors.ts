@@ -1,0 +1,32 @@
+/**
+ * Typed errors. Every error tinyproto raises on purpose carries a stable `code`
+ * so callers (CLI, agent, aggregator) can react without parsing messages.
+ */
+export type ErrorCode =
+  | 'E_CONFIG'
+  | 'E_DATA_MISSING'
+  | 'E_DATA_CORRUPT'
+  | 'E_DATA_TRUNCATED'
+  | 'E_PARTITION'
+  | 'E_MASK'
+  | 'E_SHAPE'
+  | 'E_NON_FINITE'
+  | 'E_BACKEND'
+  | 'E_CPU_BACKEND'
+  | 'E_MODEL'
+  | 'E_WORKER';
+
+export class TinyProtoError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = 'TinyProtoError';
+    this.code = code;
+    this.details = details;
+  }
+}
+
+export function isTinyProtoError(e: unknown, code?: ErrorCode): e is TinyProtoError {
+  return e instanceof TinyProtoError && (code === undefined || e.code === code);
+}

@@ -1,0 +1,144 @@
+/**
+ * One simulated client: its own backbone (heterogeneous), its private shard, local training
+ * with the prototype term, the upload it would send, and evaluation on its own test split.
+ * Runs unchanged in the main thread or inside a worker thread.
+ */
+import type { Engine, LocalModel, EpochStats } from '../models/engine.ts';
+import { classPrototypes, scaledSparsePrototypes, densePrototypes } from '../protocol/prototypes.ts';
+import { Rng } from '../protocol/rng.ts';
+import { headCorrect, prototypeCorrect } from './eval.ts';
+import type { ClientEval, ClientInit, ClientUpload, GlobalState, ModelInfo, RunnerSettings } from './messages.ts';
+
+export type ClientSettings = Omit<RunnerSettings, 'backend' | 'allowCpu'>;
+
+export class SimClient {
+  readonly id: number;
+  private readonly model: LocalModel;
+  private readonly init: ClientInit;
+  private readonly settings: ClientSettings;
+  private readonly engine: Engine;
+  /** Filled by `train`, used by `evaluate` (the model does not change in between). */
+  private testFeatures: Float32Array | null = null;
+  private testLogits: Float32Array | null = null;
+  private localMeans: Float32Array | null = null;
+  private localCounts: Int32Array | null = null;
+
+  constructor(engine: Engine, init: ClientInit, settings: ClientSettings) {
+    this.engine = engine;
+    this.id = init.client;
+    this.init = init;
+    this.settings = settings;
+    this.model = engine.createModel({
+      family: init.family,
+      inputShape: init.inputShape,
+      featureDim: settings.featureDim,
+      numClasses: settings.numClasses,
+      seed: Rng.derive(settings.seed, `model:${init.client}`).nextUint32(),
+    });
+  }
+
+  info(): ModelInfo {
+    return {
+      client: this.id,
+      family: this.init.family,
+      paramCount: this.model.paramCount,
+      flopsPerImage: this.model.flopsPerImage,
+      backend: this.engine.backend,
+    };
+  }
+
+  /** Local epochs with the current global prototypes, then the local prototypes and the upload. */
+  async train(round: number, global: GlobalState | null): Promise<ClientUpload> {
+    const s = this.settings;
+    const { trainX, trainY, testX, testY } = this.init;
+    const usePrototypes = s.method !== 'local' && global !== null && s.lambda > 0;
+    const t0 = performance.now();
+    let stats: EpochStats | null = null;
+    let loss = 0;
+    let ce = 0;
+    let pl = 0;
+    let steps = 0;
+    let samples = 0;
+    for (let e = 0; e < s.localEpochs; e++) {
+      stats = await this.model.trainEpoch(trainX, trainY, {
+        batchSize: s.batchSize,
+        lr: s.lr,
+        lambda: s.lambda,
+        globalPrototypes: usePrototypes ? global.prototypes : null,
+        hasGlobal: usePrototypes ? global.hasGlobal : null,
+        shuffleSeed: Rng.derive(s.seed, `shuffle:${this.id}:${round}:${e}`).nextUint32(),
+      });
+      loss += stats.loss * stats.steps;
+      ce += stats.ceLoss * stats.steps;
+      pl += stats.protoLoss * stats.steps;
+      steps += stats.steps;
+      samples += stats.samples;
+    }
+    const t1 = performance.now();
+    // Prototypes in one pass after training (METHOD.md's cleaner alternative), in eval mode.
+    const trainEmb = await this.model.embed(trainX, trainY.length, s.evalBatchSize);
+    const { counts, means } = classPrototypes(trainEmb.features, trainY, trainY.length, s.featureDim, s.numClasses);
+    this.localCounts = counts;
+    this.localMeans = means;
+    let prototypes: Map<number, Float32Array>;
+    if (s.method === 'tinyproto') {
+      if (s.masks === null) throw new Error('tinyproto client needs masks');
+      prototypes = scaledSparsePrototypes(means, counts, s.masks);
+    } else if (s.method === 'fedproto') {
+      prototypes = densePrototypes(means, counts, s.featureDim);
+    } else {
+      prototypes = new Map();
+    }
+    const t2 = performance.now();
+    const testEmb = await this.model.embed(testX, testY.length, s.evalBatchSize);
+    this.testFeatures = testEmb.features;
+    this.testLogits = testEmb.logits;
+    let held = 0;
+    for (const c of counts) if (c > 0) held++;
+    const div = Math.max(steps, 1);
+    return {
+      client: this.id,
+      round,
+      prototypes,
+      classesHeld: held,
+      train: { loss: loss / div, ceLoss: ce / div, protoLoss: pl / div, steps, samples, seconds: (t1 - t0) / 1000 },
+      trainSeconds: (t1 - t0) / 1000,
+      prototypeSeconds: (t2 - t1) / 1000,
+    };
+  }
+
+  /**
+   * Accuracy on the client's own test split, by the head and by the nearest prototype: the
+   * global prototypes (TinyProto, FedProto) or, for Local, the client's own class means.
+   */
+  evaluate(round: number, global: GlobalState | null): ClientEval {
+    const t0 = performance.now();
+    const { testY } = this.init;
+    const s = this.settings;
+    if (this.testFeatures === null || this.testLogits === null || this.localMeans === null || this.localCounts === null) {
+      throw new Error(`client ${this.id}: evaluate called before train`);
+    }
+    const head = headCorrect(this.testLogits, testY, s.numClasses);
+    let proto: number | null;
+    if (s.method === 'local') {
+      const available = Uint8Array.from(this.localCounts, (c) => (c > 0 ? 1 : 0));
+      proto = prototypeCorrect(this.testFeatures, testY, s.featureDim, this.localMeans, available);
+    } else if (global === null) {
+      proto = null;
+    } else {
+      proto = prototypeCorrect(this.testFeatures, testY, s.featureDim, global.prototypes, global.hasGlobal);
+    }
+    return {
+      client: this.id,
+      round,
+      testCount: testY.length,
+      headCorrect: head,
+      prototypeCorrect: proto,
+      evalSeconds: (performance.now() - t0) / 1000,
+    };
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}

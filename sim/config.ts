@@ -1,0 +1,127 @@
+/**
+ * Simulation configuration: one frozen defaults object, merged with user options,
+ * validated and clamped in one place (`resolveSimConfig`). Defaults are the paper's settings
+ * (METHOD.md) except where this machine forces otherwise, which is said next to the field.
+ */
+import { TinyProtoError } from '../protocol/errors.ts';
+import type { Family } from '../models/engine.ts';
+import { FAMILIES } from '../models/zoo-info.ts';
+
+export type Method = 'tinyproto' | 'fedproto' | 'local';
+export const METHODS: readonly Method[] = Object.freeze(['tinyproto', 'fedproto', 'local']);
+
+export interface SimConfig {
+  readonly method: Method;
+  /** N clients, all participating every round. */
+  readonly clients: number;
+  /** Dirichlet concentration of the label partition. */
+  readonly alpha: number;
+  readonly rounds: number;
+  /** Cap on each client's samples (before the 75/25 split); null = all of its data. */
+  readonly samplesPerClient: number | null;
+  readonly minPerClient: number;
+  readonly trainFraction: number;
+  readonly seed: number;
+  /** d */
+  readonly featureDim: number;
+  /** r: fraction of d kept per class (TinyProto). */
+  readonly ratio: number;
+  readonly lambda: number;
+  readonly batchSize: number;
+  readonly lr: number;
+  readonly localEpochs: number;
+  /**
+   * Server scaling constant mu (TinyProto): P_j = mu * sum_i n_ij p_ij. 'auto' sets
+   * mu = muFactor * K / (total training samples), the paper's rule of thumb (mu ~ 0.65 / samples per class).
+   */
+  readonly mu: number | 'auto';
+  readonly muFactor: number;
+  /** Data directory (IDX or CIFAR-10 binary); null = the default Fashion-MNIST install. */
+  readonly dataDir: string | null;
+  /** Backbone families assigned by client id mod families.length. */
+  readonly families: readonly Family[];
+  /** Worker threads training clients in parallel; 0 = one per core. */
+  readonly workers: number;
+  /** tfjs backend: auto picks tfjs-node when installed, else wasm. */
+  readonly backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  readonly allowCpu: boolean;
+  readonly evalBatchSize: number;
+}
+
+export const SIM_DEFAULTS: SimConfig = Object.freeze({
+  method: 'tinyproto',
+  clients: 20,
+  alpha: 0.1,
+  rounds: 100,
+  samplesPerClient: null,
+  minPerClient: 20,
+  trainFraction: 0.75,
+  seed: 1,
+  featureDim: 500,
+  ratio: 0.1,
+  lambda: 10,
+  batchSize: 32,
+  lr: 0.01,
+  localEpochs: 1,
+  mu: 'auto',
+  muFactor: 0.65,
+  dataDir: null,
+  families: FAMILIES,
+  workers: 0,
+  backend: 'auto',
+  allowCpu: false,
+  evalBatchSize: 256,
+} satisfies SimConfig);
+
+function fail(field: string, why: string, value: unknown): never {
+  throw new TinyProtoError('E_CONFIG', `invalid ${field}: ${why} (got ${JSON.stringify(value)})`, { field, value });
+}
+
+function int(field: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number' || !Number.isInteger(v)) fail(field, 'must be an integer', v);
+  if (v < min || v > max) fail(field, `must be between ${min} and ${max}`, v);
+  return v;
+}
+
+function num(field: string, v: unknown, min: number, max: number, { openMin = false } = {}): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) fail(field, 'must be a finite number', v);
+  if ((openMin ? v <= min : v < min) || v > max) fail(field, `must be in ${openMin ? '(' : '['}${min}, ${max}]`, v);
+  return v;
+}
+
+/** Merge `options` over the defaults, validate every field, and freeze the result. */
+export function resolveSimConfig(options: Partial<SimConfig> = {}): SimConfig {
+  const known = new Set(Object.keys(SIM_DEFAULTS));
+  for (const k of Object.keys(options)) {
+    if (!known.has(k)) fail(k, `unknown option; known options are ${[...known].join(', ')}`, (options as Record<string, unknown>)[k]);
+  }
+  const c = { ...SIM_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as SimConfig;
+  if (!METHODS.includes(c.method)) fail('method', `must be one of ${METHODS.join(', ')}`, c.method);
+  int('clients', c.clients, 1, 10_000);
+  num('alpha', c.alpha, 0, 1e6, { openMin: true });
+  int('rounds', c.rounds, 1, 1_000_000);
+  if (c.samplesPerClient !== null) int('samplesPerClient', c.samplesPerClient, 4);
+  int('minPerClient', c.minPerClient, 2);
+  if (c.samplesPerClient !== null && c.minPerClient > c.samplesPerClient) {
+    fail('minPerClient', `must not exceed samplesPerClient (${c.samplesPerClient})`, c.minPerClient);
+  }
+  num('trainFraction', c.trainFraction, 0, 1, { openMin: true });
+  if (c.trainFraction >= 1) fail('trainFraction', 'must leave a test split (< 1)', c.trainFraction);
+  int('seed', c.seed, 0, 2 ** 32 - 1);
+  int('featureDim', c.featureDim, 2, 65_536);
+  num('ratio', c.ratio, 0, 1, { openMin: true });
+  num('lambda', c.lambda, 0, 1e6);
+  int('batchSize', c.batchSize, 2, 65_536);
+  num('lr', c.lr, 0, 100, { openMin: true });
+  int('localEpochs', c.localEpochs, 1, 10_000);
+  if (c.mu !== 'auto') num('mu', c.mu, 0, 1e6, { openMin: true });
+  num('muFactor', c.muFactor, 0, 1e6, { openMin: true });
+  if (c.dataDir !== null && (typeof c.dataDir !== 'string' || c.dataDir === '')) fail('dataDir', 'must be a directory path', c.dataDir);
+  if (!Array.isArray(c.families) || c.families.length === 0) fail('families', 'must list at least one family', c.families);
+  for (const f of c.families) if (!FAMILIES.includes(f)) fail('families', `unknown family ${f}; known: ${FAMILIES.join(', ')}`, c.families);
+  int('workers', c.workers, 0, 256);
+  if (!['auto', 'tensorflow', 'wasm', 'cpu'].includes(c.backend)) fail('backend', 'must be auto, tensorflow, wasm or cpu', c.backend);
+  if (c.backend === 'cpu' && !c.allowCpu) fail('backend', 'the pure-JS cpu backend trains at under 1 image/s; pass allowCpu (--allow-cpu) to use it anyway', c.backend);
+  int('evalBatchSize', c.evalBatchSize, 1, 65_536);
+  return Object.freeze({ ...c, families: Object.freeze([...c.families]) });
+}

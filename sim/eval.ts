@@ -1,0 +1,64 @@
+/**
+ * Evaluation maths, pure: accuracy by the head (argmax of logits) and by the nearest
+ * prototype (smallest MSE between a test feature and each available class prototype, over
+ * all d dimensions; for TinyProto the prototypes are expanded with zeros off the mask).
+ */
+
+/** Number of rows whose argmax logit equals the label. */
+export function headCorrect(logits: Float32Array, labels: Int32Array, numClasses: number): number {
+  const n = labels.length;
+  let correct = 0;
+  for (let i = 0; i < n; i++) {
+    const row = i * numClasses;
+    let best = 0;
+    let bestV = -Infinity;
+    for (let j = 0; j < numClasses; j++) {
+      const v = logits[row + j]!;
+      if (v > bestV) {
+        bestV = v;
+        best = j;
+      }
+    }
+    if (best === labels[i]) correct++;
+  }
+  return correct;
+}
+
+/**
+ * Number of rows whose nearest prototype (by squared distance, i.e. MSE up to a constant)
+ * is the label's. Only classes with `available[j] = 1` are candidates. Returns null when no
+ * class has a prototype (nothing to compare with).
+ */
+export function prototypeCorrect(
+  features: Float32Array,
+  labels: Int32Array,
+  d: number,
+  prototypes: Float32Array,
+  available: Uint8Array,
+): number | null {
+  const K = available.length;
+  const candidates: number[] = [];
+  for (let j = 0; j < K; j++) if (available[j] === 1) candidates.push(j);
+  if (candidates.length === 0) return null;
+  const n = labels.length;
+  let correct = 0;
+  for (let i = 0; i < n; i++) {
+    const f = i * d;
+    let best = -1;
+    let bestDist = Infinity;
+    for (const j of candidates) {
+      const p = j * d;
+      let dist = 0;
+      for (let k = 0; k < d; k++) {
+        const diff = features[f + k]! - prototypes[p + k]!;
+        dist += diff * diff;
+      }
+      if (dist < bestDist) {
+        bestDist = dist;
+        best = j;
+      }
+    }
+    if (best === labels[i]) correct++;
+  }
+  return correct;
+}

@@ -1,0 +1,70 @@
+/**
+ * What the simulation's coordinator and its client runners (in-process or in worker threads)
+ * exchange. Plain data only (structured-clone friendly).
+ */
+import type { Family, EpochStats } from '../models/engine.ts';
+import type { Method } from './config.ts';
+import type { ClassMasks } from '../protocol/masks.ts';
+
+export interface ClientInit {
+  readonly client: number;
+  readonly family: Family;
+  readonly inputShape: readonly [number, number, number];
+  /** NHWC normalised images. */
+  readonly trainX: Float32Array;
+  readonly trainY: Int32Array;
+  readonly testX: Float32Array;
+  readonly testY: Int32Array;
+}
+
+export interface RunnerSettings {
+  readonly method: Method;
+  readonly featureDim: number;
+  readonly numClasses: number;
+  readonly seed: number;
+  readonly batchSize: number;
+  readonly lr: number;
+  readonly lambda: number;
+  readonly localEpochs: number;
+  readonly evalBatchSize: number;
+  /** TinyProto: the class masks fixed by the server before round 1; null for other methods. */
+  readonly masks: ClassMasks | null;
+  readonly backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  readonly allowCpu: boolean;
+}
+
+/** Global prototypes as the clients use them: K*d expanded, plus which classes have one. */
+export interface GlobalState {
+  readonly prototypes: Float32Array;
+  readonly hasGlobal: Uint8Array;
+}
+
+export interface ModelInfo {
+  readonly client: number;
+  readonly family: Family;
+  readonly paramCount: number;
+  readonly flopsPerImage: number;
+  readonly backend: string;
+}
+
+export interface ClientUpload {
+  readonly client: number;
+  readonly round: number;
+  /** class id -> values: n_ij * p_ij under m_j (TinyProto), p_ij (FedProto); empty for Local. */
+  readonly prototypes: Map<number, Float32Array>;
+  /** Classes the client holds in its training split (it would send a presence bitmap of these). */
+  readonly classesHeld: number;
+  readonly train: EpochStats;
+  readonly trainSeconds: number;
+  readonly prototypeSeconds: number;
+}
+
+export interface ClientEval {
+  readonly client: number;
+  readonly round: number;
+  readonly testCount: number;
+  readonly headCorrect: number;
+  /** null when there is no prototype to compare with. */
+  readonly prototypeCorrect: number | null;
+  readonly evalSeconds: number;
+}

@@ -1,0 +1,168 @@
+/**
+ * A pool of simulated clients: in the calling thread, or spread over worker threads (each with
+ * its own engine and backend; the wasm backend is single-threaded, so threads are how a
+ * simulation uses more than one core).
+ */
+import { Worker } from 'node:worker_threads';
+import { TinyProtoError } from '../protocol/errors.ts';
+import type { Logger } from '../protocol/logger.ts';
+import type { Engine } from '../models/engine.ts';
+import { SimClient } from './client.ts';
+import type { ClientEval, ClientInit, ClientUpload, GlobalState, ModelInfo, RunnerSettings } from './messages.ts';
+import type { WorkerReply, WorkerRequest } from './worker-protocol.ts';
+
+export interface ClientPool {
+  /** Builds every client's model; returns their descriptions. */
+  readonly models: readonly ModelInfo[];
+  train(round: number, global: GlobalState | null): Promise<ClientUpload[]>;
+  evaluate(round: number, global: GlobalState | null): Promise<ClientEval[]>;
+  close(): Promise<void>;
+}
+
+/** Clients run one after another in this thread. */
+export class InProcessPool implements ClientPool {
+  readonly models: readonly ModelInfo[];
+  private readonly clients: SimClient[];
+
+  constructor(engine: Engine, inits: readonly ClientInit[], settings: RunnerSettings) {
+    this.clients = inits.map((i) => new SimClient(engine, i, settings));
+    this.models = this.clients.map((c) => c.info());
+  }
+
+  async train(round: number, global: GlobalState | null): Promise<ClientUpload[]> {
+    const out: ClientUpload[] = [];
+    for (const c of this.clients) out.push(await c.train(round, global));
+    return out;
+  }
+
+  async evaluate(round: number, global: GlobalState | null): Promise<ClientEval[]> {
+    return this.clients.map((c) => c.evaluate(round, global));
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.clients) c.dispose();
+  }
+}
+
+/**
+ * Longest-processing-time assignment of clients to `n` workers, by estimated cost
+ * (training samples x relative cost of the family).
+ */
+export function assignClients(costs: readonly number[], n: number): number[][] {
+  const order = costs.map((c, i) => [c, i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+  const bins = Array.from({ length: n }, () => ({ load: 0, ids: [] as number[] }));
+  for (const [c, i] of order) {
+    let best = bins[0]!;
+    for (const b of bins) if (b.load < best.load) best = b;
+    best.load += c;
+    best.ids.push(i);
+  }
+  return bins.map((b) => b.ids.sort((a, b2) => a - b2));
+}
+
+class WorkerHandle {
+  private readonly worker: Worker;
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private failed: Error | null = null;
+
+  constructor(index: number, logger: Logger) {
+    // Workers run the TypeScript sources through tsx's loader, like the main thread.
+    this.worker = new Worker(new URL('./worker.ts', import.meta.url), {
+      execArgv: ['--import', import.meta.resolve('tsx')],
+      name: `tinyproto-sim-${index}`,
+    });
+    this.worker.on('message', (m: WorkerReply) => {
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      if (m.ok) p.resolve(m.result);
+      else p.reject(new TinyProtoError('E_WORKER', `worker ${index}: ${m.error.message}`, { code: m.error.code, stack: m.error.stack }));
+    });
+    const die = (e: Error): void => {
+      this.failed = e;
+      logger.error('simulation worker failed', { worker: index, error: e.message });
+      for (const p of this.pending.values()) p.reject(new TinyProtoError('E_WORKER', `worker ${index} failed: ${e.message}`));
+      this.pending.clear();
+    };
+    this.worker.on('error', die);
+    this.worker.on('exit', (code) => {
+      if (code !== 0 && this.pending.size > 0) die(new Error(`exited with code ${code}`));
+    });
+  }
+
+  call<T>(req: WorkerRequest, transfer: ArrayBuffer[] = []): Promise<T> {
+    if (this.failed) return Promise.reject(new TinyProtoError('E_WORKER', `worker failed earlier: ${this.failed.message}`));
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.worker.postMessage({ ...req, id }, transfer);
+    });
+  }
+
+  async terminate(): Promise<void> {
+    await this.worker.terminate();
+  }
+}
+
+/** Clients spread over worker threads; each worker trains its clients one after another. */
+export class WorkerPool implements ClientPool {
+  models: readonly ModelInfo[] = [];
+  private readonly workers: WorkerHandle[];
+  private readonly groups: number[][];
+  private readonly numClients: number;
+
+  private constructor(workers: WorkerHandle[], groups: number[][], numClients: number) {
+    this.workers = workers;
+    this.groups = groups;
+    this.numClients = numClients;
+  }
+
+  static async create(
+    inits: readonly ClientInit[],
+    settings: RunnerSettings,
+    workers: number,
+    costs: readonly number[],
+    logger: Logger,
+  ): Promise<WorkerPool> {
+    const groups = assignClients(costs, workers).filter((g) => g.length > 0);
+    const handles = groups.map((_, i) => new WorkerHandle(i, logger));
+    const pool = new WorkerPool(handles, groups, inits.length);
+    try {
+      const infos = await Promise.all(
+        handles.map((h, w) => h.call<ModelInfo[]>({ type: 'init', settings, clients: groups[w]!.map((i) => inits[i]!) })),
+      );
+      pool.models = pool.collect(infos);
+    } catch (e) {
+      await pool.close();
+      throw e;
+    }
+    return pool;
+  }
+
+  private collect<T extends { client: number }>(parts: T[][]): T[] {
+    const out = new Array<T>(this.numClients);
+    let k = 0;
+    for (const part of parts) for (const r of part) out[k++] = r;
+    return out.sort((a, b) => a.client - b.client);
+  }
+
+  async train(round: number, global: GlobalState | null): Promise<ClientUpload[]> {
+    const parts = await Promise.all(this.workers.map((h) => h.call<ClientUpload[]>({ type: 'train', round, global })));
+    return this.collect(parts);
+  }
+
+  async evaluate(round: number, global: GlobalState | null): Promise<ClientEval[]> {
+    const parts = await Promise.all(this.workers.map((h) => h.call<ClientEval[]>({ type: 'evaluate', round, global })));
+    return this.collect(parts);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+
+  /** Which clients each worker holds (for progress displays and tests). */
+  get assignment(): readonly number[][] {
+    return this.groups;
+  }
+}

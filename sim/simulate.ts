@@ -1,0 +1,277 @@
+/**
+ * The federated simulation: every client in one machine. Per round:
+ *   1. each client trains locally (CE, plus lambda * MSE to the global prototypes once they exist),
+ *      then computes its class prototypes in one pass and forms its upload;
+ *   2. the aggregator combines the uploads (TinyProto: mu * sum of scaled sparse prototypes;
+ *      FedProto: unweighted mean of dense prototypes; Local: nothing);
+ *   3. each client evaluates on its own test split, by its head and by the nearest (new) global prototype.
+ */
+import os from 'node:os';
+import type { Logger } from '../protocol/logger.ts';
+import { silentLogger } from '../protocol/logger.ts';
+import { Rng } from '../protocol/rng.ts';
+import { makeClassMasks, type ClassMasks } from '../protocol/masks.ts';
+import { downloadPayloadBytes } from '../protocol/comm.ts';
+import { aggregateScaled, aggregateMean, expandGlobalPrototypes, muFromTotals } from '../server/aggregate.ts';
+import { loadDataset, makeShards, toFloatBatch, gatherLabels, DEFAULT_DATA_DIR } from '../data/index.ts';
+import type { ImageDataset } from '../data/types.ts';
+import { createEngine } from '../models/index.ts';
+import { familyForClient } from '../models/zoo-info.ts';
+import type { Family } from '../models/engine.ts';
+import type { SimConfig } from './config.ts';
+import type { ClientInit, ClientUpload, GlobalState, ModelInfo, RunnerSettings } from './messages.ts';
+import { InProcessPool, WorkerPool, type ClientPool } from './pool.ts';
+
+/**
+ * Relative training cost per image of each family on the wasm backend (ResNet-8 = 1), used only
+ * to balance clients across worker threads.
+ */
+const FAMILY_COST: Partial<Record<Family, number>> = { resnet8: 1, mobilenetv2: 2, shufflenetv2: 2, 'efficientnet-lite': 2 };
+
+export interface ClientRoundRecord {
+  readonly client: number;
+  readonly family: Family;
+  readonly testCount: number;
+  readonly accuracyHead: number;
+  readonly accuracyPrototype: number | null;
+  readonly classesHeld: number;
+  readonly bytesUp: number;
+  readonly bytesDown: number;
+  readonly loss: number;
+  readonly protoLoss: number;
+  readonly trainSeconds: number;
+}
+
+export interface RoundRecord {
+  readonly round: number;
+  /** Test-size-weighted mean over clients of accuracy by the head. */
+  readonly accuracyHead: number;
+  /** Same, by the nearest prototype (null before any prototype exists). */
+  readonly accuracyPrototype: number | null;
+  /** Payload bytes summed over clients this round. */
+  readonly bytesUp: number;
+  readonly bytesDown: number;
+  readonly bytesUpPerClient: number;
+  readonly bytesDownPerClient: number;
+  readonly loss: number;
+  readonly protoLoss: number;
+  readonly seconds: number;
+  readonly clients: readonly ClientRoundRecord[];
+}
+
+export interface SimSummary {
+  readonly best: { readonly accuracyHead: number; readonly roundHead: number; readonly accuracyPrototype: number | null; readonly roundPrototype: number | null };
+  readonly last: { readonly accuracyHead: number; readonly accuracyPrototype: number | null };
+  readonly totalBytesUp: number;
+  readonly totalBytesDown: number;
+  readonly meanBytesUpPerClientRound: number;
+  readonly meanBytesDownPerClientRound: number;
+}
+
+export interface SimResult {
+  readonly config: SimConfig;
+  readonly dataset: { name: string; dir: string; count: number; shape: [number, number, number]; numClasses: number };
+  readonly clients: readonly { client: number; family: Family; train: number; test: number; classes: number[] }[];
+  readonly models: readonly ModelInfo[];
+  readonly mu: number | null;
+  readonly masks: { s: number; blockSize: number; blocksPerClass: number; seed: number } | null;
+  readonly workers: number;
+  readonly rounds: readonly RoundRecord[];
+  readonly summary: SimSummary;
+  readonly seconds: number;
+}
+
+export interface SimHooks {
+  readonly logger?: Logger;
+  /** Called when the data, shards and models are ready. */
+  readonly onReady?: (info: Pick<SimResult, 'dataset' | 'clients' | 'models' | 'mu' | 'masks' | 'workers'>) => void;
+  readonly onRound?: (record: RoundRecord) => void;
+  /** Optional pre-loaded data set (tests, benchmarks that run several simulations). */
+  readonly dataset?: ImageDataset;
+}
+
+function weightedAccuracy(counts: readonly number[], correct: readonly (number | null)[]): number | null {
+  let n = 0;
+  let c = 0;
+  for (let i = 0; i < counts.length; i++) {
+    const k = correct[i];
+    if (k === null || k === undefined) return null;
+    n += counts[i]!;
+    c += k;
+  }
+  return n === 0 ? 0 : c / n;
+}
+
+export function summarise(rounds: readonly RoundRecord[]): SimSummary {
+  let bestH = -1;
+  let bestHR = 0;
+  let bestP: number | null = null;
+  let bestPR: number | null = null;
+  let up = 0;
+  let down = 0;
+  let clientRounds = 0;
+  for (const r of rounds) {
+    if (r.accuracyHead > bestH) {
+      bestH = r.accuracyHead;
+      bestHR = r.round;
+    }
+    if (r.accuracyPrototype !== null && (bestP === null || r.accuracyPrototype > bestP)) {
+      bestP = r.accuracyPrototype;
+      bestPR = r.round;
+    }
+    up += r.bytesUp;
+    down += r.bytesDown;
+    clientRounds += r.clients.length;
+  }
+  const last = rounds[rounds.length - 1];
+  return {
+    best: { accuracyHead: Math.max(bestH, 0), roundHead: bestHR, accuracyPrototype: bestP, roundPrototype: bestPR },
+    last: { accuracyHead: last?.accuracyHead ?? 0, accuracyPrototype: last?.accuracyPrototype ?? null },
+    totalBytesUp: up,
+    totalBytesDown: down,
+    meanBytesUpPerClientRound: clientRounds ? up / clientRounds : 0,
+    meanBytesDownPerClientRound: clientRounds ? down / clientRounds : 0,
+  };
+}
+
+/** Bytes of the values a client uploads (float32 payload; no headers or class ids). */
+function payloadBytes(u: ClientUpload): number {
+  let b = 0;
+  for (const v of u.prototypes.values()) b += v.byteLength;
+  return b;
+}
+
+export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<SimResult> {
+  const logger = hooks.logger ?? silentLogger;
+  const t0 = performance.now();
+  const dir = cfg.dataDir ?? DEFAULT_DATA_DIR;
+  const ds = hooks.dataset ?? loadDataset(dir, 'all');
+  const K = ds.numClasses;
+  const d = cfg.featureDim;
+  const shards = makeShards(ds, {
+    clients: cfg.clients,
+    alpha: cfg.alpha,
+    seed: cfg.seed,
+    minPerClient: cfg.minPerClient,
+    samplesPerClient: cfg.samplesPerClient ?? undefined,
+    trainFraction: cfg.trainFraction,
+  });
+  const inputShape: [number, number, number] = [ds.height, ds.width, ds.channels];
+  const inits: ClientInit[] = shards.map((sh) => ({
+    client: sh.client,
+    family: familyForClient(sh.client, cfg.families),
+    inputShape,
+    trainX: toFloatBatch(ds, sh.train),
+    trainY: gatherLabels(ds, sh.train),
+    testX: toFloatBatch(ds, sh.test),
+    testY: gatherLabels(ds, sh.test),
+  }));
+  const totalTrain = shards.reduce((a, sh) => a + sh.train.length, 0);
+
+  let masks: ClassMasks | null = null;
+  const maskSeed = Rng.derive(cfg.seed, 'masks').nextUint32();
+  if (cfg.method === 'tinyproto') masks = makeClassMasks({ numClasses: K, featureDim: d, ratio: cfg.ratio, seed: maskSeed });
+  const mu = cfg.method === 'tinyproto' ? (cfg.mu === 'auto' ? muFromTotals(totalTrain, K, cfg.muFactor) : cfg.mu) : null;
+
+  const settings: RunnerSettings = {
+    method: cfg.method,
+    featureDim: d,
+    numClasses: K,
+    seed: cfg.seed,
+    batchSize: cfg.batchSize,
+    lr: cfg.lr,
+    lambda: cfg.lambda,
+    localEpochs: cfg.localEpochs,
+    evalBatchSize: cfg.evalBatchSize,
+    masks,
+    backend: cfg.backend,
+    allowCpu: cfg.allowCpu,
+  };
+  const workers = Math.max(1, Math.min(cfg.workers || os.availableParallelism(), cfg.clients));
+  let pool: ClientPool;
+  if (workers === 1) {
+    const engine = await createEngine({ backend: cfg.backend, allowCpu: cfg.allowCpu, logger });
+    pool = new InProcessPool(engine, inits, settings);
+  } else {
+    const costs = inits.map((i) => i.trainY.length * (FAMILY_COST[i.family] ?? 1));
+    pool = await WorkerPool.create(inits, settings, workers, costs, logger);
+  }
+
+  const clientsInfo = shards.map((sh, i) => {
+    const labels = inits[i]!.trainY;
+    const present = new Set<number>();
+    for (const y of labels) present.add(y);
+    return { client: sh.client, family: inits[i]!.family, train: sh.train.length, test: sh.test.length, classes: [...present].sort((a, b) => a - b) };
+  });
+  const ready = {
+    dataset: { name: ds.name, dir, count: ds.count, shape: inputShape, numClasses: K },
+    clients: clientsInfo,
+    models: pool.models,
+    mu,
+    masks: masks ? { s: masks.s, blockSize: masks.blockSize, blocksPerClass: masks.blocksPerClass, seed: maskSeed } : null,
+    workers,
+  };
+  hooks.onReady?.(ready);
+  logger.info('simulation ready', { method: cfg.method, clients: cfg.clients, workers, mu, totalTrain });
+
+  const rounds: RoundRecord[] = [];
+  let global: GlobalState | null = null;
+  let sparseGlobals = new Map<number, Float32Array>();
+  try {
+    for (let round = 1; round <= cfg.rounds; round++) {
+      const tr = performance.now();
+      const uploads = await pool.train(round, global);
+      const s = masks?.s ?? d;
+      if (cfg.method === 'tinyproto') {
+        const agg = aggregateScaled(uploads.map((u) => u.prototypes), mu!, K, s);
+        // a class no client held this round keeps its previous global prototype
+        sparseGlobals = new Map([...sparseGlobals, ...agg.prototypes]);
+        global = expandGlobalPrototypes(sparseGlobals, masks, K, d);
+      } else if (cfg.method === 'fedproto') {
+        const agg = aggregateMean(uploads.map((u) => u.prototypes), K, d);
+        sparseGlobals = new Map([...sparseGlobals, ...agg.prototypes]);
+        global = expandGlobalPrototypes(sparseGlobals, null, K, d);
+      }
+      const classesWithGlobal = cfg.method === 'local' ? 0 : sparseGlobals.size;
+      const down = downloadPayloadBytes(cfg.method, classesWithGlobal, d, s);
+      const evals = await pool.evaluate(round, global);
+      const clients: ClientRoundRecord[] = uploads.map((u, i) => {
+        const e = evals[i]!;
+        return {
+          client: u.client,
+          family: inits[i]!.family,
+          testCount: e.testCount,
+          accuracyHead: e.testCount ? e.headCorrect / e.testCount : 0,
+          accuracyPrototype: e.prototypeCorrect === null ? null : e.testCount ? e.prototypeCorrect / e.testCount : 0,
+          classesHeld: u.classesHeld,
+          bytesUp: payloadBytes(u),
+          bytesDown: down,
+          loss: u.train.loss,
+          protoLoss: u.train.protoLoss,
+          trainSeconds: u.trainSeconds,
+        };
+      });
+      const counts = evals.map((e) => e.testCount);
+      const bytesUp = clients.reduce((a, c) => a + c.bytesUp, 0);
+      const steps = uploads.reduce((a, u) => a + u.train.steps, 0) || 1;
+      const rec: RoundRecord = {
+        round,
+        accuracyHead: weightedAccuracy(counts, evals.map((e) => e.headCorrect)) ?? 0,
+        accuracyPrototype: weightedAccuracy(counts, evals.map((e) => e.prototypeCorrect)),
+        bytesUp,
+        bytesDown: down * clients.length,
+        bytesUpPerClient: bytesUp / clients.length,
+        bytesDownPerClient: down,
+        loss: uploads.reduce((a, u) => a + u.train.loss * u.train.steps, 0) / steps,
+        protoLoss: uploads.reduce((a, u) => a + u.train.protoLoss * u.train.steps, 0) / steps,
+        seconds: (performance.now() - tr) / 1000,
+        clients,
+      };
+      rounds.push(rec);
+      hooks.onRound?.(rec);
+    }
+  } finally {
+    await pool.close();
+  }
+  return { config: cfg, ...ready, rounds, summary: summarise(rounds), seconds: (performance.now() - t0) / 1000 };
+}

@@ -1,0 +1,11 @@
+/** Messages between the simulation coordinator and a worker thread. */
+import type { ClientInit, GlobalState, RunnerSettings } from './messages.ts';
+
+export type WorkerRequest =
+  | { type: 'init'; settings: RunnerSettings; clients: ClientInit[] }
+  | { type: 'train'; round: number; global: GlobalState | null }
+  | { type: 'evaluate'; round: number; global: GlobalState | null };
+
+export type WorkerReply =
+  | { id: number; ok: true; result: unknown }
+  | { id: number; ok: false; error: { code: string; message: string; stack?: string } };

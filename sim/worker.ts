@@ -1,0 +1,44 @@
+/** Worker thread entry: holds a group of simulated clients and their models. */
+import { parentPort } from 'node:worker_threads';
+import { createEngine } from '../models/index.ts';
+import { SimClient } from './client.ts';
+import type { WorkerReply, WorkerRequest } from './worker-protocol.ts';
+
+if (!parentPort) throw new Error('sim/worker.ts must run in a worker thread');
+const port = parentPort;
+let clients: SimClient[] = [];
+
+async function handle(req: WorkerRequest): Promise<unknown> {
+  switch (req.type) {
+    case 'init': {
+      const engine = await createEngine({ backend: req.settings.backend, allowCpu: req.settings.allowCpu });
+      clients = req.clients.map((c) => new SimClient(engine, c, req.settings));
+      return clients.map((c) => c.info());
+    }
+    case 'train': {
+      const out = [];
+      for (const c of clients) out.push(await c.train(req.round, req.global));
+      return out;
+    }
+    case 'evaluate':
+      return clients.map((c) => c.evaluate(req.round, req.global));
+  }
+}
+
+port.on('message', (msg: WorkerRequest & { id: number }) => {
+  handle(msg).then(
+    (result) => port.postMessage({ id: msg.id, ok: true, result } satisfies WorkerReply),
+    (e: unknown) => {
+      const err = e as { code?: unknown; message?: unknown; stack?: unknown };
+      port.postMessage({
+        id: msg.id,
+        ok: false,
+        error: {
+          code: typeof err.code === 'string' ? err.code : 'E_WORKER',
+          message: typeof err.message === 'string' ? err.message : String(e),
+          ...(typeof err.stack === 'string' ? { stack: err.stack } : {}),
+        },
+      } satisfies WorkerReply);
+    },
+  );
+});
