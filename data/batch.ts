@@ -9,7 +9,7 @@ export function normalisationTable(ds: Pick<ImageDataset, 'channels' | 'mean' | 
     const m = ds.mean[c];
     const s = ds.std[c];
     if (m === undefined || s === undefined || !(s > 0)) {
-      throw new TinyProtoError('E_CONFIG', `data set ${'name' in ds ? String(ds.name) : ''} has no valid mean/std for channel ${c}`);
+      throw new TinyProtoError('E_CONFIG', `normalisation needs mean and a positive std for channel ${c}, got mean=${m}, std=${s}`);
     }
     for (let v = 0; v < 256; v++) lut[c * 256 + v] = (v / 255 - m) / s;
   }

@@ -67,11 +67,8 @@ class WorkerHandle {
   private failed: Error | null = null;
 
   constructor(index: number, logger: Logger) {
-    // Workers run the TypeScript sources through tsx's loader, like the main thread.
-    this.worker = new Worker(new URL('./worker.ts', import.meta.url), {
-      execArgv: ['--import', import.meta.resolve('tsx')],
-      name: `tinyproto-sim-${index}`,
-    });
+    // The bootstrap registers tsx in the new thread, which then runs the TypeScript worker.
+    this.worker = new Worker(new URL('./worker-boot.mjs', import.meta.url), { name: `tinyproto-sim-${index}` });
     this.worker.on('message', (m: WorkerReply) => {
       const p = this.pending.get(m.id);
       if (!p) return;

@@ -6,14 +6,17 @@
  *        + lambda * sum_b hasGlobal[y_b] * ||f_b - P_{y_b}||^2 / (B * d)
  * i.e. the prototype MSE is averaged over all B*d elements but only samples whose class has a
  * global prototype contribute (the reference implementation replaces the target by the feature
- * itself for the others). Without global prototypes the loss is CE alone. Plain SGD
+ * itself for the others). With globalPrototypes null or lambda = 0 the loss is CE alone
+ * (protoLoss reported as 0); hasGlobal null means every class has a prototype. Plain SGD
  * (w -= lr * g; no momentum, no weight decay); batch-norm running statistics are updated from
  * the batch moments after the gradient step (momentum 0.1, unbiased variance, as PyTorch).
  *
  * Batching: indices are shuffled with Rng(shuffleSeed); batches of `batchSize`, the last partial
  * batch included, except that a final batch of exactly one sample is skipped (batch norm in
  * training mode cannot normalise a single sample; PyTorch raises on it). EpochStats.samples
- * counts the samples actually used.
+ * counts the samples actually used. A non-finite loss throws E_NON_FINITE (the weights of that
+ * step are already updated: restore a checkpoint). trainEpoch yields to the event loop after
+ * every batch so that network I/O keeps flowing during training.
  */
 import type { Embedding, Engine, EngineMemory, EpochStats, LocalModel, ModelSpec, ModelState, TrainOptions } from '../engine.ts';
 import { Rng } from '../../protocol/rng.ts';
@@ -22,9 +25,10 @@ import type { Logger } from '../../protocol/logger.ts';
 import { silentLogger } from '../../protocol/logger.ts';
 import type { BnMoments, FwdCtx, Tensor, Tensor2D, Tensor4D, Tf } from './layers.ts';
 import { buildNet, type Net } from './zoo.ts';
-import type { TfjsInitOptions } from './backend.ts';
+import { registerCoreGradients } from './gradients.ts';
+import type { TfjsInitOptions, TfjsBackendName } from './backend.ts';
 
-export type TfjsBackend = 'tensorflow' | 'wasm' | 'cpu';
+export type TfjsBackend = TfjsBackendName;
 
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -44,8 +48,12 @@ export class TfjsEngine implements Engine {
     return new TfjsEngine(tf as Tf, backend, opts.logger ?? silentLogger);
   }
 
-  /** Wrap an already initialised tf (its backend set and ready). */
+  /**
+   * Wrap an already initialised tf (its backend set and ready). Gradient functions missing from
+   * the registry (tf not initialised through initTfjs) are filled from ./gradients.ts.
+   */
   static fromTf(tf: Tf, backend: TfjsBackend, logger: Logger = silentLogger): TfjsEngine {
+    registerCoreGradients(tf);
     return new TfjsEngine(tf, backend, logger);
   }
 

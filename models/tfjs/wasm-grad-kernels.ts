@@ -1,16 +1,18 @@
 /**
  * Gradient kernels missing from @tensorflow/tfjs-backend-wasm 4.22:
- *   Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter, DepthwiseConv2dNativeBackpropInput.
+ *   Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter, DepthwiseConv2dNativeBackpropInput,
+ * plus (by default) a replacement for its native Conv2DBackpropInput, a plain C++ loop that is
+ * 3-6x slower than the forward convolution.
  *
  * Each is composed from kernels the wasm backend does have (Conv2D and DepthwiseConv2dNative
- * with dilations, PadV2, Slice, Transpose, Reshape, Reverse, Sum). The composed kernels call
- * the wasm backend's own kernel functions directly on TensorInfos (no Tensor wrapping, nothing
- * goes through the engine), so:
+ * with dilations, PadV2, Slice, StridedSlice, Transpose, Reshape, Reverse, Sum, Fill). The
+ * kernels call the wasm backend's own kernel functions directly on TensorInfos (no Tensor
+ * wrapping, nothing goes through the engine), so:
  *   - inputs are never disposed: they belong to the engine;
  *   - every intermediate TensorInfo returned by a kernel function holds exactly one backend
  *     reference (Reshape aliases the data and increments its refCount), and is released with
  *     `backend.disposeData` once; the final output keeps its single reference, which the
- *     engine takes over when it wraps the result in a Tensor.
+ *     engine takes over when it wraps the result in a Tensor. No output aliases an input.
  *
  * Math (NHWC; filter [kh, kw, ci, co]; depthwise filter [kh, kw, C, M]), with xpad = x padded
  * (or cropped) to exactly the rows/cols the forward pass reads, i.e. (oh-1)*s + kh rows:
@@ -18,6 +20,9 @@
  *     = conv2d(input = xpad^T [ci,H,W,B], filter = dy^T [oh,ow,B,co], stride 1, dilation s, valid)
  *   depthwise dW: the same with channels C*B as a depthwise conv, then a sum over B.
  *   depthwise dx = depthwise(pad(zero-dilate(dy, s)), flip(W)) (channels C*M, then a sum over M).
+ *   conv dx, stride 1: conv2d(pad(dy), flip(W)^T); stride s > 1: s*s polyphase convolutions
+ *     with sub-filters (no multiplications by inserted zeros), interleaved by a JS copy.
+ * Only dilations 1 and dataFormat NHWC (what tfjs gradients use) are supported.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { TinyProtoError } from '../../protocol/errors.ts';
@@ -33,6 +38,8 @@ type Shape4 = [number, number, number, number];
 interface WasmBackendLike {
   disposeData(dataId: object, force?: boolean): boolean;
   incRef(dataId: object): void;
+  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
+  typedArrayFromHeap(t: TensorInfo): Float32Array;
 }
 
 const BACKEND = 'wasm';
@@ -65,13 +72,20 @@ function shape4(s: readonly number[], what: string): Shape4 {
  */
 class KernelScope {
   private readonly owned: TensorInfo[] = [];
-  constructor(private readonly backend: WasmBackendLike) {}
+  constructor(readonly backend: WasmBackendLike) {}
 
-  run(kernelName: string, inputs: Record<string, TensorInfo>, attrs: Attrs = {}): TensorInfo {
+  /** A new owned float32 output on the wasm heap. */
+  alloc(shape: number[]): TensorInfo {
+    const out = this.backend.makeOutput(shape, 'float32');
+    this.owned.push(out);
+    return out;
+  }
+
+  run(kernelName: string, inputs: Record<string, TensorInfo> | TensorInfo[], attrs: Attrs = {}): TensorInfo {
     const config = tf.getKernel(kernelName, BACKEND);
     if (config === undefined) fail(`wasm grad kernel: kernel '${kernelName}' is not registered for backend 'wasm'`);
     const out = config.kernelFunc({
-      inputs,
+      inputs: inputs as tf.NamedTensorInfoMap, // Concat takes an array
       backend: this.backend,
       attrs: attrs as tf.NamedAttrMap,
     });
@@ -267,6 +281,142 @@ function depthwiseBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; backend:
   });
 }
 
+/**
+ * For the input gradient of a convolution: dy zero-dilated by the stride (dy[o] at o*s) and
+ * padded/cropped so that a stride-1 'valid' correlation with the spatially flipped filter yields
+ * exactly the input window: [B, H + kh - 1, W + kw - 1, channels].
+ */
+function dilateAndPadForInputGrad(s: KernelScope, dy: TensorInfo, g: ConvGeometry): TensorInfo {
+  const B = g.batch;
+  const ch = dy.shape[3]!;
+  let d = dy;
+  if (g.sh > 1 || g.sw > 1) {
+    const d6 = s.reshape(dy, [B, g.outH, 1, g.outW, 1, ch]);
+    const p6 = s.run('PadV2', { x: d6 }, {
+      paddings: [[0, 0], [0, 0], [0, g.sh - 1], [0, 0], [0, g.sw - 1], [0, 0]],
+      constantValue: 0,
+    });
+    d = s.reshape(p6, [B, g.outH * g.sh, g.outW * g.sw, ch]);
+  }
+  const beforeH = g.kh - 1 - g.top;
+  const beforeW = g.kw - 1 - g.left;
+  const afterH = g.inH + g.kh - 1 - beforeH - d.shape[1]!;
+  const afterW = g.inW + g.kw - 1 - beforeW - d.shape[2]!;
+  return s.padOrCrop(d, [[0, 0], [beforeH, afterH], [beforeW, afterW], [0, 0]]);
+}
+
+function conv2DBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): TensorInfo {
+  const { inputs, backend } = args;
+  const attrs = (args.attrs ?? {}) as Attrs;
+  const dy = inputs['dy'];
+  const filter = inputs['filter'];
+  if (dy === undefined || filter === undefined) fail('Conv2DBackpropInput (wasm): missing input dy or filter');
+  const xShape = shape4(attrs['inputShape'] as number[], 'inputShape');
+  const filterShape = shape4(filter.shape, 'filter');
+  const g = geometry(xShape, filterShape, shape4(dy.shape, 'dy'), attrs, false, 'Conv2DBackpropInput');
+  return withScope(backend, (s) =>
+    g.sh === g.sw && g.sh > 1 ? backpropInputPolyphase(s, dy, filter, g) : backpropInputDilated(s, dy, filter, g),
+  );
+}
+
+const CONV_VALID_1 = { strides: [1, 1], pad: 'valid', dataFormat: 'NHWC', dilations: [1, 1], dimRoundingMode: undefined };
+
+/** Stride 1 (or unequal strides): correlation of the zero-dilated dy with the flipped filter. */
+function backpropInputDilated(s: KernelScope, dy: TensorInfo, filter: TensorInfo, g: ConvGeometry): TensorInfo {
+  const p = dilateAndPadForInputGrad(s, dy, g); // [B, H+kh-1, W+kw-1, co]
+  const flipped = s.run('Reverse', { x: filter }, { dims: [0, 1] });
+  const f = s.transpose(flipped, [0, 1, 3, 2]); // [kh, kw, co, ci]
+  const r = s.run('Conv2D', { x: p, filter: f }, CONV_VALID_1); // [B, H, W, ci]
+  if (r.shape[1] !== g.inH || r.shape[2] !== g.inW) {
+    fail(`Conv2DBackpropInput (wasm): internal shape error [${r.shape.join(',')}]`);
+  }
+  return r;
+}
+
+/**
+ * Stride s > 1 in both dims, without multiplying zeros: input rows i = s*q + a (phase a) only
+ * receive filter taps k = r + s*m with r = (a + padTop) mod s, so each of the s*s phases is a
+ * stride-1 correlation of dy with a sub-filter of about (k/s)^2 taps. The phases, each
+ * [B, ceil(H/s), ceil(W/s), ci], are interleaved into [B, H, W, ci] by a JS copy (the wasm
+ * DepthToSpace and 6-D Transpose kernels are ~10x slower than the convolutions here).
+ * In 1D: dx[s*q + a] = sum_m dy[q + c - m] * w[r + s*m], c = floor((a + padTop) / s).
+ */
+/** out[b, qh*st + ah, qw*st + aw, :] = phases[ah*st + aw][b, qh, qw, :], cropped to outShape. */
+function interleavePhases(s: KernelScope, phases: TensorInfo[], st: number, outShape: Shape4): TensorInfo {
+  const [B, H, W, C] = outShape;
+  const out = s.alloc([B, H, W, C]);
+  // Views only after the allocation: growing the wasm heap detaches earlier views.
+  const dst = s.backend.typedArrayFromHeap(out);
+  const src = phases.map((p) => s.backend.typedArrayFromHeap(p));
+  const qh = phases[0]!.shape[1]!;
+  const qw = phases[0]!.shape[2]!;
+  for (let ah = 0; ah < st; ah++) {
+    for (let aw = 0; aw < st; aw++) {
+      const p = src[ah * st + aw]!;
+      for (let b = 0; b < B; b++) {
+        for (let i = 0; i < qh; i++) {
+          const row = i * st + ah;
+          if (row >= H) break;
+          let from = ((b * qh + i) * qw) * C;
+          for (let j = 0; j < qw; j++, from += C) {
+            const col = j * st + aw;
+            if (col >= W) break;
+            const to = ((b * H + row) * W + col) * C;
+            for (let c = 0; c < C; c++) dst[to + c] = p[from + c]!;
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+function backpropInputPolyphase(s: KernelScope, dy: TensorInfo, filter: TensorInfo, g: ConvGeometry): TensorInfo {
+  const st = g.sh;
+  const B = g.batch;
+  const ci = filter.shape[2]!;
+  const co = filter.shape[3]!;
+  const qh = Math.ceil(g.inH / st);
+  const qw = Math.ceil(g.inW / st);
+  const phase1d = (a: number, pad: number, k: number, outLen: number, q: number) => {
+    const r = (a + pad) % st;
+    const c = Math.floor((a + pad) / st);
+    const taps = r < k ? Math.ceil((k - r) / st) : 0;
+    const before = taps - 1 - c;
+    return { r, taps, before, after: q + taps - 1 - before - outLen };
+  };
+  const phases: TensorInfo[] = [];
+  for (let ah = 0; ah < st; ah++) {
+    for (let aw = 0; aw < st; aw++) {
+      const ph = phase1d(ah, g.top, g.kh, g.outH, qh);
+      const pw = phase1d(aw, g.left, g.kw, g.outW, qw);
+      if (ph.taps === 0 || pw.taps === 0) {
+        phases.push(s.run('Fill', {}, { shape: [B, qh, qw, ci], value: 0, dtype: 'float32' }));
+        continue;
+      }
+      const sub = s.run('StridedSlice', { x: filter }, {
+        begin: [ph.r, pw.r, 0, 0],
+        end: [g.kh, g.kw, ci, co],
+        strides: [st, st, 1, 1],
+        beginMask: 0,
+        endMask: 0,
+        ellipsisMask: 0,
+        newAxisMask: 0,
+        shrinkAxisMask: 0,
+      }); // [taps_h, taps_w, ci, co]
+      const flipped = s.run('Reverse', { x: sub }, { dims: [0, 1] });
+      const f = s.transpose(flipped, [0, 1, 3, 2]); // [taps_h, taps_w, co, ci]
+      const p = s.padOrCrop(dy, [[0, 0], [ph.before, ph.after], [pw.before, pw.after], [0, 0]]);
+      const r = s.run('Conv2D', { x: p, filter: f }, CONV_VALID_1);
+      if (r.shape[1] !== qh || r.shape[2] !== qw) {
+        fail(`Conv2DBackpropInput (wasm): internal phase shape error [${r.shape.join(',')}]`);
+      }
+      phases.push(r);
+    }
+  }
+  return interleavePhases(s, phases, st, [B, g.inH, g.inW, ci]);
+}
+
 function depthwiseBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): TensorInfo {
   const { inputs, backend } = args;
   const attrs = (args.attrs ?? {}) as Attrs;
@@ -279,42 +429,21 @@ function depthwiseBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backend: 
   const C = xShape[3];
   const M = filterShape[3];
   const CM = C * M;
-  const B = g.batch;
   return withScope(backend, (s) => {
-    // Zero-dilate dy by the stride: [B, oh, ow, CM] -> [B, oh*sh, ow*sw, CM] (dy[o] at o*s).
-    let d = dy;
-    if (g.sh > 1 || g.sw > 1) {
-      const d6 = s.reshape(dy, [B, g.outH, 1, g.outW, 1, CM]);
-      const p6 = s.run('PadV2', { x: d6 }, {
-        paddings: [[0, 0], [0, 0], [0, g.sh - 1], [0, 0], [0, g.sw - 1], [0, 0]],
-        constantValue: 0,
-      });
-      d = s.reshape(p6, [B, g.outH * g.sh, g.outW * g.sw, CM]);
-    }
-    // Full correlation with the flipped filter, cropped to the input window.
-    const beforeH = g.kh - 1 - g.top;
-    const beforeW = g.kw - 1 - g.left;
-    const afterH = g.inH + g.kh - 1 - beforeH - d.shape[1]!;
-    const afterW = g.inW + g.kw - 1 - beforeW - d.shape[2]!;
-    const p = s.padOrCrop(d, [[0, 0], [beforeH, afterH], [beforeW, afterW], [0, 0]]);
+    const p = dilateAndPadForInputGrad(s, dy, g); // [B, H+kh-1, W+kw-1, C*M]
     const flipped = s.run('Reverse', { x: filter }, { dims: [0, 1] });
     const f = s.reshape(flipped, [g.kh, g.kw, CM, 1]);
-    const r = s.run('DepthwiseConv2dNative', { x: p, filter: f }, {
-      strides: [1, 1],
-      pad: 'valid',
-      dilations: [1, 1],
-      dimRoundingMode: undefined,
-    }); // [B, H, W, CM]
+    const r = s.run('DepthwiseConv2dNative', { x: p, filter: f }, CONV_VALID_1); // [B, H, W, C*M]
     if (r.shape[1] !== g.inH || r.shape[2] !== g.inW) {
       fail(`DepthwiseConv2dNativeBackpropInput (wasm): internal shape error [${r.shape.join(',')}]`);
     }
     if (M === 1) return r;
-    const r5 = s.reshape(r, [B, g.inH, g.inW, C, M]);
+    const r5 = s.reshape(r, [g.batch, g.inH, g.inW, C, M]);
     return s.sum(r5, 4); // [B, H, W, C]
   });
 }
 
-const CONFIGS: readonly tf.KernelConfig[] = [
+const MISSING: readonly tf.KernelConfig[] = [
   { kernelName: 'Conv2DBackpropFilter', backendName: BACKEND, kernelFunc: conv2DBackpropFilter as tf.KernelFunc },
   {
     kernelName: 'DepthwiseConv2dNativeBackpropFilter',
@@ -328,13 +457,50 @@ const CONFIGS: readonly tf.KernelConfig[] = [
   },
 ];
 
+const FAST_BACKPROP_INPUT: tf.KernelConfig = {
+  kernelName: 'Conv2DBackpropInput',
+  backendName: BACKEND,
+  kernelFunc: conv2DBackpropInput as tf.KernelFunc,
+};
+
+export interface WasmGradKernelOptions {
+  /**
+   * Replace the wasm backend's native Conv2DBackpropInput (a plain C++ loop, 3-6x slower than
+   * the forward convolution) with one built on the XNNPACK Conv2D kernel. Default true.
+   * false restores the native kernel if it was replaced.
+   */
+  fastConv2DBackpropInput?: boolean;
+}
+
+let nativeBackpropInput: tf.KernelConfig | undefined;
+
 /**
- * Registers the three missing gradient kernels for backend 'wasm'. Idempotent: a kernel already
- * present in tfjs-core's (process-global) kernel registry, ours or a native one from a newer
- * tfjs-backend-wasm, is left alone. Does not need the wasm backend to be initialised yet.
+ * Registers the three missing gradient kernels for backend 'wasm' (and, by default, the faster
+ * Conv2DBackpropInput). Idempotent: a kernel already present in tfjs-core's process-global
+ * kernel registry, ours or a native one from a newer tfjs-backend-wasm, is left alone. Does not
+ * need the wasm backend to be initialised yet.
  */
-export function registerWasmGradKernels(): void {
-  for (const config of CONFIGS) {
+export function registerWasmGradKernels(opts: WasmGradKernelOptions = {}): void {
+  for (const config of MISSING) {
     if (tf.getKernel(config.kernelName, BACKEND) === undefined) tf.registerKernel(config);
+  }
+  const fast = opts.fastConv2DBackpropInput ?? true;
+  const current = tf.getKernel(FAST_BACKPROP_INPUT.kernelName, BACKEND);
+  const isOurs = current?.kernelFunc === FAST_BACKPROP_INPUT.kernelFunc;
+  if (fast && !isOurs) {
+    if (current !== undefined) {
+      nativeBackpropInput = current;
+      tf.unregisterKernel(FAST_BACKPROP_INPUT.kernelName, BACKEND);
+    }
+    tf.registerKernel(FAST_BACKPROP_INPUT);
+  } else if (!fast && isOurs) {
+    tf.unregisterKernel(FAST_BACKPROP_INPUT.kernelName, BACKEND);
+    if (nativeBackpropInput !== undefined) {
+      tf.registerKernel(nativeBackpropInput);
+      // The engine runs setupFuncs when a backend initialises; if wasm already did so while our
+      // kernel was registered, the native kernel's wasm binding was never set up.
+      const initialised = tf.engine().registry[BACKEND];
+      if (initialised !== undefined) nativeBackpropInput.setupFunc?.(initialised);
+    }
   }
 }

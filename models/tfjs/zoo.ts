@@ -96,7 +96,7 @@ function basicBlock(b: NetBuilder, name: string, inShape: Shape3, planes: number
     apply: (x, ctx) => {
       const o = c2.apply(c1.apply(x, ctx), ctx);
       const s = sc === null ? x : sc.apply(x, ctx);
-      return tf.relu(tf.add(o, s));
+      return tf.relu(tf.add(o, s) as Tensor4D);
     },
   };
 }
@@ -128,7 +128,7 @@ function invertedResidual(b: NetBuilder, name: string, inShape: Shape3, expand: 
   parts.push(pj);
   const body = sequential(inShape, parts);
   const residual = stride === 1 && cin === out;
-  return { shape: body.shape, apply: (x, ctx) => (residual ? tf.add(x, body.apply(x, ctx)) : body.apply(x, ctx)) };
+  return { shape: body.shape, apply: (x, ctx) => (residual ? (tf.add(x, body.apply(x, ctx)) as Tensor4D) : body.apply(x, ctx)) };
 }
 
 /** (t, c, n, s, k) rows. */
