@@ -25,7 +25,6 @@ import type { Logger } from '../../protocol/logger.ts';
 import { silentLogger } from '../../protocol/logger.ts';
 import type { BnMoments, FwdCtx, Tensor, Tensor2D, Tensor4D, Tf } from './layers.ts';
 import { buildNet, type Net } from './zoo.ts';
-import { registerCoreGradients } from './gradients.ts';
 import type { TfjsInitOptions, TfjsBackendName } from './backend.ts';
 
 export type TfjsBackend = TfjsBackendName;
@@ -48,12 +47,8 @@ export class TfjsEngine implements Engine {
     return new TfjsEngine(tf as Tf, backend, opts.logger ?? silentLogger);
   }
 
-  /**
-   * Wrap an already initialised tf (its backend set and ready). Gradient functions missing from
-   * the registry (tf not initialised through initTfjs) are filled from ./gradients.ts.
-   */
+  /** Wrap a tf already initialised by `initTfjs` (backend ready, gradient functions registered). */
   static fromTf(tf: Tf, backend: TfjsBackend, logger: Logger = silentLogger): TfjsEngine {
-    registerCoreGradients(tf);
     return new TfjsEngine(tf, backend, logger);
   }
 

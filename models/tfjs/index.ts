@@ -2,5 +2,4 @@
 export { TfjsEngine, TfjsLocalModel, type TfjsBackend } from './engine.ts';
 export { initTfjs, tfjsMemory, type TfjsInitOptions, type TfjsHandle, type TfjsBackendChoice, type TfjsBackendName } from './backend.ts';
 export { registerWasmGradKernels } from './wasm-grad-kernels.ts';
-export { registerCoreGradients } from './gradients.ts';
 export { buildNet, type Net } from './zoo.ts';

@@ -2,7 +2,6 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { initTfjs } from './backend.ts';
 import { BN_EPS, NetBuilder, ParamStore, channelShuffle, channelSplit, convOut, type Tf, type Tensor, type Tensor4D } from './layers.ts';
-import { coreGradConfigs } from './gradients.ts';
 import { buildNet } from './zoo.ts';
 import { FAMILIES } from '../zoo-info.ts';
 
@@ -110,50 +109,3 @@ test('batch norm: training output, custom gradient and running statistics match 
   }
 });
 
-test('the fallback gradient functions equal tfjs-core upstream ones on every family', () => {
-  const ours = coreGradConfigs(tf);
-  const upstream = ours.map((g) => tf.getGradient(g.kernelName));
-  assert.ok(upstream.every((g) => g !== undefined), 'initTfjs registered the upstream gradients');
-  const swap = (configs: typeof ours): void => {
-    for (const g of configs) {
-      tf.unregisterGradient(g.kernelName);
-      tf.registerGradient(g);
-    }
-  };
-  try {
-    for (const family of FAMILIES) {
-      const net = buildNet(tf, { family, inputShape: [9, 9, 2], featureDim: 8, numClasses: 4, seed: 5 });
-      try {
-        const x = tf.randomNormal([3, 9, 9, 2], 0, 1, 'float32', 1) as Tensor4D;
-        const y = tf.tensor1d([0, 1, 3], 'int32');
-        const target = tf.randomNormal([3, 8], 0, 1, 'float32', 2);
-        const grads = (): Float32Array[] =>
-          tf.tidy(() => {
-            const moments: never[] = [];
-            const { value, grads } = tf.variableGrads(() => {
-              const f = net.features(x, { training: true, moments });
-              const logits = net.head.apply(f);
-              const ce = tf.neg(tf.mean(tf.sum(tf.mul(tf.oneHot(y, 4), tf.logSoftmax(logits)), 1)));
-              return tf.add(ce, tf.div(tf.sum(tf.squaredDifference(f, target)), 24)) as never;
-            }, net.store.trainableVariables());
-            value.dispose();
-            for (const m of moments as { mean: Tensor; variance: Tensor }[]) {
-              m.mean.dispose();
-              m.variance.dispose();
-            }
-            return net.store.trainableVariables().map((v) => Float32Array.from(grads[v.name]!.dataSync()));
-          });
-        swap(ours);
-        const mine = grads();
-        swap(upstream as typeof ours);
-        const ref = grads();
-        mine.forEach((g, i) => assert.ok(maxAbsDiff(g, ref[i]!) < 1e-5, `${family} variable ${i}`));
-        tf.dispose([x, y, target]);
-      } finally {
-        net.store.dispose();
-      }
-    }
-  } finally {
-    swap(upstream as typeof ours);
-  }
-});
