@@ -60,3 +60,17 @@ export function gatherLabels(ds: ImageDataset, indices: Int32Array | readonly nu
   }
   return out;
 }
+
+/** The raw bytes (NHWC) of the images at `indices`, e.g. to cache a shard. */
+export function gatherPixels(ds: ImageDataset, indices: Int32Array | readonly number[]): Uint8Array {
+  const per = ds.height * ds.width * ds.channels;
+  const out = new Uint8Array(indices.length * per);
+  for (let i = 0; i < indices.length; i++) {
+    const idx = indices[i]!;
+    if (!Number.isInteger(idx) || idx < 0 || idx >= ds.count) {
+      throw new TinyProtoError('E_CONFIG', `gatherPixels: index ${idx} outside [0, ${ds.count})`);
+    }
+    out.set(ds.pixels.subarray(idx * per, (idx + 1) * per), i * per);
+  }
+  return out;
+}

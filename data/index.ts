@@ -17,9 +17,10 @@ export {
   classCounts,
   dirichletPartition,
   makeShards,
+  SHARD_DEFAULTS,
   trainTestSplit,
   type DirichletOptions,
   type ShardOptions,
 } from './partition.ts';
-export { gatherLabels, normalisationTable, toFloatBatch } from './batch.ts';
+export { gatherLabels, gatherPixels, normalisationTable, toFloatBatch } from './batch.ts';
 export { channelStats } from './stats.ts';

@@ -172,6 +172,9 @@ export function classCounts(labels: Int32Array, indices: Int32Array | readonly n
   return counts;
 }
 
+/** Partition settings shared by the simulation and the agents, so both carve identical shards. */
+export const SHARD_DEFAULTS = Object.freeze({ minPerClient: 20, trainFraction: 0.75 });
+
 export interface ShardOptions {
   clients: number;
   alpha: number;

@@ -7,7 +7,7 @@
  */
 import { TinyProtoError } from './errors.ts';
 
-export type ProtoMethod = 'tinyproto' | 'fedproto' | 'local';
+import type { Method } from './method.ts';
 
 function check(name: string, v: number): void {
   if (!Number.isInteger(v) || v < 0) {
@@ -15,7 +15,7 @@ function check(name: string, v: number): void {
   }
 }
 
-function payload(method: ProtoMethod, classes: number, d: number, s: number, bytesPerValue: number): number {
+function payload(method: Method, classes: number, d: number, s: number, bytesPerValue: number): number {
   check('classes', classes);
   check('d', d);
   check('s', s);
@@ -41,7 +41,7 @@ function payload(method: ProtoMethod, classes: number, d: number, s: number, byt
  * count-scaled prototypes); fedproto -> classesHeld * d values; local -> nothing.
  */
 export function uploadPayloadBytes(
-  method: ProtoMethod,
+  method: Method,
   classesHeld: number,
   d: number,
   s: number,
@@ -55,7 +55,7 @@ export function uploadPayloadBytes(
  * prototype (s values each for tinyproto, d for fedproto, nothing for local).
  */
 export function downloadPayloadBytes(
-  method: ProtoMethod,
+  method: Method,
   classesWithGlobal: number,
   d: number,
   s: number,

@@ -14,7 +14,18 @@ export type ErrorCode =
   | 'E_BACKEND'
   | 'E_CPU_BACKEND'
   | 'E_MODEL'
-  | 'E_WORKER';
+  | 'E_WORKER'
+  | 'E_STORE'
+  | 'E_CODEC_TRUNCATED'
+  | 'E_CODEC_OVERSIZE'
+  | 'E_CODEC_MAGIC'
+  | 'E_CODEC_VERSION'
+  | 'E_CODEC_TYPE'
+  | 'E_CODEC_CRC'
+  | 'E_CODEC_TRAILING'
+  | 'E_CODEC_FIELD'
+  | 'E_EXPERIMENT'
+  | 'E_ROUND';
 
 export class TinyProtoError extends Error {
   readonly code: ErrorCode;

@@ -4,3 +4,8 @@ export * from './rng.ts';
 export * from './masks.ts';
 export * from './prototypes.ts';
 export * from './comm.ts';
+export * from './method.ts';
+export * from './topics.ts';
+export * from './crc32.ts';
+export * from './float16.ts';
+export * from './codec.ts';

@@ -1,1 +1,3 @@
 export * from './aggregate.ts';
+export * from './global.ts';
+export * from './store.ts';

@@ -3,12 +3,14 @@
  * validated and clamped in one place (`resolveSimConfig`). Defaults are the paper's settings
  * (METHOD.md) except where this machine forces otherwise, which is said next to the field.
  */
-import { TinyProtoError } from '../protocol/errors.ts';
+import { fail, int, num, rejectUnknown, mergeDefined } from '../protocol/validate.ts';
 import type { Family } from '../models/engine.ts';
 import { FAMILIES } from '../models/zoo-info.ts';
+import { SHARD_DEFAULTS } from '../data/partition.ts';
 
-export type Method = 'tinyproto' | 'fedproto' | 'local';
-export const METHODS: readonly Method[] = Object.freeze(['tinyproto', 'fedproto', 'local']);
+import { METHODS, type Method } from '../protocol/method.ts';
+
+export { METHODS, type Method };
 
 export interface SimConfig {
   readonly method: Method;
@@ -54,8 +56,8 @@ export const SIM_DEFAULTS: SimConfig = Object.freeze({
   alpha: 0.1,
   rounds: 100,
   samplesPerClient: null,
-  minPerClient: 20,
-  trainFraction: 0.75,
+  minPerClient: SHARD_DEFAULTS.minPerClient,
+  trainFraction: SHARD_DEFAULTS.trainFraction,
   seed: 1,
   featureDim: 500,
   ratio: 0.1,
@@ -73,29 +75,10 @@ export const SIM_DEFAULTS: SimConfig = Object.freeze({
   evalBatchSize: 256,
 } satisfies SimConfig);
 
-function fail(field: string, why: string, value: unknown): never {
-  throw new TinyProtoError('E_CONFIG', `invalid ${field}: ${why} (got ${JSON.stringify(value)})`, { field, value });
-}
-
-function int(field: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (typeof v !== 'number' || !Number.isInteger(v)) fail(field, 'must be an integer', v);
-  if (v < min || v > max) fail(field, `must be between ${min} and ${max}`, v);
-  return v;
-}
-
-function num(field: string, v: unknown, min: number, max: number, { openMin = false } = {}): number {
-  if (typeof v !== 'number' || !Number.isFinite(v)) fail(field, 'must be a finite number', v);
-  if ((openMin ? v <= min : v < min) || v > max) fail(field, `must be in ${openMin ? '(' : '['}${min}, ${max}]`, v);
-  return v;
-}
-
 /** Merge `options` over the defaults, validate every field, and freeze the result. */
 export function resolveSimConfig(options: Partial<SimConfig> = {}): SimConfig {
-  const known = new Set(Object.keys(SIM_DEFAULTS));
-  for (const k of Object.keys(options)) {
-    if (!known.has(k)) fail(k, `unknown option; known options are ${[...known].join(', ')}`, (options as Record<string, unknown>)[k]);
-  }
-  const c = { ...SIM_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as SimConfig;
+  rejectUnknown(SIM_DEFAULTS, options);
+  const c = mergeDefined(SIM_DEFAULTS, options);
   if (!METHODS.includes(c.method)) fail('method', `must be one of ${METHODS.join(', ')}`, c.method);
   int('clients', c.clients, 1, 10_000);
   num('alpha', c.alpha, 0, 1e6, { openMin: true });

@@ -7,8 +7,8 @@ import { Worker } from 'node:worker_threads';
 import { TinyProtoError } from '../protocol/errors.ts';
 import type { Logger } from '../protocol/logger.ts';
 import type { Engine } from '../models/engine.ts';
-import { SimClient } from './client.ts';
-import type { ClientEval, ClientInit, ClientUpload, GlobalState, ModelInfo, RunnerSettings } from './messages.ts';
+import { Learner } from '../agent/learner.ts';
+import type { ClientEval, ClientInit, ClientUpload, GlobalState, ModelInfo, RunnerSettings } from '../agent/learner-types.ts';
 import type { WorkerReply, WorkerRequest } from './worker-protocol.ts';
 
 export interface ClientPool {
@@ -22,10 +22,10 @@ export interface ClientPool {
 /** Clients run one after another in this thread. */
 export class InProcessPool implements ClientPool {
   readonly models: readonly ModelInfo[];
-  private readonly clients: SimClient[];
+  private readonly clients: Learner[];
 
   constructor(engine: Engine, inits: readonly ClientInit[], settings: RunnerSettings) {
-    this.clients = inits.map((i) => new SimClient(engine, i, settings));
+    this.clients = inits.map((i) => new Learner(engine, i, settings));
     this.models = this.clients.map((c) => c.info());
   }
 
@@ -36,7 +36,9 @@ export class InProcessPool implements ClientPool {
   }
 
   async evaluate(round: number, global: GlobalState | null): Promise<ClientEval[]> {
-    return this.clients.map((c) => c.evaluate(round, global));
+    const out: ClientEval[] = [];
+    for (const c of this.clients) out.push(await c.evaluate(round, global));
+    return out;
   }
 
   async close(): Promise<void> {

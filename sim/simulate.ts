@@ -12,14 +12,15 @@ import { silentLogger } from '../protocol/logger.ts';
 import { Rng } from '../protocol/rng.ts';
 import { makeClassMasks, type ClassMasks } from '../protocol/masks.ts';
 import { downloadPayloadBytes } from '../protocol/comm.ts';
-import { aggregateScaled, aggregateMean, expandGlobalPrototypes, muFromTotals } from '../server/aggregate.ts';
+import { muFromTotals } from '../server/aggregate.ts';
+import { updateGlobalPrototypes } from '../server/global.ts';
 import { loadDataset, makeShards, toFloatBatch, gatherLabels, DEFAULT_DATA_DIR } from '../data/index.ts';
 import type { ImageDataset } from '../data/types.ts';
 import { createEngine } from '../models/index.ts';
 import { familyForClient } from '../models/zoo-info.ts';
 import type { Family } from '../models/engine.ts';
 import type { SimConfig } from './config.ts';
-import type { ClientInit, ClientUpload, GlobalState, ModelInfo, RunnerSettings } from './messages.ts';
+import type { ClientInit, ClientUpload, GlobalState, ModelInfo, RunnerSettings } from '../agent/learner-types.ts';
 import { InProcessPool, WorkerPool, type ClientPool } from './pool.ts';
 
 /**
@@ -216,23 +217,22 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
 
   const rounds: RoundRecord[] = [];
   let global: GlobalState | null = null;
-  let sparseGlobals = new Map<number, Float32Array>();
+  let globalPrototypes = new Map<number, Float32Array>();
   try {
     for (let round = 1; round <= cfg.rounds; round++) {
       const tr = performance.now();
       const uploads = await pool.train(round, global);
       const s = masks?.s ?? d;
-      if (cfg.method === 'tinyproto') {
-        const agg = aggregateScaled(uploads.map((u) => u.prototypes), mu!, K, s);
-        // a class no client held this round keeps its previous global prototype
-        sparseGlobals = new Map([...sparseGlobals, ...agg.prototypes]);
-        global = expandGlobalPrototypes(sparseGlobals, masks, K, d);
-      } else if (cfg.method === 'fedproto') {
-        const agg = aggregateMean(uploads.map((u) => u.prototypes), K, d);
-        sparseGlobals = new Map([...sparseGlobals, ...agg.prototypes]);
-        global = expandGlobalPrototypes(sparseGlobals, null, K, d);
+      const update = updateGlobalPrototypes(
+        { method: cfg.method, numClasses: K, featureDim: d, masks, mu },
+        uploads.map((u) => u.prototypes),
+        globalPrototypes,
+      );
+      if (update) {
+        globalPrototypes = update.prototypes;
+        global = update.expanded;
       }
-      const classesWithGlobal = cfg.method === 'local' ? 0 : sparseGlobals.size;
+      const classesWithGlobal = cfg.method === 'local' ? 0 : globalPrototypes.size;
       const down = downloadPayloadBytes(cfg.method, classesWithGlobal, d, s);
       const evals = await pool.evaluate(round, global);
       const clients: ClientRoundRecord[] = uploads.map((u, i) => {

@@ -1,18 +1,18 @@
 /** Worker thread entry: holds a group of simulated clients and their models. */
 import { parentPort } from 'node:worker_threads';
 import { createEngine } from '../models/index.ts';
-import { SimClient } from './client.ts';
+import { Learner } from '../agent/learner.ts';
 import type { WorkerReply, WorkerRequest } from './worker-protocol.ts';
 
 if (!parentPort) throw new Error('sim/worker.ts must run in a worker thread');
 const port = parentPort;
-let clients: SimClient[] = [];
+let clients: Learner[] = [];
 
 async function handle(req: WorkerRequest): Promise<unknown> {
   switch (req.type) {
     case 'init': {
       const engine = await createEngine({ backend: req.settings.backend, allowCpu: req.settings.allowCpu });
-      clients = req.clients.map((c) => new SimClient(engine, c, req.settings));
+      clients = req.clients.map((c) => new Learner(engine, c, req.settings));
       return clients.map((c) => c.info());
     }
     case 'train': {
@@ -20,8 +20,11 @@ async function handle(req: WorkerRequest): Promise<unknown> {
       for (const c of clients) out.push(await c.train(req.round, req.global));
       return out;
     }
-    case 'evaluate':
-      return clients.map((c) => c.evaluate(req.round, req.global));
+    case 'evaluate': {
+      const out = [];
+      for (const c of clients) out.push(await c.evaluate(req.round, req.global));
+      return out;
+    }
   }
 }
 

@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { initTfjs } from './backend.ts';
 import { BN_EPS, NetBuilder, ParamStore, channelShuffle, channelSplit, convOut, type Tf, type Tensor, type Tensor4D } from './layers.ts';
 import { buildNet } from './zoo.ts';
-import { FAMILIES } from '../zoo-info.ts';
 
 let tf: Tf;
 

@@ -1,29 +1,29 @@
 /**
- * One simulated client: its own backbone (heterogeneous), its private shard, local training
- * with the prototype term, the upload it would send, and evaluation on its own test split.
- * Runs unchanged in the main thread or inside a worker thread.
+ * The learning side of one client (an agent on a board, or a simulated one): its own backbone
+ * (heterogeneous), its private shard, local training with the prototype term, the prototypes it
+ * uploads, and evaluation on its own test split. The simulation and the MQTT agent both use it.
  */
-import type { Engine, LocalModel, EpochStats } from '../models/engine.ts';
+import type { Engine, LocalModel, EpochStats, ModelState } from '../models/engine.ts';
 import { classPrototypes, scaledSparsePrototypes, densePrototypes } from '../protocol/prototypes.ts';
 import { Rng } from '../protocol/rng.ts';
 import { headCorrect, prototypeCorrect } from './eval.ts';
-import type { ClientEval, ClientInit, ClientUpload, GlobalState, ModelInfo, RunnerSettings } from './messages.ts';
+import type { ClientEval, ClientInit, ClientUpload, GlobalState, ModelInfo, RunnerSettings } from './learner-types.ts';
 
-export type ClientSettings = Omit<RunnerSettings, 'backend' | 'allowCpu'>;
+export type LearnerSettings = Omit<RunnerSettings, 'backend' | 'allowCpu'>;
 
-export class SimClient {
+export class Learner {
   readonly id: number;
   private readonly model: LocalModel;
   private readonly init: ClientInit;
-  private readonly settings: ClientSettings;
+  private settings: LearnerSettings;
   private readonly engine: Engine;
-  /** Filled by `train`, used by `evaluate` (the model does not change in between). */
-  private testFeatures: Float32Array | null = null;
-  private testLogits: Float32Array | null = null;
+  /** Test-split embedding of the current weights (cleared whenever the weights change). */
+  private testEmbedding: { features: Float32Array; logits: Float32Array } | null = null;
+  /** Class means and counts of the training split from the last prototype pass. */
   private localMeans: Float32Array | null = null;
   private localCounts: Int32Array | null = null;
 
-  constructor(engine: Engine, init: ClientInit, settings: ClientSettings) {
+  constructor(engine: Engine, init: ClientInit, settings: LearnerSettings) {
     this.engine = engine;
     this.id = init.client;
     this.init = init;
@@ -50,7 +50,8 @@ export class SimClient {
   /** Local epochs with the current global prototypes, then the local prototypes and the upload. */
   async train(round: number, global: GlobalState | null): Promise<ClientUpload> {
     const s = this.settings;
-    const { trainX, trainY, testX, testY } = this.init;
+    const { trainX, trainY } = this.init;
+    this.testEmbedding = null;
     const usePrototypes = s.method !== 'local' && global !== null && s.lambda > 0;
     const t0 = performance.now();
     let stats: EpochStats | null = null;
@@ -76,10 +77,7 @@ export class SimClient {
     }
     const t1 = performance.now();
     // Prototypes in one pass after training (METHOD.md's cleaner alternative), in eval mode.
-    const trainEmb = await this.model.embed(trainX, trainY.length, s.evalBatchSize);
-    const { counts, means } = classPrototypes(trainEmb.features, trainY, trainY.length, s.featureDim, s.numClasses);
-    this.localCounts = counts;
-    this.localMeans = means;
+    const { counts, means } = await this.refreshLocalPrototypes();
     let prototypes: Map<number, Float32Array>;
     if (s.method === 'tinyproto') {
       if (s.masks === null) throw new Error('tinyproto client needs masks');
@@ -90,9 +88,6 @@ export class SimClient {
       prototypes = new Map();
     }
     const t2 = performance.now();
-    const testEmb = await this.model.embed(testX, testY.length, s.evalBatchSize);
-    this.testFeatures = testEmb.features;
-    this.testLogits = testEmb.logits;
     let held = 0;
     for (const c of counts) if (c > 0) held++;
     const div = Math.max(steps, 1);
@@ -107,26 +102,37 @@ export class SimClient {
     };
   }
 
+  /** Class prototypes (means, counts) of the training split with the current weights. */
+  private async refreshLocalPrototypes(): Promise<{ counts: Int32Array; means: Float32Array }> {
+    const s = this.settings;
+    const { trainX, trainY } = this.init;
+    const emb = await this.model.embed(trainX, trainY.length, s.evalBatchSize);
+    const p = classPrototypes(emb.features, trainY, trainY.length, s.featureDim, s.numClasses);
+    this.localCounts = p.counts;
+    this.localMeans = p.means;
+    return p;
+  }
+
   /**
    * Accuracy on the client's own test split, by the head and by the nearest prototype: the
    * global prototypes (TinyProto, FedProto) or, for Local, the client's own class means.
    */
-  evaluate(round: number, global: GlobalState | null): ClientEval {
+  async evaluate(round: number, global: GlobalState | null): Promise<ClientEval> {
     const t0 = performance.now();
-    const { testY } = this.init;
+    const { testX, testY } = this.init;
     const s = this.settings;
-    if (this.testFeatures === null || this.testLogits === null || this.localMeans === null || this.localCounts === null) {
-      throw new Error(`client ${this.id}: evaluate called before train`);
-    }
-    const head = headCorrect(this.testLogits, testY, s.numClasses);
+    this.testEmbedding ??= await this.model.embed(testX, testY.length, s.evalBatchSize);
+    const { features, logits } = this.testEmbedding;
+    const head = headCorrect(logits, testY, s.numClasses);
     let proto: number | null;
     if (s.method === 'local') {
-      const available = Uint8Array.from(this.localCounts, (c) => (c > 0 ? 1 : 0));
-      proto = prototypeCorrect(this.testFeatures, testY, s.featureDim, this.localMeans, available);
+      if (this.localMeans === null || this.localCounts === null) await this.refreshLocalPrototypes();
+      const available = Uint8Array.from(this.localCounts!, (c) => (c > 0 ? 1 : 0));
+      proto = prototypeCorrect(features, testY, s.featureDim, this.localMeans!, available);
     } else if (global === null) {
       proto = null;
     } else {
-      proto = prototypeCorrect(this.testFeatures, testY, s.featureDim, global.prototypes, global.hasGlobal);
+      proto = prototypeCorrect(features, testY, s.featureDim, global.prototypes, global.hasGlobal);
     }
     return {
       client: this.id,
@@ -136,6 +142,24 @@ export class SimClient {
       prototypeCorrect: proto,
       evalSeconds: (performance.now() - t0) / 1000,
     };
+  }
+
+  /** Changes settings announced per round (method, hyperparameters, masks). */
+  configure(changes: Partial<LearnerSettings>): void {
+    this.settings = { ...this.settings, ...changes };
+  }
+
+  /** The model's weights (a checkpoint). */
+  getState(): ModelState {
+    return this.model.getState();
+  }
+
+  /** Restores a checkpoint of the same family and shape. */
+  setState(state: ModelState): void {
+    this.model.setState(state);
+    this.testEmbedding = null;
+    this.localMeans = null;
+    this.localCounts = null;
   }
 
   dispose(): void {

@@ -1,9 +1,9 @@
 /**
- * What the simulation's coordinator and its client runners (in-process or in worker threads)
- * exchange. Plain data only (structured-clone friendly).
+ * What a Learner is given and gives back. Plain data only (structured-clone friendly), so the
+ * simulation can pass it to and from worker threads and the agent can keep it in SQLite.
  */
 import type { Family, EpochStats } from '../models/engine.ts';
-import type { Method } from './config.ts';
+import type { Method } from '../protocol/method.ts';
 import type { ClassMasks } from '../protocol/masks.ts';
 
 export interface ClientInit {

@@ -1,0 +1,354 @@
+/**
+ * The on-board agent: trains its backbone on its private shard when a round is announced,
+ * uploads its scaled sparse prototypes, keeps masks, global prototypes, checkpoints and an outbox
+ * in SQLite, and evaluates itself when new global prototypes arrive. Transport and storage are
+ * injected. Messages are handled one at a time, in arrival order; a bad message is logged with
+ * its error code and dropped.
+ *
+ * Restart safety: an upload is written to the outbox (with the checkpoint and the round marked
+ * complete) before it is published, and removed from the outbox only when the broker acknowledged
+ * it; on every (re)connection the outbox is flushed. A round is never trained twice.
+ */
+import { EventEmitter } from 'node:events';
+import { TinyProtoError } from '../protocol/errors.ts';
+import { silentLogger, type Logger } from '../protocol/logger.ts';
+import { expandGlobalPrototypes } from '../server/aggregate.ts';
+import type { ClassMasks } from '../protocol/masks.ts';
+import type { AgentTopic, AggregatorTopic } from '../protocol/topics.ts';
+import { decodeGlobal, decodeMasks, decodeRound, encodeStatus, encodeUpload } from '../protocol/codec.ts';
+import type { AgentState, RoundBody } from '../protocol/codec-types.ts';
+import type { Engine } from '../models/engine.ts';
+import { familyForClient } from '../models/zoo-info.ts';
+import type { Family } from '../models/engine.ts';
+import type { AgentConfig } from './config.ts';
+import { Learner } from './learner.ts';
+import type { ClientEval, GlobalState } from './learner-types.ts';
+import { loadAgentData, type AgentData } from './shard.ts';
+import type { AgentStore } from './store.ts';
+
+/** What the agent needs from MQTT (agent/transport.ts implements it). */
+export interface AgentTransport {
+  /** Handler of aggregator messages (masks, round, global) of this experiment. */
+  onMessage(handler: (kind: AggregatorTopic, bytes: Uint8Array) => void): void;
+  /** Called on every (re)connection. */
+  onConnect(handler: () => void): void;
+  /** QoS 1 publish on this agent's topic; resolves when the broker acknowledged it. */
+  publish(kind: AgentTopic, bytes: Uint8Array, retain: boolean): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface AgentOptions {
+  config: AgentConfig;
+  store: AgentStore;
+  transport: AgentTransport;
+  engine: Engine;
+  logger?: Logger;
+  now?: () => number;
+}
+
+export interface RoundTrained {
+  round: number;
+  classesHeld: number;
+  uploadBytes: number;
+  trainSeconds: number;
+  prototypeSeconds: number;
+  loss: number;
+}
+
+function codeOf(e: unknown): string {
+  return e instanceof TinyProtoError ? e.code : 'E_INTERNAL';
+}
+
+export class Agent extends EventEmitter {
+  readonly config: AgentConfig;
+  private readonly store: AgentStore;
+  private readonly transport: AgentTransport;
+  private readonly engine: Engine;
+  private readonly logger: Logger;
+  private readonly now: () => number;
+  private data: AgentData | null = null;
+  private learner: Learner | null = null;
+  private family: Family | null = null;
+  private masks: ClassMasks | null = null;
+  private global: { round: number; state: GlobalState } | null = null;
+  /** A round announced before the masks arrived; handled when they do. */
+  private waitingRound: Uint8Array | null = null;
+  private queue: Promise<void> = Promise.resolve();
+  private state: AgentState = 'offline';
+  private closed = false;
+
+  constructor(opts: AgentOptions) {
+    super();
+    this.config = opts.config;
+    this.store = opts.store;
+    this.transport = opts.transport;
+    this.engine = opts.engine;
+    this.logger = opts.logger ?? silentLogger;
+    this.now = opts.now ?? Date.now;
+  }
+
+  get numClasses(): number {
+    return this.data?.meta.numClasses ?? 0;
+  }
+
+  get lastCompletedRound(): number {
+    return this.store.lastCompletedRound(this.config.experiment);
+  }
+
+  /** The status message this agent's broker connection leaves as its last will. */
+  static willMessage(config: AgentConfig, lastRound: number, family: string): Uint8Array {
+    return encodeStatus(
+      { experiment: config.experiment, sender: config.id, round: lastRound },
+      { state: 'offline', timeMs: 0, lastRound, modelFamily: family, note: 'connection lost' },
+    );
+  }
+
+  /** Loads data, model, checkpoint and saved messages; then starts handling messages. */
+  async start(): Promise<void> {
+    const c = this.config;
+    this.data = loadAgentData(c, this.store, this.logger);
+    this.family = c.family ?? familyForClient(c.client);
+    const d = this.data;
+    this.learner = new Learner(
+      this.engine,
+      { client: c.client, family: this.family, inputShape: d.inputShape, trainX: d.trainX, trainY: d.trainY, testX: d.testX, testY: d.testY },
+      {
+        method: 'tinyproto',
+        featureDim: c.featureDim,
+        numClasses: d.meta.numClasses,
+        seed: c.seed,
+        batchSize: 32,
+        lr: 0.01,
+        lambda: 10,
+        localEpochs: 1,
+        evalBatchSize: 256,
+        masks: null,
+      },
+    );
+    const ckpt = this.store.latestCheckpoint(c.experiment);
+    if (ckpt) {
+      try {
+        this.learner.setState(ckpt.state);
+        this.logger.info('resumed from checkpoint', { round: ckpt.round });
+      } catch (e) {
+        this.logger.error('checkpoint does not fit this model; starting from fresh weights', { code: codeOf(e), error: (e as Error).message });
+      }
+    }
+    const masksBytes = this.store.loadMasks(c.experiment);
+    if (masksBytes) this.safely('stored masks', () => this.acceptMasks(masksBytes, false));
+    const g = this.store.latestGlobal(c.experiment);
+    if (g) this.safely('stored global prototypes', () => this.acceptGlobal(g.bytes, false));
+    this.logger.info('agent ready', {
+      id: c.id,
+      family: this.family,
+      train: d.trainY.length,
+      test: d.testY.length,
+      fromCache: d.fromCache,
+      lastCompletedRound: this.lastCompletedRound,
+      backend: this.engine.backend,
+    });
+    this.transport.onMessage((kind, bytes) => void this.enqueue(() => this.onMessage(kind, bytes)));
+    this.transport.onConnect(() => void this.enqueue(() => this.onConnect()));
+  }
+
+  /** Waits for the work in hand, then closes nothing else (the caller owns transport and store). */
+  async stop(): Promise<void> {
+    this.closed = true;
+    await this.queue.catch(() => undefined);
+    this.learner?.dispose();
+  }
+
+  /** Resolves when everything queued so far has been handled. */
+  idle(): Promise<void> {
+    return this.queue;
+  }
+
+  private enqueue(task: () => void | Promise<void>): Promise<void> {
+    const run = this.queue.then(async () => {
+      if (this.closed) return;
+      try {
+        await task();
+      } catch (e) {
+        this.logger.error('agent task failed', { code: codeOf(e), error: e instanceof Error ? e.message : String(e) });
+        this.emit('failure', e);
+      }
+    });
+    this.queue = run;
+    return run;
+  }
+
+  private safely(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.logger.warn('message dropped', { what, code: codeOf(e), error: e instanceof Error ? e.message : String(e) });
+      this.emit('dropped', { what, code: codeOf(e) });
+    }
+  }
+
+  private async onConnect(): Promise<void> {
+    await this.setState('online');
+    await this.flushOutbox();
+    await this.setState('idle');
+  }
+
+  private async setState(state: AgentState, note = ''): Promise<void> {
+    this.state = state;
+    const c = this.config;
+    const bytes = encodeStatus(
+      { experiment: c.experiment, sender: c.id, round: this.lastCompletedRound },
+      { state, timeMs: this.now(), lastRound: this.lastCompletedRound, modelFamily: this.family ?? '', note },
+    );
+    try {
+      await this.transport.publish('status', bytes, true);
+    } catch (e) {
+      this.logger.debug('status not published', { state, error: (e as Error).message });
+    }
+  }
+
+  private async onMessage(kind: AggregatorTopic, bytes: Uint8Array): Promise<void> {
+    if (kind === 'masks') {
+      this.safely('masks', () => this.acceptMasks(bytes, true));
+      if (this.masks && this.waitingRound) {
+        const r = this.waitingRound;
+        this.waitingRound = null;
+        await this.onRound(r);
+      }
+    } else if (kind === 'global') {
+      let fresh = false;
+      this.safely('global', () => (fresh = this.acceptGlobal(bytes, true)));
+      if (fresh && this.global) await this.evaluate(this.global.round, this.global.state);
+    } else {
+      await this.onRound(bytes);
+    }
+  }
+
+  private acceptMasks(bytes: Uint8Array, save: boolean): void {
+    const m = decodeMasks(bytes, { experiment: this.config.experiment, K: this.numClasses, d: this.config.featureDim });
+    this.masks = m.body.masks;
+    if (save) this.store.saveMasks(this.config.experiment, bytes);
+  }
+
+  /** Returns true when the message carried newer global prototypes than the agent had. */
+  private acceptGlobal(bytes: Uint8Array, save: boolean): boolean {
+    const g = decodeGlobal(bytes, { experiment: this.config.experiment, K: this.numClasses, d: this.config.featureDim });
+    const round = g.header.round;
+    if (this.global && round <= this.global.round) return false;
+    const sparse = g.body.layout === 'sparse';
+    if (sparse && !this.masks) throw new TinyProtoError('E_MASK', `global prototypes of round ${round} arrived before the class masks`);
+    if (sparse && g.body.s !== this.masks!.s) throw new TinyProtoError('E_SHAPE', `global prototypes have ${g.body.s} values per class; the masks have ${this.masks!.s}`);
+    const map = new Map(g.body.prototypes.map((p) => [p.classId, p.values]));
+    const state = expandGlobalPrototypes(map, sparse ? this.masks : null, this.numClasses, this.config.featureDim);
+    this.global = { round, state };
+    if (save) this.store.saveGlobal(this.config.experiment, round, bytes);
+    return true;
+  }
+
+  private async evaluate(round: number, global: GlobalState | null): Promise<void> {
+    const ev: ClientEval = await this.learner!.evaluate(round, global);
+    const record = {
+      round,
+      testCount: ev.testCount,
+      accuracyHead: ev.testCount ? ev.headCorrect / ev.testCount : 0,
+      accuracyPrototype: ev.prototypeCorrect === null || !ev.testCount ? null : ev.prototypeCorrect / ev.testCount,
+      at: this.now(),
+    };
+    this.store.setMeta(`eval:${this.config.experiment}:${round}`, JSON.stringify(record));
+    this.emit('evaluated', record);
+  }
+
+  private async onRound(bytes: Uint8Array): Promise<void> {
+    const c = this.config;
+    let announcement: { round: number; body: RoundBody };
+    try {
+      const m = decodeRound(bytes, { experiment: c.experiment });
+      announcement = { round: m.header.round, body: m.body };
+    } catch (e) {
+      this.safely('round', () => {
+        throw e;
+      });
+      return;
+    }
+    const { round, body } = announcement;
+    const done = this.lastCompletedRound;
+    if (round <= done) {
+      // a retained announcement seen again (reconnect, restart): make sure its upload went out
+      if (this.store.uploadState(c.experiment, round) === 'pending') await this.flushOutbox();
+      return;
+    }
+    if (body.selected.length > 0 && !body.selected.includes(c.id)) {
+      this.logger.info('not selected for this round', { round });
+      this.emit('skipped', { round, reason: 'not selected' });
+      return;
+    }
+    if (body.method === 'tinyproto' && !this.masks) {
+      this.logger.info('round announced before the class masks arrived; waiting for them', { round });
+      this.waitingRound = bytes;
+      return;
+    }
+    if (round > done + 1 && done > 0) this.logger.warn('missed rounds skipped', { from: done + 1, to: round - 1 });
+    await this.trainRound(round, body);
+  }
+
+  private async trainRound(round: number, body: RoundBody): Promise<void> {
+    const c = this.config;
+    const learner = this.learner!;
+    learner.configure({
+      method: body.method,
+      lr: body.lr,
+      lambda: body.lambda,
+      batchSize: body.batchSize,
+      localEpochs: body.localEpochs,
+      masks: body.method === 'tinyproto' ? this.masks : null,
+    });
+    await this.setState('training');
+    const global = body.method === 'local' ? null : this.global?.state ?? null;
+    const up = await learner.train(round, global);
+    const sparse = body.method === 'tinyproto';
+    const s = sparse ? this.masks!.s : c.featureDim;
+    const bytes = encodeUpload(
+      { experiment: c.experiment, sender: c.id, round },
+      {
+        K: this.numClasses,
+        d: c.featureDim,
+        s,
+        layout: sparse ? 'sparse' : 'dense',
+        valueType: body.valueType,
+        prototypes: [...up.prototypes].sort((a, b) => a[0] - b[0]).map(([classId, values]) => ({ classId, values })),
+      },
+    );
+    // outbox, checkpoint and progress are committed before anything is sent
+    this.store.enqueueUpload(c.experiment, round, bytes);
+    this.store.saveCheckpoint(c.experiment, round, learner.getState(), { family: this.family });
+    this.store.setLastCompletedRound(c.experiment, round);
+    const trained: RoundTrained = {
+      round,
+      classesHeld: up.classesHeld,
+      uploadBytes: bytes.length,
+      trainSeconds: up.trainSeconds,
+      prototypeSeconds: up.prototypeSeconds,
+      loss: up.train.loss,
+    };
+    this.emit('trained', trained);
+    await this.setState('uploading');
+    await this.flushOutbox();
+    if (body.method === 'local') await this.evaluate(round, null);
+    await this.setState('idle');
+  }
+
+  /** Publishes every upload not yet acknowledged, oldest first; stops at the first failure. */
+  private async flushOutbox(): Promise<void> {
+    const c = this.config;
+    for (const p of this.store.pendingUploads(c.experiment)) {
+      this.store.markAttempt(c.experiment, p.round);
+      try {
+        await this.transport.publish('upload', p.bytes, false);
+      } catch (e) {
+        this.logger.warn('upload not acknowledged; kept in the outbox', { round: p.round, error: (e as Error).message });
+        return;
+      }
+      this.store.markAcked(c.experiment, p.round);
+      this.emit('uploaded', { round: p.round, bytes: p.bytes.length, attempts: p.attempts + 1 });
+    }
+  }
+}

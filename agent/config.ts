@@ -1,0 +1,139 @@
+/**
+ * The agent's configuration: one frozen defaults object; values come from a JSON file, then
+ * TINYPROTO_* environment variables, then flags (later wins), and are validated in one place.
+ */
+import { readFileSync } from 'node:fs';
+import { TinyProtoError } from '../protocol/errors.ts';
+import { assertValidId } from '../protocol/topics.ts';
+import { fail, int, mergeDefined, num, oneOf, rejectUnknown } from '../protocol/validate.ts';
+import { FAMILIES } from '../models/zoo-info.ts';
+import type { Family } from '../models/engine.ts';
+
+export interface AgentConfig {
+  /** Agent id: MQTT client id and username, and the sender of its messages. */
+  readonly id: string;
+  readonly experiment: string;
+  /** mqtt://, mqtts://, ws:// or wss:// URL of the broker. */
+  readonly broker: string;
+  readonly username: string | null;
+  readonly password: string | null;
+  /** TLS: CA certificate file (PEM) to trust, and optional client certificate and key. */
+  readonly caFile: string | null;
+  readonly certFile: string | null;
+  readonly keyFile: string | null;
+  /** 'auto' tries MQTT 5 and falls back to 3.1.1. */
+  readonly mqttVersion: 'auto' | '5' | '3.1.1';
+  /** Backbone family; null = the paper's assignment by client index. */
+  readonly family: Family | null;
+  /** Data source for the first start (later starts read the SQLite cache). */
+  readonly dataDir: string | null;
+  /** This agent's shard: client index among `clients`, Dirichlet alpha, partition seed, cap. */
+  readonly client: number;
+  readonly clients: number;
+  readonly alpha: number;
+  readonly seed: number;
+  readonly samplesPerClient: number | null;
+  /** d: must match the experiment's. */
+  readonly featureDim: number;
+  /** SQLite file. */
+  readonly store: string;
+  readonly backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  readonly allowCpu: boolean;
+  /** Reconnect backoff bounds. */
+  readonly reconnectMinMs: number;
+  readonly reconnectMaxMs: number;
+}
+
+export const AGENT_DEFAULTS: AgentConfig = Object.freeze({
+  id: 'agent-0',
+  experiment: 'tinyproto-1',
+  broker: 'mqtt://127.0.0.1:1883',
+  username: null,
+  password: null,
+  caFile: null,
+  certFile: null,
+  keyFile: null,
+  mqttVersion: 'auto',
+  family: null,
+  dataDir: null,
+  client: 0,
+  clients: 20,
+  alpha: 0.1,
+  seed: 1,
+  samplesPerClient: null,
+  featureDim: 500,
+  store: 'tinyproto-agent.db',
+  backend: 'auto',
+  allowCpu: false,
+  reconnectMinMs: 500,
+  reconnectMaxMs: 30_000,
+} satisfies AgentConfig);
+
+/** Environment variable for each field: TINYPROTO_ plus the field in upper snake case. */
+export function envName(field: string): string {
+  return 'TINYPROTO_' + field.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
+}
+
+const NUMERIC: readonly (keyof AgentConfig)[] = ['client', 'clients', 'alpha', 'seed', 'samplesPerClient', 'featureDim', 'reconnectMinMs', 'reconnectMaxMs'];
+
+/** Converts string values (environment, flags) to the field's type. */
+export function coerceAgentField(field: keyof AgentConfig, value: string): unknown {
+  if (NUMERIC.includes(field)) {
+    if (field === 'samplesPerClient' && (value === 'all' || value === '')) return null;
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n)) throw new TinyProtoError('E_CONFIG', `invalid ${field}: expected a number, got "${value}"`);
+    return n;
+  }
+  if (field === 'allowCpu') return value === '1' || value === 'true';
+  return value;
+}
+
+/** Fields from TINYPROTO_* environment variables. */
+export function agentConfigFromEnv(env: NodeJS.ProcessEnv): Partial<AgentConfig> {
+  const out: Record<string, unknown> = {};
+  for (const field of Object.keys(AGENT_DEFAULTS) as (keyof AgentConfig)[]) {
+    const v = env[envName(field)];
+    if (v !== undefined) out[field] = coerceAgentField(field, v);
+  }
+  return out as Partial<AgentConfig>;
+}
+
+/** Fields from a JSON config file; errors name the file. */
+export function agentConfigFromFile(path: string): Partial<AgentConfig> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new TinyProtoError('E_CONFIG', `${path}: cannot read the config file (${(e as Error).message})`);
+  }
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('expected a JSON object');
+    return v as Partial<AgentConfig>;
+  } catch (e) {
+    throw new TinyProtoError('E_CONFIG', `${path}: not a valid JSON config (${(e as Error).message})`);
+  }
+}
+
+export function resolveAgentConfig(options: Partial<AgentConfig> = {}): AgentConfig {
+  rejectUnknown(AGENT_DEFAULTS, options);
+  const c = mergeDefined(AGENT_DEFAULTS, options);
+  assertValidId('agent', c.id);
+  assertValidId('experiment', c.experiment);
+  if (typeof c.broker !== 'string' || !/^(mqtts?|wss?):\/\/[^\s]+$/.test(c.broker)) fail('broker', 'must be an mqtt://, mqtts://, ws:// or wss:// URL', c.broker);
+  oneOf('mqttVersion', c.mqttVersion, ['auto', '5', '3.1.1']);
+  if (c.family !== null) oneOf('family', c.family, FAMILIES);
+  int('clients', c.clients, 1, 100_000);
+  int('client', c.client, 0, c.clients - 1);
+  num('alpha', c.alpha, 0, 1e6, { openMin: true });
+  int('seed', c.seed, 0, 2 ** 32 - 1);
+  if (c.samplesPerClient !== null) int('samplesPerClient', c.samplesPerClient, 4);
+  int('featureDim', c.featureDim, 2, 65_535);
+  if (typeof c.store !== 'string' || c.store === '') fail('store', 'must be a file path (or :memory:)', c.store);
+  oneOf('backend', c.backend, ['auto', 'tensorflow', 'wasm', 'cpu']);
+  if (c.backend === 'cpu' && !c.allowCpu) fail('backend', 'the pure-JS cpu backend trains at under 1 image/s; set allowCpu to use it anyway', c.backend);
+  int('reconnectMinMs', c.reconnectMinMs, 10, 3_600_000);
+  int('reconnectMaxMs', c.reconnectMaxMs, c.reconnectMinMs, 3_600_000);
+  if ((c.certFile === null) !== (c.keyFile === null)) fail('certFile', 'a client certificate needs its key (keyFile) and vice versa', c.certFile);
+  return Object.freeze(c);
+}

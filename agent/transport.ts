@@ -1,0 +1,72 @@
+/**
+ * The agent's MQTT transport: the one agent module that imports the MQTT client. Persistent
+ * session (client id = agent id), last will = STATUS offline (retained), subscriptions to the
+ * aggregator's retained topics, QoS 1 publishes on the agent's own topics.
+ */
+import mqtt from 'mqtt';
+import type { Logger } from '../protocol/logger.ts';
+import { MqttSession, type MqttConnectFn, type WireCounters } from '../protocol/mqtt-session.ts';
+import { agentTopic, aggregatorTopic, parseTopic, type AgentTopic, type AggregatorTopic } from '../protocol/topics.ts';
+import type { AgentTransport } from './agent.ts';
+import type { AgentConfig } from './config.ts';
+
+export class MqttAgentTransport implements AgentTransport {
+  private readonly session: MqttSession;
+  private readonly config: AgentConfig;
+
+  constructor(config: AgentConfig, will: Uint8Array, logger?: Logger) {
+    this.config = config;
+    const e = config.experiment;
+    this.session = new MqttSession({
+      settings: {
+        url: config.broker,
+        clientId: config.id,
+        username: config.username ?? config.id,
+        password: config.password,
+        caFile: config.caFile,
+        certFile: config.certFile,
+        keyFile: config.keyFile,
+        version: config.mqttVersion,
+        sessionExpirySeconds: 7 * 24 * 3600,
+        connectTimeoutMs: 10_000,
+        will: { topic: agentTopic(e, 'status', config.id), payload: will, retain: true },
+      },
+      subscriptions: [aggregatorTopic(e, 'masks'), aggregatorTopic(e, 'round'), aggregatorTopic(e, 'global')],
+      connect: mqtt.connect as unknown as MqttConnectFn,
+      ...(logger ? { logger } : {}),
+      reconnectMinMs: config.reconnectMinMs,
+      reconnectMaxMs: config.reconnectMaxMs,
+    });
+  }
+
+  start(): Promise<void> {
+    return this.session.start();
+  }
+
+  get protocolVersion(): 4 | 5 | null {
+    return this.session.protocolVersion;
+  }
+
+  get counters(): WireCounters {
+    return this.session.counters;
+  }
+
+  onMessage(handler: (kind: AggregatorTopic, bytes: Uint8Array) => void): void {
+    this.session.onMessage((topic, bytes) => {
+      const t = parseTopic(topic);
+      if (t && t.experiment === this.config.experiment && (t.kind === 'masks' || t.kind === 'round' || t.kind === 'global')) handler(t.kind, bytes);
+    });
+  }
+
+  onConnect(handler: () => void): void {
+    this.session.onConnect(handler);
+  }
+
+  publish(kind: AgentTopic, bytes: Uint8Array, retain: boolean): Promise<void> {
+    return this.session.publish(agentTopic(this.config.experiment, kind, this.config.id), bytes, retain);
+  }
+
+  close(): Promise<void> {
+    return this.session.close();
+  }
+}

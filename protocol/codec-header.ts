@@ -1,0 +1,221 @@
+/**
+ * The common frame: header, payload, CRC-32 (PROTOCOL.md "Frame").
+ *
+ *   0  2  magic "TP" (0x54 0x50)
+ *   2  1  version (1)
+ *   3  1  message type
+ *   4  1  flags (0)
+ *   5  1  experiment id length E, then E ASCII bytes
+ *   .  1  sender id length S, then S ASCII bytes
+ *   .  4  round (u32 LE)
+ *   .  4  payload length P (u32 LE), then P payload bytes
+ *   .  4  CRC-32 of every byte before it (u32 LE)
+ */
+import { crc32 } from './crc32.ts';
+import {
+  DEFAULT_MAX_MESSAGE_BYTES,
+  MESSAGE_TYPE_NAMES,
+  MESSAGE_TYPE_TELEMETRY_RESERVED,
+  MessageType,
+  PROTOCOL_VERSION,
+  type DecodeExpect,
+  type HeaderFields,
+  type MessageHeader,
+} from './codec-types.ts';
+import { checkIdString, checkUint, fail, hex2, hex8, idFromBytes, Writer } from './codec-io.ts';
+
+/** Frame bytes that are not payload: 19 + experiment length + sender length. */
+export function frameOverhead(experiment: string, sender: string): number {
+  return 19 + experiment.length + sender.length;
+}
+
+function typeLabel(t: number): string {
+  const name = MESSAGE_TYPE_NAMES[t];
+  return name === undefined ? String(t) : `${t} (${name})`;
+}
+
+function checkMaxBytes(ctx: string, maxBytes: unknown): number {
+  if (typeof maxBytes !== 'number' || !(maxBytes >= 0) || !Number.isFinite(maxBytes)) {
+    fail('E_CODEC_FIELD', `${ctx}: maxBytes must be a finite number >= 0, got ${String(maxBytes)}`, { got: maxBytes });
+  }
+  return maxBytes;
+}
+
+/** Encoder side: validate header fields (E_CODEC_FIELD). */
+export function checkHeaderFields(ctx: string, h: HeaderFields): void {
+  checkIdString(ctx, 'experiment id', h.experiment);
+  checkIdString(ctx, 'sender id', h.sender);
+  checkUint(ctx, 'round', h.round, 0, 0xffffffff);
+}
+
+/** Refuse a message that would exceed maxBytes (before building it). */
+export function checkEncodedSize(ctx: string, size: number, maxBytes: number | undefined): void {
+  const limit = checkMaxBytes(ctx, maxBytes ?? DEFAULT_MAX_MESSAGE_BYTES);
+  if (size > limit) {
+    fail('E_CODEC_OVERSIZE', `${ctx}: encoded message would be ${size} bytes, limit ${limit}`, {
+      size,
+      limit,
+    });
+  }
+}
+
+/** Wrap an encoded payload in header + CRC. */
+export function encodeFrame(
+  ctx: string,
+  h: HeaderFields,
+  type: MessageType,
+  payload: Uint8Array,
+  maxBytes: number | undefined,
+): Uint8Array {
+  checkHeaderFields(ctx, h);
+  const total = frameOverhead(h.experiment, h.sender) + payload.length;
+  checkEncodedSize(ctx, total, maxBytes);
+  const w = new Writer(total);
+  w.u8(0x54); // 'T'
+  w.u8(0x50); // 'P'
+  w.u8(PROTOCOL_VERSION);
+  w.u8(type);
+  w.u8(0); // flags
+  w.shortAscii(h.experiment);
+  w.shortAscii(h.sender);
+  w.u32(h.round);
+  w.u32(payload.length);
+  w.bytes(payload);
+  const out = new Uint8Array(total);
+  out.set(w.finish());
+  new DataView(out.buffer).setUint32(total - 4, crc32(out, 0, total - 4), true);
+  return out;
+}
+
+function u32le(buf: Uint8Array, at: number): number {
+  return (buf[at]! | (buf[at + 1]! << 8) | (buf[at + 2]! << 16) | (buf[at + 3]! << 24)) >>> 0;
+}
+
+/**
+ * Parse and verify the frame: size limit, magic, version, lengths, CRC, trailing bytes, known
+ * type, flags, identifiers. Does not apply `expect` beyond maxBytes.
+ */
+export function parseFrame(ctx: string, buf: Uint8Array, maxBytes: number | undefined): MessageHeader {
+  if (!(buf instanceof Uint8Array)) {
+    fail('E_CODEC_FIELD', `${ctx}: input must be a Uint8Array`, { got: typeof buf });
+  }
+  const limit = checkMaxBytes(ctx, maxBytes ?? DEFAULT_MAX_MESSAGE_BYTES);
+  const len = buf.length;
+  if (len > limit) fail('E_CODEC_OVERSIZE', `${ctx}: message is ${len} bytes, limit ${limit}`, { size: len, limit });
+  const needHeader = (n: number): void => {
+    if (len < n) {
+      fail('E_CODEC_TRUNCATED', `${ctx}: truncated: header needs at least ${n} bytes, ${len} available`, {
+        needed: n,
+        available: len,
+      });
+    }
+  };
+  needHeader(2);
+  if (buf[0] !== 0x54 || buf[1] !== 0x50) {
+    fail('E_CODEC_MAGIC', `${ctx}: bad magic ${hex2(buf[0]!)} ${hex2(buf[1]!)}, expected 0x54 0x50 ("TP")`, {
+      expected: [0x54, 0x50],
+      got: [buf[0], buf[1]],
+    });
+  }
+  needHeader(3);
+  const version = buf[2]!;
+  if (version !== PROTOCOL_VERSION) {
+    fail('E_CODEC_VERSION', `${ctx}: unsupported protocol version ${version} (this decoder speaks ${PROTOCOL_VERSION})`, {
+      expected: PROTOCOL_VERSION,
+      got: version,
+    });
+  }
+  needHeader(6);
+  const type = buf[3]!;
+  const flags = buf[4]!;
+  const expLen = buf[5]!;
+  const senderAt = 6 + expLen;
+  needHeader(senderAt + 1);
+  const senderLen = buf[senderAt]!;
+  const roundAt = senderAt + 1 + senderLen;
+  const headerLength = roundAt + 8;
+  needHeader(headerLength);
+  const round = u32le(buf, roundAt);
+  const payloadLength = u32le(buf, roundAt + 4);
+  const available = len - headerLength;
+  if (available < payloadLength) {
+    fail('E_CODEC_TRUNCATED', `${ctx}: truncated: payload declares ${payloadLength} bytes, ${available} available`, {
+      declared: payloadLength,
+      available,
+    });
+  }
+  const crcAt = headerLength + payloadLength;
+  if (len - crcAt < 4) {
+    fail('E_CODEC_TRUNCATED', `${ctx}: truncated: CRC needs 4 bytes, ${len - crcAt} available`, {
+      needed: 4,
+      available: len - crcAt,
+    });
+  }
+  const stored = u32le(buf, crcAt);
+  const computed = crc32(buf, 0, crcAt);
+  if (stored !== computed) {
+    fail('E_CODEC_CRC', `${ctx}: CRC mismatch: computed ${hex8(computed)}, message has ${hex8(stored)}`, {
+      expected: computed,
+      got: stored,
+    });
+  }
+  const totalLength = crcAt + 4;
+  if (len > totalLength) {
+    fail('E_CODEC_TRAILING', `${ctx}: ${len - totalLength} trailing bytes after the CRC`, {
+      expected: totalLength,
+      got: len,
+    });
+  }
+  if (type === MESSAGE_TYPE_TELEMETRY_RESERVED) {
+    fail('E_CODEC_TYPE', `${ctx}: message type 6 (TELEMETRY) is reserved, not supported in protocol version 1`, {
+      got: type,
+    });
+  }
+  if (type < MessageType.Masks || type > MessageType.Status) {
+    fail('E_CODEC_TYPE', `${ctx}: unknown message type ${type}`, { got: type });
+  }
+  if (flags !== 0) {
+    fail('E_CODEC_FIELD', `${ctx}: reserved flags ${hex2(flags)} set (must be 0 in version 1)`, { got: flags });
+  }
+  const experiment = idFromBytes(ctx, 'experiment id', buf.subarray(6, 6 + expLen));
+  const sender = idFromBytes(ctx, 'sender id', buf.subarray(senderAt + 1, senderAt + 1 + senderLen));
+  return {
+    version,
+    type: type as MessageType,
+    flags,
+    experiment,
+    sender,
+    round,
+    headerLength,
+    payloadLength,
+    totalLength,
+    crc: stored,
+  };
+}
+
+/** Apply the header-level expectations: type, experiment, round, minRound. */
+export function checkHeaderExpect(ctx: string, h: MessageHeader, want: MessageType | undefined, e: DecodeExpect): void {
+  for (const t of [want, e.type]) {
+    if (t !== undefined && h.type !== t) {
+      fail('E_CODEC_TYPE', `${ctx}: expected message type ${typeLabel(t)}, got ${typeLabel(h.type)}`, {
+        expected: t,
+        got: h.type,
+      });
+    }
+  }
+  if (e.experiment !== undefined && h.experiment !== e.experiment) {
+    fail('E_EXPERIMENT', `${ctx}: experiment "${h.experiment}" does not match expected "${e.experiment}"`, {
+      expected: e.experiment,
+      got: h.experiment,
+    });
+  }
+  if (e.round !== undefined && h.round !== e.round) {
+    fail('E_ROUND', `${ctx}: round ${h.round} does not match expected round ${e.round}`, {
+      expected: e.round,
+      got: h.round,
+    });
+  }
+  if (e.minRound !== undefined && h.round < e.minRound) {
+    fail('E_ROUND', `${ctx}: stale round ${h.round} < minimum ${e.minRound}`, { minRound: e.minRound, got: h.round });
+  }
+}

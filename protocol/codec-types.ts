@@ -1,0 +1,173 @@
+/**
+ * Types and constants of the binary wire format (PROTOCOL.md). No byte offsets here: those
+ * live only in codec-io.ts / codec-header.ts / codec-bodies.ts / codec-values.ts.
+ */
+import type { ClassMasks, MaskParams } from './masks.ts';
+
+export const PROTOCOL_MAGIC = 0x5450; // "TP" read as a big-endian pair: bytes 0x54 0x50
+export const PROTOCOL_VERSION = 1;
+
+/** Default and recommended limit on one encoded message (the MQTT PUBLISH payload). */
+export const DEFAULT_MAX_MESSAGE_BYTES = 262144;
+/** Allowance for MQTT framing around a message: fixed header, topic, packet id, v5 properties. */
+export const MQTT_PACKET_OVERHEAD_ALLOWANCE = 1024;
+/** Maximum MQTT packet size brokers should accept so every valid message fits. */
+export const MQTT_MAX_PACKET_BYTES = DEFAULT_MAX_MESSAGE_BYTES + MQTT_PACKET_OVERHEAD_ALLOWANCE;
+
+export const MessageType = {
+  Masks: 1,
+  Round: 2,
+  Upload: 3,
+  Global: 4,
+  Status: 5,
+} as const;
+export type MessageType = (typeof MessageType)[keyof typeof MessageType];
+/** Reserved for TELEMETRY (a later protocol addition); version-1 decoders reject it. */
+export const MESSAGE_TYPE_TELEMETRY_RESERVED = 6;
+
+export const MESSAGE_TYPE_NAMES: Readonly<Record<number, string>> = Object.freeze({
+  1: 'MASKS',
+  2: 'ROUND',
+  3: 'UPLOAD',
+  4: 'GLOBAL',
+  5: 'STATUS',
+  6: 'TELEMETRY',
+});
+
+/** Identifier rules shared by experiment id, sender id, round selections and model family. */
+export const ID_MAX_LENGTH = 32;
+export const ID_PATTERN = /^[A-Za-z0-9._-]{1,32}$/;
+export const STATUS_NOTE_MAX_BYTES = 256;
+/** Mode-0 MASKS decoding refuses generator parameters above these costs (hostile input guard). */
+export const MAX_MASK_CELLS = 1 << 24; // K * d
+export const MAX_MASK_GENERATOR_WORK = 2 ** 31; // K * K * candidates
+
+export type ValueType = 'float32' | 'float16' | 'int8';
+export const VALUE_TYPES: readonly ValueType[] = Object.freeze(['float32', 'float16', 'int8'] as const);
+export type Layout = 'sparse' | 'dense';
+export const LAYOUTS: readonly Layout[] = Object.freeze(['sparse', 'dense'] as const);
+export type RoundMethod = 'tinyproto' | 'fedproto' | 'local';
+export const ROUND_METHODS: readonly RoundMethod[] = Object.freeze(['tinyproto', 'fedproto', 'local'] as const);
+export type AgentState = 'offline' | 'online' | 'training' | 'uploading' | 'idle';
+export const AGENT_STATES: readonly AgentState[] = Object.freeze([
+  'offline',
+  'online',
+  'training',
+  'uploading',
+  'idle',
+] as const);
+
+/** Header fields an encoder needs (type, version, flags, lengths and CRC are the codec's). */
+export interface HeaderFields {
+  experiment: string;
+  sender: string;
+  round: number;
+}
+
+/** A decoded, CRC-checked header. */
+export interface MessageHeader extends HeaderFields {
+  version: number;
+  type: MessageType;
+  flags: number;
+  /** Bytes of the header, i.e. offset of the payload. */
+  headerLength: number;
+  payloadLength: number;
+  /** Header + payload + 4 CRC bytes. */
+  totalLength: number;
+  crc: number;
+}
+
+/** Checks a decoder performs on top of well-formedness; all optional. */
+export interface DecodeExpect {
+  experiment?: string;
+  round?: number;
+  /** Rounds below this are stale (E_ROUND). */
+  minRound?: number;
+  K?: number;
+  d?: number;
+  s?: number;
+  type?: MessageType;
+  /** Refuse buffers longer than this (default DEFAULT_MAX_MESSAGE_BYTES). */
+  maxBytes?: number;
+}
+
+export interface EncodeOptions {
+  /** Refuse to produce a message longer than this (default DEFAULT_MAX_MESSAGE_BYTES). */
+  maxBytes?: number;
+}
+
+/** MASKS: either the generator parameters (receivers regenerate) or explicit bitsets. */
+export type MasksBody = { mode: 'params'; params: MaskParams } | { mode: 'bitsets'; masks: ClassMasks };
+export type DecodedMasksBody =
+  | { mode: 'params'; params: MaskParams; masks: ClassMasks }
+  | { mode: 'bitsets'; masks: ClassMasks };
+
+export interface RoundBody {
+  method: RoundMethod;
+  /** Value type agents must use for their uploads this round. */
+  valueType: ValueType;
+  /** Upload deadline, unix epoch milliseconds (float64). */
+  deadlineMs: number;
+  /** float32 on the wire; decoded to the shortest decimal that rounds to the same float32. */
+  lambda: number;
+  /** float32 on the wire; decoded like lambda. */
+  lr: number;
+  batchSize: number;
+  localEpochs: number;
+  /** Agent ids selected for this round; empty = every agent. */
+  selected: string[];
+}
+
+export interface ClassValues {
+  classId: number;
+  values: Float32Array;
+}
+
+export interface UploadBody {
+  K: number;
+  d: number;
+  /** Values per class: the mask's s (sparse) or d (dense). */
+  s: number;
+  layout: Layout;
+  valueType: ValueType;
+  /** Classes present, any order on input; decoded in increasing class order. */
+  prototypes: ClassValues[];
+}
+
+export interface GlobalClassValues extends ClassValues {
+  /** How many agents contributed to this global prototype (u16). */
+  contributors: number;
+}
+
+export interface GlobalBody {
+  K: number;
+  d: number;
+  s: number;
+  layout: Layout;
+  valueType: ValueType;
+  prototypes: GlobalClassValues[];
+}
+
+export interface StatusBody {
+  state: AgentState;
+  /** Unix epoch milliseconds (float64). */
+  timeMs: number;
+  /** Last completed round (0 = none yet). */
+  lastRound: number;
+  /** Model family, 0..32 chars of [A-Za-z0-9._-] ('' = unknown). */
+  modelFamily: string;
+  /** Free text, at most 256 UTF-8 bytes. */
+  note: string;
+}
+
+export interface Decoded<T extends MessageType, B> {
+  type: T;
+  header: MessageHeader;
+  body: B;
+}
+export type DecodedMasks = Decoded<typeof MessageType.Masks, DecodedMasksBody>;
+export type DecodedRound = Decoded<typeof MessageType.Round, RoundBody>;
+export type DecodedUpload = Decoded<typeof MessageType.Upload, UploadBody>;
+export type DecodedGlobal = Decoded<typeof MessageType.Global, GlobalBody>;
+export type DecodedStatus = Decoded<typeof MessageType.Status, StatusBody>;
+export type DecodedMessage = DecodedMasks | DecodedRound | DecodedUpload | DecodedGlobal | DecodedStatus;

@@ -1,0 +1,174 @@
+/**
+ * The binary codec: encodeX / decodeX for every message of PROTOCOL.md, peekHeader, decodeMessage
+ * and size helpers. The only place in the project that knows byte offsets (together with the
+ * codec-*.ts parts it is split into).
+ *
+ * Decoders are pure and validate everything before returning: size limit first, then magic,
+ * version, declared lengths, CRC, trailing bytes, type, flags, identifiers, the caller's
+ * expectations (type, experiment, round, K/d/s), then the body. Every failure is a
+ * TinyProtoError with a specific code (PROTOCOL.md "Errors").
+ */
+import {
+  MessageType,
+  type DecodeExpect,
+  type DecodedGlobal,
+  type DecodedMasks,
+  type DecodedMessage,
+  type DecodedRound,
+  type DecodedStatus,
+  type DecodedUpload,
+  type EncodeOptions,
+  type GlobalBody,
+  type HeaderFields,
+  type MasksBody,
+  type MessageHeader,
+  type RoundBody,
+  type StatusBody,
+  type UploadBody,
+  type ValueType,
+} from './codec-types.ts';
+import { Reader } from './codec-io.ts';
+import { checkEncodedSize, checkHeaderExpect, checkHeaderFields, encodeFrame, frameOverhead, parseFrame } from './codec-header.ts';
+import { checkPrototypeBody, decodePrototypeBody, encodePrototypeBody, prototypeBodySize } from './codec-values.ts';
+import {
+  decodeMasksBody,
+  decodeRoundBody,
+  decodeStatusBody,
+  encodeMasksBody,
+  encodeRoundBody,
+  encodeStatusBody,
+} from './codec-bodies.ts';
+
+export * from './codec-types.ts';
+export { frameOverhead } from './codec-header.ts';
+export { bytesPerValue, int8Scale, quantizeInt8 } from './codec-values.ts';
+
+const CTX: Record<MessageType, string> = {
+  [MessageType.Masks]: 'masks',
+  [MessageType.Round]: 'round',
+  [MessageType.Upload]: 'upload',
+  [MessageType.Global]: 'global',
+  [MessageType.Status]: 'status',
+};
+
+const NO_EXPECT: DecodeExpect = Object.freeze({});
+
+// ------------------------------------------------------------------------------------ encoders
+
+export function encodeMasks(h: HeaderFields, body: MasksBody, opts?: EncodeOptions): Uint8Array {
+  checkHeaderFields('masks', h);
+  return encodeFrame('masks', h, MessageType.Masks, encodeMasksBody('masks', body), opts?.maxBytes);
+}
+
+export function encodeRound(h: HeaderFields, body: RoundBody, opts?: EncodeOptions): Uint8Array {
+  checkHeaderFields('round', h);
+  return encodeFrame('round', h, MessageType.Round, encodeRoundBody('round', body), opts?.maxBytes);
+}
+
+export function encodeUpload(h: HeaderFields, body: UploadBody, opts?: EncodeOptions): Uint8Array {
+  checkHeaderFields('upload', h);
+  const present = checkPrototypeBody('upload', body, false).length;
+  const size = frameOverhead(h.experiment, h.sender) + prototypeBodySize(body.K, present, body.s, body.valueType, false);
+  checkEncodedSize('upload', size, opts?.maxBytes);
+  return encodeFrame('upload', h, MessageType.Upload, encodePrototypeBody('upload', body, false), opts?.maxBytes);
+}
+
+export function encodeGlobal(h: HeaderFields, body: GlobalBody, opts?: EncodeOptions): Uint8Array {
+  checkHeaderFields('global', h);
+  const present = checkPrototypeBody('global', body, true).length;
+  const size = frameOverhead(h.experiment, h.sender) + prototypeBodySize(body.K, present, body.s, body.valueType, true);
+  checkEncodedSize('global', size, opts?.maxBytes);
+  return encodeFrame('global', h, MessageType.Global, encodePrototypeBody('global', body, true), opts?.maxBytes);
+}
+
+export function encodeStatus(h: HeaderFields, body: StatusBody, opts?: EncodeOptions): Uint8Array {
+  checkHeaderFields('status', h);
+  return encodeFrame('status', h, MessageType.Status, encodeStatusBody('status', body), opts?.maxBytes);
+}
+
+// ------------------------------------------------------------------------------------ decoders
+
+/** Validate the frame (size, magic, version, lengths, CRC, type, flags, ids) and return the header. */
+export function peekHeader(buf: Uint8Array, expect: DecodeExpect = NO_EXPECT): MessageHeader {
+  const h = parseFrame('message', buf, expect.maxBytes);
+  checkHeaderExpect('message', h, undefined, expect);
+  return h;
+}
+
+function open(ctx: string, type: MessageType, buf: Uint8Array, e: DecodeExpect): { h: MessageHeader; r: Reader } {
+  const h = parseFrame(ctx, buf, e.maxBytes);
+  checkHeaderExpect(ctx, h, type, e);
+  return { h, r: new Reader(buf, ctx, h.headerLength, h.headerLength + h.payloadLength) };
+}
+
+export function decodeMasks(buf: Uint8Array, expect: DecodeExpect = NO_EXPECT): DecodedMasks {
+  const { h, r } = open('masks', MessageType.Masks, buf, expect);
+  return { type: MessageType.Masks, header: h, body: decodeMasksBody(r, expect) };
+}
+
+export function decodeRound(buf: Uint8Array, expect: DecodeExpect = NO_EXPECT): DecodedRound {
+  const { h, r } = open('round', MessageType.Round, buf, expect);
+  return { type: MessageType.Round, header: h, body: decodeRoundBody(r) };
+}
+
+export function decodeUpload(buf: Uint8Array, expect: DecodeExpect = NO_EXPECT): DecodedUpload {
+  const { h, r } = open('upload', MessageType.Upload, buf, expect);
+  const b = decodePrototypeBody(r, expect, false);
+  return { type: MessageType.Upload, header: h, body: b };
+}
+
+export function decodeGlobal(buf: Uint8Array, expect: DecodeExpect = NO_EXPECT): DecodedGlobal {
+  const { h, r } = open('global', MessageType.Global, buf, expect);
+  return { type: MessageType.Global, header: h, body: decodePrototypeBody(r, expect, true) };
+}
+
+export function decodeStatus(buf: Uint8Array, expect: DecodeExpect = NO_EXPECT): DecodedStatus {
+  const { h, r } = open('status', MessageType.Status, buf, expect);
+  return { type: MessageType.Status, header: h, body: decodeStatusBody(r) };
+}
+
+/** Decode any message; the result is a union discriminated by `type` (a MessageType). */
+export function decodeMessage(buf: Uint8Array, expect: DecodeExpect = NO_EXPECT): DecodedMessage {
+  const h = parseFrame('message', buf, expect.maxBytes);
+  checkHeaderExpect('message', h, undefined, expect);
+  const ctx = CTX[h.type];
+  const r = new Reader(buf, ctx, h.headerLength, h.headerLength + h.payloadLength);
+  switch (h.type) {
+    case MessageType.Masks:
+      return { type: h.type, header: h, body: decodeMasksBody(r, expect) };
+    case MessageType.Round:
+      return { type: h.type, header: h, body: decodeRoundBody(r) };
+    case MessageType.Upload:
+      return { type: h.type, header: h, body: decodePrototypeBody(r, expect, false) };
+    case MessageType.Global:
+      return { type: h.type, header: h, body: decodePrototypeBody(r, expect, true) };
+    case MessageType.Status:
+      return { type: h.type, header: h, body: decodeStatusBody(r) };
+  }
+}
+
+// -------------------------------------------------------------------------------- size helpers
+
+export interface MessageIds {
+  experiment: string;
+  sender: string;
+}
+
+/** UPLOAD payload bytes: 8 + ceil(K/8) + present * ([4 if int8] + s * bytesPerValue). */
+export function uploadBodySize(K: number, presentCount: number, s: number, valueType: ValueType): number {
+  return prototypeBodySize(K, presentCount, s, valueType, false);
+}
+
+/** Whole UPLOAD message bytes (header + payload + CRC) for the given ids. */
+export function uploadSize(K: number, presentCount: number, s: number, valueType: ValueType, ids: MessageIds): number {
+  return frameOverhead(ids.experiment, ids.sender) + uploadBodySize(K, presentCount, s, valueType);
+}
+
+/** GLOBAL payload bytes: like UPLOAD plus 2 (contributor count) per present class. */
+export function globalBodySize(K: number, presentCount: number, s: number, valueType: ValueType): number {
+  return prototypeBodySize(K, presentCount, s, valueType, true);
+}
+
+export function globalSize(K: number, presentCount: number, s: number, valueType: ValueType, ids: MessageIds): number {
+  return frameOverhead(ids.experiment, ids.sender) + globalBodySize(K, presentCount, s, valueType);
+}

@@ -1,0 +1,23 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { agentFilter, agentTopic, aggregatorTopic, assertValidId, parseTopic } from './topics.ts';
+
+test('topics are built and parsed symmetrically', () => {
+  assert.equal(aggregatorTopic('exp-1', 'global'), 'tinyproto/exp-1/global');
+  assert.equal(agentTopic('exp-1', 'upload', 'agent-3'), 'tinyproto/exp-1/upload/agent-3');
+  assert.equal(agentFilter('exp-1', 'status'), 'tinyproto/exp-1/status/+');
+  assert.deepEqual(parseTopic('tinyproto/exp-1/upload/agent-3'), { experiment: 'exp-1', kind: 'upload', agent: 'agent-3' });
+  assert.deepEqual(parseTopic('tinyproto/exp-1/round'), { experiment: 'exp-1', kind: 'round' });
+});
+
+test('foreign or malformed topics parse to null', () => {
+  for (const t of ['other/exp/round', 'tinyproto/exp', 'tinyproto/exp/upload', 'tinyproto/exp/upload/a/b', 'tinyproto/exp/round/x', 'tinyproto/e x/round', 'tinyproto/exp/upload/+', 'tinyproto/exp/bogus/a']) {
+    assert.equal(parseTopic(t), null, t);
+  }
+});
+
+test('ids are restricted to what topics and headers can carry', () => {
+  assert.throws(() => assertValidId('agent', 'a/b'), /invalid agent id "a\/b"/);
+  assert.throws(() => assertValidId('experiment', 'x'.repeat(33)), { code: 'E_CONFIG' });
+  assertValidId('agent', 'agent-1_b.2');
+});
