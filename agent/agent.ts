@@ -151,8 +151,12 @@ export class Agent extends EventEmitter {
     this.transport.onConnect(() => void this.enqueue(() => this.onConnect()));
   }
 
-  /** Waits for the work in hand, then closes nothing else (the caller owns transport and store). */
+  /**
+   * Finishes the work in hand, announces itself offline (a clean disconnect sends no last will),
+   * and frees the model. The caller owns and closes the transport and the store.
+   */
   async stop(): Promise<void> {
+    await this.enqueue(() => this.setState('offline', 'stopped'));
     this.closed = true;
     await this.queue.catch(() => undefined);
     this.learner?.dispose();

@@ -7,6 +7,7 @@
  * writes commits before it returns; the outbox, acks and progress commit with
  * synchronous=FULL (see protocol/sqlite.ts), everything else with synchronous=NORMAL.
  */
+import Database from 'better-sqlite3';
 import type { ModelState } from '../models/engine.ts';
 import {
   APPLICATION_IDS,
@@ -652,4 +653,26 @@ export interface AgentStoreOptions {
 /** Open (creating and migrating if needed) an agent store; `':memory:'` for a throwaway one. */
 export function openAgentStore(path: string, options: AgentStoreOptions = {}): AgentStore {
   return new SqliteAgentStore(path, options);
+}
+
+/**
+ * Reads the meta entries whose key starts with `prefix` from an agent store that another process
+ * may be writing (read-only connection, no migration, no checkpoint). Missing file: empty result.
+ */
+export function readAgentMeta(path: string, prefix: string): Record<string, string> {
+  let db: SqliteDb;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true });
+  } catch {
+    return {};
+  }
+  try {
+    db.pragma('busy_timeout = 2000');
+    const rows = db.prepare("SELECT key, value FROM meta WHERE substr(key, 1, length(?)) = ?").all(prefix, prefix) as { key: string; value: string }[];
+    return Object.fromEntries(rows.map((r) => [r.key, r.value]));
+  } catch (e) {
+    throw storeError(path, `cannot read the agent store: ${e instanceof Error ? e.message : String(e)}`, e);
+  } finally {
+    db.close();
+  }
 }

@@ -1,36 +1,39 @@
 /** The `tinyproto` command line. */
 import { isTinyProtoError } from '../protocol/errors.ts';
-import type { Logger } from '../protocol/logger.ts';
+import { lineLogger, levelFromEnv } from './log.ts';
 import { runSimulate } from './simulate.ts';
+import { runAgent } from './agent.ts';
+import { runServer } from './server.ts';
+import { runFleetCommand } from './fleet.ts';
 
 const HELP = `Usage: tinyproto <command> [options]
 
 Commands:
   simulate    run a federated experiment with every client in this machine
               (TinyProto, FedProto or Local; heterogeneous backbones; real data)
+  server      the aggregator: masks, rounds, validation, aggregation, SQLite (MQTT)
+  agent       the on-board agent: data shard, training, uploads, SQLite (MQTT)
+  fleet       a local fleet: broker (embedded by default) + aggregator + N agent processes
 
 Run "tinyproto <command> --help" for a command's options.
 `;
-
-function consoleLogger(verbose: boolean): Logger {
-  const emit = (level: string) => (msg: string, fields?: Record<string, unknown>) => {
-    if (level === 'debug' && !verbose) return;
-    if (level === 'info' && !verbose) return;
-    process.stderr.write(`[${level}] ${msg}${fields ? ' ' + JSON.stringify(fields) : ''}\n`);
-  };
-  return { debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error') };
-}
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   const out = (s: string): void => {
     process.stdout.write(s.endsWith('\n') ? s : s + '\n');
   };
-  const logger = consoleLogger(process.env['TINYPROTO_VERBOSE'] === '1');
+  const logger = lineLogger(levelFromEnv('warn'));
   try {
     switch (cmd) {
       case 'simulate':
         return await runSimulate(rest, out, logger);
+      case 'agent':
+        return await runAgent(rest, out, logger);
+      case 'server':
+        return await runServer(rest, out, logger);
+      case 'fleet':
+        return await runFleetCommand(rest, out, logger);
       case undefined:
       case '-h':
       case '--help':

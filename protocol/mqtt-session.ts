@@ -113,6 +113,8 @@ export class MqttSession {
         if (!settled) {
           clearTimeout(timer);
           fail(e);
+        } else if (this.closing) {
+          this.logger.debug('MQTT error while closing', { error: e.message });
         } else {
           this.logger.warn('MQTT error', { error: e.message });
         }

@@ -1,0 +1,109 @@
+/** `tinyproto agent`: the on-board process. */
+import { Agent, type RoundTrained } from '../agent/agent.ts';
+import { AGENT_DEFAULTS, agentConfigFromEnv, agentConfigFromFile, envName, resolveAgentConfig, type AgentConfig } from '../agent/config.ts';
+import { openAgentStore } from '../agent/store.ts';
+import { MqttAgentTransport } from '../agent/transport.ts';
+import { createEngine } from '../models/index.ts';
+import { familyForClient } from '../models/zoo-info.ts';
+import { backoffDelay } from '../protocol/mqtt-options.ts';
+import type { Logger } from '../protocol/logger.ts';
+import { flagHelp, parseFlags, type FlagTable } from './flags.ts';
+import { pct } from './table.ts';
+
+export const AGENT_FLAGS: FlagTable = {
+  id: { field: 'id', type: 'string', help: `agent id = MQTT client id and username (default ${AGENT_DEFAULTS.id})` },
+  experiment: { field: 'experiment', type: 'string', help: `experiment id (default ${AGENT_DEFAULTS.experiment})` },
+  broker: { field: 'broker', type: 'string', help: `broker URL, mqtt:// or mqtts:// (default ${AGENT_DEFAULTS.broker})` },
+  username: { field: 'username', type: 'string', help: 'MQTT username (default: the agent id)' },
+  password: { field: 'password', type: 'string', help: `MQTT password (prefer ${envName('password')} in the environment)` },
+  ca: { field: 'caFile', type: 'string', help: 'CA certificate (PEM) for mqtts://' },
+  cert: { field: 'certFile', type: 'string', help: 'client certificate (PEM), optional' },
+  key: { field: 'keyFile', type: 'string', help: 'client key (PEM), optional' },
+  'mqtt-version': { field: 'mqttVersion', type: 'string', help: 'auto | 5 | 3.1.1 (auto tries 5, falls back)' },
+  family: { field: 'family', type: 'string', help: 'backbone: resnet8 | mobilenetv2 | shufflenetv2 | efficientnet-lite (default: by client index)' },
+  data: { field: 'dataDir', type: 'string', help: 'data directory for the first start (default /usr/share/datasets/fashion-mnist)' },
+  client: { field: 'client', type: 'int', help: 'this agent\'s shard index (0-based)' },
+  clients: { field: 'clients', type: 'int', help: `number of shards the data set is split into (default ${AGENT_DEFAULTS.clients})` },
+  alpha: { field: 'alpha', type: 'number', help: `Dirichlet label skew of the partition (default ${AGENT_DEFAULTS.alpha})` },
+  seed: { field: 'seed', type: 'int', help: `partition and initialisation seed (default ${AGENT_DEFAULTS.seed})` },
+  'samples-per-client': { field: 'samplesPerClient', type: 'int|null', help: 'cap on this shard\'s samples (default all)' },
+  'feature-dim': { field: 'featureDim', type: 'int', help: `d, must match the experiment (default ${AGENT_DEFAULTS.featureDim})` },
+  store: { field: 'store', type: 'string', help: `SQLite file (default ${AGENT_DEFAULTS.store})` },
+  backend: { field: 'backend', type: 'string', help: 'auto | tensorflow | wasm | cpu' },
+  'allow-cpu': { field: 'allowCpu', type: 'bool', help: 'permit the pure-JS cpu backend' },
+};
+
+export const AGENT_HELP = `Usage: tinyproto agent [--config FILE] [options]
+
+The on-board agent: loads its data shard (cached in SQLite after the first start), trains its
+backbone when the aggregator announces a round, uploads its sparse prototypes over MQTT, and
+evaluates itself when global prototypes arrive. Runs until SIGINT/SIGTERM.
+
+Settings come from --config FILE (JSON with the field names below), then environment variables
+(TINYPROTO_ID, TINYPROTO_BROKER, TINYPROTO_PASSWORD, ... : TINYPROTO_ + field in upper snake case),
+then flags.
+
+  --config FILE            JSON config file
+${flagHelp(AGENT_FLAGS)}
+  -h, --help
+`;
+
+export function agentConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): { config: AgentConfig; help: boolean } {
+  const { fields, extra } = parseFlags(argv, AGENT_FLAGS, { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
+  if (extra['help']) return { config: AGENT_DEFAULTS, help: true };
+  const file = typeof extra['config'] === 'string' ? agentConfigFromFile(extra['config']) : {};
+  return { config: resolveAgentConfig({ ...file, ...agentConfigFromEnv(env), ...(fields as Partial<AgentConfig>) }), help: false };
+}
+
+export async function runAgent(argv: string[], out: (s: string) => void, logger: Logger): Promise<number> {
+  const { config, help } = agentConfigFromArgs(argv, process.env);
+  if (help) {
+    out(AGENT_HELP);
+    return 0;
+  }
+  const store = openAgentStore(config.store);
+  const family = config.family ?? familyForClient(config.client);
+  const engine = await createEngine({ backend: config.backend, allowCpu: config.allowCpu, logger });
+  const transport = new MqttAgentTransport(config, Agent.willMessage(config, store.lastCompletedRound(config.experiment), family), logger);
+  const agent = new Agent({ config, store, transport, engine, logger });
+  const tag = `[${config.id}]`;
+  agent.on('trained', (t: RoundTrained) =>
+    out(`${tag} round ${t.round}: trained in ${t.trainSeconds.toFixed(1)} s (loss ${t.loss.toFixed(4)}), ${t.classesHeld} classes, upload ${t.uploadBytes} B`),
+  );
+  agent.on('uploaded', (u: { round: number; attempts: number }) => out(`${tag} round ${u.round}: upload acknowledged (attempt ${u.attempts})`));
+  agent.on('evaluated', (e: { round: number; accuracyHead: number; accuracyPrototype: number | null }) =>
+    out(`${tag} round ${e.round}: accuracy head ${pct(e.accuracyHead)}, prototype ${pct(e.accuracyPrototype)}`),
+  );
+  agent.on('dropped', (d: { what: string; code: string }) => out(`${tag} dropped a ${d.what} message: ${d.code}`));
+  await agent.start();
+
+  let stopping = false;
+  const stopped = new Promise<void>((resolve) => {
+    const stop = (): void => {
+      if (stopping) return;
+      stopping = true;
+      void (async () => {
+        await agent.stop();
+        await transport.close();
+        store.close();
+        resolve();
+      })();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  // the first connection is retried with backoff too: a board may boot before the network or broker
+  for (let attempt = 0; !stopping; attempt++) {
+    try {
+      await transport.start();
+      out(`${tag} connected to ${config.broker} (MQTT ${transport.protocolVersion === 5 ? '5' : '3.1.1'})`);
+      break;
+    } catch (e) {
+      const wait = backoffDelay(attempt, config.reconnectMinMs, config.reconnectMaxMs);
+      logger.warn('broker not reachable; retrying', { broker: config.broker, inMs: wait, error: (e as Error).message });
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+  await stopped;
+  return 0;
+}

@@ -1,0 +1,118 @@
+/** `tinyproto fleet`: aggregator + N agent processes + broker on this machine. */
+import { runFleet, type FleetOptions } from '../fleet/index.ts';
+import type { Logger } from '../protocol/logger.ts';
+import { TinyProtoError } from '../protocol/errors.ts';
+import { assertValidId } from '../protocol/topics.ts';
+import { METHODS, type Method } from '../protocol/method.ts';
+import { VALUE_TYPES, type ValueType } from '../protocol/codec-types.ts';
+import { FAMILIES } from '../models/zoo-info.ts';
+import type { Family } from '../models/engine.ts';
+import { flagHelp, parseFlags, type FlagTable } from './flags.ts';
+import { bytes, pct, textTable } from './table.ts';
+import { ROUND_TABLE_HEADER, roundLine } from './server.ts';
+
+const FLEET_DEFAULTS = Object.freeze({
+  agents: 4,
+  rounds: 5,
+  broker: 'embedded',
+  method: 'tinyproto' as Method,
+  alpha: 0.1,
+  seed: 1,
+  samplesPerClient: 300 as number | null,
+  dataDir: null as string | null,
+  featureDim: 500,
+  ratio: 0.1,
+  valueType: 'float32' as ValueType,
+  families: null as Family[] | null,
+  credentials: null as string | null,
+  caFile: null as string | null,
+  roundDeadlineMs: 600_000,
+  backend: 'auto' as FleetOptions['backend'],
+});
+
+export const FLEET_FLAGS: FlagTable = {
+  agents: { field: 'agents', type: 'int', help: `number of agent processes (default ${FLEET_DEFAULTS.agents})` },
+  rounds: { field: 'rounds', type: 'int', help: `rounds (default ${FLEET_DEFAULTS.rounds})` },
+  broker: { field: 'broker', type: 'string', help: 'embedded (aedes in this process, the default) or mqtt://... / mqtts://...' },
+  dir: { field: 'dir', type: 'string', help: 'run directory for the SQLite stores (default runs/fleet-<time>)' },
+  experiment: { field: 'experiment', type: 'string', help: 'experiment id (default fleet-<time>)' },
+  method: { field: 'method', type: 'string', help: 'tinyproto | fedproto | local' },
+  alpha: { field: 'alpha', type: 'number', help: `Dirichlet label skew (default ${FLEET_DEFAULTS.alpha})` },
+  seed: { field: 'seed', type: 'int', help: `seed (default ${FLEET_DEFAULTS.seed})` },
+  'samples-per-client': { field: 'samplesPerClient', type: 'int|null', help: `cap per agent (default ${FLEET_DEFAULTS.samplesPerClient}; all = no cap)` },
+  data: { field: 'dataDir', type: 'string', help: 'data directory (default Fashion-MNIST)' },
+  'feature-dim': { field: 'featureDim', type: 'int', help: `d (default ${FLEET_DEFAULTS.featureDim})` },
+  ratio: { field: 'ratio', type: 'number', help: `r (default ${FLEET_DEFAULTS.ratio})` },
+  'value-type': { field: 'valueType', type: 'string', help: 'float32 | float16 | int8' },
+  families: { field: 'families', type: 'list', help: `backbones by agent index mod count (default ${FAMILIES.join(',')})` },
+  credentials: { field: 'credentials', type: 'string', help: 'credentials.json from broker-config/make-fleet-credentials.sh' },
+  ca: { field: 'caFile', type: 'string', help: 'CA certificate for mqtts:// brokers' },
+  'deadline-ms': { field: 'roundDeadlineMs', type: 'int', help: 'round deadline (default 600000)' },
+  backend: { field: 'backend', type: 'string', help: 'tfjs backend: auto | tensorflow | wasm' },
+};
+
+export const FLEET_HELP = `Usage: tinyproto fleet [options]
+
+Runs a local fleet: a broker (embedded aedes by default), the aggregator, and N agent processes
+with heterogeneous backbones, each with its own SQLite store in the run directory. Shows a live
+round table and ends with a summary (accuracy read from the agents' stores).
+
+${flagHelp(FLEET_FLAGS)}
+  --verbose                show the agents' own output
+  -h, --help
+`;
+
+export function fleetOptions(argv: string[], now = new Date()): { options: FleetOptions; verbose: boolean; help: boolean } {
+  const { fields, extra } = parseFlags(argv, FLEET_FLAGS, { verbose: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
+  const o = { ...FLEET_DEFAULTS, dir: `runs/fleet-${stamp}`, experiment: `fleet-${stamp}`, ...fields } as FleetOptions;
+  if (!Number.isInteger(o.agents) || o.agents < 1 || o.agents > 256) throw new TinyProtoError('E_CONFIG', `--agents must be 1..256, got ${o.agents}`);
+  if (!Number.isInteger(o.rounds) || o.rounds < 1) throw new TinyProtoError('E_CONFIG', `--rounds must be a positive integer, got ${o.rounds}`);
+  if (o.broker !== 'embedded' && !/^(mqtts?|wss?):\/\//.test(o.broker)) throw new TinyProtoError('E_CONFIG', `--broker must be "embedded" or an mqtt:// / mqtts:// URL, got "${o.broker}"`);
+  if (!METHODS.includes(o.method)) throw new TinyProtoError('E_CONFIG', `--method must be one of ${METHODS.join(', ')}`);
+  if (!VALUE_TYPES.includes(o.valueType)) throw new TinyProtoError('E_CONFIG', `--value-type must be one of ${VALUE_TYPES.join(', ')}`);
+  for (const f of o.families ?? []) if (!FAMILIES.includes(f)) throw new TinyProtoError('E_CONFIG', `unknown family ${f}; known: ${FAMILIES.join(', ')}`);
+  assertValidId('experiment', o.experiment);
+  return { options: o, verbose: extra['verbose'] === true, help: extra['help'] === true };
+}
+
+export async function runFleetCommand(argv: string[], out: (s: string) => void, logger: Logger): Promise<number> {
+  const { options, verbose, help } = fleetOptions(argv);
+  if (help) {
+    out(FLEET_HELP);
+    return 0;
+  }
+  out(`fleet: ${options.agents} agents, ${options.rounds} rounds, ${options.method}, broker ${options.broker}, run directory ${options.dir}`);
+  const res = await runFleet(options, {
+    logger,
+    onReady: (info) => {
+      out(`broker ${info.brokerUrl}; mu ${info.mu === null ? 'n/a' : info.mu.toPrecision(3)}`);
+      out(info.agents.map((a) => `  ${a.id}: ${a.family}, ${a.train} train / ${a.test} test samples`).join('\n'));
+      out(ROUND_TABLE_HEADER);
+    },
+    onRound: (r) => out(roundLine(r)),
+    onRejected: (r) => out(`  rejected ${r.agent ?? '?'} round ${r.round ?? '?'}: ${r.code}`),
+    onAgentLine: (agent, line) => {
+      if (verbose || / error |failed|exited/.test(line)) out(`  ${agent}| ${line}`);
+    },
+  });
+  out('\nsummary');
+  out(
+    textTable(
+      ['round', 'uploads', 'bytes in', 'global B', 'acc (head)', 'acc (proto)', 'agents evaluated', 'time'],
+      res.rounds.map((r) => [
+        String(r.round),
+        `${r.uploads}/${r.selected}`,
+        bytes(r.bytesIn),
+        String(r.globalBytes),
+        pct(r.accuracyHead),
+        pct(r.accuracyPrototype),
+        String(r.evaluatedBy),
+        `${r.seconds.toFixed(1)} s`,
+      ]),
+    ),
+  );
+  const rej = Object.entries(res.rejections);
+  out(`rejected messages: ${rej.length ? rej.map(([k, v]) => `${k} x${v}`).join(', ') : 'none'}; ${res.seconds.toFixed(0)} s; stores in ${res.dir}`);
+  return 0;
+}

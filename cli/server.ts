@@ -1,0 +1,136 @@
+/** `tinyproto server`: the aggregator. */
+import { readFileSync } from 'node:fs';
+import { Aggregator, type RoundClosed, type UploadRejected } from '../server/aggregator.ts';
+import { EXPERIMENT_DEFAULTS, resolveExperimentConfig, type ExperimentConfig } from '../server/config.ts';
+import { openAggregatorStore } from '../server/store.ts';
+import { MqttAggregatorTransport, type AggregatorConnection } from '../server/transport.ts';
+import { TinyProtoError } from '../protocol/errors.ts';
+import type { Logger } from '../protocol/logger.ts';
+import type { MqttVersionChoice } from '../protocol/mqtt-options.ts';
+import { flagHelp, parseFlags, type FlagTable } from './flags.ts';
+import { bytes } from './table.ts';
+
+export const SERVER_FLAGS: FlagTable = {
+  experiment: { field: 'experiment', type: 'string', help: `experiment id (default ${EXPERIMENT_DEFAULTS.experiment})` },
+  method: { field: 'method', type: 'string', help: 'tinyproto | fedproto | local' },
+  agents: { field: 'agents', type: 'list', help: 'agent ids taking part, or a count N for agent-0..agent-(N-1)' },
+  rounds: { field: 'rounds', type: 'int', help: `rounds (default ${EXPERIMENT_DEFAULTS.rounds})` },
+  classes: { field: 'numClasses', type: 'int', help: `K (default ${EXPERIMENT_DEFAULTS.numClasses})` },
+  'feature-dim': { field: 'featureDim', type: 'int', help: `d (default ${EXPERIMENT_DEFAULTS.featureDim})` },
+  ratio: { field: 'ratio', type: 'number', help: `r, mask sparsity (default ${EXPERIMENT_DEFAULTS.ratio})` },
+  'mask-seed': { field: 'maskSeed', type: 'int', help: 'seed of the class masks' },
+  mu: { field: 'mu', type: 'number|auto', help: 'TinyProto scale; auto needs --total-train-samples' },
+  'mu-factor': { field: 'muFactor', type: 'number', help: `factor of the automatic mu (default ${EXPERIMENT_DEFAULTS.muFactor})` },
+  'total-train-samples': { field: 'totalTrainSamples', type: 'int', help: "the fleet's total training samples (for mu auto)" },
+  lambda: { field: 'lambda', type: 'number', help: `prototype loss weight (default ${EXPERIMENT_DEFAULTS.lambda})` },
+  lr: { field: 'lr', type: 'number', help: `SGD learning rate (default ${EXPERIMENT_DEFAULTS.lr})` },
+  'batch-size': { field: 'batchSize', type: 'int', help: `batch size (default ${EXPERIMENT_DEFAULTS.batchSize})` },
+  'local-epochs': { field: 'localEpochs', type: 'int', help: `local epochs per round (default ${EXPERIMENT_DEFAULTS.localEpochs})` },
+  participation: { field: 'participation', type: 'number', help: 'fraction of agents selected per round (default 1)' },
+  'deadline-ms': { field: 'roundDeadlineMs', type: 'int', help: `round deadline in ms (default ${EXPERIMENT_DEFAULTS.roundDeadlineMs})` },
+  'min-uploads': { field: 'minUploads', type: 'int', help: 'uploads needed to close a round at its deadline (default 1)' },
+  'value-type': { field: 'valueType', type: 'string', help: 'float32 | float16 | int8 (wire encoding of prototypes)' },
+  seed: { field: 'seed', type: 'int', help: 'seed of participant selection' },
+};
+
+export const SERVER_HELP = `Usage: tinyproto server [--config FILE] [options]
+
+The aggregator: fixes the class masks, announces rounds, validates and stores uploads in SQLite,
+publishes the global prototypes. Killed and restarted with the same store, it resumes the same
+experiment at the same round. Exits when the last round has closed.
+
+  --config FILE            JSON experiment config (field names as in server/config.ts)
+  --store FILE             SQLite file (default tinyproto-server.db)
+  --broker URL             mqtt:// or mqtts:// (default mqtt://127.0.0.1:1883)
+  --username U / --password P (or TINYPROTO_PASSWORD) / --ca FILE / --cert FILE / --key FILE
+  --mqtt-version V         auto | 5 | 3.1.1
+${flagHelp(SERVER_FLAGS)}
+  -h, --help
+`;
+
+const CONNECTION_FLAGS = {
+  config: { type: 'string' },
+  store: { type: 'string' },
+  broker: { type: 'string' },
+  username: { type: 'string' },
+  password: { type: 'string' },
+  ca: { type: 'string' },
+  cert: { type: 'string' },
+  key: { type: 'string' },
+  'mqtt-version': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export interface ServerArgs {
+  experiment: ExperimentConfig;
+  connection: AggregatorConnection;
+  store: string;
+  help: boolean;
+}
+
+export function serverArgs(argv: string[], env: NodeJS.ProcessEnv): ServerArgs {
+  const { fields, extra } = parseFlags(argv, SERVER_FLAGS, { ...CONNECTION_FLAGS });
+  const str = (k: string): string | null => (typeof extra[k] === 'string' ? (extra[k] as string) : null);
+  const connection: AggregatorConnection = {
+    broker: str('broker') ?? env['TINYPROTO_BROKER'] ?? 'mqtt://127.0.0.1:1883',
+    username: str('username') ?? env['TINYPROTO_USERNAME'] ?? null,
+    password: str('password') ?? env['TINYPROTO_PASSWORD'] ?? null,
+    caFile: str('ca'),
+    certFile: str('cert'),
+    keyFile: str('key'),
+    mqttVersion: (str('mqtt-version') ?? 'auto') as MqttVersionChoice,
+  };
+  if (extra['help']) return { experiment: EXPERIMENT_DEFAULTS, connection, store: '', help: true };
+  let file: Record<string, unknown> = {};
+  const path = str('config');
+  if (path) {
+    try {
+      file = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    } catch (e) {
+      throw new TinyProtoError('E_CONFIG', `${path}: cannot read the experiment config (${(e as Error).message})`);
+    }
+  }
+  const agents = fields['agents'] as string[] | undefined;
+  if (agents && agents.length === 1 && /^\d+$/.test(agents[0]!)) fields['agents'] = Array.from({ length: Number(agents[0]) }, (_, i) => `agent-${i}`);
+  const experiment = resolveExperimentConfig({ ...file, ...fields } as Partial<ExperimentConfig>);
+  return { experiment, connection, store: str('store') ?? 'tinyproto-server.db', help: false };
+}
+
+export const ROUND_TABLE_HEADER = 'round  uploads  bytes in   global B  classes  time';
+
+export function roundLine(r: RoundClosed): string {
+  return `${String(r.round).padStart(5)}  ${`${r.uploads}/${r.selected}`.padStart(7)}  ${bytes(r.bytesIn).padStart(8)}  ${String(r.globalBytes).padStart(9)}  ${String(r.classesWithGlobal).padStart(7)}  ${r.seconds.toFixed(1).padStart(5)} s`;
+}
+
+export async function runServer(argv: string[], out: (s: string) => void, logger: Logger): Promise<number> {
+  const args = serverArgs(argv, process.env);
+  if (args.help) {
+    out(SERVER_HELP);
+    return 0;
+  }
+  const store = openAggregatorStore(args.store);
+  const transport = new MqttAggregatorTransport(args.experiment.experiment, args.connection, logger);
+  const aggregator = new Aggregator({ config: args.experiment, store, transport, logger });
+  aggregator.on('roundOpened', (r: { round: number; selected: string[]; resumed: boolean }) =>
+    out(`round ${r.round} ${r.resumed ? 'resumed' : 'opened'}: ${r.selected.length} agent(s) selected`),
+  );
+  aggregator.on('roundClosed', (r: RoundClosed) => out(roundLine(r)));
+  aggregator.on('rejected', (r: UploadRejected) => out(`rejected ${r.agent ?? '?'} round ${r.round ?? '?'}: ${r.code} ${r.message}`));
+  const stop = (): void => void aggregator.stop();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    await transport.start();
+    out(`aggregator for "${args.experiment.experiment}" (${args.experiment.method}) connected to ${args.connection.broker} (MQTT ${transport.protocolVersion === 5 ? '5' : '3.1.1'})`);
+    await aggregator.start();
+    out(ROUND_TABLE_HEADER);
+    await aggregator.done;
+    const counts = store.rejectionCounts(args.experiment.experiment);
+    out(`finished: ${store.rounds(args.experiment.experiment).filter((r) => r.status === 'closed').length} rounds closed; rejections ${JSON.stringify(counts)}`);
+  } finally {
+    await aggregator.stop();
+    await transport.close();
+    store.close();
+  }
+  return 0;
+}

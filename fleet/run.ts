@@ -1,0 +1,237 @@
+/**
+ * A local fleet on one machine: a broker (embedded aedes, or any MQTT URL such as a Mosquitto
+ * with the fleet config), the aggregator in this process, and N agent processes with
+ * heterogeneous backbones, each with its own SQLite store in the run directory.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { TinyProtoError } from '../protocol/errors.ts';
+import { silentLogger, type Logger } from '../protocol/logger.ts';
+import type { Method } from '../protocol/method.ts';
+import type { ValueType } from '../protocol/codec-types.ts';
+import { DEFAULT_DATA_DIR, SHARD_DEFAULTS, loadDataset, makeShards } from '../data/index.ts';
+import { familyForClient } from '../models/zoo-info.ts';
+import type { Family } from '../models/engine.ts';
+import { startEmbeddedBroker, type EmbeddedBroker } from '../server/broker.ts';
+import { Aggregator, type RoundClosed, type UploadRejected } from '../server/aggregator.ts';
+import { resolveExperimentConfig } from '../server/config.ts';
+import { openAggregatorStore } from '../server/store.ts';
+import { MqttAggregatorTransport } from '../server/transport.ts';
+import { readAgentEvaluations, type AgentEvaluation } from './evaluations.ts';
+
+export interface FleetOptions {
+  readonly agents: number;
+  readonly rounds: number;
+  /** 'embedded' starts aedes in this process; otherwise an mqtt:// or mqtts:// URL. */
+  readonly broker: 'embedded' | string;
+  readonly dir: string;
+  readonly experiment: string;
+  readonly method: Method;
+  readonly alpha: number;
+  readonly seed: number;
+  readonly samplesPerClient: number | null;
+  readonly dataDir: string | null;
+  readonly featureDim: number;
+  readonly ratio: number;
+  readonly valueType: ValueType;
+  readonly families: readonly Family[] | null;
+  /** JSON file {"aggregator": "...", "agent-0": "..."} of MQTT passwords (make-fleet-credentials.sh writes one). */
+  readonly credentials: string | null;
+  /** CA certificate for mqtts:// brokers. */
+  readonly caFile: string | null;
+  readonly roundDeadlineMs: number;
+  readonly backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+}
+
+export interface FleetHooks {
+  readonly logger?: Logger;
+  readonly onReady?: (info: { brokerUrl: string; agents: { id: string; family: Family; train: number; test: number }[]; mu: number | null }) => void;
+  readonly onRound?: (r: RoundClosed) => void;
+  readonly onRejected?: (r: UploadRejected) => void;
+  readonly onAgentLine?: (agent: string, line: string) => void;
+}
+
+export interface FleetRound extends RoundClosed {
+  /** Test-size-weighted mean over the agents that evaluated this round. */
+  readonly accuracyHead: number | null;
+  readonly accuracyPrototype: number | null;
+  readonly evaluatedBy: number;
+}
+
+export interface FleetResult {
+  readonly dir: string;
+  readonly brokerUrl: string;
+  readonly rounds: readonly FleetRound[];
+  readonly rejections: Record<string, number>;
+  readonly evaluations: readonly AgentEvaluation[];
+  readonly seconds: number;
+}
+
+const BIN = fileURLToPath(new URL('../bin/tinyproto.mjs', import.meta.url));
+
+function readCredentials(path: string | null): Record<string, string> {
+  if (path === null) return {};
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as Record<string, string>;
+  } catch (e) {
+    throw new TinyProtoError('E_CONFIG', `${path}: cannot read the fleet credentials (${(e as Error).message})`);
+  }
+}
+
+function weighted(evals: readonly AgentEvaluation[], pick: (e: AgentEvaluation) => number | null): number | null {
+  let n = 0;
+  let c = 0;
+  for (const e of evals) {
+    const v = pick(e);
+    if (v === null) return null;
+    n += e.testCount;
+    c += v * e.testCount;
+  }
+  return n === 0 ? null : c / n;
+}
+
+async function waitForEvaluations(paths: string[], experiment: string, round: number, children: ChildProcess[], timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const pending = paths.filter((p, i) => {
+      const c = children[i];
+      if (c && (c.exitCode !== null || c.signalCode !== null)) return false;
+      return !readAgentEvaluations(p, '', experiment, round).some((e) => e.round === round);
+    });
+    if (pending.length === 0) return;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Promise<FleetResult> {
+  const logger = hooks.logger ?? silentLogger;
+  const t0 = performance.now();
+  const dir = resolve(opts.dir);
+  mkdirSync(dir, { recursive: true });
+  const ids = Array.from({ length: opts.agents }, (_, i) => `agent-${i}`);
+  const creds = readCredentials(opts.credentials);
+
+  // the same deterministic partition the agents carve their shards from: the fleet's total
+  // training-set size is what mu 'auto' needs (no agent's class counts are involved)
+  const ds = loadDataset(opts.dataDir ?? DEFAULT_DATA_DIR, 'all');
+  const shards = makeShards(ds, {
+    clients: opts.agents,
+    alpha: opts.alpha,
+    seed: opts.seed,
+    minPerClient: SHARD_DEFAULTS.minPerClient,
+    trainFraction: SHARD_DEFAULTS.trainFraction,
+    ...(opts.samplesPerClient === null ? {} : { samplesPerClient: opts.samplesPerClient }),
+  });
+  const totalTrainSamples = shards.reduce((a, s) => a + s.train.length, 0);
+  const families = opts.families ?? undefined;
+
+  let broker: EmbeddedBroker | null = null;
+  const children: ChildProcess[] = [];
+  const store = openAggregatorStore(join(dir, 'aggregator.db'));
+  let transport: MqttAggregatorTransport | null = null;
+  let aggregator: Aggregator | null = null;
+  try {
+    if (opts.broker === 'embedded') broker = await startEmbeddedBroker({ port: 0, logger });
+    const brokerUrl = broker ? broker.url : opts.broker;
+    const experiment = resolveExperimentConfig({
+      experiment: opts.experiment,
+      method: opts.method,
+      numClasses: ds.numClasses,
+      featureDim: opts.featureDim,
+      ratio: opts.ratio,
+      maskSeed: opts.seed,
+      totalTrainSamples,
+      rounds: opts.rounds,
+      agents: ids,
+      roundDeadlineMs: opts.roundDeadlineMs,
+      valueType: opts.valueType,
+      seed: opts.seed,
+    });
+    transport = new MqttAggregatorTransport(
+      experiment.experiment,
+      {
+        broker: brokerUrl,
+        username: creds['aggregator'] !== undefined ? 'aggregator' : null,
+        password: creds['aggregator'] ?? null,
+        caFile: opts.caFile,
+        certFile: null,
+        keyFile: null,
+        mqttVersion: 'auto',
+      },
+      logger,
+    );
+    aggregator = new Aggregator({ config: experiment, store, transport, logger });
+    if (hooks.onRound) aggregator.on('roundClosed', hooks.onRound);
+    if (hooks.onRejected) aggregator.on('rejected', hooks.onRejected);
+    await transport.start();
+    await aggregator.start();
+    hooks.onReady?.({
+      brokerUrl,
+      mu: aggregator.scale,
+      agents: ids.map((id, i) => ({ id, family: familyForClient(i, families), train: shards[i]!.train.length, test: shards[i]!.test.length })),
+    });
+
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      const args = [
+        BIN, 'agent', '--id', id, '--experiment', experiment.experiment, '--broker', brokerUrl,
+        '--client', String(i), '--clients', String(opts.agents), '--alpha', String(opts.alpha), '--seed', String(opts.seed),
+        '--samples-per-client', opts.samplesPerClient === null ? 'all' : String(opts.samplesPerClient),
+        '--feature-dim', String(opts.featureDim), '--store', join(dir, `${id}.db`), '--family', familyForClient(i, families),
+        '--backend', opts.backend,
+        ...(opts.dataDir ? ['--data', opts.dataDir] : []),
+        ...(opts.caFile ? ['--ca', opts.caFile] : []),
+      ];
+      const env = { ...process.env, ...(creds[id] !== undefined ? { TINYPROTO_PASSWORD: creds[id] } : {}) };
+      const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      children.push(child);
+      for (const stream of [child.stdout, child.stderr]) {
+        createInterface({ input: stream }).on('line', (line) => hooks.onAgentLine?.(id, line));
+      }
+      child.on('exit', (code, signal) => {
+        if (code !== 0 && signal === null) logger.error('agent process exited', { agent: id, code });
+      });
+    }
+    await aggregator.done;
+    // let every agent evaluate the last global prototypes before it is stopped
+    await waitForEvaluations(ids.map((id) => join(dir, `${id}.db`)), opts.experiment, opts.rounds, children, 120_000);
+  } finally {
+    await Promise.all(
+      children.map(
+        (c) =>
+          new Promise<void>((res) => {
+            if (c.exitCode !== null || c.signalCode !== null) return res();
+            const kill = setTimeout(() => c.kill('SIGKILL'), 30_000);
+            c.once('exit', () => {
+              clearTimeout(kill);
+              res();
+            });
+            c.kill('SIGTERM');
+          }),
+      ),
+    );
+    await aggregator?.stop();
+    await transport?.close();
+    await broker?.close();
+  }
+  const evaluations = ids.flatMap((id) => readAgentEvaluations(join(dir, `${id}.db`), id, opts.experiment, opts.rounds));
+  const summaries = store.rounds(opts.experiment);
+  const rounds: FleetRound[] = summaries
+    .filter((r) => r.status === 'closed')
+    .map((r) => {
+      const evals = evaluations.filter((e) => e.round === r.round);
+      const s = (r.summary ?? {}) as unknown as RoundClosed;
+      return {
+        ...s,
+        accuracyHead: weighted(evals, (e) => e.accuracyHead),
+        accuracyPrototype: weighted(evals, (e) => e.accuracyPrototype),
+        evaluatedBy: evals.length,
+      };
+    });
+  const rejections = store.rejectionCounts(opts.experiment);
+  store.close();
+  return { dir, brokerUrl: broker ? 'embedded' : opts.broker, rounds, rejections, evaluations, seconds: (performance.now() - t0) / 1000 };
+}
