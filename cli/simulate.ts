@@ -31,6 +31,7 @@ Runs a federated experiment with every client in this machine (clients spread ov
   --workers N             worker threads (0 = one per core)        (default 0)
   --backend B             auto | tensorflow | wasm | cpu           (default auto: tfjs-node if installed, else wasm)
   --allow-cpu             permit the pure-JS cpu backend (under 1 image/s; for debugging only)
+  --value-type T          float32 | float16 | int8: how prototype values cross the wire (default float32)
   --json FILE             write the full result (config, per-round, per-client) as JSON
   --quiet                 print only the final summary
   -h, --help
@@ -61,6 +62,7 @@ export function parseSimulateArgs(argv: string[]): { config: SimConfig; json?: s
       workers: { type: 'string' },
       backend: { type: 'string' },
       'allow-cpu': { type: 'boolean' },
+      'value-type': { type: 'string' },
       json: { type: 'string' },
       quiet: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -87,11 +89,12 @@ export function parseSimulateArgs(argv: string[]): { config: SimConfig; json?: s
     workers: flagInt('workers', values.workers),
     backend: values.backend as SimConfig['backend'] | undefined,
     allowCpu: values['allow-cpu'],
+    valueType: values['value-type'] as SimConfig['valueType'] | undefined,
   });
   return { config, ...(values.json ? { json: values.json } : {}), quiet: values.quiet ?? false, help: values.help ?? false };
 }
 
-export const ROUND_HEADER = ['round', 'acc (head)', 'acc (proto)', 'up B/client', 'down B/client', 'loss', 'proto loss', 'time'];
+export const ROUND_HEADER = ['round', 'acc (head)', 'acc (proto)', 'up B/client', 'down B/client', 'up msg B', 'loss', 'proto loss', 'time'];
 
 export function roundRow(r: RoundRecord): string[] {
   return [
@@ -100,6 +103,7 @@ export function roundRow(r: RoundRecord): string[] {
     pct(r.accuracyPrototype),
     r.bytesUpPerClient.toFixed(0),
     r.bytesDownPerClient.toFixed(0),
+    r.messageBytesUpPerClient.toFixed(0),
     r.loss.toFixed(4),
     r.protoLoss.toFixed(4),
     `${r.seconds.toFixed(1)}s`,

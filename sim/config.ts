@@ -3,7 +3,8 @@
  * validated and clamped in one place (`resolveSimConfig`). Defaults are the paper's settings
  * (METHOD.md) except where this machine forces otherwise, which is said next to the field.
  */
-import { fail, int, num, rejectUnknown, mergeDefined } from '../protocol/validate.ts';
+import { fail, int, num, oneOf, rejectUnknown, mergeDefined } from '../protocol/validate.ts';
+import { VALUE_TYPES, type ValueType } from '../protocol/codec-types.ts';
 import type { Family } from '../models/engine.ts';
 import { FAMILIES } from '../models/zoo-info.ts';
 import { SHARD_DEFAULTS } from '../data/partition.ts';
@@ -48,6 +49,8 @@ export interface SimConfig {
   readonly backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
   readonly allowCpu: boolean;
   readonly evalBatchSize: number;
+  /** Encoding of prototype values on the wire (uploads and global prototypes). */
+  readonly valueType: ValueType;
 }
 
 export const SIM_DEFAULTS: SimConfig = Object.freeze({
@@ -73,6 +76,7 @@ export const SIM_DEFAULTS: SimConfig = Object.freeze({
   backend: 'auto',
   allowCpu: false,
   evalBatchSize: 256,
+  valueType: 'float32',
 } satisfies SimConfig);
 
 /** Merge `options` over the defaults, validate every field, and freeze the result. */
@@ -106,5 +110,6 @@ export function resolveSimConfig(options: Partial<SimConfig> = {}): SimConfig {
   if (!['auto', 'tensorflow', 'wasm', 'cpu'].includes(c.backend)) fail('backend', 'must be auto, tensorflow, wasm or cpu', c.backend);
   if (c.backend === 'cpu' && !c.allowCpu) fail('backend', 'the pure-JS cpu backend trains at under 1 image/s; pass allowCpu (--allow-cpu) to use it anyway', c.backend);
   int('evalBatchSize', c.evalBatchSize, 1, 65_536);
+  oneOf('valueType', c.valueType, VALUE_TYPES);
   return Object.freeze({ ...c, families: Object.freeze([...c.families]) });
 }

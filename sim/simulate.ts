@@ -11,8 +11,8 @@ import type { Logger } from '../protocol/logger.ts';
 import { silentLogger } from '../protocol/logger.ts';
 import { Rng } from '../protocol/rng.ts';
 import { makeClassMasks, type ClassMasks } from '../protocol/masks.ts';
-import { downloadPayloadBytes } from '../protocol/comm.ts';
-import { muFromTotals } from '../server/aggregate.ts';
+import { expandGlobalPrototypes, muFromTotals } from '../server/aggregate.ts';
+import { globalThroughWire, uploadThroughWire, type WireContext } from './wire.ts';
 import { updateGlobalPrototypes } from '../server/global.ts';
 import { loadDataset, makeShards, toFloatBatch, gatherLabels, DEFAULT_DATA_DIR } from '../data/index.ts';
 import type { ImageDataset } from '../data/types.ts';
@@ -20,7 +20,7 @@ import { createEngine } from '../models/index.ts';
 import { familyForClient } from '../models/zoo-info.ts';
 import type { Family } from '../models/engine.ts';
 import type { SimConfig } from './config.ts';
-import type { ClientInit, ClientUpload, GlobalState, ModelInfo, RunnerSettings } from '../agent/learner-types.ts';
+import type { ClientInit, GlobalState, ModelInfo, RunnerSettings } from '../agent/learner-types.ts';
 import { InProcessPool, WorkerPool, type ClientPool } from './pool.ts';
 
 /**
@@ -36,8 +36,12 @@ export interface ClientRoundRecord {
   readonly accuracyHead: number;
   readonly accuracyPrototype: number | null;
   readonly classesHeld: number;
+  /** Payload: the value bytes of the upload / of the global prototypes received. */
   readonly bytesUp: number;
   readonly bytesDown: number;
+  /** Whole encoded messages (header, class bitmap, values, CRC), without MQTT framing. */
+  readonly messageBytesUp: number;
+  readonly messageBytesDown: number;
   readonly loss: number;
   readonly protoLoss: number;
   readonly trainSeconds: number;
@@ -54,6 +58,8 @@ export interface RoundRecord {
   readonly bytesDown: number;
   readonly bytesUpPerClient: number;
   readonly bytesDownPerClient: number;
+  readonly messageBytesUpPerClient: number;
+  readonly messageBytesDownPerClient: number;
   readonly loss: number;
   readonly protoLoss: number;
   readonly seconds: number;
@@ -133,13 +139,6 @@ export function summarise(rounds: readonly RoundRecord[]): SimSummary {
     meanBytesUpPerClientRound: clientRounds ? up / clientRounds : 0,
     meanBytesDownPerClientRound: clientRounds ? down / clientRounds : 0,
   };
-}
-
-/** Bytes of the values a client uploads (float32 payload; no headers or class ids). */
-function payloadBytes(u: ClientUpload): number {
-  let b = 0;
-  for (const v of u.prototypes.values()) b += v.byteLength;
-  return b;
 }
 
 export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<SimResult> {
@@ -223,17 +222,21 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
       const tr = performance.now();
       const uploads = await pool.train(round, global);
       const s = masks?.s ?? d;
+      const wire: WireContext = { experiment: 'sim', round, K, d, s, layout: masks ? 'sparse' : 'dense', valueType: cfg.valueType };
+      // Local sends nothing; the others send their prototypes through the real codec
+      const sent = uploads.map((u) => (cfg.method === 'local' ? null : uploadThroughWire(u.client, u.prototypes, wire)));
       const update = updateGlobalPrototypes(
         { method: cfg.method, numClasses: K, featureDim: d, masks, mu },
-        uploads.map((u) => u.prototypes),
+        sent.map((w) => w?.prototypes ?? new Map<number, Float32Array>()),
         globalPrototypes,
       );
+      let down: { payloadBytes: number; messageBytes: number } = { payloadBytes: 0, messageBytes: 0 };
       if (update) {
         globalPrototypes = update.prototypes;
-        global = update.expanded;
+        const received = globalThroughWire(update.prototypes, update.contributors, wire);
+        down = received;
+        global = expandGlobalPrototypes(received.prototypes, masks, K, d);
       }
-      const classesWithGlobal = cfg.method === 'local' ? 0 : globalPrototypes.size;
-      const down = downloadPayloadBytes(cfg.method, classesWithGlobal, d, s);
       const evals = await pool.evaluate(round, global);
       const clients: ClientRoundRecord[] = uploads.map((u, i) => {
         const e = evals[i]!;
@@ -244,8 +247,10 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
           accuracyHead: e.testCount ? e.headCorrect / e.testCount : 0,
           accuracyPrototype: e.prototypeCorrect === null ? null : e.testCount ? e.prototypeCorrect / e.testCount : 0,
           classesHeld: u.classesHeld,
-          bytesUp: payloadBytes(u),
-          bytesDown: down,
+          bytesUp: sent[i]?.payloadBytes ?? 0,
+          bytesDown: down.payloadBytes,
+          messageBytesUp: sent[i]?.messageBytes ?? 0,
+          messageBytesDown: down.messageBytes,
           loss: u.train.loss,
           protoLoss: u.train.protoLoss,
           trainSeconds: u.trainSeconds,
@@ -259,9 +264,11 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
         accuracyHead: weightedAccuracy(counts, evals.map((e) => e.headCorrect)) ?? 0,
         accuracyPrototype: weightedAccuracy(counts, evals.map((e) => e.prototypeCorrect)),
         bytesUp,
-        bytesDown: down * clients.length,
+        bytesDown: down.payloadBytes * clients.length,
         bytesUpPerClient: bytesUp / clients.length,
-        bytesDownPerClient: down,
+        bytesDownPerClient: down.payloadBytes,
+        messageBytesUpPerClient: clients.reduce((a, c) => a + c.messageBytesUp, 0) / clients.length,
+        messageBytesDownPerClient: down.messageBytes,
         loss: uploads.reduce((a, u) => a + u.train.loss * u.train.steps, 0) / steps,
         protoLoss: uploads.reduce((a, u) => a + u.train.protoLoss * u.train.steps, 0) / steps,
         seconds: (performance.now() - tr) / 1000,

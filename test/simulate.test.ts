@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { resolveSimConfig } from '../sim/config.ts';
 import { simulate } from '../sim/simulate.ts';
 import { DEFAULT_DATA_DIR, loadDataset } from '../data/index.ts';
+import { uploadSize } from '../protocol/codec.ts';
 
 const haveData = existsSync(`${DEFAULT_DATA_DIR}/train-images-idx3-ubyte.gz`);
 
@@ -25,7 +26,11 @@ test('tinyproto simulation on Fashion-MNIST learns and accounts bytes exactly', 
   assert.ok(last.accuracyPrototype !== null && last.accuracyPrototype > 0.3, `prototype accuracy ${last.accuracyPrototype}`);
   // exact payload accounting: s = 50 float32 values per class held, per client
   assert.equal(res.masks?.s, 50);
-  for (const c of last.clients) assert.equal(c.bytesUp, c.classesHeld * 50 * 4);
+  for (const c of last.clients) {
+    assert.equal(c.bytesUp, c.classesHeld * 50 * 4);
+    // the whole message: payload + header (19 + ids) + body fields (K, d, s, layout, type, bitmap) + CRC
+    assert.equal(c.messageBytesUp, uploadSize(10, c.classesHeld, 50, 'float32', { experiment: 'sim', sender: `client-${c.client}` }));
+  }
   assert.equal(last.bytesDownPerClient, 10 * 50 * 4);
   // first round trains with CE only: no prototype term
   assert.equal(res.rounds[0]!.protoLoss, 0);
