@@ -12,12 +12,14 @@ import { Duplex } from 'node:stream';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { Aedes } from 'aedes';
 import { silentLogger, type Logger } from '../protocol/logger.ts';
+import { MQTT_MAX_PACKET_BYTES } from '../protocol/codec-types.ts';
 
 /**
- * Default maximum MQTT packet size: the codec's 262144-byte payload limit + 4 KiB for the
- * fixed header, topic and packet id. Same value as `max_packet_size` in broker-config/.
+ * Default maximum MQTT packet size: the codec's 262144-byte message limit + 1024 bytes for the
+ * fixed header, topic, packet id and MQTT 5 properties (MQTT_MAX_PACKET_BYTES, PROTOCOL.md).
+ * Same value as `max_packet_size` in broker-config/.
  */
-export const DEFAULT_MAX_PACKET_BYTES = 266240;
+export const DEFAULT_MAX_PACKET_BYTES = MQTT_MAX_PACKET_BYTES;
 
 export interface EmbeddedBrokerOptions {
   /** TCP port; 0 picks a free one. Default 1883. */
@@ -25,7 +27,7 @@ export interface EmbeddedBrokerOptions {
   /** Bind address. Default '127.0.0.1'. */
   host?: string;
   logger?: Logger;
-  /** Maximum size of a whole MQTT packet in bytes; 0 disables the guard. Default 266240. */
+  /** Maximum size of a whole MQTT packet in bytes; 0 disables the guard. Default MQTT_MAX_PACKET_BYTES (263168). */
   maxPacketSize?: number;
 }
 
