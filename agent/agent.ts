@@ -12,7 +12,7 @@
 import { EventEmitter } from 'node:events';
 import { TinyProtoError } from '../protocol/errors.ts';
 import { silentLogger, type Logger } from '../protocol/logger.ts';
-import { expandGlobalPrototypes } from '../server/aggregate.ts';
+import { expandGlobalPrototypes } from '../protocol/prototypes.ts';
 import type { ClassMasks } from '../protocol/masks.ts';
 import type { AgentTopic, AggregatorTopic } from '../protocol/topics.ts';
 import { decodeGlobal, decodeMasks, decodeRound, encodeStatus, encodeUpload } from '../protocol/codec.ts';

@@ -25,7 +25,14 @@ export type ErrorCode =
   | 'E_CODEC_TRAILING'
   | 'E_CODEC_FIELD'
   | 'E_EXPERIMENT'
-  | 'E_ROUND';
+  | 'E_ROUND'
+  // aggregator-side rejections of well-formed messages
+  | 'E_UNKNOWN_AGENT'
+  | 'E_NOT_SELECTED'
+  | 'E_UPLOAD_FORMAT'
+  | 'E_DUPLICATE'
+  | 'E_SENDER'
+  | 'E_NOT_CONNECTED';
 
 export class TinyProtoError extends Error {
   readonly code: ErrorCode;

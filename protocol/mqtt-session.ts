@@ -193,7 +193,7 @@ export class MqttSession {
 
   /** QoS 1 publish; resolves on PUBACK. While disconnected, MQTT.js queues it and sends it on reconnect. */
   async publish(topic: string, payload: Uint8Array, retain: boolean): Promise<void> {
-    if (!this.client || this.closing) throw new TinyProtoError('E_CONFIG', `not connected: cannot publish to ${topic}`);
+    if (!this.client || this.closing) throw new TinyProtoError('E_NOT_CONNECTED', `not connected: cannot publish to ${topic}`);
     await this.client.publishAsync(topic, Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), { qos: 1, retain });
   }
 

@@ -134,3 +134,56 @@ export function densePrototypes(means: Float32Array, counts: Int32Array, d: numb
   }
   return out;
 }
+
+export interface ExpandedGlobals {
+  /** K*d row-major; zeros off the mask and for classes without a global prototype. */
+  prototypes: Float32Array;
+  /** 1 where class j has a global prototype. */
+  hasGlobal: Uint8Array;
+}
+
+/**
+ * Expand global prototypes to K*d: sparse (s values, scattered onto the class mask) when masks
+ * are given (TinyProto), dense (d values) when masks is null (FedProto).
+ */
+export function expandGlobalPrototypes(
+  globals: Map<number, Float32Array>,
+  masks: ClassMasks | null,
+  K: number,
+  d: number,
+): ExpandedGlobals {
+  for (const [name, v] of [['K', K], ['d', d]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new TinyProtoError('E_CONFIG', `${name} must be a positive integer, got ${v}`, { [name]: v });
+  }
+  if (masks !== null && (masks.params.numClasses !== K || masks.params.featureDim !== d)) {
+    throw new TinyProtoError(
+      'E_SHAPE',
+      `masks are for K=${masks.params.numClasses} d=${masks.params.featureDim}, expected K=${K} d=${d}`,
+      { maskK: masks.params.numClasses, maskD: masks.params.featureDim, K, d },
+    );
+  }
+  const prototypes = new Float32Array(K * d);
+  const hasGlobal = new Uint8Array(K);
+  for (const [j, v] of globals) {
+    if (!Number.isInteger(j) || j < 0 || j >= K) {
+      throw new TinyProtoError('E_SHAPE', `global prototype class id ${j} outside [0, ${K})`, { classId: j, K });
+    }
+    const expected = masks === null ? d : masks.s;
+    if (v.length !== expected) {
+      throw new TinyProtoError('E_SHAPE', `global prototype of class ${j} has ${v.length} values, expected ${expected}`, {
+        classId: j,
+        got: v.length,
+        expected,
+      });
+    }
+    const base = j * d;
+    if (masks === null) {
+      prototypes.set(v, base);
+    } else {
+      const idx = masks.indices[j]!;
+      for (let t = 0; t < idx.length; t++) prototypes[base + idx[t]!] = v[t]!;
+    }
+    hasGlobal[j] = 1;
+  }
+  return { prototypes, hasGlobal };
+}

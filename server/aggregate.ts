@@ -7,7 +7,10 @@
  * - FedProto: unweighted mean of the dense prototypes of the clients holding class j.
  */
 import { TinyProtoError } from '../protocol/errors.ts';
-import type { ClassMasks } from '../protocol/masks.ts';
+import { expandGlobalPrototypes, type ExpandedGlobals } from '../protocol/prototypes.ts';
+
+// expanding global prototypes is shared with the agents; re-exported for the server's callers
+export { expandGlobalPrototypes, type ExpandedGlobals };
 
 export type ClassUpload = Map<number, Float32Array>;
 
@@ -112,58 +115,6 @@ export function aggregateMean(uploads: readonly ClassUpload[], K: number, d: num
   checkPositiveInt('d', d);
   const { sums, contributors } = sumUploads(uploads, K, d);
   return { prototypes: finish(sums, (j) => 1 / contributors[j]!), contributors };
-}
-
-export interface ExpandedGlobals {
-  /** K*d row-major; zeros off the mask and for classes without a global prototype. */
-  prototypes: Float32Array;
-  /** 1 where class j has a global prototype. */
-  hasGlobal: Uint8Array;
-}
-
-/**
- * Expand global prototypes to K*d: sparse (s values, scattered onto the class mask) when masks
- * are given (TinyProto), dense (d values) when masks is null (FedProto).
- */
-export function expandGlobalPrototypes(
-  globals: Map<number, Float32Array>,
-  masks: ClassMasks | null,
-  K: number,
-  d: number,
-): ExpandedGlobals {
-  checkPositiveInt('K', K);
-  checkPositiveInt('d', d);
-  if (masks !== null && (masks.params.numClasses !== K || masks.params.featureDim !== d)) {
-    throw new TinyProtoError(
-      'E_SHAPE',
-      `masks are for K=${masks.params.numClasses} d=${masks.params.featureDim}, expected K=${K} d=${d}`,
-      { maskK: masks.params.numClasses, maskD: masks.params.featureDim, K, d },
-    );
-  }
-  const prototypes = new Float32Array(K * d);
-  const hasGlobal = new Uint8Array(K);
-  for (const [j, v] of globals) {
-    if (!Number.isInteger(j) || j < 0 || j >= K) {
-      throw new TinyProtoError('E_SHAPE', `global prototype class id ${j} outside [0, ${K})`, { classId: j, K });
-    }
-    const expected = masks === null ? d : masks.s;
-    if (v.length !== expected) {
-      throw new TinyProtoError('E_SHAPE', `global prototype of class ${j} has ${v.length} values, expected ${expected}`, {
-        classId: j,
-        got: v.length,
-        expected,
-      });
-    }
-    const base = j * d;
-    if (masks === null) {
-      prototypes.set(v, base);
-    } else {
-      const idx = masks.indices[j]!;
-      for (let t = 0; t < idx.length; t++) prototypes[base + idx[t]!] = v[t]!;
-    }
-    hasGlobal[j] = 1;
-  }
-  return { prototypes, hasGlobal };
 }
 
 /**

@@ -8,7 +8,7 @@
  * the same experiment at the same round (an open round keeps its accepted uploads).
  */
 import { EventEmitter } from 'node:events';
-import { TinyProtoError, type ErrorCode } from '../protocol/errors.ts';
+import { TinyProtoError } from '../protocol/errors.ts';
 import { silentLogger, type Logger } from '../protocol/logger.ts';
 import { makeClassMasks, type ClassMasks } from '../protocol/masks.ts';
 import type { AgentTopic, AggregatorTopic } from '../protocol/topics.ts';
@@ -276,7 +276,7 @@ export class Aggregator extends EventEmitter {
     if (this.finished) return;
     const c = this.config;
     if (!c.agents.includes(agent)) {
-      this.reject(null, agent, new TinyProtoError('E_UNKNOWN_AGENT' as ErrorCode, `agent "${agent}" is not part of experiment "${c.experiment}"`));
+      this.reject(null, agent, new TinyProtoError('E_UNKNOWN_AGENT', `agent "${agent}" is not part of experiment "${c.experiment}"`));
       return;
     }
     if (kind === 'status') {
@@ -302,12 +302,12 @@ export class Aggregator extends EventEmitter {
         type: MessageType.Upload,
       });
       this.checkSender(up.header.sender, agent);
-      if (!this.selected.has(agent)) throw new TinyProtoError('E_NOT_SELECTED' as ErrorCode, `agent "${agent}" was not selected for round ${round}`);
+      if (!this.selected.has(agent)) throw new TinyProtoError('E_NOT_SELECTED', `agent "${agent}" was not selected for round ${round}`);
       if (up.body.layout !== this.layout || up.body.valueType !== c.valueType) {
-        throw new TinyProtoError('E_UPLOAD_FORMAT' as ErrorCode, `upload of round ${round} is ${up.body.layout}/${up.body.valueType}; this experiment takes ${this.layout}/${c.valueType}`);
+        throw new TinyProtoError('E_UPLOAD_FORMAT', `upload of round ${round} is ${up.body.layout}/${up.body.valueType}; this experiment takes ${this.layout}/${c.valueType}`);
       }
       if (this.store.recordUpload(c.experiment, round, agent, bytes, this.now()) === 'duplicate') {
-        throw new TinyProtoError('E_DUPLICATE' as ErrorCode, `duplicate upload from "${agent}" for round ${round}`);
+        throw new TinyProtoError('E_DUPLICATE', `duplicate upload from "${agent}" for round ${round}`);
       }
     } catch (e) {
       this.reject(round, agent, e);
@@ -319,7 +319,7 @@ export class Aggregator extends EventEmitter {
   }
 
   private checkSender(sender: string, agent: string): void {
-    if (sender !== agent) throw new TinyProtoError('E_SENDER' as ErrorCode, `message on agent "${agent}"'s topic says it is from "${sender}"`);
+    if (sender !== agent) throw new TinyProtoError('E_SENDER', `message on agent "${agent}"'s topic says it is from "${sender}"`);
   }
 
   private async closeRound(): Promise<void> {
