@@ -12,6 +12,7 @@
 import { EventEmitter } from 'node:events';
 import { TinyProtoError } from '../protocol/errors.ts';
 import { silentLogger, type Logger } from '../protocol/logger.ts';
+import { SerialQueue } from '../protocol/serial.ts';
 import { expandGlobalPrototypes } from '../protocol/prototypes.ts';
 import type { ClassMasks } from '../protocol/masks.ts';
 import type { AgentTopic, AggregatorTopic } from '../protocol/topics.ts';
@@ -73,9 +74,8 @@ export class Agent extends EventEmitter {
   private global: { round: number; state: GlobalState } | null = null;
   /** A round announced before the masks arrived; handled when they do. */
   private waitingRound: Uint8Array | null = null;
-  private queue: Promise<void> = Promise.resolve();
+  private readonly queue: SerialQueue;
   private state: AgentState = 'offline';
-  private closed = false;
 
   constructor(opts: AgentOptions) {
     super();
@@ -85,6 +85,10 @@ export class Agent extends EventEmitter {
     this.engine = opts.engine;
     this.logger = opts.logger ?? silentLogger;
     this.now = opts.now ?? Date.now;
+    this.queue = new SerialQueue((e) => {
+      this.logger.error('agent task failed', { code: codeOf(e), error: e instanceof Error ? e.message : String(e) });
+      this.emit('failure', e);
+    });
   }
 
   get numClasses(): number {
@@ -147,8 +151,8 @@ export class Agent extends EventEmitter {
       lastCompletedRound: this.lastCompletedRound,
       backend: this.engine.backend,
     });
-    this.transport.onMessage((kind, bytes) => void this.enqueue(() => this.onMessage(kind, bytes)));
-    this.transport.onConnect(() => void this.enqueue(() => this.onConnect()));
+    this.transport.onMessage((kind, bytes) => void this.queue.push(() => this.onMessage(kind, bytes)));
+    this.transport.onConnect(() => void this.queue.push(() => this.onConnect()));
   }
 
   /**
@@ -156,29 +160,14 @@ export class Agent extends EventEmitter {
    * and frees the model. The caller owns and closes the transport and the store.
    */
   async stop(): Promise<void> {
-    await this.enqueue(() => this.setState('offline', 'stopped'));
-    this.closed = true;
-    await this.queue.catch(() => undefined);
+    await this.queue.push(() => this.setState('offline', 'stopped'));
+    await this.queue.close();
     this.learner?.dispose();
   }
 
   /** Resolves when everything queued so far has been handled. */
   idle(): Promise<void> {
-    return this.queue;
-  }
-
-  private enqueue(task: () => void | Promise<void>): Promise<void> {
-    const run = this.queue.then(async () => {
-      if (this.closed) return;
-      try {
-        await task();
-      } catch (e) {
-        this.logger.error('agent task failed', { code: codeOf(e), error: e instanceof Error ? e.message : String(e) });
-        this.emit('failure', e);
-      }
-    });
-    this.queue = run;
-    return run;
+    return this.queue.idle();
   }
 
   private safely(what: string, fn: () => void): void {

@@ -9,7 +9,8 @@
  *     and receives the aggregator's retained QoS 1 GLOBAL. Each connection goes through a small
  *     counting TCP relay, so the count is exactly the TCP payload both ways (PUBLISH + PUBACK),
  *     whatever the transport: the embedded aedes broker (MQTT 3.1.1, plain TCP) and, when
- *     mosquitto is installed, the fleet configuration (MQTT 5, plain and TLS 1.2).
+ *     mosquitto is installed, the fleet configuration (MQTT 5, plain TCP and TLS: the version the
+ *     broker negotiates, TLS 1.3, and TLS 1.2 forced on the client side).
  *     TCP/IP headers (and TCP ACKs) are not counted.
  *  2. Accuracy of TinyProto float32 / float16 / int8 and FedProto float32 from a short simulation
  *     with the same seed, with the mean message bytes per client per round it recorded.
@@ -21,6 +22,8 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import os from 'node:os';
 import mqtt from 'mqtt';
@@ -111,6 +114,18 @@ async function startRelay(host: string, port: number): Promise<Relay> {
   };
 }
 
+/** The TLS version and cipher the broker negotiates with a Node client (what MQTT.js gets). */
+function negotiatedTls(host: string, port: number, caFile: string, maxVersion: 'TLSv1.2' | undefined): Promise<{ protocol: string; cipher: string }> {
+  return new Promise((resolve, reject) => {
+    const s = tlsConnect({ host, port, ca: readFileSync(caFile), servername: 'localhost', ...(maxVersion ? { maxVersion } : {}) }, () => {
+      const r = { protocol: s.getProtocol() ?? 'unknown', cipher: s.getCipher().name };
+      s.destroy();
+      resolve(r);
+    });
+    s.once('error', reject);
+  });
+}
+
 // ------------------------------------------------------------------------------ wire scenarios
 
 interface ScenarioTarget {
@@ -121,6 +136,8 @@ interface ScenarioTarget {
   scheme: 'mqtt' | 'mqtts';
   version: 4 | 5;
   caFile: string | null;
+  /** Cap the client's TLS version (the broker otherwise picks the highest both support). */
+  tlsMaxVersion?: 'TLSv1.2';
   agentCredentials: { username: string; password: string | null };
   aggregatorCredentials: { username: string | null; password: string | null };
 }
@@ -141,6 +158,8 @@ interface ScenarioResult {
   label: string;
   protocolVersion: 4 | 5 | null;
   tls: boolean;
+  /** Negotiated TLS version and cipher (TLS scenarios). */
+  tlsInfo: { protocol: string; cipher: string } | null;
   /** Bytes of connection set-up (TLS handshake, CONNECT/CONNACK, SUBSCRIBE/SUBACK) for the agent. */
   agentSetupBytes: number;
   upload: Record<string, Exchange>;
@@ -187,7 +206,10 @@ async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Pro
 }
 
 async function measureScenario(t: ScenarioTarget): Promise<ScenarioResult> {
-  const connect = mqtt.connect as unknown as MqttConnectFn;
+  const tlsInfo = t.scheme === 'mqtts' && t.caFile !== null ? await negotiatedTls(t.host, t.port, t.caFile, t.tlsMaxVersion) : null;
+  const label = tlsInfo ? `${t.label}/${tlsInfo.protocol.replace('TLSv', 'TLS ')} (mosquitto)` : t.label;
+  const connect: MqttConnectFn = (url, options) =>
+    (mqtt.connect as unknown as MqttConnectFn)(url, t.tlsMaxVersion ? { ...options, maxVersion: t.tlsMaxVersion } : options);
   const agentRelay = await startRelay(t.host, t.port);
   const aggRelay = await startRelay(t.host, t.port);
   const agent = new MqttSession({ settings: settingsFor(t, agentRelay.port, 'agent'), subscriptions: [globalTopic()], connect });
@@ -247,7 +269,7 @@ async function measureScenario(t: ScenarioTarget): Promise<ScenarioResult> {
       download[enc.label] = exchange(sent, received, t.scheme === 'mqtt' ? mqttPublishBytes(globalTopic(), msg.length, t.version) + MQTT_PUBACK_BYTES : null);
       aggregatorPublish[enc.label] = median(aggCost);
     }
-    return { key: t.key, label: t.label, protocolVersion: agent.protocolVersion, tls: t.scheme === 'mqtts', agentSetupBytes, upload, download, aggregatorPublish };
+    return { key: t.key, label, protocolVersion: agent.protocolVersion, tls: t.scheme === 'mqtts', tlsInfo, agentSetupBytes, upload, download, aggregatorPublish };
   } finally {
     await agent.close();
     await aggregator.close();
@@ -274,7 +296,7 @@ console.log(`bench:comm — K = ${COMM_SETTING.K}, d = ${COMM_SETTING.d}, r = ${
     scenarios.push(
       await measureScenario({
         key: 'aedes-tcp',
-        label: 'aedes, MQTT 3.1.1, TCP',
+        label: 'MQTT 3.1.1/TCP (aedes)',
         host: broker.host,
         port: broker.port,
         scheme: 'mqtt',
@@ -299,12 +321,24 @@ if (!values['no-mosquitto'] && mosquittoAvailable() && fleetToolsAvailable()) {
       agentCredentials: { username: COMM_SETTING.agent, password: creds[COMM_SETTING.agent]! },
       aggregatorCredentials: { username: 'aggregator', password: creds['aggregator']! },
     };
-    scenarios.push(await measureScenario({ ...common, key: 'mosquitto-tcp', label: 'mosquitto, MQTT 5, TCP', port: broker.port, scheme: 'mqtt', caFile: null }));
+    scenarios.push(await measureScenario({ ...common, key: 'mosquitto-tcp', label: 'MQTT 5/TCP (mosquitto)', port: broker.port, scheme: 'mqtt', caFile: null }));
     console.log('  measured: mosquitto (fleet config), MQTT 5, plain TCP');
     scenarios.push(
-      await measureScenario({ ...common, key: 'mosquitto-tls', label: 'mosquitto, MQTT 5, TLS 1.2', port: broker.tlsPort!, scheme: 'mqtts', caFile: broker.caFile! }),
+      await measureScenario({ ...common, key: 'mosquitto-tls', label: 'MQTT 5', port: broker.tlsPort!, scheme: 'mqtts', caFile: broker.caFile! }),
     );
-    console.log('  measured: mosquitto (fleet config), MQTT 5, TLS 1.2');
+    console.log(`  measured: mosquitto (fleet config), MQTT 5, ${scenarios[scenarios.length - 1]!.tlsInfo?.protocol ?? 'TLS'}`);
+    scenarios.push(
+      await measureScenario({
+        ...common,
+        key: 'mosquitto-tls12',
+        label: 'MQTT 5',
+        port: broker.tlsPort!,
+        scheme: 'mqtts',
+        caFile: broker.caFile!,
+        tlsMaxVersion: 'TLSv1.2',
+      }),
+    );
+    console.log(`  measured: mosquitto (fleet config), MQTT 5, ${scenarios[scenarios.length - 1]!.tlsInfo?.protocol ?? 'TLS'} (client capped at TLS 1.2)`);
   } finally {
     await broker.stop();
   }
@@ -478,15 +512,22 @@ if (!values['no-sim']) {
 
 const seconds = (performance.now() - t0) / 1000;
 const wireNotes = scenarios
-  .map((s) => `${s.label} (protocol ${s.protocolVersion === 5 ? '5' : '3.1.1'}${s.tls ? ', TLS 1.2 as in broker-config/mosquitto.fleet.conf' : ''})`)
+  .map((s) => `${s.label} (MQTT ${s.protocolVersion === 5 ? '5' : '3.1.1'} negotiated${s.tlsInfo ? `; ${s.tlsInfo.protocol}, ${s.tlsInfo.cipher}, broker-config/mosquitto.fleet.conf` : ''})`)
   .join('; ');
 const fedUp3 = sizeRows.find((r) => r.direction === 'upload' && r.encoding === fed.label && r.classes === 3)!;
 const tiny3 = sizeRows.find((r) => r.direction === 'upload' && r.encoding === 'TinyProto float32' && r.classes === 3)!;
-const tlsScenario = scenarios.find((s) => s.tls);
 const plainV5 = scenarios.find((s) => s.key === 'mosquitto-tcp');
+const tlsScenarios = scenarios.filter((s) => s.tls);
 const tlsLine =
-  tlsScenario && plainV5
-    ? `TLS 1.2 adds ${fmt(tiny3.wire[tlsScenario.key]! - tiny3.wire[plainV5.key]!)} B to a 3-class TinyProto float32 upload and ${fmt(fedUp3.wire[tlsScenario.key]! - fedUp3.wire[plainV5.key]!)} B to a 3-class FedProto one (record headers, explicit nonces and AEAD tags; one record per socket write, more above 16 KiB), measured against the same broker without TLS.`
+  tlsScenarios.length > 0 && plainV5
+    ? tlsScenarios
+        .map(
+          (s) =>
+            `${s.tlsInfo?.protocol ?? 'TLS'} (${s.tlsInfo?.cipher ?? '?'}) adds ${fmt(tiny3.wire[s.key]! - tiny3.wire[plainV5.key]!)} B to a 3-class TinyProto float32 upload and ${fmt(fedUp3.wire[s.key]! - fedUp3.wire[plainV5.key]!)} B to a 3-class FedProto one`,
+        )
+        .join('; ') +
+      ` (measured against the same broker without TLS: a record header and AEAD tag, plus an explicit nonce in TLS 1.2, per TLS record; one record for the PUBLISH and one for the PUBACK, more above 16 KiB). ` +
+      `The fleet config's \`tls_version tlsv1.2\` is a minimum for mosquitto 2.0, so Node clients negotiate TLS 1.3 unless capped.`
     : 'TLS overhead: not measured (no mosquitto).';
 let md =
   `Bytes per client per round, K = ${COMM_SETTING.K}, d = ${COMM_SETTING.d}, TinyProto r = ${COMM_SETTING.ratio * 100}% (s = ${COMM_SETTING.s}); experiment \`${COMM_SETTING.experiment}\`, agent \`${COMM_SETTING.agent}\`. ` +

@@ -74,3 +74,18 @@ export function gatherPixels(ds: ImageDataset, indices: Int32Array | readonly nu
   }
   return out;
 }
+
+/** Concatenates loaded parts (e.g. train and test files, or CIFAR batches) into one pixel and label array. */
+export function concatParts(parts: readonly { pixels: Uint8Array; labels: ArrayLike<number> }[]): { pixels: Uint8Array; labels: Int32Array } {
+  const pixels = new Uint8Array(parts.reduce((a, p) => a + p.pixels.length, 0));
+  const labels = new Int32Array(parts.reduce((a, p) => a + p.labels.length, 0));
+  let po = 0;
+  let lo = 0;
+  for (const p of parts) {
+    pixels.set(p.pixels, po);
+    po += p.pixels.length;
+    labels.set(p.labels, lo);
+    lo += p.labels.length;
+  }
+  return { pixels, labels };
+}

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { TinyProtoError } from '../protocol/errors.ts';
 import { isDirectory, missingDirError, type Split } from './idx.ts';
 import { channelStats } from './stats.ts';
+import { concatParts } from './batch.ts';
 import type { ImageDataset } from './types.ts';
 
 export const CIFAR10_CLASSES: readonly string[] = Object.freeze([
@@ -109,16 +110,7 @@ export function loadCifar10(dir: string, opts: CifarLoadOptions): ImageDataset {
     batches.push(parseCifarBatch(buf, p));
   }
   const count = batches.reduce((s, b) => s + b.count, 0);
-  const pixels = new Uint8Array(count * CIFAR_PIXELS * 3);
-  const labels = new Int32Array(count);
-  let po = 0;
-  let lo = 0;
-  for (const b of batches) {
-    pixels.set(b.pixels, po);
-    po += b.pixels.length;
-    labels.set(b.labels, lo);
-    lo += b.labels.length;
-  }
+  const { pixels, labels } = concatParts(batches);
   const { mean, std } = channelStats(pixels, 3);
   return {
     name: opts.name ?? 'cifar10',

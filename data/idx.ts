@@ -8,6 +8,7 @@ import { basename, join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { TinyProtoError } from '../protocol/errors.ts';
 import { channelStats } from './stats.ts';
+import { concatParts } from './batch.ts';
 import type { ImageDataset } from './types.ts';
 
 /** Where `apt-get install dataset-fashion-mnist` puts Fashion-MNIST. */
@@ -211,16 +212,7 @@ export function loadIdxDataset(dir: string, opts: IdxLoadOptions): ImageDataset 
     }
   }
   const count = parts.reduce((s, p) => s + p.count, 0);
-  const pixels = new Uint8Array(count * first.height * first.width);
-  const labels = new Int32Array(count);
-  let po = 0;
-  let lo = 0;
-  for (const p of parts) {
-    pixels.set(p.pixels, po);
-    po += p.pixels.length;
-    labels.set(p.labels, lo);
-    lo += p.labels.length;
-  }
+  const { pixels, labels } = concatParts(parts);
   const { mean, std } = channelStats(pixels, 1);
   const name = opts.name ?? basename(resolve(dir));
   const lower = name.toLowerCase();

@@ -10,6 +10,7 @@
 import { EventEmitter } from 'node:events';
 import { TinyProtoError } from '../protocol/errors.ts';
 import { silentLogger, type Logger } from '../protocol/logger.ts';
+import { SerialQueue } from '../protocol/serial.ts';
 import { makeClassMasks, type ClassMasks } from '../protocol/masks.ts';
 import type { AgentTopic, AggregatorTopic } from '../protocol/topics.ts';
 import {
@@ -94,8 +95,7 @@ export class Aggregator extends EventEmitter {
   private accepted = new Set<string>();
   private openedAt = 0;
   private timer: NodeJS.Timeout | null = null;
-  private queue: Promise<void> = Promise.resolve();
-  private stopped = false;
+  private readonly queue: SerialQueue;
   private finished = false;
   private resolveDone!: () => void;
   /** Resolves when the last round has closed (or stop() was called). */
@@ -112,6 +112,10 @@ export class Aggregator extends EventEmitter {
     this.masks = c.method === 'tinyproto' ? makeClassMasks({ numClasses: c.numClasses, featureDim: c.featureDim, ratio: c.ratio, seed: c.maskSeed }) : null;
     this.mu = experimentMu(c);
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
+    this.queue = new SerialQueue((e) => {
+      this.logger.error('aggregator task failed', { error: e instanceof Error ? e.message : String(e), code: codeOf(e) });
+      this.emit('failure', e);
+    });
   }
 
   /** Values per class on the wire: s under the mask (TinyProto) or d (FedProto). */
@@ -165,35 +169,20 @@ export class Aggregator extends EventEmitter {
       const g = decodeGlobal(latest.bytes, { experiment: c.experiment, K: c.numClasses, d: c.featureDim, s: this.valuesPerClass });
       this.globalPrototypes = new Map(g.body.prototypes.map((p) => [p.classId, p.values]));
     }
-    this.transport.onAgentMessage((kind, agent, bytes) => this.enqueue(() => this.onAgentMessage(kind, agent, bytes)));
+    this.transport.onAgentMessage((kind, agent, bytes) => this.queue.push(() => this.onAgentMessage(kind, agent, bytes)));
     if (exp.status === 'finished') {
       this.finish();
       return;
     }
-    await this.enqueue(() => this.resumeOrOpen(exp.currentRound));
+    await this.queue.push(() => this.resumeOrOpen(exp.currentRound));
   }
 
   /** Stops timers and handling; the store keeps everything for a later resume. */
   async stop(): Promise<void> {
-    this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    await this.queue.catch(() => undefined);
+    await this.queue.close();
     this.resolveDone();
-  }
-
-  private enqueue(task: () => void | Promise<void>): Promise<void> {
-    const run = this.queue.then(async () => {
-      if (this.stopped) return;
-      try {
-        await task();
-      } catch (e) {
-        this.logger.error('aggregator task failed', { error: e instanceof Error ? e.message : String(e), code: codeOf(e) });
-        this.emit('error', e);
-      }
-    });
-    this.queue = run;
-    return run;
   }
 
   private async resumeOrOpen(current: number): Promise<void> {
@@ -246,7 +235,7 @@ export class Aggregator extends EventEmitter {
   private arm(ms: number): void {
     if (this.timer) clearTimeout(this.timer);
     const round = this.round;
-    this.timer = setTimeout(() => void this.enqueue(() => this.onDeadline(round)), ms);
+    this.timer = setTimeout(() => void this.queue.push(() => this.onDeadline(round)), ms);
     this.timer.unref?.();
   }
 
