@@ -36,7 +36,8 @@ import { startEmbeddedBroker } from '../server/broker.ts';
 import { MqttSession, type MqttConnectFn } from '../protocol/mqtt-session.ts';
 import { agentFilter } from '../protocol/topics.ts';
 import type { MqttConnectionSettings } from '../protocol/mqtt-options.ts';
-import { mosquittoAvailable, fleetToolsAvailable, startMosquitto } from '../test/helpers/mosquitto.ts';
+import { mosquittoAvailable, mosquittoBin, fleetToolsAvailable, startMosquitto } from '../test/helpers/mosquitto.ts';
+import { execFileSync } from 'node:child_process';
 import {
   CLASS_COUNTS,
   COMM_SETTING,
@@ -55,7 +56,7 @@ import {
 
 const { values } = parseArgs({
   options: {
-    rounds: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '10' },
     'samples-per-client': { type: 'string', default: '200' },
     clients: { type: 'string', default: '10' },
     seed: { type: 'string', default: '1' },
@@ -343,7 +344,11 @@ if (!values['no-mosquitto'] && mosquittoAvailable() && fleetToolsAvailable()) {
     await broker.stop();
   }
 } else {
-  notMeasured.push('TLS: mosquitto (or openssl / mosquitto_passwd) is not available here, so the TLS record overhead was not measured.');
+  notMeasured.push(
+    values['no-mosquitto']
+      ? 'TLS: skipped (--no-mosquitto), so the TLS record overhead was not measured.'
+      : 'TLS: mosquitto (or openssl / mosquitto_passwd) is not available here, so the TLS record overhead was not measured.',
+  );
 }
 for (const sc of scenarios) {
   for (const [k, e] of [...Object.entries(sc.upload), ...Object.entries(sc.download)]) {
@@ -498,9 +503,9 @@ if (!values['no-sim']) {
       pct(s.last.accuracyHead),
       s.best.accuracyPrototype === null ? 'n/a' : `${pct(s.best.accuracyPrototype)} (r${s.best.roundPrototype})`,
       pct(s.last.accuracyPrototype),
-      s.meanBytesUpPerClientRound.toFixed(0),
-      meanMessageUp.toFixed(0),
-      meanMessageDown.toFixed(0),
+      fmt(Math.round(s.meanBytesUpPerClientRound)),
+      fmt(Math.round(meanMessageUp)),
+      fmt(Math.round(meanMessageDown)),
       fedUp ? ratio(fedUp, meanMessageUp) : 'n/a',
       `${result.seconds.toFixed(0)} s`,
     ];
@@ -517,6 +522,15 @@ const wireNotes = scenarios
 const fedUp3 = sizeRows.find((r) => r.direction === 'upload' && r.encoding === fed.label && r.classes === 3)!;
 const tiny3 = sizeRows.find((r) => r.direction === 'upload' && r.encoding === 'TinyProto float32' && r.classes === 3)!;
 const plainV5 = scenarios.find((s) => s.key === 'mosquitto-tcp');
+const mosquittoVersion = (() => {
+  try {
+    return /version (\S+)/.exec(execFileSync(mosquittoBin() ?? 'mosquitto', ['-h'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }))?.[1] ?? '';
+  } catch (e) {
+    // mosquitto -h exits with status 3 after printing its usage
+    const out = (e as { stdout?: string }).stdout ?? '';
+    return /version (\S+)/.exec(out)?.[1] ?? '';
+  }
+})();
 const tlsScenarios = scenarios.filter((s) => s.tls);
 const tlsLine =
   tlsScenarios.length > 0 && plainV5
@@ -527,14 +541,14 @@ const tlsLine =
         )
         .join('; ') +
       ` (measured against the same broker without TLS: a record header and AEAD tag, plus an explicit nonce in TLS 1.2, per TLS record; one record for the PUBLISH and one for the PUBACK, more above 16 KiB). ` +
-      `The fleet config's \`tls_version tlsv1.2\` is a minimum for mosquitto 2.0, so Node clients negotiate TLS 1.3 unless capped.`
-    : 'TLS overhead: not measured (no mosquitto).';
+      `With the fleet config's \`tls_version tlsv1.2\`, mosquitto ${mosquittoVersion} negotiated ${tlsScenarios[0]?.tlsInfo?.protocol ?? '?'} with an uncapped Node client, so the setting acts as a minimum, not a pin.`
+    : 'TLS overhead: not measured (see below).';
 let md =
   `Bytes per client per round, K = ${COMM_SETTING.K}, d = ${COMM_SETTING.d}, TinyProto r = ${COMM_SETTING.ratio * 100}% (s = ${COMM_SETTING.s}); experiment \`${COMM_SETTING.experiment}\`, agent \`${COMM_SETTING.agent}\`. ` +
   `Upload = one UPLOAD of the classes the agent holds; download = the GLOBAL with all ${COMM_SETTING.K} classes. ` +
   `**payload** = prototype values only (METHOD.md's arithmetic; int8 includes its 4-byte scale per class); ` +
   `**message** = the codec message (header, K/d/s, presence bitmap, [contributor counts], values, CRC); ` +
-  `**wire** = bytes counted on the agent's TCP connection for that message: the QoS 1 PUBLISH and the PUBACK going the other way, including MQTT framing and (last column) TLS records.\n\n` +
+  `**wire** = bytes counted on the agent's TCP connection for that message: the QoS 1 PUBLISH and the PUBACK going the other way, including MQTT framing and, in the TLS columns, TLS records.\n\n` +
   markdownTable(sizeHeader, sizeTable) +
   `\n\nCompression ratio FedProto float32 / TinyProto, measured:\n\n` +
   markdownTable(ratioHeader, ratioTable) +
@@ -547,7 +561,7 @@ if (simRows.length > 0) {
   md +=
     `\n\nAccuracy by value type (same seed, short run):\n\n` +
     markdownTable(accHeader, accTable) +
-    `\n\n_${datasetName}, ${simBase.clients} clients, Dir(0.1), ${rounds} rounds, at most ${cap} samples per client (75% train / 25% test), heterogeneous backbones, d = 500, lambda = 10, batch 32, SGD lr 0.01, seed ${simBase.seed}. ` +
+    `\n\n_${datasetName}, ${simBase.clients} clients, Dir(0.1), ${rounds} round${rounds === 1 ? '' : 's'}, at most ${cap} samples per client (75% train / 25% test), heterogeneous backbones, d = 500, lambda = 10, batch 32, SGD lr 0.01, seed ${simBase.seed}. ` +
     `Bytes are means per client per round from the simulation's records (every prototype goes through the codec; the message has a shorter experiment id \`sim\` and sender \`client-N\`). ` +
     `A short run: differences of a point or two are within run-to-run noise._`;
 }

@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'E_MODEL'
   | 'E_WORKER'
   | 'E_STORE'
+  | 'E_SENSOR'
   | 'E_CODEC_TRUNCATED'
   | 'E_CODEC_OVERSIZE'
   | 'E_CODEC_MAGIC'

@@ -9,3 +9,4 @@ export * from './topics.ts';
 export * from './crc32.ts';
 export * from './float16.ts';
 export * from './codec.ts';
+export * from './telemetry.ts';
