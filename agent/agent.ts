@@ -16,7 +16,7 @@ import { SerialQueue } from '../protocol/serial.ts';
 import { expandGlobalPrototypes } from '../protocol/prototypes.ts';
 import type { ClassMasks } from '../protocol/masks.ts';
 import type { AgentTopic, AggregatorTopic } from '../protocol/topics.ts';
-import { decodeGlobal, decodeMasks, decodeRound, encodeStatus, encodeUpload } from '../protocol/codec.ts';
+import { decodeGlobal, decodeMasks, decodeRound, encodeStatus, encodeTelemetry, encodeUpload, telemetryParts } from '../protocol/codec.ts';
 import type { AgentState, RoundBody } from '../protocol/codec-types.ts';
 import type { Engine } from '../models/engine.ts';
 import { familyForClient } from '../models/zoo-info.ts';
@@ -25,6 +25,8 @@ import type { AgentConfig } from './config.ts';
 import { Learner } from './learner.ts';
 import type { ClientEval, GlobalState } from './learner-types.ts';
 import { loadAgentData, type AgentData } from './shard.ts';
+import { RoundRecorder, type EnergyMeterLike, type Phase } from './telemetry.ts';
+import { createEnergyMeter, temperature } from './energy/index.ts';
 import type { AgentStore } from './store.ts';
 
 /** What the agent needs from MQTT (agent/transport.ts implements it). */
@@ -36,6 +38,8 @@ export interface AgentTransport {
   /** QoS 1 publish on this agent's topic; resolves when the broker acknowledged it. */
   publish(kind: AgentTopic, bytes: Uint8Array, retain: boolean): Promise<void>;
   close(): Promise<void>;
+  /** Cumulative bytes on the broker connection, MQTT framing included (for telemetry). */
+  readonly counters?: { readonly bytesSent: number; readonly bytesReceived: number };
 }
 
 export interface AgentOptions {
@@ -43,8 +47,18 @@ export interface AgentOptions {
   store: AgentStore;
   transport: AgentTransport;
   engine: Engine;
+  /** Energy meter (sensor or estimate); default: agent/energy's best source for config.board. */
+  energy?: EnergyMeterLike;
   logger?: Logger;
   now?: () => number;
+}
+
+export interface EvaluationRecord {
+  round: number;
+  testCount: number;
+  accuracyHead: number;
+  accuracyPrototype: number | null;
+  at: number;
 }
 
 export interface RoundTrained {
@@ -76,6 +90,12 @@ export class Agent extends EventEmitter {
   private waitingRound: Uint8Array | null = null;
   private readonly queue: SerialQueue;
   private state: AgentState = 'offline';
+  private energy: EnergyMeterLike | null;
+  private recorder: RoundRecorder | null = null;
+  /** Seconds the shard took to load at start; charged to the first round measured. */
+  private dataLoadSeconds = 0;
+  /** The round whose global prototypes the agent is waiting for, and since when (for telemetry). */
+  private awaitingGlobal: { round: number; since: number } | null = null;
 
   constructor(opts: AgentOptions) {
     super();
@@ -85,6 +105,7 @@ export class Agent extends EventEmitter {
     this.engine = opts.engine;
     this.logger = opts.logger ?? silentLogger;
     this.now = opts.now ?? Date.now;
+    this.energy = opts.energy ?? null;
     this.queue = new SerialQueue((e) => {
       this.logger.error('agent task failed', { code: codeOf(e), error: e instanceof Error ? e.message : String(e) });
       this.emit('failure', e);
@@ -110,7 +131,21 @@ export class Agent extends EventEmitter {
   /** Loads data, model, checkpoint and saved messages; then starts handling messages. */
   async start(): Promise<void> {
     const c = this.config;
+    const tLoad = this.now();
     this.data = loadAgentData(c, this.store, this.logger);
+    this.dataLoadSeconds = (this.now() - tLoad) / 1000;
+    this.energy ??= await createEnergyMeter({ board: c.board, logger: this.logger });
+    const engine = this.engine;
+    this.recorder = new RoundRecorder({
+      energy: this.energy,
+      engineMemory: () => {
+        const m = engine.memory();
+        return { numBytes: m.numBytes, numTensors: m.numTensors, ...(m.wasmHeapBytes !== undefined ? { wasmHeapBytes: m.wasmHeapBytes } : {}) };
+      },
+      wire: () => ({ bytesSent: this.transport.counters?.bytesSent ?? 0, bytesReceived: this.transport.counters?.bytesReceived ?? 0 }),
+      temperature: () => temperature(),
+      now: this.now,
+    });
     this.family = c.family ?? familyForClient(c.client);
     const d = this.data;
     this.learner = new Learner(
@@ -182,6 +217,7 @@ export class Agent extends EventEmitter {
   private async onConnect(): Promise<void> {
     await this.setState('online');
     await this.flushOutbox();
+    await this.flushTelemetry();
     await this.setState('idle');
   }
 
@@ -210,7 +246,16 @@ export class Agent extends EventEmitter {
     } else if (kind === 'global') {
       let fresh = false;
       this.safely('global', () => (fresh = this.acceptGlobal(bytes, true)));
-      if (fresh && this.global) await this.evaluate(this.global.round, this.global.state);
+      if (!fresh || !this.global) return;
+      const waited = this.awaitingGlobal;
+      if (waited && waited.round === this.global.round) {
+        this.awaitingGlobal = null;
+        this.recorder?.add('waitGlobal', (this.now() - waited.since) / 1000);
+        const ev = await this.timed('evaluate', () => this.evaluate(this.global!.round, this.global!.state));
+        await this.finishTelemetry(ev);
+      } else {
+        await this.evaluate(this.global.round, this.global.state);
+      }
     } else {
       await this.onRound(bytes);
     }
@@ -237,7 +282,11 @@ export class Agent extends EventEmitter {
     return true;
   }
 
-  private async evaluate(round: number, global: GlobalState | null): Promise<void> {
+  private timed<T>(phase: Phase, fn: () => Promise<T>): Promise<T> {
+    return this.recorder ? this.recorder.time(phase, fn) : fn();
+  }
+
+  private async evaluate(round: number, global: GlobalState | null): Promise<EvaluationRecord> {
     const ev: ClientEval = await this.learner!.evaluate(round, global);
     const record = {
       round,
@@ -248,6 +297,41 @@ export class Agent extends EventEmitter {
     };
     this.store.setMeta(`eval:${this.config.experiment}:${round}`, JSON.stringify(record));
     this.emit('evaluated', record);
+    return record;
+  }
+
+  /** Closes the round's measurements, keeps them in the store and sends them to the aggregator. */
+  private async finishTelemetry(ev: EvaluationRecord | null): Promise<void> {
+    if (!this.recorder || this.recorder.round === null) return;
+    const c = this.config;
+    const rec = await this.recorder.finish(
+      { experiment: c.experiment, agent: c.id, family: this.family ?? '' },
+      ev ? { head: ev.accuracyHead, prototype: ev.accuracyPrototype, testCount: ev.testCount } : null,
+    );
+    if (!rec) return;
+    this.store.saveTelemetry(c.experiment, rec.round, rec);
+    this.emit('telemetry', rec);
+    await this.flushTelemetry();
+  }
+
+  /** Publishes telemetry not yet sent (QoS 1); what fails stays pending for the next connection. */
+  private async flushTelemetry(): Promise<void> {
+    const c = this.config;
+    for (const rec of this.store.pendingTelemetry(c.experiment)) {
+      try {
+        const { header, body } = telemetryParts(rec);
+        await this.transport.publish('telemetry', encodeTelemetry(header, body), false);
+      } catch (e) {
+        if (e instanceof TinyProtoError && e.code.startsWith('E_CODEC')) {
+          this.logger.error('telemetry record not encodable; kept in the store only', { round: rec.round, code: e.code, error: e.message });
+          this.store.markTelemetrySent(c.experiment, rec.round);
+          continue;
+        }
+        this.logger.debug('telemetry not sent yet', { round: rec.round, error: (e as Error).message });
+        return;
+      }
+      this.store.markTelemetrySent(c.experiment, rec.round);
+    }
   }
 
   private async onRound(bytes: Uint8Array): Promise<void> {
@@ -294,9 +378,17 @@ export class Agent extends EventEmitter {
       localEpochs: body.localEpochs,
       masks: body.method === 'tinyproto' ? this.masks : null,
     });
+    this.recorder?.begin(round);
+    if (this.dataLoadSeconds > 0) {
+      this.recorder?.add('dataLoad', this.dataLoadSeconds);
+      this.dataLoadSeconds = 0;
+    }
     await this.setState('training');
     const global = body.method === 'local' ? null : this.global?.state ?? null;
     const up = await learner.train(round, global);
+    this.recorder?.add('train', up.trainSeconds);
+    this.recorder?.add('prototypes', up.prototypeSeconds);
+    const tEncode = this.now();
     const sparse = body.method === 'tinyproto';
     const s = sparse ? this.masks!.s : c.featureDim;
     const bytes = encodeUpload(
@@ -310,6 +402,7 @@ export class Agent extends EventEmitter {
         prototypes: [...up.prototypes].sort((a, b) => a[0] - b[0]).map(([classId, values]) => ({ classId, values })),
       },
     );
+    this.recorder?.add('encode', (this.now() - tEncode) / 1000);
     // outbox, checkpoint and progress are committed before anything is sent
     this.store.enqueueUpload(c.experiment, round, bytes);
     this.store.saveCheckpoint(c.experiment, round, learner.getState(), { family: this.family });
@@ -324,8 +417,13 @@ export class Agent extends EventEmitter {
     };
     this.emit('trained', trained);
     await this.setState('uploading');
-    await this.flushOutbox();
-    if (body.method === 'local') await this.evaluate(round, null);
+    await this.timed('upload', () => this.flushOutbox());
+    if (body.method === 'local') {
+      const ev = await this.timed('evaluate', () => this.evaluate(round, null));
+      await this.finishTelemetry(ev);
+    } else {
+      this.awaitingGlobal = { round, since: this.now() };
+    }
     await this.setState('idle');
   }
 

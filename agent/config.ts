@@ -8,6 +8,7 @@ import { assertValidId } from '../protocol/topics.ts';
 import { fail, int, mergeDefined, num, oneOf, rejectUnknown } from '../protocol/validate.ts';
 import { FAMILIES } from '../models/zoo-info.ts';
 import type { Family } from '../models/engine.ts';
+import { BOARD_NAMES, isBoardName } from './energy/profiles.ts';
 
 export interface AgentConfig {
   /** Agent id: MQTT client id and username, and the sender of its messages. */
@@ -39,6 +40,8 @@ export interface AgentConfig {
   readonly store: string;
   readonly backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
   readonly allowCpu: boolean;
+  /** Board profile for energy estimates and sensor choice: a name (agent/energy BOARD_NAMES) or 'auto'. */
+  readonly board: string;
   /** Reconnect backoff bounds. */
   readonly reconnectMinMs: number;
   readonly reconnectMaxMs: number;
@@ -65,6 +68,7 @@ export const AGENT_DEFAULTS: AgentConfig = Object.freeze({
   store: 'tinyproto-agent.db',
   backend: 'auto',
   allowCpu: false,
+  board: 'auto',
   reconnectMinMs: 500,
   reconnectMaxMs: 30_000,
 } satisfies AgentConfig);
@@ -132,6 +136,7 @@ export function resolveAgentConfig(options: Partial<AgentConfig> = {}): AgentCon
   if (typeof c.store !== 'string' || c.store === '') fail('store', 'must be a file path (or :memory:)', c.store);
   oneOf('backend', c.backend, ['auto', 'tensorflow', 'wasm', 'cpu']);
   if (c.backend === 'cpu' && !c.allowCpu) fail('backend', 'the pure-JS cpu backend trains at under 1 image/s; set allowCpu to use it anyway', c.backend);
+  if (c.board !== 'auto' && !isBoardName(c.board)) fail('board', `must be auto or one of ${BOARD_NAMES.join(', ')}`, c.board);
   int('reconnectMinMs', c.reconnectMinMs, 10, 3_600_000);
   int('reconnectMaxMs', c.reconnectMaxMs, c.reconnectMinMs, 3_600_000);
   if ((c.certFile === null) !== (c.keyFile === null)) fail('certFile', 'a client certificate needs its key (keyFile) and vice versa', c.certFile);

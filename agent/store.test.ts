@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { openAgentStore, AGENT_SCHEMA_VERSION, type AgentStore, type ShardMeta } from './store.ts';
+import type { RoundTelemetry } from '../protocol/telemetry.ts';
 import { openAggregatorStore } from '../server/store.ts';
 import { isTinyProtoError } from '../protocol/errors.ts';
 import type { ModelState } from '../models/engine.ts';
@@ -221,6 +222,26 @@ function agentStoreContract(backend: string, makePath: () => string, persistent:
       assert.equal(s.getMeta('empty'), '');
       s.close();
     }));
+
+    test('telemetry: saved per round, pending until sent, survives a reopen', () => {
+      const path = makePath();
+      let s = openAgentStore(path);
+      try {
+        const rec = (round: number) => ({ experiment: 'e1', agent: 'a1', round, family: 'resnet8', board: 'rpi4b' }) as unknown as RoundTelemetry;
+        assert.deepEqual(s.telemetry('e1'), []);
+        s.saveTelemetry('e1', 2, rec(2));
+        s.saveTelemetry('e1', 1, rec(1));
+        s.saveTelemetry('e2', 1, { ...rec(1), experiment: 'e2' });
+        assert.deepEqual(s.pendingTelemetry('e1').map((r) => r.round), [1, 2]);
+        s.markTelemetrySent('e1', 1);
+        s = reopen(s, path);
+        assert.deepEqual(s.pendingTelemetry('e1').map((r) => r.round), [2]);
+        assert.deepEqual(s.telemetry('e1').map((r) => r.board), ['rpi4b', 'rpi4b']);
+        assert.equal(s.telemetry('e2').length, 1);
+      } finally {
+        s.close();
+      }
+    });
 
     test('close is idempotent and later calls throw E_STORE', () => {
       const s = openAgentStore(makePath());

@@ -9,6 +9,7 @@
  */
 import Database from 'better-sqlite3';
 import type { ModelState } from '../models/engine.ts';
+import type { RoundTelemetry } from '../protocol/telemetry.ts';
 import {
   APPLICATION_IDS,
   closeDb,
@@ -115,6 +116,12 @@ export interface AgentStore {
   getMeta(key: string): string | null;
   setMeta(key: string, value: string): void;
 
+  /** Per-round telemetry: kept on the board, sent to the aggregator (pending until sent). */
+  saveTelemetry(experiment: string, round: number, record: RoundTelemetry): void;
+  telemetry(experiment: string): RoundTelemetry[];
+  pendingTelemetry(experiment: string): RoundTelemetry[];
+  markTelemetrySent(experiment: string, round: number): void;
+
   /** Idempotent. Any later call throws E_STORE. */
   close(): void;
 }
@@ -188,6 +195,19 @@ const MIGRATIONS: readonly Migration[] = [
       CREATE TABLE progress (
         experiment TEXT PRIMARY KEY,
         last_round INTEGER NOT NULL
+      );
+    `);
+  },
+  // v1 -> v2: per-round telemetry, kept on the board and sent to the aggregator
+  (db) => {
+    db.exec(`
+      CREATE TABLE telemetry (
+        experiment TEXT NOT NULL,
+        round      INTEGER NOT NULL,
+        json       TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        sent_at    INTEGER,
+        PRIMARY KEY (experiment, round)
       );
     `);
   },
@@ -413,6 +433,13 @@ class SqliteAgentStore implements AgentStore {
          ON CONFLICT (experiment) DO UPDATE SET last_round = excluded.last_round`,
       ),
       getProgress: db.prepare('SELECT last_round FROM progress WHERE experiment = ?'),
+      putTelemetry: db.prepare(
+        `INSERT INTO telemetry (experiment, round, json, created_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (experiment, round) DO UPDATE SET json = excluded.json, created_at = excluded.created_at, sent_at = NULL`,
+      ),
+      telemetryAll: db.prepare('SELECT json, sent_at FROM telemetry WHERE experiment = ? ORDER BY round'),
+      telemetryPending: db.prepare('SELECT json FROM telemetry WHERE experiment = ? AND sent_at IS NULL ORDER BY round'),
+      telemetrySent: db.prepare('UPDATE telemetry SET sent_at = coalesce(sent_at, ?) WHERE experiment = ? AND round = ?'),
       getMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
       setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
     };
@@ -622,6 +649,32 @@ class SqliteAgentStore implements AgentStore {
     return this.run('lastCompletedRound', () => {
       const row = this.s.getProgress.get(experiment) as { last_round: number } | undefined;
       return row?.last_round ?? 0;
+    });
+  }
+
+  saveTelemetry(experiment: string, round: number, record: RoundTelemetry): void {
+    this.run('saveTelemetry', () => {
+      checkKey(this.path, 'experiment', experiment);
+      checkRound(this.path, round);
+      this.s.putTelemetry.run(experiment, round, JSON.stringify(record), Date.now());
+    });
+  }
+
+  telemetry(experiment: string): RoundTelemetry[] {
+    return this.run('telemetry', () =>
+      (this.s.telemetryAll.all(experiment) as { json: string }[]).map((r) => JSON.parse(r.json) as RoundTelemetry),
+    );
+  }
+
+  pendingTelemetry(experiment: string): RoundTelemetry[] {
+    return this.run('pendingTelemetry', () =>
+      (this.s.telemetryPending.all(experiment) as { json: string }[]).map((r) => JSON.parse(r.json) as RoundTelemetry),
+    );
+  }
+
+  markTelemetrySent(experiment: string, round: number): void {
+    this.run('markTelemetrySent', () => {
+      this.s.telemetrySent.run(Date.now(), experiment, round);
     });
   }
 

@@ -10,6 +10,7 @@ import type { Family } from '../models/engine.ts';
 import { flagHelp, parseFlags, type FlagTable } from './flags.ts';
 import { bytes, pct, textTable } from './table.ts';
 import { ROUND_TABLE_HEADER, roundLine } from './server.ts';
+import { parseDashboardPort } from '../server/dashboard.ts';
 
 const FLEET_DEFAULTS = Object.freeze({
   agents: 4,
@@ -28,6 +29,7 @@ const FLEET_DEFAULTS = Object.freeze({
   caFile: null as string | null,
   roundDeadlineMs: 600_000,
   backend: 'auto' as FleetOptions['backend'],
+  dashboardPort: null as number | null,
 });
 
 export const FLEET_FLAGS: FlagTable = {
@@ -49,6 +51,7 @@ export const FLEET_FLAGS: FlagTable = {
   ca: { field: 'caFile', type: 'string', help: 'CA certificate for mqtts:// brokers' },
   'deadline-ms': { field: 'roundDeadlineMs', type: 'int', help: 'round deadline (default 600000)' },
   backend: { field: 'backend', type: 'string', help: 'tfjs backend: auto | tensorflow | wasm' },
+  dashboard: { field: 'dashboardPort', type: 'int', help: 'live web dashboard on http://127.0.0.1:PORT/ (0 = any free port; no auth)' },
 };
 
 export const FLEET_HELP = `Usage: tinyproto fleet [options]
@@ -73,6 +76,7 @@ export function fleetOptions(argv: string[], now = new Date()): { options: Fleet
   if (!VALUE_TYPES.includes(o.valueType)) throw new TinyProtoError('E_CONFIG', `--value-type must be one of ${VALUE_TYPES.join(', ')}`);
   for (const f of o.families ?? []) if (!FAMILIES.includes(f)) throw new TinyProtoError('E_CONFIG', `unknown family ${f}; known: ${FAMILIES.join(', ')}`);
   assertValidId('experiment', o.experiment);
+  if (o.dashboardPort !== undefined && o.dashboardPort !== null) parseDashboardPort(String(o.dashboardPort));
   return { options: o, verbose: extra['verbose'] === true, help: extra['help'] === true };
 }
 
@@ -90,6 +94,7 @@ export async function runFleetCommand(argv: string[], out: (s: string) => void, 
       out(info.agents.map((a) => `  ${a.id}: ${a.family}, ${a.train} train / ${a.test} test samples`).join('\n'));
       out(ROUND_TABLE_HEADER);
     },
+    onDashboard: (url) => out(`dashboard on ${url}`),
     onRound: (r) => out(roundLine(r)),
     onRejected: (r) => out(`  rejected ${r.agent ?? '?'} round ${r.round ?? '?'}: ${r.code}`),
     onAgentLine: (agent, line) => {

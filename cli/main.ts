@@ -5,6 +5,7 @@ import { runSimulate } from './simulate.ts';
 import { runAgent } from './agent.ts';
 import { runServer } from './server.ts';
 import { runFleetCommand } from './fleet.ts';
+import { runReport } from './report.ts';
 
 const HELP = `Usage: tinyproto <command> [options]
 
@@ -14,6 +15,7 @@ Commands:
   server      the aggregator: masks, rounds, validation, aggregation, SQLite (MQTT)
   agent       the on-board agent: data shard, training, uploads, SQLite (MQTT)
   fleet       a local fleet: broker (embedded by default) + aggregator + N agent processes
+  report      CSV, JSON, charts (SVG/PNG) and an HTML page from aggregator stores or simulation JSON
 
 Run "tinyproto <command> --help" for a command's options.
 `;
@@ -34,6 +36,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runServer(rest, out, logger);
       case 'fleet':
         return await runFleetCommand(rest, out, logger);
+      case 'report':
+        return runReport(rest, out);
       case undefined:
       case '-h':
       case '--help':

@@ -4,6 +4,7 @@ import { Aggregator, type RoundClosed, type UploadRejected } from '../server/agg
 import { EXPERIMENT_DEFAULTS, resolveExperimentConfig, type ExperimentConfig } from '../server/config.ts';
 import { openAggregatorStore } from '../server/store.ts';
 import { MqttAggregatorTransport, type AggregatorConnection } from '../server/transport.ts';
+import { parseDashboardPort, startDashboard, type Dashboard } from '../server/dashboard.ts';
 import { TinyProtoError } from '../protocol/errors.ts';
 import type { Logger } from '../protocol/logger.ts';
 import type { MqttVersionChoice } from '../protocol/mqtt-options.ts';
@@ -44,6 +45,8 @@ experiment at the same round. Exits when the last round has closed.
   --broker URL             mqtt:// or mqtts:// (default mqtt://127.0.0.1:1883)
   --username U / --password P (or TINYPROTO_PASSWORD) / --ca FILE / --cert FILE / --key FILE
   --mqtt-version V         auto | 5 | 3.1.1
+  --dashboard PORT         live web dashboard on http://127.0.0.1:PORT/ (0 = any free port; loopback
+                           only, no authentication: from another machine use an SSH tunnel)
 ${flagHelp(SERVER_FLAGS)}
   -h, --help
 `;
@@ -58,6 +61,7 @@ const CONNECTION_FLAGS = {
   cert: { type: 'string' },
   key: { type: 'string' },
   'mqtt-version': { type: 'string' },
+  dashboard: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -65,6 +69,8 @@ export interface ServerArgs {
   experiment: ExperimentConfig;
   connection: AggregatorConnection;
   store: string;
+  /** Port of the web dashboard; null = no dashboard. */
+  dashboard: number | null;
   help: boolean;
 }
 
@@ -80,7 +86,8 @@ export function serverArgs(argv: string[], env: NodeJS.ProcessEnv): ServerArgs {
     keyFile: str('key'),
     mqttVersion: (str('mqtt-version') ?? 'auto') as MqttVersionChoice,
   };
-  if (extra['help']) return { experiment: EXPERIMENT_DEFAULTS, connection, store: '', help: true };
+  const dashboard = str('dashboard') === null ? null : parseDashboardPort(str('dashboard')!);
+  if (extra['help']) return { experiment: EXPERIMENT_DEFAULTS, connection, store: '', dashboard, help: true };
   let file: Record<string, unknown> = {};
   const path = str('config');
   if (path) {
@@ -93,7 +100,7 @@ export function serverArgs(argv: string[], env: NodeJS.ProcessEnv): ServerArgs {
   const agents = fields['agents'] as string[] | undefined;
   if (agents && agents.length === 1 && /^\d+$/.test(agents[0]!)) fields['agents'] = Array.from({ length: Number(agents[0]) }, (_, i) => `agent-${i}`);
   const experiment = resolveExperimentConfig({ ...file, ...fields } as Partial<ExperimentConfig>);
-  return { experiment, connection, store: str('store') ?? 'tinyproto-server.db', help: false };
+  return { experiment, connection, store: str('store') ?? 'tinyproto-server.db', dashboard, help: false };
 }
 
 export const ROUND_TABLE_HEADER = 'round  uploads  bytes in   global B  classes  time';
@@ -119,7 +126,12 @@ export async function runServer(argv: string[], out: (s: string) => void, logger
   const stop = (): void => void aggregator.stop();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  let dashboard: Dashboard | null = null;
   try {
+    if (args.dashboard !== null) {
+      dashboard = await startDashboard({ aggregator, store, port: args.dashboard, logger });
+      out(`dashboard on ${dashboard.url}`);
+    }
     await transport.start();
     out(`aggregator for "${args.experiment.experiment}" (${args.experiment.method}) connected to ${args.connection.broker} (MQTT ${transport.protocolVersion === 5 ? '5' : '3.1.1'})`);
     await aggregator.start();
@@ -128,6 +140,7 @@ export async function runServer(argv: string[], out: (s: string) => void, logger
     const counts = store.rejectionCounts(args.experiment.experiment);
     out(`finished: ${store.rounds(args.experiment.experiment).filter((r) => r.status === 'closed').length} rounds closed; rejections ${JSON.stringify(counts)}`);
   } finally {
+    await dashboard?.close();
     await aggregator.stop();
     await transport.close();
     store.close();

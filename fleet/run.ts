@@ -20,6 +20,7 @@ import { Aggregator, type RoundClosed, type UploadRejected } from '../server/agg
 import { resolveExperimentConfig } from '../server/config.ts';
 import { openAggregatorStore } from '../server/store.ts';
 import { MqttAggregatorTransport } from '../server/transport.ts';
+import { startDashboard, type Dashboard } from '../server/dashboard.ts';
 import { readAgentEvaluations, type AgentEvaluation } from './evaluations.ts';
 
 export interface FleetOptions {
@@ -44,6 +45,8 @@ export interface FleetOptions {
   readonly caFile: string | null;
   readonly roundDeadlineMs: number;
   readonly backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  /** Port of the live web dashboard on 127.0.0.1 (0 = any free port); null/absent = none. */
+  readonly dashboardPort?: number | null;
 }
 
 export interface FleetHooks {
@@ -52,6 +55,7 @@ export interface FleetHooks {
   readonly onRound?: (r: RoundClosed) => void;
   readonly onRejected?: (r: UploadRejected) => void;
   readonly onAgentLine?: (agent: string, line: string) => void;
+  readonly onDashboard?: (url: string) => void;
 }
 
 export interface FleetRound extends RoundClosed {
@@ -133,6 +137,7 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
   const store = openAggregatorStore(join(dir, 'aggregator.db'));
   let transport: MqttAggregatorTransport | null = null;
   let aggregator: Aggregator | null = null;
+  let dashboard: Dashboard | null = null;
   try {
     if (opts.broker === 'embedded') broker = await startEmbeddedBroker({ port: 0, logger });
     const brokerUrl = broker ? broker.url : opts.broker;
@@ -166,6 +171,10 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
     aggregator = new Aggregator({ config: experiment, store, transport, logger });
     if (hooks.onRound) aggregator.on('roundClosed', hooks.onRound);
     if (hooks.onRejected) aggregator.on('rejected', hooks.onRejected);
+    if (opts.dashboardPort !== undefined && opts.dashboardPort !== null) {
+      dashboard = await startDashboard({ aggregator, store, port: opts.dashboardPort, logger });
+      hooks.onDashboard?.(dashboard.url);
+    }
     await transport.start();
     await aggregator.start();
     hooks.onReady?.({
@@ -213,6 +222,7 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
           }),
       ),
     );
+    await dashboard?.close();
     await aggregator?.stop();
     await transport?.close();
     await broker?.close();

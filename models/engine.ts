@@ -72,6 +72,8 @@ export interface EngineMemory {
   /** Live tensors held by the engine (tfjs: tf.memory().numTensors). */
   readonly numTensors: number;
   readonly numBytes: number;
+  /** Size of the wasm backend's linear memory, when that backend runs. */
+  readonly wasmHeapBytes?: number;
 }
 
 export interface Engine {

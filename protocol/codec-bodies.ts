@@ -1,5 +1,6 @@
 /**
- * MASKS, ROUND and STATUS bodies (PROTOCOL.md). UPLOAD/GLOBAL bodies are in codec-values.ts.
+ * MASKS, ROUND and STATUS bodies (PROTOCOL.md). UPLOAD/GLOBAL bodies are in codec-values.ts,
+ * TELEMETRY in codec-telemetry.ts.
  */
 import { blocksPerClassFor, makeClassMasks, DEFAULT_MASK_CANDIDATES, type ClassMasks, type MaskParams } from './masks.ts';
 import {
@@ -200,7 +201,7 @@ export function decodeMasksBody(r: Reader, e: DecodeExpect): DecodedMasksBody {
 // method u8, value type u8, deadline f64, lambda f32, lr f32, batch u16, epochs u16,
 // selected count u16, selected ids (u8 length + ASCII each).
 
-function checkFloat32Param(ctx: string, what: string, v: unknown): number {
+export function checkFloat32Param(ctx: string, what: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || !Number.isFinite(Math.fround(v))) {
     fail('E_NON_FINITE', `${ctx}: ${what} is not a finite float32 (${String(v)})`, { got: v });
   }

@@ -1,5 +1,6 @@
 /** One exact error (code AND message) for every kind of bad input, encoder and decoder side. */
 import { test } from 'node:test';
+import assert from 'node:assert/strict';
 import {
   DEFAULT_MAX_MESSAGE_BYTES,
   decodeGlobal,
@@ -7,19 +8,22 @@ import {
   decodeMessage,
   decodeRound,
   decodeStatus,
+  decodeTelemetry,
   decodeUpload,
   encodeGlobal,
   encodeMasks,
   encodeRound,
   encodeStatus,
+  encodeTelemetry,
   encodeUpload,
   MessageType,
   peekHeader,
   uploadSize,
+  type TelemetryBody,
   type UploadBody,
 } from './codec.ts';
 import { crc32 } from './crc32.ts';
-import { fixCrc, rawFrame, throwsExactly } from './codec-test-util.ts';
+import { fixCrc, rawFrame, TELEMETRY_BODY, throwsExactly } from './codec-test-util.ts';
 
 const A1 = { experiment: 'e1', sender: 'a1', round: 1 };
 const UPLOAD_BODY: UploadBody = {
@@ -65,10 +69,13 @@ test('E_CODEC_MAGIC and E_CODEC_VERSION', () => {
   throwsExactly(() => decodeUpload(rawFrame({ type: 3, version: 2, payload: '' })), 'E_CODEC_VERSION', 'upload: unsupported protocol version 2 (this decoder speaks 1)');
 });
 
-test('E_CODEC_TYPE: unknown, reserved TELEMETRY, not the expected type', () => {
+test('E_CODEC_TYPE: unknown (0, >= 7), not the expected type; 6 (TELEMETRY) is a known type', () => {
   throwsExactly(() => decodeMessage(rawFrame({ type: 9, payload: '' })), 'E_CODEC_TYPE', 'message: unknown message type 9');
+  throwsExactly(() => decodeMessage(rawFrame({ type: 7, payload: '' })), 'E_CODEC_TYPE', 'message: unknown message type 7');
   throwsExactly(() => decodeMessage(rawFrame({ type: 0, payload: '' })), 'E_CODEC_TYPE', 'message: unknown message type 0');
-  throwsExactly(() => peekHeader(rawFrame({ type: 6, payload: '00' })), 'E_CODEC_TYPE', 'message: message type 6 (TELEMETRY) is reserved, not supported in protocol version 1');
+  assert.equal(peekHeader(rawFrame({ type: 6, payload: '00' })).type, MessageType.Telemetry);
+  throwsExactly(() => decodeMessage(rawFrame({ type: 6, payload: '00' })), 'E_CODEC_TRUNCATED', 'telemetry: truncated: energy.source needs 1 bytes at payload offset 1, 0 remain');
+  throwsExactly(() => decodeTelemetry(up()), 'E_CODEC_TYPE', 'telemetry: expected message type 6 (TELEMETRY), got 3 (UPLOAD)');
   const status = encodeStatus(A1, { state: 'idle', timeMs: 0, lastRound: 0, modelFamily: '', note: '' });
   throwsExactly(() => decodeUpload(status), 'E_CODEC_TYPE', 'upload: expected message type 3 (UPLOAD), got 5 (STATUS)');
   throwsExactly(() => decodeMessage(status, { type: MessageType.Global }), 'E_CODEC_TYPE', 'message: expected message type 4 (GLOBAL), got 5 (STATUS)');
@@ -151,4 +158,99 @@ test('E_NON_FINITE: decoded values and scales, encoder inputs', () => {
   throwsExactly(() => encodeUpload(A1, { ...UPLOAD_BODY, valueType: 'float16', prototypes: [{ classId: 3, values: new Float32Array([70000, 0]) }] }), 'E_NON_FINITE', 'upload: class 3 value 0 = 70000 overflows float16 (max 65504)');
   throwsExactly(() => encodeRound(A1, { method: 'local', valueType: 'float32', deadlineMs: NaN, lambda: 1, lr: 1, batchSize: 1, localEpochs: 1, selected: [] }), 'E_NON_FINITE', 'round: deadline is not finite (NaN)');
   throwsExactly(() => decodeRound(rawFrame({ type: 2, payload: '00 00 0000000000000000 0000c0ff 00000000 0100 0100 0000' })), 'E_NON_FINITE', 'round: lambda is not a finite float32 (NaN)');
+});
+
+// ------------------------------------------------------------------------------------ TELEMETRY
+// The minimal golden TELEMETRY payload (codec-telemetry.test.ts) split into its parts, so each
+// case below patches exactly one field by payload offset (PROTOCOL.md §3.6).
+const TEL_FIXED = [
+  '00 04', // 0 flags, 1 energy source (estimate)
+  '00000000 00002040 0000003e 0ad7233c 0ad7a33c 0000003f 0000803e 85eb5940', // 2 phases
+  '00003040 0000003e', // 34 cpu.userSeconds, 38 cpu.systemSeconds
+  '00c2eb0b00000000 80f0fa0200000000 8096980000000000 2a000000 00bca06501000000', // 42 memory
+  'b004000000000000 8403000000000000', // 78 net.bytesSent, 86 net.bytesReceived
+  '0000000000000840', // 94 energy.joules 3
+  '00008056febc7842', // 102 at
+].join('');
+const TEL_STRINGS = '00 0b7838362d67656e65726963 0000'; // family "", board "x86-generic", detail ""
+
+/** A TELEMETRY frame: the minimal payload with bytes patched at payload offsets, optional fields, strings. */
+function tel(patch: Record<number, string> = {}, optional = '', strings = TEL_STRINGS, extra = ''): Uint8Array {
+  const p = Buffer.from(TEL_FIXED.replace(/ /g, ''), 'hex');
+  for (const [at, hex] of Object.entries(patch)) Buffer.from(hex.replace(/ /g, ''), 'hex').copy(p, Number(at));
+  return rawFrame({ type: 6, payload: `${p.toString('hex')} ${optional} ${strings} ${extra}` });
+}
+const T1 = { experiment: 'e1', sender: 'a1', round: 1 };
+const telBody = (o: Partial<TelemetryBody>): TelemetryBody => ({ ...TELEMETRY_BODY, ...o });
+
+test('TELEMETRY decoder: one exact error per invalid field kind', () => {
+  assert.equal(decodeTelemetry(tel()).body.board, 'x86-generic'); // the unpatched payload is valid
+  // flags and enums
+  throwsExactly(() => decodeTelemetry(tel({ 0: '10' })), 'E_CODEC_FIELD', 'telemetry: presence flags 0x10 have undefined bits set (defined: 0x0f)');
+  throwsExactly(() => decodeTelemetry(tel({ 0: '80' })), 'E_CODEC_FIELD', 'telemetry: presence flags 0x80 have undefined bits set (defined: 0x0f)');
+  throwsExactly(() => decodeTelemetry(tel({ 0: '08' }, '0000003f')), 'E_CODEC_FIELD', 'telemetry: presence flags 0x08 mark accuracy.prototype without accuracy');
+  throwsExactly(() => decodeTelemetry(tel({ 1: '05' })), 'E_CODEC_FIELD', 'telemetry: energy.source 5 is not defined (0..4)');
+  // float32 seconds: NaN / Inf and negative
+  throwsExactly(() => decodeTelemetry(tel({ 6: '0000c07f' })), 'E_NON_FINITE', 'telemetry: phases.train is not a finite float32 (NaN)');
+  throwsExactly(() => decodeTelemetry(tel({ 30: '0000807f' })), 'E_NON_FINITE', 'telemetry: phases.round is not a finite float32 (Infinity)');
+  throwsExactly(() => decodeTelemetry(tel({ 14: '000080bf' })), 'E_CODEC_FIELD', 'telemetry: phases.encode must be >= 0, got -1');
+  throwsExactly(() => decodeTelemetry(tel({ 38: '000080ff' })), 'E_NON_FINITE', 'telemetry: cpu.systemSeconds is not a finite float32 (-Infinity)');
+  throwsExactly(() => decodeTelemetry(tel({ 34: '000000c0' })), 'E_CODEC_FIELD', 'telemetry: cpu.userSeconds must be >= 0, got -2');
+  // u64 byte counts above 2^53 - 1
+  throwsExactly(() => decodeTelemetry(tel({ 70: '0000000000002000' })), 'E_CODEC_FIELD', 'telemetry: memory.freeSystemBytes must be an integer in [0, 9007199254740991], got 9007199254740992');
+  throwsExactly(() => decodeTelemetry(tel({ 86: 'ffffffffffffffff' })), 'E_CODEC_FIELD', 'telemetry: net.bytesReceived must be an integer in [0, 9007199254740991], got 18446744073709551615');
+  // float64 joules / at
+  throwsExactly(() => decodeTelemetry(tel({ 94: '000000000000f8ff' })), 'E_NON_FINITE', 'telemetry: energy.joules is not finite (NaN)');
+  throwsExactly(() => decodeTelemetry(tel({ 94: '000000000000f0bf' })), 'E_CODEC_FIELD', 'telemetry: energy.joules must be >= 0, got -1');
+  throwsExactly(() => decodeTelemetry(tel({ 102: '000000000000f07f' })), 'E_NON_FINITE', 'telemetry: at is not finite (Infinity)');
+  throwsExactly(() => decodeTelemetry(tel({ 102: '000000000000f0bf' })), 'E_CODEC_FIELD', 'telemetry: at must be >= 0, got -1');
+  // optional fields: wasm heap above 2^53 - 1, temperature NaN, accuracy outside [0, 1]
+  throwsExactly(() => decodeTelemetry(tel({ 0: '01' }, '0000000000004000')), 'E_CODEC_FIELD', 'telemetry: memory.wasmHeapBytes must be an integer in [0, 9007199254740991], got 18014398509481984');
+  throwsExactly(() => decodeTelemetry(tel({ 0: '02' }, '0000c0ff')), 'E_NON_FINITE', 'telemetry: temperatureC is not a finite float32 (NaN)');
+  throwsExactly(() => decodeTelemetry(tel({ 0: '04' }, '0000c03f 64000000')), 'E_CODEC_FIELD', 'telemetry: accuracy.head must be in [0, 1], got 1.5');
+  throwsExactly(() => decodeTelemetry(tel({ 0: '04' }, '0000807f 64000000')), 'E_NON_FINITE', 'telemetry: accuracy.head is not a finite float32 (Infinity)');
+  throwsExactly(() => decodeTelemetry(tel({ 0: '0c' }, '0000003f 64000000 000000bf')), 'E_CODEC_FIELD', 'telemetry: accuracy.prototype must be in [0, 1], got -0.5');
+  // ids and the detail string
+  throwsExactly(() => decodeTelemetry(tel({}, '', '01 20 00 0000')), 'E_CODEC_FIELD', 'telemetry: family contains invalid character 0x20 at position 0 (allowed: A-Za-z0-9._-)');
+  throwsExactly(() => decodeTelemetry(tel({}, '', `00 21 ${'62'.repeat(33)} 0000`)), 'E_CODEC_FIELD', 'telemetry: board has 33 characters, must be 0..32');
+  throwsExactly(() => decodeTelemetry(tel({}, '', `00 00 0101 ${'61'.repeat(257)}`)), 'E_CODEC_FIELD', 'telemetry: energy.detail is 257 UTF-8 bytes, limit 256');
+  throwsExactly(() => decodeTelemetry(tel({}, '', '00 00 0200 c328')), 'E_CODEC_FIELD', 'telemetry: energy.detail is not valid UTF-8');
+  // truncated body (fixed part, an optional field the flags announce, a string) and trailing bytes
+  throwsExactly(() => decodeTelemetry(rawFrame({ type: 6, payload: TEL_FIXED.replace(/ /g, '').slice(0, 100) })), 'E_CODEC_TRUNCATED', 'telemetry: truncated: memory.heapUsedBytes needs 8 bytes at payload offset 50, 0 remain');
+  throwsExactly(() => decodeTelemetry(tel({ 0: '01' }, '', '')), 'E_CODEC_TRUNCATED', 'telemetry: truncated: memory.wasmHeapBytes needs 8 bytes at payload offset 110, 0 remain');
+  throwsExactly(() => decodeTelemetry(tel({}, '', '00 00 0300 6162')), 'E_CODEC_TRUNCATED', 'telemetry: truncated: energy.detail needs 3 bytes at payload offset 114, 2 remain');
+  throwsExactly(() => decodeTelemetry(tel({}, '', TEL_STRINGS, 'ff')), 'E_CODEC_TRAILING', 'telemetry: payload declares 126 bytes but the body uses 125');
+  // decodeMessage reports the same errors under the telemetry context
+  throwsExactly(() => decodeMessage(tel({ 1: '09' })), 'E_CODEC_FIELD', 'telemetry: energy.source 9 is not defined (0..4)');
+});
+
+test('TELEMETRY encoder: refuses invalid records with the same codes', () => {
+  const mem = TELEMETRY_BODY.memory;
+  const enc = (o: Partial<TelemetryBody>) => () => encodeTelemetry(T1, telBody(o));
+  throwsExactly(enc({ phases: { ...TELEMETRY_BODY.phases, train: NaN } }), 'E_NON_FINITE', 'telemetry: phases.train is not a finite float32 (NaN)');
+  throwsExactly(enc({ phases: { ...TELEMETRY_BODY.phases, round: 1e39 } }), 'E_NON_FINITE', 'telemetry: phases.round is not a finite float32 (1e+39)');
+  throwsExactly(enc({ phases: { ...TELEMETRY_BODY.phases, upload: -0.5 } }), 'E_CODEC_FIELD', 'telemetry: phases.upload must be >= 0, got -0.5');
+  throwsExactly(enc({ cpu: { userSeconds: 1, systemSeconds: -1 } }), 'E_CODEC_FIELD', 'telemetry: cpu.systemSeconds must be >= 0, got -1');
+  throwsExactly(enc({ memory: { ...mem, peakRssBytes: 1.5 } }), 'E_CODEC_FIELD', 'telemetry: memory.peakRssBytes must be an integer in [0, 9007199254740991], got 1.5');
+  throwsExactly(enc({ memory: { ...mem, wasmHeapBytes: 2 ** 53 } }), 'E_CODEC_FIELD', 'telemetry: memory.wasmHeapBytes must be an integer in [0, 9007199254740991], got 9007199254740992');
+  throwsExactly(enc({ memory: { ...mem, engineTensors: -1 } }), 'E_CODEC_FIELD', 'telemetry: memory.engineTensors must be an integer in [0, 4294967295], got -1');
+  throwsExactly(enc({ net: { bytesSent: Infinity, bytesReceived: 0 } }), 'E_NON_FINITE', 'telemetry: net.bytesSent is not finite (Infinity)');
+  throwsExactly(enc({ net: { bytesSent: 0, bytesReceived: -1 } }), 'E_CODEC_FIELD', 'telemetry: net.bytesReceived must be an integer in [0, 9007199254740991], got -1');
+  throwsExactly(enc({ temperatureC: Infinity }), 'E_NON_FINITE', 'telemetry: temperatureC is not a finite float32 (Infinity)');
+  throwsExactly(enc({ energy: { joules: NaN, source: 'rapl', detail: '' } }), 'E_NON_FINITE', 'telemetry: energy.joules is not finite (NaN)');
+  throwsExactly(enc({ energy: { joules: -1, source: 'rapl', detail: '' } }), 'E_CODEC_FIELD', 'telemetry: energy.joules must be >= 0, got -1');
+  throwsExactly(enc({ energy: { joules: 1, source: 'battery' as never, detail: '' } }), 'E_CODEC_FIELD', 'telemetry: energy.source must be one of rapl, ina3221, pmic, hwmon, estimate, got battery');
+  throwsExactly(enc({ energy: { joules: 1, source: 'pmic', detail: 'é'.repeat(129) } }), 'E_CODEC_FIELD', 'telemetry: energy.detail is 258 UTF-8 bytes, limit 256');
+  throwsExactly(enc({ energy: { joules: 1, source: 'pmic', detail: 'x\ud800' } }), 'E_CODEC_FIELD', 'telemetry: energy.detail is not well-formed UTF-16 (lone surrogate)');
+  throwsExactly(enc({ accuracy: { head: 1.01, prototype: null, testCount: 1 } }), 'E_CODEC_FIELD', 'telemetry: accuracy.head must be in [0, 1], got 1.01');
+  throwsExactly(enc({ accuracy: { head: 1, prototype: NaN, testCount: 1 } }), 'E_NON_FINITE', 'telemetry: accuracy.prototype is not a finite float32 (NaN)');
+  throwsExactly(enc({ accuracy: { head: 1, prototype: null, testCount: 2.5 } }), 'E_CODEC_FIELD', 'telemetry: accuracy.testCount must be an integer in [0, 4294967295], got 2.5');
+  throwsExactly(enc({ at: -1 }), 'E_CODEC_FIELD', 'telemetry: at must be >= 0, got -1');
+  throwsExactly(enc({ family: 'res net' }), 'E_CODEC_FIELD', 'telemetry: family contains invalid character 0x20 at position 3 (allowed: A-Za-z0-9._-)');
+  throwsExactly(enc({ board: 'b'.repeat(33) }), 'E_CODEC_FIELD', 'telemetry: board has 33 characters, must be 0..32');
+  throwsExactly(enc({ memory: null as never }), 'E_CODEC_FIELD', 'telemetry: memory must be an object, got null');
+  throwsExactly(() => encodeTelemetry(T1, { ...TELEMETRY_BODY, agent: 'a2' } as TelemetryBody), 'E_CODEC_FIELD', 'telemetry: record agent "a2" differs from the header sender id "a1"');
+  throwsExactly(() => encodeTelemetry(T1, { ...TELEMETRY_BODY, round: 2 } as TelemetryBody), 'E_CODEC_FIELD', 'telemetry: record round 2 differs from the header round 1');
+  throwsExactly(() => encodeTelemetry({ ...T1, sender: '' }, TELEMETRY_BODY), 'E_CODEC_FIELD', 'telemetry: sender id has 0 characters, must be 1..32');
+  throwsExactly(() => encodeTelemetry(T1, TELEMETRY_BODY, { maxBytes: 100 }), 'E_CODEC_OVERSIZE', 'telemetry: encoded message would be 185 bytes, limit 100');
 });

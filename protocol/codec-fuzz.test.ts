@@ -10,10 +10,13 @@ import {
   encodeMasks,
   encodeRound,
   encodeStatus,
+  encodeTelemetry,
   encodeUpload,
+  ENERGY_SOURCES,
   MessageType,
   peekHeader,
   type DecodeExpect,
+  type TelemetryBody,
   type ValueType,
 } from './codec.ts';
 import { makeClassMasks } from './masks.ts';
@@ -47,7 +50,7 @@ interface Sample {
 
 function randomMessage(rng: Rng): Sample {
   const h = { experiment: id(rng), sender: id(rng), round: rng.nextUint32() };
-  const type = (1 + rng.int(5)) as MessageType;
+  const type = (1 + rng.int(6)) as MessageType;
   switch (type) {
     case MessageType.Masks: {
       const K = 2 + rng.int(11);
@@ -98,6 +101,10 @@ function randomMessage(rng: Rng): Sample {
         },
       };
     }
+    case MessageType.Telemetry: {
+      const body = randomTelemetry(rng);
+      return { buf: encodeTelemetry(h, body), type, check: (m) => assert.deepEqual(m.body, float32View(body)) };
+    }
     default: {
       let note = '';
       for (let i = rng.int(40); i > 0; i--) note += NOTE_CHARS[rng.int(NOTE_CHARS.length)];
@@ -111,6 +118,52 @@ function randomMessage(rng: Rng): Sample {
       return { buf: encodeStatus(h, body), type, check: (m) => assert.deepEqual(m.body, body) };
     }
   }
+}
+
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+
+function randomTelemetry(rng: Rng): TelemetryBody {
+  const secs = (): number => [0, rng.next() * 1e-3, rng.next() * 10, rng.next() * 1e5][rng.int(4)]!;
+  const bytes = (): number => Math.min(MAX_SAFE, Math.floor(rng.next() * [1e3, 2 ** 32, 2 ** 40, 2 ** 53][rng.int(4)]!));
+  const frac = (): number => [0, 1, rng.next(), rng.int(101) / 100][rng.int(4)]!;
+  let detail = '';
+  for (let i = rng.int(3) === 0 ? 0 : rng.int(60); i > 0; i--) detail += NOTE_CHARS[rng.int(NOTE_CHARS.length)];
+  return {
+    family: id(rng, 0),
+    board: id(rng, 0),
+    phases: { dataLoad: secs(), train: secs(), prototypes: secs(), encode: secs(), upload: secs(), waitGlobal: secs(), evaluate: secs(), round: secs() },
+    memory: {
+      peakRssBytes: bytes(),
+      heapUsedBytes: bytes(),
+      engineBytes: bytes(),
+      engineTensors: rng.nextUint32(),
+      wasmHeapBytes: rng.int(2) === 0 ? null : bytes(),
+      freeSystemBytes: bytes(),
+    },
+    cpu: { userSeconds: secs(), systemSeconds: secs() },
+    net: { bytesSent: bytes(), bytesReceived: bytes() },
+    temperatureC: rng.int(2) === 0 ? null : rng.normal() * 30 + 40,
+    energy: { joules: rng.next() * 1e4, source: ENERGY_SOURCES[rng.int(ENERGY_SOURCES.length)]!, detail },
+    accuracy: rng.int(3) === 0 ? null : { head: frac(), prototype: rng.int(2) === 0 ? null : frac(), testCount: rng.nextUint32() },
+    at: rng.next() * 2e12,
+  };
+}
+
+/** What a decoder returns for `b`: the float32 fields as the shortest decimal of their float32. */
+function float32View(b: TelemetryBody): TelemetryBody {
+  const f = (v: number): number => {
+    const x = Math.fround(v);
+    for (let p = 1; p <= 9; p++) if (Math.fround(Number(x.toPrecision(p))) === x) return Number(x.toPrecision(p));
+    return x;
+  };
+  const ph = b.phases;
+  return {
+    ...b,
+    phases: { dataLoad: f(ph.dataLoad), train: f(ph.train), prototypes: f(ph.prototypes), encode: f(ph.encode), upload: f(ph.upload), waitGlobal: f(ph.waitGlobal), evaluate: f(ph.evaluate), round: f(ph.round) },
+    cpu: { userSeconds: f(b.cpu.userSeconds), systemSeconds: f(b.cpu.systemSeconds) },
+    temperatureC: b.temperatureC === null ? null : f(b.temperatureC),
+    accuracy: b.accuracy === null ? null : { head: f(b.accuracy.head), prototype: b.accuracy.prototype === null ? null : f(b.accuracy.prototype), testCount: b.accuracy.testCount },
+  };
 }
 
 /** Decode, and insist that any failure is a TinyProtoError; count codes. */
@@ -178,5 +231,41 @@ test('fuzz: random valid messages round-trip', () => {
     assert.equal(d.type, m.type);
     assert.equal(d.header.totalLength, m.buf.length);
     m.check(d);
+  }
+});
+
+test('fuzz: TELEMETRY payload mutations: failures are TinyProtoErrors, successes re-encode to the same bytes', () => {
+  const rng = new Rng(606);
+  const seen = new Map<ErrorCode, number>();
+  let decoded = 0;
+  for (let iter = 0; iter < 3000; iter++) {
+    const h = { experiment: id(rng), sender: id(rng), round: rng.nextUint32() };
+    const src = encodeTelemetry(h, randomTelemetry(rng));
+    const { headerLength, payloadLength } = peekHeader(src);
+    const b = src.slice();
+    for (let n = 1 + rng.int(2); n > 0; n--) {
+      const at = headerLength + rng.int(payloadLength);
+      const kind = rng.int(4);
+      if (kind === 3) b[headerLength] = rng.int(16); // other presence flags: fields shift
+      else if (kind === 0) b[at] = b[at]! ^ (1 << rng.int(8));
+      else if (kind === 1) b[at] = rng.int(256);
+      else b.set([0xff, 0xff].slice(0, headerLength + payloadLength - at), at); // NaN/Inf exponents, u64 high words
+    }
+    fixCrc(b);
+    try {
+      const m = decodeMessage(b);
+      assert.equal(m.type, MessageType.Telemetry);
+      if (m.type !== MessageType.Telemetry) continue;
+      assert.deepEqual(encodeTelemetry(m.header, m.body), b); // the encoding is canonical
+      decoded++;
+    } catch (e) {
+      if (e instanceof assert.AssertionError) throw e;
+      assert.ok(e instanceof TinyProtoError, `non-TinyProtoError thrown: ${String(e)}`);
+      seen.set(e.code, (seen.get(e.code) ?? 0) + 1);
+    }
+  }
+  assert.ok(decoded > 100, `only ${decoded} mutants decoded`);
+  for (const code of ['E_CODEC_FIELD', 'E_NON_FINITE', 'E_CODEC_TRUNCATED', 'E_CODEC_TRAILING']) {
+    assert.ok((seen.get(code as ErrorCode) ?? 0) > 0, `telemetry fuzz never produced ${code}: ${JSON.stringify([...seen])}`);
   }
 });

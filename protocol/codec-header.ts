@@ -15,7 +15,6 @@ import { crc32 } from './crc32.ts';
 import {
   DEFAULT_MAX_MESSAGE_BYTES,
   MESSAGE_TYPE_NAMES,
-  MESSAGE_TYPE_TELEMETRY_RESERVED,
   MessageType,
   PROTOCOL_VERSION,
   type DecodeExpect,
@@ -166,12 +165,7 @@ export function parseFrame(ctx: string, buf: Uint8Array, maxBytes: number | unde
       got: len,
     });
   }
-  if (type === MESSAGE_TYPE_TELEMETRY_RESERVED) {
-    fail('E_CODEC_TYPE', `${ctx}: message type 6 (TELEMETRY) is reserved, not supported in protocol version 1`, {
-      got: type,
-    });
-  }
-  if (type < MessageType.Masks || type > MessageType.Status) {
+  if (type < MessageType.Masks || type > MessageType.Telemetry) {
     fail('E_CODEC_TYPE', `${ctx}: unknown message type ${type}`, { got: type });
   }
   if (flags !== 0) {

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { crc32 } from './crc32.ts';
 import { TinyProtoError, type ErrorCode } from './errors.ts';
+import type { TelemetryBody } from './codec-types.ts';
 
 export function hexToBytes(hex: string): Uint8Array {
   const clean = hex.replace(/[^0-9a-fA-F]/g, '');
@@ -65,3 +66,17 @@ export function throwsExactly(fn: () => unknown, code: ErrorCode, message: strin
     return true;
   });
 }
+
+/** The TELEMETRY golden body (protocol/codec-telemetry.test.ts, PROTOCOL.md): every optional field present. */
+export const TELEMETRY_BODY: TelemetryBody = {
+  family: 'resnet8',
+  board: 'rpi4b',
+  phases: { dataLoad: 0, train: 2.5, prototypes: 0.125, encode: 0.01, upload: 0.02, waitGlobal: 0.5, evaluate: 0.25, round: 3.405 },
+  memory: { peakRssBytes: 200e6, heapUsedBytes: 50e6, engineBytes: 10e6, engineTensors: 42, wasmHeapBytes: 16777216, freeSystemBytes: 6e9 },
+  cpu: { userSeconds: 2.75, systemSeconds: 0.125 },
+  net: { bytesSent: 1200, bytesReceived: 900 },
+  temperatureC: 48.5,
+  energy: { joules: 12.5, source: 'rapl', detail: 'intel-rapl:0' },
+  accuracy: { head: 0.5, prototype: 0.625, testCount: 100 },
+  at: 1.7e12,
+};

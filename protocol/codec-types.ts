@@ -1,8 +1,10 @@
 /**
  * Types and constants of the binary wire format (PROTOCOL.md). No byte offsets here: those
- * live only in codec-io.ts / codec-header.ts / codec-bodies.ts / codec-values.ts.
+ * live only in codec-io.ts / codec-header.ts / codec-bodies.ts / codec-values.ts /
+ * codec-telemetry.ts.
  */
 import type { ClassMasks, MaskParams } from './masks.ts';
+import type { EnergySource, RoundTelemetry } from './telemetry.ts';
 
 export const PROTOCOL_MAGIC = 0x5450; // "TP" read as a big-endian pair: bytes 0x54 0x50
 export const PROTOCOL_VERSION = 1;
@@ -20,10 +22,9 @@ export const MessageType = {
   Upload: 3,
   Global: 4,
   Status: 5,
+  Telemetry: 6,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
-/** Reserved for TELEMETRY (a later protocol addition); version-1 decoders reject it. */
-export const MESSAGE_TYPE_TELEMETRY_RESERVED = 6;
 
 export const MESSAGE_TYPE_NAMES: Readonly<Record<number, string>> = Object.freeze({
   1: 'MASKS',
@@ -38,6 +39,8 @@ export const MESSAGE_TYPE_NAMES: Readonly<Record<number, string>> = Object.freez
 export const ID_MAX_LENGTH = 32;
 export const ID_PATTERN = /^[A-Za-z0-9._-]{1,32}$/;
 export const STATUS_NOTE_MAX_BYTES = 256;
+/** TELEMETRY: the energy detail string is at most this many UTF-8 bytes. */
+export const TELEMETRY_DETAIL_MAX_BYTES = 256;
 /** Mode-0 MASKS decoding refuses generator parameters above these costs (hostile input guard). */
 export const MAX_MASK_CELLS = 1 << 24; // K * d
 export const MAX_MASK_GENERATOR_WORK = 2 ** 31; // K * K * candidates
@@ -55,6 +58,14 @@ export const AGENT_STATES: readonly AgentState[] = Object.freeze([
   'training',
   'uploading',
   'idle',
+] as const);
+
+export const ENERGY_SOURCES: readonly EnergySource[] = Object.freeze([
+  'rapl',
+  'ina3221',
+  'pmic',
+  'hwmon',
+  'estimate',
 ] as const);
 
 /** Header fields an encoder needs (type, version, flags, lengths and CRC are the codec's). */
@@ -160,6 +171,13 @@ export interface StatusBody {
   note: string;
 }
 
+/**
+ * TELEMETRY body: a RoundTelemetry without experiment / agent / round, which travel in the
+ * header (experiment id, sender id, round). Seconds, accuracy and temperature are float32 on the
+ * wire and decode to the shortest decimal that rounds to the same float32 (like ROUND's lambda).
+ */
+export type TelemetryBody = Omit<RoundTelemetry, 'experiment' | 'agent' | 'round'>;
+
 export interface Decoded<T extends MessageType, B> {
   type: T;
   header: MessageHeader;
@@ -170,4 +188,5 @@ export type DecodedRound = Decoded<typeof MessageType.Round, RoundBody>;
 export type DecodedUpload = Decoded<typeof MessageType.Upload, UploadBody>;
 export type DecodedGlobal = Decoded<typeof MessageType.Global, GlobalBody>;
 export type DecodedStatus = Decoded<typeof MessageType.Status, StatusBody>;
-export type DecodedMessage = DecodedMasks | DecodedRound | DecodedUpload | DecodedGlobal | DecodedStatus;
+export type DecodedTelemetry = Decoded<typeof MessageType.Telemetry, TelemetryBody>;
+export type DecodedMessage = DecodedMasks | DecodedRound | DecodedUpload | DecodedGlobal | DecodedStatus | DecodedTelemetry;

@@ -16,6 +16,7 @@ import {
   type DecodedMessage,
   type DecodedRound,
   type DecodedStatus,
+  type DecodedTelemetry,
   type DecodedUpload,
   type EncodeOptions,
   type GlobalBody,
@@ -24,6 +25,7 @@ import {
   type MessageHeader,
   type RoundBody,
   type StatusBody,
+  type TelemetryBody,
   type UploadBody,
   type ValueType,
 } from './codec-types.ts';
@@ -38,6 +40,8 @@ import {
   encodeRoundBody,
   encodeStatusBody,
 } from './codec-bodies.ts';
+import { decodeTelemetryBody, encodeTelemetryBody, telemetryBodySize } from './codec-telemetry.ts';
+import type { RoundTelemetry } from './telemetry.ts';
 
 export * from './codec-types.ts';
 export { frameOverhead } from './codec-header.ts';
@@ -49,6 +53,7 @@ const CTX: Record<MessageType, string> = {
   [MessageType.Upload]: 'upload',
   [MessageType.Global]: 'global',
   [MessageType.Status]: 'status',
+  [MessageType.Telemetry]: 'telemetry',
 };
 
 const NO_EXPECT: DecodeExpect = Object.freeze({});
@@ -84,6 +89,12 @@ export function encodeGlobal(h: HeaderFields, body: GlobalBody, opts?: EncodeOpt
 export function encodeStatus(h: HeaderFields, body: StatusBody, opts?: EncodeOptions): Uint8Array {
   checkHeaderFields('status', h);
   return encodeFrame('status', h, MessageType.Status, encodeStatusBody('status', body), opts?.maxBytes);
+}
+
+/** TELEMETRY: header = experiment id, sender = the agent, round; body = the rest of the record. */
+export function encodeTelemetry(h: HeaderFields, body: TelemetryBody, opts?: EncodeOptions): Uint8Array {
+  checkHeaderFields('telemetry', h);
+  return encodeFrame('telemetry', h, MessageType.Telemetry, encodeTelemetryBody('telemetry', h, body), opts?.maxBytes);
 }
 
 // ------------------------------------------------------------------------------------ decoders
@@ -127,6 +138,11 @@ export function decodeStatus(buf: Uint8Array, expect: DecodeExpect = NO_EXPECT):
   return { type: MessageType.Status, header: h, body: decodeStatusBody(r) };
 }
 
+export function decodeTelemetry(buf: Uint8Array, expect: DecodeExpect = NO_EXPECT): DecodedTelemetry {
+  const { h, r } = open('telemetry', MessageType.Telemetry, buf, expect);
+  return { type: MessageType.Telemetry, header: h, body: decodeTelemetryBody(r) };
+}
+
 /** Decode any message; the result is a union discriminated by `type` (a MessageType). */
 export function decodeMessage(buf: Uint8Array, expect: DecodeExpect = NO_EXPECT): DecodedMessage {
   const h = parseFrame('message', buf, expect.maxBytes);
@@ -144,7 +160,37 @@ export function decodeMessage(buf: Uint8Array, expect: DecodeExpect = NO_EXPECT)
       return { type: h.type, header: h, body: decodePrototypeBody(r, expect, true) };
     case MessageType.Status:
       return { type: h.type, header: h, body: decodeStatusBody(r) };
+    case MessageType.Telemetry:
+      return { type: h.type, header: h, body: decodeTelemetryBody(r) };
   }
+}
+
+// ------------------------------------------------------------------------------------ TELEMETRY
+
+/** The whole RoundTelemetry of a decoded TELEMETRY: experiment, agent (sender) and round from the header. */
+export function telemetryRecord(m: { header: HeaderFields; body: TelemetryBody }): RoundTelemetry {
+  const b = m.body;
+  return {
+    experiment: m.header.experiment,
+    agent: m.header.sender,
+    round: m.header.round,
+    family: b.family,
+    board: b.board,
+    phases: b.phases,
+    memory: b.memory,
+    cpu: b.cpu,
+    net: b.net,
+    temperatureC: b.temperatureC,
+    energy: b.energy,
+    accuracy: b.accuracy,
+    at: b.at,
+  };
+}
+
+/** Split a RoundTelemetry into the header fields and the body `encodeTelemetry` takes. */
+export function telemetryParts(rec: RoundTelemetry): { header: HeaderFields; body: TelemetryBody } {
+  const { experiment, agent, round, ...body } = rec;
+  return { header: { experiment, sender: agent, round }, body };
 }
 
 // -------------------------------------------------------------------------------- size helpers
@@ -171,4 +217,9 @@ export function globalBodySize(K: number, presentCount: number, s: number, value
 
 export function globalSize(K: number, presentCount: number, s: number, valueType: ValueType, ids: MessageIds): number {
   return frameOverhead(ids.experiment, ids.sender) + globalBodySize(K, presentCount, s, valueType);
+}
+
+/** Whole TELEMETRY message bytes for a (valid) body: 19 + E + S + 110 + optional fields + strings. */
+export function telemetrySize(body: TelemetryBody, ids: MessageIds): number {
+  return frameOverhead(ids.experiment, ids.sender) + telemetryBodySize(body);
 }

@@ -17,7 +17,9 @@ import {
   decodeGlobal,
   decodeMasks,
   decodeStatus,
+  decodeTelemetry,
   decodeUpload,
+  telemetryRecord,
   encodeGlobal,
   encodeMasks,
   encodeRound,
@@ -262,7 +264,6 @@ export class Aggregator extends EventEmitter {
   }
 
   private async onAgentMessage(kind: AgentTopic, agent: string, bytes: Uint8Array): Promise<void> {
-    if (this.finished) return;
     const c = this.config;
     if (!c.agents.includes(agent)) {
       this.reject(null, agent, new TinyProtoError('E_UNKNOWN_AGENT', `agent "${agent}" is not part of experiment "${c.experiment}"`));
@@ -279,7 +280,26 @@ export class Aggregator extends EventEmitter {
       }
       return;
     }
-    if (kind !== 'upload') return; // telemetry: later
+    if (kind === 'telemetry') {
+      try {
+        const t = decodeTelemetry(bytes, { experiment: c.experiment });
+        this.checkSender(t.header.sender, agent);
+        const record = telemetryRecord(t);
+        if (this.store.recordTelemetry(c.experiment, agent, record.round, record, this.now()) === 'duplicate') {
+          this.logger.debug('telemetry already stored', { agent, round: record.round });
+          return;
+        }
+        this.emit('telemetry', record);
+      } catch (e) {
+        this.reject(null, agent, e);
+      }
+      return;
+    }
+    // uploads: after the last round there is nothing to take part in
+    if (this.finished) {
+      this.reject(this.round, agent, new TinyProtoError('E_ROUND', `experiment "${c.experiment}" has finished; upload ignored`));
+      return;
+    }
     const round = this.round;
     try {
       const up = decodeUpload(bytes, {

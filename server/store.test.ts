@@ -5,9 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { openAggregatorStore, AGGREGATOR_SCHEMA_VERSION, type AggregatorStore } from './store.ts';
+import { openAggregatorStore, AGGREGATOR_SCHEMA, AGGREGATOR_SCHEMA_VERSION, type AggregatorStore } from './store.ts';
 import { openAgentStore } from '../agent/store.ts';
 import { isTinyProtoError } from '../protocol/errors.ts';
+import { openStoreDb, closeDb } from '../protocol/sqlite.ts';
+import type { RoundTelemetry } from '../protocol/telemetry.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tinyproto-agg-store-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -22,6 +24,24 @@ const isStoreError = (re?: RegExp) => (e: unknown) => {
 };
 
 const config = { model: 'cnn', rounds: 5, tinyproto: { s: 64, k: 10 } };
+
+function telemetryRecord(experiment: string, agent: string, round: number, joules = 1.5): RoundTelemetry {
+  return {
+    experiment,
+    agent,
+    round,
+    family: 'resnet8',
+    board: 'rpi4b',
+    phases: { dataLoad: 0, train: 2, prototypes: 0.1, encode: 0.01, upload: 0.02, waitGlobal: 0.5, evaluate: 0.3, round: 2.93 },
+    memory: { peakRssBytes: 200e6, heapUsedBytes: 50e6, engineBytes: 10e6, engineTensors: 42, wasmHeapBytes: null, freeSystemBytes: 1e9 },
+    cpu: { userSeconds: 2.5, systemSeconds: 0.1 },
+    net: { bytesSent: 1200, bytesReceived: 900 },
+    temperatureC: null,
+    energy: { joules, source: 'estimate', detail: 'rpi4b' },
+    accuracy: { head: 0.5, prototype: round > 1 ? 0.6 : null, testCount: 100 },
+    at: 1000 + round,
+  };
+}
 
 /** The contract: the same function runs for ':memory:' and a temp file. */
 function aggregatorStoreContract(backend: string, makePath: () => string, persistent: boolean): void {
@@ -170,6 +190,30 @@ function aggregatorStoreContract(backend: string, makePath: () => string, persis
       s.close();
     }));
 
+    test('telemetry: accepted once, duplicate never replaces, ordered by round then agent, persists', withStore((s, path) => {
+      assert.deepEqual(s.telemetry('exp'), []);
+      s.createExperiment('exp', config, null);
+      s.createExperiment('other', config, null);
+      const b2 = telemetryRecord('exp', 'b', 2);
+      const a2 = telemetryRecord('exp', 'a', 2);
+      const b1 = telemetryRecord('exp', 'b', 1);
+      assert.equal(s.recordTelemetry('exp', 'b', 2, b2, 20), 'accepted');
+      assert.equal(s.recordTelemetry('exp', 'a', 2, a2, 21), 'accepted');
+      assert.equal(s.recordTelemetry('exp', 'b', 1, b1, 10), 'accepted');
+      assert.equal(s.recordTelemetry('exp', 'b', 1, telemetryRecord('exp', 'b', 1, 99), 30), 'duplicate');
+      assert.equal(s.recordTelemetry('other', 'a', 1, telemetryRecord('other', 'a', 1), 1), 'accepted');
+      assert.throws(() => s.recordTelemetry('nope', 'a', 1, telemetryRecord('nope', 'a', 1), 1), isStoreError(/unknown experiment "nope"/));
+      assert.throws(() => s.recordTelemetry('exp', 'a', 3, telemetryRecord('exp', 'b', 3), 1), isStoreError(/telemetry record is for "exp"\/"b"\/round 3/));
+      assert.throws(() => s.recordTelemetry('exp', '', 3, telemetryRecord('exp', '', 3), 1), isStoreError(/invalid agent id/));
+      assert.throws(() => s.recordTelemetry('exp', 'a', -1, telemetryRecord('exp', 'a', -1), 1), isStoreError(/invalid round/));
+      s = reopen(s, path);
+      assert.deepEqual(s.telemetry('exp'), [b1, a2, b2]);
+      assert.equal(s.telemetry('exp')[0]?.energy.joules, 1.5, 'the duplicate did not replace the first record');
+      assert.deepEqual(s.telemetry('other').map((t) => t.agent), ['a']);
+      assert.equal(s.recordTelemetry('exp', 'a', 2, a2, 40), 'duplicate', 'still a duplicate after reopen');
+      s.close();
+    }));
+
     test('close is idempotent and later calls throw E_STORE', () => {
       const s = openAggregatorStore(makePath());
       s.close();
@@ -202,6 +246,29 @@ describe('AggregatorStore file specifics', () => {
     assert.equal(t.getRound('exp', 2)?.status, 'open');
     assert.deepEqual(t.uploadsFor('exp', 2), [{ agent: 'a', bytes: bytes(4), receivedAt: 2 }]);
     assert.deepEqual(t.latestGlobal('exp'), { round: 1, bytes: bytes(0x61) });
+    t.close();
+  });
+
+  test('a version-1 store is migrated to version 2 keeping its data', () => {
+    const path = freshFile();
+    const v1 = openStoreDb(path, { ...AGGREGATOR_SCHEMA, migrations: AGGREGATOR_SCHEMA.migrations.slice(0, 1) });
+    assert.equal(v1.pragma('user_version', { simple: true }), 1);
+    v1.prepare('INSERT INTO experiment (id, config, masks, created_at) VALUES (?, ?, NULL, ?)').run('exp', JSON.stringify(config), 5);
+    v1.prepare("INSERT INTO round (experiment, round, status, opened_at, deadline_ms, announcement) VALUES ('exp', 1, 'open', 6, 100, x'a1')").run();
+    assert.equal((v1.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'telemetry'").get() as { n: number }).n, 0);
+    closeDb(v1);
+    assert.equal(AGGREGATOR_SCHEMA_VERSION, 2);
+    const s = openAggregatorStore(path);
+    assert.equal(s.getExperiment('exp')?.currentRound, 0);
+    assert.equal(s.getRound('exp', 1)?.status, 'open');
+    assert.deepEqual(s.telemetry('exp'), []);
+    assert.equal(s.recordTelemetry('exp', 'a', 1, telemetryRecord('exp', 'a', 1), 7), 'accepted');
+    s.close();
+    const db = new Database(path, { readonly: true });
+    assert.equal(db.pragma('user_version', { simple: true }), 2);
+    db.close();
+    const t = openAggregatorStore(path);
+    assert.deepEqual(t.telemetry('exp'), [telemetryRecord('exp', 'a', 1)]);
     t.close();
   });
 

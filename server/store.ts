@@ -1,11 +1,13 @@
 /**
  * Aggregator-side persistent state (SQLite via better-sqlite3): experiments, rounds
- * (announcement and global-prototype wire bytes), accepted uploads, rejections and agents.
+ * (announcement and global-prototype wire bytes), accepted uploads, rejections, agents and
+ * the agents' per-round telemetry (schema version 2).
  *
  * Every write commits before the method returns. Accepted uploads, round open/close,
  * experiment creation/progress commit with synchronous=FULL (protocol/sqlite.ts); the
- * bookkeeping writes (rejections, agents) use synchronous=NORMAL.
+ * bookkeeping writes (rejections, agents, telemetry) use synchronous=NORMAL.
  */
+import type { RoundTelemetry } from '../protocol/telemetry.ts';
 import {
   APPLICATION_IDS,
   canonicalJson,
@@ -138,6 +140,15 @@ export interface AggregatorStore {
   /** Ordered by round. */
   rounds(experiment: string): RoundSummary[];
 
+  /**
+   * Stores an agent's telemetry for a round as JSON. 'duplicate' when (experiment, agent, round)
+   * already has a record (never replaced). E_STORE for an unknown experiment, or when the
+   * record's own experiment/agent/round differ from the arguments.
+   */
+  recordTelemetry(experiment: string, agent: string, round: number, record: RoundTelemetry, at: number): 'accepted' | 'duplicate';
+  /** Ordered by round, then agent. */
+  telemetry(experiment: string): RoundTelemetry[];
+
   /** Idempotent. Any later call throws E_STORE. */
   close(): void;
 }
@@ -194,6 +205,19 @@ const MIGRATIONS: readonly Migration[] = [
         last_seen  INTEGER NOT NULL,
         last_round INTEGER,
         PRIMARY KEY (experiment, agent)
+      );
+    `);
+  },
+  // v1 -> v2: per-round agent telemetry (protocol/telemetry.ts RoundTelemetry as JSON)
+  (db) => {
+    db.exec(`
+      CREATE TABLE telemetry (
+        experiment  TEXT NOT NULL REFERENCES experiment(id) ON DELETE CASCADE,
+        agent       TEXT NOT NULL,
+        round       INTEGER NOT NULL,
+        json        TEXT NOT NULL,
+        received_at INTEGER NOT NULL,
+        PRIMARY KEY (experiment, agent, round)
       );
     `);
   },
@@ -300,6 +324,11 @@ class SqliteAggregatorStore implements AggregatorStore {
       agents: db.prepare(
         'SELECT agent, family, state, first_seen, last_seen, last_round FROM agent WHERE experiment = ? ORDER BY agent',
       ),
+      insTelemetry: db.prepare(
+        `INSERT INTO telemetry (experiment, agent, round, json, received_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (experiment, agent, round) DO NOTHING`,
+      ),
+      telemetry: db.prepare('SELECT agent, round, json FROM telemetry WHERE experiment = ? ORDER BY round, agent'),
     };
   }
 
@@ -539,6 +568,35 @@ class SqliteAggregatorStore implements AggregatorStore {
         globalSize: r.global_size,
         summary: r.summary === null ? null : parseJsonObject(r.summary, this.path, `round ${r.round} summary`),
       })),
+    );
+  }
+
+  recordTelemetry(experiment: string, agent: string, round: number, record: RoundTelemetry, at: number): 'accepted' | 'duplicate' {
+    return this.run('recordTelemetry', () => {
+      checkRound(this.path, round);
+      checkId(this.path, 'agent id', agent);
+      checkTime(this.path, 'at', at);
+      if (record.experiment !== experiment || record.agent !== agent || record.round !== round) {
+        throw storeError(
+          this.path,
+          `telemetry record is for ${JSON.stringify(record.experiment)}/${JSON.stringify(record.agent)}/round ${String(record.round)}, ` +
+            `not ${JSON.stringify(experiment)}/${JSON.stringify(agent)}/round ${round}`,
+        );
+      }
+      const json = JSON.stringify(record);
+      return this.db.transaction(() => {
+        this.requireExperiment(experiment);
+        const r = this.s.insTelemetry.run(experiment, agent, round, json, Math.round(at));
+        return r.changes === 1 ? ('accepted' as const) : ('duplicate' as const);
+      })();
+    });
+  }
+
+  telemetry(experiment: string): RoundTelemetry[] {
+    return this.run('telemetry', () =>
+      (this.s.telemetry.all(experiment) as { agent: string; round: number; json: string }[]).map(
+        (r) => parseJsonObject(r.json, this.path, `telemetry of ${r.agent} round ${r.round}`) as unknown as RoundTelemetry,
+      ),
     );
   }
 

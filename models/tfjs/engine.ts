@@ -31,6 +31,8 @@ export type TfjsBackend = TfjsBackendName;
 
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+let tfjsMemory: () => { numTensors: number; numBytes: number; wasmHeapBytes?: number } = () => ({ numTensors: 0, numBytes: 0 });
+
 export class TfjsEngine implements Engine {
   readonly name = 'tfjs';
 
@@ -43,6 +45,7 @@ export class TfjsEngine implements Engine {
   /** Initialise TensorFlow.js (see backend.ts for backend selection) and wrap it. */
   static async create(opts: TfjsInitOptions = {}): Promise<TfjsEngine> {
     const { initTfjs } = await import('./backend.ts');
+    tfjsMemory = (await import('./backend.ts')).tfjsMemory;
     const { tf, backend } = await initTfjs(opts);
     return new TfjsEngine(tf as Tf, backend, opts.logger ?? silentLogger);
   }
@@ -57,8 +60,8 @@ export class TfjsEngine implements Engine {
   }
 
   memory(): EngineMemory {
-    const m = this.tf.memory();
-    return { numTensors: m.numTensors, numBytes: m.numBytes };
+    const m = tfjsMemory();
+    return { numTensors: m.numTensors, numBytes: m.numBytes, ...(m.wasmHeapBytes !== undefined ? { wasmHeapBytes: m.wasmHeapBytes } : {}) };
   }
 }
 

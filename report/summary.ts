@@ -1,0 +1,53 @@
+/** Per-run figures for the summary table and report.json. */
+import type { RunData } from './model.ts';
+import { energySourceLabel } from './charts.ts';
+
+export interface RunSummary {
+  readonly name: string;
+  readonly kind: RunData['kind'];
+  readonly method: string;
+  readonly rounds: number;
+  readonly agents: number;
+  readonly bestHead: { readonly accuracy: number; readonly round: number } | null;
+  readonly bestPrototype: { readonly accuracy: number; readonly round: number } | null;
+  readonly lastHead: number | null;
+  readonly lastPrototype: number | null;
+  readonly totalBytesUp: number;
+  readonly totalBytesDown: number;
+  readonly seconds: number;
+  /** Sum over the telemetry records; null without telemetry. */
+  readonly energyJoules: number | null;
+  /** Distinct energy sources, e.g. "estimate: rpi4b". */
+  readonly energySources: readonly string[];
+}
+
+function best(rounds: RunData['rounds'], pick: (r: RunData['rounds'][number]) => number | null): { accuracy: number; round: number } | null {
+  let out: { accuracy: number; round: number } | null = null;
+  for (const r of rounds) {
+    const v = pick(r);
+    if (v !== null && (out === null || v > out.accuracy)) out = { accuracy: v, round: r.round };
+  }
+  return out;
+}
+
+export function summariseRun(run: RunData): RunSummary {
+  const last = run.rounds[run.rounds.length - 1];
+  const agents = new Set([...run.perAgent.map((a) => a.agent), ...run.telemetry.map((t) => t.agent)]);
+  const sources = [...new Set(run.telemetry.map((t) => energySourceLabel([t])))].sort();
+  return {
+    name: run.name,
+    kind: run.kind,
+    method: run.method,
+    rounds: run.rounds.length,
+    agents: agents.size,
+    bestHead: best(run.rounds, (r) => r.accuracyHead),
+    bestPrototype: best(run.rounds, (r) => r.accuracyPrototype),
+    lastHead: last?.accuracyHead ?? null,
+    lastPrototype: last?.accuracyPrototype ?? null,
+    totalBytesUp: run.rounds.reduce((a, r) => a + r.bytesUp, 0),
+    totalBytesDown: run.rounds.reduce((a, r) => a + r.bytesDown, 0),
+    seconds: run.rounds.reduce((a, r) => a + r.seconds, 0),
+    energyJoules: run.telemetry.length ? run.telemetry.reduce((a, t) => a + t.energy.joules, 0) : null,
+    energySources: sources,
+  };
+}

@@ -1,0 +1,83 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildCharts } from './charts.ts';
+import { loadSimulationJson } from './load.ts';
+import type { RunData } from './model.ts';
+import { PNG_SIGNATURE } from './png.ts';
+import { writeReport } from './write.ts';
+import { count, telemetryFor, tinySimulation, unbalancedTags } from './test-util.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'tinyproto-report-write-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function simRun(name: string, telemetry: boolean): RunData {
+  const path = join(dir, `${name}.json`);
+  writeFileSync(path, JSON.stringify(tinySimulation({ rounds: 3, clients: 2, telemetry })));
+  return loadSimulationJson(path);
+}
+
+test('charts without data are skipped with a reason, never drawn', () => {
+  const { charts, skipped } = buildCharts([simRun('plain', false)]);
+  assert.deepEqual(charts.map((c) => c.id), ['accuracy-runs', 'bytes-runs', 'accuracy-agents-plain']);
+  assert.deepEqual(skipped.map((s) => s.id), ['energy-plain', 'memory-plain', 'latency-rounds-plain', 'latency-agents-plain']);
+  assert.ok(skipped.every((s) => /no telemetry/.test(s.reason)));
+  const none = buildCharts([{ name: 'empty', method: 'local', kind: 'fleet', rounds: [], perAgent: [], telemetry: [] }]);
+  assert.deepEqual(none.charts, []);
+  assert.equal(none.skipped.length, 7);
+});
+
+test('energy legend names each agent\'s energy source; latency stacks one bar per phase', () => {
+  const tel = [1, 2].flatMap((round) => [telemetryFor('e', 'agent-1', round), telemetryFor('e', 'agent-2', round, { source: 'rapl' })]);
+  const run: RunData = { name: 'e', method: 'tinyproto', kind: 'fleet', rounds: [], perAgent: [], telemetry: tel };
+  const { charts } = buildCharts([run]);
+  const energy = charts.find((c) => c.id === 'energy-e');
+  assert.ok(energy);
+  assert.ok(energy.svg.includes('agent-1 (estimate: rpi4b)'));
+  assert.ok(energy.svg.includes('agent-2 (rapl: rpi4b)'));
+  assert.equal(count(energy.svg, /<rect class="bar"/), 4);
+  const latency = charts.find((c) => c.id === 'latency-rounds-e');
+  assert.ok(latency);
+  // round 1: 7 phases (data load included) + other; round 2: no data load
+  assert.equal(count(latency.svg, /<rect class="bar"/), 8 + 7);
+});
+
+test('writeReport end to end: files, CSV, JSON, PNGs, index.html embedding every chart', () => {
+  const out = join(dir, 'out');
+  const runs = [simRun('with <tel> & co', true), simRun('baseline', false)];
+  const res = writeReport(runs, out, { title: 'Bench <1>', pngWidth: 400, now: () => new Date(0) });
+  for (const f of ['rounds.csv', 'agents.csv', 'telemetry.csv', 'report.json', 'index.html']) assert.ok(existsSync(join(out, f)), f);
+  assert.ok(res.charts.length >= 8);
+  for (const c of res.charts) {
+    assert.ok(existsSync(join(out, `${c.id}.svg`)));
+    const png = readFileSync(join(out, `${c.id}.png`));
+    assert.deepEqual(new Uint8Array(png.subarray(0, 8)), PNG_SIGNATURE);
+  }
+  assert.deepEqual(res.skipped.map((s) => s.id), ['energy-baseline', 'memory-baseline', 'latency-rounds-baseline', 'latency-agents-baseline']);
+
+  const rounds = readFileSync(join(out, 'rounds.csv'), 'utf8').trimEnd().split('\r\n');
+  assert.equal(rounds.length, 1 + 6);
+  assert.equal(rounds[3], 'with <tel> & co,simulate,tinyproto,3,0.6000000000000001,0.55,600,1400,1800,4200,2.5');
+  assert.equal(readFileSync(join(out, 'telemetry.csv'), 'utf8').trimEnd().split('\r\n').length, 1 + 6);
+  assert.equal(readFileSync(join(out, 'agents.csv'), 'utf8').trimEnd().split('\r\n').length, 1 + 12);
+
+  const json = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as { runs: { name: string; summary: { energyJoules: number | null } }[]; charts: { svg: string }[] };
+  assert.deepEqual(json.runs.map((r) => r.name), ['with <tel> & co', 'baseline']);
+  assert.equal(json.runs[0]!.summary.energyJoules, 2 * (5 + 6 + 7));
+  assert.equal(json.runs[1]!.summary.energyJoules, null);
+  assert.equal(json.charts.length, res.charts.length);
+
+  const html = readFileSync(join(out, 'index.html'), 'utf8');
+  assert.deepEqual(unbalancedTags(html), []);
+  assert.ok(html.includes('<title>Bench &lt;1&gt;</title>'));
+  assert.ok(html.includes('with &lt;tel&gt; &amp; co'));
+  assert.ok(!html.includes('with <tel>'));
+  assert.equal(count(html, /<svg /), res.charts.length);
+  for (const c of res.charts) {
+    assert.ok(html.includes(`href="${c.id}.png"`), c.id);
+    assert.ok(html.includes(`id="${c.id}"`), c.id);
+  }
+  assert.match(html, /Peak RSS per round per agent - baseline: no telemetry/);
+});
