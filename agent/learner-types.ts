@@ -57,6 +57,8 @@ export interface ClientUpload {
   readonly train: EpochStats;
   readonly trainSeconds: number;
   readonly prototypeSeconds: number;
+  /** Memory after training and the prototype pass (process-wide RSS; the engine's own use). */
+  readonly memory: { readonly rssBytes: number; readonly heapUsedBytes: number; readonly engineBytes: number; readonly engineTensors: number; readonly wasmHeapBytes: number | null };
 }
 
 export interface ClientEval {

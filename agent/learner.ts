@@ -99,6 +99,7 @@ export class Learner {
       train: { loss: loss / div, ceLoss: ce / div, protoLoss: pl / div, steps, samples, seconds: (t1 - t0) / 1000 },
       trainSeconds: (t1 - t0) / 1000,
       prototypeSeconds: (t2 - t1) / 1000,
+      memory: this.memory(),
     };
   }
 
@@ -142,6 +143,12 @@ export class Learner {
       prototypeCorrect: proto,
       evalSeconds: (performance.now() - t0) / 1000,
     };
+  }
+
+  private memory(): ClientUpload['memory'] {
+    const m = this.engine.memory();
+    const p = process.memoryUsage();
+    return { rssBytes: p.rss, heapUsedBytes: p.heapUsed, engineBytes: m.numBytes, engineTensors: m.numTensors, wasmHeapBytes: m.wasmHeapBytes ?? null };
   }
 
   /** Changes settings announced per round (method, hyperparameters, masks). */

@@ -10,6 +10,8 @@ import type { Family } from '../models/engine.ts';
 import { flagHelp, parseFlags, type FlagTable } from './flags.ts';
 import { bytes, pct, textTable } from './table.ts';
 import { ROUND_TABLE_HEADER, roundLine } from './server.ts';
+import { progressBar } from './progress.ts';
+import type { RoundTelemetry } from '../protocol/telemetry.ts';
 import { parseDashboardPort } from '../server/dashboard.ts';
 
 const FLEET_DEFAULTS = Object.freeze({
@@ -87,6 +89,8 @@ export async function runFleetCommand(argv: string[], out: (s: string) => void, 
     return 0;
   }
   out(`fleet: ${options.agents} agents, ${options.rounds} rounds, ${options.method}, broker ${options.broker}, run directory ${options.dir}`);
+  const bar = progressBar();
+  const telemetry = new Map<number, RoundTelemetry[]>();
   const res = await runFleet(options, {
     logger,
     onReady: (info) => {
@@ -95,7 +99,25 @@ export async function runFleetCommand(argv: string[], out: (s: string) => void, 
       out(ROUND_TABLE_HEADER);
     },
     onDashboard: (url) => out(`dashboard on ${url}`),
-    onRound: (r) => out(roundLine(r)),
+    onRound: (r) => {
+      bar.clear();
+      out(roundLine(r));
+    },
+    onUpload: (u) => bar.update(`round ${u.round}/${options.rounds} uploads`, u.accepted, u.expected),
+    onTelemetry: (t) => {
+      const list = (telemetry.get(t.round) ?? []).concat(t);
+      telemetry.set(t.round, list);
+      if (list.length !== options.agents) return;
+      bar.clear();
+      const n = list.reduce((a, x) => a + (x.accuracy?.testCount ?? 0), 0) || 1;
+      const head = list.reduce((a, x) => a + (x.accuracy ? x.accuracy.head * x.accuracy.testCount : 0), 0) / n;
+      const protoKnown = list.every((x) => x.accuracy?.prototype !== null && x.accuracy !== null);
+      const proto = protoKnown ? list.reduce((a, x) => a + x.accuracy!.prototype! * x.accuracy!.testCount, 0) / n : null;
+      const joules = list.reduce((a, x) => a + x.energy.joules, 0);
+      const rss = Math.max(...list.map((x) => x.memory.peakRssBytes)) / 2 ** 20;
+      const sources = [...new Set(list.map((x) => x.energy.source))].join('/');
+      out(`      round ${t.round} telemetry: accuracy head ${pct(head)}, proto ${pct(proto)}; energy ${joules.toFixed(1)} J (${sources}); peak RSS ${rss.toFixed(0)} MB`);
+    },
     onRejected: (r) => out(`  rejected ${r.agent ?? '?'} round ${r.round ?? '?'}: ${r.code}`),
     onAgentLine: (agent, line) => {
       if (verbose || / error |failed|exited/.test(line)) out(`  ${agent}| ${line}`);

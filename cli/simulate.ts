@@ -8,6 +8,7 @@ import type { Family } from '../models/engine.ts';
 import type { Logger } from '../protocol/logger.ts';
 import { flagInt, flagList, flagNumber } from './args.ts';
 import { bytes, pct, textTable } from './table.ts';
+import { progressBar } from './progress.ts';
 
 export const SIMULATE_HELP = `Usage: tinyproto simulate [options]
 
@@ -32,6 +33,8 @@ Runs a federated experiment with every client in this machine (clients spread ov
   --backend B             auto | tensorflow | wasm | cpu           (default auto: tfjs-node if installed, else wasm)
   --allow-cpu             permit the pure-JS cpu backend (under 1 image/s; for debugging only)
   --value-type T          float32 | float16 | int8: how prototype values cross the wire (default float32)
+  --board NAME            board profile for energy estimates: auto (this machine), rpi3bplus, rpi4b,
+                          rpi5, rpizero2w, jetson-nano, jetson-orin-nano, x86-generic
   --json FILE             write the full result (config, per-round, per-client) as JSON
   --quiet                 print only the final summary
   -h, --help
@@ -63,6 +66,7 @@ export function parseSimulateArgs(argv: string[]): { config: SimConfig; json?: s
       backend: { type: 'string' },
       'allow-cpu': { type: 'boolean' },
       'value-type': { type: 'string' },
+      board: { type: 'string' },
       json: { type: 'string' },
       quiet: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -90,11 +94,12 @@ export function parseSimulateArgs(argv: string[]): { config: SimConfig; json?: s
     backend: values.backend as SimConfig['backend'] | undefined,
     allowCpu: values['allow-cpu'],
     valueType: values['value-type'] as SimConfig['valueType'] | undefined,
+    board: values.board,
   });
   return { config, ...(values.json ? { json: values.json } : {}), quiet: values.quiet ?? false, help: values.help ?? false };
 }
 
-export const ROUND_HEADER = ['round', 'acc (head)', 'acc (proto)', 'up B/client', 'down B/client', 'up msg B', 'loss', 'proto loss', 'time'];
+export const ROUND_HEADER = ['round', 'acc (head)', 'acc (proto)', 'up B/client', 'down B/client', 'up msg B', 'loss', 'proto loss', 'energy J', 'peak RSS', 'time'];
 
 export function roundRow(r: RoundRecord): string[] {
   return [
@@ -106,6 +111,8 @@ export function roundRow(r: RoundRecord): string[] {
     r.messageBytesUpPerClient.toFixed(0),
     r.loss.toFixed(4),
     r.protoLoss.toFixed(4),
+    r.clients.reduce((a, c) => a + c.telemetry.energy.joules, 0).toFixed(1),
+    `${(Math.max(...r.clients.map((c) => c.telemetry.memory.peakRssBytes)) / 2 ** 20).toFixed(0)} MB`,
     `${r.seconds.toFixed(1)}s`,
   ];
 }
@@ -130,8 +137,12 @@ export async function runSimulate(argv: string[], out: (s: string) => void, logg
   }
   const widths = ROUND_HEADER.map((h) => Math.max(h.length, 12));
   const fmt = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i]!)).join(' ');
+  const bar = progressBar();
   const result = await simulate(config, {
     logger,
+    onProgress: (round, done, total) => {
+      if (!quiet) bar.update(`round ${round}/${config.rounds} training`, done, total);
+    },
     onReady: (info) => {
       if (quiet) return;
       const fams = new Map<string, { n: number; params: number; flops: number }>();
@@ -151,6 +162,7 @@ export async function runSimulate(argv: string[], out: (s: string) => void, logg
       out(fmt(ROUND_HEADER));
     },
     onRound: (r) => {
+      bar.clear();
       if (!quiet) out(fmt(roundRow(r)));
     },
   });

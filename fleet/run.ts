@@ -16,7 +16,8 @@ import { DEFAULT_DATA_DIR, SHARD_DEFAULTS, loadDataset, makeShards } from '../da
 import { familyForClient } from '../models/zoo-info.ts';
 import type { Family } from '../models/engine.ts';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../server/broker.ts';
-import { Aggregator, type RoundClosed, type UploadRejected } from '../server/aggregator.ts';
+import { Aggregator, type RoundClosed, type UploadAccepted, type UploadRejected } from '../server/aggregator.ts';
+import type { RoundTelemetry } from '../protocol/telemetry.ts';
 import { resolveExperimentConfig } from '../server/config.ts';
 import { openAggregatorStore } from '../server/store.ts';
 import { MqttAggregatorTransport } from '../server/transport.ts';
@@ -56,6 +57,10 @@ export interface FleetHooks {
   readonly onRejected?: (r: UploadRejected) => void;
   readonly onAgentLine?: (agent: string, line: string) => void;
   readonly onDashboard?: (url: string) => void;
+  readonly onUpload?: (u: UploadAccepted) => void;
+  readonly onTelemetry?: (t: RoundTelemetry) => void;
+  /** The aggregator itself, once started (tests use it to watch rounds open). */
+  readonly onAggregator?: (a: Aggregator) => void;
 }
 
 export interface FleetRound extends RoundClosed {
@@ -171,6 +176,9 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
     aggregator = new Aggregator({ config: experiment, store, transport, logger });
     if (hooks.onRound) aggregator.on('roundClosed', hooks.onRound);
     if (hooks.onRejected) aggregator.on('rejected', hooks.onRejected);
+    if (hooks.onUpload) aggregator.on('upload', hooks.onUpload);
+    if (hooks.onTelemetry) aggregator.on('telemetry', hooks.onTelemetry);
+    hooks.onAggregator?.(aggregator);
     if (opts.dashboardPort !== undefined && opts.dashboardPort !== null) {
       dashboard = await startDashboard({ aggregator, store, port: opts.dashboardPort, logger });
       hooks.onDashboard?.(dashboard.url);

@@ -5,6 +5,7 @@
  */
 import { fail, int, num, oneOf, rejectUnknown, mergeDefined } from '../protocol/validate.ts';
 import { VALUE_TYPES, type ValueType } from '../protocol/codec-types.ts';
+import { BOARD_NAMES } from '../agent/energy/profiles.ts';
 import type { Family } from '../models/engine.ts';
 import { FAMILIES } from '../models/zoo-info.ts';
 import { SHARD_DEFAULTS } from '../data/partition.ts';
@@ -51,6 +52,8 @@ export interface SimConfig {
   readonly evalBatchSize: number;
   /** Encoding of prototype values on the wire (uploads and global prototypes). */
   readonly valueType: ValueType;
+  /** Board profile each simulated client is modelled as, for energy estimates ('auto' = this machine). */
+  readonly board: string;
 }
 
 export const SIM_DEFAULTS: SimConfig = Object.freeze({
@@ -77,6 +80,7 @@ export const SIM_DEFAULTS: SimConfig = Object.freeze({
   allowCpu: false,
   evalBatchSize: 256,
   valueType: 'float32',
+  board: 'auto',
 } satisfies SimConfig);
 
 /** Merge `options` over the defaults, validate every field, and freeze the result. */
@@ -111,5 +115,6 @@ export function resolveSimConfig(options: Partial<SimConfig> = {}): SimConfig {
   if (c.backend === 'cpu' && !c.allowCpu) fail('backend', 'the pure-JS cpu backend trains at under 1 image/s; pass allowCpu (--allow-cpu) to use it anyway', c.backend);
   int('evalBatchSize', c.evalBatchSize, 1, 65_536);
   oneOf('valueType', c.valueType, VALUE_TYPES);
+  if (c.board !== 'auto') oneOf('board', c.board, BOARD_NAMES);
   return Object.freeze({ ...c, families: Object.freeze([...c.families]) });
 }

@@ -9,12 +9,13 @@ import type { Logger } from '../protocol/logger.ts';
 import type { Engine } from '../models/engine.ts';
 import { Learner } from '../agent/learner.ts';
 import type { ClientEval, ClientInit, ClientUpload, GlobalState, ModelInfo, RunnerSettings } from '../agent/learner-types.ts';
-import type { WorkerReply, WorkerRequest } from './worker-protocol.ts';
+import type { WorkerProgress, WorkerReply, WorkerRequest } from './worker-protocol.ts';
 
 export interface ClientPool {
   /** Builds every client's model; returns their descriptions. */
   readonly models: readonly ModelInfo[];
-  train(round: number, global: GlobalState | null): Promise<ClientUpload[]>;
+  /** Trains every client; `onTrained` is called as each one finishes. */
+  train(round: number, global: GlobalState | null, onTrained?: (client: number) => void): Promise<ClientUpload[]>;
   evaluate(round: number, global: GlobalState | null): Promise<ClientEval[]>;
   close(): Promise<void>;
 }
@@ -29,9 +30,12 @@ export class InProcessPool implements ClientPool {
     this.models = this.clients.map((c) => c.info());
   }
 
-  async train(round: number, global: GlobalState | null): Promise<ClientUpload[]> {
+  async train(round: number, global: GlobalState | null, onTrained?: (client: number) => void): Promise<ClientUpload[]> {
     const out: ClientUpload[] = [];
-    for (const c of this.clients) out.push(await c.train(round, global));
+    for (const c of this.clients) {
+      out.push(await c.train(round, global));
+      onTrained?.(c.id);
+    }
     return out;
   }
 
@@ -67,11 +71,16 @@ class WorkerHandle {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private failed: Error | null = null;
+  onProgress: ((p: WorkerProgress['progress']) => void) | null = null;
 
   constructor(index: number, logger: Logger) {
     // The bootstrap registers tsx in the new thread, which then runs the TypeScript worker.
     this.worker = new Worker(new URL('./worker-boot.mjs', import.meta.url), { name: `tinyproto-sim-${index}` });
-    this.worker.on('message', (m: WorkerReply) => {
+    this.worker.on('message', (m: WorkerReply | WorkerProgress) => {
+      if ('progress' in m) {
+        this.onProgress?.(m.progress);
+        return;
+      }
       const p = this.pending.get(m.id);
       if (!p) return;
       this.pending.delete(m.id);
@@ -146,7 +155,8 @@ export class WorkerPool implements ClientPool {
     return out.sort((a, b) => a.client - b.client);
   }
 
-  async train(round: number, global: GlobalState | null): Promise<ClientUpload[]> {
+  async train(round: number, global: GlobalState | null, onTrained?: (client: number) => void): Promise<ClientUpload[]> {
+    for (const w of this.workers) w.onProgress = onTrained ? (p) => onTrained(p.client) : null;
     const parts = await Promise.all(this.workers.map((h) => h.call<ClientUpload[]>({ type: 'train', round, global })));
     return this.collect(parts);
   }

@@ -13,6 +13,10 @@ import { Rng } from '../protocol/rng.ts';
 import { makeClassMasks, type ClassMasks } from '../protocol/masks.ts';
 import { expandGlobalPrototypes, muFromTotals } from '../server/aggregate.ts';
 import { globalThroughWire, uploadThroughWire, type WireContext } from './wire.ts';
+import { simulatedTelemetry } from './telemetry.ts';
+import { getProfile } from '../agent/energy/profiles.ts';
+import { resolveBoard } from '../agent/energy/detect.ts';
+import type { RoundTelemetry } from '../protocol/telemetry.ts';
 import { updateGlobalPrototypes } from '../server/global.ts';
 import { loadDataset, makeShards, toFloatBatch, gatherLabels, DEFAULT_DATA_DIR } from '../data/index.ts';
 import type { ImageDataset } from '../data/types.ts';
@@ -45,6 +49,8 @@ export interface ClientRoundRecord {
   readonly loss: number;
   readonly protoLoss: number;
   readonly trainSeconds: number;
+  /** The same per-round record an agent sends (energy estimated from the board profile). */
+  readonly telemetry: RoundTelemetry;
 }
 
 export interface RoundRecord {
@@ -93,6 +99,8 @@ export interface SimHooks {
   /** Called when the data, shards and models are ready. */
   readonly onReady?: (info: Pick<SimResult, 'dataset' | 'clients' | 'models' | 'mu' | 'masks' | 'workers'>) => void;
   readonly onRound?: (record: RoundRecord) => void;
+  /** Called as each client finishes training in a round. */
+  readonly onProgress?: (round: number, trained: number, clients: number) => void;
   /** Optional pre-loaded data set (tests, benchmarks that run several simulations). */
   readonly dataset?: ImageDataset;
 }
@@ -214,13 +222,16 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
   hooks.onReady?.(ready);
   logger.info('simulation ready', { method: cfg.method, clients: cfg.clients, workers, mu, totalTrain });
 
+  const profile = getProfile(resolveBoard(cfg.board).board);
   const rounds: RoundRecord[] = [];
   let global: GlobalState | null = null;
   let globalPrototypes = new Map<number, Float32Array>();
   try {
     for (let round = 1; round <= cfg.rounds; round++) {
       const tr = performance.now();
-      const uploads = await pool.train(round, global);
+      let trained = 0;
+      hooks.onProgress?.(round, 0, cfg.clients);
+      const uploads = await pool.train(round, global, () => hooks.onProgress?.(round, ++trained, cfg.clients));
       const s = masks?.s ?? d;
       const wire: WireContext = { experiment: 'sim', round, K, d, s, layout: masks ? 'sparse' : 'dense', valueType: cfg.valueType };
       // Local sends nothing; the others send their prototypes through the real codec
@@ -254,6 +265,13 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
           loss: u.train.loss,
           protoLoss: u.train.protoLoss,
           trainSeconds: u.trainSeconds,
+          telemetry: simulatedTelemetry(u, e, {
+            experiment: 'sim',
+            family: inits[i]!.family,
+            profile,
+            messageBytesUp: sent[i]?.messageBytes ?? 0,
+            messageBytesDown: down.messageBytes,
+          }),
         };
       });
       const counts = evals.map((e) => e.testCount);

@@ -9,3 +9,8 @@ export type WorkerRequest =
 export type WorkerReply =
   | { id: number; ok: true; result: unknown }
   | { id: number; ok: false; error: { code: string; message: string; stack?: string } };
+
+/** Sent (without an id) each time a worker has trained one client. */
+export interface WorkerProgress {
+  progress: { round: number; client: number };
+}

@@ -2,7 +2,7 @@
 import { parentPort } from 'node:worker_threads';
 import { createEngine } from '../models/index.ts';
 import { Learner } from '../agent/learner.ts';
-import type { WorkerReply, WorkerRequest } from './worker-protocol.ts';
+import type { WorkerProgress, WorkerReply, WorkerRequest } from './worker-protocol.ts';
 
 if (!parentPort) throw new Error('sim/worker.ts must run in a worker thread');
 const port = parentPort;
@@ -17,7 +17,10 @@ async function handle(req: WorkerRequest): Promise<unknown> {
     }
     case 'train': {
       const out = [];
-      for (const c of clients) out.push(await c.train(req.round, req.global));
+      for (const c of clients) {
+        out.push(await c.train(req.round, req.global));
+        port.postMessage({ progress: { round: req.round, client: c.id } } satisfies WorkerProgress);
+      }
       return out;
     }
     case 'evaluate': {

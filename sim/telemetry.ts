@@ -1,0 +1,48 @@
+/**
+ * Telemetry for simulated clients, in the same record the agents send, so simulations and fleets
+ * are reported alike. A simulated client is modelled as one board of the chosen profile that is
+ * busy (one core) while it trains, computes prototypes and evaluates: its energy is the profile's
+ * estimate for that busy time plus its message bytes (agent/energy/profiles.ts). Memory is what
+ * the client's thread observed (RSS is process-wide: all clients share the simulation process).
+ * Bytes are the encoded messages (no MQTT framing: no broker in a simulation).
+ */
+import os from 'node:os';
+import { estimateEnergy, type BoardProfile } from '../agent/energy/profiles.ts';
+import type { ClientEval, ClientUpload } from '../agent/learner-types.ts';
+import type { RoundTelemetry } from '../protocol/telemetry.ts';
+
+export function simulatedTelemetry(
+  u: ClientUpload,
+  e: ClientEval,
+  ctx: { experiment: string; family: string; profile: BoardProfile; messageBytesUp: number; messageBytesDown: number },
+): RoundTelemetry {
+  const busy = u.trainSeconds + u.prototypeSeconds + e.evalSeconds;
+  const usage = { wallSeconds: busy, cpuUserSeconds: busy, cpuSystemSeconds: 0, bytesSent: ctx.messageBytesUp, bytesReceived: ctx.messageBytesDown };
+  const energy = estimateEnergy(ctx.profile, usage);
+  return {
+    experiment: ctx.experiment,
+    agent: `client-${u.client}`,
+    round: u.round,
+    family: ctx.family,
+    board: ctx.profile.name,
+    phases: { dataLoad: 0, train: u.trainSeconds, prototypes: u.prototypeSeconds, encode: 0, upload: 0, waitGlobal: 0, evaluate: e.evalSeconds, round: busy },
+    memory: {
+      peakRssBytes: u.memory.rssBytes,
+      heapUsedBytes: u.memory.heapUsedBytes,
+      engineBytes: u.memory.engineBytes,
+      engineTensors: u.memory.engineTensors,
+      wasmHeapBytes: u.memory.wasmHeapBytes,
+      freeSystemBytes: os.freemem(),
+    },
+    cpu: { userSeconds: busy, systemSeconds: 0 },
+    net: { bytesSent: ctx.messageBytesUp, bytesReceived: ctx.messageBytesDown },
+    temperatureC: null,
+    energy: { ...energy, detail: `${energy.detail}; simulated client: busy time as one core` },
+    accuracy: {
+      head: e.testCount ? e.headCorrect / e.testCount : 0,
+      prototype: e.prototypeCorrect === null || !e.testCount ? null : e.prototypeCorrect / e.testCount,
+      testCount: e.testCount,
+    },
+    at: Date.now(),
+  };
+}
