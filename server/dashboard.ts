@@ -24,6 +24,7 @@ import type { RoundTelemetry } from '../protocol/telemetry.ts';
 import type { ExperimentConfig } from './config.ts';
 import { selectParticipants } from './selection.ts';
 import type { AggregatorStore } from './store.ts';
+import type { RoundClosed } from './aggregator.ts';
 import { DASHBOARD_PAGE, DASHBOARD_SCRIPT_HASH } from './dashboard-page.ts';
 
 /** What the dashboard needs from the aggregator (server/aggregator.ts's Aggregator has it). */
@@ -87,14 +88,8 @@ export interface RoundTelemetrySummary {
   latencyMeanS: number;
 }
 
-export interface DashboardRound {
-  round: number;
-  uploads: number;
-  selected: number;
-  bytesIn: number;
-  globalBytes: number;
-  classesWithGlobal: number;
-  seconds: number;
+/** A closed round as the aggregator summarised it, plus when it closed and its telemetry. */
+export interface DashboardRound extends RoundClosed {
   closedAt: number | null;
   telemetry: RoundTelemetrySummary | null;
 }
