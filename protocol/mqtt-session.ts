@@ -20,7 +20,10 @@ export interface MqttLikeClient {
   publishAsync(topic: string, payload: Buffer, opts: { qos: 1; retain: boolean }): Promise<unknown>;
   subscribeAsync(topics: string[], opts: { qos: 1 }): Promise<unknown>;
   endAsync(force?: boolean): Promise<void>;
-  reconnect(): unknown;
+  /** MQTT.js replaces its message stores with empty ones unless they are passed back in. */
+  reconnect(opts?: { incomingStore?: unknown; outgoingStore?: unknown }): unknown;
+  incomingStore?: unknown;
+  outgoingStore?: unknown;
   stream?: { on(event: 'data', cb: (chunk: Buffer) => void): unknown; bytesWritten?: number } | undefined;
 }
 
@@ -45,10 +48,14 @@ export interface SessionOptions {
   readonly reconnectMaxMs?: number;
 }
 
+/** Messages kept while no handler is registered yet. */
+const MAX_EARLY_MESSAGES = 10_000;
+
 export class MqttSession {
   private client: MqttLikeClient | null = null;
   private version: 4 | 5 | null = null;
   private readonly messageHandlers: ((topic: string, payload: Uint8Array) => void)[] = [];
+  private early: [string, Uint8Array][] = [];
   private readonly connectHandlers: (() => void)[] = [];
   private readonly logger: Logger;
   private closing = false;
@@ -71,8 +78,24 @@ export class MqttSession {
     return this.client?.connected ?? false;
   }
 
+  /**
+   * Messages that arrive before the first handler is registered (a persistent session's queued
+   * messages come right after CONNACK, before the caller can register) are kept and handed to
+   * that first handler, in order, when it registers.
+   */
   onMessage(handler: (topic: string, payload: Uint8Array) => void): void {
     this.messageHandlers.push(handler);
+    const early = this.early;
+    this.early = [];
+    for (const [topic, bytes] of early) handler(topic, bytes);
+  }
+
+  private holdEarly(topic: string, bytes: Uint8Array): void {
+    if (this.early.length >= MAX_EARLY_MESSAGES) {
+      this.logger.warn('MQTT message dropped: no handler registered yet and the early buffer is full', { topic });
+      return;
+    }
+    this.early.push([topic, bytes]);
   }
 
   onConnect(handler: () => void): void {
@@ -129,7 +152,8 @@ export class MqttSession {
         // only the live client reconnects (a client that failed its first CONNACK is discarded)
         if (this.client === client) this.scheduleReconnect();
       });
-      client.on('connect', () => {
+      client.on('connect', (connack) => {
+        const sessionPresent = (connack as { sessionPresent?: boolean } | null | undefined)?.sessionPresent === true;
         clearTimeout(timer);
         this.attempts = 0;
         this.attachCounters(client);
@@ -139,13 +163,17 @@ export class MqttSession {
           client.on('message', (topic, payload) => {
             this.counters.publishesReceived++;
             const bytes = new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
+            if (this.messageHandlers.length === 0) {
+              this.holdEarly(topic, bytes);
+              return;
+            }
             for (const h of this.messageHandlers) h(topic, bytes);
           });
-          void this.afterConnect(client).then(resolve, reject);
+          void this.afterConnect(client, sessionPresent).then(resolve, reject);
         } else {
           this.counters.reconnects++;
           this.logger.info('MQTT reconnected', { url: s.url });
-          void this.afterConnect(client);
+          this.afterConnect(client, sessionPresent).catch((e: Error) => this.logger.warn('MQTT resubscribe failed', { error: e.message }));
         }
       });
       client.on('packetsend', (p) => {
@@ -172,8 +200,12 @@ export class MqttSession {
     if (written !== undefined) this.counters.bytesSent = this.sentBefore + written;
   }
 
-  private async afterConnect(client: MqttLikeClient): Promise<void> {
-    if (this.opts.subscriptions.length > 0 && !this.subscribed) {
+  private async afterConnect(client: MqttLikeClient, sessionPresent: boolean): Promise<void> {
+    // subscribe on the first connection, and again whenever the broker kept no session for us
+    // (restarted without persistence, session expired): MQTT.js only resubscribes by itself
+    // when it runs its own reconnects (reconnectPeriod > 0), which this class does not use
+    if (this.opts.subscriptions.length > 0 && (!this.subscribed || !sessionPresent)) {
+      if (this.subscribed) this.logger.info('MQTT session not present on the broker; subscribing again', { url: this.opts.settings.url });
       await client.subscribeAsync([...this.opts.subscriptions], { qos: 1 });
       this.subscribed = true;
     }
@@ -186,7 +218,10 @@ export class MqttSession {
     this.logger.info('MQTT connection lost; reconnecting', { inMs: delay, attempt: this.attempts });
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
-      if (!this.closing && this.client && !this.client.connected) this.client.reconnect();
+      const c = this.client;
+      // keep the stores: QoS 1 publishes not yet acknowledged are resent on the new connection
+      // (without them MQTT.js drops them and their publish promises never settle)
+      if (!this.closing && c && !c.connected) c.reconnect({ incomingStore: c.incomingStore, outgoingStore: c.outgoingStore });
     }, delay);
     this.reconnectTimer.unref?.();
   }

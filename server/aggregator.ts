@@ -37,6 +37,8 @@ export interface AggregatorTransport {
   publishRetained(kind: AggregatorTopic, bytes: Uint8Array): Promise<void>;
   /** Registers the handler of agent messages (uploads, status, telemetry) of this experiment. */
   onAgentMessage(handler: (kind: AgentTopic, agent: string, bytes: Uint8Array) => void): void;
+  /** Called on every (re)connection (and at once when already connected). */
+  onConnect?(handler: () => void): void;
   close(): Promise<void>;
 }
 
@@ -171,12 +173,37 @@ export class Aggregator extends EventEmitter {
       const g = decodeGlobal(latest.bytes, { experiment: c.experiment, K: c.numClasses, d: c.featureDim, s: this.valuesPerClass });
       this.globalPrototypes = new Map(g.body.prototypes.map((p) => [p.classId, p.values]));
     }
+    // the round is resumed (or opened) before any agent message is handled: messages the broker
+    // kept for this persistent session while the aggregator was down are delivered as soon as
+    // the handler is registered, and belong to the resumed round
+    const opened = exp.status === 'finished' ? null : this.queue.push(() => this.resumeOrOpen(exp.currentRound));
     this.transport.onAgentMessage((kind, agent, bytes) => this.queue.push(() => this.onAgentMessage(kind, agent, bytes)));
-    if (exp.status === 'finished') {
+    if (opened === null) {
       this.finish();
       return;
     }
-    await this.queue.push(() => this.resumeOrOpen(exp.currentRound));
+    await opened;
+    // a broker that restarted without its state has lost the retained masks, round and global
+    // prototypes: publish them again on every reconnection (agents ignore what they already have)
+    let initial = true;
+    this.transport.onConnect?.(() => {
+      if (initial) {
+        initial = false;
+        return;
+      }
+      void this.queue.push(() => this.republishRetained());
+    });
+  }
+
+  private async republishRetained(): Promise<void> {
+    const c = this.config;
+    const exp = this.store.getExperiment(c.experiment);
+    if (exp?.masksBytes) await this.transport.publishRetained('masks', exp.masksBytes);
+    const latest = this.store.latestGlobal(c.experiment);
+    if (latest) await this.transport.publishRetained('global', latest.bytes);
+    const row = this.round > 0 ? this.store.getRound(c.experiment, this.round) : null;
+    if (row && row.status === 'open') await this.transport.publishRetained('round', row.announcementBytes);
+    this.logger.info('retained messages published again after reconnecting', { round: this.round });
   }
 
   /** Stops timers and handling; the store keeps everything for a later resume. */

@@ -70,6 +70,10 @@ export class MqttAggregatorTransport implements AggregatorTransport {
     });
   }
 
+  onConnect(handler: () => void): void {
+    this.session.onConnect(handler);
+  }
+
   close(): Promise<void> {
     return this.session.close();
   }

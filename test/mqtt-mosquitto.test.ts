@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runFleet, type FleetOptions } from '../fleet/run.ts';
-import type { UploadRejected } from '../server/aggregator.ts';
+import type { RoundOpened, UploadRejected } from '../server/aggregator.ts';
 import { DEFAULT_DATA_DIR } from '../data/index.ts';
 import { agentTopic } from '../protocol/topics.ts';
 import { fleetToolsAvailable, startMosquitto, type RunningMosquitto } from './helpers/mosquitto.ts';
@@ -61,26 +61,28 @@ test('a fleet of agent processes over Mosquitto (fleet config: TLS, passwords, A
     const result = await runFleet(
       fleetOptions({ agents: 3, rounds: 2, broker: b.tlsUrl!, dir: join(dir, 'run'), experiment: 'mosq', credentials: credentialsFile, caFile: b.caFile! }),
       {
-        // the aggregator has opened round 1 (and the agents are about to be spawned): inject then
-        onReady: () => {
-          injection = (async () => {
-            raw = await connectClient(b.tlsUrl!, {
-              protocolVersion: 5,
-              clientId: 'agent-1-intruder',
-              username: 'agent-1',
-              password: b.credentials!['agent-1']!,
-              ca: readFileSync(b.caFile!),
-              rejectUnauthorized: true,
-            });
-            // MQTT 5: a publish the ACL denies gets PUBACK 0x87 and publishAsync rejects
-            injectedAck = await raw.client.publishAsync(agentTopic('mosq', 'upload', 'agent-1'), Buffer.from('not a tinyproto message'), { qos: 1 });
-          })();
-        },
+        // inject as soon as the aggregator opens round 1
+        onAggregator: (aggregator) =>
+          aggregator.on('roundOpened', (o: RoundOpened) => {
+            if (o.round !== 1 || injection !== null) return;
+            injection = (async () => {
+              raw = await connectClient(b.tlsUrl!, {
+                protocolVersion: 5,
+                clientId: 'agent-1-intruder',
+                username: 'agent-1',
+                password: b.credentials!['agent-1']!,
+                ca: readFileSync(b.caFile!),
+                rejectUnauthorized: true,
+              });
+              // MQTT 5: a publish the ACL denies gets PUBACK 0x87 and publishAsync rejects
+              injectedAck = await raw.client.publishAsync(agentTopic('mosq', 'upload', 'agent-1'), Buffer.from('not a tinyproto message'), { qos: 1 });
+            })();
+          }),
         onRejected: (r) => rejected.push(r),
         onAgentLine: (agent, line) => agentLines.push(`${agent}: ${line}`),
       },
     );
-    assert.ok(injection, 'onReady was called');
+    assert.ok(injection, 'round 1 was opened');
     await injection;
     assert.ok(injectedAck, 'the broker acknowledged the injected publish (allowed by the ACL)');
 

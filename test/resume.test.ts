@@ -87,6 +87,9 @@ class HookedTransport implements AgentTransport {
   close(): Promise<void> {
     return this.inner.close();
   }
+  get counters(): { bytesSent: number; bytesReceived: number } {
+    return this.inner.counters;
+  }
 }
 
 interface RunningAgent {
