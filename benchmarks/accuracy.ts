@@ -100,7 +100,7 @@ const seconds = (performance.now() - t0) / 1000;
 const md =
   markdownTable(header, rows) +
   `\n\n_Fashion-MNIST (70,000 images pooled, split by Dir(0.1) over ${base.clients} clients, each client 75% train / 25% test), ` +
-  `${rounds} rounds, ${cap === null ? 'all of each client\'s data' : `at most ${cap} samples per client`}, heterogeneous ResNet-8 / MobileNetV2 / ShuffleNetV2, ` +
+  `${rounds} rounds, ${cap === null ? 'all of each client\'s data' : `at most ${cap} samples per client`}, heterogeneous ResNet-8 / MobileNetV2 / ShuffleNetV2 / EfficientNet-lite (client id mod 4), ` +
   `d = 500, lambda = 10, batch 32, SGD lr 0.01, 1 local epoch, seed ${base.seed}; accuracy is the test-size-weighted mean over clients of each client's own test split; ` +
   `bytes are float32 payload per client per round (no headers). Local's "proto" column uses each client's own class means. ` +
   `Measured ${new Date().toISOString().slice(0, 10)} in ${(seconds / 60).toFixed(0)} min on ${os.availableParallelism()} cores with \`npm run bench:accuracy\`._`;
