@@ -48,7 +48,12 @@ const sortedRounds = (t: readonly { round: number }[]): number[] => uniq(t.map((
 
 /** "estimate: rpi4b" / "rapl: /sys/class/powercap/..." - every distinct source an agent reported. */
 export function energySourceLabel(records: readonly RoundTelemetry[]): string {
-  return uniq(records.map((r) => (r.energy.detail ? `${r.energy.source}: ${r.energy.detail}` : r.energy.source))).join(', ');
+  const label = (r: RoundTelemetry): string => {
+    if (r.energy.source === 'estimate') return `estimate: ${r.board}`;
+    const detail = r.energy.detail.startsWith(`${r.energy.source}:`) ? r.energy.detail.slice(r.energy.source.length + 1).trim() : r.energy.detail;
+    return detail ? `${r.energy.source}: ${detail.length > 40 ? detail.slice(0, 39) + '…' : detail}` : r.energy.source;
+  };
+  return uniq(records.map(label)).join(', ');
 }
 
 function byteUnit(max: number): { div: number; unit: string } {
