@@ -17,7 +17,7 @@ import {
   type StatusBody,
 } from './codec-types.ts';
 import { checkIdString, checkUint, enumIndex, enumName, fail, shortestFloat32, type Reader, Writer } from './codec-io.ts';
-import { checkShapeExpect } from './codec-values.ts';
+import { readShape } from './codec-values.ts';
 
 // ---------------------------------------------------------------------------------------- MASKS
 // K u16, d u16, s u16, mode u8; mode 0: ratio f32, seed u32, candidates u16;
@@ -125,14 +125,7 @@ function masksFromRows(K: number, d: number, s: number, masks: Uint8Array, indic
 
 export function decodeMasksBody(r: Reader, e: DecodeExpect): DecodedMasksBody {
   const ctx = r.ctx;
-  const K = r.u16('K');
-  const d = r.u16('d');
-  const s = r.u16('s');
-  if (K < 1) fail('E_SHAPE', `${ctx}: K must be >= 1, got 0`, { got: K });
-  if (d < 1) fail('E_SHAPE', `${ctx}: d must be >= 1, got 0`, { got: d });
-  if (s < 1) fail('E_SHAPE', `${ctx}: s must be >= 1, got 0`, { got: s });
-  if (s > d) fail('E_SHAPE', `${ctx}: s = ${s} exceeds d = ${d}`, { s, d });
-  checkShapeExpect(ctx, { K, d, s }, e);
+  const { K, d, s } = readShape(r, e);
   const mode = r.u8('mode');
   if (mode === 0) {
     const ratio32 = r.f32('ratio');

@@ -187,7 +187,8 @@ export interface DecodedPrototypeBody {
   prototypes: GlobalClassValues[];
 }
 
-export function decodePrototypeBody(r: Reader, e: DecodeExpect, withCounts: boolean): DecodedPrototypeBody {
+/** Reads K, d and s (u16 each), checks them and what the caller expects. */
+export function readShape(r: Reader, e: DecodeExpect): { K: number; d: number; s: number } {
   const ctx = r.ctx;
   const K = r.u16('K');
   const d = r.u16('d');
@@ -197,6 +198,12 @@ export function decodePrototypeBody(r: Reader, e: DecodeExpect, withCounts: bool
   if (s < 1) fail('E_SHAPE', `${ctx}: s must be >= 1, got 0`, { got: s });
   if (s > d) fail('E_SHAPE', `${ctx}: s = ${s} exceeds d = ${d}`, { s, d });
   checkShapeExpect(ctx, { K, d, s }, e);
+  return { K, d, s };
+}
+
+export function decodePrototypeBody(r: Reader, e: DecodeExpect, withCounts: boolean): DecodedPrototypeBody {
+  const ctx = r.ctx;
+  const { K, d, s } = readShape(r, e);
   const layout = enumName(ctx, 'layout', LAYOUTS, r.u8('layout'));
   const valueType = enumName(ctx, 'value type', VALUE_TYPES, r.u8('value type'));
   if (layout === 'dense' && s !== d) {
