@@ -10,12 +10,12 @@
  * it; on every (re)connection the outbox is flushed. A round is never trained twice.
  */
 import { EventEmitter } from 'node:events';
-import { TinyProtoError } from '../protocol/errors.ts';
+import { TinyProtoError, errorCode } from '../protocol/errors.ts';
 import { silentLogger, type Logger } from '../protocol/logger.ts';
 import { SerialQueue } from '../protocol/serial.ts';
 import { expandGlobalPrototypes } from '../protocol/prototypes.ts';
 import type { ClassMasks } from '../protocol/masks.ts';
-import type { AgentTopic, AggregatorTopic } from '../protocol/topics.ts';
+import type { AggregatorTopic } from '../protocol/topics.ts';
 import { decodeGlobal, decodeMasks, decodeRound, encodeStatus, encodeTelemetry, encodeUpload, telemetryParts } from '../protocol/codec.ts';
 import type { AgentState, RoundBody } from '../protocol/codec-types.ts';
 import type { Engine } from '../models/engine.ts';
@@ -29,50 +29,9 @@ import { RoundRecorder, type EnergyMeterLike, type Phase } from './telemetry.ts'
 import { createEnergyMeter, temperature } from './energy/index.ts';
 import type { AgentStore } from './store.ts';
 
-/** What the agent needs from MQTT (agent/transport.ts implements it). */
-export interface AgentTransport {
-  /** Handler of aggregator messages (masks, round, global) of this experiment. */
-  onMessage(handler: (kind: AggregatorTopic, bytes: Uint8Array) => void): void;
-  /** Called on every (re)connection. */
-  onConnect(handler: () => void): void;
-  /** QoS 1 publish on this agent's topic; resolves when the broker acknowledged it. */
-  publish(kind: AgentTopic, bytes: Uint8Array, retain: boolean): Promise<void>;
-  close(): Promise<void>;
-  /** Cumulative bytes on the broker connection, MQTT framing included (for telemetry). */
-  readonly counters?: { readonly bytesSent: number; readonly bytesReceived: number };
-}
+import type { AgentOptions, AgentTransport, EvaluationRecord, RoundTrained } from './agent-types.ts';
 
-export interface AgentOptions {
-  config: AgentConfig;
-  store: AgentStore;
-  transport: AgentTransport;
-  engine: Engine;
-  /** Energy meter (sensor or estimate); default: agent/energy's best source for config.board. */
-  energy?: EnergyMeterLike;
-  logger?: Logger;
-  now?: () => number;
-}
-
-export interface EvaluationRecord {
-  round: number;
-  testCount: number;
-  accuracyHead: number;
-  accuracyPrototype: number | null;
-  at: number;
-}
-
-export interface RoundTrained {
-  round: number;
-  classesHeld: number;
-  uploadBytes: number;
-  trainSeconds: number;
-  prototypeSeconds: number;
-  loss: number;
-}
-
-function codeOf(e: unknown): string {
-  return e instanceof TinyProtoError ? e.code : 'E_INTERNAL';
-}
+export type { AgentOptions, AgentTransport, EvaluationRecord, RoundTrained };
 
 export class Agent extends EventEmitter {
   readonly config: AgentConfig;
@@ -107,7 +66,7 @@ export class Agent extends EventEmitter {
     this.now = opts.now ?? Date.now;
     this.energy = opts.energy ?? null;
     this.queue = new SerialQueue((e) => {
-      this.logger.error('agent task failed', { code: codeOf(e), error: e instanceof Error ? e.message : String(e) });
+      this.logger.error('agent task failed', { code: errorCode(e), error: e instanceof Error ? e.message : String(e) });
       this.emit('failure', e);
     });
   }
@@ -170,7 +129,7 @@ export class Agent extends EventEmitter {
         this.learner.setState(ckpt.state);
         this.logger.info('resumed from checkpoint', { round: ckpt.round });
       } catch (e) {
-        this.logger.error('checkpoint does not fit this model; starting from fresh weights', { code: codeOf(e), error: (e as Error).message });
+        this.logger.error('checkpoint does not fit this model; starting from fresh weights', { code: errorCode(e), error: (e as Error).message });
       }
     }
     const masksBytes = this.store.loadMasks(c.experiment);
@@ -209,8 +168,8 @@ export class Agent extends EventEmitter {
     try {
       fn();
     } catch (e) {
-      this.logger.warn('message dropped', { what, code: codeOf(e), error: e instanceof Error ? e.message : String(e) });
-      this.emit('dropped', { what, code: codeOf(e) });
+      this.logger.warn('message dropped', { what, code: errorCode(e), error: e instanceof Error ? e.message : String(e) });
+      this.emit('dropped', { what, code: errorCode(e) });
     }
   }
 

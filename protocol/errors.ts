@@ -49,3 +49,8 @@ export class TinyProtoError extends Error {
 export function isTinyProtoError(e: unknown, code?: ErrorCode): e is TinyProtoError {
   return e instanceof TinyProtoError && (code === undefined || e.code === code);
 }
+
+/** The code of an error for logs and rejection records ('E_INTERNAL' for anything untyped). */
+export function errorCode(e: unknown): string {
+  return e instanceof TinyProtoError ? e.code : 'E_INTERNAL';
+}

@@ -8,11 +8,11 @@
  * the same experiment at the same round (an open round keeps its accepted uploads).
  */
 import { EventEmitter } from 'node:events';
-import { TinyProtoError } from '../protocol/errors.ts';
+import { TinyProtoError, errorCode } from '../protocol/errors.ts';
 import { silentLogger, type Logger } from '../protocol/logger.ts';
 import { SerialQueue } from '../protocol/serial.ts';
 import { makeClassMasks, type ClassMasks } from '../protocol/masks.ts';
-import type { AgentTopic, AggregatorTopic } from '../protocol/topics.ts';
+import type { AgentTopic } from '../protocol/topics.ts';
 import {
   decodeGlobal,
   decodeMasks,
@@ -31,59 +31,11 @@ import { selectParticipants } from './selection.ts';
 import type { AggregatorStore } from './store.ts';
 import { canonicalJson } from '../protocol/sqlite.ts';
 
-/** What the aggregator needs from MQTT (server/transport.ts implements it). */
-export interface AggregatorTransport {
-  /** Publishes a retained QoS 1 message on an aggregator topic; resolves when the broker acknowledged it. */
-  publishRetained(kind: AggregatorTopic, bytes: Uint8Array): Promise<void>;
-  /** Registers the handler of agent messages (uploads, status, telemetry) of this experiment. */
-  onAgentMessage(handler: (kind: AgentTopic, agent: string, bytes: Uint8Array) => void): void;
-  /** Called on every (re)connection (and at once when already connected). */
-  onConnect?(handler: () => void): void;
-  close(): Promise<void>;
-}
+import type { AggregatorOptions, AggregatorTransport, RoundClosed, RoundOpened, UploadAccepted, UploadRejected } from './aggregator-types.ts';
 
-export interface RoundOpened {
-  round: number;
-  selected: string[];
-  deadlineMs: number;
-  resumed: boolean;
-}
-export interface UploadAccepted {
-  round: number;
-  agent: string;
-  bytes: number;
-  accepted: number;
-  expected: number;
-}
-export interface UploadRejected {
-  round: number | null;
-  agent: string | null;
-  code: string;
-  message: string;
-}
-export interface RoundClosed {
-  round: number;
-  uploads: number;
-  selected: number;
-  bytesIn: number;
-  globalBytes: number;
-  classesWithGlobal: number;
-  seconds: number;
-}
-
-export interface AggregatorOptions {
-  config: ExperimentConfig;
-  store: AggregatorStore;
-  transport: AggregatorTransport;
-  logger?: Logger;
-  now?: () => number;
-}
+export type { AggregatorOptions, AggregatorTransport, RoundClosed, RoundOpened, UploadAccepted, UploadRejected };
 
 const SENDER = 'aggregator';
-
-function codeOf(e: unknown): string {
-  return e instanceof TinyProtoError ? e.code : 'E_INTERNAL';
-}
 
 export class Aggregator extends EventEmitter {
   readonly config: ExperimentConfig;
@@ -117,7 +69,7 @@ export class Aggregator extends EventEmitter {
     this.mu = experimentMu(c);
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     this.queue = new SerialQueue((e) => {
-      this.logger.error('aggregator task failed', { error: e instanceof Error ? e.message : String(e), code: codeOf(e) });
+      this.logger.error('aggregator task failed', { error: e instanceof Error ? e.message : String(e), code: errorCode(e) });
       this.emit('failure', e);
     });
   }
@@ -283,7 +235,7 @@ export class Aggregator extends EventEmitter {
   }
 
   private reject(round: number | null, agent: string | null, e: unknown): void {
-    const code = codeOf(e);
+    const code = errorCode(e);
     const message = e instanceof Error ? e.message : String(e);
     this.store.recordRejection(this.config.experiment, round, agent, code, message, this.now());
     this.logger.warn('message rejected', { agent, round, code, message });
