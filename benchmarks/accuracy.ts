@@ -8,14 +8,13 @@
  *
  *   npm run bench:accuracy -- [--rounds R] [--samples-per-client M] [--clients N] [--seed S] [--no-sweep]
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import os from 'node:os';
 import { resolveSimConfig, type SimConfig } from '../sim/config.ts';
 import { simulate, type SimResult } from '../sim/simulate.ts';
 import { loadDataset, DEFAULT_DATA_DIR } from '../data/index.ts';
 import { markdownTable, pct, textTable } from '../cli/table.ts';
-import { updateReadmeBlock } from './readme-block.ts';
+import { writeBenchmarkResults } from './readme-block.ts';
 
 const { values } = parseArgs({
   options: {
@@ -104,12 +103,7 @@ const md =
   `d = 500, lambda = 10, batch 32, SGD lr 0.01, 1 local epoch, seed ${base.seed}; accuracy is the test-size-weighted mean over clients of each client's own test split; ` +
   `bytes are float32 payload per client per round (no headers). Local's "proto" column uses each client's own class means. ` +
   `Measured ${new Date().toISOString().slice(0, 10)} in ${(seconds / 60).toFixed(0)} min on ${os.availableParallelism()} cores with \`npm run bench:accuracy\`._`;
-mkdirSync(values.out, { recursive: true });
-writeFileSync(`${values.out}/accuracy.md`, md + '\n');
-writeFileSync(
-  `${values.out}/accuracy.json`,
-  JSON.stringify(
-    {
+const updated = writeBenchmarkResults(values.out, 'accuracy', 'bench:accuracy', md, {
       date: new Date().toISOString(),
       seconds,
       settings: { ...base, cap },
@@ -124,10 +118,5 @@ writeFileSync(
         clients: result.clients,
         rounds: result.rounds.map(({ clients: _c, ...r }) => r),
       })),
-    },
-    null,
-    1,
-  ),
-);
-const updated = updateReadmeBlock('README.md', 'bench:accuracy', md);
+    });
 console.log(`\nwrote ${values.out}/accuracy.json and accuracy.md${updated ? '; README.md table refreshed' : ''} (${(seconds / 60).toFixed(1)} min)`);

@@ -20,7 +20,6 @@
  *   npm run bench:comm -- [--rounds R] [--samples-per-client M] [--clients N] [--seed S]
  *                         [--reps N] [--no-sim] [--no-mosquitto]
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { readFileSync } from 'node:fs';
@@ -31,7 +30,7 @@ import { resolveSimConfig, type SimConfig } from '../sim/config.ts';
 import { simulate, type SimResult } from '../sim/simulate.ts';
 import { loadDataset, DEFAULT_DATA_DIR } from '../data/index.ts';
 import { markdownTable, pct, textTable } from '../cli/table.ts';
-import { updateReadmeBlock } from './readme-block.ts';
+import { writeBenchmarkResults } from './readme-block.ts';
 import { startEmbeddedBroker } from '../server/broker.ts';
 import { MqttSession, type MqttConnectFn } from '../protocol/mqtt-session.ts';
 import { agentFilter } from '../protocol/topics.ts';
@@ -568,12 +567,7 @@ if (simRows.length > 0) {
 md += `\n\n_Measured ${new Date().toISOString().slice(0, 10)} in ${(seconds / 60).toFixed(1)} min on ${os.availableParallelism()} cores with \`npm run bench:comm\`._`;
 if (notMeasured.length > 1) md += `\n\n_Not measured: ${notMeasured.slice(1).join(' ')}_`;
 
-mkdirSync(values.out, { recursive: true });
-writeFileSync(`${values.out}/comm.md`, md + '\n');
-writeFileSync(
-  `${values.out}/comm.json`,
-  JSON.stringify(
-    {
+const updated = writeBenchmarkResults(values.out, 'comm', 'bench:comm', md, {
       date: new Date().toISOString(),
       seconds,
       setting: COMM_SETTING,
@@ -601,10 +595,5 @@ writeFileSync(
                 rounds: result.rounds.map(({ clients: _c, ...r }) => r),
               })),
             },
-    },
-    null,
-    1,
-  ),
-);
-const updated = updateReadmeBlock('README.md', 'bench:comm', md);
+    });
 console.log(`\nwrote ${values.out}/comm.json and comm.md${updated ? '; README.md block refreshed' : ''} (${(seconds / 60).toFixed(1)} min)`);

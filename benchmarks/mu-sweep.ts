@@ -6,14 +6,13 @@
  *
  *   npm run bench:mu -- [--factors 0.1,0.3,0.65,1,1.5] [--rounds R] [--samples-per-client M] [--clients N]
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import os from 'node:os';
 import { resolveSimConfig } from '../sim/config.ts';
 import { simulate, type SimResult } from '../sim/simulate.ts';
 import { loadDataset, DEFAULT_DATA_DIR } from '../data/index.ts';
 import { markdownTable, pct, textTable } from '../cli/table.ts';
-import { updateReadmeBlock } from './readme-block.ts';
+import { writeBenchmarkResults } from './readme-block.ts';
 
 const { values } = parseArgs({
   options: {
@@ -68,11 +67,5 @@ const md =
   markdownTable(header, rows) +
   `\n\n_TinyProto on Fashion-MNIST, ${values.clients} clients, Dir(0.1), ${values.rounds} rounds, at most ${cap} samples per client, d = 500, r = 10%, lambda = 10, seed ${values.seed}; ` +
   `mu = factor x K / total training samples. Measured ${new Date().toISOString().slice(0, 10)} in ${(seconds / 60).toFixed(0)} min on ${os.availableParallelism()} cores with \`npm run bench:mu\`._`;
-mkdirSync(values.out, { recursive: true });
-writeFileSync(`${values.out}/mu-sweep.md`, md + '\n');
-writeFileSync(
-  `${values.out}/mu-sweep.json`,
-  JSON.stringify({ date: new Date().toISOString(), seconds, runs: results.map(({ factor, result }) => ({ factor, mu: result.mu, summary: result.summary, rounds: result.rounds.map(({ clients: _c, ...r }) => r) })) }, null, 1),
-);
-const updated = updateReadmeBlock('README.md', 'bench:mu', md);
+const updated = writeBenchmarkResults(values.out, 'mu-sweep', 'bench:mu', md, { date: new Date().toISOString(), seconds, runs: results.map(({ factor, result }) => ({ factor, mu: result.mu, summary: result.summary, rounds: result.rounds.map(({ clients: _c, ...r }) => r) })) });
 console.log(`wrote ${values.out}/mu-sweep.json${updated ? '; README.md refreshed' : ''} (${(seconds / 60).toFixed(1)} min)`);

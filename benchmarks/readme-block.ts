@@ -1,5 +1,5 @@
 /** Replaces the text between `<!-- NAME:start -->` and `<!-- NAME:end -->` in README.md. */
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 export function updateReadmeBlock(readmePath: string, name: string, body: string): boolean {
   if (!existsSync(readmePath)) return false;
@@ -11,4 +11,15 @@ export function updateReadmeBlock(readmePath: string, name: string, body: string
   if (i < 0 || j < i) return false;
   writeFileSync(readmePath, `${text.slice(0, i + start.length)}\n${body.trim()}\n${text.slice(j)}`);
   return true;
+}
+
+/**
+ * Writes a benchmark's results: `OUT/NAME.md` and `OUT/NAME.json`, and the Markdown into the
+ * README block `block`. Returns true when the README block was refreshed.
+ */
+export function writeBenchmarkResults(outDir: string, name: string, block: string, md: string, json: unknown): boolean {
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(`${outDir}/${name}.md`, md + '\n');
+  writeFileSync(`${outDir}/${name}.json`, JSON.stringify(json, null, 1));
+  return updateReadmeBlock('README.md', block, md);
 }
