@@ -117,12 +117,10 @@ class WorkerHandle {
 export class WorkerPool implements ClientPool {
   models: readonly ModelInfo[] = [];
   private readonly workers: WorkerHandle[];
-  private readonly groups: number[][];
   private readonly numClients: number;
 
-  private constructor(workers: WorkerHandle[], groups: number[][], numClients: number) {
+  private constructor(workers: WorkerHandle[], numClients: number) {
     this.workers = workers;
-    this.groups = groups;
     this.numClients = numClients;
   }
 
@@ -135,7 +133,7 @@ export class WorkerPool implements ClientPool {
   ): Promise<WorkerPool> {
     const groups = assignClients(costs, workers).filter((g) => g.length > 0);
     const handles = groups.map((_, i) => new WorkerHandle(i, logger));
-    const pool = new WorkerPool(handles, groups, inits.length);
+    const pool = new WorkerPool(handles, inits.length);
     try {
       const infos = await Promise.all(
         handles.map((h, w) => h.call<ModelInfo[]>({ type: 'init', settings, clients: groups[w]!.map((i) => inits[i]!) })),
@@ -170,8 +168,4 @@ export class WorkerPool implements ClientPool {
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 
-  /** Which clients each worker holds (for progress displays and tests). */
-  get assignment(): readonly number[][] {
-    return this.groups;
-  }
 }

@@ -50,10 +50,6 @@ export class TfjsEngine implements Engine {
     return new TfjsEngine(tf as Tf, backend, opts.logger ?? silentLogger);
   }
 
-  /** Wrap a tf already initialised by `initTfjs` (backend ready, gradient functions registered). */
-  static fromTf(tf: Tf, backend: TfjsBackend, logger: Logger = silentLogger): TfjsEngine {
-    return new TfjsEngine(tf, backend, logger);
-  }
 
   createModel(spec: ModelSpec): LocalModel {
     return new TfjsLocalModel(this.tf, buildNet(this.tf, spec), this.logger);
