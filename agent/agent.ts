@@ -23,6 +23,7 @@ import { familyForClient } from '../models/zoo-info.ts';
 import type { Family } from '../models/engine.ts';
 import type { AgentConfig } from './config.ts';
 import { Learner } from './learner.ts';
+import { engineLabel } from './engine-settings.ts';
 import type { ClientEval, GlobalState } from './learner-types.ts';
 import { loadAgentData, type AgentData } from './shard.ts';
 import { RoundRecorder, type EnergyMeterLike, type Phase } from './telemetry.ts';
@@ -143,7 +144,7 @@ export class Agent extends EventEmitter {
       test: d.testY.length,
       fromCache: d.fromCache,
       lastCompletedRound: this.lastCompletedRound,
-      backend: this.engine.backend,
+      engine: engineLabel(this.engine),
     });
     this.transport.onMessage((kind, bytes) => void this.queue.push(() => this.onMessage(kind, bytes)));
     this.transport.onConnect(() => void this.queue.push(() => this.onConnect()));

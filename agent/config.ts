@@ -9,6 +9,7 @@ import { fail, int, mergeDefined, num, oneOf, rejectUnknown } from '../protocol/
 import { FAMILIES } from '../models/zoo-info.ts';
 import type { Family } from '../models/engine.ts';
 import { BOARD_NAMES, isBoardName } from './energy/profiles.ts';
+import { validateEngineSettings, type EngineChoice, type OrtProviderChoice, type TfjsBackendChoice } from './engine-settings.ts';
 
 export interface AgentConfig {
   /** Agent id: MQTT client id and username, and the sender of its messages. */
@@ -38,7 +39,15 @@ export interface AgentConfig {
   readonly featureDim: number;
   /** SQLite file. */
   readonly store: string;
-  readonly backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  /** Training engine: 'auto' (= 'ort', ONNX Runtime) or 'tfjs' (TensorFlow.js). */
+  readonly engine: EngineChoice;
+  /** ort only: ONNX Runtime intra-op threads; 0 = ONNX Runtime's default (one per core). */
+  readonly threads: number;
+  /** ort only: execution provider; 'auto' = CUDA when available, else CPU. */
+  readonly provider: OrtProviderChoice;
+  /** tfjs only: the TensorFlow.js backend; auto picks tfjs-node when installed, else wasm. */
+  readonly backend: TfjsBackendChoice;
+  /** tfjs only: permit the pure-JS cpu backend. */
   readonly allowCpu: boolean;
   /** Board profile for energy estimates and sensor choice: a name (agent/energy BOARD_NAMES) or 'auto'. */
   readonly board: string;
@@ -66,6 +75,9 @@ export const AGENT_DEFAULTS: AgentConfig = Object.freeze({
   samplesPerClient: null,
   featureDim: 500,
   store: 'tinyproto-agent.db',
+  engine: 'auto',
+  threads: 0,
+  provider: 'auto',
   backend: 'auto',
   allowCpu: false,
   board: 'auto',
@@ -78,7 +90,7 @@ export function envName(field: string): string {
   return 'TINYPROTO_' + field.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
 }
 
-const NUMERIC: readonly (keyof AgentConfig)[] = ['client', 'clients', 'alpha', 'seed', 'samplesPerClient', 'featureDim', 'reconnectMinMs', 'reconnectMaxMs'];
+const NUMERIC: readonly (keyof AgentConfig)[] = ['client', 'clients', 'alpha', 'seed', 'samplesPerClient', 'featureDim', 'threads', 'reconnectMinMs', 'reconnectMaxMs'];
 
 /** Converts string values (environment, flags) to the field's type. */
 export function coerceAgentField(field: keyof AgentConfig, value: string): unknown {
@@ -134,8 +146,7 @@ export function resolveAgentConfig(options: Partial<AgentConfig> = {}): AgentCon
   if (c.samplesPerClient !== null) int('samplesPerClient', c.samplesPerClient, 4);
   int('featureDim', c.featureDim, 2, 65_535);
   if (typeof c.store !== 'string' || c.store === '') fail('store', 'must be a file path (or :memory:)', c.store);
-  oneOf('backend', c.backend, ['auto', 'tensorflow', 'wasm', 'cpu']);
-  if (c.backend === 'cpu' && !c.allowCpu) fail('backend', 'the pure-JS cpu backend trains at under 1 image/s; set allowCpu to use it anyway', c.backend);
+  validateEngineSettings(c, 'set allowCpu (--allow-cpu)');
   if (c.board !== 'auto' && !isBoardName(c.board)) fail('board', `must be auto or one of ${BOARD_NAMES.join(', ')}`, c.board);
   int('reconnectMinMs', c.reconnectMinMs, 10, 3_600_000);
   int('reconnectMaxMs', c.reconnectMaxMs, c.reconnectMinMs, 3_600_000);

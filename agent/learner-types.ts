@@ -5,6 +5,7 @@
 import type { Family, EpochStats } from '../models/engine.ts';
 import type { Method } from '../protocol/method.ts';
 import type { ClassMasks } from '../protocol/masks.ts';
+import type { EngineSettings } from './engine-settings.ts';
 
 export interface ClientInit {
   readonly client: number;
@@ -17,7 +18,11 @@ export interface ClientInit {
   readonly testY: Int32Array;
 }
 
-export interface RunnerSettings {
+/**
+ * A learner's hyperparameters plus the engine every worker thread creates (the simulation
+ * resolves `threads` to the per-worker count before handing the settings over).
+ */
+export interface RunnerSettings extends EngineSettings {
   readonly method: Method;
   readonly featureDim: number;
   readonly numClasses: number;
@@ -29,8 +34,6 @@ export interface RunnerSettings {
   readonly evalBatchSize: number;
   /** TinyProto: the class masks fixed by the server before round 1; null for other methods. */
   readonly masks: ClassMasks | null;
-  readonly backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
-  readonly allowCpu: boolean;
 }
 
 /** Global prototypes as the clients use them: K*d expanded, plus which classes have one. */
@@ -44,6 +47,9 @@ export interface ModelInfo {
   readonly family: Family;
   readonly paramCount: number;
   readonly flopsPerImage: number;
+  /** Engine that trains this model: 'ort' or 'tfjs' (Engine.name). */
+  readonly engine: string;
+  /** That engine's backend: for ort the execution provider ('cpu', 'cuda'), for tfjs 'tensorflow', 'wasm', 'cpu'. */
   readonly backend: string;
 }
 

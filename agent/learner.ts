@@ -8,8 +8,10 @@ import { classPrototypes, scaledSparsePrototypes, densePrototypes } from '../pro
 import { Rng } from '../protocol/rng.ts';
 import { headCorrect, prototypeCorrect } from './eval.ts';
 import type { ClientEval, ClientInit, ClientUpload, GlobalState, ModelInfo, RunnerSettings } from './learner-types.ts';
+import type { EngineSettings } from './engine-settings.ts';
 
-export type LearnerSettings = Omit<RunnerSettings, 'backend' | 'allowCpu'>;
+/** The settings a Learner uses: its engine is created (and given to it) by the caller. */
+export type LearnerSettings = Omit<RunnerSettings, keyof EngineSettings>;
 
 export class Learner {
   readonly id: number;
@@ -43,6 +45,7 @@ export class Learner {
       family: this.init.family,
       paramCount: this.model.paramCount,
       flopsPerImage: this.model.flopsPerImage,
+      engine: this.engine.name,
       backend: this.engine.backend,
     };
   }

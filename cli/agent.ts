@@ -9,6 +9,7 @@ import { backoffDelay } from '../protocol/mqtt-options.ts';
 import type { Logger } from '../protocol/logger.ts';
 import { flagHelp, parseFlags, type FlagTable } from './flags.ts';
 import { pct } from './table.ts';
+import { ENGINE_HELP, engineLabel, engineOptions } from '../agent/engine-settings.ts';
 
 export const AGENT_FLAGS: FlagTable = {
   id: { field: 'id', type: 'string', help: `agent id = MQTT client id and username (default ${AGENT_DEFAULTS.id})` },
@@ -29,8 +30,11 @@ export const AGENT_FLAGS: FlagTable = {
   'samples-per-client': { field: 'samplesPerClient', type: 'int|null', help: 'cap on this shard\'s samples (default all)' },
   'feature-dim': { field: 'featureDim', type: 'int', help: `d, must match the experiment (default ${AGENT_DEFAULTS.featureDim})` },
   store: { field: 'store', type: 'string', help: `SQLite file (default ${AGENT_DEFAULTS.store})` },
-  backend: { field: 'backend', type: 'string', help: 'auto | tensorflow | wasm | cpu' },
-  'allow-cpu': { field: 'allowCpu', type: 'bool', help: 'permit the pure-JS cpu backend' },
+  engine: { field: 'engine', type: 'string', help: `ort | tfjs | auto: ${ENGINE_HELP}` },
+  threads: { field: 'threads', type: 'int', help: 'ort: ONNX Runtime intra-op threads (default 0 = ONNX Runtime\'s default, one per core)' },
+  provider: { field: 'provider', type: 'string', help: 'ort: auto | cpu | cuda execution provider (default auto: cuda when available, else cpu)' },
+  backend: { field: 'backend', type: 'string', help: 'tfjs: auto | tensorflow | wasm | cpu (default auto: tfjs-node if installed, else wasm)' },
+  'allow-cpu': { field: 'allowCpu', type: 'bool', help: 'tfjs: permit the pure-JS cpu backend' },
 };
 
 export const AGENT_HELP = `Usage: tinyproto agent [--config FILE] [options]
@@ -63,10 +67,11 @@ export async function runAgent(argv: string[], out: (s: string) => void, logger:
   }
   const store = openAgentStore(config.store);
   const family = config.family ?? familyForClient(config.client);
-  const engine = await createEngine({ backend: config.backend, allowCpu: config.allowCpu, logger });
+  const engine = await createEngine(engineOptions(config, logger));
   const transport = new MqttAgentTransport(config, Agent.willMessage(config, store.lastCompletedRound(config.experiment), family), logger);
   const agent = new Agent({ config, store, transport, engine, logger });
   const tag = `[${config.id}]`;
+  out(`${tag} engine ${engineLabel(engine)}${engine.name === 'ort' && config.threads > 0 ? ` (${config.threads} threads)` : ''}`);
   agent.on('trained', (t: RoundTrained) =>
     out(`${tag} round ${t.round}: trained in ${t.trainSeconds.toFixed(1)} s (loss ${t.loss.toFixed(4)}), ${t.classesHeld} classes, upload ${t.uploadBytes} B`),
   );

@@ -13,6 +13,7 @@ import { ROUND_TABLE_HEADER, roundLine } from './server.ts';
 import { progressBar } from './progress.ts';
 import type { RoundTelemetry } from '../protocol/telemetry.ts';
 import { parseDashboardPort } from '../server/dashboard.ts';
+import { ENGINE_HELP, validateEngineSettings } from '../agent/engine-settings.ts';
 
 const FLEET_DEFAULTS = Object.freeze({
   agents: 4,
@@ -30,6 +31,9 @@ const FLEET_DEFAULTS = Object.freeze({
   credentials: null as string | null,
   caFile: null as string | null,
   roundDeadlineMs: 600_000,
+  engine: 'auto' as NonNullable<FleetOptions['engine']>,
+  threads: 0,
+  provider: 'auto' as NonNullable<FleetOptions['provider']>,
   backend: 'auto' as FleetOptions['backend'],
   dashboardPort: null as number | null,
 });
@@ -52,7 +56,10 @@ export const FLEET_FLAGS: FlagTable = {
   credentials: { field: 'credentials', type: 'string', help: 'credentials.json from broker-config/make-fleet-credentials.sh' },
   ca: { field: 'caFile', type: 'string', help: 'CA certificate for mqtts:// brokers' },
   'deadline-ms': { field: 'roundDeadlineMs', type: 'int', help: 'round deadline (default 600000)' },
-  backend: { field: 'backend', type: 'string', help: 'tfjs backend: auto | tensorflow | wasm' },
+  engine: { field: 'engine', type: 'string', help: `every agent's engine, ort | tfjs | auto: ${ENGINE_HELP}` },
+  threads: { field: 'threads', type: 'int', help: 'ort: intra-op threads per agent (default 0 = auto: cores / agents, at least 1)' },
+  provider: { field: 'provider', type: 'string', help: 'ort: auto | cpu | cuda execution provider (default auto: cuda when available, else cpu)' },
+  backend: { field: 'backend', type: 'string', help: 'tfjs: backend auto | tensorflow | wasm (default auto: tfjs-node if installed, else wasm)' },
   dashboard: { field: 'dashboardPort', type: 'int', help: 'live web dashboard on http://127.0.0.1:PORT/ (0 = any free port; no auth)' },
 };
 
@@ -77,6 +84,10 @@ export function fleetOptions(argv: string[], now = new Date()): { options: Fleet
   if (!METHODS.includes(o.method)) throw new TinyProtoError('E_CONFIG', `--method must be one of ${METHODS.join(', ')}`);
   if (!VALUE_TYPES.includes(o.valueType)) throw new TinyProtoError('E_CONFIG', `--value-type must be one of ${VALUE_TYPES.join(', ')}`);
   for (const f of o.families ?? []) if (!FAMILIES.includes(f)) throw new TinyProtoError('E_CONFIG', `unknown family ${f}; known: ${FAMILIES.join(', ')}`);
+  validateEngineSettings(
+    { engine: o.engine ?? 'auto', threads: o.threads ?? 0, provider: o.provider ?? 'auto', backend: o.backend, allowCpu: false },
+    'run the agents yourself with --allow-cpu',
+  );
   assertValidId('experiment', o.experiment);
   if (o.dashboardPort !== undefined && o.dashboardPort !== null) parseDashboardPort(String(o.dashboardPort));
   return { options: o, verbose: extra['verbose'] === true, help: extra['help'] === true };
@@ -94,7 +105,8 @@ export async function runFleetCommand(argv: string[], out: (s: string) => void, 
   const res = await runFleet(options, {
     logger,
     onReady: (info) => {
-      out(`broker ${info.brokerUrl}; mu ${info.mu === null ? 'n/a' : info.mu.toPrecision(3)}`);
+      const engine = info.engine === 'ort' ? `ort, ${info.threads} thread${info.threads === 1 ? '' : 's'} per agent` : `tfjs, backend ${options.backend}`;
+      out(`broker ${info.brokerUrl}; mu ${info.mu === null ? 'n/a' : info.mu.toPrecision(3)}; engine ${engine}`);
       out(info.agents.map((a) => `  ${a.id}: ${a.family}, ${a.train} train / ${a.test} test samples`).join('\n'));
       out(ROUND_TABLE_HEADER);
     },

@@ -9,6 +9,7 @@ import type { Logger } from '../protocol/logger.ts';
 import { flagInt, flagList, flagNumber } from './args.ts';
 import { bytes, pct, textTable } from './table.ts';
 import { progressBar } from './progress.ts';
+import { ENGINE_HELP } from '../agent/engine-settings.ts';
 
 export const SIMULATE_HELP = `Usage: tinyproto simulate [options]
 
@@ -30,8 +31,11 @@ Runs a federated experiment with every client in this machine (clients spread ov
   --mu-factor F           factor of the automatic mu                (default ${SIM_DEFAULTS.muFactor})
   --families LIST         backbones assigned by client id mod count (default ${SIM_DEFAULTS.families.join(',')})
   --workers N             worker threads (0 = one per core)        (default 0)
-  --backend B             auto | tensorflow | wasm | cpu           (default auto: tfjs-node if installed, else wasm)
-  --allow-cpu             permit the pure-JS cpu backend (under 1 image/s; for debugging only)
+  --engine E              ort | tfjs | auto: ${ENGINE_HELP}
+  --threads N             ort: ONNX Runtime intra-op threads per worker (default 0 = auto: cores / workers, at least 1)
+  --provider P            ort: auto | cpu | cuda execution provider (default auto: cuda when available, else cpu)
+  --backend B             tfjs: auto | tensorflow | wasm | cpu     (default auto: tfjs-node if installed, else wasm)
+  --allow-cpu             tfjs: permit the pure-JS cpu backend (under 1 image/s; for debugging only)
   --value-type T          float32 | float16 | int8: how prototype values cross the wire (default float32)
   --board NAME            board profile for energy estimates: auto (this machine), rpi3bplus, rpi4b,
                           rpi5, rpizero2w, jetson-nano, jetson-orin-nano, x86-generic
@@ -63,6 +67,9 @@ export function parseSimulateArgs(argv: string[]): { config: SimConfig; json?: s
       'mu-factor': { type: 'string' },
       families: { type: 'string' },
       workers: { type: 'string' },
+      engine: { type: 'string' },
+      threads: { type: 'string' },
+      provider: { type: 'string' },
       backend: { type: 'string' },
       'allow-cpu': { type: 'boolean' },
       'value-type': { type: 'string' },
@@ -91,6 +98,9 @@ export function parseSimulateArgs(argv: string[]): { config: SimConfig; json?: s
     muFactor: flagNumber('mu-factor', values['mu-factor']),
     families: flagList(values.families) as Family[] | undefined,
     workers: flagInt('workers', values.workers),
+    engine: values.engine as SimConfig['engine'] | undefined,
+    threads: flagInt('threads', values.threads),
+    provider: values.provider as SimConfig['provider'] | undefined,
     backend: values.backend as SimConfig['backend'] | undefined,
     allowCpu: values['allow-cpu'],
     valueType: values['value-type'] as SimConfig['valueType'] | undefined,
@@ -115,6 +125,13 @@ export function roundRow(r: RoundRecord): string[] {
     `${(Math.max(...r.clients.map((c) => c.telemetry.memory.peakRssBytes)) / 2 ** 20).toFixed(0)} MB`,
     `${r.seconds.toFixed(1)}s`,
   ];
+}
+
+/** e.g. "ort/cpu (2 threads per worker)", "tfjs/wasm". */
+export function engineText(info: Pick<SimResult, 'models' | 'threads'>): string {
+  const m = info.models[0];
+  if (!m) return 'none';
+  return `${m.engine}/${m.backend}` + (m.engine === 'ort' ? ` (${info.threads} thread${info.threads === 1 ? '' : 's'} per worker)` : '');
 }
 
 export function summaryText(res: SimResult): string {
@@ -151,7 +168,7 @@ export async function runSimulate(argv: string[], out: (s: string) => void, logg
         `data: ${info.dataset.name} (${info.dataset.count} images ${info.dataset.shape.join('x')}, ${info.dataset.numClasses} classes) from ${info.dataset.dir}\n` +
           `method ${config.method}, ${config.clients} clients, Dir(${config.alpha}), ${config.rounds} rounds, d=${config.featureDim}` +
           (info.masks ? `, r=${config.ratio} (s=${info.masks.s} values per class), mu=${info.mu?.toPrecision(3)}` : '') +
-          `, lambda=${config.lambda}, batch ${config.batchSize}, lr ${config.lr}, ${info.workers} worker(s), backend ${info.models[0]?.backend}\n` +
+          `, lambda=${config.lambda}, batch ${config.batchSize}, lr ${config.lr}, ${info.workers} worker(s), engine ${engineText(info)}\n` +
           (config.samplesPerClient ? `cap: at most ${config.samplesPerClient} samples per client\n` : '') +
           textTable(
             ['family', 'clients', 'params', 'MFLOP/img'],

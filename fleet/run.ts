@@ -23,6 +23,8 @@ import { openAggregatorStore } from '../server/store.ts';
 import { MqttAggregatorTransport } from '../server/transport.ts';
 import { startDashboard, type Dashboard } from '../server/dashboard.ts';
 import { readAgentEvaluations, type AgentEvaluation } from './evaluations.ts';
+import { resolveEngineName, type EngineName } from '../models/index.ts';
+import { threadsPerEngine, type EngineChoice, type OrtProviderChoice, type TfjsBackendChoice } from '../agent/engine-settings.ts';
 
 export interface FleetOptions {
   readonly agents: number;
@@ -45,14 +47,31 @@ export interface FleetOptions {
   /** CA certificate for mqtts:// brokers. */
   readonly caFile: string | null;
   readonly roundDeadlineMs: number;
-  readonly backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  /** Every agent's training engine: 'auto' (= 'ort', ONNX Runtime; the default) or 'tfjs'. */
+  readonly engine?: EngineChoice;
+  /**
+   * ort: ONNX Runtime intra-op threads of each agent; 0/absent = auto, max(1, floor(cores / agents)),
+   * since the agents share this machine's cores.
+   */
+  readonly threads?: number;
+  /** ort: execution provider of every agent (absent = the agent's default, auto). */
+  readonly provider?: OrtProviderChoice;
+  /** tfjs only: every agent's TensorFlow.js backend. */
+  readonly backend: TfjsBackendChoice;
   /** Port of the live web dashboard on 127.0.0.1 (0 = any free port); null/absent = none. */
   readonly dashboardPort?: number | null;
 }
 
 export interface FleetHooks {
   readonly logger?: Logger;
-  readonly onReady?: (info: { brokerUrl: string; agents: { id: string; family: Family; train: number; test: number }[]; mu: number | null }) => void;
+  readonly onReady?: (info: {
+    brokerUrl: string;
+    agents: { id: string; family: Family; train: number; test: number }[];
+    mu: number | null;
+    /** The engine every agent was asked for ('ort' or 'tfjs', 'auto' resolved) and, for ort, its intra-op threads. */
+    engine: EngineName;
+    threads: number;
+  }) => void;
   readonly onRound?: (r: RoundClosed) => void;
   readonly onRejected?: (r: UploadRejected) => void;
   readonly onAgentLine?: (agent: string, line: string) => void;
@@ -185,9 +204,12 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
     }
     await transport.start();
     await aggregator.start();
+    const agentThreads = threadsPerEngine(opts.threads ?? 0, ids.length);
     hooks.onReady?.({
       brokerUrl,
       mu: aggregator.scale,
+      engine: resolveEngineName(opts.engine),
+      threads: agentThreads,
       agents: ids.map((id, i) => ({ id, family: familyForClient(i, families), train: shards[i]!.train.length, test: shards[i]!.test.length })),
     });
 
@@ -198,7 +220,8 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
         '--client', String(i), '--clients', String(opts.agents), '--alpha', String(opts.alpha), '--seed', String(opts.seed),
         '--samples-per-client', opts.samplesPerClient === null ? 'all' : String(opts.samplesPerClient),
         '--feature-dim', String(opts.featureDim), '--store', join(dir, `${id}.db`), '--family', familyForClient(i, families),
-        '--backend', opts.backend,
+        '--engine', opts.engine ?? 'auto', '--threads', String(agentThreads), '--backend', opts.backend,
+        ...(opts.provider !== undefined ? ['--provider', opts.provider] : []),
         ...(opts.dataDir ? ['--data', opts.dataDir] : []),
         ...(opts.caFile ? ['--ca', opts.caFile] : []),
       ];

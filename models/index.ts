@@ -1,9 +1,11 @@
 /**
  * Models: the engine interface, model-zoo facts, and `createEngine`.
- * TensorFlow.js is loaded lazily by `createEngine`, so importing this module stays light.
+ * Engines are loaded lazily by `createEngine`, so importing this module stays light
+ * (an agent that trains with ONNX Runtime never loads TensorFlow.js, and vice versa).
  */
 import type { Engine } from './engine.ts';
 import type { Logger } from '../protocol/logger.ts';
+import { TinyProtoError } from '../protocol/errors.ts';
 
 export type {
   Family,
@@ -18,20 +20,49 @@ export type {
 } from './engine.ts';
 export { FAMILIES, ALL_FAMILY_NAMES, familyForClient, isFamily } from './zoo-info.ts';
 
+/** The training engines: ONNX Runtime (models/ort, the default) and TensorFlow.js (models/tfjs). */
+export type EngineName = 'ort' | 'tfjs';
+/** What a user may ask for: an engine, or 'auto' (= 'ort'). */
+export type EngineChoice = EngineName | 'auto';
+export const ENGINE_CHOICES: readonly EngineChoice[] = Object.freeze(['auto', 'ort', 'tfjs'] as const);
+
+export type TfjsBackendChoice = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+/** ONNX Runtime execution provider: 'auto' uses CUDA when the CUDA provider is present, else CPU. */
+export type OrtProviderChoice = 'auto' | 'cpu' | 'cuda';
+
 export interface CreateEngineOptions {
-  /** Engine implementation; only 'tfjs' exists for now. */
-  engine?: 'tfjs';
-  /** tfjs backend: 'auto' (tfjs-node if installed, else wasm), 'tensorflow', 'wasm', 'cpu'. */
-  backend?: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
-  /** The pure-JS cpu backend must be asked for explicitly (about 100x slower). */
+  /** Engine implementation; default 'auto' = ONNX Runtime. */
+  engine?: EngineChoice;
+  /** tfjs only: 'auto' (tfjs-node if installed, else wasm), 'tensorflow', 'wasm', 'cpu'. */
+  backend?: TfjsBackendChoice;
+  /** tfjs only: the pure-JS cpu backend must be asked for explicitly (about 100x slower). */
   allowCpu?: boolean;
+  /** ort only: intra-op threads per session; 0 or undefined = ONNX Runtime's own default (one per core). */
+  threads?: number;
+  /** ort only: execution provider. */
+  provider?: OrtProviderChoice;
   logger?: Logger;
 }
 
-/** Create a training engine (initialises its backend). Call once per thread. */
+/** 'auto' resolves to ONNX Runtime, the fast engine; tfjs stays available with `--engine tfjs`. */
+export function resolveEngineName(choice: EngineChoice | undefined): EngineName {
+  if (choice === undefined || choice === 'auto' || choice === 'ort') return 'ort';
+  if (choice === 'tfjs') return 'tfjs';
+  throw new TinyProtoError('E_CONFIG', `unknown engine ${String(choice)}: use ort, tfjs or auto`);
+}
+
+/** Create a training engine (initialises its runtime). Call once per thread. */
 export async function createEngine(opts: CreateEngineOptions = {}): Promise<Engine> {
+  if (resolveEngineName(opts.engine) === 'ort') {
+    const { OrtEngine } = await import('./ort/engine.ts');
+    return OrtEngine.create({
+      ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+      ...(opts.provider !== undefined ? { provider: opts.provider } : {}),
+      ...(opts.logger !== undefined ? { logger: opts.logger } : {}),
+    });
+  }
   const { TfjsEngine } = await import('./tfjs/engine.ts');
-  const init: { backend?: 'auto' | 'tensorflow' | 'wasm' | 'cpu'; allowCpu?: boolean; logger?: Logger } = {};
+  const init: { backend?: TfjsBackendChoice; allowCpu?: boolean; logger?: Logger } = {};
   if (opts.backend !== undefined) init.backend = opts.backend;
   if (opts.allowCpu !== undefined) init.allowCpu = opts.allowCpu;
   if (opts.logger !== undefined) init.logger = opts.logger;

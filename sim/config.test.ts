@@ -13,6 +13,10 @@ test('defaults are the paper settings and frozen', () => {
   assert.equal(c.clients, 20);
   assert.equal(c.alpha, 0.1);
   assert.equal(c.trainFraction, 0.75);
+  assert.equal(c.engine, 'auto');
+  assert.equal(c.threads, 0);
+  assert.equal(c.provider, 'auto');
+  assert.equal(c.backend, 'auto');
   assert.ok(Object.isFrozen(c));
   assert.ok(Object.isFrozen(SIM_DEFAULTS));
 });
@@ -36,6 +40,14 @@ test('invalid values give E_CONFIG errors naming the field', () => {
     [{ families: ['vgg'] }, /unknown family vgg/],
     [{ samplesPerClient: 10, minPerClient: 20 }, /invalid minPerClient: must not exceed samplesPerClient/],
     [{ backend: 'cpu' }, /cpu backend trains at under 1 image\/s/],
+    [{ backend: 'webgl' }, /invalid backend: must be one of auto, tensorflow, wasm, cpu/],
+    [{ engine: 'onnx' }, /invalid engine: must be one of auto, ort, tfjs \(auto \(default\) = ort: ONNX Runtime; tfjs = TensorFlow\.js/],
+    [{ engine: 'ORT' }, /invalid engine: must be one of auto, ort, tfjs/],
+    [{ threads: -1 }, /invalid threads: must be between 0 and 1024/],
+    [{ threads: 2.5 }, /invalid threads: must be an integer/],
+    [{ threads: '4' }, /invalid threads: must be an integer/],
+    [{ provider: 'rocm' }, /invalid provider: must be one of auto, cpu, cuda/],
+    [{ allowCpu: 'yes' }, /invalid allowCpu: must be true or false/],
     [{ colour: 'red' }, /invalid colour: unknown option/],
   ];
   for (const [opts, re] of bad) {
@@ -50,4 +62,14 @@ test('invalid values give E_CONFIG errors naming the field', () => {
 
 test('the cpu backend is accepted only when explicitly allowed', () => {
   assert.equal(resolveSimConfig({ backend: 'cpu', allowCpu: true }).backend, 'cpu');
+});
+
+test('engine, threads and provider are accepted and kept', () => {
+  for (const engine of ['auto', 'ort', 'tfjs'] as const) assert.equal(resolveSimConfig({ engine }).engine, engine);
+  const c = resolveSimConfig({ engine: 'ort', threads: 4, provider: 'cuda' });
+  assert.equal(c.threads, 4);
+  assert.equal(c.provider, 'cuda');
+  assert.equal(resolveSimConfig({ provider: 'cpu' }).provider, 'cpu');
+  // tfjs settings stay valid whatever the engine (they are ignored by ort)
+  assert.equal(resolveSimConfig({ engine: 'ort', backend: 'wasm' }).backend, 'wasm');
 });

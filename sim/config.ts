@@ -9,6 +9,7 @@ import { BOARD_NAMES } from '../agent/energy/profiles.ts';
 import type { Family } from '../models/engine.ts';
 import { FAMILIES } from '../models/zoo-info.ts';
 import { SHARD_DEFAULTS } from '../data/partition.ts';
+import { validateEngineSettings, type EngineChoice, type OrtProviderChoice, type TfjsBackendChoice } from '../agent/engine-settings.ts';
 
 import { METHODS, type Method } from '../protocol/method.ts';
 
@@ -46,8 +47,18 @@ export interface SimConfig {
   readonly families: readonly Family[];
   /** Worker threads training clients in parallel; 0 = one per core. */
   readonly workers: number;
-  /** tfjs backend: auto picks tfjs-node when installed, else wasm. */
-  readonly backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  /** Training engine: 'auto' (= 'ort', ONNX Runtime) or 'tfjs' (TensorFlow.js). */
+  readonly engine: EngineChoice;
+  /**
+   * ort only: ONNX Runtime intra-op threads per worker's engine; 0 = auto,
+   * max(1, floor(cores / workers)), so the workers share the cores instead of each taking all.
+   */
+  readonly threads: number;
+  /** ort only: execution provider; 'auto' = CUDA when available, else CPU. */
+  readonly provider: OrtProviderChoice;
+  /** tfjs only: the TensorFlow.js backend; auto picks tfjs-node when installed, else wasm. */
+  readonly backend: TfjsBackendChoice;
+  /** tfjs only: permit the pure-JS cpu backend. */
   readonly allowCpu: boolean;
   readonly evalBatchSize: number;
   /** Encoding of prototype values on the wire (uploads and global prototypes). */
@@ -76,6 +87,9 @@ export const SIM_DEFAULTS: SimConfig = Object.freeze({
   dataDir: null,
   families: FAMILIES,
   workers: 0,
+  engine: 'auto',
+  threads: 0,
+  provider: 'auto',
   backend: 'auto',
   allowCpu: false,
   evalBatchSize: 256,
@@ -111,8 +125,7 @@ export function resolveSimConfig(options: Partial<SimConfig> = {}): SimConfig {
   if (!Array.isArray(c.families) || c.families.length === 0) fail('families', 'must list at least one family', c.families);
   for (const f of c.families) if (!FAMILIES.includes(f)) fail('families', `unknown family ${f}; known: ${FAMILIES.join(', ')}`, c.families);
   int('workers', c.workers, 0, 256);
-  if (!['auto', 'tensorflow', 'wasm', 'cpu'].includes(c.backend)) fail('backend', 'must be auto, tensorflow, wasm or cpu', c.backend);
-  if (c.backend === 'cpu' && !c.allowCpu) fail('backend', 'the pure-JS cpu backend trains at under 1 image/s; pass allowCpu (--allow-cpu) to use it anyway', c.backend);
+  validateEngineSettings(c, 'pass allowCpu (--allow-cpu)');
   int('evalBatchSize', c.evalBatchSize, 1, 65_536);
   oneOf('valueType', c.valueType, VALUE_TYPES);
   if (c.board !== 'auto') oneOf('board', c.board, BOARD_NAMES);

@@ -1,7 +1,8 @@
 /**
- * A pool of simulated clients: in the calling thread, or spread over worker threads (each with
- * its own engine and backend; the wasm backend is single-threaded, so threads are how a
- * simulation uses more than one core).
+ * A pool of simulated clients: in the calling thread, or spread over worker threads, each with
+ * its own engine created from the RunnerSettings (engine, tfjs backend, ONNX Runtime threads and
+ * provider). Workers are how a simulation uses several cores with the single-threaded tfjs wasm
+ * backend; with ONNX Runtime each worker's engine gets its share of the cores as intra-op threads.
  */
 import { Worker } from 'node:worker_threads';
 import { TinyProtoError } from '../protocol/errors.ts';

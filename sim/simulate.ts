@@ -26,10 +26,12 @@ import type { Family } from '../models/engine.ts';
 import type { SimConfig } from './config.ts';
 import type { ClientInit, GlobalState, ModelInfo, RunnerSettings } from '../agent/learner-types.ts';
 import { InProcessPool, WorkerPool, type ClientPool } from './pool.ts';
+import { engineOptions, threadsPerEngine } from '../agent/engine-settings.ts';
 
 /**
- * Relative training cost per image of each family on the wasm backend (ResNet-8 = 1), used only
- * to balance clients across worker threads.
+ * Relative training cost per image of each family, measured on the tfjs wasm backend (ResNet-8 = 1),
+ * used only as a scheduling hint to balance clients across worker threads (whatever the engine;
+ * an unbalanced guess costs wall time, never results).
  */
 const FAMILY_COST: Partial<Record<Family, number>> = { resnet8: 1, mobilenetv2: 2, shufflenetv2: 2, 'efficientnet-lite': 2 };
 
@@ -89,6 +91,8 @@ export interface SimResult {
   readonly mu: number | null;
   readonly masks: { s: number; blockSize: number; blocksPerClass: number; seed: number } | null;
   readonly workers: number;
+  /** ort: ONNX Runtime intra-op threads of each worker's engine (config threads, or the cores shared by the workers); tfjs ignores it. */
+  readonly threads: number;
   readonly rounds: readonly RoundRecord[];
   readonly summary: SimSummary;
   readonly seconds: number;
@@ -97,7 +101,7 @@ export interface SimResult {
 export interface SimHooks {
   readonly logger?: Logger;
   /** Called when the data, shards and models are ready. */
-  readonly onReady?: (info: Pick<SimResult, 'dataset' | 'clients' | 'models' | 'mu' | 'masks' | 'workers'>) => void;
+  readonly onReady?: (info: Pick<SimResult, 'dataset' | 'clients' | 'models' | 'mu' | 'masks' | 'workers' | 'threads'>) => void;
   readonly onRound?: (record: RoundRecord) => void;
   /** Called as each client finishes training in a round. */
   readonly onProgress?: (round: number, trained: number, clients: number) => void;
@@ -181,6 +185,9 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
   if (cfg.method === 'tinyproto') masks = makeClassMasks({ numClasses: K, featureDim: d, ratio: cfg.ratio, seed: maskSeed });
   const mu = cfg.method === 'tinyproto' ? (cfg.mu === 'auto' ? muFromTotals(totalTrain, K, cfg.muFactor) : cfg.mu) : null;
 
+  const workers = Math.max(1, Math.min(cfg.workers || os.availableParallelism(), cfg.clients));
+  // each worker creates its own engine: by default they share the cores rather than each taking all
+  const threads = threadsPerEngine(cfg.threads, workers);
   const settings: RunnerSettings = {
     method: cfg.method,
     featureDim: d,
@@ -192,13 +199,15 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
     localEpochs: cfg.localEpochs,
     evalBatchSize: cfg.evalBatchSize,
     masks,
+    engine: cfg.engine,
+    threads,
+    provider: cfg.provider,
     backend: cfg.backend,
     allowCpu: cfg.allowCpu,
   };
-  const workers = Math.max(1, Math.min(cfg.workers || os.availableParallelism(), cfg.clients));
   let pool: ClientPool;
   if (workers === 1) {
-    const engine = await createEngine({ backend: cfg.backend, allowCpu: cfg.allowCpu, logger });
+    const engine = await createEngine(engineOptions(settings, logger));
     pool = new InProcessPool(engine, inits, settings);
   } else {
     const costs = inits.map((i) => i.trainY.length * (FAMILY_COST[i.family] ?? 1));
@@ -218,9 +227,19 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
     mu,
     masks: masks ? { s: masks.s, blockSize: masks.blockSize, blocksPerClass: masks.blocksPerClass, seed: maskSeed } : null,
     workers,
+    threads,
   };
   hooks.onReady?.(ready);
-  logger.info('simulation ready', { method: cfg.method, clients: cfg.clients, workers, mu, totalTrain });
+  const m0 = pool.models[0];
+  logger.info('simulation ready', {
+    method: cfg.method,
+    clients: cfg.clients,
+    workers,
+    engine: m0 ? `${m0.engine}/${m0.backend}` : cfg.engine,
+    threads,
+    mu,
+    totalTrain,
+  });
 
   const profile = getProfile(resolveBoard(cfg.board).board);
   const rounds: RoundRecord[] = [];

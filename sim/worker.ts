@@ -2,6 +2,7 @@
 import { parentPort } from 'node:worker_threads';
 import { createEngine } from '../models/index.ts';
 import { Learner } from '../agent/learner.ts';
+import { engineOptions } from '../agent/engine-settings.ts';
 import type { WorkerProgress, WorkerReply, WorkerRequest } from './worker-protocol.ts';
 
 if (!parentPort) throw new Error('sim/worker.ts must run in a worker thread');
@@ -11,7 +12,8 @@ let clients: Learner[] = [];
 async function handle(req: WorkerRequest): Promise<unknown> {
   switch (req.type) {
     case 'init': {
-      const engine = await createEngine({ backend: req.settings.backend, allowCpu: req.settings.allowCpu });
+      // settings.threads is already this worker's share of the cores (sim/simulate.ts)
+      const engine = await createEngine(engineOptions(req.settings));
       clients = req.clients.map((c) => new Learner(engine, c, req.settings));
       return clients.map((c) => c.info());
     }

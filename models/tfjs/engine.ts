@@ -19,7 +19,7 @@
  * every batch so that network I/O keeps flowing during training.
  */
 import type { Embedding, Engine, EngineMemory, EpochStats, LocalModel, ModelSpec, ModelState, TrainOptions } from '../engine.ts';
-import { Rng } from '../../protocol/rng.ts';
+import { checkEmbedArgs, checkState, checkTrainArgs, epochBatches, imageSize, prototypeFlags } from '../train-args.ts';
 import { TinyProtoError } from '../../protocol/errors.ts';
 import type { Logger } from '../../protocol/logger.ts';
 import { silentLogger } from '../../protocol/logger.ts';
@@ -86,51 +86,21 @@ export class TfjsLocalModel implements LocalModel {
     if (this.disposed) throw new TinyProtoError('E_MODEL', 'model used after dispose()');
   }
 
-  private imageSize(): number {
-    const [h, w, c] = this.spec.inputShape;
-    return h * w * c;
-  }
-
   async trainEpoch(x: Float32Array, y: Int32Array, opts: TrainOptions): Promise<EpochStats> {
     this.checkAlive();
     const tf = this.tf;
     const t0 = performance.now();
     const { featureDim: d, numClasses: K } = this.spec;
     const [h, w, c] = this.spec.inputShape;
-    const per = this.imageSize();
-    const n = y.length;
-    if (x.length !== n * per) {
-      throw new TinyProtoError('E_SHAPE', `trainEpoch: x has ${x.length} values, expected ${n} x ${per}`);
-    }
-    if (!Number.isInteger(opts.batchSize) || opts.batchSize < 2) {
-      throw new TinyProtoError('E_CONFIG', `trainEpoch: batchSize must be an integer >= 2, got ${opts.batchSize}`);
-    }
-    if (!(opts.lr > 0) || !Number.isFinite(opts.lr)) throw new TinyProtoError('E_CONFIG', `trainEpoch: bad lr ${opts.lr}`);
-    if (!(opts.lambda >= 0) || !Number.isFinite(opts.lambda)) throw new TinyProtoError('E_CONFIG', `trainEpoch: bad lambda ${opts.lambda}`);
-    for (let i = 0; i < n; i++) {
-      const v = y[i]!;
-      if (v < 0 || v >= K) throw new TinyProtoError('E_SHAPE', `trainEpoch: label ${v} at ${i} outside [0, ${K})`);
-    }
-    const useProto = opts.globalPrototypes !== null && opts.lambda > 0;
-    if (opts.globalPrototypes !== null && opts.globalPrototypes.length !== K * d) {
-      throw new TinyProtoError('E_SHAPE', `trainEpoch: globalPrototypes has ${opts.globalPrototypes.length} values, expected ${K} x ${d}`);
-    }
-    if (opts.hasGlobal !== null && opts.hasGlobal.length !== K) {
-      throw new TinyProtoError('E_SHAPE', `trainEpoch: hasGlobal has ${opts.hasGlobal.length} flags, expected ${K}`);
-    }
-
-    const order = new Int32Array(n);
-    for (let i = 0; i < n; i++) order[i] = i;
-    new Rng(opts.shuffleSeed).shuffle(order);
+    const per = imageSize(this.spec);
+    const { useProto } = checkTrainArgs(this.spec, x, y, opts);
 
     // constants for the epoch
     let protos: Tensor2D | null = null;
     let protoWeight: Tensor | null = null;
     if (useProto) {
       protos = tf.tensor2d(opts.globalPrototypes!, [K, d], 'float32');
-      const flags = new Float32Array(K);
-      for (let j = 0; j < K; j++) flags[j] = opts.hasGlobal === null ? 1 : opts.hasGlobal[j]! !== 0 ? 1 : 0;
-      protoWeight = tf.tensor1d(flags, 'float32');
+      protoWeight = tf.tensor1d(prototypeFlags(K, opts.hasGlobal), 'float32');
     }
     const vars = this.net.store.trainableVariables();
     const lr = tf.scalar(opts.lr);
@@ -144,14 +114,10 @@ export class TfjsLocalModel implements LocalModel {
     let steps = 0;
     let samples = 0;
     try {
-      for (let start = 0; start < n; start += bs) {
-        const B = Math.min(bs, n - start);
-        if (B < 2) {
-          this.logger.debug('trainEpoch: skipping final batch of one sample (batch norm needs > 1)');
-          break;
-        }
+      for (const batch of epochBatches(y.length, bs, opts.shuffleSeed)) {
+        const B = batch.length;
         for (let i = 0; i < B; i++) {
-          const idx = order[start + i]!;
+          const idx = batch[i]!;
           xb.set(x.subarray(idx * per, (idx + 1) * per), i * per);
           yb[i] = y[idx]!;
         }
@@ -163,20 +129,9 @@ export class TfjsLocalModel implements LocalModel {
             const yt = tf.tensor1d(B === bs ? yb : yb.subarray(0, B), 'int32');
             const ctx: FwdCtx = { training: true, moments };
             const { value, grads } = tf.variableGrads(() => {
-              const f = this.net.features(xt as Tensor4D, ctx);
-              const logits = this.net.head.apply(f);
-              const onehot = tf.oneHot(yt, K);
-              const ce = tf.neg(tf.mean(tf.sum(tf.mul(onehot, tf.logSoftmax(logits)), 1)));
-              let proto: Tensor = tf.scalar(0);
-              let total: Tensor = ce;
-              if (protos !== null && protoWeight !== null) {
-                const target = tf.gather(protos, yt);
-                const wts = tf.reshape(tf.gather(protoWeight, yt), [B, 1]);
-                proto = tf.div(tf.sum(tf.mul(wts, tf.squaredDifference(f, target))), B * d);
-                total = tf.add(ce, tf.mul(proto, opts.lambda));
-              }
-              lossParts = tf.keep(tf.stack([total, ce, proto]));
-              return total as TfScalar;
+              const parts = tfjsLoss(tf, this.net, xt as Tensor4D, yt, protos, protoWeight, opts.lambda, ctx);
+              lossParts = tf.keep(tf.stack([parts.total, parts.ce, parts.proto]));
+              return parts.total as TfScalar;
             }, vars);
             for (const v of vars) {
               const g = grads[v.name];
@@ -230,11 +185,8 @@ export class TfjsLocalModel implements LocalModel {
     const tf = this.tf;
     const { featureDim: d, numClasses: K } = this.spec;
     const [h, w, c] = this.spec.inputShape;
-    const per = this.imageSize();
-    if (!Number.isInteger(n) || n < 0 || x.length !== n * per) {
-      throw new TinyProtoError('E_SHAPE', `embed: x has ${x.length} values, expected ${n} x ${per}`);
-    }
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new TinyProtoError('E_CONFIG', `embed: bad batchSize ${batchSize}`);
+    const per = imageSize(this.spec);
+    checkEmbedArgs(this.spec, x, n, batchSize);
     const features = new Float32Array(n * d);
     const logits = new Float32Array(n * K);
     const ctx: FwdCtx = { training: false, moments: [] };
@@ -270,19 +222,7 @@ export class TfjsLocalModel implements LocalModel {
     this.checkAlive();
     const tf = this.tf;
     const entries = this.net.store.entries;
-    const names = Object.keys(state);
-    const known = new Set(entries.map((e) => e.name));
-    const extra = names.filter((k) => !known.has(k));
-    if (extra.length > 0) throw new TinyProtoError('E_SHAPE', `setState: unknown parameters ${extra.slice(0, 5).join(', ')}`, { extra });
-    for (const e of entries) {
-      const s = state[e.name];
-      if (s === undefined) throw new TinyProtoError('E_SHAPE', `setState: missing parameter ${e.name}`);
-      const same = s.shape.length === e.shape.length && s.shape.every((v, i) => v === e.shape[i]);
-      if (!same) throw new TinyProtoError('E_SHAPE', `setState: ${e.name} has shape [${s.shape}], expected [${e.shape}]`);
-      if (s.data.length !== e.variable.size) {
-        throw new TinyProtoError('E_SHAPE', `setState: ${e.name} has ${s.data.length} values, expected ${e.variable.size}`);
-      }
-    }
+    checkState(entries, state);
     tf.tidy(() => {
       for (const e of entries) {
         const s = state[e.name]!;
@@ -299,3 +239,30 @@ export class TfjsLocalModel implements LocalModel {
 }
 
 type TfScalar = import('@tensorflow/tfjs-core').Scalar;
+
+/**
+ * The training loss of one batch (see the header): total = CE + lambda * proto. `protos` [K, d]
+ * and `protoWeight` [K] are null when the prototype term is off.
+ */
+export function tfjsLoss(
+  tf: Tf,
+  net: Net,
+  xt: Tensor4D,
+  yt: Tensor,
+  protos: Tensor2D | null,
+  protoWeight: Tensor | null,
+  lambda: number,
+  ctx: FwdCtx,
+): { total: Tensor; ce: Tensor; proto: Tensor; features: Tensor2D } {
+  const B = xt.shape[0];
+  const d = net.spec.featureDim;
+  const f = net.features(xt, ctx);
+  const logits = net.head.apply(f);
+  const onehot = tf.oneHot(yt as import('@tensorflow/tfjs-core').Tensor1D, net.spec.numClasses);
+  const ce = tf.neg(tf.mean(tf.sum(tf.mul(onehot, tf.logSoftmax(logits)), 1)));
+  if (protos === null || protoWeight === null) return { total: ce, ce, proto: tf.scalar(0), features: f };
+  const target = tf.gather(protos, yt);
+  const wts = tf.reshape(tf.gather(protoWeight, yt), [B, 1]);
+  const proto = tf.div(tf.sum(tf.mul(wts, tf.squaredDifference(f, target))), B * d);
+  return { total: tf.add(ce, tf.mul(proto, lambda)), ce, proto, features: f };
+}

@@ -15,7 +15,7 @@
  *   not counted), the usual convention for MFLOP tables.
  */
 import type * as TfCore from '@tensorflow/tfjs-core';
-import { Rng } from '../../protocol/rng.ts';
+import { initValues } from '../init.ts';
 import { TinyProtoError } from '../../protocol/errors.ts';
 
 export type Tf = typeof TfCore;
@@ -53,16 +53,11 @@ export class ParamStore {
 
   constructor(
     readonly tf: Tf,
-    /** Seed for initialisation; each parameter draws from Rng.derive(seed, name). */
+    /** Seed for initialisation (models/init.ts). */
     readonly seed: number,
     label = 'm',
   ) {
     this.prefix = `tp${++storeCounter}_${label}/`;
-  }
-
-  /** A deterministic stream for one parameter, independent of creation order. */
-  rngFor(name: string): Rng {
-    return Rng.derive(this.seed, `init:${name}`);
   }
 
   add(name: string, shape: number[], values: Float32Array, trainable: boolean): Variable {
@@ -224,20 +219,12 @@ export class NetBuilder {
     this.flopsByLayer.push({ name, flops });
   }
 
-  /** He-normal (fan_out, as torchvision initialises ResNet/MobileNet/ShuffleNet convs). */
   private heNormal(name: string, size: number, fanOut: number): Float32Array {
-    const rng = this.store.rngFor(name);
-    const std = Math.sqrt(2 / fanOut);
-    const out = new Float32Array(size);
-    for (let i = 0; i < size; i++) out[i] = rng.normal() * std;
-    return out;
+    return initValues(this.store.seed, name, size, { kind: 'he', fanOut });
   }
 
   private uniform(name: string, size: number, bound: number): Float32Array {
-    const rng = this.store.rngFor(name);
-    const out = new Float32Array(size);
-    for (let i = 0; i < size; i++) out[i] = (rng.next() * 2 - 1) * bound;
-    return out;
+    return initValues(this.store.seed, name, size, { kind: 'uniform', bound });
   }
 
   conv2d(name: string, inShape: Shape3, opts: ConvOpts): Layer {

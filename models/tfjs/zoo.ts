@@ -20,6 +20,7 @@
  */
 import type { Family, ModelSpec } from '../engine.ts';
 import { TinyProtoError } from '../../protocol/errors.ts';
+import { validateSpec } from '../spec.ts';
 import {
   NetBuilder,
   ParamStore,
@@ -246,22 +247,6 @@ function backbone(family: Family, b: NetBuilder, input: Shape3): Layer {
       throw new TinyProtoError('E_MODEL', `unknown model family ${String(never)}`);
     }
   }
-}
-
-export function validateSpec(spec: ModelSpec): void {
-  const [h, w, c] = spec.inputShape;
-  for (const [k, v] of [
-    ['height', h],
-    ['width', w],
-    ['channels', c],
-    ['featureDim', spec.featureDim],
-    ['numClasses', spec.numClasses],
-  ] as const) {
-    if (!Number.isInteger(v) || v < 1) throw new TinyProtoError('E_CONFIG', `model spec: ${k} must be a positive integer, got ${v}`);
-  }
-  if (spec.numClasses < 2) throw new TinyProtoError('E_CONFIG', `model spec: numClasses must be >= 2, got ${spec.numClasses}`);
-  if (h < 8 || w < 8) throw new TinyProtoError('E_CONFIG', `model spec: input ${h}x${w} is smaller than the 8x8 minimum`);
-  if (!Number.isInteger(spec.seed)) throw new TinyProtoError('E_CONFIG', `model spec: seed must be an integer, got ${spec.seed}`);
 }
 
 /** Build a model's variables (deterministic for spec.seed) and its forward functions. */

@@ -1,0 +1,254 @@
+/**
+ * ONNX Runtime implementation of the engine interface (models/engine.ts): training, evaluation
+ * and export through onnxruntime-node's standard CPU (or CUDA) kernels.
+ *
+ * Each model family and input shape gets one training session (graphs.ts: forward, backward
+ * and SGD update in a single graph) and one inference session, compiled once per engine and
+ * shared by every model of that shape: weights are graph inputs, so a step feeds the current
+ * weights in and takes the updated ones out, with no per-step or per-model rebuild. Batching,
+ * loss and batch-norm semantics are identical to the tfjs engine (models/tfjs/engine.ts and
+ * models/train-args.ts): same mini-batches, CE + lambda * masked MSE, plain SGD, running
+ * statistics with momentum 0.1 and the unbiased variance. onnxruntime runs each step on its own
+ * thread pool, so the event loop (MQTT keep-alives) keeps running during training.
+ */
+import type { Embedding, Engine, EngineMemory, EpochStats, LocalModel, ModelSpec, ModelState, TrainOptions } from '../engine.ts';
+import { TinyProtoError } from '../../protocol/errors.ts';
+import type { Logger } from '../../protocol/logger.ts';
+import { silentLogger } from '../../protocol/logger.ts';
+import { checkEmbedArgs, checkState, checkTrainArgs, epochBatches, imageSize, prototypeFlags } from '../train-args.ts';
+import { initValues } from '../init.ts';
+import { buildInferGraph, buildTrainGraph, nextName, type BuiltGraph } from './graphs.ts';
+import type { ParamDef } from './net.ts';
+import { createSession, loadOrt, resolveProvider, type Ort, type OrtProvider, type OrtSession, type OrtTensor } from './runtime.ts';
+
+export interface OrtEngineOptions {
+  /** Intra-op threads per session; 0 or undefined = onnxruntime's default. */
+  readonly threads?: number;
+  readonly provider?: 'auto' | 'cpu' | 'cuda';
+  readonly logger?: Logger;
+}
+
+/** The compiled graphs of one (family, input shape, d, K). */
+interface Compiled {
+  readonly train: BuiltGraph;
+  trainSession: Promise<OrtSession> | null;
+  inferSession: Promise<OrtSession> | null;
+}
+
+const specKey = (s: ModelSpec): string => `${s.family}|${s.inputShape.join('x')}|${s.featureDim}|${s.numClasses}`;
+
+export class OrtEngine implements Engine {
+  readonly name = 'ort';
+  private readonly compiled = new Map<string, Compiled>();
+  private readonly live = new Set<OrtLocalModel>();
+
+  private constructor(
+    readonly ort: Ort,
+    readonly backend: OrtProvider,
+    readonly threads: number,
+    readonly logger: Logger,
+  ) {}
+
+  static async create(opts: OrtEngineOptions = {}): Promise<OrtEngine> {
+    const logger = opts.logger ?? silentLogger;
+    const threads = opts.threads ?? 0;
+    if (!Number.isInteger(threads) || threads < 0) throw new TinyProtoError('E_CONFIG', `ort engine: threads must be an integer >= 0, got ${threads}`);
+    const ort = await loadOrt();
+    return new OrtEngine(ort, resolveProvider(opts.provider ?? 'auto', logger), threads, logger);
+  }
+
+  /** The shared graphs of a spec (built on first use). */
+  compiledFor(spec: ModelSpec): Compiled {
+    const key = specKey(spec);
+    let c = this.compiled.get(key);
+    if (c === undefined) {
+      c = { train: buildTrainGraph(spec, 'sgd'), trainSession: null, inferSession: null };
+      this.compiled.set(key, c);
+    }
+    return c;
+  }
+
+  session(spec: ModelSpec, kind: 'train' | 'infer'): Promise<OrtSession> {
+    const c = this.compiledFor(spec);
+    const settings = { threads: this.threads, provider: this.backend };
+    if (kind === 'train') {
+      c.trainSession ??= createSession(this.ort, c.train.bytes, settings);
+      return c.trainSession;
+    }
+    c.inferSession ??= createSession(this.ort, buildInferGraph(spec, null).bytes, settings);
+    return c.inferSession;
+  }
+
+  createModel(spec: ModelSpec): LocalModel {
+    const m = new OrtLocalModel(this, spec);
+    this.live.add(m);
+    return m;
+  }
+
+  /** @internal */
+  forget(m: OrtLocalModel): void {
+    this.live.delete(m);
+  }
+
+  memory(): EngineMemory {
+    let numTensors = 0;
+    let numBytes = 0;
+    for (const m of this.live) {
+      numTensors += m.stateTensorCount;
+      numBytes += m.stateBytes;
+    }
+    return { numTensors, numBytes };
+  }
+}
+
+export class OrtLocalModel implements LocalModel {
+  readonly paramCount: number;
+  readonly flopsPerImage: number;
+  private readonly defs: readonly ParamDef[];
+  private state = new Map<string, Float32Array>();
+  private disposed = false;
+
+  constructor(
+    private readonly engine: OrtEngine,
+    readonly spec: ModelSpec,
+  ) {
+    const built = engine.compiledFor(spec).train;
+    this.defs = built.params;
+    this.flopsPerImage = built.flopsPerImage;
+    let count = 0;
+    for (const p of this.defs) {
+      const size = p.shape.reduce((a, b) => a * b, 1);
+      if (p.trainable) count += size;
+      this.state.set(p.name, initValues(spec.seed, p.name, size, p.init));
+    }
+    this.paramCount = count;
+  }
+
+  get stateTensorCount(): number {
+    return this.disposed ? 0 : this.state.size;
+  }
+
+  get stateBytes(): number {
+    let n = 0;
+    for (const v of this.state.values()) n += v.byteLength;
+    return n;
+  }
+
+  private checkAlive(): void {
+    if (this.disposed) throw new TinyProtoError('E_MODEL', 'model used after dispose()');
+  }
+
+  private tensor(data: Float32Array, dims: readonly number[]): OrtTensor {
+    return new this.engine.ort.Tensor('float32', data, dims);
+  }
+
+  private feedState(feeds: Record<string, OrtTensor>): void {
+    for (const p of this.defs) feeds[p.name] = this.tensor(this.state.get(p.name)!, p.shape);
+  }
+
+  async trainEpoch(x: Float32Array, y: Int32Array, opts: TrainOptions): Promise<EpochStats> {
+    this.checkAlive();
+    const t0 = performance.now();
+    const { useProto } = checkTrainArgs(this.spec, x, y, opts);
+    const session = await this.engine.session(this.spec, 'train');
+    const { featureDim: d, numClasses: K } = this.spec;
+    const [h, w, c] = this.spec.inputShape;
+    const per = imageSize(this.spec);
+    const flags = useProto ? prototypeFlags(K, opts.hasGlobal) : null;
+    const protos = opts.globalPrototypes;
+    const bs = opts.batchSize;
+    const xb = new Float32Array(bs * per);
+    const onehot = new Float32Array(bs * K);
+    const target = new Float32Array(bs * d);
+    const weight = new Float32Array(bs);
+    const lambda = this.tensor(new Float32Array([useProto ? opts.lambda : 0]), []);
+    const lr = this.tensor(new Float32Array([opts.lr]), []);
+
+    let sumLoss = 0;
+    let sumCe = 0;
+    let sumProto = 0;
+    let steps = 0;
+    let samples = 0;
+    for (const batch of epochBatches(y.length, bs, opts.shuffleSeed)) {
+      this.checkAlive();
+      const B = batch.length;
+      onehot.fill(0);
+      for (let i = 0; i < B; i++) {
+        const idx = batch[i]!;
+        const label = y[idx]!;
+        xb.set(x.subarray(idx * per, (idx + 1) * per), i * per);
+        onehot[i * K + label] = 1;
+        if (flags !== null && protos !== null) {
+          weight[i] = flags[label]!;
+          target.set(protos.subarray(label * d, (label + 1) * d), i * d);
+        }
+      }
+      const feeds: Record<string, OrtTensor> = {
+        x: this.tensor(xb.subarray(0, B * per), [B, h, w, c]),
+        onehot: this.tensor(onehot.subarray(0, B * K), [B, K]),
+        protoTarget: this.tensor(target.subarray(0, B * d), [B, d]),
+        protoWeight: this.tensor(weight.subarray(0, B), [B, 1]),
+        lambda,
+        lr,
+      };
+      this.feedState(feeds);
+      const out = await session.run(feeds);
+      const loss = out['loss']!.data as Float32Array;
+      const [l, ce, pr] = [loss[0]!, loss[1]!, loss[2]!];
+      for (const p of this.defs) this.state.set(p.name, out[nextName(p.name)]!.data as Float32Array);
+      if (!Number.isFinite(l)) {
+        throw new TinyProtoError('E_NON_FINITE', `trainEpoch: non-finite loss ${l} at step ${steps}`, { family: this.spec.family, step: steps, ce, proto: pr });
+      }
+      sumLoss += l;
+      sumCe += ce;
+      sumProto += pr;
+      steps++;
+      samples += B;
+    }
+    const k = Math.max(steps, 1);
+    return { loss: sumLoss / k, ceLoss: sumCe / k, protoLoss: sumProto / k, samples, steps, seconds: (performance.now() - t0) / 1000 };
+  }
+
+  async embed(x: Float32Array, n: number, batchSize = 256): Promise<Embedding> {
+    this.checkAlive();
+    checkEmbedArgs(this.spec, x, n, batchSize);
+    const session = await this.engine.session(this.spec, 'infer');
+    const { featureDim: d, numClasses: K } = this.spec;
+    const [h, w, c] = this.spec.inputShape;
+    const per = imageSize(this.spec);
+    const features = new Float32Array(n * d);
+    const logits = new Float32Array(n * K);
+    const feeds: Record<string, OrtTensor> = {};
+    this.feedState(feeds);
+    for (let start = 0; start < n; start += batchSize) {
+      const B = Math.min(batchSize, n - start);
+      feeds['x'] = this.tensor(x.subarray(start * per, (start + B) * per), [B, h, w, c]);
+      const out = await session.run(feeds);
+      features.set(out['features']!.data as Float32Array, start * d);
+      logits.set(out['logits']!.data as Float32Array, start * K);
+    }
+    return { features, logits };
+  }
+
+  getState(): ModelState {
+    this.checkAlive();
+    const out: ModelState = {};
+    for (const p of this.defs) out[p.name] = { shape: [...p.shape], data: Float32Array.from(this.state.get(p.name)!) };
+    return out;
+  }
+
+  setState(state: ModelState): void {
+    this.checkAlive();
+    checkState(this.defs, state);
+    const next = new Map<string, Float32Array>();
+    for (const p of this.defs) next.set(p.name, Float32Array.from(state[p.name]!.data));
+    this.state = next;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.state.clear();
+    this.engine.forget(this);
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * The three graphs of a model, built from the zoo (zoo.ts) and the layer autodiff (net.ts):
+ *
+ * - train ('sgd'): one SGD step. Inputs: x [N,h,w,c], onehot [N,K], protoTarget [N,d],
+ *   protoWeight [N,1] (1 where the sample's class has a global prototype), lambda [], lr [],
+ *   every parameter and running statistic. Outputs: loss [3] = (total, CE, proto MSE), and
+ *   `<name>:next` for every trainable parameter (w - lr * grad) and running statistic.
+ * - train ('grads'): as 'sgd' without lr; outputs `<name>:grad` instead of updated weights
+ *   (used by the gradient tests against the tfjs engine).
+ * - infer: x -> features [N,d], logits [N,K] with running statistics; weights as inputs, or
+ *   baked in as initializers for export.
+ *
+ * Loss (same as the tfjs engine): CE(softmax(logits), y) averaged over the batch
+ *   + lambda * sum_n w_n * ||f_n - P_{y_n}||^2 / (N * d).
+ */
+import type { ModelSpec } from '../engine.ts';
+import { OrtNetBuilder, type ParamDef, type ParamSource } from './net.ts';
+import { emitNet } from './zoo.ts';
+
+export interface BuiltGraph {
+  readonly bytes: Uint8Array;
+  /** Parameters and running statistics in creation order (the model's state). */
+  readonly params: readonly ParamDef[];
+  /** Forward FLOPs per image (2 x MACs of conv, depthwise and dense layers). */
+  readonly flopsPerImage: number;
+  readonly nodeCount: number;
+}
+
+export const nextName = (param: string): string => `${param}:next`;
+export const gradName = (param: string): string => `${param}:grad`;
+
+export function buildTrainGraph(spec: ModelSpec, variant: 'sgd' | 'grads'): BuiltGraph {
+  const b = new OrtNetBuilder('train', null, `${spec.family}-train-${variant}`);
+  const g = b.g;
+  const { featureDim: d, numClasses: K } = spec;
+  const { features, logits } = emitNet(b, spec);
+  const onehot = g.input('onehot', ['N', K]);
+  const target = g.input('protoTarget', ['N', d]);
+  const weight = g.input('protoWeight', ['N', 1]);
+  const lambda = g.input('lambda', []);
+  const n = b.batchSize('x');
+
+  const logp = g.op('LogSoftmax', [logits.name], { axis: 1 });
+  const ce = g.op('Div', [g.op('Neg', [g.op('ReduceSum', [g.op('Mul', [onehot, logp])], { keepdims: 0 })]), n], {}, 'ce');
+  const diff = g.op('Sub', [features.name, target]);
+  const nd = g.op('Mul', [n, g.constF([d])]);
+  const proto = g.op('Div', [g.op('ReduceSum', [g.op('Mul', [weight, g.op('Mul', [diff, diff])])], { keepdims: 0 }), nd], {}, 'proto');
+  const total = g.op('Add', [ce, g.op('Mul', [lambda, proto])], {}, 'loss');
+  const unsq = (v: string): string => g.op('Reshape', [v, g.constI([1])]);
+  g.output('loss', g.op('Concat', [unsq(total), unsq(ce), unsq(proto)], { axis: 0 }), [3]);
+
+  // seeds: d(total)/d(logits) = (softmax - onehot) / N; d(total)/d(features) from the MSE term
+  const dLogits = g.op('Div', [g.op('Sub', [g.op('Exp', [logp]), onehot]), n], {}, 'dlogits');
+  const dFeatProto = g.op('Mul', [g.op('Mul', [diff, weight]), g.op('Div', [g.op('Mul', [lambda, g.constF([2])]), nd])], {}, 'dproto');
+  const grads = b.backward(logits.name, dLogits, [[features.name, dFeatProto]]);
+
+  const lr = variant === 'sgd' ? g.input('lr', []) : null;
+  for (const p of b.params) {
+    if (!p.trainable) continue;
+    const grad = grads.get(p.name)!;
+    if (lr === null) g.output(gradName(p.name), grad, p.shape);
+    else g.output(nextName(p.name), g.op('Sub', [p.name, g.op('Mul', [grad, lr])], {}, 'sgd'), p.shape);
+  }
+  for (const u of b.runningUpdates) g.output(nextName(u.name), u.value, [b.params.find((p) => p.name === u.name)!.shape[0]!]);
+  return { bytes: g.toBytes(), params: b.params, flopsPerImage: b.flops, nodeCount: g.nodeCount };
+}
+
+/** Inference graph; `source` bakes weights in (export), null keeps them as inputs (one shared session). */
+export function buildInferGraph(spec: ModelSpec, source: ParamSource | null): BuiltGraph {
+  const b = new OrtNetBuilder('infer', source, `${spec.family}-infer`);
+  const { features, logits } = emitNet(b, spec);
+  b.g.output('features', features.name, ['N', spec.featureDim]);
+  b.g.output('logits', logits.name, ['N', spec.numClasses]);
+  const doc = `tinyproto ${spec.family}: input x [N,${spec.inputShape.join(',')}] NHWC float32; outputs features [N,${spec.featureDim}] and logits [N,${spec.numClasses}]`;
+  return { bytes: b.g.toBytes(doc), params: b.params, flopsPerImage: b.flops, nodeCount: b.g.nodeCount };
+}
+
+

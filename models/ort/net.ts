@@ -1,0 +1,405 @@
+/**
+ * OrtNetBuilder: the layer vocabulary of the model zoo (the same as models/tfjs/layers.ts) emitted
+ * as ONNX nodes, with a hand-written backward pass per layer (reverse-mode autodiff at layer
+ * granularity). One builder produces one graph:
+ *
+ * - mode 'train': parameters and batch-norm running statistics are graph inputs; batch norm
+ *   normalises with batch moments; `backward()` emits gradients for every trainable parameter,
+ *   and the caller turns them into SGD updates or exposes them as outputs.
+ * - mode 'infer': batch norm uses running statistics. Parameters are graph inputs (one session
+ *   serves every state), or initializers when values are given (then onnxruntime folds batch
+ *   norm into the convolutions): that form is the exported inference model.
+ *
+ * Conventions shared with the tfjs engine, so that states are interchangeable: parameters are
+ * stored in TensorFlow layout (conv [kh, kw, cin, cout], depthwise [kh, kw, c, 1], dense
+ * [in, out]) under PyTorch-style names; the graph transposes weights to ONNX's NCHW layout
+ * itself and emits weight gradients directly in the stored layout. Images enter NHWC.
+ * Padding is symmetric (k-1)/2 (PyTorch `padding=k//2`); batch norm eps 1e-5, momentum 0.1,
+ * running variance updated with the unbiased batch variance.
+ */
+import { TinyProtoError } from '../../protocol/errors.ts';
+import { GraphBuilder } from './graph.ts';
+import type { Init } from '../init.ts';
+
+export const BN_EPS = 1e-5;
+export const BN_MOMENTUM = 0.1;
+
+export type Mode = 'train' | 'infer';
+
+/** A 4-D activation [N, c, h, w] (N dynamic). */
+export interface V4 {
+  readonly name: string;
+  readonly c: number;
+  readonly h: number;
+  readonly w: number;
+}
+
+/** A 2-D activation [N, dim]. */
+export interface V2 {
+  readonly name: string;
+  readonly dim: number;
+}
+
+export interface ParamDef {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly trainable: boolean;
+  /** How the parameter is initialised (models/init.ts), identical to the tfjs engine. */
+  readonly init: Init;
+}
+
+/** Where a parameter's values come from when the graph is built. */
+export type ParamSource = (def: ParamDef) => Float32Array;
+
+export function convOut(size: number, kernel: number, stride: number): number {
+  const pad = (kernel - 1) >> 1;
+  return Math.floor((size + 2 * pad - kernel) / stride) + 1;
+}
+
+export class OrtNetBuilder {
+  readonly g: GraphBuilder;
+  readonly params: ParamDef[] = [];
+  /** Running-statistic updates of a train graph: buffer name -> new value. */
+  readonly runningUpdates: { name: string; value: string }[] = [];
+  flops = 0;
+  private readonly tape: (() => void)[] = [];
+  private readonly grads = new Map<string, string>();
+  private readonly zero: string;
+  private nFloat: string | null = null;
+  /** Values that need no gradient (the image input). */
+  private readonly noGrad = new Set<string>();
+
+  constructor(
+    readonly mode: Mode,
+    /** Parameter values baked in as initializers, or null: parameters are graph inputs. */
+    private readonly source: ParamSource | null,
+    graphName: string,
+  ) {
+    this.g = new GraphBuilder(graphName);
+    this.zero = this.g.constF([0]);
+  }
+
+  get training(): boolean {
+    return this.mode === 'train';
+  }
+
+  // ---- parameters and gradients ------------------------------------------------------------
+
+  private param(name: string, shape: readonly number[], trainable: boolean, init: Init): string {
+    if (this.params.some((p) => p.name === name)) throw new TinyProtoError('E_MODEL', `duplicate parameter name ${name}`);
+    const def: ParamDef = { name, shape: [...shape], trainable, init };
+    this.params.push(def);
+    if (this.source === null) return this.g.input(name, shape);
+    return this.g.tensor(name, shape, this.source(def));
+  }
+
+  /** Add `grad` to the gradient of `value`. */
+  private accumulate(value: string, grad: string): void {
+    const prev = this.grads.get(value);
+    this.grads.set(value, prev === undefined ? grad : this.g.op('Add', [prev, grad], {}, 'gacc'));
+  }
+
+  private record(step: () => void): void {
+    if (this.training) this.tape.push(step);
+  }
+
+  /**
+   * Run the tape backwards from d(loss)/d(`output`) = `seed` (plus any extra seeds on other
+   * values); returns gradients by parameter name.
+   */
+  backward(output: string, seed: string, extra: readonly (readonly [string, string])[] = []): Map<string, string> {
+    if (!this.training) throw new TinyProtoError('E_MODEL', 'backward() on an inference graph');
+    this.accumulate(output, seed);
+    for (const [v, s] of extra) this.accumulate(v, s);
+    for (let i = this.tape.length - 1; i >= 0; i--) this.tape[i]!();
+    const out = new Map<string, string>();
+    for (const p of this.params) {
+      if (!p.trainable) continue;
+      const gr = this.grads.get(p.name);
+      if (gr === undefined) throw new TinyProtoError('E_MODEL', `no gradient reaches parameter ${p.name}`);
+      out.set(p.name, gr);
+    }
+    return out;
+  }
+
+  /** Batch size N as a float scalar, from the input's shape. */
+  batchSize(x: string): string {
+    if (this.nFloat === null) {
+      const n = this.g.op('Slice', [this.g.op('Shape', [x]), this.g.constI([0]), this.g.constI([1])]);
+      this.nFloat = this.g.op('Reshape', [this.g.op('Cast', [n], { to: 1 }), this.g.constI([], [0])], {}, 'nfloat');
+    }
+    return this.nFloat;
+  }
+
+  // ---- input --------------------------------------------------------------------------------
+
+  /** Graph input `x` [N, h, w, c] (NHWC, as the engine interface passes images) -> NCHW. */
+  imageInput(h: number, w: number, c: number): V4 {
+    const x = this.g.input('x', ['N', h, w, c]);
+    const nchw = c === 1 ? this.g.op('Reshape', [x, this.g.constI([0, 1, h, w])]) : this.g.op('Transpose', [x], { perm: [0, 3, 1, 2] });
+    this.batchSize(x);
+    this.noGrad.add(nchw);
+    return { name: nchw, c, h, w };
+  }
+
+  /** A graph input [N, c, h, w] that receives a gradient (used by the layer gradient tests). */
+  activationInput(name: string, c: number, h: number, w: number): V4 {
+    this.g.input(name, ['N', c, h, w]);
+    this.batchSize(name);
+    return { name, c, h, w };
+  }
+
+  /** A graph input [N, dim] that receives a gradient. */
+  vectorInput(name: string, dim: number): V2 {
+    this.g.input(name, ['N', dim]);
+    this.batchSize(name);
+    return { name, dim };
+  }
+
+  /** The gradient of any value, after backward(). */
+  gradOf(value: string): string | undefined {
+    return this.grads.get(value);
+  }
+
+  // ---- layers with parameters ---------------------------------------------------------------
+
+  /** Conv without bias: filters [k, k, cin, cout]; depthwise when `depthwise` (filters [k, k, c, 1]). */
+  conv(name: string, x: V4, opts: { filters: number; kernel: number; stride?: number; depthwise?: boolean }): V4 {
+    const g = this.g;
+    const k = opts.kernel;
+    const s = opts.stride ?? 1;
+    const p = (k - 1) >> 1;
+    const dw = opts.depthwise === true;
+    const ci = x.c;
+    const co = dw ? ci : opts.filters;
+    const ho = convOut(x.h, k, s);
+    const wo = convOut(x.w, k, s);
+    if (ho < 1 || wo < 1) throw new TinyProtoError('E_SHAPE', `${name}: input ${x.h}x${x.w} too small`);
+    const group = dw ? ci : 1;
+    // torchvision: fan_out = k*k*cout/groups
+    const wName = this.param(`${name}.weight`, dw ? [k, k, ci, 1] : [k, k, ci, co], true, { kind: 'he', fanOut: dw ? k * k : k * k * co });
+    this.flops += 2 * ho * wo * k * k * (dw ? ci : ci * co);
+    // ONNX weight layout [cout, cin/group, k, k]
+    const wOnnx = g.op('Transpose', [wName], { perm: dw ? [2, 3, 0, 1] : [3, 2, 0, 1] }, 'wT');
+    const convAttrs = { kernel_shape: [k, k], pads: [p, p, p, p], strides: [s, s], group };
+    const y = g.op('Conv', [x.name, wOnnx], convAttrs, 'conv');
+    const out: V4 = { name: y, c: co, h: ho, w: wo };
+    this.record(() => {
+      const dy = this.grads.get(y);
+      if (dy === undefined) return;
+      // input gradient: the transposed convolution with the same weights
+      if (!this.noGrad.has(x.name)) {
+        const outputPadding = [x.h - ((ho - 1) * s + k - 2 * p), x.w - ((wo - 1) * s + k - 2 * p)];
+        this.accumulate(x.name, g.op('ConvTranspose', [dy, wOnnx], { ...convAttrs, output_padding: outputPadding }, 'dconv'));
+      }
+      this.accumulate(wName, dw ? this.depthwiseFilterGrad(x, dy, k, s, p, ho, wo) : this.filterGrad(x, dy, k, s, p, ho, wo, co));
+    });
+    return out;
+  }
+
+  /** The k*k shifted (and strided) views of the padded input, each [N, c, ho, wo]. */
+  private shifts(x: V4, k: number, s: number, p: number, ho: number, wo: number): string[] {
+    const g = this.g;
+    const xp = p > 0 ? g.op('Pad', [x.name, g.constI([0, 0, p, p, 0, 0, p, p])], {}, 'pad') : x.name;
+    if (k === 1 && s === 1) return [xp];
+    const views: string[] = [];
+    for (let kh = 0; kh < k; kh++) {
+      for (let kw = 0; kw < k; kw++) {
+        const starts = g.constI([kh, kw]);
+        const ends = g.constI([kh + (ho - 1) * s + 1, kw + (wo - 1) * s + 1]);
+        views.push(g.op('Slice', [xp, starts, ends, g.constI([2, 3]), g.constI([s, s])], {}, 'shift'));
+      }
+    }
+    return views;
+  }
+
+  /**
+   * dW[kh, kw, i, o] = sum_{n, y, x} X[n, i, y*s + kh - p, x*s + kw - p] * dY[n, o, y, x], as one
+   * GEMM over an im2col matrix built from shifted slices: [N*ho*wo, k*k*cin]^T x [N*ho*wo, cout].
+   */
+  private filterGrad(x: V4, dy: string, k: number, s: number, p: number, ho: number, wo: number, co: number): string {
+    const g = this.g;
+    const views = this.shifts(x, k, s, p, ho, wo);
+    const cols = views.length === 1 ? views[0]! : g.op('Concat', views, { axis: 1 }, 'im2col');
+    const colsT = g.op('Reshape', [g.op('Transpose', [cols], { perm: [0, 2, 3, 1] }), g.constI([-1, k * k * x.c])]);
+    const dyT = g.op('Reshape', [g.op('Transpose', [dy], { perm: [0, 2, 3, 1] }), g.constI([-1, co])]);
+    const dw = g.op('Gemm', [colsT, dyT], { transA: 1 }, 'dW');
+    return g.op('Reshape', [dw, g.constI([k, k, x.c, co])]);
+  }
+
+  /** dW[kh, kw, c, 0] = sum_{n, y, x} X[n, c, y*s + kh - p, x*s + kw - p] * dY[n, c, y, x]. */
+  private depthwiseFilterGrad(x: V4, dy: string, k: number, s: number, p: number, ho: number, wo: number): string {
+    const g = this.g;
+    const axes = g.constI([0, 2, 3]);
+    const parts = this.shifts(x, k, s, p, ho, wo).map((v) => g.op('ReduceSum', [g.op('Mul', [v, dy]), axes], { keepdims: 0 }, 'dWdw'));
+    const stacked = parts.length === 1 ? parts[0]! : g.op('Concat', parts, { axis: 0 });
+    return g.op('Reshape', [stacked, g.constI([k, k, x.c, 1])]);
+  }
+
+  /** Batch norm over channels: weight/bias trainable, running_mean/running_var buffers. */
+  batchNorm(name: string, x: V4): V4 {
+    const g = this.g;
+    const c = x.c;
+    const gamma = this.param(`${name}.weight`, [c], true, { kind: 'const', value: 1 });
+    const beta = this.param(`${name}.bias`, [c], true, { kind: 'const', value: 0 });
+    const rMean = this.param(`${name}.running_mean`, [c], false, { kind: 'const', value: 0 });
+    const rVar = this.param(`${name}.running_var`, [c], false, { kind: 'const', value: 1 });
+    if (!this.training) {
+      const y = g.op('BatchNormalization', [x.name, gamma, beta, rMean, rVar], { epsilon: { float: BN_EPS } }, 'bn');
+      return { ...x, name: y };
+    }
+    const shape4 = g.constI([1, c, 1, 1]);
+    const axes = [0, 2, 3];
+    const mean = g.op('ReduceMean', [x.name], { axes, keepdims: 1 }, 'bnMean');
+    const xc = g.op('Sub', [x.name, mean]);
+    const variance = g.op('ReduceMean', [g.op('Mul', [xc, xc])], { axes, keepdims: 1 }, 'bnVar');
+    const rstd = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [variance, g.constF([BN_EPS])])])], {}, 'rstd');
+    const xhat = g.op('Mul', [xc, rstd], {}, 'xhat');
+    const gamma4 = g.op('Reshape', [gamma, shape4]);
+    const y = g.op('Add', [g.op('Mul', [xhat, gamma4]), g.op('Reshape', [beta, shape4])], {}, 'bn');
+    // running statistics (PyTorch: unbiased variance, momentum 0.1)
+    const count = g.op('Mul', [this.nFloat!, g.constF([x.h * x.w])], {}, 'count');
+    const unbias = g.op('Div', [count, g.op('Sub', [count, g.constF([1])])]);
+    const flat = g.constI([c]);
+    const keep = g.constF([1 - BN_MOMENTUM]);
+    const take = g.constF([BN_MOMENTUM]);
+    this.runningUpdates.push({
+      name: rMean,
+      value: g.op('Add', [g.op('Mul', [rMean, keep]), g.op('Mul', [g.op('Reshape', [mean, flat]), take])], {}, 'rmean'),
+    });
+    this.runningUpdates.push({
+      name: rVar,
+      value: g.op('Add', [g.op('Mul', [rVar, keep]), g.op('Mul', [g.op('Mul', [g.op('Reshape', [variance, flat]), unbias]), take])], {}, 'rvar'),
+    });
+    this.record(() => {
+      const dy = this.grads.get(y);
+      if (dy === undefined) return;
+      const sumAxes = g.constI(axes);
+      const dbeta4 = g.op('ReduceSum', [dy, sumAxes], { keepdims: 1 });
+      const dgamma4 = g.op('ReduceSum', [g.op('Mul', [dy, xhat]), sumAxes], { keepdims: 1 });
+      // dx = gamma * rstd * (dy - mean(dy) - xhat * mean(dy * xhat))
+      const inner = g.op('Sub', [g.op('Sub', [dy, g.op('Div', [dbeta4, count])]), g.op('Mul', [xhat, g.op('Div', [dgamma4, count])])]);
+      this.accumulate(x.name, g.op('Mul', [inner, g.op('Mul', [gamma4, rstd])], {}, 'dbn'));
+      this.accumulate(gamma, g.op('Reshape', [dgamma4, flat]));
+      this.accumulate(beta, g.op('Reshape', [dbeta4, flat]));
+    });
+    return { ...x, name: y };
+  }
+
+  /** Linear layer y = x W + b, W [in, out]. */
+  dense(name: string, x: V2, outDim: number): V2 {
+    const g = this.g;
+    const bound = 1 / Math.sqrt(x.dim);
+    const w = this.param(`${name}.weight`, [x.dim, outDim], true, { kind: 'uniform', bound });
+    const b = this.param(`${name}.bias`, [outDim], true, { kind: 'uniform', bound });
+    this.flops += 2 * x.dim * outDim;
+    const y = g.op('Gemm', [x.name, w, b], {}, 'dense');
+    this.record(() => {
+      const dy = this.grads.get(y);
+      if (dy === undefined) return;
+      this.accumulate(x.name, g.op('Gemm', [dy, w], { transB: 1 }, 'ddense'));
+      this.accumulate(w, g.op('Gemm', [x.name, dy], { transA: 1 }, 'dWdense'));
+      this.accumulate(b, g.op('ReduceSum', [dy, g.constI([0])], { keepdims: 0 }));
+    });
+    return { name: y, dim: outDim };
+  }
+
+  // ---- parameter-free layers ----------------------------------------------------------------
+
+  relu(x: V4): V4 {
+    const g = this.g;
+    const y = g.op('Relu', [x.name]);
+    this.record(() => {
+      const dy = this.grads.get(y);
+      if (dy === undefined) return;
+      this.accumulate(x.name, g.op('Where', [g.op('Greater', [y, this.zero]), dy, this.zero], {}, 'drelu'));
+    });
+    return { ...x, name: y };
+  }
+
+  /** min(max(x, 0), 6); gradient passes where 0 < x <= 6 (as tfjs). */
+  relu6(x: V4): V4 {
+    const g = this.g;
+    const six = g.constF([6]);
+    const y = g.op('Clip', [x.name, this.zero, six], {}, 'relu6');
+    this.record(() => {
+      const dy = this.grads.get(y);
+      if (dy === undefined) return;
+      const pass = g.op('And', [g.op('Greater', [x.name, this.zero]), g.op('LessOrEqual', [x.name, six])]);
+      this.accumulate(x.name, g.op('Where', [pass, dy, this.zero], {}, 'drelu6'));
+    });
+    return { ...x, name: y };
+  }
+
+  add(a: V4, b: V4): V4 {
+    if (a.c !== b.c || a.h !== b.h || a.w !== b.w) throw new TinyProtoError('E_SHAPE', `add: [${a.c},${a.h},${a.w}] vs [${b.c},${b.h},${b.w}]`);
+    const y = this.g.op('Add', [a.name, b.name], {}, 'res');
+    this.record(() => {
+      const dy = this.grads.get(y);
+      if (dy === undefined) return;
+      this.accumulate(a.name, dy);
+      this.accumulate(b.name, dy);
+    });
+    return { ...a, name: y };
+  }
+
+  /** Concatenate along channels. */
+  concat(a: V4, b: V4): V4 {
+    const g = this.g;
+    const y = g.op('Concat', [a.name, b.name], { axis: 1 }, 'cat');
+    this.record(() => {
+      const dy = this.grads.get(y);
+      if (dy === undefined) return;
+      const [da, db] = g.opN('Split', [dy, g.constI([a.c, b.c])], 2, { axis: 1 }, 'dcat');
+      this.accumulate(a.name, da!);
+      this.accumulate(b.name, db!);
+    });
+    return { name: y, c: a.c + b.c, h: a.h, w: a.w };
+  }
+
+  /** Split channels into [first `at`, rest]. */
+  split(x: V4, at: number): [V4, V4] {
+    const g = this.g;
+    const [a, b] = g.opN('Split', [x.name, g.constI([at, x.c - at])], 2, { axis: 1 }, 'split');
+    const va: V4 = { ...x, name: a!, c: at };
+    const vb: V4 = { ...x, name: b!, c: x.c - at };
+    this.record(() => {
+      const da = this.grads.get(va.name);
+      const db = this.grads.get(vb.name);
+      if (da === undefined && db === undefined) return;
+      const zeros = (v: V4): string => g.op('ConstantOfShape', [g.op('Shape', [v.name])]);
+      this.accumulate(x.name, g.op('Concat', [da ?? zeros(va), db ?? zeros(vb)], { axis: 1 }, 'dsplit'));
+    });
+    return [va, vb];
+  }
+
+  /** PyTorch channel shuffle: view(N, g, C/g, H, W).transpose(1, 2). */
+  channelShuffle(x: V4, groups: number): V4 {
+    const g = this.g;
+    if (x.c % groups !== 0) throw new TinyProtoError('E_SHAPE', `channelShuffle: ${x.c} channels not divisible by ${groups}`);
+    const per = x.c / groups;
+    const flat = g.constI([0, x.c, x.h, x.w]);
+    const shuffle = (v: string, a: number, b: number): string =>
+      g.op('Reshape', [g.op('Transpose', [g.op('Reshape', [v, g.constI([0, a, b, x.h, x.w])])], { perm: [0, 2, 1, 3, 4] }), flat], {}, 'shuffle');
+    const y = shuffle(x.name, groups, per);
+    this.record(() => {
+      const dy = this.grads.get(y);
+      if (dy === undefined) return;
+      this.accumulate(x.name, shuffle(dy, per, groups));
+    });
+    return { ...x, name: y };
+  }
+
+  /** Global average pool [N, c, h, w] -> [N, c]. */
+  globalAvgPool(x: V4): V2 {
+    const g = this.g;
+    const y = g.op('Reshape', [g.op('GlobalAveragePool', [x.name]), g.constI([0, x.c])], {}, 'gap');
+    this.record(() => {
+      const dy = this.grads.get(y);
+      if (dy === undefined) return;
+      const spread = g.op('Mul', [g.op('Reshape', [dy, g.constI([0, x.c, 1, 1])]), g.constF([1 / (x.h * x.w)])]);
+      this.accumulate(x.name, g.op('Expand', [spread, g.op('Shape', [x.name])], {}, 'dgap'));
+    });
+    return { name: y, dim: x.c };
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * Argument checks and batching shared by both engines, so that they accept exactly the same
+ * inputs, reject bad ones with the same errors, and visit the same mini-batches.
+ */
+import type { ModelSpec, ModelState, TrainOptions } from './engine.ts';
+import { TinyProtoError } from '../protocol/errors.ts';
+import { Rng } from '../protocol/rng.ts';
+
+export function imageSize(spec: ModelSpec): number {
+  const [h, w, c] = spec.inputShape;
+  return h * w * c;
+}
+
+/** Validate trainEpoch's arguments; returns whether the prototype term is on. */
+export function checkTrainArgs(spec: ModelSpec, x: Float32Array, y: Int32Array, opts: TrainOptions): { useProto: boolean } {
+  const { featureDim: d, numClasses: K } = spec;
+  const per = imageSize(spec);
+  const n = y.length;
+  if (x.length !== n * per) throw new TinyProtoError('E_SHAPE', `trainEpoch: x has ${x.length} values, expected ${n} x ${per}`);
+  if (!Number.isInteger(opts.batchSize) || opts.batchSize < 2) {
+    throw new TinyProtoError('E_CONFIG', `trainEpoch: batchSize must be an integer >= 2, got ${opts.batchSize}`);
+  }
+  if (!(opts.lr > 0) || !Number.isFinite(opts.lr)) throw new TinyProtoError('E_CONFIG', `trainEpoch: bad lr ${opts.lr}`);
+  if (!(opts.lambda >= 0) || !Number.isFinite(opts.lambda)) throw new TinyProtoError('E_CONFIG', `trainEpoch: bad lambda ${opts.lambda}`);
+  for (let i = 0; i < n; i++) {
+    const v = y[i]!;
+    if (v < 0 || v >= K) throw new TinyProtoError('E_SHAPE', `trainEpoch: label ${v} at ${i} outside [0, ${K})`);
+  }
+  if (opts.globalPrototypes !== null && opts.globalPrototypes.length !== K * d) {
+    throw new TinyProtoError('E_SHAPE', `trainEpoch: globalPrototypes has ${opts.globalPrototypes.length} values, expected ${K} x ${d}`);
+  }
+  if (opts.hasGlobal !== null && opts.hasGlobal.length !== K) {
+    throw new TinyProtoError('E_SHAPE', `trainEpoch: hasGlobal has ${opts.hasGlobal.length} flags, expected ${K}`);
+  }
+  return { useProto: opts.globalPrototypes !== null && opts.lambda > 0 };
+}
+
+/** K per-class weights of the prototype term: 1 where class j has a global prototype. */
+export function prototypeFlags(K: number, hasGlobal: Uint8Array | null): Float32Array {
+  const flags = new Float32Array(K);
+  for (let j = 0; j < K; j++) flags[j] = hasGlobal === null ? 1 : hasGlobal[j]! !== 0 ? 1 : 0;
+  return flags;
+}
+
+/**
+ * The epoch's mini-batches: indices shuffled with Rng(shuffleSeed), batches of batchSize with the
+ * last partial batch included, except a final batch of exactly one sample (batch norm in
+ * training mode cannot normalise one sample; PyTorch raises on it).
+ */
+export function epochBatches(n: number, batchSize: number, shuffleSeed: number): Int32Array[] {
+  const order = new Int32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  new Rng(shuffleSeed).shuffle(order);
+  const out: Int32Array[] = [];
+  for (let start = 0; start < n; start += batchSize) {
+    const B = Math.min(batchSize, n - start);
+    if (B < 2) break;
+    out.push(order.subarray(start, start + B));
+  }
+  return out;
+}
+
+export function checkEmbedArgs(spec: ModelSpec, x: Float32Array, n: number, batchSize: number): void {
+  const per = imageSize(spec);
+  if (!Number.isInteger(n) || n < 0 || x.length !== n * per) {
+    throw new TinyProtoError('E_SHAPE', `embed: x has ${x.length} values, expected ${n} x ${per}`);
+  }
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new TinyProtoError('E_CONFIG', `embed: bad batchSize ${batchSize}`);
+}
+
+/** setState's checks: exactly the known names, each with its shape and size. */
+export function checkState(entries: readonly { name: string; shape: readonly number[] }[], state: ModelState): void {
+  const known = new Set(entries.map((e) => e.name));
+  const extra = Object.keys(state).filter((k) => !known.has(k));
+  if (extra.length > 0) throw new TinyProtoError('E_SHAPE', `setState: unknown parameters ${extra.slice(0, 5).join(', ')}`, { extra });
+  for (const e of entries) {
+    const s = state[e.name];
+    if (s === undefined) throw new TinyProtoError('E_SHAPE', `setState: missing parameter ${e.name}`);
+    const same = s.shape.length === e.shape.length && s.shape.every((v, i) => v === e.shape[i]);
+    if (!same) throw new TinyProtoError('E_SHAPE', `setState: ${e.name} has shape [${s.shape}], expected [${e.shape}]`);
+    const size = e.shape.reduce((a, b) => a * b, 1);
+    if (s.data.length !== size) throw new TinyProtoError('E_SHAPE', `setState: ${e.name} has ${s.data.length} values, expected ${size}`);
+  }
+}
