@@ -214,16 +214,19 @@ export class OrtNetBuilder {
   }
 
   /**
-   * dW[kh, kw, i, o] = sum_{n, y, x} X[n, i, y*s + kh - p, x*s + kw - p] * dY[n, o, y, x], as one
-   * GEMM over an im2col matrix built from shifted slices: [N*ho*wo, k*k*cin]^T x [N*ho*wo, cout].
+   * dW[kh, kw, i, o] = sum_{n, y, x} X[n, i, y*s + kh - p, x*s + kw - p] * dY[n, o, y, x]: for each
+   * kernel offset, per image a GEMM of the shifted input slice [cin, ho*wo] with dY^T
+   * [ho*wo, cout], concatenated over offsets and summed over the batch. The result is already in
+   * the stored layout [k, k, cin, cout]. (Concatenating the slices into one im2col matrix first
+   * costs a large copy; a transposed im2col costs a larger one.)
    */
   private filterGrad(x: V4, dy: string, k: number, s: number, p: number, ho: number, wo: number, co: number): string {
     const g = this.g;
-    const views = this.shifts(x, k, s, p, ho, wo);
-    const cols = views.length === 1 ? views[0]! : g.op('Concat', views, { axis: 1 }, 'im2col');
-    const colsT = g.op('Reshape', [g.op('Transpose', [cols], { perm: [0, 2, 3, 1] }), g.constI([-1, k * k * x.c])]);
-    const dyT = g.op('Reshape', [g.op('Transpose', [dy], { perm: [0, 2, 3, 1] }), g.constI([-1, co])]);
-    const dw = g.op('Gemm', [colsT, dyT], { transA: 1 }, 'dW');
+    const P = ho * wo;
+    const dyT = g.op('Transpose', [g.op('Reshape', [dy, g.constI([0, co, P])])], { perm: [0, 2, 1] }, 'dyT');
+    const parts = this.shifts(x, k, s, p, ho, wo).map((v) => g.op('MatMul', [g.op('Reshape', [v, g.constI([0, x.c, P])]), dyT], {}, 'dWt'));
+    const perImage = parts.length === 1 ? parts[0]! : g.op('Concat', parts, { axis: 1 });
+    const dw = g.op('ReduceSum', [perImage, g.constI([0])], { keepdims: 0 }, 'dW');
     return g.op('Reshape', [dw, g.constI([k, k, x.c, co])]);
   }
 
@@ -248,40 +251,41 @@ export class OrtNetBuilder {
       const y = g.op('BatchNormalization', [x.name, gamma, beta, rMean, rVar], { epsilon: { float: BN_EPS } }, 'bn');
       return { ...x, name: y };
     }
-    const shape4 = g.constI([1, c, 1, 1]);
     const axes = [0, 2, 3];
-    const mean = g.op('ReduceMean', [x.name], { axes, keepdims: 1 }, 'bnMean');
-    const xc = g.op('Sub', [x.name, mean]);
-    const variance = g.op('ReduceMean', [g.op('Mul', [xc, xc])], { axes, keepdims: 1 }, 'bnVar');
-    const rstd = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [variance, g.constF([BN_EPS])])])], {}, 'rstd');
-    const xhat = g.op('Mul', [xc, rstd], {}, 'xhat');
-    const gamma4 = g.op('Reshape', [gamma, shape4]);
-    const y = g.op('Add', [g.op('Mul', [xhat, gamma4]), g.op('Reshape', [beta, shape4])], {}, 'bn');
-    // running statistics (PyTorch: unbiased variance, momentum 0.1)
-    const count = g.op('Mul', [this.nFloat!, g.constF([x.h * x.w])], {}, 'count');
-    const unbias = g.op('Div', [count, g.op('Sub', [count, g.constF([1])])]);
+    const shape4 = g.constI([1, c, 1, 1]);
     const flat = g.constI([c]);
+    const count = g.op('Mul', [this.nFloat!, g.constF([x.h * x.w])], {}, 'count');
+    // forward: batch moments by reductions, then inference-mode BatchNormalization with them
+    // (one fused pass for (x - mean) * gamma / sqrt(var + eps) + beta). onnxruntime's own
+    // training-mode BatchNormalization is not used: its optimiser substitutes the running-stat
+    // inputs for its batch-moment outputs when those feed another BatchNormalization.
+    const mean4 = g.op('ReduceMean', [x.name], { axes, keepdims: 1 }, 'bnMean');
+    const xc = g.op('Sub', [x.name, mean4], {}, 'xc');
+    const var4 = g.op('Div', [g.op('ReduceSumSquare', [xc], { axes, keepdims: 1 }), count], {}, 'bnVar');
+    const mean = g.op('Reshape', [mean4, flat]);
+    const variance = g.op('Reshape', [var4, flat]);
+    const y = g.op('BatchNormalization', [x.name, gamma, beta, mean, variance], { epsilon: { float: BN_EPS } }, 'bn');
+    // running statistics (PyTorch: unbiased variance, momentum 0.1)
+    const unbias = g.op('Div', [count, g.op('Sub', [count, g.constF([1])])]);
     const keep = g.constF([1 - BN_MOMENTUM]);
     const take = g.constF([BN_MOMENTUM]);
-    this.runningUpdates.push({
-      name: rMean,
-      value: g.op('Add', [g.op('Mul', [rMean, keep]), g.op('Mul', [g.op('Reshape', [mean, flat]), take])], {}, 'rmean'),
-    });
-    this.runningUpdates.push({
-      name: rVar,
-      value: g.op('Add', [g.op('Mul', [rVar, keep]), g.op('Mul', [g.op('Mul', [g.op('Reshape', [variance, flat]), unbias]), take])], {}, 'rvar'),
-    });
+    this.runningUpdates.push({ name: rMean, value: g.op('Add', [g.op('Mul', [rMean, keep]), g.op('Mul', [mean, take])], {}, 'rmean') });
+    this.runningUpdates.push({ name: rVar, value: g.op('Add', [g.op('Mul', [rVar, keep]), g.op('Mul', [g.op('Mul', [variance, unbias]), take])], {}, 'rvar') });
     this.record(() => {
       const dy = this.grads.get(y);
       if (dy === undefined) return;
+      // xhat = (x - mean) * rstd; dbeta = sum(dy); dgamma = sum(dy * xhat);
+      // dx = gamma * rstd * (dy - (dbeta + xhat * dgamma) / n)
+      const rstd = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [variance, g.constF([BN_EPS])])])], {}, 'rstd');
+      const xhat = g.op('Mul', [xc, g.op('Reshape', [rstd, shape4])], {}, 'xhat');
       const sumAxes = g.constI(axes);
-      const dbeta4 = g.op('ReduceSum', [dy, sumAxes], { keepdims: 1 });
-      const dgamma4 = g.op('ReduceSum', [g.op('Mul', [dy, xhat]), sumAxes], { keepdims: 1 });
-      // dx = gamma * rstd * (dy - mean(dy) - xhat * mean(dy * xhat))
-      const inner = g.op('Sub', [g.op('Sub', [dy, g.op('Div', [dbeta4, count])]), g.op('Mul', [xhat, g.op('Div', [dgamma4, count])])]);
-      this.accumulate(x.name, g.op('Mul', [inner, g.op('Mul', [gamma4, rstd])], {}, 'dbn'));
-      this.accumulate(gamma, g.op('Reshape', [dgamma4, flat]));
-      this.accumulate(beta, g.op('Reshape', [dbeta4, flat]));
+      const dbeta = g.op('ReduceSum', [dy, sumAxes], { keepdims: 0 });
+      const dgamma = g.op('ReduceSum', [g.op('Mul', [dy, xhat]), sumAxes], { keepdims: 0 });
+      const per = (v: string): string => g.op('Reshape', [g.op('Div', [v, count]), shape4]);
+      const inner = g.op('Sub', [g.op('Sub', [dy, per(dbeta)]), g.op('Mul', [xhat, per(dgamma)])]);
+      this.accumulate(x.name, g.op('Mul', [inner, g.op('Reshape', [g.op('Mul', [gamma, rstd]), shape4])], {}, 'dbn'));
+      this.accumulate(gamma, dgamma);
+      this.accumulate(beta, dbeta);
     });
     return { ...x, name: y };
   }

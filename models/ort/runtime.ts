@@ -64,6 +64,8 @@ export async function createSession(ort: Ort, bytes: Uint8Array, s: SessionSetti
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
       logSeverityLevel: 3,
+      ...(process.env['TP_ARENA'] === '0' ? { enableCpuMemArena: false } : {}),
+      ...(process.env['TP_PATTERN'] === '0' ? { enableMemPattern: false } : {}),
     });
   } catch (e) {
     throw new TinyProtoError('E_BACKEND', `onnxruntime could not load a tinyproto graph: ${(e as Error).message}`);

@@ -1,0 +1,86 @@
+/**
+ * One measurement of `npm run bench:train`, in its own process so that its peak RSS is its own:
+ * trains (trainEpoch, the agent's real path: lambda = 10 with prototypes for every class) or
+ * runs inference (embed) on random data for about `--seconds` after one warm-up pass, and prints
+ * one JSON line.
+ *
+ *   tsx benchmarks/train-run.ts --engine ort|tfjs --family resnet8 --input 28x28x1 --batch 64
+ *                               --mode train|infer [--seconds 6] [--threads 0]
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { createEngine, isFamily, type EngineChoice, type Family } from '../models/index.ts';
+import { Rng } from '../protocol/rng.ts';
+
+const { values } = parseArgs({
+  options: {
+    engine: { type: 'string', default: 'ort' },
+    family: { type: 'string', default: 'resnet8' },
+    input: { type: 'string', default: '28x28x1' },
+    batch: { type: 'string', default: '64' },
+    mode: { type: 'string', default: 'train' },
+    seconds: { type: 'string', default: '6' },
+    threads: { type: 'string', default: '0' },
+  },
+});
+
+/** Peak resident set size of this process (VmHWM), in bytes. */
+export function peakRssBytes(): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m === null ? process.resourceUsage().maxRSS * 1024 : Number(m[1]) * 1024;
+}
+
+async function main(): Promise<void> {
+  const family = values.family!;
+  if (!isFamily(family)) throw new Error(`unknown family ${family}`);
+  const dims = values.input!.split('x').map(Number);
+  if (dims.length !== 3 || dims.some((v) => !Number.isInteger(v) || v < 1)) throw new Error(`--input must be HxWxC, got ${values.input}`);
+  const [h, w, c] = dims as [number, number, number];
+  const batch = Number(values.batch);
+  const seconds = Number(values.seconds);
+  const mode = values.mode === 'infer' ? 'infer' : 'train';
+  const threads = Number(values.threads);
+  const engine = await createEngine({ engine: values.engine as EngineChoice, backend: 'auto', ...(threads > 0 ? { threads } : {}) });
+  const K = 10;
+  const d = 500;
+  const model = engine.createModel({ family: family as Family, inputShape: [h, w, c], featureDim: d, numClasses: K, seed: 1 });
+  const n = batch * 8;
+  const rng = new Rng(7);
+  const x = new Float32Array(n * h * w * c);
+  for (let i = 0; i < x.length; i++) x[i] = rng.normal();
+  const y = Int32Array.from({ length: n }, (_, i) => i % K);
+  const protos = new Float32Array(K * d);
+  for (let i = 0; i < protos.length; i++) protos[i] = rng.normal() * 0.1;
+  const opts = { batchSize: batch, lr: 0.01, lambda: 10, globalPrototypes: protos, hasGlobal: new Uint8Array(K).fill(1), shuffleSeed: 1 };
+  const step = async (): Promise<number> => {
+    if (mode === 'train') return (await model.trainEpoch(x, y, opts)).samples;
+    await model.embed(x, n, batch);
+    return n;
+  };
+  await step(); // warm-up: session creation, first allocations
+  let images = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < seconds * 1000) images += await step();
+  const elapsed = (performance.now() - t0) / 1000;
+  const out = {
+    engine: engine.name,
+    backend: engine.backend,
+    family,
+    input: values.input,
+    batch,
+    mode,
+    imagesPerSecond: images / elapsed,
+    images,
+    seconds: elapsed,
+    peakRssBytes: peakRssBytes(),
+    params: model.paramCount,
+    mflopsPerImage: model.flopsPerImage / 1e6,
+  };
+  process.stdout.write(JSON.stringify(out) + '\n');
+  model.dispose();
+}
+
+main().catch((e: unknown) => {
+  process.stdout.write(JSON.stringify({ error: (e as Error).message }) + '\n');
+  process.exitCode = 1;
+});
