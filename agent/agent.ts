@@ -365,7 +365,9 @@ export class Agent extends EventEmitter {
     this.recorder?.add('encode', (this.now() - tEncode) / 1000);
     // outbox, checkpoint and progress are committed before anything is sent
     this.store.enqueueUpload(c.experiment, round, bytes);
-    this.store.saveCheckpoint(c.experiment, round, learner.getState(), { family: this.family });
+    // family and d with the weights: what `tinyproto export` needs to rebuild the model (the rest
+    // of the spec, input shape and K, is in the cached shard's metadata)
+    this.store.saveCheckpoint(c.experiment, round, learner.getState(), { family: this.family, featureDim: c.featureDim });
     this.store.setLastCompletedRound(c.experiment, round);
     const trained: RoundTrained = {
       round,

@@ -6,6 +6,7 @@ import { runAgent } from './agent.ts';
 import { runServer } from './server.ts';
 import { runFleetCommand } from './fleet.ts';
 import { runReport } from './report.ts';
+import { runExport } from './export.ts';
 
 const HELP = `Usage: tinyproto <command> [options]
 
@@ -16,6 +17,7 @@ Commands:
   agent       the on-board agent: data shard, training, uploads, SQLite (MQTT)
   fleet       a local fleet: broker (embedded by default) + aggregator + N agent processes
   report      CSV, JSON, charts (SVG/PNG) and an HTML page from aggregator stores or simulation JSON
+  export      an agent's latest checkpoint as an inference ONNX model (--eval: on its own test split)
 
 Run "tinyproto <command> --help" for a command's options.
 `;
@@ -38,6 +40,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runFleetCommand(rest, out, logger);
       case 'report':
         return runReport(rest, out);
+      case 'export':
+        return await runExport(rest, out);
       case undefined:
       case '-h':
       case '--help':

@@ -92,6 +92,8 @@ interface LayerCase {
   readonly in: readonly [number, number, number]; // [h, w, c]
   /** Input scale (relu6 needs values beyond 6). */
   readonly scale?: number;
+  /** Parameter gradients that are zero in exact arithmetic are present: compare with the backbones' floor. */
+  readonly floor?: boolean;
   ort(b: OrtNetBuilder, x: V4): V4 | V2;
   tfjs(b: NetBuilder, x: Tensor4D, shape: readonly [number, number, number], ctx: FwdCtx): () => Tensor4D | Tensor2D;
 }
@@ -136,6 +138,25 @@ const LAYER_CASES: LayerCase[] = [
     tfjs: (b, x, shape, ctx) => {
       const l = b.batchNorm('l', shape);
       return () => l.apply(x, ctx);
+    },
+  },
+  {
+    // the conv takes batch norm's per-channel scale into its weights (net.ts gradScale)
+    name: 'conv 3x3/s2 + batch norm + depthwise 3x3 + batch norm',
+    in: [7, 8, 3],
+    // bn1's shift and scale are undone by bn2 (through the linear depthwise conv): their
+    // gradients are zero in exact arithmetic
+    floor: true,
+    ort: (b, x) => {
+      const y = b.batchNorm('bn1', b.conv('c1', x, { filters: 4, kernel: 3, stride: 2 }));
+      return b.batchNorm('bn2', b.conv('c2', y, { filters: 4, kernel: 3, depthwise: true }));
+    },
+    tfjs: (b, x, shape, ctx) => {
+      const c1 = b.conv2d('c1', shape, { filters: 4, kernel: 3, stride: 2 });
+      const bn1 = b.batchNorm('bn1', c1.shape);
+      const c2 = b.depthwise('c2', bn1.shape, { kernel: 3 });
+      const bn2 = b.batchNorm('bn2', c2.shape);
+      return () => bn2.apply(c2.apply(bn1.apply(c1.apply(x, ctx), ctx), ctx), ctx);
     },
   },
   { name: 'relu', in: [4, 4, 3], ort: (b, x) => b.relu(x), tfjs: (b, x) => () => b.tf.relu(x) },
@@ -211,10 +232,10 @@ for (const lc of LAYER_CASES) {
     const yOrt = is4 ? toNhwc(out['y']!, N, y.c, y.h, y.w) : out['y']!;
     close('y', yOrt, yT.dataSync() as Float32Array);
     close('dx', toNhwc(out['dx']!, N, c, h, w), dxT.dataSync() as Float32Array);
-    for (const e of store.entries) {
-      if (!e.trainable) continue;
-      close(`d ${e.name}`, out[gradName(e.name)]!, grads[e.variable.name]!.dataSync() as Float32Array);
-    }
+    const trainable = store.entries.filter((e) => e.trainable);
+    let largest = 0;
+    for (const e of trainable) for (const v of grads[e.variable.name]!.dataSync()) largest = Math.max(largest, Math.abs(v));
+    for (const e of trainable) close(`d ${e.name}`, out[gradName(e.name)]!, grads[e.variable.name]!.dataSync() as Float32Array, lc.floor === true ? 1e-2 * largest : 0);
     tf.dispose([xt, rt, value, dxT, yT, ...Object.values(grads)]);
     store.dispose();
   });

@@ -68,6 +68,15 @@ export class OrtNetBuilder {
   private nFloat: string | null = null;
   /** Values that need no gradient (the image input). */
   private readonly noGrad = new Set<string>();
+  /** How many layers consume each value (a gradient may be rescaled only with one consumer). */
+  private readonly uses = new Map<string, number>();
+  private readonly convOutputs = new Set<string>();
+  /**
+   * Values whose accumulated gradient is stored divided by a per-channel scale [C] (a batch
+   * norm's gamma * rstd); the convolution that produced the value multiplies the scale into its
+   * (small) weights instead of into the (large) gradient.
+   */
+  private readonly gradScale = new Map<string, string>();
 
   constructor(
     readonly mode: Mode,
@@ -91,6 +100,10 @@ export class OrtNetBuilder {
     this.params.push(def);
     if (this.source === null) return this.g.input(name, shape);
     return this.g.tensor(name, shape, this.source(def));
+  }
+
+  private use(...values: string[]): void {
+    for (const v of values) this.uses.set(v, (this.uses.get(v) ?? 0) + 1);
   }
 
   /** Add `grad` to the gradient of `value`. */
@@ -176,6 +189,7 @@ export class OrtNetBuilder {
     const wo = convOut(x.w, k, s);
     if (ho < 1 || wo < 1) throw new TinyProtoError('E_SHAPE', `${name}: input ${x.h}x${x.w} too small`);
     const group = dw ? ci : 1;
+    this.use(x.name);
     // torchvision: fan_out = k*k*cout/groups
     const wName = this.param(`${name}.weight`, dw ? [k, k, ci, 1] : [k, k, ci, co], true, { kind: 'he', fanOut: dw ? k * k : k * k * co });
     this.flops += 2 * ho * wo * k * k * (dw ? ci : ci * co);
@@ -184,57 +198,64 @@ export class OrtNetBuilder {
     const convAttrs = { kernel_shape: [k, k], pads: [p, p, p, p], strides: [s, s], group };
     const y = g.op('Conv', [x.name, wOnnx], convAttrs, 'conv');
     const out: V4 = { name: y, c: co, h: ho, w: wo };
+    this.convOutputs.add(y);
     this.record(() => {
       const dy = this.grads.get(y);
       if (dy === undefined) return;
+      // the true output gradient is scale (per output channel) * dy when batch norm deferred it
+      const scale = this.gradScale.get(y);
       // input gradient: the transposed convolution with the same weights
       if (!this.noGrad.has(x.name)) {
         const outputPadding = [x.h - ((ho - 1) * s + k - 2 * p), x.w - ((wo - 1) * s + k - 2 * p)];
-        this.accumulate(x.name, g.op('ConvTranspose', [dy, wOnnx], { ...convAttrs, output_padding: outputPadding }, 'dconv'));
+        const wEff = scale === undefined ? wOnnx : g.op('Mul', [wOnnx, g.op('Reshape', [scale, g.constI([co, 1, 1, 1])])], {}, 'wScaled');
+        this.accumulate(x.name, g.op('ConvTranspose', [dy, wEff], { ...convAttrs, output_padding: outputPadding }, 'dconv'));
       }
-      this.accumulate(wName, dw ? this.depthwiseFilterGrad(x, dy, k, s, p, ho, wo) : this.filterGrad(x, dy, k, s, p, ho, wo, co));
+      const dW = dw ? this.depthwiseFilterGrad(x, dy, k, s, p, ho, wo) : this.filterGrad(x, dy, k, s, p, ho, wo, co);
+      this.accumulate(wName, scale === undefined ? dW : g.op('Mul', [dW, dw ? g.op('Reshape', [scale, g.constI([co, 1])]) : scale], {}, 'dWscaled'));
     });
     return out;
   }
 
-  /** The k*k shifted (and strided) views of the padded input, each [N, c, ho, wo]. */
-  private shifts(x: V4, k: number, s: number, p: number, ho: number, wo: number): string[] {
+  /**
+   * The k*k shifted (and strided) views of the zero-padded tensor `v` [A, B, h, w], each
+   * [A, B, ho, wo]: view (kh, kw)[a, b, y, x] = v[a, b, y*s + kh - p, x*s + kw - p].
+   */
+  private shifts(v: string, h: number, w: number, k: number, s: number, p: number, ho: number, wo: number): string[] {
     const g = this.g;
-    const xp = p > 0 ? g.op('Pad', [x.name, g.constI([0, 0, p, p, 0, 0, p, p])], {}, 'pad') : x.name;
-    if (k === 1 && s === 1) return [xp];
+    const vp = p > 0 ? g.op('Pad', [v, g.constI([0, 0, p, p, 0, 0, p, p])], {}, 'pad') : v;
+    if (k === 1 && s === 1 && ho === h && wo === w) return [vp];
     const views: string[] = [];
     for (let kh = 0; kh < k; kh++) {
       for (let kw = 0; kw < k; kw++) {
         const starts = g.constI([kh, kw]);
         const ends = g.constI([kh + (ho - 1) * s + 1, kw + (wo - 1) * s + 1]);
-        views.push(g.op('Slice', [xp, starts, ends, g.constI([2, 3]), g.constI([s, s])], {}, 'shift'));
+        views.push(g.op('Slice', [vp, starts, ends, g.constI([2, 3]), g.constI([s, s])], {}, 'shift'));
       }
     }
     return views;
   }
 
   /**
-   * dW[kh, kw, i, o] = sum_{n, y, x} X[n, i, y*s + kh - p, x*s + kw - p] * dY[n, o, y, x]: for each
-   * kernel offset, per image a GEMM of the shifted input slice [cin, ho*wo] with dY^T
-   * [ho*wo, cout], concatenated over offsets and summed over the batch. The result is already in
-   * the stored layout [k, k, cin, cout]. (Concatenating the slices into one im2col matrix first
-   * costs a large copy; a transposed im2col costs a larger one.)
+   * dW[kh, kw, i, o] = sum_{n, y, x} X[n, i, y*s + kh - p, x*s + kw - p] * dY[n, o, y, x].
+   * With the batch axis moved inside (X^T [cin, N, h, w], dY^T [cout, N, ho, wo]: copies of
+   * whole h*w planes, cheap), each kernel offset is one GEMM with the reduction over all
+   * N*ho*wo positions: dW(kh, kw)^T = dY^T [cout, N*ho*wo] x view^T [cin, N*ho*wo]^T.
    */
   private filterGrad(x: V4, dy: string, k: number, s: number, p: number, ho: number, wo: number, co: number): string {
     const g = this.g;
-    const P = ho * wo;
-    const dyT = g.op('Transpose', [g.op('Reshape', [dy, g.constI([0, co, P])])], { perm: [0, 2, 1] }, 'dyT');
-    const parts = this.shifts(x, k, s, p, ho, wo).map((v) => g.op('MatMul', [g.op('Reshape', [v, g.constI([0, x.c, P])]), dyT], {}, 'dWt'));
-    const perImage = parts.length === 1 ? parts[0]! : g.op('Concat', parts, { axis: 1 });
-    const dw = g.op('ReduceSum', [perImage, g.constI([0])], { keepdims: 0 }, 'dW');
-    return g.op('Reshape', [dw, g.constI([k, k, x.c, co])]);
+    const xT = g.op('Transpose', [x.name], { perm: [1, 0, 2, 3] }, 'xT');
+    const dyT = g.op('Reshape', [g.op('Transpose', [dy], { perm: [1, 0, 2, 3] }, 'dyT'), g.constI([co, -1])]);
+    const parts = this.shifts(xT, x.h, x.w, k, s, p, ho, wo).map((v) => g.op('Gemm', [dyT, g.op('Reshape', [v, g.constI([x.c, -1])])], { transB: 1 }, 'dWt'));
+    // parts: k*k of [cout, cin] -> [k*k, cout, cin] -> [k, k, cin, cout]
+    const stacked = parts.length === 1 ? g.op('Reshape', [parts[0]!, g.constI([1, co, x.c])]) : g.op('Concat', parts.map((q) => g.op('Reshape', [q, g.constI([1, co, x.c])])), { axis: 0 });
+    return g.op('Reshape', [g.op('Transpose', [stacked], { perm: [0, 2, 1] }), g.constI([k, k, x.c, co])], {}, 'dW');
   }
 
   /** dW[kh, kw, c, 0] = sum_{n, y, x} X[n, c, y*s + kh - p, x*s + kw - p] * dY[n, c, y, x]. */
   private depthwiseFilterGrad(x: V4, dy: string, k: number, s: number, p: number, ho: number, wo: number): string {
     const g = this.g;
     const axes = g.constI([0, 2, 3]);
-    const parts = this.shifts(x, k, s, p, ho, wo).map((v) => g.op('ReduceSum', [g.op('Mul', [v, dy]), axes], { keepdims: 0 }, 'dWdw'));
+    const parts = this.shifts(x.name, x.h, x.w, k, s, p, ho, wo).map((v) => g.op('ReduceSum', [g.op('Mul', [v, dy]), axes], { keepdims: 0 }, 'dWdw'));
     const stacked = parts.length === 1 ? parts[0]! : g.op('Concat', parts, { axis: 0 });
     return g.op('Reshape', [stacked, g.constI([k, k, x.c, 1])]);
   }
@@ -251,6 +272,7 @@ export class OrtNetBuilder {
       const y = g.op('BatchNormalization', [x.name, gamma, beta, rMean, rVar], { epsilon: { float: BN_EPS } }, 'bn');
       return { ...x, name: y };
     }
+    this.use(x.name);
     const axes = [0, 2, 3];
     const shape4 = g.constI([1, c, 1, 1]);
     const flat = g.constI([c]);
@@ -274,16 +296,22 @@ export class OrtNetBuilder {
     this.record(() => {
       const dy = this.grads.get(y);
       if (dy === undefined) return;
-      // xhat = (x - mean) * rstd; dbeta = sum(dy); dgamma = sum(dy * xhat);
-      // dx = gamma * rstd * (dy - (dbeta + xhat * dgamma) / n)
-      const rstd = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [variance, g.constF([BN_EPS])])])], {}, 'rstd');
-      const xhat = g.op('Mul', [xc, g.op('Reshape', [rstd, shape4])], {}, 'xhat');
+      // with xhat = (x - mean) * rstd: dbeta = sum(dy), dgamma = rstd * sum(dy * (x - mean)),
+      // dx = gamma * rstd * u, u = dy - (xhat * dgamma + dbeta) / n; the per-channel affine map
+      // xhat * a + b is inference-mode BatchNormalization with the batch moments (one pass)
       const sumAxes = g.constI(axes);
+      const rstd = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [variance, g.constF([BN_EPS])])])], {}, 'rstd');
       const dbeta = g.op('ReduceSum', [dy, sumAxes], { keepdims: 0 });
-      const dgamma = g.op('ReduceSum', [g.op('Mul', [dy, xhat]), sumAxes], { keepdims: 0 });
-      const per = (v: string): string => g.op('Reshape', [g.op('Div', [v, count]), shape4]);
-      const inner = g.op('Sub', [g.op('Sub', [dy, per(dbeta)]), g.op('Mul', [xhat, per(dgamma)])]);
-      this.accumulate(x.name, g.op('Mul', [inner, g.op('Reshape', [g.op('Mul', [gamma, rstd]), shape4])], {}, 'dbn'));
+      const dgamma = g.op('Mul', [g.op('ReduceSum', [g.op('Mul', [dy, xc]), sumAxes], { keepdims: 0 }), rstd]);
+      const centre = g.op('BatchNormalization', [x.name, g.op('Div', [dgamma, count]), g.op('Div', [dbeta, count]), mean, variance], { epsilon: { float: BN_EPS } }, 'bnGradCentre');
+      const u = g.op('Sub', [dy, centre], {}, 'dbnU');
+      const scale = g.op('Mul', [gamma, rstd], {}, 'bnScale');
+      if (this.convOutputs.has(x.name) && this.uses.get(x.name) === 1) {
+        this.gradScale.set(x.name, scale);
+        this.accumulate(x.name, u);
+      } else {
+        this.accumulate(x.name, g.op('Mul', [u, g.op('Reshape', [scale, shape4])], {}, 'dbn'));
+      }
       this.accumulate(gamma, dgamma);
       this.accumulate(beta, dbeta);
     });
@@ -293,6 +321,7 @@ export class OrtNetBuilder {
   /** Linear layer y = x W + b, W [in, out]. */
   dense(name: string, x: V2, outDim: number): V2 {
     const g = this.g;
+    this.use(x.name);
     const bound = 1 / Math.sqrt(x.dim);
     const w = this.param(`${name}.weight`, [x.dim, outDim], true, { kind: 'uniform', bound });
     const b = this.param(`${name}.bias`, [outDim], true, { kind: 'uniform', bound });
@@ -312,11 +341,13 @@ export class OrtNetBuilder {
 
   relu(x: V4): V4 {
     const g = this.g;
+    this.use(x.name);
     const y = g.op('Relu', [x.name]);
     this.record(() => {
       const dy = this.grads.get(y);
       if (dy === undefined) return;
-      this.accumulate(x.name, g.op('Where', [g.op('Greater', [y, this.zero]), dy, this.zero], {}, 'drelu'));
+      // y >= 0, so Sign(y) is the 0/1 mask of the active units
+      this.accumulate(x.name, g.op('Mul', [dy, g.op('Sign', [y])], {}, 'drelu'));
     });
     return { ...x, name: y };
   }
@@ -324,6 +355,7 @@ export class OrtNetBuilder {
   /** min(max(x, 0), 6); gradient passes where 0 < x <= 6 (as tfjs). */
   relu6(x: V4): V4 {
     const g = this.g;
+    this.use(x.name);
     const six = g.constF([6]);
     const y = g.op('Clip', [x.name, this.zero, six], {}, 'relu6');
     this.record(() => {
@@ -337,6 +369,7 @@ export class OrtNetBuilder {
 
   add(a: V4, b: V4): V4 {
     if (a.c !== b.c || a.h !== b.h || a.w !== b.w) throw new TinyProtoError('E_SHAPE', `add: [${a.c},${a.h},${a.w}] vs [${b.c},${b.h},${b.w}]`);
+    this.use(a.name, b.name);
     const y = this.g.op('Add', [a.name, b.name], {}, 'res');
     this.record(() => {
       const dy = this.grads.get(y);
@@ -350,6 +383,7 @@ export class OrtNetBuilder {
   /** Concatenate along channels. */
   concat(a: V4, b: V4): V4 {
     const g = this.g;
+    this.use(a.name, b.name);
     const y = g.op('Concat', [a.name, b.name], { axis: 1 }, 'cat');
     this.record(() => {
       const dy = this.grads.get(y);
@@ -364,6 +398,7 @@ export class OrtNetBuilder {
   /** Split channels into [first `at`, rest]. */
   split(x: V4, at: number): [V4, V4] {
     const g = this.g;
+    this.use(x.name);
     const [a, b] = g.opN('Split', [x.name, g.constI([at, x.c - at])], 2, { axis: 1 }, 'split');
     const va: V4 = { ...x, name: a!, c: at };
     const vb: V4 = { ...x, name: b!, c: x.c - at };
@@ -381,6 +416,7 @@ export class OrtNetBuilder {
   channelShuffle(x: V4, groups: number): V4 {
     const g = this.g;
     if (x.c % groups !== 0) throw new TinyProtoError('E_SHAPE', `channelShuffle: ${x.c} channels not divisible by ${groups}`);
+    this.use(x.name);
     const per = x.c / groups;
     const flat = g.constI([0, x.c, x.h, x.w]);
     const shuffle = (v: string, a: number, b: number): string =>
@@ -397,6 +433,7 @@ export class OrtNetBuilder {
   /** Global average pool [N, c, h, w] -> [N, c]. */
   globalAvgPool(x: V4): V2 {
     const g = this.g;
+    this.use(x.name);
     const y = g.op('Reshape', [g.op('GlobalAveragePool', [x.name]), g.constI([0, x.c])], {}, 'gap');
     this.record(() => {
       const dy = this.grads.get(y);
