@@ -164,7 +164,7 @@ async function main(): Promise<void> {
   const md = [markdownTable(header, rows), '', ...notes.map((n) => `- ${n}`)].join('\n');
   process.stdout.write(textTable(header, rows) + '\n\n' + notes.join('\n') + '\n');
   const json = { benchmark: 'train', date: new Date().toISOString(), seconds, cores: cpus().length, cpu: cpus()[0]?.model, node: process.version, torch, results, agent, minutes: (performance.now() - t0) / 60000 };
-  const updated = writeBenchmarkResults(values.out!, 'train', 'bench-train', md, json);
+  const updated = writeBenchmarkResults(values.out!, 'train', 'bench:train', md, json);
   process.stderr.write(`bench:train: ${((performance.now() - t0) / 60000).toFixed(1)} min; results in ${values.out}/train.json${updated ? ' and README.md' : ''}\n`);
 }
 
