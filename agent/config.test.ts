@@ -1,18 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { assertConfigError } from '../test/helpers/assert.ts';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AGENT_DEFAULTS, agentConfigFromEnv, agentConfigFromFile, envName, resolveAgentConfig } from './config.ts';
-
-function assertConfigError(fn: () => unknown, re: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    const err = e as { code?: string; message?: string };
-    assert.equal(err.code, 'E_CONFIG');
-    assert.match(err.message ?? '', re);
-    return true;
-  });
-}
 
 test('engine defaults: auto engine (ONNX Runtime), threads 0, provider auto; frozen', () => {
   const c = resolveAgentConfig();

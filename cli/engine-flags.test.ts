@@ -1,18 +1,10 @@
 /** The engine flags of `simulate`, `agent` and `fleet`: parsed, validated, and passed on. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { assertConfigError } from '../test/helpers/assert.ts';
 import { parseSimulateArgs, SIMULATE_HELP, engineText } from './simulate.ts';
 import { agentConfigFromArgs, AGENT_HELP } from './agent.ts';
 import { fleetOptions, FLEET_HELP } from './fleet.ts';
-
-function assertConfigError(fn: () => unknown, re: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    const err = e as { code?: string; message?: string };
-    assert.equal(err.code, 'E_CONFIG');
-    assert.match(err.message ?? '', re);
-    return true;
-  });
-}
 
 test('simulate: --engine, --threads, --provider reach the config; defaults auto / 0 / auto', () => {
   const d = parseSimulateArgs([]).config;

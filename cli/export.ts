@@ -11,7 +11,6 @@
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import Database from 'better-sqlite3';
 import { AGENT_DEFAULTS, type AgentConfig } from '../agent/config.ts';
 import { loadAgentData } from '../agent/shard.ts';
 import { blobToInt32, decodeState, parseShardMeta } from '../agent/store-codec.ts';
@@ -24,7 +23,8 @@ import { isFamily } from '../models/zoo-info.ts';
 import { TinyProtoError, isTinyProtoError } from '../protocol/errors.ts';
 import { silentLogger } from '../protocol/logger.ts';
 import { Rng } from '../protocol/rng.ts';
-import { APPLICATION_IDS, fromBlob, parseJsonObject, storeError, type SqliteDb } from '../protocol/sqlite.ts';
+import Database from 'better-sqlite3';
+import { fromBlob, openStoreReadOnly, parseJsonObject, storeError, type SqliteDb } from '../protocol/sqlite.ts';
 import type { RoundTelemetry } from '../protocol/telemetry.ts';
 import { bytes, pct } from './table.ts';
 
@@ -79,34 +79,7 @@ export interface ExportResult {
 function openReadOnly(path: string): SqliteDb {
   if (!existsSync(path)) throw new TinyProtoError('E_CONFIG', `${path}: no such file (give the agent's SQLite store, as in tinyproto agent --store)`);
   if (statSync(path).isDirectory()) throw new TinyProtoError('E_CONFIG', `${path}: is a directory, not an agent store`);
-  let db: SqliteDb;
-  try {
-    db = new Database(path, { readonly: true, fileMustExist: true });
-  } catch (e) {
-    throw storeError(path, `cannot open the agent store: ${e instanceof Error ? e.message : String(e)}`, e);
-  }
-  try {
-    let appId: number;
-    let version: number;
-    try {
-      appId = Number(db.pragma('application_id', { simple: true }));
-      version = Number(db.pragma('user_version', { simple: true }));
-    } catch (e) {
-      throw storeError(path, `not a tinyproto agent store (${e instanceof Error ? e.message : String(e)})`, e);
-    }
-    if (appId !== APPLICATION_IDS['agent']) {
-      const other = Object.entries(APPLICATION_IDS).find(([, id]) => id === appId)?.[0];
-      throw storeError(path, other !== undefined ? `is a tinyproto ${other} store, not an agent store` : `not a tinyproto agent store (application_id=${appId})`);
-    }
-    if (version > AGENT_SCHEMA_VERSION) {
-      throw storeError(path, `agent store has schema version ${version}, newer than supported version ${AGENT_SCHEMA_VERSION}; upgrade tinyproto`);
-    }
-    db.pragma('busy_timeout = 2000');
-    return db;
-  } catch (e) {
-    db.close();
-    throw e;
-  }
+  return openStoreReadOnly(path, 'agent', AGENT_SCHEMA_VERSION, (message, cause) => storeError(path, message, cause));
 }
 
 /** SQLite failures while reading become E_STORE naming the file. */

@@ -8,6 +8,7 @@
  */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { relDiff } from '../test/helpers/assert.ts';
 import { FAMILIES } from './zoo-info.ts';
 import type { Engine, Family, LocalModel, ModelSpec, TrainOptions } from './engine.ts';
 import { isTinyProtoError } from '../protocol/errors.ts';
@@ -66,18 +67,6 @@ export function accuracy(logits: Float32Array, y: Int32Array, K: number): number
   return ok / y.length;
 }
 
-/** max |a - b| / max |ref| (0 when both are all zeros). */
-export function relDiff(a: Float32Array, ref: Float32Array): number {
-  assert.equal(a.length, ref.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < ref.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - ref[i]!));
-    scale = Math.max(scale, Math.abs(ref[i]!));
-  }
-  if (diff === 0) return 0;
-  return scale === 0 ? Infinity : diff / scale;
-}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -369,3 +358,5 @@ export function engineContract(label: string, makeEngine: () => Promise<Engine>)
     assert.ok(Math.abs(sum - all) < 1e-4 * all, `${sum} vs ${all}`);
   });
 }
+
+export { relDiff };

@@ -203,3 +203,37 @@ export function closeDb(db: SqliteDb): void {
   }
   db.close();
 }
+
+/**
+ * Opens an existing tinyproto store read-only, without migrating it (it may belong to a running
+ * process), after checking that it is a `kind` store of a schema version this code reads. Every
+ * failure is built by `fail`, so that each caller reports it with its own error code.
+ */
+export function openStoreReadOnly(path: string, kind: 'agent' | 'aggregator', maxVersion: number, fail: (message: string, cause?: unknown) => Error): SqliteDb {
+  let db: SqliteDb;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true });
+  } catch (e) {
+    throw fail(`cannot open as SQLite (${e instanceof Error ? e.message : String(e)})`, e);
+  }
+  try {
+    let appId: number;
+    let version: number;
+    try {
+      appId = Number(db.pragma('application_id', { simple: true }));
+      version = Number(db.pragma('user_version', { simple: true }));
+    } catch (e) {
+      throw fail(`is not a tinyproto ${kind} store (${e instanceof Error ? e.message : String(e)})`, e);
+    }
+    if (appId !== APPLICATION_IDS[kind]) {
+      const other = Object.entries(APPLICATION_IDS).find(([, id]) => id === appId)?.[0];
+      throw fail(other !== undefined ? `is a tinyproto ${other} store, not an ${kind} store` : `is not a tinyproto ${kind} store (application_id=${appId})`);
+    }
+    if (version > maxVersion) throw fail(`${kind} store has schema version ${version}, newer than supported version ${maxVersion}; upgrade tinyproto`);
+    db.pragma('busy_timeout = 2000');
+    return db;
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+}

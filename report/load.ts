@@ -5,9 +5,8 @@
  */
 import { existsSync, openSync, readSync, closeSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import Database from 'better-sqlite3';
 import { TinyProtoError } from '../protocol/errors.ts';
-import { APPLICATION_IDS } from '../protocol/sqlite.ts';
+import { openStoreReadOnly } from '../protocol/sqlite.ts';
 import type { RoundTelemetry } from '../protocol/telemetry.ts';
 import { AGGREGATOR_SCHEMA_VERSION } from '../server/store.ts';
 import { readAgentEvaluations } from '../fleet/evaluations.ts';
@@ -136,13 +135,6 @@ export function loadSimulationJson(path: string, text?: string): RunData {
   };
 }
 
-function openReadOnly(path: string): Database.Database {
-  try {
-    return new Database(path, { readonly: true, fileMustExist: true });
-  } catch (e) {
-    throw configError(path, `cannot open as SQLite (${(e as Error).message})`);
-  }
-}
 
 /**
  * Every experiment of an aggregator store, one RunData each (ordered by creation). Rounds are
@@ -151,23 +143,8 @@ function openReadOnly(path: string): Database.Database {
  * directory has them), else it is null.
  */
 export function loadAggregatorDb(path: string): RunData[] {
-  const db = openReadOnly(path);
+  const db = openStoreReadOnly(path, 'aggregator', AGGREGATOR_SCHEMA_VERSION, (message) => configError(path, message));
   try {
-    let appId: number;
-    let version: number;
-    try {
-      appId = Number(db.pragma('application_id', { simple: true }));
-      version = Number(db.pragma('user_version', { simple: true }));
-    } catch (e) {
-      throw configError(path, `not a readable SQLite database (${(e as Error).message})`);
-    }
-    if (appId !== APPLICATION_IDS['aggregator']) {
-      const other = Object.entries(APPLICATION_IDS).find(([, id]) => id === appId)?.[0];
-      throw configError(path, other ? `is a tinyproto ${other} store, not an aggregator store` : 'is not a tinyproto aggregator store');
-    }
-    if (version > AGGREGATOR_SCHEMA_VERSION) {
-      throw configError(path, `aggregator store has schema version ${version}, newer than supported version ${AGGREGATOR_SCHEMA_VERSION}; upgrade tinyproto`);
-    }
     const hasTelemetry = db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'telemetry'").get() as { n: number };
     const exps = db.prepare('SELECT id, config FROM experiment ORDER BY created_at, id').all() as { id: string; config: string }[];
     const roundsQ = db.prepare("SELECT round, summary FROM round WHERE experiment = ? AND status = 'closed' ORDER BY round");

@@ -20,7 +20,9 @@ test('tinyproto simulation on Fashion-MNIST learns and accounts bytes exactly', 
   assert.deepEqual(rounds, [1, 2]);
   assert.equal(res.workers, 2);
   assert.deepEqual(res.models.map((m) => m.family), ['resnet8', 'mobilenetv2', 'shufflenetv2', 'efficientnet-lite']);
-  assert.notEqual(res.models[0]!.backend, 'cpu');
+  // the default engine is ONNX Runtime (its 'cpu' is the native CPU execution provider, not
+  // tfjs's pure-JS backend, which must never train silently)
+  assert.equal(res.models[0]!.engine, 'ort');
   const last = res.rounds[1]!;
   assert.ok(last.accuracyHead > 0.3, `head accuracy ${last.accuracyHead} should be clearly above chance (0.1)`);
   assert.ok(last.accuracyPrototype !== null && last.accuracyPrototype > 0.3, `prototype accuracy ${last.accuracyPrototype}`);

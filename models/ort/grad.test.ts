@@ -21,6 +21,7 @@ import { tfjsLoss } from '../tfjs/engine.ts';
 import { FAMILIES } from '../zoo-info.ts';
 import type { Family, ModelSpec } from '../engine.ts';
 import { Rng } from '../../protocol/rng.ts';
+import { relDiff } from '../../test/helpers/assert.ts';
 import { OrtNetBuilder, type V2, type V4 } from './net.ts';
 import { buildTrainGraph, gradName, nextName } from './graphs.ts';
 import { createSession, loadOrt, type Ort, type OrtTensor } from './runtime.ts';
@@ -42,21 +43,9 @@ function randn(n: number, seed: number, scale = 1): Float32Array {
   return out;
 }
 
-/** max |a - b| / max(max |b|, floor). */
-function relErr(a: Float32Array, b: Float32Array, floor = 0): number {
-  assert.equal(a.length, b.length);
-  let diff = 0;
-  let ref = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    ref = Math.max(ref, Math.abs(b[i]!));
-  }
-  ref = Math.max(ref, floor);
-  return ref === 0 ? diff : diff / ref;
-}
 
 function close(label: string, ortValue: Float32Array, tfValue: Float32Array, floor = 0): void {
-  const e = relErr(ortValue, tfValue, floor);
+  const e = relDiff(ortValue, tfValue, floor);
   assert.ok(e <= TOL, `${label}: relative error ${e.toExponential(2)} > ${TOL}`);
 }
 
