@@ -120,7 +120,8 @@ export class Agent extends EventEmitter {
         lr: 0.01,
         lambda: 10,
         localEpochs: 1,
-        evalBatchSize: 256,
+        // small evaluation batches keep the engine's activation memory low on a board
+        evalBatchSize: 64,
         masks: null,
       },
     );

@@ -2,7 +2,9 @@
  * The agent's private data: on the first start it carves its shard out of the data set (the same
  * Dirichlet partition as the simulation) and caches it in SQLite; later starts read SQLite only.
  */
-import { TinyProtoError } from '../protocol/errors.ts';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { TinyProtoError, type ErrorCode } from '../protocol/errors.ts';
 import type { Logger } from '../protocol/logger.ts';
 import { DEFAULT_DATA_DIR, SHARD_DEFAULTS, gatherLabels, gatherPixels, loadDataset, makeShards, toFloatBatch } from '../data/index.ts';
 import type { ImageDataset } from '../data/types.ts';
@@ -41,6 +43,78 @@ function toFloat(meta: ShardMeta, part: ShardPart): { x: Float32Array; y: Int32A
   return { x: toFloatBatch(view, all), y: part.labels };
 }
 
+/** The settings that decide a client's shard. */
+export type ShardConfig = Pick<AgentConfig, 'client' | 'clients' | 'alpha' | 'seed' | 'samplesPerClient' | 'dataDir'>;
+
+/** Carves client `cfg.client`'s shard out of the whole data set (the simulation's partition). */
+export function carveShard(cfg: ShardConfig): { meta: ShardMeta; train: ShardPart; test: ShardPart } {
+  const dir = cfg.dataDir ?? DEFAULT_DATA_DIR;
+  const ds = loadDataset(dir, 'all');
+  const shards = makeShards(ds, {
+    clients: cfg.clients,
+    alpha: cfg.alpha,
+    seed: cfg.seed,
+    minPerClient: SHARD_DEFAULTS.minPerClient,
+    trainFraction: SHARD_DEFAULTS.trainFraction,
+    ...(cfg.samplesPerClient === null ? {} : { samplesPerClient: cfg.samplesPerClient }),
+  });
+  const own = shards[cfg.client]!;
+  const meta: ShardMeta = {
+    dataset: ds.name,
+    source: dir,
+    height: ds.height,
+    width: ds.width,
+    channels: ds.channels,
+    numClasses: ds.numClasses,
+    mean: [...ds.mean],
+    std: [...ds.std],
+    client: cfg.client,
+    clients: cfg.clients,
+    alpha: cfg.alpha,
+    seed: cfg.seed,
+    samplesPerClient: cfg.samplesPerClient,
+  };
+  return {
+    meta,
+    train: { pixels: gatherPixels(ds, own.train), labels: gatherLabels(ds, own.train) },
+    test: { pixels: gatherPixels(ds, own.test), labels: gatherLabels(ds, own.test) },
+  };
+}
+
+/**
+ * Carves the shard in a short-lived child process that writes it into the store file, so that
+ * the long-running agent never holds the whole data set (Fashion-MNIST is 55 MB of pixels, and
+ * its decompression briefly needs about three times that): the agent's own footprint stays that
+ * of its shard. Returns the stored shard, or null when a child cannot run here (an in-memory
+ * store, or no tsx), in which case the caller carves in process. Data errors (missing or
+ * corrupt files) come back with their own code and message.
+ */
+function carveInChild(cfg: ShardConfig, store: AgentStore, logger: Logger): { meta: ShardMeta; train: ShardPart; test: ShardPart } | null {
+  if (store.path === ':memory:') return null;
+  const script = fileURLToPath(new URL('./carve-shard.ts', import.meta.url));
+  const args = JSON.stringify({ client: cfg.client, clients: cfg.clients, alpha: cfg.alpha, seed: cfg.seed, samplesPerClient: cfg.samplesPerClient, dataDir: cfg.dataDir, store: store.path });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', script, args], { encoding: 'utf8', timeout: 600_000 });
+  if (r.error !== undefined) {
+    logger.warn('could not start the shard-carving process; carving in process', { error: r.error.message });
+    return null;
+  }
+  if (r.status !== 0) {
+    const line = (r.stderr ?? '').trim().split('\n').reverse().find((l) => l.startsWith('{'));
+    let parsed: { code?: string; message?: string } | null = null;
+    try {
+      parsed = line === undefined ? null : (JSON.parse(line) as { code?: string; message?: string });
+    } catch {
+      parsed = null;
+    }
+    if (parsed?.code !== undefined && parsed.code !== 'E_INTERNAL' && parsed.message !== undefined) throw new TinyProtoError(parsed.code as ErrorCode, parsed.message);
+    logger.warn('the shard-carving process failed; carving in process', { status: r.status, stderr: (r.stderr ?? '').slice(-500) });
+    return null;
+  }
+  const shard = store.loadShard();
+  if (shard === null) throw new TinyProtoError('E_STORE', `${store.path}: the shard-carving process exited without storing a shard`);
+  return shard;
+}
+
 /** Loads the shard from the store, or carves it from the data set and stores it. */
 export function loadAgentData(cfg: AgentConfig, store: AgentStore, logger: Logger): AgentData {
   let shard = store.loadShard();
@@ -57,37 +131,9 @@ export function loadAgentData(cfg: AgentConfig, store: AgentStore, logger: Logge
     }
   } else {
     fromCache = false;
-    const dir = cfg.dataDir ?? DEFAULT_DATA_DIR;
-    const ds = loadDataset(dir, 'all');
-    const shards = makeShards(ds, {
-      clients: cfg.clients,
-      alpha: cfg.alpha,
-      seed: cfg.seed,
-      minPerClient: SHARD_DEFAULTS.minPerClient,
-      trainFraction: SHARD_DEFAULTS.trainFraction,
-      ...(cfg.samplesPerClient === null ? {} : { samplesPerClient: cfg.samplesPerClient }),
-    });
-    const own = shards[cfg.client]!;
-    const meta: ShardMeta = {
-      dataset: ds.name,
-      source: dir,
-      height: ds.height,
-      width: ds.width,
-      channels: ds.channels,
-      numClasses: ds.numClasses,
-      mean: [...ds.mean],
-      std: [...ds.std],
-      client: cfg.client,
-      clients: cfg.clients,
-      alpha: cfg.alpha,
-      seed: cfg.seed,
-      samplesPerClient: cfg.samplesPerClient,
-    };
-    const train = { pixels: gatherPixels(ds, own.train), labels: gatherLabels(ds, own.train) };
-    const test = { pixels: gatherPixels(ds, own.test), labels: gatherLabels(ds, own.test) };
-    store.saveShard(meta, train, test);
-    shard = { meta, train, test };
-    logger.info('data shard cached in the store', { dataset: ds.name, train: own.train.length, test: own.test.length, store: store.path });
+    shard = carveInChild(cfg, store, logger) ?? carveShard(cfg);
+    if (store.loadShard() === null) store.saveShard(shard.meta, shard.train, shard.test);
+    logger.info('data shard cached in the store', { dataset: shard.meta.dataset, train: shard.train.labels.length, test: shard.test.labels.length, store: store.path });
   }
   const train = toFloat(shard.meta, shard.train);
   const test = toFloat(shard.meta, shard.test);

@@ -227,21 +227,23 @@ export class OrtNetBuilder {
 
   /**
    * The k*k shifted (and strided) views of the zero-padded tensor `v` [A, B, h, w], each
-   * [A, B, ho, wo]: view (kh, kw)[a, b, y, x] = v[a, b, y*s + kh - p, x*s + kw - p].
+   * [A, B, ho, wo]: view (kh, kw)[a, b, y, x] = v[a, b, y*s + kh - p, x*s + kw - p]. `use` is
+   * called on each view as soon as it is emitted, so that onnxruntime (which runs nodes in
+   * this order) frees each view before the next is made: one view is alive at a time, not k*k.
    */
-  private shifts(v: string, h: number, w: number, k: number, s: number, p: number, ho: number, wo: number): string[] {
+  private eachShift(v: string, h: number, w: number, k: number, s: number, p: number, ho: number, wo: number, use: (view: string) => string): string[] {
     const g = this.g;
     const vp = p > 0 ? g.op('Pad', [v, g.constI([0, 0, p, p, 0, 0, p, p])], {}, 'pad') : v;
-    if (k === 1 && s === 1 && ho === h && wo === w) return [vp];
-    const views: string[] = [];
+    if (k === 1 && s === 1 && ho === h && wo === w) return [use(vp)];
+    const out: string[] = [];
     for (let kh = 0; kh < k; kh++) {
       for (let kw = 0; kw < k; kw++) {
         const starts = g.constI([kh, kw]);
         const ends = g.constI([kh + (ho - 1) * s + 1, kw + (wo - 1) * s + 1]);
-        views.push(g.op('Slice', [vp, starts, ends, g.constI([2, 3]), g.constI([s, s])], {}, 'shift'));
+        out.push(use(g.op('Slice', [vp, starts, ends, g.constI([2, 3]), g.constI([s, s])], {}, 'shift')));
       }
     }
-    return views;
+    return out;
   }
 
   /**
@@ -254,8 +256,7 @@ export class OrtNetBuilder {
     const g = this.g;
     const xT = g.op('Transpose', [x.name], { perm: [1, 0, 2, 3] }, 'xT');
     const dyT = g.op('Reshape', [g.op('Transpose', [dy], { perm: [1, 0, 2, 3] }, 'dyT'), g.constI([co, -1])]);
-    const views = this.shifts(xT, x.h, x.w, k, s, p, ho, wo);
-    const parts = views.map((v) => g.op('Gemm', [dyT, g.op('Reshape', [v, g.constI([x.c, -1])])], { transB: 1 }, 'dWt'));
+    const parts = this.eachShift(xT, x.h, x.w, k, s, p, ho, wo, (v) => g.op('Gemm', [dyT, g.op('Reshape', [v, g.constI([x.c, -1])])], { transB: 1 }, 'dWt'));
     // parts: k*k of [cout, cin] -> [k*k, cout, cin] -> [k, k, cin, cout]
     const stacked = parts.length === 1 ? g.op('Reshape', [parts[0]!, g.constI([1, co, x.c])]) : g.op('Concat', parts.map((q) => g.op('Reshape', [q, g.constI([1, co, x.c])])), { axis: 0 });
     return g.op('Reshape', [g.op('Transpose', [stacked], { perm: [0, 2, 1] }), g.constI([k, k, x.c, co])], {}, 'dW');
@@ -265,7 +266,7 @@ export class OrtNetBuilder {
   private depthwiseFilterGrad(x: V4, dy: string, k: number, s: number, p: number, ho: number, wo: number): string {
     const g = this.g;
     const axes = g.constI([0, 2, 3]);
-    const parts = this.shifts(x.name, x.h, x.w, k, s, p, ho, wo).map((v) => g.op('ReduceSum', [g.op('Mul', [v, dy]), axes], { keepdims: 0 }, 'dWdw'));
+    const parts = this.eachShift(x.name, x.h, x.w, k, s, p, ho, wo, (v) => g.op('ReduceSum', [g.op('Mul', [v, dy]), axes], { keepdims: 0 }, 'dWdw'));
     const stacked = parts.length === 1 ? parts[0]! : g.op('Concat', parts, { axis: 0 });
     return g.op('Reshape', [stacked, g.constI([k, k, x.c, 1])]);
   }
@@ -313,7 +314,8 @@ export class OrtNetBuilder {
       const rstd = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [variance, g.constF([BN_EPS])])])], {}, 'rstd');
       const dbeta = g.op('ReduceSum', [dy, sumAxes], { keepdims: 0 });
       const dgamma = g.op('Mul', [g.op('ReduceSum', [g.op('Mul', [dy, xc]), sumAxes], { keepdims: 0 }), rstd]);
-      const centre = g.op('BatchNormalization', [x.name, g.op('Div', [dgamma, count]), g.op('Div', [dbeta, count]), mean, variance], { epsilon: { float: BN_EPS } }, 'bnGradCentre');
+      // (from xc, with mean 0, so that the conv output x itself need not stay alive for backward)
+      const centre = g.op('BatchNormalization', [xc, g.op('Div', [dgamma, count]), g.op('Div', [dbeta, count]), g.constF(new Array<number>(c).fill(0), [c]), variance], { epsilon: { float: BN_EPS } }, 'bnGradCentre');
       const u = g.op('Sub', [dy, centre], {}, 'dbnU');
       const scale = g.op('Mul', [gamma, rstd], {}, 'bnScale');
       if (this.convOutputs.has(x.name) && this.uses.get(x.name) === 1) {
