@@ -62,8 +62,10 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   while (performance.now() - t0 < seconds * 1000) images += await step();
   const elapsed = (performance.now() - t0) / 1000;
+  const ortVersion = engine.name === 'ort' ? (await import('onnxruntime-node')).env.versions.node : undefined;
   const out = {
     engine: engine.name,
+    ortVersion,
     backend: engine.backend,
     family,
     input: values.input,
