@@ -164,6 +164,31 @@ export class OrtLocalModel implements LocalModel {
     const lambda = this.tensor(new Float32Array([useProto ? opts.lambda : 0]), []);
     const lr = this.tensor(new Float32Array([opts.lr]), []);
 
+    // Double-buffered weights: each step reads one set and onnxruntime writes the updated
+    // weights straight into the other (pre-allocated outputs), then the two swap. A step then
+    // allocates nothing on the JS side, which keeps the garbage collector (and RSS) quiet.
+    let current = this.state;
+    let spare = new Map<string, Float32Array>();
+    for (const p of this.defs) spare.set(p.name, new Float32Array(current.get(p.name)!.length));
+    const lossOut = new Float32Array(3);
+    const bindings = (read: Map<string, Float32Array>, write: Map<string, Float32Array>): { feeds: Record<string, OrtTensor>; fetches: Record<string, OrtTensor> } => {
+      const feeds: Record<string, OrtTensor> = { lambda, lr };
+      const fetches: Record<string, OrtTensor> = { loss: this.tensor(lossOut, [3]) };
+      for (const p of this.defs) {
+        feeds[p.name] = this.tensor(read.get(p.name)!, p.shape);
+        fetches[nextName(p.name)] = this.tensor(write.get(p.name)!, p.shape);
+      }
+      return { feeds, fetches };
+    };
+    let io = bindings(current, spare);
+    let ioSwapped = bindings(spare, current);
+    const fullBatch = {
+      x: this.tensor(xb, [bs, h, w, c]),
+      onehot: this.tensor(onehot, [bs, K]),
+      protoTarget: this.tensor(target, [bs, d]),
+      protoWeight: this.tensor(weight, [bs, 1]),
+    };
+
     let sumLoss = 0;
     let sumCe = 0;
     let sumProto = 0;
@@ -183,19 +208,20 @@ export class OrtLocalModel implements LocalModel {
           target.set(protos.subarray(label * d, (label + 1) * d), i * d);
         }
       }
-      const feeds: Record<string, OrtTensor> = {
-        x: this.tensor(xb.subarray(0, B * per), [B, h, w, c]),
-        onehot: this.tensor(onehot.subarray(0, B * K), [B, K]),
-        protoTarget: this.tensor(target.subarray(0, B * d), [B, d]),
-        protoWeight: this.tensor(weight.subarray(0, B), [B, 1]),
-        lambda,
-        lr,
-      };
-      this.feedState(feeds);
-      const out = await session.run(feeds);
-      const loss = out['loss']!.data as Float32Array;
-      const [l, ce, pr] = [loss[0]!, loss[1]!, loss[2]!];
-      for (const p of this.defs) this.state.set(p.name, out[nextName(p.name)]!.data as Float32Array);
+      const batchFeeds =
+        B === bs
+          ? fullBatch
+          : {
+              x: this.tensor(xb.subarray(0, B * per), [B, h, w, c]),
+              onehot: this.tensor(onehot.subarray(0, B * K), [B, K]),
+              protoTarget: this.tensor(target.subarray(0, B * d), [B, d]),
+              protoWeight: this.tensor(weight.subarray(0, B), [B, 1]),
+            };
+      await session.run({ ...io.feeds, ...batchFeeds }, io.fetches);
+      [current, spare] = [spare, current];
+      [io, ioSwapped] = [ioSwapped, io];
+      this.state = current;
+      const [l, ce, pr] = [lossOut[0]!, lossOut[1]!, lossOut[2]!];
       if (!Number.isFinite(l)) {
         throw new TinyProtoError('E_NON_FINITE', `trainEpoch: non-finite loss ${l} at step ${steps}`, { family: this.spec.family, step: steps, ce, proto: pr });
       }
