@@ -41,7 +41,7 @@ export interface AgentConfig {
   readonly store: string;
   /** Training engine: 'auto' (= 'ort', ONNX Runtime) or 'tfjs' (TensorFlow.js). */
   readonly engine: EngineChoice;
-  /** ort only: ONNX Runtime intra-op threads; 0 = ONNX Runtime's default (one per core). */
+  /** ort only: ONNX Runtime intra-op threads; 0 = auto (1 thread, agent/engine-settings.ts). */
   readonly threads: number;
   /** ort only: execution provider; 'auto' = CUDA when available, else CPU. */
   readonly provider: OrtProviderChoice;

@@ -1,21 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { engineLabel, engineOptions, threadsPerEngine, validateEngineSettings, type EngineSettings } from './engine-settings.ts';
+import { AUTO_ORT_THREADS, engineLabel, engineOptions, threadsPerEngine, validateEngineSettings, type EngineSettings } from './engine-settings.ts';
 
 const base: EngineSettings = { engine: 'auto', backend: 'auto', allowCpu: false, threads: 0, provider: 'auto' };
 
-test('threadsPerEngine: a set value wins; 0 shares the cores among the engines, at least 1 each', () => {
-  assert.equal(threadsPerEngine(6, 4, 16), 6);
-  assert.equal(threadsPerEngine(0, 4, 16), 4);
-  assert.equal(threadsPerEngine(0, 3, 8), 2);
-  assert.equal(threadsPerEngine(0, 1, 8), 8);
-  assert.equal(threadsPerEngine(0, 32, 8), 1);
-  assert.equal(threadsPerEngine(0, 0, 8), 8);
-  assert.ok(threadsPerEngine(0, 1) >= 1);
+test('threadsPerEngine: a set value wins; 0 is auto, one thread', () => {
+  assert.equal(threadsPerEngine(6), 6);
+  assert.equal(threadsPerEngine(1), 1);
+  assert.equal(threadsPerEngine(0), AUTO_ORT_THREADS);
+  assert.equal(AUTO_ORT_THREADS, 1);
 });
 
-test('engineOptions passes every field, leaving threads out when 0 (the runtime default)', () => {
-  assert.deepEqual(engineOptions(base), { engine: 'auto', backend: 'auto', allowCpu: false, provider: 'auto' });
+test('engineOptions passes every field, threads 0 as the auto value', () => {
+  assert.deepEqual(engineOptions(base), { engine: 'auto', backend: 'auto', allowCpu: false, provider: 'auto', threads: AUTO_ORT_THREADS });
   const o = engineOptions({ ...base, engine: 'ort', threads: 3, provider: 'cpu' });
   assert.equal(o.threads, 3);
   assert.equal(o.engine, 'ort');

@@ -3,7 +3,6 @@
  * and the agent's configs (and the fleet, which passes them to its agents) and validated here
  * once, so `tinyproto simulate`, `agent` and `fleet` accept and reject the same values.
  */
-import os from 'node:os';
 import { fail, int, oneOf } from '../protocol/validate.ts';
 import type { Logger } from '../protocol/logger.ts';
 import {
@@ -56,23 +55,27 @@ export function validateEngineSettings(c: EngineSettings, allowCpuHint: string):
 }
 
 /**
- * Intra-op threads for each of `engines` engines that share this machine: `threads` when set
- * (> 0), else an equal share of the cores, at least 1 (so N workers or agents do not each start
- * one thread per core).
+ * ONNX Runtime intra-op threads when none are asked for (threads 0 = auto): one. Measured with
+ * `npm run bench:train` on 2 cores, onnxruntime's intra-op parallelism did not speed up these
+ * small training graphs (one thread trained as fast as two for ResNet-8 and EfficientNet-lite and
+ * up to 1.5x faster for ShuffleNetV2), so each engine takes one core and N agents or simulation
+ * workers share the machine. `--threads N` overrides it.
  */
-export function threadsPerEngine(threads: number, engines: number, cores: number = os.availableParallelism()): number {
-  if (threads > 0) return threads;
-  return Math.max(1, Math.floor(cores / Math.max(1, engines)));
+export const AUTO_ORT_THREADS = 1;
+
+/** The intra-op threads an engine gets: `threads` when set (> 0), else AUTO_ORT_THREADS. */
+export function threadsPerEngine(threads: number): number {
+  return threads > 0 ? threads : AUTO_ORT_THREADS;
 }
 
-/** `createEngine` options for these settings; threads 0 leaves ONNX Runtime its own default. */
+/** `createEngine` options for these settings (threads 0 = auto, see AUTO_ORT_THREADS). */
 export function engineOptions(s: EngineSettings, logger?: Logger): CreateEngineOptions {
   return {
     engine: s.engine,
     backend: s.backend,
     allowCpu: s.allowCpu,
     provider: s.provider,
-    ...(s.threads > 0 ? { threads: s.threads } : {}),
+    threads: threadsPerEngine(s.threads),
     ...(logger !== undefined ? { logger } : {}),
   };
 }

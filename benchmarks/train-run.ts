@@ -40,11 +40,12 @@ async function main(): Promise<void> {
   const seconds = Number(values.seconds);
   const mode = values.mode === 'infer' ? 'infer' : 'train';
   const threads = Number(values.threads);
-  const engine = await createEngine({ engine: values.engine as EngineChoice, backend: 'auto', ...(threads > 0 ? { threads } : {}) });
+  // threads 0: onnxruntime's own default (one per core); the engine's default would be 1
+  const engine = await createEngine({ engine: values.engine as EngineChoice, backend: 'auto', threads });
   const K = 10;
   const d = 500;
   const model = engine.createModel({ family: family as Family, inputShape: [h, w, c], featureDim: d, numClasses: K, seed: 1 });
-  const n = batch * 8;
+  const n = batch * 4;
   const rng = new Rng(7);
   const x = new Float32Array(n * h * w * c);
   for (let i = 0; i < x.length; i++) x[i] = rng.normal();

@@ -31,7 +31,7 @@ export const AGENT_FLAGS: FlagTable = {
   'feature-dim': { field: 'featureDim', type: 'int', help: `d, must match the experiment (default ${AGENT_DEFAULTS.featureDim})` },
   store: { field: 'store', type: 'string', help: `SQLite file (default ${AGENT_DEFAULTS.store})` },
   engine: { field: 'engine', type: 'string', help: `ort | tfjs | auto: ${ENGINE_HELP}` },
-  threads: { field: 'threads', type: 'int', help: 'ort: ONNX Runtime intra-op threads (default 0 = ONNX Runtime\'s default, one per core)' },
+  threads: { field: 'threads', type: 'int', help: 'ort: ONNX Runtime intra-op threads (default 0 = auto: 1, measured fastest)' },
   provider: { field: 'provider', type: 'string', help: 'ort: auto | cpu | cuda execution provider (default auto: cuda when available, else cpu)' },
   backend: { field: 'backend', type: 'string', help: 'tfjs: auto | tensorflow | wasm | cpu (default auto: tfjs-node if installed, else wasm)' },
   'allow-cpu': { field: 'allowCpu', type: 'bool', help: 'tfjs: permit the pure-JS cpu backend' },

@@ -57,7 +57,7 @@ export const FLEET_FLAGS: FlagTable = {
   ca: { field: 'caFile', type: 'string', help: 'CA certificate for mqtts:// brokers' },
   'deadline-ms': { field: 'roundDeadlineMs', type: 'int', help: 'round deadline (default 600000)' },
   engine: { field: 'engine', type: 'string', help: `every agent's engine, ort | tfjs | auto: ${ENGINE_HELP}` },
-  threads: { field: 'threads', type: 'int', help: 'ort: intra-op threads per agent (default 0 = auto: cores / agents, at least 1)' },
+  threads: { field: 'threads', type: 'int', help: 'ort: intra-op threads per agent (default 0 = auto: 1, measured fastest)' },
   provider: { field: 'provider', type: 'string', help: 'ort: auto | cpu | cuda execution provider (default auto: cuda when available, else cpu)' },
   backend: { field: 'backend', type: 'string', help: 'tfjs: backend auto | tensorflow | wasm (default auto: tfjs-node if installed, else wasm)' },
   dashboard: { field: 'dashboardPort', type: 'int', help: 'live web dashboard on http://127.0.0.1:PORT/ (0 = any free port; no auth)' },

@@ -32,7 +32,7 @@ Runs a federated experiment with every client in this machine (clients spread ov
   --families LIST         backbones assigned by client id mod count (default ${SIM_DEFAULTS.families.join(',')})
   --workers N             worker threads (0 = one per core)        (default 0)
   --engine E              ort | tfjs | auto: ${ENGINE_HELP}
-  --threads N             ort: ONNX Runtime intra-op threads per worker (default 0 = auto: cores / workers, at least 1)
+  --threads N             ort: ONNX Runtime intra-op threads per worker (default 0 = auto: 1, measured fastest)
   --provider P            ort: auto | cpu | cuda execution provider (default auto: cuda when available, else cpu)
   --backend B             tfjs: auto | tensorflow | wasm | cpu     (default auto: tfjs-node if installed, else wasm)
   --allow-cpu             tfjs: permit the pure-JS cpu backend (under 1 image/s; for debugging only)

@@ -50,7 +50,7 @@ export interface FleetOptions {
   /** Every agent's training engine: 'auto' (= 'ort', ONNX Runtime; the default) or 'tfjs'. */
   readonly engine?: EngineChoice;
   /**
-   * ort: ONNX Runtime intra-op threads of each agent; 0/absent = auto, max(1, floor(cores / agents)),
+   * ort: ONNX Runtime intra-op threads of each agent; 0/absent = auto (AUTO_ORT_THREADS = 1),
    * since the agents share this machine's cores.
    */
   readonly threads?: number;
@@ -206,7 +206,7 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
     }
     await transport.start();
     await aggregator.start();
-    const agentThreads = threadsPerEngine(opts.threads ?? 0, ids.length);
+    const agentThreads = threadsPerEngine(opts.threads ?? 0);
     hooks.onReady?.({
       brokerUrl,
       mu: aggregator.scale,

@@ -37,7 +37,7 @@ export interface CreateEngineOptions {
   backend?: TfjsBackendChoice;
   /** tfjs only: the pure-JS cpu backend must be asked for explicitly (about 100x slower). */
   allowCpu?: boolean;
-  /** ort only: intra-op threads per session; 0 or undefined = ONNX Runtime's own default (one per core). */
+  /** ort only: intra-op threads per session; undefined = 1 (see agent/engine-settings.ts), 0 = onnxruntime's own default (one per core). */
   threads?: number;
   /** ort only: execution provider. */
   provider?: OrtProviderChoice;

@@ -50,8 +50,8 @@ export interface SimConfig {
   /** Training engine: 'auto' (= 'ort', ONNX Runtime) or 'tfjs' (TensorFlow.js). */
   readonly engine: EngineChoice;
   /**
-   * ort only: ONNX Runtime intra-op threads per worker's engine; 0 = auto,
-   * max(1, floor(cores / workers)), so the workers share the cores instead of each taking all.
+   * ort only: ONNX Runtime intra-op threads per worker's engine; 0 = auto (1 thread, measured
+   * fastest; agent/engine-settings.ts), so the workers share the cores.
    */
   readonly threads: number;
   /** ort only: execution provider; 'auto' = CUDA when available, else CPU. */

@@ -187,7 +187,7 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
 
   const workers = Math.max(1, Math.min(cfg.workers || os.availableParallelism(), cfg.clients));
   // each worker creates its own engine: by default they share the cores rather than each taking all
-  const threads = threadsPerEngine(cfg.threads, workers);
+  const threads = threadsPerEngine(cfg.threads);
   const settings: RunnerSettings = {
     method: cfg.method,
     featureDim: d,

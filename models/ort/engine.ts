@@ -22,7 +22,7 @@ import type { ParamDef } from './net.ts';
 import { createSession, loadOrt, resolveProvider, type Ort, type OrtProvider, type OrtSession, type OrtTensor } from './runtime.ts';
 
 export interface OrtEngineOptions {
-  /** Intra-op threads per session; 0 or undefined = onnxruntime's default. */
+  /** Intra-op threads per session; undefined = 1; 0 = onnxruntime's default (one per core). */
   readonly threads?: number;
   readonly provider?: 'auto' | 'cpu' | 'cuda';
   readonly logger?: Logger;
@@ -51,7 +51,8 @@ export class OrtEngine implements Engine {
 
   static async create(opts: OrtEngineOptions = {}): Promise<OrtEngine> {
     const logger = opts.logger ?? silentLogger;
-    const threads = opts.threads ?? 0;
+    // one thread unless asked: onnxruntime's intra-op parallelism did not pay on these graphs
+    const threads = opts.threads ?? 1;
     if (!Number.isInteger(threads) || threads < 0) throw new TinyProtoError('E_CONFIG', `ort engine: threads must be an integer >= 0, got ${threads}`);
     const ort = await loadOrt();
     return new OrtEngine(ort, resolveProvider(opts.provider ?? 'auto', logger), threads, logger);
