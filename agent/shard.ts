@@ -93,7 +93,9 @@ function carveInChild(cfg: ShardConfig, store: AgentStore, logger: Logger): { me
   if (store.path === ':memory:') return null;
   const script = fileURLToPath(new URL('./carve-shard.ts', import.meta.url));
   const args = JSON.stringify({ client: cfg.client, clients: cfg.clients, alpha: cfg.alpha, seed: cfg.seed, samplesPerClient: cfg.samplesPerClient, dataDir: cfg.dataDir, store: store.path });
-  const r = spawnSync(process.execPath, ['--import', 'tsx', script, args], { encoding: 'utf8', timeout: 600_000 });
+  // tsx resolved from this file, not from the working directory (an agent may start anywhere)
+  const tsx = import.meta.resolve('tsx');
+  const r = spawnSync(process.execPath, ['--import', tsx, script, args], { encoding: 'utf8', timeout: 600_000 });
   if (r.error !== undefined) {
     logger.warn('could not start the shard-carving process; carving in process', { error: r.error.message });
     return null;
