@@ -133,8 +133,13 @@ export function loadAgentData(cfg: AgentConfig, store: AgentStore, logger: Logge
     }
   } else {
     fromCache = false;
-    shard = carveInChild(cfg, store, logger) ?? carveShard(cfg);
-    if (store.loadShard() === null) store.saveShard(shard.meta, shard.train, shard.test);
+    const fromChild = carveInChild(cfg, store, logger);
+    if (fromChild !== null) {
+      shard = fromChild;
+    } else {
+      shard = carveShard(cfg);
+      store.saveShard(shard.meta, shard.train, shard.test);
+    }
     logger.info('data shard cached in the store', { dataset: shard.meta.dataset, train: shard.train.labels.length, test: shard.test.labels.length, store: store.path });
   }
   const train = toFloat(shard.meta, shard.train);

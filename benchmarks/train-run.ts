@@ -63,7 +63,7 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   while (performance.now() - t0 < seconds * 1000) images += await step();
   const elapsed = (performance.now() - t0) / 1000;
-  const ortVersion = engine.name === 'ort' ? (await import('onnxruntime-node')).env.versions.node : undefined;
+  const ortVersion = engine.name === 'ort' ? await (await import('../models/ort/index.ts')).ortVersion() : undefined;
   const out = {
     engine: engine.name,
     ortVersion,

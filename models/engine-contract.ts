@@ -358,5 +358,3 @@ export function engineContract(label: string, makeEngine: () => Promise<Engine>)
     assert.ok(Math.abs(sum - all) < 1e-4 * all, `${sum} vs ${all}`);
   });
 }
-
-export { relDiff };

@@ -70,20 +70,22 @@ export function encodeRound(h: HeaderFields, body: RoundBody, opts?: EncodeOptio
   return encodeFrame('round', h, MessageType.Round, encodeRoundBody('round', body), opts?.maxBytes);
 }
 
+/** UPLOAD and GLOBAL share one body layout; GLOBAL adds contributor counts. Size is checked before encoding. */
+function encodePrototypeMessage(what: 'upload' | 'global', type: MessageType, h: HeaderFields, body: UploadBody | GlobalBody, opts?: EncodeOptions): Uint8Array {
+  const isGlobal = what === 'global';
+  checkHeaderFields(what, h);
+  const present = checkPrototypeBody(what, body, isGlobal).length;
+  const size = frameOverhead(h.experiment, h.sender) + prototypeBodySize(body.K, present, body.s, body.valueType, isGlobal);
+  checkEncodedSize(what, size, opts?.maxBytes);
+  return encodeFrame(what, h, type, encodePrototypeBody(what, body, isGlobal), opts?.maxBytes);
+}
+
 export function encodeUpload(h: HeaderFields, body: UploadBody, opts?: EncodeOptions): Uint8Array {
-  checkHeaderFields('upload', h);
-  const present = checkPrototypeBody('upload', body, false).length;
-  const size = frameOverhead(h.experiment, h.sender) + prototypeBodySize(body.K, present, body.s, body.valueType, false);
-  checkEncodedSize('upload', size, opts?.maxBytes);
-  return encodeFrame('upload', h, MessageType.Upload, encodePrototypeBody('upload', body, false), opts?.maxBytes);
+  return encodePrototypeMessage('upload', MessageType.Upload, h, body, opts);
 }
 
 export function encodeGlobal(h: HeaderFields, body: GlobalBody, opts?: EncodeOptions): Uint8Array {
-  checkHeaderFields('global', h);
-  const present = checkPrototypeBody('global', body, true).length;
-  const size = frameOverhead(h.experiment, h.sender) + prototypeBodySize(body.K, present, body.s, body.valueType, true);
-  checkEncodedSize('global', size, opts?.maxBytes);
-  return encodeFrame('global', h, MessageType.Global, encodePrototypeBody('global', body, true), opts?.maxBytes);
+  return encodePrototypeMessage('global', MessageType.Global, h, body, opts);
 }
 
 export function encodeStatus(h: HeaderFields, body: StatusBody, opts?: EncodeOptions): Uint8Array {

@@ -172,8 +172,14 @@ export class OrtLocalModel implements LocalModel {
     let spare = new Map<string, Float32Array>();
     for (const p of this.defs) spare.set(p.name, new Float32Array(current.get(p.name)!.length));
     const lossOut = new Float32Array(3);
+    const fullBatch = {
+      x: this.tensor(xb, [bs, h, w, c]),
+      onehot: this.tensor(onehot, [bs, K]),
+      protoTarget: this.tensor(target, [bs, d]),
+      protoWeight: this.tensor(weight, [bs, 1]),
+    };
     const bindings = (read: Map<string, Float32Array>, write: Map<string, Float32Array>): { feeds: Record<string, OrtTensor>; fetches: Record<string, OrtTensor> } => {
-      const feeds: Record<string, OrtTensor> = { lambda, lr };
+      const feeds: Record<string, OrtTensor> = { lambda, lr, ...fullBatch };
       const fetches: Record<string, OrtTensor> = { loss: this.tensor(lossOut, [3]) };
       for (const p of this.defs) {
         feeds[p.name] = this.tensor(read.get(p.name)!, p.shape);
@@ -183,12 +189,6 @@ export class OrtLocalModel implements LocalModel {
     };
     let io = bindings(current, spare);
     let ioSwapped = bindings(spare, current);
-    const fullBatch = {
-      x: this.tensor(xb, [bs, h, w, c]),
-      onehot: this.tensor(onehot, [bs, K]),
-      protoTarget: this.tensor(target, [bs, d]),
-      protoWeight: this.tensor(weight, [bs, 1]),
-    };
 
     let sumLoss = 0;
     let sumCe = 0;
@@ -209,16 +209,18 @@ export class OrtLocalModel implements LocalModel {
           target.set(protos.subarray(label * d, (label + 1) * d), i * d);
         }
       }
-      const batchFeeds =
+      // a full batch uses the feeds bound once per epoch; only a last partial batch builds its own
+      const feeds =
         B === bs
-          ? fullBatch
+          ? io.feeds
           : {
+              ...io.feeds,
               x: this.tensor(xb.subarray(0, B * per), [B, h, w, c]),
               onehot: this.tensor(onehot.subarray(0, B * K), [B, K]),
               protoTarget: this.tensor(target.subarray(0, B * d), [B, d]),
               protoWeight: this.tensor(weight.subarray(0, B), [B, 1]),
             };
-      await session.run({ ...io.feeds, ...batchFeeds }, io.fetches);
+      await session.run(feeds, io.fetches);
       [current, spare] = [spare, current];
       [io, ioSwapped] = [ioSwapped, io];
       this.state = current;

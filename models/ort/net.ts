@@ -163,13 +163,6 @@ export class OrtNetBuilder {
     return { name, c, h, w };
   }
 
-  /** A graph input [N, dim] that receives a gradient. */
-  vectorInput(name: string, dim: number): V2 {
-    this.g.input(name, ['N', dim]);
-    this.batchSize(name);
-    return { name, dim };
-  }
-
   /** The gradient of any value, after backward(). */
   gradOf(value: string): string | undefined {
     return this.grads.get(value);

@@ -23,6 +23,11 @@ export function loadOrt(): Promise<Ort> {
   return ortModule;
 }
 
+/** The onnxruntime-node version, e.g. '1.30.0'. */
+export async function ortVersion(): Promise<string> {
+  return (await loadOrt()).env.versions.node ?? 'unknown';
+}
+
 /**
  * Whether onnxruntime-node's CUDA provider library is installed next to its binding (the npm
  * package ships only the CPU provider; the CUDA one arrives with its postinstall on machines
