@@ -1,6 +1,6 @@
 /** What the agent needs from its transport and what it reports (agent/agent.ts). */
-import type { Logger } from '../protocol/logger.ts';
-import type { AgentTopic, AggregatorTopic } from '../protocol/topics.ts';
+import type { Logger } from '../common/logger.ts';
+import type { AgentTopic, AggregatorTopic } from '../wire/topics.ts';
 import type { Engine } from '../models/engine.ts';
 import type { AgentConfig } from './config.ts';
 import type { EnergyMeterLike } from './telemetry.ts';

@@ -10,24 +10,24 @@
  * it; on every (re)connection the outbox is flushed. A round is never trained twice.
  */
 import { EventEmitter } from 'node:events';
-import { TinyProtoError, errorCode } from '../protocol/errors.ts';
-import { silentLogger, type Logger } from '../protocol/logger.ts';
-import { SerialQueue } from '../protocol/serial.ts';
-import { expandGlobalPrototypes } from '../protocol/prototypes.ts';
-import type { ClassMasks } from '../protocol/masks.ts';
-import type { AggregatorTopic } from '../protocol/topics.ts';
-import { decodeGlobal, decodeMasks, decodeRound, encodeStatus, encodeTelemetry, encodeUpload, telemetryParts } from '../protocol/codec.ts';
-import type { AgentState, RoundBody } from '../protocol/codec-types.ts';
+import { TinyProtoError, errorCode } from '../common/errors.ts';
+import { silentLogger, type Logger } from '../common/logger.ts';
+import { SerialQueue } from '../common/serial.ts';
+import { expandGlobalPrototypes } from '../method/prototypes.ts';
+import type { ClassMasks } from '../wire/masks.ts';
+import type { AggregatorTopic } from '../wire/topics.ts';
+import { decodeGlobal, decodeMasks, decodeRound, encodeStatus, encodeTelemetry, encodeUpload, telemetryParts } from '../wire/codec.ts';
+import type { AgentState, RoundBody } from '../wire/codec-types.ts';
 import type { Engine } from '../models/engine.ts';
 import { familyForClient } from '../models/zoo-info.ts';
 import type { Family } from '../models/engine.ts';
 import type { AgentConfig } from './config.ts';
-import { Learner } from './learner.ts';
-import { engineLabel } from './engine-settings.ts';
-import type { ClientEval, GlobalState } from './learner-types.ts';
+import { Learner } from '../learner/learner.ts';
+import { engineLabel } from '../learner/engine-settings.ts';
+import type { ClientEval, GlobalState } from '../learner/types.ts';
 import { loadAgentData, type AgentData } from './shard.ts';
 import { RoundRecorder, type EnergyMeterLike, type Phase } from './telemetry.ts';
-import { createEnergyMeter, temperature } from './energy/index.ts';
+import { createEnergyMeter, temperature } from '../board/index.ts';
 import type { AgentStore } from './store.ts';
 
 import type { AgentOptions, AgentTransport, EvaluationRecord, RoundTrained } from './agent-types.ts';

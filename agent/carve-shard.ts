@@ -6,7 +6,7 @@
  *
  * On failure it prints {"code","message"} as the last stderr line and exits 1.
  */
-import { errorCode } from '../protocol/errors.ts';
+import { errorCode } from '../common/errors.ts';
 import { openAgentStore } from './store.ts';
 import { carveShard, type ShardConfig } from './shard.ts';
 

@@ -3,13 +3,13 @@
  * TINYPROTO_* environment variables, then flags (later wins), and are validated in one place.
  */
 import { readFileSync } from 'node:fs';
-import { TinyProtoError } from '../protocol/errors.ts';
-import { assertValidId } from '../protocol/topics.ts';
-import { fail, int, mergeDefined, num, oneOf, rejectUnknown } from '../protocol/validate.ts';
+import { TinyProtoError } from '../common/errors.ts';
+import { assertValidId } from '../wire/topics.ts';
+import { fail, int, mergeDefined, num, oneOf, rejectUnknown } from '../common/validate.ts';
 import { FAMILIES } from '../models/zoo-info.ts';
 import type { Family } from '../models/engine.ts';
-import { BOARD_NAMES, isBoardName } from './energy/profiles.ts';
-import { validateEngineSettings, type EngineChoice, type OrtProviderChoice, type TfjsBackendChoice } from './engine-settings.ts';
+import { BOARD_NAMES, isBoardName } from '../board/profiles.ts';
+import { validateEngineSettings, type EngineChoice, type OrtProviderChoice, type TfjsBackendChoice } from '../learner/engine-settings.ts';
 
 export interface AgentConfig {
   /** Agent id: MQTT client id and username, and the sender of its messages. */
@@ -41,7 +41,7 @@ export interface AgentConfig {
   readonly store: string;
   /** Training engine: 'auto' (= 'ort', ONNX Runtime) or 'tfjs' (TensorFlow.js). */
   readonly engine: EngineChoice;
-  /** ort only: ONNX Runtime intra-op threads; 0 = auto (1 thread, agent/engine-settings.ts). */
+  /** ort only: ONNX Runtime intra-op threads; 0 = auto (1 thread, learner/engine-settings.ts). */
   readonly threads: number;
   /** ort only: execution provider; 'auto' = CUDA when available, else CPU. */
   readonly provider: OrtProviderChoice;

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { silentLogger } from '../protocol/logger.ts';
+import { silentLogger } from '../common/logger.ts';
 import { DEFAULT_DATA_DIR } from '../data/index.ts';
 import { resolveAgentConfig } from './config.ts';
 import { openAgentStore } from './store.ts';

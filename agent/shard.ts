@@ -4,8 +4,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { TinyProtoError, type ErrorCode } from '../protocol/errors.ts';
-import type { Logger } from '../protocol/logger.ts';
+import { TinyProtoError, type ErrorCode } from '../common/errors.ts';
+import type { Logger } from '../common/logger.ts';
 import { DEFAULT_DATA_DIR, SHARD_DEFAULTS, gatherLabels, gatherPixels, loadDataset, makeShards, toFloatBatch } from '../data/index.ts';
 import type { ImageDataset } from '../data/types.ts';
 import type { AgentStore, ShardMeta, ShardPart } from './store.ts';

@@ -3,7 +3,7 @@
  * (checkpoint) manifest+BLOB encoding. Not part of the public API.
  */
 import type { ModelState } from '../models/engine.ts';
-import { parseJsonObject, storeError } from '../protocol/sqlite.ts';
+import { parseJsonObject, storeError } from '../storage/sqlite.ts';
 import type { ShardMeta, ShardPart } from './store-types.ts';
 
 interface ManifestEntry {

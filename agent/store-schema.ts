@@ -2,7 +2,7 @@
  * Agent store schema: migrations (PRAGMA user_version), the schema descriptor and the shard
  * chunk size. Re-exported from ./store.ts.
  */
-import { APPLICATION_IDS, type Migration, type StoreSchema } from '../protocol/sqlite.ts';
+import { APPLICATION_IDS, type Migration, type StoreSchema } from '../storage/sqlite.ts';
 
 /** Pixel BLOBs are split into rows of at most this many bytes. */
 export const SHARD_CHUNK_BYTES = 16 * 1024 * 1024;

@@ -3,7 +3,7 @@
  * outbox and the AgentStore interface. Re-exported from ./store.ts.
  */
 import type { ModelState } from '../models/engine.ts';
-import type { RoundTelemetry } from '../protocol/telemetry.ts';
+import type { RoundTelemetry } from '../wire/telemetry.ts';
 
 export interface ShardMeta {
   dataset: string;

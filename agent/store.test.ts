@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { openAgentStore, AGENT_SCHEMA_VERSION, type AgentStore, type ShardMeta } from './store.ts';
-import type { RoundTelemetry } from '../protocol/telemetry.ts';
-import { openAggregatorStore } from '../server/store.ts';
-import { isTinyProtoError } from '../protocol/errors.ts';
+import type { RoundTelemetry } from '../wire/telemetry.ts';
+import { openAggregatorStore } from '../aggregator/store.ts';
+import { isTinyProtoError } from '../common/errors.ts';
 import type { ModelState } from '../models/engine.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tinyproto-agent-store-'));

@@ -5,11 +5,11 @@
  *
  * Messages are stored as the raw wire bytes exactly as sent/received. Every method that
  * writes commits before it returns; the outbox, acks and progress commit with
- * synchronous=FULL (see protocol/sqlite.ts), everything else with synchronous=NORMAL.
+ * synchronous=FULL (see storage/sqlite.ts), everything else with synchronous=NORMAL.
  */
 import Database from 'better-sqlite3';
 import type { ModelState } from '../models/engine.ts';
-import type { RoundTelemetry } from '../protocol/telemetry.ts';
+import type { RoundTelemetry } from '../wire/telemetry.ts';
 import {
   closeDb,
   durably,
@@ -20,7 +20,7 @@ import {
   storeError,
   toBlob,
   type SqliteDb,
-} from '../protocol/sqlite.ts';
+} from '../storage/sqlite.ts';
 import { blobToInt32, checkKey, checkRound, decodeState, encodeState } from './store-codec.ts';
 import { int32ToBlob, parseShardMeta, validateMeta, validatePart } from './store-codec.ts';
 import { AGENT_SCHEMA, SHARD_CHUNK_BYTES } from './store-schema.ts';

@@ -4,7 +4,7 @@
  * (a sensor where the board has one, else an estimate from its profile; see agent/energy/).
  */
 import os from 'node:os';
-import type { EnergyReading, MemoryUse, PhaseSeconds, RoundTelemetry } from '../protocol/telemetry.ts';
+import type { EnergyReading, MemoryUse, PhaseSeconds, RoundTelemetry } from '../wire/telemetry.ts';
 
 export type Phase = Exclude<keyof PhaseSeconds, 'round'>;
 

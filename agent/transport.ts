@@ -4,9 +4,9 @@
  * aggregator's retained topics, QoS 1 publishes on the agent's own topics.
  */
 import mqtt from 'mqtt';
-import type { Logger } from '../protocol/logger.ts';
-import { MqttSession, type MqttConnectFn, type WireCounters } from '../protocol/mqtt-session.ts';
-import { agentTopic, aggregatorTopic, parseTopic, type AgentTopic, type AggregatorTopic } from '../protocol/topics.ts';
+import type { Logger } from '../common/logger.ts';
+import { MqttSession, type MqttConnectFn, type WireCounters } from '../mqtt/session.ts';
+import { agentTopic, aggregatorTopic, parseTopic, type AgentTopic, type AggregatorTopic } from '../wire/topics.ts';
 import type { AgentTransport } from './agent.ts';
 import type { AgentConfig } from './config.ts';
 

@@ -3,8 +3,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { globalSize, uploadSize, frameOverhead, MQTT_MAX_PACKET_BYTES } from '../protocol/codec.ts';
-import { uploadPayloadBytes, downloadPayloadBytes } from '../protocol/comm.ts';
+import { globalSize, uploadSize, frameOverhead, MQTT_MAX_PACKET_BYTES } from '../wire/codec.ts';
+import { uploadPayloadBytes, downloadPayloadBytes } from '../method/comm.ts';
 import {
   CLASS_COUNTS,
   COMM_SETTING,

@@ -10,12 +10,12 @@
  *   - MQTT: the PUBLISH packet that carries the message plus the PUBACK that acknowledges it
  *     (QoS 1). The benchmark measures this on real sockets; `mqttPublishBytes` is the expected
  *     value it is compared with.
- * The formulas here are written out independently of `protocol/codec-values.ts` on purpose.
+ * The formulas here are written out independently of `wire/codec-values.ts` on purpose.
  */
-import { encodeGlobal, encodeUpload } from '../protocol/codec.ts';
-import type { Layout, ValueType } from '../protocol/codec-types.ts';
-import { agentTopic, aggregatorTopic } from '../protocol/topics.ts';
-import { Rng } from '../protocol/rng.ts';
+import { encodeGlobal, encodeUpload } from '../wire/codec.ts';
+import type { Layout, ValueType } from '../wire/codec-types.ts';
+import { agentTopic, aggregatorTopic } from '../wire/topics.ts';
+import { Rng } from '../common/rng.ts';
 
 /** The paper's setting (METHOD.md): K = 10, d = 500, r = 10 % so s = 50. Ids as in PROTOCOL.md §6. */
 export const COMM_SETTING = Object.freeze({

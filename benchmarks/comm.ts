@@ -29,13 +29,13 @@ import mqtt from 'mqtt';
 import { resolveSimConfig, type SimConfig } from '../sim/config.ts';
 import { simulate, type SimResult } from '../sim/simulate.ts';
 import { loadDataset, DEFAULT_DATA_DIR } from '../data/index.ts';
-import { markdownTable, pct, textTable } from '../cli/table.ts';
+import { markdownTable, pct, textTable } from '../common/table.ts';
 import { writeBenchmarkResults } from './readme-block.ts';
-import { startEmbeddedBroker } from '../server/broker.ts';
-import { MqttSession, type MqttConnectFn } from '../protocol/mqtt-session.ts';
-import { agentFilter } from '../protocol/topics.ts';
-import type { MqttConnectionSettings } from '../protocol/mqtt-options.ts';
-import { mosquittoAvailable, mosquittoBin, fleetToolsAvailable, startMosquitto } from '../test/helpers/mosquitto.ts';
+import { startEmbeddedBroker } from '../mqtt/broker.ts';
+import { MqttSession, type MqttConnectFn } from '../mqtt/session.ts';
+import { agentFilter } from '../wire/topics.ts';
+import type { MqttConnectionSettings } from '../mqtt/options.ts';
+import { mosquittoAvailable, mosquittoBin, fleetToolsAvailable, startMosquitto } from '../mqtt/mosquitto.ts';
 import { execFileSync } from 'node:child_process';
 import {
   CLASS_COUNTS,
@@ -551,7 +551,7 @@ let md =
   markdownTable(sizeHeader, sizeTable) +
   `\n\nCompression ratio FedProto float32 / TinyProto, measured:\n\n` +
   markdownTable(ratioHeader, ratioTable) +
-  `\n\n_Wire bytes are counted by a TCP relay between each MQTT.js client (\`protocol/mqtt-session.ts\`, QoS 1, topic \`tinyproto/${COMM_SETTING.experiment}/upload/${COMM_SETTING.agent}\`; GLOBAL retained on \`tinyproto/${COMM_SETTING.experiment}/global\`) and the broker: ${wireNotes}. ` +
+  `\n\n_Wire bytes are counted by a TCP relay between each MQTT.js client (\`mqtt/session.ts\`, QoS 1, topic \`tinyproto/${COMM_SETTING.experiment}/upload/${COMM_SETTING.agent}\`; GLOBAL retained on \`tinyproto/${COMM_SETTING.experiment}/global\`) and the broker: ${wireNotes}. ` +
   `Each message was sent ${reps} times; the counts were identical unless a warning was printed. ` +
   `${tlsLine} ` +
   `One-off connection set-up per agent: ${setupLine}. ` +

@@ -11,7 +11,7 @@ import os from 'node:os';
 import { resolveSimConfig } from '../sim/config.ts';
 import { simulate, type SimResult } from '../sim/simulate.ts';
 import { loadDataset, DEFAULT_DATA_DIR } from '../data/index.ts';
-import { markdownTable, pct, textTable } from '../cli/table.ts';
+import { markdownTable, pct, textTable } from '../common/table.ts';
 import { writeBenchmarkResults } from './readme-block.ts';
 
 const { values } = parseArgs({

@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createEngine, isFamily, type EngineChoice, type Family } from '../models/index.ts';
-import { Rng } from '../protocol/rng.ts';
+import { Rng } from '../common/rng.ts';
 
 const { values } = parseArgs({
   options: {
@@ -63,7 +63,7 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   while (performance.now() - t0 < seconds * 1000) images += await step();
   const elapsed = (performance.now() - t0) / 1000;
-  const ortVersion = engine.name === 'ort' ? await (await import('../models/ort/index.ts')).ortVersion() : undefined;
+  const ortVersion = engine.name === 'ort' ? await (await import('../models/ort/runtime.ts')).ortVersion() : undefined;
   const out = {
     engine: engine.name,
     ortVersion,

@@ -26,7 +26,7 @@ import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { FAMILIES } from '../models/zoo-info.ts';
-import { markdownTable, textTable } from '../cli/table.ts';
+import { markdownTable, textTable } from '../common/table.ts';
 import { writeBenchmarkResults } from './readme-block.ts';
 import { loadRun } from '../report/load.ts';
 

@@ -13,7 +13,7 @@
 #   --stdout       print the config instead of writing DIR/mosquitto.conf
 #
 # Also creates DIR/data (persistence). Same substitution as renderFleetConfig() in
-# test/helpers/mosquitto.ts (a test checks that both produce identical output).
+# mqtt/mosquitto.ts (a test checks that both produce identical output).
 set -euo pipefail
 
 usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }

@@ -5,11 +5,11 @@ import { openAgentStore } from '../agent/store.ts';
 import { MqttAgentTransport } from '../agent/transport.ts';
 import { createEngine } from '../models/index.ts';
 import { familyForClient } from '../models/zoo-info.ts';
-import { backoffDelay } from '../protocol/mqtt-options.ts';
-import type { Logger } from '../protocol/logger.ts';
+import { backoffDelay } from '../mqtt/options.ts';
+import type { Logger } from '../common/logger.ts';
 import { flagHelp, parseFlags, type FlagTable } from './flags.ts';
-import { pct } from './table.ts';
-import { ENGINE_HELP, engineLabel, engineOptions } from '../agent/engine-settings.ts';
+import { pct } from '../common/table.ts';
+import { ENGINE_HELP, engineLabel, engineOptions } from '../learner/engine-settings.ts';
 
 export const AGENT_FLAGS: FlagTable = {
   id: { field: 'id', type: 'string', help: `agent id = MQTT client id and username (default ${AGENT_DEFAULTS.id})` },

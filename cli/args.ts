@@ -1,5 +1,5 @@
 /** Turning command-line strings into typed options, with errors that name the flag. */
-import { TinyProtoError } from '../protocol/errors.ts';
+import { TinyProtoError } from '../common/errors.ts';
 
 export function flagNumber(flag: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;

@@ -20,13 +20,13 @@ import type { ModelSpec, ModelState } from '../models/engine.ts';
 import { buildInferGraph } from '../models/ort/graphs.ts';
 import { evaluateOnnx, exportInferenceOnnx } from '../models/ort/export.ts';
 import { isFamily } from '../models/zoo-info.ts';
-import { TinyProtoError, isTinyProtoError } from '../protocol/errors.ts';
-import { silentLogger } from '../protocol/logger.ts';
-import { Rng } from '../protocol/rng.ts';
+import { TinyProtoError, isTinyProtoError } from '../common/errors.ts';
+import { silentLogger } from '../common/logger.ts';
+import { Rng } from '../common/rng.ts';
 import Database from 'better-sqlite3';
-import { fromBlob, openStoreReadOnly, parseJsonObject, storeError, type SqliteDb } from '../protocol/sqlite.ts';
-import type { RoundTelemetry } from '../protocol/telemetry.ts';
-import { bytes, pct } from './table.ts';
+import { fromBlob, openStoreReadOnly, parseJsonObject, storeError, type SqliteDb } from '../storage/sqlite.ts';
+import type { RoundTelemetry } from '../wire/telemetry.ts';
+import { bytes, pct } from '../common/table.ts';
 
 export const EXPORT_HELP = `Usage: tinyproto export --db AGENT_DB [--experiment ID] [--out FILE] [--eval]
 
@@ -244,7 +244,7 @@ function specFor(path: string, experiment: string, round: number, extra: Record<
       inputShape: [meta.height, meta.width, meta.channels],
       featureDim,
       numClasses: meta.numClasses,
-      // as agent/learner.ts derives it (the agent's seed is the shard's: loadAgentData checks it)
+      // as learner/learner.ts derives it (the agent's seed is the shard's: loadAgentData checks it)
       seed: Rng.derive(meta.seed, `model:${meta.client}`).nextUint32(),
     },
     featureDimSource,

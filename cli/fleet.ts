@@ -1,19 +1,19 @@
 /** `tinyproto fleet`: aggregator + N agent processes + broker on this machine. */
 import { runFleet, type FleetOptions } from '../fleet/index.ts';
-import type { Logger } from '../protocol/logger.ts';
-import { TinyProtoError } from '../protocol/errors.ts';
-import { assertValidId } from '../protocol/topics.ts';
-import { METHODS, type Method } from '../protocol/method.ts';
-import { VALUE_TYPES, type ValueType } from '../protocol/codec-types.ts';
+import type { Logger } from '../common/logger.ts';
+import { TinyProtoError } from '../common/errors.ts';
+import { assertValidId } from '../wire/topics.ts';
+import { METHODS, type Method } from '../method/method.ts';
+import { VALUE_TYPES, type ValueType } from '../wire/codec-types.ts';
 import { FAMILIES } from '../models/zoo-info.ts';
 import type { Family } from '../models/engine.ts';
 import { flagHelp, parseFlags, type FlagTable } from './flags.ts';
-import { bytes, pct, textTable } from './table.ts';
+import { bytes, pct, textTable } from '../common/table.ts';
 import { ROUND_TABLE_HEADER, roundLine } from './server.ts';
 import { progressBar } from './progress.ts';
-import type { RoundTelemetry } from '../protocol/telemetry.ts';
-import { parseDashboardPort } from '../server/dashboard.ts';
-import { ENGINE_HELP, validateEngineSettings } from '../agent/engine-settings.ts';
+import type { RoundTelemetry } from '../wire/telemetry.ts';
+import { parseDashboardPort } from '../dashboard/dashboard.ts';
+import { ENGINE_HELP, validateEngineSettings } from '../learner/engine-settings.ts';
 
 const FLEET_DEFAULTS = Object.freeze({
   agents: 4,

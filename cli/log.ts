@@ -1,5 +1,5 @@
 /** Loggers for CLI entry points (library code only ever sees the Logger interface). */
-import type { Logger } from '../protocol/logger.ts';
+import type { Logger } from '../common/logger.ts';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const ORDER: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };

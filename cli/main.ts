@@ -1,5 +1,5 @@
 /** The `tinyproto` command line. */
-import { isTinyProtoError } from '../protocol/errors.ts';
+import { isTinyProtoError } from '../common/errors.ts';
 import { lineLogger, levelFromEnv } from './log.ts';
 import { runSimulate } from './simulate.ts';
 import { runAgent } from './agent.ts';

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isTinyProtoError } from '../protocol/errors.ts';
+import { isTinyProtoError } from '../common/errors.ts';
 import { runReport } from './report.ts';
-import { tinySimulation } from '../report/test-util.ts';
+import { tinySimulation } from '../test/helpers/report.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tinyproto-cli-report-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

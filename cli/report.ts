@@ -1,6 +1,6 @@
 /** `tinyproto report FILE [FILE...] --out DIR`: tables, CSV, JSON and charts for runs. */
 import { parseArgs } from 'node:util';
-import { TinyProtoError } from '../protocol/errors.ts';
+import { TinyProtoError } from '../common/errors.ts';
 import { loadRuns } from '../report/load.ts';
 import { writeReport } from '../report/write.ts';
 

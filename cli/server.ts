@@ -1,15 +1,15 @@
 /** `tinyproto server`: the aggregator. */
 import { readFileSync } from 'node:fs';
-import { Aggregator, type RoundClosed, type UploadRejected } from '../server/aggregator.ts';
-import { EXPERIMENT_DEFAULTS, resolveExperimentConfig, type ExperimentConfig } from '../server/config.ts';
-import { openAggregatorStore } from '../server/store.ts';
-import { MqttAggregatorTransport, type AggregatorConnection } from '../server/transport.ts';
-import { parseDashboardPort, startDashboard, type Dashboard } from '../server/dashboard.ts';
-import { TinyProtoError } from '../protocol/errors.ts';
-import type { Logger } from '../protocol/logger.ts';
-import type { MqttVersionChoice } from '../protocol/mqtt-options.ts';
+import { Aggregator, type RoundClosed, type UploadRejected } from '../aggregator/aggregator.ts';
+import { EXPERIMENT_DEFAULTS, resolveExperimentConfig, type ExperimentConfig } from '../aggregator/config.ts';
+import { openAggregatorStore } from '../aggregator/store.ts';
+import { MqttAggregatorTransport, type AggregatorConnection } from '../aggregator/transport.ts';
+import { parseDashboardPort, startDashboard, type Dashboard } from '../dashboard/dashboard.ts';
+import { TinyProtoError } from '../common/errors.ts';
+import type { Logger } from '../common/logger.ts';
+import type { MqttVersionChoice } from '../mqtt/options.ts';
 import { flagHelp, parseFlags, type FlagTable } from './flags.ts';
-import { bytes } from './table.ts';
+import { bytes } from '../common/table.ts';
 
 export const SERVER_FLAGS: FlagTable = {
   experiment: { field: 'experiment', type: 'string', help: `experiment id (default ${EXPERIMENT_DEFAULTS.experiment})` },
@@ -40,7 +40,7 @@ The aggregator: fixes the class masks, announces rounds, validates and stores up
 publishes the global prototypes. Killed and restarted with the same store, it resumes the same
 experiment at the same round. Exits when the last round has closed.
 
-  --config FILE            JSON experiment config (field names as in server/config.ts)
+  --config FILE            JSON experiment config (field names as in aggregator/config.ts)
   --store FILE             SQLite file (default tinyproto-server.db)
   --broker URL             mqtt:// or mqtts:// (default mqtt://127.0.0.1:1883)
   --username U / --password P (or TINYPROTO_PASSWORD) / --ca FILE / --cert FILE / --key FILE

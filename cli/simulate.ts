@@ -5,11 +5,11 @@ import { parseArgs } from 'node:util';
 import { resolveSimConfig, SIM_DEFAULTS, type Method, type SimConfig } from '../sim/config.ts';
 import { simulate, type RoundRecord, type SimResult } from '../sim/simulate.ts';
 import type { Family } from '../models/engine.ts';
-import type { Logger } from '../protocol/logger.ts';
+import type { Logger } from '../common/logger.ts';
 import { flagInt, flagList, flagNumber } from './args.ts';
-import { bytes, pct, textTable } from './table.ts';
+import { bytes, pct, textTable } from '../common/table.ts';
 import { progressBar } from './progress.ts';
-import { ENGINE_HELP } from '../agent/engine-settings.ts';
+import { ENGINE_HELP } from '../learner/engine-settings.ts';
 
 export const SIMULATE_HELP = `Usage: tinyproto simulate [options]
 

@@ -1,5 +1,5 @@
 /** Gather images / labels for a batch of indices, normalising pixels on the fly. */
-import { TinyProtoError } from '../protocol/errors.ts';
+import { TinyProtoError } from '../common/errors.ts';
 import type { ImageDataset } from './types.ts';
 
 /** Per-channel lookup table: lut[c * 256 + v] = (v / 255 - mean[c]) / std[c]. */

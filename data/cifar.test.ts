@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { isTinyProtoError, type ErrorCode } from '../protocol/errors.ts';
+import { isTinyProtoError, type ErrorCode } from '../common/errors.ts';
 import { CIFAR10_CLASSES, CIFAR_RECORD, loadCifar10, parseCifarBatch } from './cifar.ts';
 import { cifarPixel, makeCifarBatch } from './fixtures.ts';
 

@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TinyProtoError } from '../protocol/errors.ts';
+import { TinyProtoError } from '../common/errors.ts';
 import { isDirectory, missingDirError, type Split } from './idx.ts';
 import { channelStats } from './stats.ts';
 import { concatParts } from './batch.ts';

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { isTinyProtoError, type ErrorCode } from '../protocol/errors.ts';
+import { isTinyProtoError, type ErrorCode } from '../common/errors.ts';
 import { makeIdx, syntheticIdx, idxPixel } from './fixtures.ts';
 import { DEFAULT_DATA_DIR, FASHION_MNIST_CLASSES, loadIdxDataset, missingDirError, parseIdx, readIdxFile } from './idx.ts';
 

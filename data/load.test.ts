@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { isTinyProtoError } from '../protocol/errors.ts';
+import { isTinyProtoError } from '../common/errors.ts';
 import { makeCifarBatch } from './fixtures.ts';
 import { DEFAULT_DATA_DIR, detectFormat, loadDataset } from './load.ts';
 import { classCounts } from './partition.ts';

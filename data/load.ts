@@ -1,7 +1,7 @@
 /** Format auto-detection: IDX (MNIST / Fashion-MNIST) or CIFAR-10 binary batches. */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { TinyProtoError } from '../protocol/errors.ts';
+import { TinyProtoError } from '../common/errors.ts';
 import { CIFAR_SUBDIR, loadCifar10 } from './cifar.ts';
 import { DEFAULT_DATA_DIR, isDirectory, loadIdxDataset, missingDirError, type Split } from './idx.ts';
 import type { ImageDataset } from './types.ts';

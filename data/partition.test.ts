@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { isTinyProtoError } from '../protocol/errors.ts';
+import { isTinyProtoError } from '../common/errors.ts';
 import { capPerClient, classCounts, dirichletPartition, makeShards, trainTestSplit } from './partition.ts';
 import type { ImageDataset } from './types.ts';
 

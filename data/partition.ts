@@ -2,8 +2,8 @@
  * Non-IID partitioning of a pooled data set across clients (HtFLlib style):
  * Dirichlet label skew, optional per-client cap, per-client train/test split.
  */
-import { TinyProtoError } from '../protocol/errors.ts';
-import { Rng } from '../protocol/rng.ts';
+import { TinyProtoError } from '../common/errors.ts';
+import { Rng } from '../common/rng.ts';
 import type { ClientShard, ImageDataset } from './types.ts';
 
 export interface DirichletOptions {

@@ -4,8 +4,8 @@
  * (an agent that trains with ONNX Runtime never loads TensorFlow.js, and vice versa).
  */
 import type { Engine } from './engine.ts';
-import type { Logger } from '../protocol/logger.ts';
-import { TinyProtoError } from '../protocol/errors.ts';
+import type { Logger } from '../common/logger.ts';
+import { TinyProtoError } from '../common/errors.ts';
 
 export type {
   Family,
@@ -37,7 +37,7 @@ export interface CreateEngineOptions {
   backend?: TfjsBackendChoice;
   /** tfjs only: the pure-JS cpu backend must be asked for explicitly (about 100x slower). */
   allowCpu?: boolean;
-  /** ort only: intra-op threads per session; undefined = 1 (see agent/engine-settings.ts), 0 = onnxruntime's own default (one per core). */
+  /** ort only: intra-op threads per session; undefined = 1 (see learner/engine-settings.ts), 0 = onnxruntime's own default (one per core). */
   threads?: number;
   /** ort only: execution provider. */
   provider?: OrtProviderChoice;

@@ -3,7 +3,7 @@
  * TensorFlow.js and ONNX Runtime. Each parameter draws from its own stream
  * Rng.derive(seed, `init:${name}`), independent of creation order.
  */
-import { Rng } from '../protocol/rng.ts';
+import { Rng } from '../common/rng.ts';
 
 export type Init =
   /** He-normal with fan_out (as torchvision initialises ResNet/MobileNet/ShuffleNet convs). */

@@ -1,6 +1,6 @@
 /** Validation of a ModelSpec, shared by both engines. */
 import type { ModelSpec } from './engine.ts';
-import { TinyProtoError } from '../protocol/errors.ts';
+import { TinyProtoError } from '../common/errors.ts';
 
 export function validateSpec(spec: ModelSpec): void {
   const [h, w, c] = spec.inputShape;

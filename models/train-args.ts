@@ -3,8 +3,8 @@
  * inputs, reject bad ones with the same errors, and visit the same mini-batches.
  */
 import type { ModelSpec, ModelState, TrainOptions } from './engine.ts';
-import { TinyProtoError } from '../protocol/errors.ts';
-import { Rng } from '../protocol/rng.ts';
+import { TinyProtoError } from '../common/errors.ts';
+import { Rng } from '../common/rng.ts';
 
 export function imageSize(spec: ModelSpec): number {
   const [h, w, c] = spec.inputShape;

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FAMILIES, familyForClient, isFamily } from './zoo-info.ts';
-import { isTinyProtoError } from '../protocol/errors.ts';
+import { isTinyProtoError } from '../common/errors.ts';
 
 test('FAMILIES lists the implemented families in assignment order', () => {
   assert.deepEqual(FAMILIES.slice(0, 3), ['resnet8', 'mobilenetv2', 'shufflenetv2']);

@@ -2,7 +2,7 @@
  * Model-zoo facts that light modules need without importing TensorFlow.js.
  */
 import type { Family } from './engine.ts';
-import { TinyProtoError } from '../protocol/errors.ts';
+import { TinyProtoError } from '../common/errors.ts';
 
 /** Families implemented by the engines, in the paper's assignment order (client id mod n). */
 export const FAMILIES: readonly Family[] = Object.freeze(['resnet8', 'mobilenetv2', 'shufflenetv2', 'efficientnet-lite'] as const);

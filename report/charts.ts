@@ -2,7 +2,7 @@
  * The report's charts, built from RunData. A chart whose data is missing is skipped with a
  * reason (never drawn empty).
  */
-import type { PhaseSeconds, RoundTelemetry } from '../protocol/telemetry.ts';
+import type { PhaseSeconds, RoundTelemetry } from '../wire/telemetry.ts';
 import type { RunData } from './model.ts';
 import { colorAt, groupedBarChart, lineChart, stackedBarChart, type LineSeries } from './svg.ts';
 

@@ -1,5 +1,5 @@
 /** The self-contained index.html: summary table per run, charts inline as SVG with PNG links. */
-import { bytes, pct } from '../cli/table.ts';
+import { bytes, pct } from '../common/table.ts';
 import type { Chart, SkippedChart } from './charts.ts';
 import type { RunSummary } from './summary.ts';
 import { escapeXml } from './svg.ts';

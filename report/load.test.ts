@@ -4,12 +4,12 @@ import { mkdtempSync, rmSync, writeFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { isTinyProtoError } from '../protocol/errors.ts';
-import { openStoreDb, closeDb } from '../protocol/sqlite.ts';
-import { AGGREGATOR_SCHEMA, openAggregatorStore } from '../server/store.ts';
+import { isTinyProtoError } from '../common/errors.ts';
+import { openStoreDb, closeDb } from '../storage/sqlite.ts';
+import { AGGREGATOR_SCHEMA, openAggregatorStore } from '../aggregator/store.ts';
 import { openAgentStore } from '../agent/store.ts';
 import { loadAggregatorDb, loadRun, loadRuns, loadSimulationJson } from './load.ts';
-import { telemetryFor, tinySimulation } from './test-util.ts';
+import { telemetryFor, tinySimulation } from '../test/helpers/report.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tinyproto-report-load-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

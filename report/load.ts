@@ -5,10 +5,10 @@
  */
 import { existsSync, openSync, readSync, closeSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { TinyProtoError } from '../protocol/errors.ts';
-import { openStoreReadOnly } from '../protocol/sqlite.ts';
-import type { RoundTelemetry } from '../protocol/telemetry.ts';
-import { AGGREGATOR_SCHEMA_VERSION } from '../server/store.ts';
+import { TinyProtoError } from '../common/errors.ts';
+import { openStoreReadOnly } from '../storage/sqlite.ts';
+import type { RoundTelemetry } from '../wire/telemetry.ts';
+import { AGGREGATOR_SCHEMA_VERSION } from '../aggregator/store.ts';
 import { readAgentEvaluations } from '../fleet/evaluations.ts';
 import type { AgentAccuracy, RunData, RunRound } from './model.ts';
 

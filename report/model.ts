@@ -2,7 +2,7 @@
  * The report's data model: one `RunData` per run (a `tinyproto simulate --json` file, or one
  * experiment of an aggregator store), whatever it came from.
  */
-import type { RoundTelemetry } from '../protocol/telemetry.ts';
+import type { RoundTelemetry } from '../wire/telemetry.ts';
 
 export type RunKind = 'simulate' | 'fleet';
 

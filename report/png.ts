@@ -4,7 +4,7 @@
  * the prebuilt binary costs nothing until a PNG is asked for.
  */
 import { createRequire } from 'node:module';
-import { TinyProtoError } from '../protocol/errors.ts';
+import { TinyProtoError } from '../common/errors.ts';
 
 export const PNG_SIGNATURE = Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 

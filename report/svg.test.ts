@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { escapeXml, formatTick, groupedBarChart, lineChart, niceTicks, stackedBarChart } from './svg.ts';
 import { PNG_SIGNATURE, svgToPng } from './png.ts';
-import { count, unbalancedTags } from './test-util.ts';
+import { count, unbalancedTags } from '../test/helpers/report.ts';
 
 const nasty = 'a<b> & "c" \'d\'';
 

@@ -8,7 +8,7 @@ import { loadSimulationJson } from './load.ts';
 import type { RunData } from './model.ts';
 import { PNG_SIGNATURE } from './png.ts';
 import { writeReport } from './write.ts';
-import { count, telemetryFor, tinySimulation, unbalancedTags } from './test-util.ts';
+import { count, telemetryFor, tinySimulation, unbalancedTags } from '../test/helpers/report.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tinyproto-report-write-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

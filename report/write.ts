@@ -1,7 +1,7 @@
 /** writeReport: CSV, JSON, SVG + PNG charts and index.html for one or more runs. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TinyProtoError } from '../protocol/errors.ts';
+import { TinyProtoError } from '../common/errors.ts';
 import type { RunData } from './model.ts';
 import { buildCharts, type Chart, type SkippedChart } from './charts.ts';
 import { toCsv } from './csv.ts';

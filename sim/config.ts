@@ -3,15 +3,15 @@
  * validated and clamped in one place (`resolveSimConfig`). Defaults are the paper's settings
  * (METHOD.md) except where this machine forces otherwise, which is said next to the field.
  */
-import { fail, int, num, oneOf, rejectUnknown, mergeDefined } from '../protocol/validate.ts';
-import { VALUE_TYPES, type ValueType } from '../protocol/codec-types.ts';
-import { BOARD_NAMES } from '../agent/energy/profiles.ts';
+import { fail, int, num, oneOf, rejectUnknown, mergeDefined } from '../common/validate.ts';
+import { VALUE_TYPES, type ValueType } from '../wire/codec-types.ts';
+import { BOARD_NAMES } from '../board/profiles.ts';
 import type { Family } from '../models/engine.ts';
 import { FAMILIES } from '../models/zoo-info.ts';
 import { SHARD_DEFAULTS } from '../data/partition.ts';
-import { validateEngineSettings, type EngineChoice, type OrtProviderChoice, type TfjsBackendChoice } from '../agent/engine-settings.ts';
+import { validateEngineSettings, type EngineChoice, type OrtProviderChoice, type TfjsBackendChoice } from '../learner/engine-settings.ts';
 
-import { METHODS, type Method } from '../protocol/method.ts';
+import { METHODS, type Method } from '../method/method.ts';
 
 export { METHODS, type Method };
 
@@ -51,7 +51,7 @@ export interface SimConfig {
   readonly engine: EngineChoice;
   /**
    * ort only: ONNX Runtime intra-op threads per worker's engine; 0 = auto (1 thread, measured
-   * fastest; agent/engine-settings.ts), so the workers share the cores.
+   * fastest; learner/engine-settings.ts), so the workers share the cores.
    */
   readonly threads: number;
   /** ort only: execution provider; 'auto' = CUDA when available, else CPU. */

@@ -5,11 +5,11 @@
  * backend; with ONNX Runtime each worker's engine gets its share of the cores as intra-op threads.
  */
 import { Worker } from 'node:worker_threads';
-import { TinyProtoError } from '../protocol/errors.ts';
-import type { Logger } from '../protocol/logger.ts';
+import { TinyProtoError } from '../common/errors.ts';
+import type { Logger } from '../common/logger.ts';
 import type { Engine } from '../models/engine.ts';
-import { Learner } from '../agent/learner.ts';
-import type { ClientEval, ClientInit, ClientUpload, GlobalState, ModelInfo, RunnerSettings } from '../agent/learner-types.ts';
+import { Learner } from '../learner/learner.ts';
+import type { ClientEval, ClientInit, ClientUpload, GlobalState, ModelInfo, RunnerSettings } from '../learner/types.ts';
 import type { WorkerProgress, WorkerReply, WorkerRequest } from './worker-protocol.ts';
 
 export interface ClientPool {

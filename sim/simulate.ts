@@ -7,26 +7,26 @@
  *   3. each client evaluates on its own test split, by its head and by the nearest (new) global prototype.
  */
 import os from 'node:os';
-import type { Logger } from '../protocol/logger.ts';
-import { silentLogger } from '../protocol/logger.ts';
-import { Rng } from '../protocol/rng.ts';
-import { makeClassMasks, type ClassMasks } from '../protocol/masks.ts';
-import { expandGlobalPrototypes, muFromTotals } from '../server/aggregate.ts';
+import type { Logger } from '../common/logger.ts';
+import { silentLogger } from '../common/logger.ts';
+import { Rng } from '../common/rng.ts';
+import { makeClassMasks, type ClassMasks } from '../wire/masks.ts';
+import { expandGlobalPrototypes, muFromTotals } from '../method/aggregate.ts';
 import { globalThroughWire, uploadThroughWire, type WireContext } from './wire.ts';
 import { simulatedTelemetry } from './telemetry.ts';
-import { getProfile } from '../agent/energy/profiles.ts';
-import { resolveBoard } from '../agent/energy/detect.ts';
-import type { RoundTelemetry } from '../protocol/telemetry.ts';
-import { updateGlobalPrototypes } from '../server/global.ts';
+import { getProfile } from '../board/profiles.ts';
+import { resolveBoard } from '../board/detect.ts';
+import type { RoundTelemetry } from '../wire/telemetry.ts';
+import { updateGlobalPrototypes } from '../method/global.ts';
 import { loadDataset, makeShards, toFloatBatch, gatherLabels, DEFAULT_DATA_DIR } from '../data/index.ts';
 import type { ImageDataset } from '../data/types.ts';
 import { createEngine, resolveEngineName, type EngineName } from '../models/index.ts';
 import { familyForClient } from '../models/zoo-info.ts';
 import type { Family } from '../models/engine.ts';
 import type { SimConfig } from './config.ts';
-import type { ClientInit, GlobalState, ModelInfo, RunnerSettings } from '../agent/learner-types.ts';
+import type { ClientInit, GlobalState, ModelInfo, RunnerSettings } from '../learner/types.ts';
 import { InProcessPool, WorkerPool, type ClientPool } from './pool.ts';
-import { engineOptions, threadsPerEngine } from '../agent/engine-settings.ts';
+import { engineOptions, threadsPerEngine } from '../learner/engine-settings.ts';
 
 /**
  * Relative training cost per image of each family (ResNet-8 = 1), used only as a scheduling hint

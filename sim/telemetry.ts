@@ -2,14 +2,14 @@
  * Telemetry for simulated clients, in the same record the agents send, so simulations and fleets
  * are reported alike. A simulated client is modelled as one board of the chosen profile that is
  * busy (one core) while it trains, computes prototypes and evaluates: its energy is the profile's
- * estimate for that busy time plus its message bytes (agent/energy/profiles.ts). Memory is what
+ * estimate for that busy time plus its message bytes (board/profiles.ts). Memory is what
  * the client's thread observed (RSS is process-wide: all clients share the simulation process).
  * Bytes are the encoded messages (no MQTT framing: no broker in a simulation).
  */
 import os from 'node:os';
-import { estimateEnergy, type BoardProfile } from '../agent/energy/profiles.ts';
-import type { ClientEval, ClientUpload } from '../agent/learner-types.ts';
-import type { RoundTelemetry } from '../protocol/telemetry.ts';
+import { estimateEnergy, type BoardProfile } from '../board/profiles.ts';
+import type { ClientEval, ClientUpload } from '../learner/types.ts';
+import type { RoundTelemetry } from '../wire/telemetry.ts';
 
 export function simulatedTelemetry(
   u: ClientUpload,

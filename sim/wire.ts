@@ -3,9 +3,9 @@
  * and server see are exactly what the agents and aggregator would exchange (float32, float16 or
  * int8), and the byte counts are those of real messages.
  */
-import { decodeGlobal, decodeUpload, encodeGlobal, encodeUpload } from '../protocol/codec.ts';
-import { bytesPerValue } from '../protocol/codec-values.ts';
-import type { Layout, ValueType } from '../protocol/codec-types.ts';
+import { decodeGlobal, decodeUpload, encodeGlobal, encodeUpload } from '../wire/codec.ts';
+import { bytesPerValue } from '../wire/codec-values.ts';
+import type { Layout, ValueType } from '../wire/codec-types.ts';
 
 export interface WireContext {
   readonly experiment: string;

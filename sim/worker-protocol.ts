@@ -1,5 +1,5 @@
 /** Messages between the simulation coordinator and a worker thread. */
-import type { ClientInit, GlobalState, RunnerSettings } from '../agent/learner-types.ts';
+import type { ClientInit, GlobalState, RunnerSettings } from '../learner/types.ts';
 
 export type WorkerRequest =
   | { type: 'init'; settings: RunnerSettings; clients: ClientInit[] }

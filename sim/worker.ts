@@ -1,8 +1,8 @@
 /** Worker thread entry: holds a group of simulated clients and their models. */
 import { parentPort } from 'node:worker_threads';
 import { createEngine } from '../models/index.ts';
-import { Learner } from '../agent/learner.ts';
-import { engineOptions } from '../agent/engine-settings.ts';
+import { Learner } from '../learner/learner.ts';
+import { engineOptions } from '../learner/engine-settings.ts';
 import type { WorkerProgress, WorkerReply, WorkerRequest } from './worker-protocol.ts';
 
 if (!parentPort) throw new Error('sim/worker.ts must run in a worker thread');

@@ -20,7 +20,7 @@ import {
   CREDENTIALS_SCRIPT,
   startMosquitto,
   type RunningMosquitto,
-} from './helpers/mosquitto.ts';
+} from '../mqtt/mosquitto.ts';
 import { connectClient, subscribe, type ConnectFailure, type TestClient } from './helpers/mqtt.ts';
 
 const EXP = 'exp-acl';

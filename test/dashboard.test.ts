@@ -12,12 +12,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
-import { startEmbeddedBroker, type EmbeddedBroker } from '../server/broker.ts';
-import { Aggregator } from '../server/aggregator.ts';
-import { resolveExperimentConfig } from '../server/config.ts';
-import { openAggregatorStore } from '../server/store.ts';
-import { MqttAggregatorTransport } from '../server/transport.ts';
-import { startDashboard, type Dashboard } from '../server/dashboard.ts';
+import { startEmbeddedBroker, type EmbeddedBroker } from '../mqtt/broker.ts';
+import { Aggregator } from '../aggregator/aggregator.ts';
+import { resolveExperimentConfig } from '../aggregator/config.ts';
+import { openAggregatorStore } from '../aggregator/store.ts';
+import { MqttAggregatorTransport } from '../aggregator/transport.ts';
+import { startDashboard, type Dashboard } from '../dashboard/dashboard.ts';
 import { Agent } from '../agent/agent.ts';
 import { resolveAgentConfig } from '../agent/config.ts';
 import { openAgentStore } from '../agent/store.ts';
@@ -29,7 +29,7 @@ const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
 const haveData = existsSync(`${DEFAULT_DATA_DIR}/train-images-idx3-ubyte.gz`);
 const skip = !haveChromium ? `${CHROMIUM} not installed (apt-get install chromium)` : !haveData ? 'dataset-fashion-mnist not installed' : false;
-const RESULTS = fileURLToPath(new URL('../test-results/', import.meta.url));
+const RESULTS = fileURLToPath(new URL('../test-results', import.meta.url));
 
 test('the dashboard shows a live experiment in headless Chromium', { skip, timeout: 300_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tinyproto-dash-'));

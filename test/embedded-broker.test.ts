@@ -1,12 +1,12 @@
 /**
- * Integration tests for the embedded aedes broker (server/broker.ts) with MQTT.js clients
+ * Integration tests for the embedded aedes broker (mqtt/broker.ts) with MQTT.js clients
  * (MQTT 3.1.1, the only version aedes 1.x speaks).
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createConnection } from 'node:net';
-import { startEmbeddedBroker, DEFAULT_MAX_PACKET_BYTES, type EmbeddedBroker } from '../server/broker.ts';
-import { memoryLogger } from '../protocol/logger.ts';
+import { startEmbeddedBroker, DEFAULT_MAX_PACKET_BYTES, type EmbeddedBroker } from '../mqtt/broker.ts';
+import { memoryLogger } from '../common/logger.ts';
 import { connectClient, sleep, subscribe, withTimeout, type TestClient } from './helpers/mqtt.ts';
 
 const T = 5000;

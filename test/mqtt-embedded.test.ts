@@ -9,18 +9,18 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { startEmbeddedBroker } from '../server/broker.ts';
-import { Aggregator } from '../server/aggregator.ts';
-import { resolveExperimentConfig } from '../server/config.ts';
-import { openAggregatorStore } from '../server/store.ts';
-import { MqttAggregatorTransport } from '../server/transport.ts';
+import { startEmbeddedBroker } from '../mqtt/broker.ts';
+import { Aggregator } from '../aggregator/aggregator.ts';
+import { resolveExperimentConfig } from '../aggregator/config.ts';
+import { openAggregatorStore } from '../aggregator/store.ts';
+import { MqttAggregatorTransport } from '../aggregator/transport.ts';
 import { Agent } from '../agent/agent.ts';
 import { resolveAgentConfig } from '../agent/config.ts';
 import { openAgentStore } from '../agent/store.ts';
 import { MqttAgentTransport } from '../agent/transport.ts';
 import { createEngine } from '../models/index.ts';
 import { DEFAULT_DATA_DIR } from '../data/index.ts';
-import { agentTopic } from '../protocol/topics.ts';
+import { agentTopic } from '../wire/topics.ts';
 
 const haveData = existsSync(`${DEFAULT_DATA_DIR}/train-images-idx3-ubyte.gz`);
 

@@ -12,10 +12,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runFleet, type FleetOptions } from '../fleet/run.ts';
-import type { RoundOpened, UploadRejected } from '../server/aggregator.ts';
+import type { RoundOpened, UploadRejected } from '../aggregator/aggregator.ts';
 import { DEFAULT_DATA_DIR } from '../data/index.ts';
-import { agentTopic } from '../protocol/topics.ts';
-import { fleetToolsAvailable, startMosquitto, type RunningMosquitto } from './helpers/mosquitto.ts';
+import { agentTopic } from '../wire/topics.ts';
+import { fleetToolsAvailable, startMosquitto, type RunningMosquitto } from '../mqtt/mosquitto.ts';
 import { connectClient, type TestClient } from './helpers/mqtt.ts';
 
 const haveData = existsSync(`${DEFAULT_DATA_DIR}/train-images-idx3-ubyte.gz`);

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { resolveSimConfig } from '../sim/config.ts';
 import { simulate } from '../sim/simulate.ts';
 import { DEFAULT_DATA_DIR, loadDataset } from '../data/index.ts';
-import { uploadSize } from '../protocol/codec.ts';
+import { uploadSize } from '../wire/codec.ts';
 
 const haveData = existsSync(`${DEFAULT_DATA_DIR}/train-images-idx3-ubyte.gz`);
 

@@ -21,7 +21,7 @@ import { TfjsEngine } from '../tfjs/engine.ts';
 import { OrtEngine } from './engine.ts';
 import { FAMILIES } from '../zoo-info.ts';
 import type { Engine, ModelSpec, ModelState } from '../engine.ts';
-import { SHAPES, randomImages, spec, trainOpts } from '../engine-contract.ts';
+import { SHAPES, randomImages, spec, trainOpts } from '../../test/helpers/engine-contract.ts';
 import { relDiff } from '../../test/helpers/assert.ts';
 
 let tfjs: Engine;

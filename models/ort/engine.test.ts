@@ -1,8 +1,8 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { OrtEngine } from './engine.ts';
-import { engineContract, spec } from '../engine-contract.ts';
-import { isTinyProtoError } from '../../protocol/errors.ts';
+import { engineContract, spec } from '../../test/helpers/engine-contract.ts';
+import { isTinyProtoError } from '../../common/errors.ts';
 import { cudaProviderInstalled } from './runtime.ts';
 
 // ONNX Runtime-specific expectations; the behaviour both engines share is in ../engine-contract.ts.

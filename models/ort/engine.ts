@@ -12,9 +12,9 @@
  * thread pool, so the event loop (MQTT keep-alives) keeps running during training.
  */
 import type { Embedding, Engine, EngineMemory, EpochStats, LocalModel, ModelSpec, ModelState, TrainOptions } from '../engine.ts';
-import { TinyProtoError } from '../../protocol/errors.ts';
-import type { Logger } from '../../protocol/logger.ts';
-import { silentLogger } from '../../protocol/logger.ts';
+import { TinyProtoError } from '../../common/errors.ts';
+import type { Logger } from '../../common/logger.ts';
+import { silentLogger } from '../../common/logger.ts';
 import { checkEmbedArgs, checkState, checkTrainArgs, epochBatches, imageSize, prototypeFlags } from '../train-args.ts';
 import { initValues } from '../init.ts';
 import { buildInferGraph, buildTrainGraph, nextName, type BuiltGraph } from './graphs.ts';

@@ -13,9 +13,9 @@ import { buildTrainGraph } from './graphs.ts';
 import { loadOrt } from './runtime.ts';
 import { FAMILIES } from '../zoo-info.ts';
 import type { Engine, Embedding, ModelSpec, ModelState } from '../engine.ts';
-import { accuracy, quadrants, randomImages, spec, trainOpts } from '../engine-contract.ts';
+import { accuracy, quadrants, randomImages, spec, trainOpts } from '../../test/helpers/engine-contract.ts';
 import { relDiff } from '../../test/helpers/assert.ts';
-import { isTinyProtoError } from '../../protocol/errors.ts';
+import { isTinyProtoError } from '../../common/errors.ts';
 
 const TOL = 1e-4;
 

@@ -9,7 +9,7 @@
  *   output logits   float32 [N, K]   (the head)
  */
 import type { ModelSpec, ModelState } from '../engine.ts';
-import { TinyProtoError } from '../../protocol/errors.ts';
+import { TinyProtoError } from '../../common/errors.ts';
 import { checkState } from '../train-args.ts';
 import { buildInferGraph } from './graphs.ts';
 import { createSession, loadOrt } from './runtime.ts';

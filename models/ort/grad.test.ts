@@ -20,7 +20,7 @@ import { buildNet } from '../tfjs/zoo.ts';
 import { tfjsLoss } from '../tfjs/engine.ts';
 import { FAMILIES } from '../zoo-info.ts';
 import type { Family, ModelSpec } from '../engine.ts';
-import { Rng } from '../../protocol/rng.ts';
+import { Rng } from '../../common/rng.ts';
 import { relDiff } from '../../test/helpers/assert.ts';
 import { OrtNetBuilder, type V2, type V4 } from './net.ts';
 import { buildTrainGraph, gradName, nextName } from './graphs.ts';

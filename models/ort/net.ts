@@ -17,7 +17,7 @@
  * Padding is symmetric (k-1)/2 (PyTorch `padding=k//2`); batch norm eps 1e-5, momentum 0.1,
  * running variance updated with the unbiased batch variance.
  */
-import { TinyProtoError } from '../../protocol/errors.ts';
+import { TinyProtoError } from '../../common/errors.ts';
 import { GraphBuilder } from './graph.ts';
 import { depthwiseFilterGrad, filterGrad, type ConvGeometry } from './conv-grads.ts';
 import type { Init } from '../init.ts';

@@ -5,8 +5,8 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { TinyProtoError } from '../../protocol/errors.ts';
-import type { Logger } from '../../protocol/logger.ts';
+import { TinyProtoError } from '../../common/errors.ts';
+import type { Logger } from '../../common/logger.ts';
 
 export type Ort = typeof import('onnxruntime-node');
 export type OrtSession = import('onnxruntime-node').InferenceSession;

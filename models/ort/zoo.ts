@@ -4,7 +4,7 @@
  * check that both zoos give the same state names, shapes, FLOPs and gradients.
  */
 import type { Family, ModelSpec } from '../engine.ts';
-import { TinyProtoError } from '../../protocol/errors.ts';
+import { TinyProtoError } from '../../common/errors.ts';
 import { validateSpec } from '../spec.ts';
 import type { OrtNetBuilder, V2, V4 } from './net.ts';
 

@@ -17,8 +17,8 @@
  * Each worker_thread has its own tfjs instance: call `initTfjs` in every worker.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { TinyProtoError } from '../../protocol/errors.ts';
-import { silentLogger, type Logger } from '../../protocol/logger.ts';
+import { TinyProtoError } from '../../common/errors.ts';
+import { silentLogger, type Logger } from '../../common/logger.ts';
 import { registerWasmGradKernels } from './wasm-grad-kernels.ts';
 
 export type TfjsBackendChoice = 'auto' | 'tensorflow' | 'wasm' | 'cpu';

@@ -1,7 +1,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { TfjsEngine } from './engine.ts';
-import { engineContract } from '../engine-contract.ts';
+import { engineContract } from '../../test/helpers/engine-contract.ts';
 
 // tfjs-specific expectations; the behaviour both engines share is in ../engine-contract.ts.
 

@@ -20,9 +20,9 @@
  */
 import type { Embedding, Engine, EngineMemory, EpochStats, LocalModel, ModelSpec, ModelState, TrainOptions } from '../engine.ts';
 import { checkEmbedArgs, checkState, checkTrainArgs, epochBatches, imageSize, prototypeFlags } from '../train-args.ts';
-import { TinyProtoError } from '../../protocol/errors.ts';
-import type { Logger } from '../../protocol/logger.ts';
-import { silentLogger } from '../../protocol/logger.ts';
+import { TinyProtoError } from '../../common/errors.ts';
+import type { Logger } from '../../common/logger.ts';
+import { silentLogger } from '../../common/logger.ts';
 import type { BnMoments, FwdCtx, Tensor, Tensor2D, Tensor4D, Tf } from './layers.ts';
 import { buildNet, type Net } from './zoo.ts';
 import type { TfjsInitOptions, TfjsBackendName } from './backend.ts';

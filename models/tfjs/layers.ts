@@ -16,7 +16,7 @@
  */
 import type * as TfCore from '@tensorflow/tfjs-core';
 import { initValues } from '../init.ts';
-import { TinyProtoError } from '../../protocol/errors.ts';
+import { TinyProtoError } from '../../common/errors.ts';
 
 export type Tf = typeof TfCore;
 export type Tensor = TfCore.Tensor;

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import type * as TfCore from '@tensorflow/tfjs-core';
 import { initTfjs, tfjsMemory } from './backend.ts';
 import { registerWasmGradKernels, WASM_GRAD_KERNEL_NAMES } from './wasm-grad-kernels.ts';
-import { isTinyProtoError } from '../../protocol/errors.ts';
-import { memoryLogger } from '../../protocol/logger.ts';
+import { isTinyProtoError } from '../../common/errors.ts';
+import { memoryLogger } from '../../common/logger.ts';
 
 type Tf = typeof TfCore;
 type Pad = 'same' | 'valid' | number;

@@ -26,7 +26,7 @@
  * Only dilations 1 and dataFormat NHWC (what tfjs gradients use) are supported.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { TinyProtoError } from '../../protocol/errors.ts';
+import { TinyProtoError } from '../../common/errors.ts';
 
 type TensorInfo = tf.TensorInfo;
 type Attrs = Record<string, unknown>;

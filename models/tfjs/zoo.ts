@@ -5,7 +5,7 @@
  *
  * All families accept any [h, w, c] input large enough for their strides (8x8 works; 28x28x1 and
  * 32x32x3 are the real cases). Architectures (FLOPs at 28x28x1 with d = 500, K = 10, see
- * models/engine-contract.ts and benchmarks/train_torch.py --check):
+ * test/helpers/engine-contract.ts and benchmarks/train_torch.py --check):
  * - resnet8: conv3x3 16 + BN + ReLU; BasicBlocks 16, 32/s2, 64/s2 (1x1 conv + BN projection
  *   shortcut when the shape changes); GAP; fc 64 -> d.
  * - mobilenetv2: stem conv3x3/s1 16; inverted residuals (t, c, n, s) = (1,8,1,1) (4,16,2,2)
@@ -19,7 +19,7 @@
  *   GAP; fc 128 -> d.
  */
 import type { Family, ModelSpec } from '../engine.ts';
-import { TinyProtoError } from '../../protocol/errors.ts';
+import { TinyProtoError } from '../../common/errors.ts';
 import { validateSpec } from '../spec.ts';
 import {
   NetBuilder,

@@ -1,0 +1,363 @@
+/**
+ * The aggregator: fixes the class masks, announces rounds, validates and stores uploads, computes
+ * the global prototypes and publishes them. Transport and storage are injected; the maths is in
+ * global.ts / aggregate.ts. Every event (message, deadline) is handled one at a time, in order.
+ *
+ * Crash safety: every accepted upload is committed to the store before it counts, a round's
+ * global prototypes are committed before they are published, and a restarted aggregator resumes
+ * the same experiment at the same round (an open round keeps its accepted uploads).
+ */
+import { EventEmitter } from 'node:events';
+import { TinyProtoError, errorCode } from '../common/errors.ts';
+import { silentLogger, type Logger } from '../common/logger.ts';
+import { SerialQueue } from '../common/serial.ts';
+import { makeClassMasks, type ClassMasks } from '../wire/masks.ts';
+import type { AgentTopic } from '../wire/topics.ts';
+import {
+  decodeGlobal,
+  decodeMasks,
+  decodeStatus,
+  decodeTelemetry,
+  decodeUpload,
+  telemetryRecord,
+  encodeGlobal,
+  encodeMasks,
+  encodeRound,
+} from '../wire/codec.ts';
+import { MessageType, type Layout } from '../wire/codec-types.ts';
+import { experimentMu, type ExperimentConfig } from './config.ts';
+import { updateGlobalPrototypes } from '../method/global.ts';
+import { selectParticipants } from '../method/selection.ts';
+import type { AggregatorStore } from './store.ts';
+import { canonicalJson } from '../storage/sqlite.ts';
+
+import type { AggregatorOptions, AggregatorTransport, RoundClosed, RoundOpened, UploadAccepted, UploadRejected } from './aggregator-types.ts';
+
+export type { AggregatorOptions, AggregatorTransport, RoundClosed, RoundOpened, UploadAccepted, UploadRejected };
+
+const SENDER = 'aggregator';
+
+export class Aggregator extends EventEmitter {
+  readonly config: ExperimentConfig;
+  private readonly store: AggregatorStore;
+  private readonly transport: AggregatorTransport;
+  private readonly logger: Logger;
+  private readonly now: () => number;
+  private readonly masks: ClassMasks | null;
+  private readonly mu: number | null;
+  private globalPrototypes = new Map<number, Float32Array>();
+  private round = 0;
+  private selected = new Set<string>();
+  private accepted = new Set<string>();
+  private openedAt = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly queue: SerialQueue;
+  private finished = false;
+  private resolveDone!: () => void;
+  /** Resolves when the last round has closed (or stop() was called). */
+  readonly done: Promise<void>;
+
+  constructor(opts: AggregatorOptions) {
+    super();
+    this.config = opts.config;
+    this.store = opts.store;
+    this.transport = opts.transport;
+    this.logger = opts.logger ?? silentLogger;
+    this.now = opts.now ?? Date.now;
+    const c = this.config;
+    this.masks = c.method === 'tinyproto' ? makeClassMasks({ numClasses: c.numClasses, featureDim: c.featureDim, ratio: c.ratio, seed: c.maskSeed }) : null;
+    this.mu = experimentMu(c);
+    this.done = new Promise((resolve) => (this.resolveDone = resolve));
+    this.queue = new SerialQueue((e) => {
+      this.logger.error('aggregator task failed', { error: e instanceof Error ? e.message : String(e), code: errorCode(e) });
+      this.emit('failure', e);
+    });
+  }
+
+  /** Values per class on the wire: s under the mask (TinyProto) or d (FedProto). */
+  get valuesPerClass(): number {
+    return this.masks?.s ?? this.config.featureDim;
+  }
+
+  get layout(): Layout {
+    return this.masks ? 'sparse' : 'dense';
+  }
+
+  get currentRound(): number {
+    return this.round;
+  }
+
+  get classMasks(): ClassMasks | null {
+    return this.masks;
+  }
+
+  get scale(): number | null {
+    return this.mu;
+  }
+
+  /** Creates or resumes the experiment, publishes the masks and opens (or resumes) a round. */
+  async start(): Promise<void> {
+    const c = this.config;
+    const configJson = { ...c, agents: [...c.agents], mu: this.mu } as Record<string, unknown>;
+    let exp = this.store.getExperiment(c.experiment);
+    if (exp === null) {
+      const masksBytes = this.masks
+        ? encodeMasks({ experiment: c.experiment, sender: SENDER, round: 0 }, { mode: 'params', params: this.masks.params })
+        : null;
+      this.store.createExperiment(c.experiment, configJson, masksBytes);
+      exp = this.store.getExperiment(c.experiment)!;
+      this.logger.info('experiment created', { experiment: c.experiment, method: c.method, mu: this.mu });
+    } else if (canonicalJson(exp.config) !== canonicalJson(configJson)) {
+      throw new TinyProtoError('E_CONFIG', `experiment "${c.experiment}" already exists in the store with a different configuration; use a new experiment id or the same settings`, {
+        stored: exp.config,
+      });
+    } else {
+      this.logger.info('experiment resumed', { experiment: c.experiment, round: exp.currentRound, status: exp.status });
+    }
+    if (exp.masksBytes) {
+      // what agents receive is what the store holds; check it agrees with this process's masks
+      const m = decodeMasks(exp.masksBytes, { experiment: c.experiment, K: c.numClasses, d: c.featureDim });
+      if (this.masks && m.body.masks.s !== this.masks.s) throw new TinyProtoError('E_MASK', 'stored masks disagree with the configuration');
+      await this.transport.publishRetained('masks', exp.masksBytes);
+    }
+    const latest = this.store.latestGlobal(c.experiment);
+    if (latest) {
+      const g = decodeGlobal(latest.bytes, { experiment: c.experiment, K: c.numClasses, d: c.featureDim, s: this.valuesPerClass });
+      this.globalPrototypes = new Map(g.body.prototypes.map((p) => [p.classId, p.values]));
+    }
+    // the round is resumed (or opened) before any agent message is handled: messages the broker
+    // kept for this persistent session while the aggregator was down are delivered as soon as
+    // the handler is registered, and belong to the resumed round
+    const opened = exp.status === 'finished' ? null : this.queue.push(() => this.resumeOrOpen(exp.currentRound));
+    this.transport.onAgentMessage((kind, agent, bytes) => this.queue.push(() => this.onAgentMessage(kind, agent, bytes)));
+    if (opened === null) {
+      this.finish();
+      return;
+    }
+    await opened;
+    // a broker that restarted without its state has lost the retained masks, round and global
+    // prototypes: publish them again on every reconnection (agents ignore what they already have)
+    let initial = true;
+    this.transport.onConnect?.(() => {
+      if (initial) {
+        initial = false;
+        return;
+      }
+      void this.queue.push(() => this.republishRetained());
+    });
+  }
+
+  private async republishRetained(): Promise<void> {
+    const c = this.config;
+    const exp = this.store.getExperiment(c.experiment);
+    if (exp?.masksBytes) await this.transport.publishRetained('masks', exp.masksBytes);
+    const latest = this.store.latestGlobal(c.experiment);
+    if (latest) await this.transport.publishRetained('global', latest.bytes);
+    const row = this.round > 0 ? this.store.getRound(c.experiment, this.round) : null;
+    if (row && row.status === 'open') await this.transport.publishRetained('round', row.announcementBytes);
+    this.logger.info('retained messages published again after reconnecting', { round: this.round });
+  }
+
+  /** Stops timers and handling; the store keeps everything for a later resume. */
+  async stop(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.queue.close();
+    this.resolveDone();
+  }
+
+  private async resumeOrOpen(current: number): Promise<void> {
+    const c = this.config;
+    const row = current > 0 ? this.store.getRound(c.experiment, current) : null;
+    if (row && row.status === 'open') {
+      this.round = current;
+      this.selected = new Set(selectParticipants(c.agents, c.participation, c.seed, current));
+      this.accepted = new Set(this.store.uploadsFor(c.experiment, current).map((u) => u.agent));
+      this.openedAt = this.now();
+      await this.transport.publishRetained('round', row.announcementBytes);
+      this.emit('roundOpened', { round: current, selected: [...this.selected], deadlineMs: row.deadlineMs, resumed: true } satisfies RoundOpened);
+      this.logger.info('round resumed', { round: current, accepted: this.accepted.size });
+      if (this.accepted.size >= this.selected.size) return this.closeRound();
+      this.arm(Math.max(0, row.deadlineMs - this.now()));
+      return;
+    }
+    await this.openRound(current + 1);
+  }
+
+  private async openRound(round: number): Promise<void> {
+    const c = this.config;
+    if (round > c.rounds) return this.finish();
+    const selected = selectParticipants(c.agents, c.participation, c.seed, round);
+    const deadlineMs = this.now() + c.roundDeadlineMs;
+    const bytes = encodeRound(
+      { experiment: c.experiment, sender: SENDER, round },
+      {
+        method: c.method,
+        valueType: c.valueType,
+        deadlineMs,
+        lambda: c.lambda,
+        lr: c.lr,
+        batchSize: c.batchSize,
+        localEpochs: c.localEpochs,
+        selected: selected.length === c.agents.length ? [] : selected,
+      },
+    );
+    this.store.openRound(c.experiment, round, bytes, deadlineMs);
+    this.store.setCurrentRound(c.experiment, round);
+    this.round = round;
+    this.selected = new Set(selected);
+    this.accepted = new Set();
+    this.openedAt = this.now();
+    await this.transport.publishRetained('round', bytes);
+    this.emit('roundOpened', { round, selected, deadlineMs, resumed: false } satisfies RoundOpened);
+    this.arm(c.roundDeadlineMs);
+  }
+
+  private arm(ms: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    const round = this.round;
+    this.timer = setTimeout(() => void this.queue.push(() => this.onDeadline(round)), ms);
+    this.timer.unref?.();
+  }
+
+  private async onDeadline(round: number): Promise<void> {
+    if (round !== this.round || this.finished) return;
+    if (this.accepted.size >= this.config.minUploads) {
+      this.logger.warn('round deadline: closing with the uploads received', { round, uploads: this.accepted.size, selected: this.selected.size });
+      return this.closeRound();
+    }
+    this.logger.warn('round deadline passed with too few uploads; waiting another deadline period', {
+      round,
+      uploads: this.accepted.size,
+      minUploads: this.config.minUploads,
+    });
+    this.arm(this.config.roundDeadlineMs);
+  }
+
+  private reject(round: number | null, agent: string | null, e: unknown): void {
+    const code = errorCode(e);
+    const message = e instanceof Error ? e.message : String(e);
+    this.store.recordRejection(this.config.experiment, round, agent, code, message, this.now());
+    this.logger.warn('message rejected', { agent, round, code, message });
+    this.emit('rejected', { round, agent, code, message } satisfies UploadRejected);
+  }
+
+  private async onAgentMessage(kind: AgentTopic, agent: string, bytes: Uint8Array): Promise<void> {
+    const c = this.config;
+    if (!c.agents.includes(agent)) {
+      this.reject(null, agent, new TinyProtoError('E_UNKNOWN_AGENT', `agent "${agent}" is not part of experiment "${c.experiment}"`));
+      return;
+    }
+    if (kind === 'status') {
+      try {
+        const s = decodeStatus(bytes, { experiment: c.experiment });
+        this.checkSender(s.header.sender, agent);
+        this.store.upsertAgent(c.experiment, agent, { state: s.body.state, lastSeen: this.now(), lastRound: s.body.lastRound, family: s.body.modelFamily });
+        this.emit('status', { agent, ...s.body });
+      } catch (e) {
+        this.reject(null, agent, e);
+      }
+      return;
+    }
+    if (kind === 'telemetry') {
+      try {
+        const t = decodeTelemetry(bytes, { experiment: c.experiment });
+        this.checkSender(t.header.sender, agent);
+        const record = telemetryRecord(t);
+        if (this.store.recordTelemetry(c.experiment, agent, record.round, record, this.now()) === 'duplicate') {
+          this.logger.debug('telemetry already stored', { agent, round: record.round });
+          return;
+        }
+        this.emit('telemetry', record);
+      } catch (e) {
+        this.reject(null, agent, e);
+      }
+      return;
+    }
+    // uploads: after the last round there is nothing to take part in
+    if (this.finished) {
+      this.reject(this.round, agent, new TinyProtoError('E_ROUND', `experiment "${c.experiment}" has finished; upload ignored`));
+      return;
+    }
+    const round = this.round;
+    try {
+      const up = decodeUpload(bytes, {
+        experiment: c.experiment,
+        round,
+        K: c.numClasses,
+        d: c.featureDim,
+        s: this.valuesPerClass,
+        type: MessageType.Upload,
+      });
+      this.checkSender(up.header.sender, agent);
+      if (!this.selected.has(agent)) throw new TinyProtoError('E_NOT_SELECTED', `agent "${agent}" was not selected for round ${round}`);
+      if (up.body.layout !== this.layout || up.body.valueType !== c.valueType) {
+        throw new TinyProtoError('E_UPLOAD_FORMAT', `upload of round ${round} is ${up.body.layout}/${up.body.valueType}; this experiment takes ${this.layout}/${c.valueType}`);
+      }
+      if (this.store.recordUpload(c.experiment, round, agent, bytes, this.now()) === 'duplicate') {
+        throw new TinyProtoError('E_DUPLICATE', `duplicate upload from "${agent}" for round ${round}`);
+      }
+    } catch (e) {
+      this.reject(round, agent, e);
+      return;
+    }
+    this.accepted.add(agent);
+    this.emit('upload', { round, agent, bytes: bytes.length, accepted: this.accepted.size, expected: this.selected.size } satisfies UploadAccepted);
+    if (this.accepted.size >= this.selected.size) await this.closeRound();
+  }
+
+  private checkSender(sender: string, agent: string): void {
+    if (sender !== agent) throw new TinyProtoError('E_SENDER', `message on agent "${agent}"'s topic says it is from "${sender}"`);
+  }
+
+  private async closeRound(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const c = this.config;
+    const round = this.round;
+    const s = this.valuesPerClass;
+    const rows = this.store.uploadsFor(c.experiment, round);
+    const uploads = rows.map((u) => {
+      const m = decodeUpload(u.bytes, { experiment: c.experiment, round, K: c.numClasses, d: c.featureDim, s });
+      return new Map(m.body.prototypes.map((p) => [p.classId, p.values]));
+    });
+    const update = updateGlobalPrototypes({ method: c.method, numClasses: c.numClasses, featureDim: c.featureDim, masks: this.masks, mu: this.mu }, uploads, this.globalPrototypes);
+    let globalBytes: Uint8Array | null = null;
+    if (update) {
+      globalBytes = encodeGlobal(
+        { experiment: c.experiment, sender: SENDER, round },
+        {
+          K: c.numClasses,
+          d: c.featureDim,
+          s,
+          layout: this.layout,
+          valueType: c.valueType,
+          prototypes: [...update.prototypes].sort((a, b) => a[0] - b[0]).map(([classId, values]) => ({ classId, values, contributors: update.contributors[classId] ?? 0 })),
+        },
+      );
+    }
+    const summary: RoundClosed = {
+      round,
+      uploads: rows.length,
+      selected: this.selected.size,
+      bytesIn: rows.reduce((a, u) => a + u.bytes.length, 0),
+      globalBytes: globalBytes?.length ?? 0,
+      classesWithGlobal: update?.prototypes.size ?? 0,
+      seconds: (this.now() - this.openedAt) / 1000,
+    };
+    this.store.closeRound(c.experiment, round, globalBytes, { ...summary });
+    if (update) this.globalPrototypes = update.prototypes;
+    if (globalBytes) await this.transport.publishRetained('global', globalBytes);
+    this.emit('roundClosed', summary);
+    await this.openRound(round + 1);
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.store.finishExperiment(this.config.experiment);
+    this.logger.info('experiment finished', { experiment: this.config.experiment, rounds: this.config.rounds });
+    this.emit('finished', { rounds: this.config.rounds });
+    this.resolveDone();
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * The aggregator's MQTT transport: the one server module that imports the MQTT client.
+ * Persistent session, subscriptions to every agent's upload, status and telemetry topics of the
+ * experiment, retained QoS 1 publishes of masks, rounds and global prototypes.
+ */
+import mqtt from 'mqtt';
+import type { Logger } from '../common/logger.ts';
+import { MqttSession, type MqttConnectFn, type WireCounters } from '../mqtt/session.ts';
+import type { MqttVersionChoice } from '../mqtt/options.ts';
+import { agentFilter, aggregatorTopic, parseTopic, type AgentTopic, type AggregatorTopic } from '../wire/topics.ts';
+import type { AggregatorTransport } from './aggregator.ts';
+
+export interface AggregatorConnection {
+  readonly broker: string;
+  readonly username: string | null;
+  readonly password: string | null;
+  readonly caFile: string | null;
+  readonly certFile: string | null;
+  readonly keyFile: string | null;
+  readonly mqttVersion: MqttVersionChoice;
+}
+
+export class MqttAggregatorTransport implements AggregatorTransport {
+  private readonly session: MqttSession;
+
+  constructor(
+    private readonly experiment: string,
+    conn: AggregatorConnection,
+    logger?: Logger,
+  ) {
+    this.session = new MqttSession({
+      settings: {
+        url: conn.broker,
+        clientId: `aggregator-${experiment}`.slice(0, 64),
+        username: conn.username,
+        password: conn.password,
+        caFile: conn.caFile,
+        certFile: conn.certFile,
+        keyFile: conn.keyFile,
+        version: conn.mqttVersion,
+        sessionExpirySeconds: 7 * 24 * 3600,
+        connectTimeoutMs: 10_000,
+      },
+      subscriptions: [agentFilter(experiment, 'upload'), agentFilter(experiment, 'status'), agentFilter(experiment, 'telemetry')],
+      connect: mqtt.connect as unknown as MqttConnectFn,
+      ...(logger ? { logger } : {}),
+    });
+  }
+
+  start(): Promise<void> {
+    return this.session.start();
+  }
+
+  get protocolVersion(): 4 | 5 | null {
+    return this.session.protocolVersion;
+  }
+
+  get counters(): WireCounters {
+    return this.session.counters;
+  }
+
+  publishRetained(kind: AggregatorTopic, bytes: Uint8Array): Promise<void> {
+    return this.session.publish(aggregatorTopic(this.experiment, kind), bytes, true);
+  }
+
+  onAgentMessage(handler: (kind: AgentTopic, agent: string, bytes: Uint8Array) => void): void {
+    this.session.onMessage((topic, bytes) => {
+      const t = parseTopic(topic);
+      if (t && t.experiment === this.experiment && 'agent' in t) handler(t.kind, t.agent, bytes);
+    });
+  }
+
+  onConnect(handler: () => void): void {
+    this.session.onConnect(handler);
+  }
+
+  close(): Promise<void> {
+    return this.session.close();
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * The learning side of one client (an agent on a board, or a simulated one): its own backbone
+ * (heterogeneous), its private shard, local training with the prototype term, the prototypes it
+ * uploads, and evaluation on its own test split. The simulation and the MQTT agent both use it.
+ */
+import type { Engine, LocalModel, EpochStats, ModelState } from '../models/engine.ts';
+import { classPrototypes, scaledSparsePrototypes, densePrototypes } from '../method/prototypes.ts';
+import { Rng } from '../common/rng.ts';
+import { headCorrect, prototypeCorrect } from './eval.ts';
+import type { ClientEval, ClientInit, ClientUpload, GlobalState, ModelInfo, RunnerSettings } from './types.ts';
+import type { EngineSettings } from './engine-settings.ts';
+
+/** The settings a Learner uses: its engine is created (and given to it) by the caller. */
+export type LearnerSettings = Omit<RunnerSettings, keyof EngineSettings>;
+
+export class Learner {
+  readonly id: number;
+  private readonly model: LocalModel;
+  private readonly init: ClientInit;
+  private settings: LearnerSettings;
+  private readonly engine: Engine;
+  /** Test-split embedding of the current weights (cleared whenever the weights change). */
+  private testEmbedding: { features: Float32Array; logits: Float32Array } | null = null;
+  /** Class means and counts of the training split from the last prototype pass. */
+  private localMeans: Float32Array | null = null;
+  private localCounts: Int32Array | null = null;
+
+  constructor(engine: Engine, init: ClientInit, settings: LearnerSettings) {
+    this.engine = engine;
+    this.id = init.client;
+    this.init = init;
+    this.settings = settings;
+    this.model = engine.createModel({
+      family: init.family,
+      inputShape: init.inputShape,
+      featureDim: settings.featureDim,
+      numClasses: settings.numClasses,
+      seed: Rng.derive(settings.seed, `model:${init.client}`).nextUint32(),
+    });
+  }
+
+  info(): ModelInfo {
+    return {
+      client: this.id,
+      family: this.init.family,
+      paramCount: this.model.paramCount,
+      flopsPerImage: this.model.flopsPerImage,
+      engine: this.engine.name,
+      backend: this.engine.backend,
+    };
+  }
+
+  /** Local epochs with the current global prototypes, then the local prototypes and the upload. */
+  async train(round: number, global: GlobalState | null): Promise<ClientUpload> {
+    const s = this.settings;
+    const { trainX, trainY } = this.init;
+    this.testEmbedding = null;
+    const usePrototypes = s.method !== 'local' && global !== null && s.lambda > 0;
+    const t0 = performance.now();
+    let stats: EpochStats | null = null;
+    let loss = 0;
+    let ce = 0;
+    let pl = 0;
+    let steps = 0;
+    let samples = 0;
+    for (let e = 0; e < s.localEpochs; e++) {
+      stats = await this.model.trainEpoch(trainX, trainY, {
+        batchSize: s.batchSize,
+        lr: s.lr,
+        lambda: s.lambda,
+        globalPrototypes: usePrototypes ? global.prototypes : null,
+        hasGlobal: usePrototypes ? global.hasGlobal : null,
+        shuffleSeed: Rng.derive(s.seed, `shuffle:${this.id}:${round}:${e}`).nextUint32(),
+      });
+      loss += stats.loss * stats.steps;
+      ce += stats.ceLoss * stats.steps;
+      pl += stats.protoLoss * stats.steps;
+      steps += stats.steps;
+      samples += stats.samples;
+    }
+    const t1 = performance.now();
+    // Prototypes in one pass after training (METHOD.md's cleaner alternative), in eval mode.
+    const { counts, means } = await this.refreshLocalPrototypes();
+    let prototypes: Map<number, Float32Array>;
+    if (s.method === 'tinyproto') {
+      if (s.masks === null) throw new Error('tinyproto client needs masks');
+      prototypes = scaledSparsePrototypes(means, counts, s.masks);
+    } else if (s.method === 'fedproto') {
+      prototypes = densePrototypes(means, counts, s.featureDim);
+    } else {
+      prototypes = new Map();
+    }
+    const t2 = performance.now();
+    let held = 0;
+    for (const c of counts) if (c > 0) held++;
+    const div = Math.max(steps, 1);
+    return {
+      client: this.id,
+      round,
+      prototypes,
+      classesHeld: held,
+      train: { loss: loss / div, ceLoss: ce / div, protoLoss: pl / div, steps, samples, seconds: (t1 - t0) / 1000 },
+      trainSeconds: (t1 - t0) / 1000,
+      prototypeSeconds: (t2 - t1) / 1000,
+      memory: this.memory(),
+    };
+  }
+
+  /** Class prototypes (means, counts) of the training split with the current weights. */
+  private async refreshLocalPrototypes(): Promise<{ counts: Int32Array; means: Float32Array }> {
+    const s = this.settings;
+    const { trainX, trainY } = this.init;
+    const emb = await this.model.embed(trainX, trainY.length, s.evalBatchSize);
+    const p = classPrototypes(emb.features, trainY, trainY.length, s.featureDim, s.numClasses);
+    this.localCounts = p.counts;
+    this.localMeans = p.means;
+    return p;
+  }
+
+  /**
+   * Accuracy on the client's own test split, by the head and by the nearest prototype: the
+   * global prototypes (TinyProto, FedProto) or, for Local, the client's own class means.
+   */
+  async evaluate(round: number, global: GlobalState | null): Promise<ClientEval> {
+    const t0 = performance.now();
+    const { testX, testY } = this.init;
+    const s = this.settings;
+    this.testEmbedding ??= await this.model.embed(testX, testY.length, s.evalBatchSize);
+    const { features, logits } = this.testEmbedding;
+    const head = headCorrect(logits, testY, s.numClasses);
+    let proto: number | null;
+    if (s.method === 'local') {
+      if (this.localMeans === null || this.localCounts === null) await this.refreshLocalPrototypes();
+      const available = Uint8Array.from(this.localCounts!, (c) => (c > 0 ? 1 : 0));
+      proto = prototypeCorrect(features, testY, s.featureDim, this.localMeans!, available);
+    } else if (global === null) {
+      proto = null;
+    } else {
+      proto = prototypeCorrect(features, testY, s.featureDim, global.prototypes, global.hasGlobal);
+    }
+    return {
+      client: this.id,
+      round,
+      testCount: testY.length,
+      headCorrect: head,
+      prototypeCorrect: proto,
+      evalSeconds: (performance.now() - t0) / 1000,
+    };
+  }
+
+  private memory(): ClientUpload['memory'] {
+    const m = this.engine.memory();
+    const p = process.memoryUsage();
+    return { rssBytes: p.rss, heapUsedBytes: p.heapUsed, engineBytes: m.numBytes, engineTensors: m.numTensors, wasmHeapBytes: m.wasmHeapBytes ?? null };
+  }
+
+  /** Changes settings announced per round (method, hyperparameters, masks). */
+  configure(changes: Partial<LearnerSettings>): void {
+    this.settings = { ...this.settings, ...changes };
+  }
+
+  /** The model's weights (a checkpoint). */
+  getState(): ModelState {
+    return this.model.getState();
+  }
+
+  /** Restores a checkpoint of the same family and shape. */
+  setState(state: ModelState): void {
+    this.model.setState(state);
+    this.testEmbedding = null;
+    this.localMeans = null;
+    this.localCounts = null;
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}

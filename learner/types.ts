@@ -1,0 +1,78 @@
+/**
+ * What a Learner is given and gives back. Plain data only (structured-clone friendly), so the
+ * simulation can pass it to and from worker threads and the agent can keep it in SQLite.
+ */
+import type { Family, EpochStats } from '../models/engine.ts';
+import type { Method } from '../method/method.ts';
+import type { ClassMasks } from '../wire/masks.ts';
+import type { EngineSettings } from './engine-settings.ts';
+
+export interface ClientInit {
+  readonly client: number;
+  readonly family: Family;
+  readonly inputShape: readonly [number, number, number];
+  /** NHWC normalised images. */
+  readonly trainX: Float32Array;
+  readonly trainY: Int32Array;
+  readonly testX: Float32Array;
+  readonly testY: Int32Array;
+}
+
+/**
+ * A learner's hyperparameters plus the engine every worker thread creates (the simulation
+ * resolves `threads` to the per-worker count before handing the settings over).
+ */
+export interface RunnerSettings extends EngineSettings {
+  readonly method: Method;
+  readonly featureDim: number;
+  readonly numClasses: number;
+  readonly seed: number;
+  readonly batchSize: number;
+  readonly lr: number;
+  readonly lambda: number;
+  readonly localEpochs: number;
+  readonly evalBatchSize: number;
+  /** TinyProto: the class masks fixed by the server before round 1; null for other methods. */
+  readonly masks: ClassMasks | null;
+}
+
+/** Global prototypes as the clients use them: K*d expanded, plus which classes have one. */
+export interface GlobalState {
+  readonly prototypes: Float32Array;
+  readonly hasGlobal: Uint8Array;
+}
+
+export interface ModelInfo {
+  readonly client: number;
+  readonly family: Family;
+  readonly paramCount: number;
+  readonly flopsPerImage: number;
+  /** Engine that trains this model: 'ort' or 'tfjs' (Engine.name). */
+  readonly engine: string;
+  /** That engine's backend: for ort the execution provider ('cpu', 'cuda'), for tfjs 'tensorflow', 'wasm', 'cpu'. */
+  readonly backend: string;
+}
+
+export interface ClientUpload {
+  readonly client: number;
+  readonly round: number;
+  /** class id -> values: n_ij * p_ij under m_j (TinyProto), p_ij (FedProto); empty for Local. */
+  readonly prototypes: Map<number, Float32Array>;
+  /** Classes the client holds in its training split (it would send a presence bitmap of these). */
+  readonly classesHeld: number;
+  readonly train: EpochStats;
+  readonly trainSeconds: number;
+  readonly prototypeSeconds: number;
+  /** Memory after training and the prototype pass (process-wide RSS; the engine's own use). */
+  readonly memory: { readonly rssBytes: number; readonly heapUsedBytes: number; readonly engineBytes: number; readonly engineTensors: number; readonly wasmHeapBytes: number | null };
+}
+
+export interface ClientEval {
+  readonly client: number;
+  readonly round: number;
+  readonly testCount: number;
+  readonly headCorrect: number;
+  /** null when there is no prototype to compare with. */
+  readonly prototypeCorrect: number | null;
+  readonly evalSeconds: number;
+}

@@ -1,0 +1,31 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { updateGlobalPrototypes } from './global.ts';
+import { makeClassMasks } from '../wire/masks.ts';
+
+const masks = makeClassMasks({ numClasses: 4, featureDim: 8, ratio: 0.25, seed: 1 });
+
+test('tinyproto: mu * sum of scaled prototypes, expanded under the mask; absent classes keep the previous prototype', () => {
+  const s = masks.s;
+  assert.equal(s, 2);
+  const ctx = { method: 'tinyproto' as const, numClasses: 4, featureDim: 8, masks, mu: 0.5 };
+  const previous = new Map([[3, new Float32Array([9, 9])]]);
+  const up = updateGlobalPrototypes(ctx, [new Map([[0, new Float32Array([2, 4])]]), new Map([[0, new Float32Array([2, 0])], [1, new Float32Array([1, 1])]])], previous);
+  assert.ok(up);
+  assert.deepEqual([...up.prototypes.get(0)!], [2, 2]);
+  assert.deepEqual([...up.prototypes.get(1)!], [0.5, 0.5]);
+  assert.deepEqual([...up.prototypes.get(3)!], [9, 9]);
+  assert.deepEqual([...up.contributors], [2, 1, 0, 0]);
+  assert.deepEqual([...up.expanded.hasGlobal], [1, 1, 0, 1]);
+  const row0 = up.expanded.prototypes.subarray(0, 8);
+  for (let k = 0; k < 8; k++) assert.equal(row0[k], masks.indices[0]!.includes(k) ? 2 : 0);
+  assert.equal(previous.size, 1, 'previous map not mutated');
+});
+
+test('fedproto: unweighted mean of dense prototypes; local: no update', () => {
+  const ctx = { method: 'fedproto' as const, numClasses: 2, featureDim: 2, masks: null, mu: null };
+  const up = updateGlobalPrototypes(ctx, [new Map([[1, new Float32Array([1, 3])]]), new Map([[1, new Float32Array([3, 5])]])], new Map());
+  assert.deepEqual([...up!.prototypes.get(1)!], [2, 4]);
+  assert.deepEqual([...up!.expanded.prototypes], [0, 0, 2, 4]);
+  assert.equal(updateGlobalPrototypes({ ...ctx, method: 'local' }, [], new Map()), null);
+});

@@ -1,0 +1,54 @@
+/**
+ * One round's update of the global prototypes, for every method: pure, shared by the
+ * simulation and the MQTT aggregator so both compute exactly the same thing.
+ */
+import type { ClassMasks } from '../wire/masks.ts';
+import type { Method } from './method.ts';
+import { aggregateMean, aggregateScaled, expandGlobalPrototypes, type ClassUpload } from './aggregate.ts';
+
+export interface GlobalContext {
+  readonly method: Method;
+  readonly numClasses: number;
+  readonly featureDim: number;
+  /** TinyProto only. */
+  readonly masks: ClassMasks | null;
+  /** TinyProto only: P_j = mu * sum_i n_ij p_ij. */
+  readonly mu: number | null;
+}
+
+export interface GlobalUpdate {
+  /** Per class: the values sent to clients (s under the mask for TinyProto, d for FedProto). */
+  readonly prototypes: Map<number, Float32Array>;
+  /** Per class: how many clients contributed this round (0: kept from an earlier round). */
+  readonly contributors: Int32Array;
+  /** K*d expanded (zeros off the mask) and the classes that have a prototype. */
+  readonly expanded: { prototypes: Float32Array; hasGlobal: Uint8Array };
+}
+
+/**
+ * Aggregates this round's uploads. A class that no client uploaded this round keeps its
+ * previous global prototype. Returns null for Local (no communication).
+ */
+export function updateGlobalPrototypes(
+  ctx: GlobalContext,
+  uploads: readonly ClassUpload[],
+  previous: ReadonlyMap<number, Float32Array>,
+): GlobalUpdate | null {
+  const K = ctx.numClasses;
+  const d = ctx.featureDim;
+  let agg;
+  if (ctx.method === 'tinyproto') {
+    if (ctx.masks === null || ctx.mu === null) throw new Error('tinyproto aggregation needs masks and mu');
+    agg = aggregateScaled(uploads, ctx.mu, K, ctx.masks.s);
+  } else if (ctx.method === 'fedproto') {
+    agg = aggregateMean(uploads, K, d);
+  } else {
+    return null;
+  }
+  const prototypes = new Map([...previous, ...agg.prototypes]);
+  return {
+    prototypes,
+    contributors: agg.contributors,
+    expanded: expandGlobalPrototypes(prototypes, ctx.method === 'tinyproto' ? ctx.masks : null, K, d),
+  };
+}

@@ -1,0 +1,189 @@
+/**
+ * Client-side prototype maths: class means of feature vectors and the payloads a client
+ * uploads (TinyProto: count-scaled masked prototypes; FedProto: dense prototypes).
+ * Pure functions on typed arrays.
+ */
+import { TinyProtoError } from '../common/errors.ts';
+import type { ClassMasks } from '../wire/masks.ts';
+
+export interface ClassPrototypes {
+  /** Samples per class. */
+  counts: Int32Array;
+  /** K*d row-major per-class feature sums. */
+  sums: Float32Array;
+  /** K*d row-major per-class means (zeros for absent classes). */
+  means: Float32Array;
+}
+
+/** Throws E_NON_FINITE if any value is NaN or +-Infinity. */
+export function assertFinite(values: Float32Array | Float64Array, what: string): void {
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i]!)) {
+      throw new TinyProtoError('E_NON_FINITE', `${what} contains a non-finite value (${values[i]}) at index ${i}`, {
+        what,
+        index: i,
+      });
+    }
+  }
+}
+
+/**
+ * Per-class sums, counts and means of n feature vectors of dimension d (row-major
+ * `features`, length n*d) with labels in [0, K). Accumulates in float64.
+ */
+export function classPrototypes(
+  features: Float32Array,
+  labels: Int32Array,
+  n: number,
+  d: number,
+  K: number,
+): ClassPrototypes {
+  if (!Number.isInteger(n) || n < 0 || !Number.isInteger(d) || d < 1 || !Number.isInteger(K) || K < 1) {
+    throw new TinyProtoError('E_SHAPE', `invalid prototype dimensions n=${n} d=${d} K=${K}`, { n, d, K });
+  }
+  if (features.length !== n * d) {
+    throw new TinyProtoError('E_SHAPE', `features has length ${features.length}, expected n*d = ${n * d}`, {
+      got: features.length,
+      expected: n * d,
+    });
+  }
+  if (labels.length !== n) {
+    throw new TinyProtoError('E_SHAPE', `labels has length ${labels.length}, expected n = ${n}`, {
+      got: labels.length,
+      expected: n,
+    });
+  }
+  assertFinite(features, 'features');
+  const counts = new Int32Array(K);
+  const acc = new Float64Array(K * d);
+  for (let i = 0; i < n; i++) {
+    const y = labels[i]!;
+    if (y < 0 || y >= K) {
+      throw new TinyProtoError('E_SHAPE', `label ${y} at sample ${i} is outside [0, ${K})`, { label: y, index: i, K });
+    }
+    counts[y] = counts[y]! + 1;
+    const row = i * d;
+    const base = y * d;
+    for (let t = 0; t < d; t++) acc[base + t] = acc[base + t]! + features[row + t]!;
+  }
+  const sums = new Float32Array(K * d);
+  const means = new Float32Array(K * d);
+  for (let j = 0; j < K; j++) {
+    const c = counts[j]!;
+    const base = j * d;
+    for (let t = 0; t < d; t++) {
+      const v = acc[base + t]!;
+      sums[base + t] = v;
+      if (c > 0) means[base + t] = v / c;
+    }
+  }
+  return { counts, sums, means };
+}
+
+function checkMeans(means: Float32Array, counts: Int32Array, d: number): number {
+  const K = counts.length;
+  if (means.length !== K * d) {
+    throw new TinyProtoError('E_SHAPE', `means has length ${means.length}, expected K*d = ${K * d}`, {
+      got: means.length,
+      expected: K * d,
+    });
+  }
+  return K;
+}
+
+/**
+ * TinyProto upload: for every class j with counts[j] > 0, the count-scaled prototype
+ * n_ij * p_ij restricted to the class mask (s values, in mask-index order).
+ */
+export function scaledSparsePrototypes(
+  means: Float32Array,
+  counts: Int32Array,
+  masks: ClassMasks,
+): Map<number, Float32Array> {
+  const d = masks.params.featureDim;
+  const K = checkMeans(means, counts, d);
+  if (K !== masks.params.numClasses) {
+    throw new TinyProtoError('E_SHAPE', `counts cover ${K} classes, masks cover ${masks.params.numClasses}`, {
+      got: K,
+      expected: masks.params.numClasses,
+    });
+  }
+  const out = new Map<number, Float32Array>();
+  for (let j = 0; j < K; j++) {
+    const c = counts[j]!;
+    if (c <= 0) continue;
+    const idx = masks.indices[j]!;
+    const v = new Float32Array(idx.length);
+    const base = j * d;
+    for (let t = 0; t < idx.length; t++) v[t] = c * means[base + idx[t]!]!;
+    assertFinite(v, `scaled prototype of class ${j}`);
+    out.set(j, v);
+  }
+  return out;
+}
+
+/** FedProto upload: the dense d-dim prototype of every class with counts[j] > 0. */
+export function densePrototypes(means: Float32Array, counts: Int32Array, d: number): Map<number, Float32Array> {
+  const K = checkMeans(means, counts, d);
+  const out = new Map<number, Float32Array>();
+  for (let j = 0; j < K; j++) {
+    if (counts[j]! <= 0) continue;
+    const v = means.slice(j * d, (j + 1) * d);
+    assertFinite(v, `prototype of class ${j}`);
+    out.set(j, v);
+  }
+  return out;
+}
+
+export interface ExpandedGlobals {
+  /** K*d row-major; zeros off the mask and for classes without a global prototype. */
+  prototypes: Float32Array;
+  /** 1 where class j has a global prototype. */
+  hasGlobal: Uint8Array;
+}
+
+/**
+ * Expand global prototypes to K*d: sparse (s values, scattered onto the class mask) when masks
+ * are given (TinyProto), dense (d values) when masks is null (FedProto).
+ */
+export function expandGlobalPrototypes(
+  globals: Map<number, Float32Array>,
+  masks: ClassMasks | null,
+  K: number,
+  d: number,
+): ExpandedGlobals {
+  for (const [name, v] of [['K', K], ['d', d]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new TinyProtoError('E_CONFIG', `${name} must be a positive integer, got ${v}`, { [name]: v });
+  }
+  if (masks !== null && (masks.params.numClasses !== K || masks.params.featureDim !== d)) {
+    throw new TinyProtoError(
+      'E_SHAPE',
+      `masks are for K=${masks.params.numClasses} d=${masks.params.featureDim}, expected K=${K} d=${d}`,
+      { maskK: masks.params.numClasses, maskD: masks.params.featureDim, K, d },
+    );
+  }
+  const prototypes = new Float32Array(K * d);
+  const hasGlobal = new Uint8Array(K);
+  for (const [j, v] of globals) {
+    if (!Number.isInteger(j) || j < 0 || j >= K) {
+      throw new TinyProtoError('E_SHAPE', `global prototype class id ${j} outside [0, ${K})`, { classId: j, K });
+    }
+    const expected = masks === null ? d : masks.s;
+    if (v.length !== expected) {
+      throw new TinyProtoError('E_SHAPE', `global prototype of class ${j} has ${v.length} values, expected ${expected}`, {
+        classId: j,
+        got: v.length,
+        expected,
+      });
+    }
+    const base = j * d;
+    if (masks === null) {
+      prototypes.set(v, base);
+    } else {
+      const idx = masks.indices[j]!;
+      for (let t = 0; t < idx.length; t++) prototypes[base + idx[t]!] = v[t]!;
+    }
+    hasGlobal[j] = 1;
+  }
+  return { prototypes, hasGlobal };
+}

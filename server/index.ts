@@ -1,3 +1,0 @@
-export * from './aggregate.ts';
-export * from './global.ts';
-export * from './store.ts';

@@ -1,0 +1,55 @@
+/**
+ * MQTT topic names (PROTOCOL.md): one place that builds and parses them.
+ *   tinyproto/{experiment}/masks | round | global            aggregator -> agents, retained
+ *   tinyproto/{experiment}/upload | status | telemetry/{agent}   agent -> aggregator
+ */
+import { TinyProtoError } from '../common/errors.ts';
+
+export const TOPIC_ROOT = 'tinyproto';
+const ID = /^[A-Za-z0-9._-]{1,32}$/;
+
+export type AggregatorTopic = 'masks' | 'round' | 'global';
+export type AgentTopic = 'upload' | 'status' | 'telemetry';
+
+/** Experiment and agent ids: 1..32 characters of [A-Za-z0-9._-] (they appear in topics and headers). */
+export function isValidId(id: string): boolean {
+  return ID.test(id);
+}
+
+export function assertValidId(kind: 'experiment' | 'agent', id: string): void {
+  if (!isValidId(id)) {
+    throw new TinyProtoError('E_CONFIG', `invalid ${kind} id "${id}": use 1 to 32 characters from A-Z a-z 0-9 . _ -`);
+  }
+}
+
+export function aggregatorTopic(experiment: string, kind: AggregatorTopic): string {
+  return `${TOPIC_ROOT}/${experiment}/${kind}`;
+}
+
+export function agentTopic(experiment: string, kind: AgentTopic, agent: string): string {
+  return `${TOPIC_ROOT}/${experiment}/${kind}/${agent}`;
+}
+
+/** Subscription filter for one kind of agent message from every agent of an experiment. */
+export function agentFilter(experiment: string, kind: AgentTopic): string {
+  return `${TOPIC_ROOT}/${experiment}/${kind}/+`;
+}
+
+export type ParsedTopic =
+  | { experiment: string; kind: AggregatorTopic }
+  | { experiment: string; kind: AgentTopic; agent: string };
+
+/** Parses a tinyproto topic; null for anything else (wrong root, unknown kind, bad ids). */
+export function parseTopic(topic: string): ParsedTopic | null {
+  const parts = topic.split('/');
+  if (parts[0] !== TOPIC_ROOT) return null;
+  const experiment = parts[1];
+  const kind = parts[2];
+  if (experiment === undefined || !isValidId(experiment) || kind === undefined) return null;
+  if (parts.length === 3 && (kind === 'masks' || kind === 'round' || kind === 'global')) return { experiment, kind };
+  const agent = parts[3];
+  if (parts.length === 4 && (kind === 'upload' || kind === 'status' || kind === 'telemetry') && agent !== undefined && isValidId(agent)) {
+    return { experiment, kind, agent };
+  }
+  return null;
+}
