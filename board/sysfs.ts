@@ -1,7 +1,7 @@
 /**
  * Small synchronous filesystem seam for sysfs/procfs readers.
  *
- * Every reader in agent/energy takes `root` (default '/') so tests point it at a fixture tree laid
+ * Every reader in board/ takes `root` (default '/') so tests point it at a fixture tree laid
  * out like the real one (test/fixtures/sysfs/<case>/sys/...), and optionally `fs` so tests can
  * simulate what a fixture cannot express portably (EACCES on a root-only file, a counter that
  * moves between two reads). sysfs attribute reads are a few bytes and do not block on I/O, so the

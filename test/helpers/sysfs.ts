@@ -1,4 +1,4 @@
-/** Test-only helpers for agent/energy: fixture roots, an overlay fs, a hand-driven clock. */
+/** Test-only helpers for board/: fixture roots, an overlay fs, a hand-driven clock. */
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { type SysFs, nodeSysFs } from '../../board/sysfs.ts';
