@@ -66,7 +66,7 @@ export class MqttAggregatorTransport implements AggregatorTransport {
   onAgentMessage(handler: (kind: AgentTopic, agent: string, bytes: Uint8Array) => void): void {
     this.session.onMessage((topic, bytes) => {
       const t = parseTopic(topic);
-      if (t && t.experiment === this.experiment && 'agent' in t) handler(t.kind, t.agent, bytes);
+      if (t && t.experiment === this.experiment && 'agent' in t && t.kind !== 'receipt') handler(t.kind, t.agent, bytes);
     });
   }
 

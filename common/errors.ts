@@ -25,6 +25,8 @@ export type ErrorCode =
   | 'E_CODEC_CRC'
   | 'E_CODEC_TRAILING'
   | 'E_CODEC_FIELD'
+  | 'E_CODEC_SIGNATURE'
+  | 'E_KEY'
   | 'E_EXPERIMENT'
   | 'E_ROUND'
   // aggregator-side rejections of well-formed messages

@@ -69,9 +69,10 @@ test('E_CODEC_MAGIC and E_CODEC_VERSION', () => {
   throwsExactly(() => decodeUpload(rawFrame({ type: 3, version: 2, payload: '' })), 'E_CODEC_VERSION', 'upload: unsupported protocol version 2 (this decoder speaks 1)');
 });
 
-test('E_CODEC_TYPE: unknown (0, >= 7), not the expected type; 6 (TELEMETRY) is a known type', () => {
+test('E_CODEC_TYPE: unknown (0, >= 8), not the expected type; 6 (TELEMETRY) and 7 (RECEIPT) are known types', () => {
   throwsExactly(() => decodeMessage(rawFrame({ type: 9, payload: '' })), 'E_CODEC_TYPE', 'message: unknown message type 9');
-  throwsExactly(() => decodeMessage(rawFrame({ type: 7, payload: '' })), 'E_CODEC_TYPE', 'message: unknown message type 7');
+  throwsExactly(() => decodeMessage(rawFrame({ type: 8, payload: '' })), 'E_CODEC_TYPE', 'message: unknown message type 8');
+  assert.equal(peekHeader(rawFrame({ type: 7, payload: '' })).type, MessageType.Receipt);
   throwsExactly(() => decodeMessage(rawFrame({ type: 0, payload: '' })), 'E_CODEC_TYPE', 'message: unknown message type 0');
   assert.equal(peekHeader(rawFrame({ type: 6, payload: '00' })).type, MessageType.Telemetry);
   throwsExactly(() => decodeMessage(rawFrame({ type: 6, payload: '00' })), 'E_CODEC_TRUNCATED', 'telemetry: truncated: energy.source needs 1 bytes at payload offset 1, 0 remain');
@@ -99,7 +100,8 @@ test('E_CODEC_TRAILING: bytes after the CRC, payload longer than the body', () =
 });
 
 test('E_CODEC_FIELD: ids, flags, enums, bitsets, selections, notes, int8', () => {
-  throwsExactly(() => decodeUpload(rawFrame({ type: 3, flags: 1, payload: '' })), 'E_CODEC_FIELD', 'upload: reserved flags 0x01 set (must be 0 in version 1)');
+  throwsExactly(() => decodeUpload(rawFrame({ type: 3, flags: 2, payload: '' })), 'E_CODEC_FIELD', 'upload: reserved flags 0x02 set (only bit 0, signed, is defined in version 1)');
+  throwsExactly(() => decodeUpload(rawFrame({ type: 3, flags: 0x80, payload: '' })), 'E_CODEC_FIELD', 'upload: reserved flags 0x80 set (only bit 0, signed, is defined in version 1)');
   throwsExactly(() => decodeUpload(rawFrame({ type: 3, experiment: 'e 1', payload: '' })), 'E_CODEC_FIELD', 'upload: experiment id contains invalid character 0x20 at position 1 (allowed: A-Za-z0-9._-)');
   throwsExactly(() => decodeUpload(rawFrame({ type: 3, sender: '', payload: '' })), 'E_CODEC_FIELD', 'upload: sender id has 0 characters, must be 1..32');
   throwsExactly(() => decodeUpload(rawFrame({ type: 3, sender: 'x'.repeat(33), payload: '' })), 'E_CODEC_FIELD', 'upload: sender id has 33 characters, must be 1..32');

@@ -4,11 +4,12 @@
  *   0  2  magic "TP" (0x54 0x50)
  *   2  1  version (1)
  *   3  1  message type
- *   4  1  flags (0)
+ *   4  1  flags (bit 0 = signed; other bits 0)
  *   5  1  experiment id length E, then E ASCII bytes
  *   .  1  sender id length S, then S ASCII bytes
  *   .  4  round (u32 LE)
  *   .  4  payload length P (u32 LE), then P payload bytes
+ *   . 64  Ed25519 signature of every byte before it (signed frames only)
  *   .  4  CRC-32 of every byte before it (u32 LE)
  */
 import { crc32 } from './crc32.ts';
@@ -22,6 +23,7 @@ import {
   type MessageHeader,
 } from './codec-types.ts';
 import { checkIdString, checkUint, fail, hex2, hex8, idFromBytes, Writer } from './codec-io.ts';
+import { FLAG_SIGNED, SIGNATURE_BYTES, type FrameSigner, type FrameVerifier } from './signature.ts';
 
 /** Frame bytes that are not payload: 19 + experiment length + sender length. */
 export function frameOverhead(experiment: string, sender: string): number {
@@ -65,23 +67,31 @@ export function encodeFrame(
   type: MessageType,
   payload: Uint8Array,
   maxBytes: number | undefined,
+  signer?: FrameSigner,
 ): Uint8Array {
   checkHeaderFields(ctx, h);
-  const total = frameOverhead(h.experiment, h.sender) + payload.length;
+  const sigBytes = signer === undefined ? 0 : SIGNATURE_BYTES;
+  const total = frameOverhead(h.experiment, h.sender) + payload.length + sigBytes;
   checkEncodedSize(ctx, total, maxBytes);
   const w = new Writer(total);
   w.u8(0x54); // 'T'
   w.u8(0x50); // 'P'
   w.u8(PROTOCOL_VERSION);
   w.u8(type);
-  w.u8(0); // flags
+  w.u8(signer === undefined ? 0 : FLAG_SIGNED); // flags
   w.shortAscii(h.experiment);
   w.shortAscii(h.sender);
   w.u32(h.round);
   w.u32(payload.length);
   w.bytes(payload);
   const out = new Uint8Array(total);
-  out.set(w.finish());
+  const unsigned = w.finish();
+  out.set(unsigned);
+  if (signer !== undefined) {
+    const sig = signer.sign(unsigned);
+    if (sig.length !== SIGNATURE_BYTES) fail('E_CODEC_SIGNATURE', `${ctx}: signer returned ${sig.length} bytes, expected ${SIGNATURE_BYTES}`);
+    out.set(sig, unsigned.length);
+  }
   new DataView(out.buffer).setUint32(total - 4, crc32(out, 0, total - 4), true);
   return out;
 }
@@ -143,7 +153,14 @@ export function parseFrame(ctx: string, buf: Uint8Array, maxBytes: number | unde
       available,
     });
   }
-  const crcAt = headerLength + payloadLength;
+  const sigBytes = flags & FLAG_SIGNED ? SIGNATURE_BYTES : 0;
+  const crcAt = headerLength + payloadLength + sigBytes;
+  if (sigBytes > 0 && len - headerLength - payloadLength < sigBytes) {
+    fail('E_CODEC_TRUNCATED', `${ctx}: truncated: signature needs ${sigBytes} bytes, ${len - headerLength - payloadLength} available`, {
+      needed: sigBytes,
+      available: len - headerLength - payloadLength,
+    });
+  }
   if (len - crcAt < 4) {
     fail('E_CODEC_TRUNCATED', `${ctx}: truncated: CRC needs 4 bytes, ${len - crcAt} available`, {
       needed: 4,
@@ -165,11 +182,11 @@ export function parseFrame(ctx: string, buf: Uint8Array, maxBytes: number | unde
       got: len,
     });
   }
-  if (type < MessageType.Masks || type > MessageType.Telemetry) {
+  if (type < MessageType.Masks || type > MessageType.Receipt) {
     fail('E_CODEC_TYPE', `${ctx}: unknown message type ${type}`, { got: type });
   }
-  if (flags !== 0) {
-    fail('E_CODEC_FIELD', `${ctx}: reserved flags ${hex2(flags)} set (must be 0 in version 1)`, { got: flags });
+  if ((flags & ~FLAG_SIGNED) !== 0) {
+    fail('E_CODEC_FIELD', `${ctx}: reserved flags ${hex2(flags & ~FLAG_SIGNED)} set (only bit 0, signed, is defined in version 1)`, { got: flags });
   }
   const experiment = idFromBytes(ctx, 'experiment id', buf.subarray(6, 6 + expLen));
   const sender = idFromBytes(ctx, 'sender id', buf.subarray(senderAt + 1, senderAt + 1 + senderLen));
@@ -184,7 +201,21 @@ export function parseFrame(ctx: string, buf: Uint8Array, maxBytes: number | unde
     payloadLength,
     totalLength,
     crc: stored,
+    signature: sigBytes > 0 ? buf.subarray(headerLength + payloadLength, crcAt) : null,
   };
+}
+
+/**
+ * Check a frame's signature with `verifier` (E_CODEC_SIGNATURE when the frame is unsigned or the
+ * signature does not verify). `buf` is the frame `h` was parsed from.
+ */
+export function checkSignature(ctx: string, buf: Uint8Array, h: MessageHeader, verifier: FrameVerifier): void {
+  if (h.signature === null) {
+    fail('E_CODEC_SIGNATURE', `${ctx}: unsigned message from "${h.sender}" (a signature is required)`, { sender: h.sender });
+  }
+  if (!verifier.verify(buf.subarray(0, h.headerLength + h.payloadLength), h.signature)) {
+    fail('E_CODEC_SIGNATURE', `${ctx}: signature from "${h.sender}" does not verify`, { sender: h.sender });
+  }
 }
 
 /** Apply the header-level expectations: type, experiment, round, minRound. */

@@ -5,6 +5,7 @@
  */
 import type { ClassMasks, MaskParams } from './masks.ts';
 import type { EnergySource, RoundTelemetry } from './telemetry.ts';
+import type { FrameSigner, FrameVerifier } from './signature.ts';
 
 export const PROTOCOL_MAGIC = 0x5450; // "TP" read as a big-endian pair: bytes 0x54 0x50
 export const PROTOCOL_VERSION = 1;
@@ -23,6 +24,7 @@ export const MessageType = {
   Global: 4,
   Status: 5,
   Telemetry: 6,
+  Receipt: 7,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -33,6 +35,7 @@ export const MESSAGE_TYPE_NAMES: Readonly<Record<number, string>> = Object.freez
   4: 'GLOBAL',
   5: 'STATUS',
   6: 'TELEMETRY',
+  7: 'RECEIPT',
 });
 
 /** Identifier rules shared by experiment id, sender id, round selections and model family. */
@@ -83,9 +86,11 @@ export interface MessageHeader extends HeaderFields {
   /** Bytes of the header, i.e. offset of the payload. */
   headerLength: number;
   payloadLength: number;
-  /** Header + payload + 4 CRC bytes. */
+  /** Header + payload + signature (0 or 64 bytes) + 4 CRC bytes. */
   totalLength: number;
   crc: number;
+  /** The frame's Ed25519 signature (flag bit 0), or null when unsigned. */
+  signature: Uint8Array | null;
 }
 
 /** Checks a decoder performs on top of well-formedness; all optional. */
@@ -100,11 +105,15 @@ export interface DecodeExpect {
   type?: MessageType;
   /** Refuse buffers longer than this (default DEFAULT_MAX_MESSAGE_BYTES). */
   maxBytes?: number;
+  /** Require a signature that this verifier accepts (E_CODEC_SIGNATURE otherwise). */
+  verifier?: FrameVerifier;
 }
 
 export interface EncodeOptions {
   /** Refuse to produce a message longer than this (default DEFAULT_MAX_MESSAGE_BYTES). */
   maxBytes?: number;
+  /** Sign the frame (flag bit 0, 64-byte Ed25519 signature before the CRC). */
+  signer?: FrameSigner;
 }
 
 /** MASKS: either the generator parameters (receivers regenerate) or explicit bitsets. */
@@ -178,6 +187,23 @@ export interface StatusBody {
  */
 export type TelemetryBody = Omit<RoundTelemetry, 'experiment' | 'agent' | 'round'>;
 
+/** What the aggregator did with an upload: committed now, already committed, or refused. */
+export type ReceiptOutcome = 'accepted' | 'duplicate' | 'rejected';
+export const RECEIPT_OUTCOMES: readonly ReceiptOutcome[] = Object.freeze(['accepted', 'duplicate', 'rejected'] as const);
+export const RECEIPT_CODE_PATTERN = /^E_[A-Z0-9_]{1,30}$/;
+
+/**
+ * RECEIPT body: the aggregator's end-to-end acknowledgement of one upload (header round = the
+ * upload's round). `uploadCrc` is the CRC-32 field of the upload frame it answers.
+ */
+export interface ReceiptBody {
+  agent: string;
+  outcome: ReceiptOutcome;
+  uploadCrc: number;
+  /** Error code of a rejection (e.g. E_ROUND); '' for accepted and duplicate. */
+  code: string;
+}
+
 export interface Decoded<T extends MessageType, B> {
   type: T;
   header: MessageHeader;
@@ -189,4 +215,5 @@ export type DecodedUpload = Decoded<typeof MessageType.Upload, UploadBody>;
 export type DecodedGlobal = Decoded<typeof MessageType.Global, GlobalBody>;
 export type DecodedStatus = Decoded<typeof MessageType.Status, StatusBody>;
 export type DecodedTelemetry = Decoded<typeof MessageType.Telemetry, TelemetryBody>;
-export type DecodedMessage = DecodedMasks | DecodedRound | DecodedUpload | DecodedGlobal | DecodedStatus | DecodedTelemetry;
+export type DecodedReceipt = Decoded<typeof MessageType.Receipt, ReceiptBody>;
+export type DecodedMessage = DecodedMasks | DecodedRound | DecodedUpload | DecodedGlobal | DecodedStatus | DecodedTelemetry | DecodedReceipt;

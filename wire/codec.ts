@@ -14,6 +14,7 @@ import {
   type DecodedGlobal,
   type DecodedMasks,
   type DecodedMessage,
+  type DecodedReceipt,
   type DecodedRound,
   type DecodedStatus,
   type DecodedTelemetry,
@@ -23,6 +24,7 @@ import {
   type HeaderFields,
   type MasksBody,
   type MessageHeader,
+  type ReceiptBody,
   type RoundBody,
   type StatusBody,
   type TelemetryBody,
@@ -30,7 +32,9 @@ import {
   type ValueType,
 } from './codec-types.ts';
 import { Reader } from './codec-io.ts';
-import { checkEncodedSize, checkHeaderExpect, checkHeaderFields, encodeFrame, frameOverhead, parseFrame } from './codec-header.ts';
+import { checkEncodedSize, checkHeaderExpect, checkHeaderFields, checkSignature, encodeFrame, frameOverhead, parseFrame } from './codec-header.ts';
+import { decodeReceiptBody, encodeReceiptBody } from './codec-receipt.ts';
+import { SIGNATURE_BYTES } from './signature.ts';
 import { checkPrototypeBody, decodePrototypeBody, encodePrototypeBody, prototypeBodySize } from './codec-values.ts';
 import {
   decodeMasksBody,
@@ -44,7 +48,7 @@ import { decodeTelemetryBody, encodeTelemetryBody, telemetryBodySize } from './c
 import type { RoundTelemetry } from './telemetry.ts';
 
 export * from './codec-types.ts';
-export { frameOverhead } from './codec-header.ts';
+export { frameOverhead, checkSignature } from './codec-header.ts';
 export { bytesPerValue, int8Scale, quantizeInt8 } from './codec-values.ts';
 
 const CTX: Record<MessageType, string> = {
@@ -54,6 +58,7 @@ const CTX: Record<MessageType, string> = {
   [MessageType.Global]: 'global',
   [MessageType.Status]: 'status',
   [MessageType.Telemetry]: 'telemetry',
+  [MessageType.Receipt]: 'receipt',
 };
 
 const NO_EXPECT: DecodeExpect = Object.freeze({});
@@ -62,12 +67,12 @@ const NO_EXPECT: DecodeExpect = Object.freeze({});
 
 export function encodeMasks(h: HeaderFields, body: MasksBody, opts?: EncodeOptions): Uint8Array {
   checkHeaderFields('masks', h);
-  return encodeFrame('masks', h, MessageType.Masks, encodeMasksBody('masks', body), opts?.maxBytes);
+  return encodeFrame('masks', h, MessageType.Masks, encodeMasksBody('masks', body), opts?.maxBytes, opts?.signer);
 }
 
 export function encodeRound(h: HeaderFields, body: RoundBody, opts?: EncodeOptions): Uint8Array {
   checkHeaderFields('round', h);
-  return encodeFrame('round', h, MessageType.Round, encodeRoundBody('round', body), opts?.maxBytes);
+  return encodeFrame('round', h, MessageType.Round, encodeRoundBody('round', body), opts?.maxBytes, opts?.signer);
 }
 
 /** UPLOAD and GLOBAL share one body layout; GLOBAL adds contributor counts. Size is checked before encoding. */
@@ -75,9 +80,9 @@ function encodePrototypeMessage(what: 'upload' | 'global', type: MessageType, h:
   const isGlobal = what === 'global';
   checkHeaderFields(what, h);
   const present = checkPrototypeBody(what, body, isGlobal).length;
-  const size = frameOverhead(h.experiment, h.sender) + prototypeBodySize(body.K, present, body.s, body.valueType, isGlobal);
+  const size = frameOverhead(h.experiment, h.sender) + prototypeBodySize(body.K, present, body.s, body.valueType, isGlobal) + (opts?.signer ? SIGNATURE_BYTES : 0);
   checkEncodedSize(what, size, opts?.maxBytes);
-  return encodeFrame(what, h, type, encodePrototypeBody(what, body, isGlobal), opts?.maxBytes);
+  return encodeFrame(what, h, type, encodePrototypeBody(what, body, isGlobal), opts?.maxBytes, opts?.signer);
 }
 
 export function encodeUpload(h: HeaderFields, body: UploadBody, opts?: EncodeOptions): Uint8Array {
@@ -90,13 +95,19 @@ export function encodeGlobal(h: HeaderFields, body: GlobalBody, opts?: EncodeOpt
 
 export function encodeStatus(h: HeaderFields, body: StatusBody, opts?: EncodeOptions): Uint8Array {
   checkHeaderFields('status', h);
-  return encodeFrame('status', h, MessageType.Status, encodeStatusBody('status', body), opts?.maxBytes);
+  return encodeFrame('status', h, MessageType.Status, encodeStatusBody('status', body), opts?.maxBytes, opts?.signer);
 }
 
 /** TELEMETRY: header = experiment id, sender = the agent, round; body = the rest of the record. */
 export function encodeTelemetry(h: HeaderFields, body: TelemetryBody, opts?: EncodeOptions): Uint8Array {
   checkHeaderFields('telemetry', h);
-  return encodeFrame('telemetry', h, MessageType.Telemetry, encodeTelemetryBody('telemetry', h, body), opts?.maxBytes);
+  return encodeFrame('telemetry', h, MessageType.Telemetry, encodeTelemetryBody('telemetry', h, body), opts?.maxBytes, opts?.signer);
+}
+
+/** RECEIPT: the aggregator's end-to-end acknowledgement of one upload (header round = the upload's). */
+export function encodeReceipt(h: HeaderFields, body: ReceiptBody, opts?: EncodeOptions): Uint8Array {
+  checkHeaderFields('receipt', h);
+  return encodeFrame('receipt', h, MessageType.Receipt, encodeReceiptBody('receipt', body), opts?.maxBytes, opts?.signer);
 }
 
 // ------------------------------------------------------------------------------------ decoders
@@ -105,12 +116,14 @@ export function encodeTelemetry(h: HeaderFields, body: TelemetryBody, opts?: Enc
 export function peekHeader(buf: Uint8Array, expect: DecodeExpect = NO_EXPECT): MessageHeader {
   const h = parseFrame('message', buf, expect.maxBytes);
   checkHeaderExpect('message', h, undefined, expect);
+  if (expect.verifier !== undefined) checkSignature('message', buf, h, expect.verifier);
   return h;
 }
 
 function open(ctx: string, type: MessageType, buf: Uint8Array, e: DecodeExpect): { h: MessageHeader; r: Reader } {
   const h = parseFrame(ctx, buf, e.maxBytes);
   checkHeaderExpect(ctx, h, type, e);
+  if (e.verifier !== undefined) checkSignature(ctx, buf, h, e.verifier);
   return { h, r: new Reader(buf, ctx, h.headerLength, h.headerLength + h.payloadLength) };
 }
 
@@ -145,10 +158,16 @@ export function decodeTelemetry(buf: Uint8Array, expect: DecodeExpect = NO_EXPEC
   return { type: MessageType.Telemetry, header: h, body: decodeTelemetryBody(r) };
 }
 
+export function decodeReceipt(buf: Uint8Array, expect: DecodeExpect = NO_EXPECT): DecodedReceipt {
+  const { h, r } = open('receipt', MessageType.Receipt, buf, expect);
+  return { type: MessageType.Receipt, header: h, body: decodeReceiptBody(r) };
+}
+
 /** Decode any message; the result is a union discriminated by `type` (a MessageType). */
 export function decodeMessage(buf: Uint8Array, expect: DecodeExpect = NO_EXPECT): DecodedMessage {
   const h = parseFrame('message', buf, expect.maxBytes);
   checkHeaderExpect('message', h, undefined, expect);
+  if (expect.verifier !== undefined) checkSignature('message', buf, h, expect.verifier);
   const ctx = CTX[h.type];
   const r = new Reader(buf, ctx, h.headerLength, h.headerLength + h.payloadLength);
   switch (h.type) {
@@ -164,6 +183,8 @@ export function decodeMessage(buf: Uint8Array, expect: DecodeExpect = NO_EXPECT)
       return { type: h.type, header: h, body: decodeStatusBody(r) };
     case MessageType.Telemetry:
       return { type: h.type, header: h, body: decodeTelemetryBody(r) };
+    case MessageType.Receipt:
+      return { type: h.type, header: h, body: decodeReceiptBody(r) };
   }
 }
 

@@ -2,6 +2,7 @@
  * MQTT topic names (PROTOCOL.md): one place that builds and parses them.
  *   tinyproto/{experiment}/masks | round | global            aggregator -> agents, retained
  *   tinyproto/{experiment}/upload | status | telemetry/{agent}   agent -> aggregator
+ *   tinyproto/{experiment}/receipt/{agent}                   aggregator -> one agent, retained
  */
 import { TinyProtoError } from '../common/errors.ts';
 
@@ -10,6 +11,8 @@ const ID = /^[A-Za-z0-9._-]{1,32}$/;
 
 export type AggregatorTopic = 'masks' | 'round' | 'global';
 export type AgentTopic = 'upload' | 'status' | 'telemetry';
+/** Per-agent topics the aggregator publishes on (the agent subscribes to its own only). */
+export type ReceiptTopic = 'receipt';
 
 /** Experiment and agent ids: 1..32 characters of [A-Za-z0-9._-] (they appear in topics and headers). */
 export function isValidId(id: string): boolean {
@@ -30,6 +33,11 @@ export function agentTopic(experiment: string, kind: AgentTopic, agent: string):
   return `${TOPIC_ROOT}/${experiment}/${kind}/${agent}`;
 }
 
+/** The aggregator's receipts for one agent's uploads. */
+export function receiptTopic(experiment: string, agent: string): string {
+  return `${TOPIC_ROOT}/${experiment}/receipt/${agent}`;
+}
+
 /** Subscription filter for one kind of agent message from every agent of an experiment. */
 export function agentFilter(experiment: string, kind: AgentTopic): string {
   return `${TOPIC_ROOT}/${experiment}/${kind}/+`;
@@ -37,7 +45,7 @@ export function agentFilter(experiment: string, kind: AgentTopic): string {
 
 export type ParsedTopic =
   | { experiment: string; kind: AggregatorTopic }
-  | { experiment: string; kind: AgentTopic; agent: string };
+  | { experiment: string; kind: AgentTopic | ReceiptTopic; agent: string };
 
 /** Parses a tinyproto topic; null for anything else (wrong root, unknown kind, bad ids). */
 export function parseTopic(topic: string): ParsedTopic | null {
@@ -48,7 +56,7 @@ export function parseTopic(topic: string): ParsedTopic | null {
   if (experiment === undefined || !isValidId(experiment) || kind === undefined) return null;
   if (parts.length === 3 && (kind === 'masks' || kind === 'round' || kind === 'global')) return { experiment, kind };
   const agent = parts[3];
-  if (parts.length === 4 && (kind === 'upload' || kind === 'status' || kind === 'telemetry') && agent !== undefined && isValidId(agent)) {
+  if (parts.length === 4 && (kind === 'upload' || kind === 'status' || kind === 'telemetry' || kind === 'receipt') && agent !== undefined && isValidId(agent)) {
     return { experiment, kind, agent };
   }
   return null;
