@@ -8,6 +8,7 @@ import {
   MAX_MASK_CELLS,
   MAX_MASK_GENERATOR_WORK,
   ROUND_METHODS,
+  ROUND_SELECT_BY_RANK,
   STATUS_NOTE_MAX_BYTES,
   VALUE_TYPES,
   type DecodeExpect,
@@ -16,7 +17,7 @@ import {
   type RoundBody,
   type StatusBody,
 } from './codec-types.ts';
-import { checkIdString, checkUint, enumIndex, enumName, fail, shortestFloat32, type Reader, Writer } from './codec-io.ts';
+import { checkIdString, checkUint, enumIndex, enumName, fail, readU64, shortestFloat32, u64, type Reader, Writer } from './codec-io.ts';
 import { readShape } from './codec-values.ts';
 
 // ---------------------------------------------------------------------------------------- MASKS
@@ -192,7 +193,8 @@ export function decodeMasksBody(r: Reader, e: DecodeExpect): DecodedMasksBody {
 
 // ---------------------------------------------------------------------------------------- ROUND
 // method u8, value type u8, deadline f64, lambda f32, lr f32, batch u16, epochs u16,
-// selected count u16, selected ids (u8 length + ASCII each).
+// selected count u16, then either selected ids (u8 length + ASCII each) or, when the count is
+// 0xFFFF, a u64 rank threshold.
 
 export function checkFloat32Param(ctx: string, what: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || !Number.isFinite(Math.fround(v))) {
@@ -221,7 +223,12 @@ export function encodeRoundBody(ctx: string, b: RoundBody): Uint8Array {
   const batch = checkUint(ctx, 'batch size', b.batchSize, 1, 0xffff);
   const epochs = checkUint(ctx, 'local epochs', b.localEpochs, 0, 0xffff);
   if (!Array.isArray(b.selected)) fail('E_CODEC_FIELD', `${ctx}: selected must be an array of agent ids`);
-  checkUint(ctx, 'selected count', b.selected.length, 0, 0xffff);
+  checkUint(ctx, 'selected count', b.selected.length, 0, ROUND_SELECT_BY_RANK - 1);
+  const byRank = b.rankThreshold !== undefined;
+  if (byRank) {
+    checkUint(ctx, 'rank threshold', b.rankThreshold, 0, Number.MAX_SAFE_INTEGER);
+    if (b.selected.length > 0) fail('E_CODEC_FIELD', `${ctx}: a round selects by list or by rank threshold, not both`);
+  }
   b.selected.forEach((id, i) => checkIdString(ctx, `selected agent ${i}`, id));
   checkSelected(ctx, b.selected);
   const w = new Writer(26 + 33 * b.selected.length);
@@ -232,8 +239,13 @@ export function encodeRoundBody(ctx: string, b: RoundBody): Uint8Array {
   w.f32(lr);
   w.u16(batch);
   w.u16(epochs);
-  w.u16(b.selected.length);
-  for (const id of b.selected) w.shortAscii(id);
+  if (byRank) {
+    w.u16(ROUND_SELECT_BY_RANK);
+    u64(w, b.rankThreshold!);
+  } else {
+    w.u16(b.selected.length);
+    for (const id of b.selected) w.shortAscii(id);
+  }
   return w.finish();
 }
 
@@ -249,6 +261,11 @@ export function decodeRoundBody(r: Reader): RoundBody {
   if (batchSize < 1) fail('E_CODEC_FIELD', `${ctx}: batch size must be >= 1, got 0`, { got: batchSize });
   const localEpochs = r.u16('local epochs');
   const n = r.u16('selected count');
+  if (n === ROUND_SELECT_BY_RANK) {
+    const rankThreshold = readU64(r, 'rank threshold');
+    r.finish();
+    return { method, valueType, deadlineMs, lambda, lr, batchSize, localEpochs, selected: [], rankThreshold };
+  }
   const selected: string[] = [];
   for (let i = 0; i < n; i++) selected.push(r.shortId(`selected agent ${i}`));
   r.finish();

@@ -277,3 +277,23 @@ export class Reader {
     }
   }
 }
+
+const TWO_32 = 2 ** 32;
+
+/** u64 LE from an integer in [0, 2^53 - 1] (the caller has checked the range). */
+export function u64(w: Writer, v: number): void {
+  w.u32(v % TWO_32);
+  w.u32(Math.floor(v / TWO_32));
+}
+
+/** u64 LE that must be an integer in [0, 2^53 - 1] (high word at most 0x001fffff). */
+export function readU64(r: Reader, what: string): number {
+  r.need(8, what);
+  const lo = r.u32(what);
+  const hi = r.u32(what);
+  if (hi > 0x1fffff) {
+    const got = ((BigInt(hi) << 32n) | BigInt(lo)).toString();
+    fail('E_CODEC_FIELD', `${r.ctx}: ${what} must be an integer in [0, ${Number.MAX_SAFE_INTEGER}], got ${got}`, { got, min: 0, max: Number.MAX_SAFE_INTEGER });
+  }
+  return hi * TWO_32 + lo;
+}

@@ -20,7 +20,7 @@
  *            energy detail (u16 length <= 256 + UTF-8)
  */
 import { ENERGY_SOURCES, TELEMETRY_DETAIL_MAX_BYTES, type HeaderFields, type TelemetryBody } from './codec-types.ts';
-import { checkIdString, checkUint, enumIndex, enumName, fail, hex2, shortestFloat32, type Reader, Writer } from './codec-io.ts';
+import { checkIdString, checkUint, enumIndex, enumName, fail, hex2, readU64, shortestFloat32, u64, type Reader, Writer } from './codec-io.ts';
 import { checkFloat32Param } from './codec-bodies.ts';
 import type { MemoryUse, PhaseSeconds, RoundTelemetry } from './telemetry.ts';
 
@@ -45,7 +45,6 @@ const PHASES: readonly (keyof PhaseSeconds)[] = Object.freeze([
 ] as const);
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER; // 2^53 - 1
-const TWO_32 = 2 ** 32;
 
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -87,22 +86,6 @@ function checkFlags(ctx: string, flags: number): void {
   if ((flags & TELEMETRY_FLAG_PROTOTYPE_ACCURACY) !== 0 && (flags & TELEMETRY_FLAG_ACCURACY) === 0) {
     fail('E_CODEC_FIELD', `${ctx}: presence flags ${hex2(flags)} mark accuracy.prototype without accuracy`, { got: flags });
   }
-}
-
-function u64(w: Writer, v: number): void {
-  w.u32(v % TWO_32);
-  w.u32(Math.floor(v / TWO_32));
-}
-
-function readU64(r: Reader, what: string): number {
-  r.need(8, what);
-  const lo = r.u32(what);
-  const hi = r.u32(what);
-  if (hi > 0x1fffff) {
-    const got = ((BigInt(hi) << 32n) | BigInt(lo)).toString();
-    fail('E_CODEC_FIELD', `${r.ctx}: ${what} must be an integer in [0, ${MAX_SAFE}], got ${got}`, { got, min: 0, max: MAX_SAFE });
-  }
-  return hi * TWO_32 + lo;
 }
 
 /** If the body carries experiment / agent / round (a whole record), they must match the header. */

@@ -134,9 +134,18 @@ export interface RoundBody {
   lr: number;
   batchSize: number;
   localEpochs: number;
-  /** Agent ids selected for this round; empty = every agent. */
+  /** Agent ids selected for this round; empty = every agent (unless rankThreshold is given). */
   selected: string[];
+  /**
+   * Selection by rank instead of a list (fleets too large to list): an agent takes part when its
+   * selection rank for this experiment and round (method/selection.ts) is at most this integer
+   * in [0, 2^53 - 1]. Absent = the list above decides. Requires an empty `selected`.
+   */
+  rankThreshold?: number;
 }
+
+/** ROUND's u16 selected count that announces a rank threshold instead of a list. */
+export const ROUND_SELECT_BY_RANK = 0xffff;
 
 export interface ClassValues {
   classId: number;

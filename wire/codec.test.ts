@@ -21,7 +21,7 @@ import {
 } from './codec.ts';
 import { makeClassMasks } from './masks.ts';
 import { Rng } from '../common/rng.ts';
-import { hexToBytes, toHex } from '../test/helpers/codec.ts';
+import { fixCrc, hexToBytes, throwsExactly, toHex } from '../test/helpers/codec.ts';
 
 const AGG = { experiment: 'e1', sender: 'agg', round: 0 };
 const A1 = { experiment: 'e1', sender: 'a1', round: 1 };
@@ -326,4 +326,20 @@ test('PROTOCOL.md: every hex example decodes', async () => {
   assert.ok(block !== undefined && inline.length >= 5);
   for (const hex of [...inline, block]) assert.ok(decodeMessage(hexToBytes(hex)).header.totalLength > 0);
   assert.equal(toHex(hexToBytes(block)), UPLOAD_HEX.replace(/ /g, ''));
+});
+
+test('ROUND by rank threshold (fleets too large to list): count 0xFFFF, then the u64 threshold', () => {
+  const body = { method: 'tinyproto', valueType: 'float32', deadlineMs: 1.7e12, lambda: 10, lr: 0.01, batchSize: 32, localEpochs: 1, selected: [] as string[], rankThreshold: 2 ** 52 + 5 } as const;
+  const b = encodeRound({ ...AGG, round: 4 }, { ...body, selected: [] });
+  const h = peekHeader(b);
+  // the payload ends with ffff and the threshold as lo u32, hi u32
+  assert.equal(Buffer.from(b.subarray(h.headerLength + 22, h.headerLength + h.payloadLength)).toString('hex'), 'ffff' + '05000000' + '00001000');
+  assert.equal(h.payloadLength, 32);
+  assert.deepEqual(decodeRound(b).body, { ...body, selected: [] });
+  throwsExactly(() => encodeRound(AGG, { ...body, selected: ['a1'] }), 'E_CODEC_FIELD', 'round: a round selects by list or by rank threshold, not both');
+  throwsExactly(() => encodeRound(AGG, { ...body, selected: [], rankThreshold: 2 ** 53 }), 'E_CODEC_FIELD', 'round: rank threshold must be an integer in [0, 9007199254740991], got 9007199254740992');
+  const bad = Uint8Array.from(b);
+  bad[h.headerLength + 31] = 0x20; // high word 0x20100000 > 0x001fffff
+  fixCrc(bad);
+  throwsExactly(() => decodeRound(bad), 'E_CODEC_FIELD', 'round: rank threshold must be an integer in [0, 9007199254740991], got 2310346608841064453');
 });
