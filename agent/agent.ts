@@ -256,7 +256,7 @@ export class Agent extends EventEmitter {
       accuracyPrototype: ev.prototypeCorrect === null || !ev.testCount ? null : ev.prototypeCorrect / ev.testCount,
       at: this.now(),
     };
-    this.store.setMeta(`eval:${this.config.experiment}:${round}`, JSON.stringify(record));
+    this.store.saveEvaluation(this.config.experiment, record);
     this.emit('evaluated', record);
     return record;
   }
