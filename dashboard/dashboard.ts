@@ -26,6 +26,7 @@ import { selectParticipants } from '../method/selection.ts';
 import type { AggregatorStore } from '../aggregator/store.ts';
 import type { RoundClosed } from '../aggregator/aggregator.ts';
 import { DASHBOARD_PAGE, DASHBOARD_SCRIPT_HASH } from './page.ts';
+import { recordedScores, weightedAccuracy } from '../learner/eval.ts';
 
 /** What the dashboard needs from the aggregator (aggregator/aggregator.ts's Aggregator has it). */
 export interface DashboardAggregator {
@@ -132,24 +133,12 @@ const num = (v: unknown, dflt = 0): number => (typeof v === 'number' && Number.i
 /** Per-round aggregates of telemetry records (all of one round). */
 export function summarizeTelemetry(records: readonly RoundTelemetry[]): RoundTelemetrySummary | null {
   if (records.length === 0) return null;
-  let nHead = 0;
-  let head = 0;
-  let nProto = 0;
-  let proto = 0;
+  const scores = records.map((t) => recordedScores(t.accuracy));
   let energy = 0;
   let rssSum = 0;
   let rssMax = 0;
   let latency = 0;
   for (const t of records) {
-    const a = t.accuracy;
-    if (a && a.testCount > 0) {
-      nHead += a.testCount;
-      head += a.head * a.testCount;
-      if (a.prototype !== null) {
-        nProto += a.testCount;
-        proto += a.prototype * a.testCount;
-      }
-    }
     energy += num(t.energy?.joules);
     const rss = num(t.memory?.peakRssBytes) / 1e6;
     rssSum += rss;
@@ -158,9 +147,10 @@ export function summarizeTelemetry(records: readonly RoundTelemetry[]): RoundTel
   }
   return {
     records: records.length,
-    accuracyHead: nHead > 0 ? head / nHead : null,
-    accuracyPrototype: nProto > 0 ? proto / nProto : null,
-    testCount: nHead,
+    accuracyHead: weightedAccuracy(scores.map((x) => x.head)),
+    accuracyPrototype: weightedAccuracy(scores.map((x) => x.prototype)),
+    // the test samples of the agents that evaluated
+    testCount: scores.reduce((n, x) => n + (x.head.correct !== null && x.head.count > 0 ? x.head.count : 0), 0),
     energyJ: energy,
     peakRssMbMean: rssSum / records.length,
     peakRssMbMax: rssMax,

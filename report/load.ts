@@ -10,6 +10,7 @@ import type { RoundTelemetry } from '../wire/telemetry.ts';
 import { openAggregatorStoreReadOnly } from '../aggregator/store-view.ts';
 import { readAgentEvaluations } from '../fleet/evaluations.ts';
 import type { AgentAccuracy, RunData, RunRound } from './model.ts';
+import { recordedScores, weightedAccuracy } from '../learner/eval.ts';
 
 const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
 
@@ -49,23 +50,19 @@ export function checkTelemetry(v: unknown, path: string, where: string): RoundTe
 const byRoundAgent = <T extends { round: number; agent: string }>(a: T, b: T): number =>
   a.round - b.round || (a.agent < b.agent ? -1 : a.agent > b.agent ? 1 : 0);
 
-/** Test-count-weighted accuracy per round from telemetry (agents that evaluated only). */
+/** Test-count-weighted accuracy per round from telemetry (learner/eval.ts weightedAccuracy: agents that evaluated only). */
 export function accuracyByRound(telemetry: readonly RoundTelemetry[]): Map<number, { head: number | null; prototype: number | null }> {
-  const acc = new Map<number, { n: number; h: number; pn: number; p: number }>();
+  const byRound = new Map<number, ReturnType<typeof recordedScores>[]>();
   for (const t of telemetry) {
-    const a = t.accuracy;
-    if (a === null || a.testCount <= 0) continue;
-    const e = acc.get(t.round) ?? { n: 0, h: 0, pn: 0, p: 0 };
-    e.n += a.testCount;
-    e.h += a.head * a.testCount;
-    if (a.prototype !== null) {
-      e.pn += a.testCount;
-      e.p += a.prototype * a.testCount;
-    }
-    acc.set(t.round, e);
+    const list = byRound.get(t.round) ?? [];
+    list.push(recordedScores(t.accuracy));
+    byRound.set(t.round, list);
   }
   const out = new Map<number, { head: number | null; prototype: number | null }>();
-  for (const [r, e] of acc) out.set(r, { head: e.n ? e.h / e.n : null, prototype: e.pn ? e.p / e.pn : null });
+  for (const [r, list] of byRound) {
+    const head = weightedAccuracy(list.map((s) => s.head));
+    if (head !== null) out.set(r, { head, prototype: weightedAccuracy(list.map((s) => s.prototype)) });
+  }
   return out;
 }
 
