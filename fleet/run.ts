@@ -21,7 +21,7 @@ import type { RoundTelemetry } from '../wire/telemetry.ts';
 import { resolveExperimentConfig } from '../aggregator/config.ts';
 import { openAggregatorStore } from '../aggregator/store.ts';
 import { MqttAggregatorTransport } from '../aggregator/transport.ts';
-import { startDashboard, type Dashboard } from '../dashboard/dashboard.ts';
+import { startDashboard, type Dashboard } from '../dashboard/server.ts';
 import { readAgentEvaluations, type AgentEvaluation } from './evaluations.ts';
 import { weightedAccuracy } from '../learner/eval.ts';
 import { resolveEngineName, type EngineName } from '../models/index.ts';
