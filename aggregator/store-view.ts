@@ -6,6 +6,7 @@
  * The view is lenient about what it decodes (a reader decides what a bad record means): an
  * unparsable config, summary or telemetry record comes back as null.
  */
+import type { TinyProtoError } from '../common/errors.ts';
 import { guard, openStoreReadOnly, storeError, type SqliteDb } from '../storage/sqlite.ts';
 import { AGGREGATOR_SCHEMA_VERSION } from './store-schema.ts';
 
@@ -63,7 +64,7 @@ function asObject(v: unknown): Record<string, unknown> | null {
  * store, a newer schema) are built by `fail` (default E_STORE naming the file); failures
  * while reading are E_STORE.
  */
-export function openAggregatorStoreReadOnly(path: string, fail: (message: string, cause?: unknown) => Error = (m, c) => storeError(path, m, c)): AggregatorStoreView {
+export function openAggregatorStoreReadOnly(path: string, fail: (message: string, cause?: unknown) => TinyProtoError = (m, c) => storeError(path, m, c)): AggregatorStoreView {
   const db: SqliteDb = openStoreReadOnly(path, 'aggregator', AGGREGATOR_SCHEMA_VERSION, fail);
   const run = <T>(what: string, fn: () => T): T => guard(db, path, what, fn);
   const hasTelemetry = run('opening', () => db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'telemetry'").get() !== undefined);

@@ -209,7 +209,7 @@ export function closeDb(db: SqliteDb): void {
  * process), after checking that it is a `kind` store of a schema version this code reads. Every
  * failure is built by `fail`, so that each caller reports it with its own error code.
  */
-export function openStoreReadOnly(path: string, kind: 'agent' | 'aggregator', maxVersion: number, fail: (message: string, cause?: unknown) => Error): SqliteDb {
+export function openStoreReadOnly(path: string, kind: 'agent' | 'aggregator', maxVersion: number, fail: (message: string, cause?: unknown) => TinyProtoError): SqliteDb {
   let db: SqliteDb;
   try {
     db = new Database(path, { readonly: true, fileMustExist: true });
