@@ -28,7 +28,6 @@ import type { StoredCheckpoint, StoredMessage, StoredShard, UploadState } from '
 
 export * from './store-types.ts';
 export * from './store-schema.ts';
-export { openAgentStoreReadOnly, evaluationKey, type AgentStoreView } from './store-view.ts';
 
 class SqliteAgentStore implements AgentStore {
   readonly path: string;

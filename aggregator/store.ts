@@ -29,7 +29,6 @@ import type { RejectionRecord, RoundRecord, RoundSummary, UploadRecord } from '.
 
 export * from './store-types.ts';
 export * from './store-schema.ts';
-export { openAggregatorStoreReadOnly, type AggregatorStoreView } from './store-view.ts';
 
 class SqliteAggregatorStore implements AggregatorStore {
   readonly path: string;

@@ -45,7 +45,7 @@ export interface Dashboard {
 }
 
 /** The aggregator events forwarded to /events. */
-export const DASHBOARD_EVENTS = ['roundOpened', 'upload', 'rejected', 'roundClosed', 'status', 'finished', 'failure'] as const;
+const DASHBOARD_EVENTS = ['roundOpened', 'upload', 'rejected', 'roundClosed', 'status', 'finished', 'failure'] as const;
 /** A `--dashboard PORT` value: an integer 0..65535 (0 = any free port). E_CONFIG otherwise. */
 export function parseDashboardPort(value: string, flag = 'dashboard'): number {
   const n = Number(value);

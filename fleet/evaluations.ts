@@ -1,6 +1,6 @@
 /** Reading the accuracy each agent recorded in its own store (also while the agent runs). */
 import { existsSync } from 'node:fs';
-import { openAgentStoreReadOnly } from '../agent/store.ts';
+import { openAgentStoreReadOnly } from '../agent/store-view.ts';
 
 export interface AgentEvaluation {
   readonly agent: string;

@@ -23,7 +23,7 @@ const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 
 /** Checks the fields the report reads; throws E_CONFIG naming the file and the record. */
-export function checkTelemetry(v: unknown, path: string, where: string): RoundTelemetry {
+function checkTelemetry(v: unknown, path: string, where: string): RoundTelemetry {
   const bad = (what: string): never => {
     throw configError(path, `${where}: malformed telemetry record (${what})`);
   };
@@ -51,7 +51,7 @@ const byRoundAgent = <T extends { round: number; agent: string }>(a: T, b: T): n
   a.round - b.round || (a.agent < b.agent ? -1 : a.agent > b.agent ? 1 : 0);
 
 /** Test-count-weighted accuracy per round from telemetry (learner/eval.ts weightedAccuracy: agents that evaluated only). */
-export function accuracyByRound(telemetry: readonly RoundTelemetry[]): Map<number, { head: number | null; prototype: number | null }> {
+function accuracyByRound(telemetry: readonly RoundTelemetry[]): Map<number, { head: number | null; prototype: number | null }> {
   const byRound = new Map<number, ReturnType<typeof recordedScores>[]>();
   for (const t of telemetry) {
     const list = byRound.get(t.round) ?? [];
