@@ -130,9 +130,9 @@ export class AgentStoreReads {
     ).map((r) => r.experiment);
   }
 
-  /** The experiment's telemetry records by round, with whether each was sent. */
+  /** The experiment's telemetry records, by round. */
   telemetry(experiment: string): RoundTelemetry[] {
-    return (this.q('SELECT json, sent_at FROM telemetry WHERE experiment = ? ORDER BY round').all(experiment) as { json: string }[]).map(
+    return (this.q('SELECT json FROM telemetry WHERE experiment = ? ORDER BY round').all(experiment) as { json: string }[]).map(
       (r) => JSON.parse(r.json) as RoundTelemetry,
     );
   }
