@@ -4,7 +4,7 @@ import type { AgentTopic, AggregatorTopic } from '../wire/topics.ts';
 import type { Engine } from '../models/engine.ts';
 import type { AgentConfig } from './config.ts';
 import type { EnergyMeterLike } from './telemetry.ts';
-import type { AgentStore } from './store.ts';
+import type { AgentStore, EvaluationRecord } from './store.ts';
 
 /** What the agent needs from MQTT (agent/transport.ts implements it). */
 export interface AgentTransport {
@@ -30,14 +30,6 @@ export interface AgentOptions {
   now?: () => number;
 }
 
-export interface EvaluationRecord {
-  round: number;
-  testCount: number;
-  accuracyHead: number;
-  accuracyPrototype: number | null;
-  at: number;
-}
-
 export interface RoundTrained {
   round: number;
   classesHeld: number;
@@ -46,3 +38,5 @@ export interface RoundTrained {
   prototypeSeconds: number;
   loss: number;
 }
+
+export type { EvaluationRecord };

@@ -7,7 +7,7 @@
  *
  * Restart safety: an upload is written to the outbox (with the checkpoint and the round marked
  * complete) before it is published, and removed from the outbox only when the broker acknowledged
- * it; on every (re)connection the outbox is flushed. A round is never trained twice.
+ * it; on every (re)connection the outbox is flushed (./delivery.ts). A round is never trained twice.
  */
 import { EventEmitter } from 'node:events';
 import { TinyProtoError, errorCode } from '../common/errors.ts';
@@ -16,7 +16,7 @@ import { SerialQueue } from '../common/serial.ts';
 import { expandGlobalPrototypes } from '../method/prototypes.ts';
 import type { ClassMasks } from '../wire/masks.ts';
 import type { AggregatorTopic } from '../wire/topics.ts';
-import { decodeGlobal, decodeMasks, decodeRound, encodeStatus, encodeTelemetry, encodeUpload, telemetryParts } from '../wire/codec.ts';
+import { decodeGlobal, decodeMasks, decodeRound, encodeStatus, encodeUpload } from '../wire/codec.ts';
 import type { AgentState, RoundBody } from '../wire/codec-types.ts';
 import type { Engine } from '../models/engine.ts';
 import { familyForClient } from '../models/zoo-info.ts';
@@ -29,6 +29,7 @@ import { loadAgentData, type AgentData } from './shard.ts';
 import { RoundRecorder, type EnergyMeterLike, type Phase } from './telemetry.ts';
 import { createEnergyMeter, temperature } from '../board/index.ts';
 import type { AgentStore } from './store.ts';
+import { Delivery } from './delivery.ts';
 
 import type { AgentOptions, AgentTransport, EvaluationRecord, RoundTrained } from './agent-types.ts';
 
@@ -49,6 +50,7 @@ export class Agent extends EventEmitter {
   /** A round announced before the masks arrived; handled when they do. */
   private waitingRound: Uint8Array | null = null;
   private readonly queue: SerialQueue;
+  private readonly delivery: Delivery;
   private state: AgentState = 'offline';
   private energy: EnergyMeterLike | null;
   private recorder: RoundRecorder | null = null;
@@ -66,6 +68,7 @@ export class Agent extends EventEmitter {
     this.logger = opts.logger ?? silentLogger;
     this.now = opts.now ?? Date.now;
     this.energy = opts.energy ?? null;
+    this.delivery = new Delivery(this.config.experiment, this.store, this.transport, this.logger, (u) => this.emit('uploaded', u));
     this.queue = new SerialQueue((e) => {
       this.logger.error('agent task failed', { code: errorCode(e), error: e instanceof Error ? e.message : String(e) });
       this.emit('failure', e);
@@ -177,8 +180,8 @@ export class Agent extends EventEmitter {
 
   private async onConnect(): Promise<void> {
     await this.setState('online');
-    await this.flushOutbox();
-    await this.flushTelemetry();
+    await this.delivery.flushOutbox();
+    await this.delivery.flushTelemetry();
     await this.setState('idle');
   }
 
@@ -256,7 +259,7 @@ export class Agent extends EventEmitter {
       accuracyPrototype: ev.prototypeCorrect === null || !ev.testCount ? null : ev.prototypeCorrect / ev.testCount,
       at: this.now(),
     };
-    this.store.setMeta(`eval:${this.config.experiment}:${round}`, JSON.stringify(record));
+    this.store.saveEvaluation(this.config.experiment, record);
     this.emit('evaluated', record);
     return record;
   }
@@ -272,27 +275,7 @@ export class Agent extends EventEmitter {
     if (!rec) return;
     this.store.saveTelemetry(c.experiment, rec.round, rec);
     this.emit('telemetry', rec);
-    await this.flushTelemetry();
-  }
-
-  /** Publishes telemetry not yet sent (QoS 1); what fails stays pending for the next connection. */
-  private async flushTelemetry(): Promise<void> {
-    const c = this.config;
-    for (const rec of this.store.pendingTelemetry(c.experiment)) {
-      try {
-        const { header, body } = telemetryParts(rec);
-        await this.transport.publish('telemetry', encodeTelemetry(header, body), false);
-      } catch (e) {
-        if (e instanceof TinyProtoError && e.code.startsWith('E_CODEC')) {
-          this.logger.error('telemetry record not encodable; kept in the store only', { round: rec.round, code: e.code, error: e.message });
-          this.store.markTelemetrySent(c.experiment, rec.round);
-          continue;
-        }
-        this.logger.debug('telemetry not sent yet', { round: rec.round, error: (e as Error).message });
-        return;
-      }
-      this.store.markTelemetrySent(c.experiment, rec.round);
-    }
+    await this.delivery.flushTelemetry();
   }
 
   private async onRound(bytes: Uint8Array): Promise<void> {
@@ -311,7 +294,7 @@ export class Agent extends EventEmitter {
     const done = this.lastCompletedRound;
     if (round <= done) {
       // a retained announcement seen again (reconnect, restart): make sure its upload went out
-      if (this.store.uploadState(c.experiment, round) === 'pending') await this.flushOutbox();
+      if (this.delivery.uploadPending(round)) await this.delivery.flushOutbox();
       return;
     }
     if (body.selected.length > 0 && !body.selected.includes(c.id)) {
@@ -380,7 +363,7 @@ export class Agent extends EventEmitter {
     };
     this.emit('trained', trained);
     await this.setState('uploading');
-    await this.timed('upload', () => this.flushOutbox());
+    await this.timed('upload', () => this.delivery.flushOutbox());
     if (body.method === 'local') {
       const ev = await this.timed('evaluate', () => this.evaluate(round, null));
       await this.finishTelemetry(ev);
@@ -388,21 +371,5 @@ export class Agent extends EventEmitter {
       this.awaitingGlobal = { round, since: this.now() };
     }
     await this.setState('idle');
-  }
-
-  /** Publishes every upload not yet acknowledged, oldest first; stops at the first failure. */
-  private async flushOutbox(): Promise<void> {
-    const c = this.config;
-    for (const p of this.store.pendingUploads(c.experiment)) {
-      this.store.markAttempt(c.experiment, p.round);
-      try {
-        await this.transport.publish('upload', p.bytes, false);
-      } catch (e) {
-        this.logger.warn('upload not acknowledged; kept in the outbox', { round: p.round, error: (e as Error).message });
-        return;
-      }
-      this.store.markAcked(c.experiment, p.round);
-      this.emit('uploaded', { round: p.round, bytes: p.bytes.length, attempts: p.attempts + 1 });
-    }
   }
 }

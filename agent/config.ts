@@ -124,7 +124,7 @@ export function agentConfigFromFile(path: string): Partial<AgentConfig> {
   }
   try {
     const v = JSON.parse(text) as unknown;
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('expected a JSON object');
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new TinyProtoError('E_CONFIG', 'expected a JSON object');
     return v as Partial<AgentConfig>;
   } catch (e) {
     throw new TinyProtoError('E_CONFIG', `${path}: not a valid JSON config (${(e as Error).message})`);

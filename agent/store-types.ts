@@ -56,6 +56,15 @@ export interface PendingUpload {
 
 export type UploadState = 'pending' | 'acked';
 
+/** The agent's evaluation of one round (kept in the store, read by fleet runs, reports and export). */
+export interface EvaluationRecord {
+  round: number;
+  testCount: number;
+  accuracyHead: number;
+  accuracyPrototype: number | null;
+  at: number;
+}
+
 export interface AgentStore {
   /** File path, or ':memory:'. */
   readonly path: string;
@@ -95,6 +104,10 @@ export interface AgentStore {
 
   getMeta(key: string): string | null;
   setMeta(key: string, value: string): void;
+
+  /** Keeps the evaluation of (experiment, record.round); saving the same round again replaces it. */
+  saveEvaluation(experiment: string, record: EvaluationRecord): void;
+  evaluation(experiment: string, round: number): EvaluationRecord | null;
 
   /** Per-round telemetry: kept on the board, sent to the aggregator (pending until sent). */
   saveTelemetry(experiment: string, round: number, record: RoundTelemetry): void;

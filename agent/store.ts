@@ -7,7 +7,6 @@
  * writes commits before it returns; the outbox, acks and progress commit with
  * synchronous=FULL (see storage/sqlite.ts), everything else with synchronous=NORMAL.
  */
-import Database from 'better-sqlite3';
 import type { ModelState } from '../models/engine.ts';
 import type { RoundTelemetry } from '../wire/telemetry.ts';
 import {
@@ -16,15 +15,15 @@ import {
   fromBlob,
   guard,
   openStoreDb,
-  parseJsonObject,
   storeError,
   toBlob,
   type SqliteDb,
 } from '../storage/sqlite.ts';
-import { blobToInt32, checkKey, checkRound, decodeState, encodeState } from './store-codec.ts';
-import { int32ToBlob, parseShardMeta, validateMeta, validatePart } from './store-codec.ts';
+import { checkKey, checkRound, encodeState } from './store-codec.ts';
+import { int32ToBlob, validateMeta, validatePart } from './store-codec.ts';
+import { AgentStoreReads, evaluationKey } from './store-view.ts';
 import { AGENT_SCHEMA, SHARD_CHUNK_BYTES } from './store-schema.ts';
-import type { AgentStore, AgentStoreOptions, PendingUpload, ShardMeta, ShardPart } from './store-types.ts';
+import type { AgentStore, AgentStoreOptions, EvaluationRecord, PendingUpload, ShardMeta, ShardPart } from './store-types.ts';
 import type { StoredCheckpoint, StoredMessage, StoredShard, UploadState } from './store-types.ts';
 
 export * from './store-types.ts';
@@ -34,6 +33,7 @@ class SqliteAgentStore implements AgentStore {
   readonly path: string;
   private readonly db: SqliteDb;
   private readonly s;
+  private readonly reads: AgentStoreReads;
 
   private readonly chunkBytes: number;
 
@@ -44,6 +44,7 @@ class SqliteAgentStore implements AgentStore {
     this.chunkBytes = chunk;
     this.db = openStoreDb(path, AGENT_SCHEMA);
     const db = this.db;
+    this.reads = new AgentStoreReads(db, path);
     this.s = {
       delShard: db.prepare('DELETE FROM shard'),
       insShard: db.prepare(
@@ -51,8 +52,6 @@ class SqliteAgentStore implements AgentStore {
          VALUES (1, ?, ?, ?, ?, ?, ?)`,
       ),
       insChunk: db.prepare('INSERT INTO shard_chunk (shard_id, part, seq, bytes) VALUES (1, ?, ?, ?)'),
-      getShard: db.prepare('SELECT meta_json, train_count, test_count, train_labels, test_labels FROM shard WHERE id = 1'),
-      getChunks: db.prepare('SELECT seq, bytes FROM shard_chunk WHERE shard_id = 1 AND part = ? ORDER BY seq'),
       putMasks: db.prepare(
         `INSERT INTO masks (experiment, bytes, saved_at) VALUES (?, ?, ?)
          ON CONFLICT (experiment) DO UPDATE SET bytes = excluded.bytes, saved_at = excluded.saved_at`,
@@ -77,7 +76,6 @@ class SqliteAgentStore implements AgentStore {
         `DELETE FROM checkpoint WHERE experiment = ? AND round NOT IN
            (SELECT round FROM checkpoint WHERE experiment = ? ORDER BY round DESC LIMIT 2)`,
       ),
-      getCkpt: db.prepare('SELECT round, manifest, data, extra FROM checkpoint WHERE experiment = ? ORDER BY round DESC LIMIT 1'),
       enqueue: db.prepare(
         'INSERT INTO outbox (experiment, round, bytes, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (experiment, round) DO NOTHING',
       ),
@@ -99,10 +97,8 @@ class SqliteAgentStore implements AgentStore {
         `INSERT INTO telemetry (experiment, round, json, created_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (experiment, round) DO UPDATE SET json = excluded.json, created_at = excluded.created_at, sent_at = NULL`,
       ),
-      telemetryAll: db.prepare('SELECT json, sent_at FROM telemetry WHERE experiment = ? ORDER BY round'),
       telemetryPending: db.prepare('SELECT json FROM telemetry WHERE experiment = ? AND sent_at IS NULL ORDER BY round'),
       telemetrySent: db.prepare('UPDATE telemetry SET sent_at = coalesce(sent_at, ?) WHERE experiment = ? AND round = ?'),
-      getMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
       setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
     };
   }
@@ -142,46 +138,7 @@ class SqliteAgentStore implements AgentStore {
   }
 
   loadShard(): StoredShard | null {
-    return this.run('loadShard', () =>
-      this.db.transaction((): StoredShard | null => {
-        const row = this.s.getShard.get() as
-          | { meta_json: string; train_count: number; test_count: number; train_labels: unknown; test_labels: unknown }
-          | undefined;
-        if (row === undefined) return null;
-        const meta = parseShardMeta(this.path, row.meta_json);
-        const per = meta.height * meta.width * meta.channels;
-        const part = (name: 'train' | 'test', count: number, labelsBlob: unknown): ShardPart => {
-          const chunks = this.s.getChunks.all(name) as { seq: number; bytes: unknown }[];
-          const expected = count * per;
-          let total = 0;
-          const bufs = chunks.map((c, i) => {
-            if (c.seq !== i) throw storeError(this.path, `shard ${name}: chunk ${i} missing`);
-            const b = fromBlob(c.bytes, this.path, `shard ${name} chunk ${i}`);
-            total += b.byteLength;
-            return b;
-          });
-          if (total !== expected) {
-            throw storeError(
-              this.path,
-              `shard ${name}: ${total} pixel bytes stored, expected ${count}*${meta.height}*${meta.width}*${meta.channels} = ${expected}`,
-            );
-          }
-          const pixels = new Uint8Array(expected);
-          let off = 0;
-          for (const b of bufs) {
-            pixels.set(b, off);
-            off += b.byteLength;
-          }
-          const labels = blobToInt32(fromBlob(labelsBlob, this.path, `shard ${name} labels`), count, this.path, `shard ${name} labels`);
-          return { pixels, labels };
-        };
-        return {
-          meta,
-          train: part('train', row.train_count, row.train_labels),
-          test: part('test', row.test_count, row.test_labels),
-        };
-      })(),
-    );
+    return this.run('loadShard', () => this.reads.loadShard());
   }
 
   saveMasks(experiment: string, bytes: Uint8Array): void {
@@ -242,17 +199,7 @@ class SqliteAgentStore implements AgentStore {
   }
 
   latestCheckpoint(experiment: string): StoredCheckpoint | null {
-    return this.run('latestCheckpoint', () => {
-      const row = this.s.getCkpt.get(experiment) as
-        | { round: number; manifest: string; data: unknown; extra: string }
-        | undefined;
-      if (row === undefined) return null;
-      return {
-        round: row.round,
-        state: decodeState(this.path, row.manifest, fromBlob(row.data, this.path, 'checkpoint data')),
-        extra: parseJsonObject(row.extra, this.path, 'checkpoint extra'),
-      };
-    });
+    return this.run('latestCheckpoint', () => this.reads.latestCheckpoint(experiment));
   }
 
   enqueueUpload(experiment: string, round: number, bytes: Uint8Array): 'queued' | 'exists' {
@@ -323,9 +270,7 @@ class SqliteAgentStore implements AgentStore {
   }
 
   telemetry(experiment: string): RoundTelemetry[] {
-    return this.run('telemetry', () =>
-      (this.s.telemetryAll.all(experiment) as { json: string }[]).map((r) => JSON.parse(r.json) as RoundTelemetry),
-    );
+    return this.run('telemetry', () => this.reads.telemetry(experiment));
   }
 
   pendingTelemetry(experiment: string): RoundTelemetry[] {
@@ -341,10 +286,7 @@ class SqliteAgentStore implements AgentStore {
   }
 
   getMeta(key: string): string | null {
-    return this.run('getMeta', () => {
-      const row = this.s.getMeta.get(key) as { value: string } | undefined;
-      return row?.value ?? null;
-    });
+    return this.run('getMeta', () => this.reads.getMeta(key));
   }
 
   setMeta(key: string, value: string): void {
@@ -355,6 +297,18 @@ class SqliteAgentStore implements AgentStore {
     });
   }
 
+  saveEvaluation(experiment: string, record: EvaluationRecord): void {
+    this.run('saveEvaluation', () => {
+      checkKey(this.path, 'experiment', experiment);
+      checkRound(this.path, record.round);
+      this.s.setMeta.run(evaluationKey(experiment, record.round), JSON.stringify(record));
+    });
+  }
+
+  evaluation(experiment: string, round: number): EvaluationRecord | null {
+    return this.run('evaluation', () => this.reads.evaluation(experiment, round));
+  }
+
   close(): void {
     closeDb(this.db);
   }
@@ -363,26 +317,4 @@ class SqliteAgentStore implements AgentStore {
 /** Open (creating and migrating if needed) an agent store; `':memory:'` for a throwaway one. */
 export function openAgentStore(path: string, options: AgentStoreOptions = {}): AgentStore {
   return new SqliteAgentStore(path, options);
-}
-
-/**
- * Reads the meta entries whose key starts with `prefix` from an agent store that another process
- * may be writing (read-only connection, no migration, no checkpoint). Missing file: empty result.
- */
-export function readAgentMeta(path: string, prefix: string): Record<string, string> {
-  let db: SqliteDb;
-  try {
-    db = new Database(path, { readonly: true, fileMustExist: true });
-  } catch {
-    return {};
-  }
-  try {
-    db.pragma('busy_timeout = 2000');
-    const rows = db.prepare("SELECT key, value FROM meta WHERE substr(key, 1, length(?)) = ?").all(prefix, prefix) as { key: string; value: string }[];
-    return Object.fromEntries(rows.map((r) => [r.key, r.value]));
-  } catch (e) {
-    throw storeError(path, `cannot read the agent store: ${e instanceof Error ? e.message : String(e)}`, e);
-  } finally {
-    db.close();
-  }
 }

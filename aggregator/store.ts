@@ -23,6 +23,7 @@ import {
 } from '../storage/sqlite.ts';
 import { checkId, checkRound, checkTime, sameBytes, type RoundRow } from './store-internal.ts';
 import { AGGREGATOR_SCHEMA } from './store-schema.ts';
+import { TELEMETRY_SQL } from './store-view.ts';
 import type { AgentFields, AgentRecord, AggregatorStore, ExperimentRecord, ExperimentStatus } from './store-types.ts';
 import type { RejectionRecord, RoundRecord, RoundSummary, UploadRecord } from './store-types.ts';
 
@@ -96,7 +97,7 @@ class SqliteAggregatorStore implements AggregatorStore {
         `INSERT INTO telemetry (experiment, agent, round, json, received_at) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (experiment, agent, round) DO NOTHING`,
       ),
-      telemetry: db.prepare('SELECT agent, round, json FROM telemetry WHERE experiment = ? ORDER BY round, agent'),
+      telemetry: db.prepare(TELEMETRY_SQL),
     };
   }
 

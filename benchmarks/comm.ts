@@ -52,6 +52,7 @@ import {
   uploadTopic,
   type Encoding,
 } from './comm-sizes.ts';
+import { TinyProtoError } from '../common/errors.ts';
 
 const { values } = parseArgs({
   options: {
@@ -200,7 +201,7 @@ async function settle(relay: Relay, ms = 40): Promise<void> {
 async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > end) throw new TinyProtoError('E_TIMEOUT', `timed out waiting for ${what}`);
     await sleep(2);
   }
 }
@@ -397,8 +398,8 @@ for (const enc of ENCODINGS) {
 }
 // the benchmark's arithmetic must be what went over the wire
 for (const enc of ENCODINGS) {
-  for (const n of CLASS_COUNTS) if (makeUploadMessage(enc, n).length !== uploadMessageBytes(enc, n)) throw new Error(`upload size mismatch ${enc.label} ${n}`);
-  if (makeGlobalMessage(enc).length !== globalMessageBytes(enc, COMM_SETTING.K)) throw new Error(`global size mismatch ${enc.label}`);
+  for (const n of CLASS_COUNTS) if (makeUploadMessage(enc, n).length !== uploadMessageBytes(enc, n)) throw new TinyProtoError('E_INTERNAL', `upload size mismatch ${enc.label} ${n}`);
+  if (makeGlobalMessage(enc).length !== globalMessageBytes(enc, COMM_SETTING.K)) throw new TinyProtoError('E_INTERNAL', `global size mismatch ${enc.label}`);
 }
 
 const sizeHeader = ['direction', 'encoding', 'classes', 'payload B', 'message B', ...wireHeaders];

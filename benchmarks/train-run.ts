@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createEngine, isFamily, type EngineChoice, type Family } from '../models/index.ts';
 import { Rng } from '../common/rng.ts';
+import { TinyProtoError } from '../common/errors.ts';
 
 const { values } = parseArgs({
   options: {
@@ -32,9 +33,9 @@ export function peakRssBytes(): number {
 
 async function main(): Promise<void> {
   const family = values.family!;
-  if (!isFamily(family)) throw new Error(`unknown family ${family}`);
+  if (!isFamily(family)) throw new TinyProtoError('E_CONFIG', `unknown family ${family}`);
   const dims = values.input!.split('x').map(Number);
-  if (dims.length !== 3 || dims.some((v) => !Number.isInteger(v) || v < 1)) throw new Error(`--input must be HxWxC, got ${values.input}`);
+  if (dims.length !== 3 || dims.some((v) => !Number.isInteger(v) || v < 1)) throw new TinyProtoError('E_CONFIG', `--input must be HxWxC, got ${values.input}`);
   const [h, w, c] = dims as [number, number, number];
   const batch = Number(values.batch);
   const seconds = Number(values.seconds);

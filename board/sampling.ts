@@ -164,7 +164,7 @@ export class SampledPowerMeter {
     const ok = (watts: number): void => {
       if (gen !== this.generation) return;
       if (!Number.isFinite(watts) || watts < 0) {
-        fail(new Error(`power sensor returned ${watts} W`));
+        fail(new TinyProtoError('E_SENSOR', `power sensor returned ${watts} W`));
         return;
       }
       this.samples.push({ tMs, watts });

@@ -9,6 +9,7 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { TinyProtoError } from '../common/errors.ts';
 
 export interface SysFs {
   /** Whole file as text; throws the usual NodeJS.ErrnoException (ENOENT, EACCES, ...). */
@@ -64,7 +65,7 @@ export function readText(fs: SysFs, path: string): string | null {
 export function readNumberStrict(fs: SysFs, path: string): number {
   const text = fs.readFile(path).trim();
   const n = Number(text);
-  if (text === '' || !Number.isFinite(n)) throw new Error(`${path}: not a number: ${JSON.stringify(text.slice(0, 40))}`);
+  if (text === '' || !Number.isFinite(n)) throw new TinyProtoError('E_SENSOR', `${path}: not a number: ${JSON.stringify(text.slice(0, 40))}`);
   return n;
 }
 

@@ -8,14 +8,13 @@
  * shard's metadata, the initialisation seed as the Learner derives it. The test split is the
  * agent's cached one, turned into floats by the agent's own loader (agent/shard.ts).
  */
-import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AGENT_DEFAULTS, type AgentConfig } from '../agent/config.ts';
 import { loadAgentData } from '../agent/shard.ts';
-import { blobToInt32, decodeState, parseShardMeta } from '../agent/store-codec.ts';
-import { AGENT_SCHEMA_VERSION } from '../agent/store-schema.ts';
-import type { AgentStore, ShardMeta, ShardPart, StoredShard } from '../agent/store-types.ts';
+import { openAgentStoreReadOnly, type AgentStoreView, type CheckpointSummary } from '../agent/store-view.ts';
+import type { AgentStore, ShardMeta, StoredCheckpoint, StoredShard } from '../agent/store-types.ts';
 import type { ModelSpec, ModelState } from '../models/engine.ts';
 import { buildInferGraph } from '../models/ort/graphs.ts';
 import { evaluateOnnx, exportInferenceOnnx } from '../models/ort/export.ts';
@@ -23,9 +22,7 @@ import { isFamily } from '../models/zoo-info.ts';
 import { TinyProtoError, isTinyProtoError } from '../common/errors.ts';
 import { silentLogger } from '../common/logger.ts';
 import { Rng } from '../common/rng.ts';
-import Database from 'better-sqlite3';
-import { fromBlob, openStoreReadOnly, parseJsonObject, storeError, type SqliteDb } from '../storage/sqlite.ts';
-import type { RoundTelemetry } from '../wire/telemetry.ts';
+import { storeError } from '../storage/sqlite.ts';
 import { bytes, pct } from '../common/table.ts';
 
 export const EXPORT_HELP = `Usage: tinyproto export --db AGENT_DB [--experiment ID] [--out FILE] [--eval]
@@ -73,53 +70,11 @@ export interface ExportResult {
 }
 
 // ---------------------------------------------------------------------------------------------
-// read-only access to an agent store
+// what the export reads from the agent store (through its read-only view)
 
-/** Opens an agent store read-only; E_CONFIG when the file is missing, E_STORE when it is not an agent store. */
-function openReadOnly(path: string): SqliteDb {
-  if (!existsSync(path)) throw new TinyProtoError('E_CONFIG', `${path}: no such file (give the agent's SQLite store, as in tinyproto agent --store)`);
-  if (statSync(path).isDirectory()) throw new TinyProtoError('E_CONFIG', `${path}: is a directory, not an agent store`);
-  return openStoreReadOnly(path, 'agent', AGENT_SCHEMA_VERSION, (message, cause) => storeError(path, message, cause));
-}
-
-/** SQLite failures while reading become E_STORE naming the file. */
-function reading<T>(path: string, what: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    if (e instanceof TinyProtoError) throw e;
-    if (e instanceof Database.SqliteError) throw storeError(path, `${what}: ${e.message}`, e);
-    throw e;
-  }
-}
-
-interface CheckpointSummary {
-  readonly experiment: string;
-  readonly round: number;
-}
-
-function checkpointSummaries(db: SqliteDb, path: string): CheckpointSummary[] {
-  return reading(path, 'listing checkpoints', () =>
-    db.prepare('SELECT experiment, max(round) AS round FROM checkpoint GROUP BY experiment ORDER BY max(saved_at) DESC, experiment').all() as CheckpointSummary[],
-  );
-}
-
-/** Every experiment the store has heard of (checkpoints, masks, messages, progress). */
-function experimentsSeen(db: SqliteDb, path: string): string[] {
-  return reading(path, 'listing experiments', () =>
-    (
-      db
-        .prepare(
-          `SELECT experiment FROM checkpoint UNION SELECT experiment FROM progress UNION SELECT experiment FROM masks
-           UNION SELECT experiment FROM round_msg UNION SELECT experiment FROM global_msg ORDER BY experiment`,
-        )
-        .all() as { experiment: string }[]
-    ).map((r) => r.experiment),
-  );
-}
-
-function pickExperiment(db: SqliteDb, path: string, wanted: string | undefined): CheckpointSummary {
-  const list = checkpointSummaries(db, path);
+function pickExperiment(view: AgentStoreView, wanted: string | undefined): CheckpointSummary {
+  const path = view.path;
+  const list = view.checkpointSummaries();
   const listing = list.map((c) => `${c.experiment} (round ${c.round})`).join(', ');
   if (wanted !== undefined) {
     const hit = list.find((c) => c.experiment === wanted);
@@ -129,92 +84,17 @@ function pickExperiment(db: SqliteDb, path: string, wanted: string | undefined):
     if (list.length === 1) return list[0]!;
     if (list.length > 1) throw new TinyProtoError('E_CONFIG', `${path}: several experiments have checkpoints, pick one with --experiment: ${listing}`);
   }
-  const seen = experimentsSeen(db, path);
+  const seen = view.experimentsSeen();
   const also = seen.length > 0 ? ` (experiments seen: ${seen.join(', ')})` : '';
   throw new TinyProtoError('E_CONFIG', `${path}: no checkpoint in this agent store${also}; the agent saves one after each round it trains`);
 }
 
-function loadCheckpoint(db: SqliteDb, path: string, experiment: string): { round: number; state: ModelState; extra: Record<string, unknown> } {
-  return reading(path, 'reading the checkpoint', () => {
-    const row = db.prepare('SELECT round, manifest, data, extra FROM checkpoint WHERE experiment = ? ORDER BY round DESC LIMIT 1').get(experiment) as
-      | { round: number; manifest: string; data: unknown; extra: string }
-      | undefined;
-    if (row === undefined) throw new TinyProtoError('E_CONFIG', `${path}: no checkpoint of experiment "${experiment}"`);
-    try {
-      return {
-        round: row.round,
-        state: decodeState(path, row.manifest, fromBlob(row.data, path, 'checkpoint data')),
-        extra: parseJsonObject(row.extra, path, 'checkpoint extra'),
-      };
-    } catch (e) {
-      if (isTinyProtoError(e, 'E_STORE')) {
-        throw new TinyProtoError('E_STORE', `corrupt checkpoint (experiment ${experiment}, round ${row.round}): ${e.message}`, e.details);
-      }
-      throw e;
-    }
-  });
-}
-
-/** The cached shard's metadata, and its test part (the train part is left empty: not needed). */
-function loadShardForEval(db: SqliteDb, path: string, withTest: boolean): StoredShard {
-  return reading(path, 'reading the cached shard', () => {
-    const row = db.prepare('SELECT meta_json, test_count, test_labels FROM shard WHERE id = 1').get() as
-      | { meta_json: string; test_count: number; test_labels: unknown }
-      | undefined;
-    if (row === undefined) {
-      throw storeError(path, 'no cached data shard: the agent caches it at its first start; without it the input shape and classes are unknown');
-    }
-    const meta = parseShardMeta(path, row.meta_json);
-    const empty: ShardPart = { pixels: new Uint8Array(0), labels: new Int32Array(0) };
-    if (!withTest) return { meta, train: empty, test: empty };
-    const per = meta.height * meta.width * meta.channels;
-    const chunks = db.prepare("SELECT seq, bytes FROM shard_chunk WHERE shard_id = 1 AND part = 'test' ORDER BY seq").all() as { seq: number; bytes: unknown }[];
-    const expected = row.test_count * per;
-    const pixels = new Uint8Array(expected);
-    let off = 0;
-    chunks.forEach((c, i) => {
-      if (c.seq !== i) throw storeError(path, `shard test: chunk ${i} missing`);
-      const b = fromBlob(c.bytes, path, `shard test chunk ${i}`);
-      if (off + b.byteLength > expected) throw storeError(path, `shard test: more pixel bytes than ${row.test_count} images`);
-      pixels.set(b, off);
-      off += b.byteLength;
-    });
-    if (off !== expected) throw storeError(path, `shard test: ${off} pixel bytes stored, expected ${expected}`);
-    const labels = blobToInt32(fromBlob(row.test_labels, path, 'shard test labels'), row.test_count, path, 'shard test labels');
-    for (const l of labels) if (l < 0 || l >= meta.numClasses) throw storeError(path, `shard test: label ${l} not in [0, ${meta.numClasses})`);
-    return { meta, train: empty, test: { pixels, labels } };
-  });
-}
-
-function tableExists(db: SqliteDb, name: string): boolean {
-  return db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
-}
-
 /** The head accuracy the agent recorded for (experiment, round): its telemetry, else its evaluation record. */
-function recordedAccuracy(db: SqliteDb, path: string, experiment: string, round: number): ExportEvaluation['recorded'] {
-  return reading(path, 'reading telemetry', () => {
-    if (tableExists(db, 'telemetry')) {
-      const row = db.prepare('SELECT json FROM telemetry WHERE experiment = ? AND round = ?').get(experiment, round) as { json: string } | undefined;
-      if (row !== undefined) {
-        try {
-          const t = JSON.parse(row.json) as RoundTelemetry;
-          if (t.accuracy && typeof t.accuracy.head === 'number') return { accuracy: t.accuracy.head, testCount: t.accuracy.testCount, source: 'telemetry' };
-        } catch {
-          // an unreadable record is as good as none
-        }
-      }
-    }
-    const ev = db.prepare('SELECT value FROM meta WHERE key = ?').get(`eval:${experiment}:${round}`) as { value: string } | undefined;
-    if (ev !== undefined) {
-      try {
-        const r = JSON.parse(ev.value) as { accuracyHead?: unknown; testCount?: unknown };
-        if (typeof r.accuracyHead === 'number' && typeof r.testCount === 'number') return { accuracy: r.accuracyHead, testCount: r.testCount, source: 'evaluation record' };
-      } catch {
-        // as above
-      }
-    }
-    return null;
-  });
+function recordedAccuracy(view: AgentStoreView, experiment: string, round: number): ExportEvaluation['recorded'] {
+  const t = view.telemetryOf(experiment, round);
+  if (t?.accuracy && typeof t.accuracy.head === 'number') return { accuracy: t.accuracy.head, testCount: t.accuracy.testCount, source: 'telemetry' };
+  const ev = view.evaluation(experiment, round);
+  return ev ? { accuracy: ev.accuracyHead, testCount: ev.testCount, source: 'evaluation record' } : null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -277,18 +157,22 @@ function agentTestSplit(path: string, shard: StoredShard): { x: Float32Array; y:
 /** Exports (and optionally evaluates) an agent's latest checkpoint; see EXPORT_HELP. */
 export async function exportAgentModel(opts: ExportOptions): Promise<ExportResult> {
   const path = opts.db;
-  const db = openReadOnly(path);
+  const view = openAgentStoreReadOnly(path);
   let experiment: string;
-  let ckpt: { round: number; state: ModelState; extra: Record<string, unknown> };
+  let ckpt: StoredCheckpoint;
   let shard: StoredShard;
   let recorded: ExportEvaluation['recorded'] = null;
   try {
-    experiment = pickExperiment(db, path, opts.experiment).experiment;
-    ckpt = loadCheckpoint(db, path, experiment);
-    shard = loadShardForEval(db, path, opts.evaluate === true);
-    if (opts.evaluate) recorded = recordedAccuracy(db, path, experiment, ckpt.round);
+    experiment = pickExperiment(view, opts.experiment).experiment;
+    const latest = view.latestCheckpoint(experiment);
+    if (latest === null) throw new TinyProtoError('E_CONFIG', `${path}: no checkpoint of experiment "${experiment}"`);
+    ckpt = latest;
+    const stored = view.loadShard(opts.evaluate === true ? 'test' : 'meta');
+    if (stored === null) throw storeError(path, 'no cached data shard: the agent caches it at its first start; without it the input shape and classes are unknown');
+    shard = stored;
+    if (opts.evaluate) recorded = recordedAccuracy(view, experiment, ckpt.round);
   } finally {
-    db.close();
+    view.close();
   }
   const { round, state } = ckpt;
   const { spec, featureDimSource } = specFor(path, experiment, round, ckpt.extra, state, shard.meta);

@@ -12,7 +12,7 @@ import { bytes, pct, textTable } from '../common/table.ts';
 import { ROUND_TABLE_HEADER, roundLine } from './server.ts';
 import { progressBar } from './progress.ts';
 import type { RoundTelemetry } from '../wire/telemetry.ts';
-import { parseDashboardPort } from '../dashboard/dashboard.ts';
+import { parseDashboardPort } from '../dashboard/server.ts';
 import { ENGINE_HELP, validateEngineSettings } from '../learner/engine-settings.ts';
 
 const FLEET_DEFAULTS = Object.freeze({

@@ -4,7 +4,7 @@ import { Aggregator, type RoundClosed, type UploadRejected } from '../aggregator
 import { EXPERIMENT_DEFAULTS, resolveExperimentConfig, type ExperimentConfig } from '../aggregator/config.ts';
 import { openAggregatorStore } from '../aggregator/store.ts';
 import { MqttAggregatorTransport, type AggregatorConnection } from '../aggregator/transport.ts';
-import { parseDashboardPort, startDashboard, type Dashboard } from '../dashboard/dashboard.ts';
+import { parseDashboardPort, startDashboard, type Dashboard } from '../dashboard/server.ts';
 import { TinyProtoError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import type { MqttVersionChoice } from '../mqtt/options.ts';

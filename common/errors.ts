@@ -35,7 +35,14 @@ export type ErrorCode =
   | 'E_UPLOAD_FORMAT'
   | 'E_DUPLICATE'
   | 'E_SENDER'
-  | 'E_NOT_CONNECTED';
+  | 'E_NOT_CONNECTED'
+  // the broker process (mosquitto) could not be prepared, started or reached
+  | 'E_BROKER'
+  // an argument outside a function's domain (a caller's mistake, not bad input data)
+  | 'E_ARGUMENT'
+  | 'E_TIMEOUT'
+  // a broken internal invariant (also what errorCode reports for untyped errors)
+  | 'E_INTERNAL';
 
 export class TinyProtoError extends Error {
   readonly code: ErrorCode;

@@ -3,6 +3,8 @@
  * reproducible across platforms, and forkable so that independent streams
  * (partition, masks, per-client shuffles) never depend on call order.
  */
+import { TinyProtoError } from './errors.ts';
+
 export class Rng {
   private state: number;
 
@@ -50,7 +52,7 @@ export class Rng {
 
   /** Gamma(shape, 1) by Marsaglia-Tsang; shape < 1 via the boost u^(1/shape). */
   gamma(shape: number): number {
-    if (!(shape > 0)) throw new RangeError(`gamma shape must be > 0, got ${shape}`);
+    if (!(shape > 0)) throw new TinyProtoError('E_ARGUMENT', `gamma shape must be > 0, got ${shape}`);
     if (shape < 1) {
       let u = 0;
       while (u === 0) u = this.next();

@@ -4,7 +4,8 @@ import { EventEmitter } from 'node:events';
 import { request } from 'node:http';
 import { resolveExperimentConfig, type ExperimentConfig } from '../aggregator/config.ts';
 import { openAggregatorStore, type AggregatorStore } from '../aggregator/store.ts';
-import { dashboardState, parseDashboardPort, startDashboard, summarizeTelemetry, type DashboardState } from './dashboard.ts';
+import { dashboardState, summarizeTelemetry, type DashboardState } from './state.ts';
+import { parseDashboardPort, startDashboard } from './server.ts';
 import { DASHBOARD_PAGE } from './page.ts';
 import type { RoundTelemetry } from '../wire/telemetry.ts';
 

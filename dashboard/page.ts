@@ -1,5 +1,5 @@
 /**
- * The dashboard page (served by dashboard/dashboard.ts at GET /): one self-contained HTML document
+ * The dashboard page (served by dashboard/server.ts at GET /): one self-contained HTML document
  * with inline CSS and vanilla JS, no external resources (it must work on a closed network).
  * The script loads /api/state, subscribes to /events and re-renders on every event; charts are
  * inline SVG drawn by the script. All data is inserted as text (never as HTML).

@@ -1,5 +1,6 @@
 /** Reading the accuracy each agent recorded in its own store (also while the agent runs). */
-import { readAgentMeta } from '../agent/store.ts';
+import { existsSync } from 'node:fs';
+import { openAgentStoreReadOnly } from '../agent/store-view.ts';
 
 export interface AgentEvaluation {
   readonly agent: string;
@@ -9,15 +10,16 @@ export interface AgentEvaluation {
   readonly accuracyPrototype: number | null;
 }
 
-/** The evaluations of rounds 1..rounds that the agent's store holds, by round. */
+/** The evaluations of rounds 1..rounds that the agent's store holds, by round (none when the file does not exist yet). */
 export function readAgentEvaluations(path: string, agent: string, experiment: string, rounds: number): AgentEvaluation[] {
-  const prefix = `eval:${experiment}:`;
-  const out: AgentEvaluation[] = [];
-  for (const [key, value] of Object.entries(readAgentMeta(path, prefix))) {
-    const round = Number(key.slice(prefix.length));
-    if (!Number.isInteger(round) || round < 1 || round > rounds) continue;
-    const e = JSON.parse(value) as { testCount: number; accuracyHead: number; accuracyPrototype: number | null };
-    out.push({ agent, round, testCount: e.testCount, accuracyHead: e.accuracyHead, accuracyPrototype: e.accuracyPrototype });
+  if (!existsSync(path)) return [];
+  const view = openAgentStoreReadOnly(path);
+  try {
+    return view
+      .evaluations(experiment)
+      .filter((e) => e.round <= rounds)
+      .map((e) => ({ agent, round: e.round, testCount: e.testCount, accuracyHead: e.accuracyHead, accuracyPrototype: e.accuracyPrototype }));
+  } finally {
+    view.close();
   }
-  return out.sort((a, b) => a.round - b.round);
 }

@@ -1,2 +1,1 @@
 export { runFleet, type FleetOptions, type FleetHooks, type FleetResult, type FleetRound } from './run.ts';
-export { readAgentEvaluations, type AgentEvaluation } from './evaluations.ts';

@@ -21,8 +21,9 @@ import type { RoundTelemetry } from '../wire/telemetry.ts';
 import { resolveExperimentConfig } from '../aggregator/config.ts';
 import { openAggregatorStore } from '../aggregator/store.ts';
 import { MqttAggregatorTransport } from '../aggregator/transport.ts';
-import { startDashboard, type Dashboard } from '../dashboard/dashboard.ts';
+import { startDashboard, type Dashboard } from '../dashboard/server.ts';
 import { readAgentEvaluations, type AgentEvaluation } from './evaluations.ts';
+import { weightedAccuracy } from '../learner/eval.ts';
 import { resolveEngineName, type EngineName } from '../models/index.ts';
 import { threadsPerEngine, type EngineChoice, type OrtProviderChoice, type TfjsBackendChoice } from '../learner/engine-settings.ts';
 
@@ -111,16 +112,12 @@ function readCredentials(path: string | null): Record<string, string> {
   }
 }
 
+/** The round's accuracy over the agents that evaluated it (learner/eval.ts weightedAccuracy). */
 function weighted(evals: readonly AgentEvaluation[], pick: (e: AgentEvaluation) => number | null): number | null {
-  let n = 0;
-  let c = 0;
-  for (const e of evals) {
+  return weightedAccuracy(evals.map((e) => {
     const v = pick(e);
-    if (v === null) return null;
-    n += e.testCount;
-    c += v * e.testCount;
-  }
-  return n === 0 ? null : c / n;
+    return { count: e.testCount, correct: v === null ? null : v * e.testCount };
+  }));
 }
 
 async function waitForEvaluations(paths: string[], experiment: string, round: number, children: ChildProcess[], timeoutMs: number): Promise<void> {

@@ -62,3 +62,46 @@ export function prototypeCorrect(
   }
   return correct;
 }
+
+/** One evaluation (of an agent, a client) as its weight and its number of correct predictions. */
+export interface ScoredEvaluation {
+  /** Test samples evaluated (the weight). */
+  readonly count: number;
+  /** Correct predictions among them (accuracy * count); null when the value is missing. */
+  readonly correct: number | null;
+}
+
+/**
+ * Test-count-weighted accuracy over evaluations: sum(correct) / sum(count).
+ *
+ * Missing values: an evaluation whose `correct` is null (it was not made, or had nothing to
+ * compare with, as a prototype accuracy before any global prototype) or whose count is not
+ * positive carries no weight, so the result is the accuracy of those that have a value; null
+ * when none has (nobody evaluated). Callers that want 0 for "nobody" write `?? 0`.
+ */
+export function weightedAccuracy(evaluations: Iterable<ScoredEvaluation>): number | null {
+  let n = 0;
+  let c = 0;
+  for (const e of evaluations) {
+    if (e.correct === null || !(e.count > 0)) continue;
+    n += e.count;
+    c += e.correct;
+  }
+  return n > 0 ? c / n : null;
+}
+
+/** A recorded accuracy (as in a telemetry record: null when the agent did not evaluate). */
+export interface RecordedAccuracy {
+  readonly head: number;
+  readonly prototype: number | null;
+  readonly testCount: number;
+}
+
+/** A recorded accuracy's head and prototype values as scored evaluations for weightedAccuracy. */
+export function recordedScores(a: RecordedAccuracy | null): { head: ScoredEvaluation; prototype: ScoredEvaluation } {
+  const count = a?.testCount ?? 0;
+  return {
+    head: { count, correct: a ? a.head * count : null },
+    prototype: { count, correct: a && a.prototype !== null ? a.prototype * count : null },
+  };
+}

@@ -9,6 +9,7 @@ import { Rng } from '../common/rng.ts';
 import { headCorrect, prototypeCorrect } from './eval.ts';
 import type { ClientEval, ClientInit, ClientUpload, GlobalState, ModelInfo, RunnerSettings } from './types.ts';
 import type { EngineSettings } from './engine-settings.ts';
+import { TinyProtoError } from '../common/errors.ts';
 
 /** The settings a Learner uses: its engine is created (and given to it) by the caller. */
 export type LearnerSettings = Omit<RunnerSettings, keyof EngineSettings>;
@@ -83,7 +84,7 @@ export class Learner {
     const { counts, means } = await this.refreshLocalPrototypes();
     let prototypes: Map<number, Float32Array>;
     if (s.method === 'tinyproto') {
-      if (s.masks === null) throw new Error('tinyproto client needs masks');
+      if (s.masks === null) throw new TinyProtoError('E_MASK', 'tinyproto client needs masks');
       prototypes = scaledSparsePrototypes(means, counts, s.masks);
     } else if (s.method === 'fedproto') {
       prototypes = densePrototypes(means, counts, s.featureDim);

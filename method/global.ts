@@ -5,6 +5,7 @@
 import type { ClassMasks } from '../wire/masks.ts';
 import type { Method } from './method.ts';
 import { aggregateMean, aggregateScaled, expandGlobalPrototypes, type ClassUpload } from './aggregate.ts';
+import { TinyProtoError } from '../common/errors.ts';
 
 export interface GlobalContext {
   readonly method: Method;
@@ -38,7 +39,7 @@ export function updateGlobalPrototypes(
   const d = ctx.featureDim;
   let agg;
   if (ctx.method === 'tinyproto') {
-    if (ctx.masks === null || ctx.mu === null) throw new Error('tinyproto aggregation needs masks and mu');
+    if (ctx.masks === null || ctx.mu === null) throw new TinyProtoError('E_MASK', 'tinyproto aggregation needs masks and mu');
     agg = aggregateScaled(uploads, ctx.mu, K, ctx.masks.s);
   } else if (ctx.method === 'fedproto') {
     agg = aggregateMean(uploads, K, d);

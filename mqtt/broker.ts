@@ -13,6 +13,7 @@ import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { Aedes } from 'aedes';
 import { silentLogger, type Logger } from '../common/logger.ts';
 import { MQTT_MAX_PACKET_BYTES } from '../wire/codec-types.ts';
+import { TinyProtoError } from '../common/errors.ts';
 
 /**
  * Default maximum MQTT packet size: the codec's 262144-byte message limit + 1024 bytes for the
@@ -143,7 +144,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Pro
   const host = opts.host ?? '127.0.0.1';
   const logger = opts.logger ?? silentLogger;
   const maxPacketSize = opts.maxPacketSize ?? DEFAULT_MAX_PACKET_BYTES;
-  if (!Number.isInteger(maxPacketSize) || maxPacketSize < 0) throw new Error(`invalid maxPacketSize ${maxPacketSize}`);
+  if (!Number.isInteger(maxPacketSize) || maxPacketSize < 0) throw new TinyProtoError('E_CONFIG', `invalid maxPacketSize ${maxPacketSize}`);
 
   const aedes = await Aedes.createBroker();
   let published = 0;

@@ -15,6 +15,7 @@ import { createConnection, createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { TinyProtoError } from '../common/errors.ts';
 
 /** Absolute path of the repository's broker-config/ directory. */
 export const BROKER_CONFIG_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'broker-config');
@@ -75,7 +76,7 @@ export function freePort(host: string = LOOPBACK): Promise<number> {
       const addr = srv.address();
       if (addr === null || typeof addr === 'string') {
         srv.close();
-        reject(new Error('freePort: unexpected address'));
+        reject(new TinyProtoError('E_BROKER', 'freePort: unexpected address'));
         return;
       }
       const { port } = addr;
@@ -106,7 +107,7 @@ export interface FleetConfigOptions {
 const BAD_PATH_CHARS = /[\s@&\\]/;
 
 function checkPort(name: string, port: number): void {
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`${name}: invalid port ${port}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TinyProtoError('E_CONFIG', `${name}: invalid port ${port}`);
 }
 
 /**
@@ -117,7 +118,7 @@ function checkPort(name: string, port: number): void {
  */
 export function renderFleetConfig(opts: FleetConfigOptions): string {
   const dir = resolve(opts.dir);
-  if (BAD_PATH_CHARS.test(dir)) throw new Error(`renderFleetConfig: fleet dir must not contain whitespace, @, & or backslash: ${dir}`);
+  if (BAD_PATH_CHARS.test(dir)) throw new TinyProtoError('E_CONFIG', `renderFleetConfig: fleet dir must not contain whitespace, @, & or backslash: ${dir}`);
   const tlsPort = opts.tlsPort ?? 8883;
   checkPort('tlsPort', tlsPort);
   if (opts.plainPort !== undefined) checkPort('plainPort', opts.plainPort);
@@ -146,7 +147,7 @@ export function renderFleetConfig(opts: FleetConfigOptions): string {
   }
   const rendered = out.join('\n') + '\n';
   const leftover = rendered.split('\n').find((l) => !l.startsWith('#') && /@[A-Z_]+@/.test(l));
-  if (leftover !== undefined) throw new Error(`renderFleetConfig: unsubstituted placeholder in: ${leftover}`);
+  if (leftover !== undefined) throw new TinyProtoError('E_CONFIG', `renderFleetConfig: unsubstituted placeholder in: ${leftover}`);
   return rendered;
 }
 
@@ -166,7 +167,7 @@ export function renderDevConfig(opts: DevConfigOptions): string {
   checkPort('port', port);
   let text = readFileSync(opts.template ?? DEV_TEMPLATE, 'utf8');
   const replaceLine = (re: RegExp, line: string): void => {
-    if (!re.test(text)) throw new Error(`renderDevConfig: template has no line matching ${re}`);
+    if (!re.test(text)) throw new TinyProtoError('E_CONFIG', `renderDevConfig: template has no line matching ${re}`);
     text = text.replace(re, line);
   };
   replaceLine(/^listener 1883 127\.0\.0\.1$/m, `listener ${port} ${LOOPBACK}`);
@@ -183,7 +184,7 @@ function run(file: string, args: string[], timeoutMs: number): Promise<{ stdout:
   return new Promise((resolveRun, reject) => {
     execFile(file, args, { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
       if (err) {
-        reject(new Error(`${file} ${args.join(' ')} failed: ${err.message}\n${stderr}`));
+        reject(new TinyProtoError('E_BROKER', `${file} ${args.join(' ')} failed: ${err.message}\n${stderr}`));
         return;
       }
       resolveRun({ stdout, stderr });
@@ -262,7 +263,7 @@ class AddressInUse extends Error {}
 /** Start mosquitto in the foreground with the dev or fleet config on free loopback ports. */
 export async function startMosquitto(opts: StartMosquittoOptions): Promise<RunningMosquitto> {
   const bin = mosquittoBin();
-  if (bin === undefined) throw new Error('mosquitto not found (apt-get install mosquitto, or set MOSQUITTO_BIN)');
+  if (bin === undefined) throw new TinyProtoError('E_BROKER', 'mosquitto not found (apt-get install mosquitto, or set MOSQUITTO_BIN)');
   const ownDir = opts.dir === undefined;
   const dir = resolve(opts.dir ?? (await mkdtemp(join(tmpdir(), `tinyproto-mosquitto-${opts.config}-`))));
   mkdirSync(dir, { recursive: true });
@@ -361,16 +362,16 @@ async function spawnOnce(
   const deadline = Date.now() + (opts.startTimeoutMs ?? 10_000);
   try {
     for (;;) {
-      if (spawnError !== undefined) throw new Error(`failed to spawn ${bin}: ${spawnError.message}`);
+      if (spawnError !== undefined) throw new TinyProtoError('E_BROKER', `failed to spawn ${bin}: ${spawnError.message}`);
       if (exited !== undefined) {
         if (/Address already in use/i.test(log)) throw new AddressInUse(log);
-        throw new Error(`mosquitto exited early (code ${exited.code}, signal ${exited.signal}). Log:\n${log}`);
+        throw new TinyProtoError('E_BROKER', `mosquitto exited early (code ${exited.code}, signal ${exited.signal}). Log:\n${log}`);
       }
       // mosquitto opens every listener before logging "running", so all must accept.
       const ok = await Promise.all(ports.map((p) => canConnect(p, 500)));
       if (ok.every(Boolean) && /running/.test(log)) break;
       if (Date.now() > deadline) {
-        throw new Error(`mosquitto did not accept connections on ${ports.join(', ')} within the timeout. Log:\n${log}`);
+        throw new TinyProtoError('E_BROKER', `mosquitto did not accept connections on ${ports.join(', ')} within the timeout. Log:\n${log}`);
       }
       await sleep(50);
     }

@@ -131,7 +131,7 @@ export class MqttSession {
         void client.endAsync(true).catch(() => undefined);
         reject(e);
       };
-      const timer = setTimeout(() => fail(new Error(`no CONNACK within ${s.connectTimeoutMs} ms`)), s.connectTimeoutMs + 500);
+      const timer = setTimeout(() => fail(new TinyProtoError('E_NOT_CONNECTED', `no CONNACK within ${s.connectTimeoutMs} ms`)), s.connectTimeoutMs + 500);
       client.on('error', (e) => {
         if (!settled) {
           clearTimeout(timer);
@@ -145,7 +145,7 @@ export class MqttSession {
       client.on('close', () => {
         if (!settled) {
           clearTimeout(timer);
-          fail(new Error('connection closed before CONNACK'));
+          fail(new TinyProtoError('E_NOT_CONNECTED', 'connection closed before CONNACK'));
           return;
         }
         this.sampleBytesSent();

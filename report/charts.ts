@@ -37,7 +37,7 @@ const PHASE_LABEL: Record<string, string> = {
 /** Groups bars by round with one bar per agent up to this many bars; a line chart beyond. */
 const MAX_GROUPED_BARS = 150;
 
-export function slug(s: string): string {
+function slug(s: string): string {
   const t = s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
   return t.slice(0, 60) || 'run';
 }

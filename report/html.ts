@@ -4,7 +4,7 @@ import type { Chart, SkippedChart } from './charts.ts';
 import type { RunSummary } from './summary.ts';
 import { escapeXml } from './svg.ts';
 
-export const escapeHtml = escapeXml;
+const escapeHtml = escapeXml;
 
 const accuracyCell = (b: { accuracy: number; round: number } | null): string => (b === null ? 'n/a' : `${pct(b.accuracy)} (round ${b.round})`);
 

@@ -3,14 +3,14 @@
  * it), into RunData. The store is opened read-only and never migrated, so a report can be made
  * while the aggregator runs and never changes the benchmark's file.
  */
-import { existsSync, openSync, readSync, closeSync, readFileSync } from 'node:fs';
+import { openSync, readSync, closeSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { TinyProtoError } from '../common/errors.ts';
-import { openStoreReadOnly } from '../storage/sqlite.ts';
 import type { RoundTelemetry } from '../wire/telemetry.ts';
-import { AGGREGATOR_SCHEMA_VERSION } from '../aggregator/store.ts';
+import { openAggregatorStoreReadOnly } from '../aggregator/store-view.ts';
 import { readAgentEvaluations } from '../fleet/evaluations.ts';
 import type { AgentAccuracy, RunData, RunRound } from './model.ts';
+import { recordedScores, weightedAccuracy } from '../learner/eval.ts';
 
 const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
 
@@ -23,7 +23,7 @@ const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 
 /** Checks the fields the report reads; throws E_CONFIG naming the file and the record. */
-export function checkTelemetry(v: unknown, path: string, where: string): RoundTelemetry {
+function checkTelemetry(v: unknown, path: string, where: string): RoundTelemetry {
   const bad = (what: string): never => {
     throw configError(path, `${where}: malformed telemetry record (${what})`);
   };
@@ -50,23 +50,19 @@ export function checkTelemetry(v: unknown, path: string, where: string): RoundTe
 const byRoundAgent = <T extends { round: number; agent: string }>(a: T, b: T): number =>
   a.round - b.round || (a.agent < b.agent ? -1 : a.agent > b.agent ? 1 : 0);
 
-/** Test-count-weighted accuracy per round from telemetry (agents that evaluated only). */
-export function accuracyByRound(telemetry: readonly RoundTelemetry[]): Map<number, { head: number | null; prototype: number | null }> {
-  const acc = new Map<number, { n: number; h: number; pn: number; p: number }>();
+/** Test-count-weighted accuracy per round from telemetry (learner/eval.ts weightedAccuracy: agents that evaluated only). */
+function accuracyByRound(telemetry: readonly RoundTelemetry[]): Map<number, { head: number | null; prototype: number | null }> {
+  const byRound = new Map<number, ReturnType<typeof recordedScores>[]>();
   for (const t of telemetry) {
-    const a = t.accuracy;
-    if (a === null || a.testCount <= 0) continue;
-    const e = acc.get(t.round) ?? { n: 0, h: 0, pn: 0, p: 0 };
-    e.n += a.testCount;
-    e.h += a.head * a.testCount;
-    if (a.prototype !== null) {
-      e.pn += a.testCount;
-      e.p += a.prototype * a.testCount;
-    }
-    acc.set(t.round, e);
+    const list = byRound.get(t.round) ?? [];
+    list.push(recordedScores(t.accuracy));
+    byRound.set(t.round, list);
   }
   const out = new Map<number, { head: number | null; prototype: number | null }>();
-  for (const [r, e] of acc) out.set(r, { head: e.n ? e.h / e.n : null, prototype: e.pn ? e.p / e.pn : null });
+  for (const [r, list] of byRound) {
+    const head = weightedAccuracy(list.map((s) => s.head));
+    if (head !== null) out.set(r, { head, prototype: weightedAccuracy(list.map((s) => s.prototype)) });
+  }
   return out;
 }
 
@@ -143,42 +139,22 @@ export function loadSimulationJson(path: string, text?: string): RunData {
  * directory has them), else it is null.
  */
 export function loadAggregatorDb(path: string): RunData[] {
-  const db = openStoreReadOnly(path, 'aggregator', AGGREGATOR_SCHEMA_VERSION, (message) => configError(path, message));
+  const view = openAggregatorStoreReadOnly(path, (message) => configError(path, message));
   try {
-    const hasTelemetry = db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'telemetry'").get() as { n: number };
-    const exps = db.prepare('SELECT id, config FROM experiment ORDER BY created_at, id').all() as { id: string; config: string }[];
-    const roundsQ = db.prepare("SELECT round, summary FROM round WHERE experiment = ? AND status = 'closed' ORDER BY round");
-    const telQ = hasTelemetry.n > 0 ? db.prepare('SELECT agent, round, json FROM telemetry WHERE experiment = ? ORDER BY round, agent') : null;
-    return exps.map((exp) => {
-      let config: Obj = {};
-      try {
-        const c: unknown = JSON.parse(exp.config);
-        if (isObj(c)) config = c;
-      } catch {
-        // an unparsable config only loses the method name
-      }
+    return view.experiments().map((exp) => {
+      const config: Obj = exp.config ?? {}; // an unparsable config only loses the method name
       const agentIds = Array.isArray(config['agents']) ? (config['agents'] as unknown[]).filter((a): a is string => typeof a === 'string') : [];
-      const telemetry: RoundTelemetry[] = telQ
-        ? (telQ.all(exp.id) as { agent: string; round: number; json: string }[]).map((row) => {
-            let v: unknown;
-            try {
-              v = JSON.parse(row.json);
-            } catch {
-              v = null;
-            }
-            return checkTelemetry(v, path, `experiment ${JSON.stringify(exp.id)} telemetry of ${row.agent} round ${row.round}`);
-          })
-        : [];
-      const rows = roundsQ.all(exp.id) as { round: number; summary: string | null }[];
+      const telemetry: RoundTelemetry[] = view
+        .telemetry(exp.id)
+        .map((row) => checkTelemetry(row.record, path, `experiment ${JSON.stringify(exp.id)} telemetry of ${row.agent} round ${row.round}`));
+      const rows = view.closedRounds(exp.id);
       let perAgent = perAgentFromTelemetry(telemetry);
       let byRound = accuracyByRound(telemetry);
       if (telemetry.length === 0 && rows.length > 0) {
         const last = rows[rows.length - 1]!.round;
         const evals = agentIds.flatMap((agent) => {
-          const p = join(dirname(path), `${agent}.db`);
-          if (!existsSync(p)) return [];
           try {
-            return readAgentEvaluations(p, agent, exp.id, last);
+            return readAgentEvaluations(join(dirname(path), `${agent}.db`), agent, exp.id, last);
           } catch {
             return []; // an unreadable agent store only loses that agent's accuracy
           }
@@ -189,13 +165,7 @@ export function loadAggregatorDb(path: string): RunData[] {
         );
       }
       const rounds: RunRound[] = rows.map((row) => {
-        let s: Obj = {};
-        try {
-          const v: unknown = row.summary === null ? null : JSON.parse(row.summary);
-          if (isObj(v)) s = v;
-        } catch {
-          // no summary: zeros
-        }
+        const s: Obj = row.summary ?? {}; // no summary: zeros
         const recipients = agentIds.length || (num(s['selected']) ?? 0);
         const acc = byRound.get(row.round);
         return {
@@ -217,10 +187,10 @@ export function loadAggregatorDb(path: string): RunData[] {
       };
     });
   } catch (e) {
-    if (e instanceof TinyProtoError) throw e;
+    if (e instanceof TinyProtoError && e.code !== 'E_STORE') throw e;
     throw configError(path, `cannot read the aggregator store (${(e as Error).message})`);
   } finally {
-    db.close();
+    view.close();
   }
 }
 

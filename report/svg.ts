@@ -4,10 +4,10 @@
  * text is XML-escaped. Data marks carry class="line" / class="bar" / class="point".
  */
 
-export const FONT_FAMILY = "'DejaVu Sans', sans-serif";
+const FONT_FAMILY = "'DejaVu Sans', sans-serif";
 
 /** Tableau 10: distinguishable, colour-blind-aware. */
-export const PALETTE = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'] as const;
+const PALETTE = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'] as const;
 
 export const colorAt = (i: number): string => PALETTE[((i % PALETTE.length) + PALETTE.length) % PALETTE.length]!;
 

@@ -26,7 +26,7 @@ export interface ReportResult {
   readonly summaries: readonly RunSummary[];
 }
 
-export function roundsCsv(runs: readonly RunData[]): string {
+function roundsCsv(runs: readonly RunData[]): string {
   const rows = runs.flatMap((run) => {
     let up = 0;
     let down = 0;
@@ -40,14 +40,14 @@ export function roundsCsv(runs: readonly RunData[]): string {
   );
 }
 
-export function agentsCsv(runs: readonly RunData[]): string {
+function agentsCsv(runs: readonly RunData[]): string {
   return toCsv(
     ['run', 'agent', 'round', 'accuracy_head', 'accuracy_prototype'],
     runs.flatMap((run) => run.perAgent.map((a) => [run.name, a.agent, a.round, a.accuracyHead, a.accuracyPrototype])),
   );
 }
 
-export function telemetryCsv(runs: readonly RunData[]): string {
+function telemetryCsv(runs: readonly RunData[]): string {
   return toCsv(
     [
       'run', 'experiment', 'agent', 'round', 'family', 'board',

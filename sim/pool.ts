@@ -96,7 +96,7 @@ class WorkerHandle {
     };
     this.worker.on('error', die);
     this.worker.on('exit', (code) => {
-      if (code !== 0 && this.pending.size > 0) die(new Error(`exited with code ${code}`));
+      if (code !== 0 && this.pending.size > 0) die(new TinyProtoError('E_WORKER', `exited with code ${code}`));
     });
   }
 

@@ -27,6 +27,7 @@ import type { SimConfig } from './config.ts';
 import type { ClientInit, GlobalState, ModelInfo, RunnerSettings } from '../learner/types.ts';
 import { InProcessPool, WorkerPool, type ClientPool } from './pool.ts';
 import { engineOptions, threadsPerEngine } from '../learner/engine-settings.ts';
+import { weightedAccuracy } from '../learner/eval.ts';
 
 /**
  * Relative training cost per image of each family (ResNet-8 = 1), used only as a scheduling hint
@@ -112,18 +113,6 @@ export interface SimHooks {
   readonly onProgress?: (round: number, trained: number, clients: number) => void;
   /** Optional pre-loaded data set (tests, benchmarks that run several simulations). */
   readonly dataset?: ImageDataset;
-}
-
-function weightedAccuracy(counts: readonly number[], correct: readonly (number | null)[]): number | null {
-  let n = 0;
-  let c = 0;
-  for (let i = 0; i < counts.length; i++) {
-    const k = correct[i];
-    if (k === null || k === undefined) return null;
-    n += counts[i]!;
-    c += k;
-  }
-  return n === 0 ? 0 : c / n;
 }
 
 export function summarise(rounds: readonly RoundRecord[]): SimSummary {
@@ -299,13 +288,12 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
           }),
         };
       });
-      const counts = evals.map((e) => e.testCount);
       const bytesUp = clients.reduce((a, c) => a + c.bytesUp, 0);
       const steps = uploads.reduce((a, u) => a + u.train.steps, 0) || 1;
       const rec: RoundRecord = {
         round,
-        accuracyHead: weightedAccuracy(counts, evals.map((e) => e.headCorrect)) ?? 0,
-        accuracyPrototype: weightedAccuracy(counts, evals.map((e) => e.prototypeCorrect)),
+        accuracyHead: weightedAccuracy(evals.map((e) => ({ count: e.testCount, correct: e.headCorrect }))) ?? 0,
+        accuracyPrototype: weightedAccuracy(evals.map((e) => ({ count: e.testCount, correct: e.prototypeCorrect }))),
         bytesUp,
         bytesDown: down.payloadBytes * clients.length,
         bytesUpPerClient: bytesUp / clients.length,

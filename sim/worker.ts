@@ -4,8 +4,9 @@ import { createEngine } from '../models/index.ts';
 import { Learner } from '../learner/learner.ts';
 import { engineOptions } from '../learner/engine-settings.ts';
 import type { WorkerProgress, WorkerReply, WorkerRequest } from './worker-protocol.ts';
+import { TinyProtoError } from '../common/errors.ts';
 
-if (!parentPort) throw new Error('sim/worker.ts must run in a worker thread');
+if (!parentPort) throw new TinyProtoError('E_WORKER', 'sim/worker.ts must run in a worker thread');
 const port = parentPort;
 let clients: Learner[] = [];
 

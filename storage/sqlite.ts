@@ -34,7 +34,7 @@ export const APPLICATION_IDS: Readonly<Record<string, number>> = {
   aggregator: 0x54505356,
 };
 
-export const MEMORY_PATH = ':memory:';
+const MEMORY_PATH = ':memory:';
 
 export function storeError(path: string, message: string, cause?: unknown): TinyProtoError {
   const details: Record<string, unknown> = { path };
@@ -181,7 +181,7 @@ export function openStoreDb(path: string, schema: StoreSchema): SqliteDb {
 }
 
 /** Apply migrations[from..] in one transaction and stamp user_version/application_id. */
-export function migrate(db: SqliteDb, schema: StoreSchema, from: number): void {
+function migrate(db: SqliteDb, schema: StoreSchema, from: number): void {
   const target = schema.migrations.length;
   if (from >= target) return;
   db.transaction(() => {
@@ -209,7 +209,7 @@ export function closeDb(db: SqliteDb): void {
  * process), after checking that it is a `kind` store of a schema version this code reads. Every
  * failure is built by `fail`, so that each caller reports it with its own error code.
  */
-export function openStoreReadOnly(path: string, kind: 'agent' | 'aggregator', maxVersion: number, fail: (message: string, cause?: unknown) => Error): SqliteDb {
+export function openStoreReadOnly(path: string, kind: 'agent' | 'aggregator', maxVersion: number, fail: (message: string, cause?: unknown) => TinyProtoError): SqliteDb {
   let db: SqliteDb;
   try {
     db = new Database(path, { readonly: true, fileMustExist: true });

@@ -17,7 +17,7 @@ import { Aggregator } from '../aggregator/aggregator.ts';
 import { resolveExperimentConfig } from '../aggregator/config.ts';
 import { openAggregatorStore } from '../aggregator/store.ts';
 import { MqttAggregatorTransport } from '../aggregator/transport.ts';
-import { startDashboard, type Dashboard } from '../dashboard/dashboard.ts';
+import { startDashboard, type Dashboard } from '../dashboard/server.ts';
 import { Agent } from '../agent/agent.ts';
 import { resolveAgentConfig } from '../agent/config.ts';
 import { openAgentStore } from '../agent/store.ts';

@@ -1,5 +1,6 @@
 /**
- * A live web dashboard of one aggregator: node:http only, no framework, read-only.
+ * A live web dashboard of one aggregator, its HTTP/SSE server: node:http only, no framework,
+ * read-only. What it serves is ./state.ts's projection of the store.
  *
  *   GET /               the page (dashboard/page.ts: self-contained HTML, CSS and JS)
  *   GET /api/state      JSON DashboardState: experiment, current round, agents, closed rounds
@@ -20,26 +21,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { TinyProtoError } from '../common/errors.ts';
 import { silentLogger, type Logger } from '../common/logger.ts';
-import type { RoundTelemetry } from '../wire/telemetry.ts';
-import type { ExperimentConfig } from '../aggregator/config.ts';
-import { selectParticipants } from '../method/selection.ts';
-import type { AggregatorStore } from '../aggregator/store.ts';
-import type { RoundClosed } from '../aggregator/aggregator.ts';
 import { DASHBOARD_PAGE, DASHBOARD_SCRIPT_HASH } from './page.ts';
-
-/** What the dashboard needs from the aggregator (aggregator/aggregator.ts's Aggregator has it). */
-export interface DashboardAggregator {
-  readonly config: ExperimentConfig;
-  readonly currentRound: number;
-  /** mu in use (null for methods without scaling); falls back to config.mu when absent. */
-  readonly scale?: number | null;
-  on(event: string, listener: (payload: unknown) => void): unknown;
-  off(event: string, listener: (payload: unknown) => void): unknown;
-}
-
-/** What the dashboard reads from the store; `telemetry` and `rejections` are used when present. */
-export type DashboardStore = Pick<AggregatorStore, 'rounds' | 'agents' | 'rejectionCounts' | 'getExperiment'> &
-  Partial<Pick<AggregatorStore, 'telemetry' | 'rejections'>>;
+import { dashboardState, readTelemetry, type DashboardAggregator, type DashboardState, type DashboardStore } from './state.ts';
 
 export interface DashboardOptions {
   aggregator: DashboardAggregator;
@@ -61,200 +44,8 @@ export interface Dashboard {
   close(): Promise<void>;
 }
 
-export interface DashboardAgent {
-  id: string;
-  /** Last reported state (offline, online, training, uploading, idle), or 'unseen'. */
-  state: string;
-  online: boolean;
-  family: string | null;
-  /** Unix ms, null when never seen. */
-  lastSeen: number | null;
-  lastRound: number | null;
-}
-
-export interface RoundTelemetrySummary {
-  /** Telemetry records for the round. */
-  records: number;
-  /** Test-count-weighted mean accuracy of the agents that evaluated (null: none did). */
-  accuracyHead: number | null;
-  accuracyPrototype: number | null;
-  testCount: number;
-  /** Total energy of the agents in the round, joules. */
-  energyJ: number;
-  /** Peak resident set size over the agents, MB (10^6 bytes). */
-  peakRssMbMean: number;
-  peakRssMbMax: number;
-  /** Mean of the agents' round latency (announcement -> evaluation done), seconds. */
-  latencyMeanS: number;
-}
-
-/** A closed round as the aggregator summarised it, plus when it closed and its telemetry. */
-export interface DashboardRound extends RoundClosed {
-  closedAt: number | null;
-  telemetry: RoundTelemetrySummary | null;
-}
-
-export interface DashboardState {
-  /** Server clock (Unix ms) when the state was taken, for countdowns on another clock. */
-  serverTime: number;
-  experiment: {
-    id: string;
-    method: string;
-    status: string;
-    numClasses: number;
-    d: number;
-    r: number;
-    mu: number | 'auto' | null;
-    rounds: number;
-    valueType: string;
-    participation: number;
-    roundDeadlineMs: number;
-    agents: number;
-    /** The aggregator's current round (the last one once finished; 0 before the first). */
-    currentRound: number;
-  };
-  /** The round in progress; null before the first round and after the last one closed. */
-  current: { round: number; deadlineMs: number; openedAt: number; uploads: number; selected: number } | null;
-  agents: DashboardAgent[];
-  /** Closed rounds, ascending. */
-  rounds: DashboardRound[];
-  totals: { roundsClosed: number; bytesIn: number; globalBytes: number; energyJ: number | null };
-  rejections: Record<string, number>;
-  recentRejections: { round: number | null; agent: string | null; code: string; message: string; at: number }[];
-  telemetryAvailable: boolean;
-}
-
 /** The aggregator events forwarded to /events. */
-export const DASHBOARD_EVENTS = ['roundOpened', 'upload', 'rejected', 'roundClosed', 'status', 'finished', 'failure'] as const;
-
-const num = (v: unknown, dflt = 0): number => (typeof v === 'number' && Number.isFinite(v) ? v : dflt);
-
-/** Per-round aggregates of telemetry records (all of one round). */
-export function summarizeTelemetry(records: readonly RoundTelemetry[]): RoundTelemetrySummary | null {
-  if (records.length === 0) return null;
-  let nHead = 0;
-  let head = 0;
-  let nProto = 0;
-  let proto = 0;
-  let energy = 0;
-  let rssSum = 0;
-  let rssMax = 0;
-  let latency = 0;
-  for (const t of records) {
-    const a = t.accuracy;
-    if (a && a.testCount > 0) {
-      nHead += a.testCount;
-      head += a.head * a.testCount;
-      if (a.prototype !== null) {
-        nProto += a.testCount;
-        proto += a.prototype * a.testCount;
-      }
-    }
-    energy += num(t.energy?.joules);
-    const rss = num(t.memory?.peakRssBytes) / 1e6;
-    rssSum += rss;
-    rssMax = Math.max(rssMax, rss);
-    latency += num(t.phases?.round);
-  }
-  return {
-    records: records.length,
-    accuracyHead: nHead > 0 ? head / nHead : null,
-    accuracyPrototype: nProto > 0 ? proto / nProto : null,
-    testCount: nHead,
-    energyJ: energy,
-    peakRssMbMean: rssSum / records.length,
-    peakRssMbMax: rssMax,
-    latencyMeanS: latency / records.length,
-  };
-}
-
-function readTelemetry(store: DashboardStore, experiment: string): { available: boolean; records: RoundTelemetry[] } {
-  if (typeof store.telemetry !== 'function') return { available: false, records: [] };
-  return { available: true, records: store.telemetry(experiment) };
-}
-
-const ACTIVE = new Set(['online', 'training', 'uploading', 'idle']);
-
-/** The dashboard's view of the experiment, from the store (and the aggregator's config). */
-export function dashboardState(aggregator: DashboardAggregator, store: DashboardStore, now = Date.now()): DashboardState {
-  const c = aggregator.config;
-  const id = c.experiment;
-  const exp = store.getExperiment(id);
-  const telemetry = readTelemetry(store, id);
-  const byRound = new Map<number, RoundTelemetry[]>();
-  for (const t of telemetry.records) {
-    const list = byRound.get(t.round);
-    if (list) list.push(t);
-    else byRound.set(t.round, [t]);
-  }
-  const summaries = store.rounds(id);
-  const rounds: DashboardRound[] = summaries
-    .filter((r) => r.status === 'closed')
-    .map((r) => {
-      const s = r.summary ?? {};
-      return {
-        round: r.round,
-        uploads: num(s['uploads'], r.uploads),
-        selected: num(s['selected']),
-        bytesIn: num(s['bytesIn']),
-        globalBytes: num(s['globalBytes'], r.globalSize ?? 0),
-        classesWithGlobal: num(s['classesWithGlobal']),
-        seconds: num(s['seconds']),
-        closedAt: r.closedAt,
-        telemetry: summarizeTelemetry(byRound.get(r.round) ?? []),
-      };
-    });
-  // one round is open at a time; the newest open one is the round in progress
-  const open = summaries.filter((r) => r.status === 'open').at(-1);
-  const current = open
-    ? {
-        round: open.round,
-        deadlineMs: open.deadlineMs,
-        openedAt: open.openedAt,
-        uploads: open.uploads,
-        selected: selectParticipants(c.agents, c.participation, c.seed, open.round).length,
-      }
-    : null;
-  const seen = new Map(store.agents(id).map((a) => [a.agent, a]));
-  const ids = [...c.agents, ...[...seen.keys()].filter((a) => !c.agents.includes(a))];
-  const agents: DashboardAgent[] = ids.map((a) => {
-    const r = seen.get(a);
-    const state = r?.state ?? 'unseen';
-    return { id: a, state, online: ACTIVE.has(state), family: r?.family || null, lastSeen: r?.lastSeen ?? null, lastRound: r?.lastRound ?? null };
-  });
-  const energies = rounds.map((r) => r.telemetry?.energyJ).filter((e): e is number => e !== undefined);
-  return {
-    serverTime: now,
-    experiment: {
-      id,
-      method: c.method,
-      status: exp?.status ?? 'running',
-      numClasses: c.numClasses,
-      d: c.featureDim,
-      r: c.ratio,
-      mu: aggregator.scale !== undefined ? aggregator.scale : c.method === 'tinyproto' ? c.mu : null,
-      rounds: c.rounds,
-      valueType: c.valueType,
-      participation: c.participation,
-      roundDeadlineMs: c.roundDeadlineMs,
-      agents: c.agents.length,
-      currentRound: aggregator.currentRound,
-    },
-    current,
-    agents,
-    rounds,
-    totals: {
-      roundsClosed: rounds.length,
-      bytesIn: rounds.reduce((a, r) => a + r.bytesIn, 0),
-      globalBytes: rounds.reduce((a, r) => a + r.globalBytes, 0),
-      energyJ: energies.length > 0 ? energies.reduce((a, b) => a + b, 0) : null,
-    },
-    rejections: store.rejectionCounts(id),
-    recentRejections: typeof store.rejections === 'function' ? store.rejections(id, 10).map(({ round, agent, code, message, at }) => ({ round, agent, code, message, at })) : [],
-    telemetryAvailable: telemetry.available,
-  };
-}
-
+const DASHBOARD_EVENTS = ['roundOpened', 'upload', 'rejected', 'roundClosed', 'status', 'finished', 'failure'] as const;
 /** A `--dashboard PORT` value: an integer 0..65535 (0 = any free port). E_CONFIG otherwise. */
 export function parseDashboardPort(value: string, flag = 'dashboard'): number {
   const n = Number(value);
