@@ -33,7 +33,9 @@ export type ErrorCode =
   | 'E_UPLOAD_FORMAT'
   | 'E_DUPLICATE'
   | 'E_SENDER'
-  | 'E_NOT_CONNECTED';
+  | 'E_NOT_CONNECTED'
+  // a wait that did not end in time (benchmarks)
+  | 'E_TIMEOUT';
 
 export class TinyProtoError extends Error {
   readonly code: ErrorCode;
