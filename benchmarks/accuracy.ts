@@ -23,7 +23,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '20' },
     'samples-per-client': { type: 'string', default: 'all' },
     clients: { type: 'string', default: String(SETUP_DEFAULTS.clients) },
-    seed: { type: 'string', default: '1' },
+    seed: { type: 'string', default: String(SETUP_DEFAULTS.seed) },
     data: { type: 'string' },
     'no-sweep': { type: 'boolean', default: false },
     out: { type: 'string', default: 'benchmarks/results' },

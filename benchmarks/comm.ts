@@ -38,7 +38,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '10' },
     'samples-per-client': { type: 'string', default: '200' },
     clients: { type: 'string', default: '10' },
-    seed: { type: 'string', default: '1' },
+    seed: { type: 'string', default: String(SETUP_DEFAULTS.seed) },
     reps: { type: 'string', default: '3' },
     data: { type: 'string' },
     'no-sim': { type: 'boolean', default: false },

@@ -21,7 +21,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '10' },
     'samples-per-client': { type: 'string', default: '300' },
     clients: { type: 'string', default: String(SETUP_DEFAULTS.clients) },
-    seed: { type: 'string', default: '1' },
+    seed: { type: 'string', default: String(SETUP_DEFAULTS.seed) },
     data: { type: 'string' },
     out: { type: 'string', default: 'benchmarks/results' },
   },

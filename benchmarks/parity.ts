@@ -21,7 +21,7 @@ const { values } = parseArgs({
     clients: { type: 'string', default: '10' },
     rounds: { type: 'string', default: '10' },
     'samples-per-client': { type: 'string', default: '400' },
-    seed: { type: 'string', default: '1' },
+    seed: { type: 'string', default: String(SETUP_DEFAULTS.seed) },
     out: { type: 'string', default: 'benchmarks/results' },
   },
 });

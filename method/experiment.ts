@@ -11,7 +11,7 @@ import { fail, int, mergeDefined, num, oneOf, rejectUnknown } from '../common/va
 import { DEFAULT_MASK_CANDIDATES, makeClassMasks, type ClassMasks, type MaskParams } from '../wire/masks.ts';
 import { VALUE_TYPES, type ValueType } from '../wire/codec-types.ts';
 import { METHODS, type Method } from './method.ts';
-import { muFromTotals } from './aggregate.ts';
+import { DEFAULT_MU_FACTOR, muFromTotals } from './aggregate.ts';
 
 export interface ExperimentSetup {
   readonly method: Method;
@@ -57,7 +57,7 @@ export const SETUP_DEFAULTS: ExperimentSetup = Object.freeze({
   batchSize: 32,
   localEpochs: 1,
   mu: 'auto',
-  muFactor: 0.65,
+  muFactor: DEFAULT_MU_FACTOR,
   valueType: 'float32',
   clients: 20,
   alpha: 0.1,
