@@ -1,2 +1,2 @@
-export { runFleet, type FleetOptions, type FleetHooks, type FleetResult, type FleetRound } from './run.ts';
+export { runFleet, fleetExperimentConfig, fleetAgentIds, type FleetOptions, type FleetHooks, type FleetResult, type FleetRound } from './run.ts';
 export { readAgentEvaluations, type AgentEvaluation } from './evaluations.ts';

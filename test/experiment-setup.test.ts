@@ -10,7 +10,7 @@ import { parseSimulateArgs } from '../cli/simulate.ts';
 import { fleetOptions } from '../cli/fleet.ts';
 import { serverArgs } from '../cli/server.ts';
 import { simulationSetup } from '../sim/simulate.ts';
-import { fleetExperimentConfig } from '../fleet/run.ts';
+import { fleetExperimentConfig } from '../fleet/index.ts';
 import { Aggregator, type AggregatorTransport } from '../aggregator/aggregator.ts';
 import type { ExperimentConfig } from '../aggregator/config.ts';
 import { openAggregatorStore } from '../aggregator/store.ts';
