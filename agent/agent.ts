@@ -28,6 +28,7 @@ import type { ClientEval, GlobalState } from '../learner/types.ts';
 import { loadAgentData, type AgentData } from './shard.ts';
 import { RoundRecorder, type EnergyMeterLike, type Phase } from './telemetry.ts';
 import { createEnergyMeter, temperature } from '../board/index.ts';
+import { setupDefaults } from '../method/experiment.ts';
 import type { AgentStore } from './store.ts';
 import { Delivery } from './delivery.ts';
 
@@ -119,10 +120,8 @@ export class Agent extends EventEmitter {
         featureDim: c.featureDim,
         numClasses: d.meta.numClasses,
         seed: c.seed,
-        batchSize: 32,
-        lr: 0.01,
-        lambda: 10,
-        localEpochs: 1,
+        // until a ROUND announces the experiment's settings
+        ...setupDefaults('batchSize', 'lr', 'lambda', 'localEpochs'),
         // small evaluation batches keep the engine's activation memory low on a board
         evalBatchSize: 64,
         masks: null,

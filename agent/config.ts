@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { TinyProtoError } from '../common/errors.ts';
 import { assertValidId } from '../wire/topics.ts';
-import { fail, int, mergeDefined, num, oneOf, rejectUnknown } from '../common/validate.ts';
+import { fail, int, oneOf } from '../common/validate.ts';
+import { mergeSetup, setupDefaults } from '../method/experiment.ts';
 import { FAMILIES } from '../models/zoo-info.ts';
 import type { Family } from '../models/engine.ts';
 import { BOARD_NAMES, isBoardName } from '../board/profiles.ts';
@@ -69,11 +70,9 @@ export const AGENT_DEFAULTS: AgentConfig = Object.freeze({
   family: null,
   dataDir: null,
   client: 0,
-  clients: 20,
-  alpha: 0.1,
-  seed: 1,
+  // the shard and d of the experiment setup (method/experiment.ts): the paper's by default
+  ...setupDefaults('clients', 'alpha', 'seed', 'featureDim'),
   samplesPerClient: null,
-  featureDim: 500,
   store: 'tinyproto-agent.db',
   engine: 'auto',
   threads: 0,
@@ -122,29 +121,26 @@ export function agentConfigFromFile(path: string): Partial<AgentConfig> {
   } catch (e) {
     throw new TinyProtoError('E_CONFIG', `${path}: cannot read the config file (${(e as Error).message})`);
   }
+  let v: unknown;
   try {
-    const v = JSON.parse(text) as unknown;
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new TinyProtoError('E_CONFIG', 'expected a JSON object');
-    return v as Partial<AgentConfig>;
+    v = JSON.parse(text) as unknown;
   } catch (e) {
     throw new TinyProtoError('E_CONFIG', `${path}: not a valid JSON config (${(e as Error).message})`);
   }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new TinyProtoError('E_CONFIG', `${path}: not a valid JSON config (expected a JSON object)`);
+  return v as Partial<AgentConfig>;
 }
 
 export function resolveAgentConfig(options: Partial<AgentConfig> = {}): AgentConfig {
-  rejectUnknown(AGENT_DEFAULTS, options);
-  const c = mergeDefined(AGENT_DEFAULTS, options);
+  // clients, alpha, seed and featureDim are validated as the experiment setup's
+  const c = mergeSetup(AGENT_DEFAULTS, options);
   assertValidId('agent', c.id);
   assertValidId('experiment', c.experiment);
   if (typeof c.broker !== 'string' || !/^(mqtts?|wss?):\/\/[^\s]+$/.test(c.broker)) fail('broker', 'must be an mqtt://, mqtts://, ws:// or wss:// URL', c.broker);
   oneOf('mqttVersion', c.mqttVersion, ['auto', '5', '3.1.1']);
   if (c.family !== null) oneOf('family', c.family, FAMILIES);
-  int('clients', c.clients, 1, 100_000);
   int('client', c.client, 0, c.clients - 1);
-  num('alpha', c.alpha, 0, 1e6, { openMin: true });
-  int('seed', c.seed, 0, 2 ** 32 - 1);
   if (c.samplesPerClient !== null) int('samplesPerClient', c.samplesPerClient, 4);
-  int('featureDim', c.featureDim, 2, 65_535);
   if (typeof c.store !== 'string' || c.store === '') fail('store', 'must be a file path (or :memory:)', c.store);
   validateEngineSettings(c, 'set allowCpu (--allow-cpu)');
   if (c.board !== 'auto' && !isBoardName(c.board)) fail('board', `must be auto or one of ${BOARD_NAMES.join(', ')}`, c.board);

@@ -11,7 +11,8 @@ import { EventEmitter } from 'node:events';
 import { TinyProtoError, errorCode } from '../common/errors.ts';
 import { silentLogger, type Logger } from '../common/logger.ts';
 import { SerialQueue } from '../common/serial.ts';
-import { makeClassMasks, type ClassMasks } from '../wire/masks.ts';
+import type { ClassMasks } from '../wire/masks.ts';
+import { experimentMasks } from '../method/experiment.ts';
 import type { AgentTopic } from '../wire/topics.ts';
 import {
   decodeGlobal,
@@ -65,7 +66,7 @@ export class Aggregator extends EventEmitter {
     this.logger = opts.logger ?? silentLogger;
     this.now = opts.now ?? Date.now;
     const c = this.config;
-    this.masks = c.method === 'tinyproto' ? makeClassMasks({ numClasses: c.numClasses, featureDim: c.featureDim, ratio: c.ratio, seed: c.maskSeed }) : null;
+    this.masks = experimentMasks(c);
     this.mu = experimentMu(c);
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     this.queue = new SerialQueue((e) => {

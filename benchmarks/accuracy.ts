@@ -15,13 +15,15 @@ import { simulate, type SimResult } from '../sim/simulate.ts';
 import { loadDataset, DEFAULT_DATA_DIR } from '../data/index.ts';
 import { markdownTable, pct, textTable } from '../common/table.ts';
 import { writeBenchmarkResults } from './readme-block.ts';
+import { paperSimSettings } from './sim-settings.ts';
+import { SETUP_DEFAULTS, setupText } from '../method/experiment.ts';
 
 const { values } = parseArgs({
   options: {
     rounds: { type: 'string', default: '20' },
     'samples-per-client': { type: 'string', default: 'all' },
-    clients: { type: 'string', default: '20' },
-    seed: { type: 'string', default: '1' },
+    clients: { type: 'string', default: String(SETUP_DEFAULTS.clients) },
+    seed: { type: 'string', default: String(SETUP_DEFAULTS.seed) },
     data: { type: 'string' },
     'no-sweep': { type: 'boolean', default: false },
     out: { type: 'string', default: 'benchmarks/results' },
@@ -29,19 +31,8 @@ const { values } = parseArgs({
 });
 const rounds = Number(values.rounds);
 const cap = values['samples-per-client'] === 'all' ? null : Number(values['samples-per-client']);
-const base: Partial<SimConfig> = {
-  clients: Number(values.clients),
-  alpha: 0.1,
-  rounds,
-  samplesPerClient: cap,
-  seed: Number(values.seed),
-  featureDim: 500,
-  lambda: 10,
-  batchSize: 32,
-  lr: 0.01,
-  localEpochs: 1,
-  dataDir: values.data ?? null,
-};
+const base: Partial<SimConfig> = paperSimSettings({ clients: Number(values.clients), rounds, samplesPerClient: cap, seed: Number(values.seed), dataDir: values.data ?? null }, false);
+const paper = SETUP_DEFAULTS;
 
 interface Run {
   label: string;
@@ -49,7 +40,7 @@ interface Run {
   ratio: number;
 }
 const runs: Run[] = [
-  { label: 'TinyProto r=10%', method: 'tinyproto', ratio: 0.1 },
+  { label: `TinyProto r=${paper.ratio * 100}%`, method: 'tinyproto', ratio: paper.ratio },
   { label: 'FedProto', method: 'fedproto', ratio: 1 },
   { label: 'Local', method: 'local', ratio: 1 },
 ];
@@ -60,11 +51,11 @@ const ds = loadDataset(values.data ?? DEFAULT_DATA_DIR, 'all');
 console.log(
   `bench:accuracy — ${ds.name}, ${base.clients} clients, Dir(${base.alpha}), ${rounds} rounds, ` +
     `cap ${cap === null ? 'none (all data)' : `${cap} samples per client (75% train / 25% test)`}, ` +
-    `d=500, lambda=10, batch 32, lr 0.01, 1 local epoch; ${os.availableParallelism()} cores`,
+    `d=${paper.featureDim}, lambda=${paper.lambda}, batch ${paper.batchSize}, lr ${paper.lr}, ${paper.localEpochs} local epoch; ${os.availableParallelism()} cores`,
 );
 const results: { run: Run; result: SimResult }[] = [];
 for (const run of runs) {
-  const cfg = resolveSimConfig({ ...base, method: run.method, ratio: run.method === 'tinyproto' ? run.ratio : 0.1 });
+  const cfg = resolveSimConfig({ ...base, method: run.method, ratio: run.method === 'tinyproto' ? run.ratio : paper.ratio });
   const t = performance.now();
   const result = await simulate(cfg, {
     dataset: ds,
@@ -83,7 +74,7 @@ const rows = results.map(({ run, result }) => {
   const s = result.summary;
   return [
     run.label,
-    run.method === 'tinyproto' ? String(result.masks?.s ?? '') : run.method === 'fedproto' ? '500' : '-',
+    run.method === 'tinyproto' ? String(result.masks?.s ?? '') : run.method === 'fedproto' ? String(paper.featureDim) : '-',
     `${pct(s.best.accuracyHead)} (r${s.best.roundHead})`,
     pct(s.last.accuracyHead),
     s.best.accuracyPrototype === null ? 'n/a' : `${pct(s.best.accuracyPrototype)} (r${s.best.roundPrototype})`,
@@ -98,9 +89,9 @@ console.log('\n' + textTable(header, rows));
 const seconds = (performance.now() - t0) / 1000;
 const md =
   markdownTable(header, rows) +
-  `\n\n_Fashion-MNIST (70,000 images pooled, split by Dir(0.1) over ${base.clients} clients, each client 75% train / 25% test), ` +
+  `\n\n_Fashion-MNIST (70,000 images pooled, split by Dir(${base.alpha}) over ${base.clients} clients, each client 75% train / 25% test), ` +
   `${rounds} rounds, ${cap === null ? 'all of each client\'s data' : `at most ${cap} samples per client`}, heterogeneous ResNet-8 / MobileNetV2 / ShuffleNetV2 / EfficientNet-lite (client id mod 4), ` +
-  `d = 500, lambda = 10, batch 32, SGD lr 0.01, 1 local epoch, seed ${base.seed}; accuracy is the test-size-weighted mean over clients of each client's own test split; ` +
+  `${setupText(paper)}, ${paper.localEpochs} local epoch, seed ${base.seed}; accuracy is the test-size-weighted mean over clients of each client's own test split; ` +
   `bytes are float32 payload per client per round (no headers). Local's "proto" column uses each client's own class means. ` +
   `Measured ${new Date().toISOString().slice(0, 10)} in ${(seconds / 60).toFixed(0)} min on ${os.availableParallelism()} cores with \`npm run bench:accuracy\`._`;
 const updated = writeBenchmarkResults(values.out, 'accuracy', 'bench:accuracy', md, {

@@ -16,13 +16,16 @@ import { encodeGlobal, encodeUpload } from '../wire/codec.ts';
 import type { Layout, ValueType } from '../wire/codec-types.ts';
 import { agentTopic, aggregatorTopic } from '../wire/topics.ts';
 import { Rng } from '../common/rng.ts';
+import { blocksPerClassFor } from '../wire/masks.ts';
+import { SETUP_DEFAULTS } from '../method/experiment.ts';
 
 /** The paper's setting (METHOD.md): K = 10, d = 500, r = 10 % so s = 50. Ids as in PROTOCOL.md §6. */
 export const COMM_SETTING = Object.freeze({
-  K: 10,
-  d: 500,
-  ratio: 0.1,
-  s: 50,
+  K: SETUP_DEFAULTS.numClasses,
+  d: SETUP_DEFAULTS.featureDim,
+  ratio: SETUP_DEFAULTS.ratio,
+  // s = k * floor(d / K) (wire/masks.ts)
+  s: blocksPerClassFor(SETUP_DEFAULTS.numClasses, SETUP_DEFAULTS.ratio) * Math.floor(SETUP_DEFAULTS.featureDim / SETUP_DEFAULTS.numClasses),
   experiment: 'cifar10',
   agent: 'agent-01',
   aggregator: 'aggregator',

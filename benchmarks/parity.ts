@@ -14,13 +14,14 @@ import { simulate, type SimResult } from '../sim/simulate.ts';
 import { loadDataset, DEFAULT_DATA_DIR } from '../data/index.ts';
 import { markdownTable, pct, textTable } from '../common/table.ts';
 import { writeBenchmarkResults } from './readme-block.ts';
+import { SETUP_DEFAULTS } from '../method/experiment.ts';
 
 const { values } = parseArgs({
   options: {
     clients: { type: 'string', default: '10' },
     rounds: { type: 'string', default: '10' },
     'samples-per-client': { type: 'string', default: '400' },
-    seed: { type: 'string', default: '1' },
+    seed: { type: 'string', default: String(SETUP_DEFAULTS.seed) },
     out: { type: 'string', default: 'benchmarks/results' },
   },
 });
@@ -51,7 +52,7 @@ const rows = results.map(({ engine, result }) => {
 const [a, b] = results.map((r) => r.result.summary);
 const diff = (x: number | null | undefined, y: number | null | undefined): string => (x == null || y == null ? 'n/a' : `${((x - y) * 100).toFixed(2)} points`);
 const note =
-  `_TinyProto, Fashion-MNIST, ${base.clients} clients, Dir(0.1), ${base.rounds} rounds, at most ${base.samplesPerClient} samples per client, paper hyperparameters, seed ${base.seed}; ` +
+  `_TinyProto, Fashion-MNIST, ${base.clients} clients, Dir(${SETUP_DEFAULTS.alpha}), ${base.rounds} rounds, at most ${base.samplesPerClient} samples per client, paper hyperparameters, seed ${base.seed}; ` +
   `ORT - tfjs: best head ${diff(a?.best.accuracyHead, b?.best.accuracyHead)}, last head ${diff(a?.last.accuracyHead, b?.last.accuracyHead)}, ` +
   `best proto ${diff(a?.best.accuracyPrototype, b?.best.accuracyPrototype)}, last proto ${diff(a?.last.accuracyPrototype, b?.last.accuracyPrototype)}. ` +
   `Measured ${new Date().toISOString().slice(0, 10)} on ${os.availableParallelism()} cores with \`npm run bench:parity\`._`;

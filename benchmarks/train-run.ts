@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { createEngine, isFamily, type EngineChoice, type Family } from '../models/index.ts';
 import { Rng } from '../common/rng.ts';
 import { TinyProtoError } from '../common/errors.ts';
+import { SETUP_DEFAULTS } from '../method/experiment.ts';
 
 const { values } = parseArgs({
   options: {
@@ -43,8 +44,8 @@ async function main(): Promise<void> {
   const threads = Number(values.threads);
   // threads 0: onnxruntime's own default (one per core); the engine's default would be 1
   const engine = await createEngine({ engine: values.engine as EngineChoice, backend: 'auto', threads });
-  const K = 10;
-  const d = 500;
+  const K = SETUP_DEFAULTS.numClasses;
+  const d = SETUP_DEFAULTS.featureDim;
   const model = engine.createModel({ family: family as Family, inputShape: [h, w, c], featureDim: d, numClasses: K, seed: 1 });
   const n = batch * 4;
   const rng = new Rng(7);
@@ -53,7 +54,7 @@ async function main(): Promise<void> {
   const y = Int32Array.from({ length: n }, (_, i) => i % K);
   const protos = new Float32Array(K * d);
   for (let i = 0; i < protos.length; i++) protos[i] = rng.normal() * 0.1;
-  const opts = { batchSize: batch, lr: 0.01, lambda: 10, globalPrototypes: protos, hasGlobal: new Uint8Array(K).fill(1), shuffleSeed: 1 };
+  const opts = { batchSize: batch, lr: SETUP_DEFAULTS.lr, lambda: SETUP_DEFAULTS.lambda, globalPrototypes: protos, hasGlobal: new Uint8Array(K).fill(1), shuffleSeed: 1 };
   const step = async (): Promise<number> => {
     if (mode === 'train') return (await model.trainEpoch(x, y, opts)).samples;
     await model.embed(x, n, batch);

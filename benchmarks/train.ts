@@ -29,6 +29,7 @@ import { FAMILIES } from '../models/zoo-info.ts';
 import { markdownTable, textTable } from '../common/table.ts';
 import { writeBenchmarkResults } from './readme-block.ts';
 import { loadRun } from '../report/load.ts';
+import { SETUP_DEFAULTS } from '../method/experiment.ts';
 
 const { values } = parseArgs({
   options: {
@@ -155,7 +156,7 @@ async function main(): Promise<void> {
   const notes = [
     `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}; ${seconds} s per measurement after a warm-up pass, each in its own process; peak RSS of that process.`,
     `ORT: onnxruntime-node ${String(results.find((r) => r.engine === 'ort' && r.detail !== undefined)?.detail?.['ortVersion'] ?? '')}, default intra-op threads (one per core) and one thread; tfjs: backend ${String(tfjsBackend)}; PyTorch: ${torch.ok ? `${torch.version}, ${cpus().length} threads` : torch.reason}.`,
-    'Training = the engine\'s trainEpoch (CE + 10 x prototype MSE, plain SGD lr 0.01, batch-norm statistics updated); inference = embed (features and logits, eval mode).',
+    `Training = the engine's trainEpoch (CE + ${SETUP_DEFAULTS.lambda} x prototype MSE, plain SGD lr ${SETUP_DEFAULTS.lr}, batch-norm statistics updated); inference = embed (features and logits, eval mode).`,
   ];
   if (agent !== null) {
     notes.push(

@@ -3,8 +3,10 @@ import { runFleet, type FleetOptions } from '../fleet/index.ts';
 import type { Logger } from '../common/logger.ts';
 import { TinyProtoError } from '../common/errors.ts';
 import { assertValidId } from '../wire/topics.ts';
-import { METHODS, type Method } from '../method/method.ts';
-import { VALUE_TYPES, type ValueType } from '../wire/codec-types.ts';
+import { METHODS } from '../method/method.ts';
+import { checkSetup, setupDefaults } from '../method/experiment.ts';
+import { EXPERIMENT_DEFAULTS } from '../aggregator/config.ts';
+import { VALUE_TYPES } from '../wire/codec-types.ts';
 import { FAMILIES } from '../models/zoo-info.ts';
 import type { Family } from '../models/engine.ts';
 import { flagHelp, parseFlags, type FlagTable } from './flags.ts';
@@ -15,22 +17,18 @@ import type { RoundTelemetry } from '../wire/telemetry.ts';
 import { parseDashboardPort } from '../dashboard/server.ts';
 import { ENGINE_HELP, validateEngineSettings } from '../learner/engine-settings.ts';
 
+/** The fleet's own defaults; the learning settings are the experiment setup's (method/experiment.ts). */
 const FLEET_DEFAULTS = Object.freeze({
   agents: 4,
   rounds: 5,
   broker: 'embedded',
-  method: 'tinyproto' as Method,
-  alpha: 0.1,
-  seed: 1,
+  ...setupDefaults('method', 'alpha', 'seed', 'featureDim', 'ratio', 'valueType'),
   samplesPerClient: 300 as number | null,
   dataDir: null as string | null,
-  featureDim: 500,
-  ratio: 0.1,
-  valueType: 'float32' as ValueType,
   families: null as Family[] | null,
   credentials: null as string | null,
   caFile: null as string | null,
-  roundDeadlineMs: 600_000,
+  roundDeadlineMs: EXPERIMENT_DEFAULTS.roundDeadlineMs,
   engine: 'auto' as NonNullable<FleetOptions['engine']>,
   threads: 0,
   provider: 'auto' as NonNullable<FleetOptions['provider']>,
@@ -44,18 +42,18 @@ export const FLEET_FLAGS: FlagTable = {
   broker: { field: 'broker', type: 'string', help: 'embedded (aedes in this process, the default) or mqtt://... / mqtts://...' },
   dir: { field: 'dir', type: 'string', help: 'run directory for the SQLite stores (default runs/fleet-<time>)' },
   experiment: { field: 'experiment', type: 'string', help: 'experiment id (default fleet-<time>)' },
-  method: { field: 'method', type: 'string', help: 'tinyproto | fedproto | local' },
+  method: { field: 'method', type: 'string', help: `${METHODS.join(' | ')} (default ${FLEET_DEFAULTS.method})` },
   alpha: { field: 'alpha', type: 'number', help: `Dirichlet label skew (default ${FLEET_DEFAULTS.alpha})` },
   seed: { field: 'seed', type: 'int', help: `seed (default ${FLEET_DEFAULTS.seed})` },
   'samples-per-client': { field: 'samplesPerClient', type: 'int|null', help: `cap per agent (default ${FLEET_DEFAULTS.samplesPerClient}; all = no cap)` },
   data: { field: 'dataDir', type: 'string', help: 'data directory (default Fashion-MNIST)' },
   'feature-dim': { field: 'featureDim', type: 'int', help: `d (default ${FLEET_DEFAULTS.featureDim})` },
   ratio: { field: 'ratio', type: 'number', help: `r (default ${FLEET_DEFAULTS.ratio})` },
-  'value-type': { field: 'valueType', type: 'string', help: 'float32 | float16 | int8' },
+  'value-type': { field: 'valueType', type: 'string', help: `${VALUE_TYPES.join(' | ')} (default ${FLEET_DEFAULTS.valueType})` },
   families: { field: 'families', type: 'list', help: `backbones by agent index mod count (default ${FAMILIES.join(',')})` },
   credentials: { field: 'credentials', type: 'string', help: 'credentials.json from broker-config/make-fleet-credentials.sh' },
   ca: { field: 'caFile', type: 'string', help: 'CA certificate for mqtts:// brokers' },
-  'deadline-ms': { field: 'roundDeadlineMs', type: 'int', help: 'round deadline (default 600000)' },
+  'deadline-ms': { field: 'roundDeadlineMs', type: 'int', help: `round deadline (default ${FLEET_DEFAULTS.roundDeadlineMs})` },
   engine: { field: 'engine', type: 'string', help: `every agent's engine, ort | tfjs | auto: ${ENGINE_HELP}` },
   threads: { field: 'threads', type: 'int', help: 'ort: intra-op threads per agent (default 0 = auto: 1, measured fastest)' },
   provider: { field: 'provider', type: 'string', help: 'ort: auto | cpu | cuda execution provider (default auto: cuda when available, else cpu)' },
@@ -81,8 +79,8 @@ export function fleetOptions(argv: string[], now = new Date()): { options: Fleet
   if (!Number.isInteger(o.agents) || o.agents < 1 || o.agents > 256) throw new TinyProtoError('E_CONFIG', `--agents must be 1..256, got ${o.agents}`);
   if (!Number.isInteger(o.rounds) || o.rounds < 1) throw new TinyProtoError('E_CONFIG', `--rounds must be a positive integer, got ${o.rounds}`);
   if (o.broker !== 'embedded' && !/^(mqtts?|wss?):\/\//.test(o.broker)) throw new TinyProtoError('E_CONFIG', `--broker must be "embedded" or an mqtt:// / mqtts:// URL, got "${o.broker}"`);
-  if (!METHODS.includes(o.method)) throw new TinyProtoError('E_CONFIG', `--method must be one of ${METHODS.join(', ')}`);
-  if (!VALUE_TYPES.includes(o.valueType)) throw new TinyProtoError('E_CONFIG', `--value-type must be one of ${VALUE_TYPES.join(', ')}`);
+  // method, alpha, seed, d, r, value type: the experiment setup's validation (E_CONFIG naming the field)
+  checkSetup({ method: o.method, alpha: o.alpha, seed: o.seed, featureDim: o.featureDim, ratio: o.ratio, valueType: o.valueType });
   for (const f of o.families ?? []) if (!FAMILIES.includes(f)) throw new TinyProtoError('E_CONFIG', `unknown family ${f}; known: ${FAMILIES.join(', ')}`);
   validateEngineSettings(
     { engine: o.engine ?? 'auto', threads: o.threads ?? 0, provider: o.provider ?? 'auto', backend: o.backend, allowCpu: false },

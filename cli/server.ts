@@ -10,28 +10,29 @@ import type { Logger } from '../common/logger.ts';
 import type { MqttVersionChoice } from '../mqtt/options.ts';
 import { flagHelp, parseFlags, type FlagTable } from './flags.ts';
 import { bytes } from '../common/table.ts';
+import { METHODS } from '../method/method.ts';
+import { VALUE_TYPES } from '../wire/codec-types.ts';
 
 export const SERVER_FLAGS: FlagTable = {
   experiment: { field: 'experiment', type: 'string', help: `experiment id (default ${EXPERIMENT_DEFAULTS.experiment})` },
-  method: { field: 'method', type: 'string', help: 'tinyproto | fedproto | local' },
+  method: { field: 'method', type: 'string', help: `${METHODS.join(' | ')} (default ${EXPERIMENT_DEFAULTS.method})` },
   agents: { field: 'agents', type: 'list', help: 'agent ids taking part, or a count N for agent-0..agent-(N-1)' },
   rounds: { field: 'rounds', type: 'int', help: `rounds (default ${EXPERIMENT_DEFAULTS.rounds})` },
   classes: { field: 'numClasses', type: 'int', help: `K (default ${EXPERIMENT_DEFAULTS.numClasses})` },
   'feature-dim': { field: 'featureDim', type: 'int', help: `d (default ${EXPERIMENT_DEFAULTS.featureDim})` },
   ratio: { field: 'ratio', type: 'number', help: `r, mask sparsity (default ${EXPERIMENT_DEFAULTS.ratio})` },
-  'mask-seed': { field: 'maskSeed', type: 'int', help: 'seed of the class masks' },
-  mu: { field: 'mu', type: 'number|auto', help: 'TinyProto scale; auto needs --total-train-samples' },
+  mu: { field: 'mu', type: 'number|auto', help: `TinyProto scale; auto needs --total-train-samples (default ${EXPERIMENT_DEFAULTS.mu})` },
   'mu-factor': { field: 'muFactor', type: 'number', help: `factor of the automatic mu (default ${EXPERIMENT_DEFAULTS.muFactor})` },
   'total-train-samples': { field: 'totalTrainSamples', type: 'int', help: "the fleet's total training samples (for mu auto)" },
   lambda: { field: 'lambda', type: 'number', help: `prototype loss weight (default ${EXPERIMENT_DEFAULTS.lambda})` },
   lr: { field: 'lr', type: 'number', help: `SGD learning rate (default ${EXPERIMENT_DEFAULTS.lr})` },
   'batch-size': { field: 'batchSize', type: 'int', help: `batch size (default ${EXPERIMENT_DEFAULTS.batchSize})` },
   'local-epochs': { field: 'localEpochs', type: 'int', help: `local epochs per round (default ${EXPERIMENT_DEFAULTS.localEpochs})` },
-  participation: { field: 'participation', type: 'number', help: 'fraction of agents selected per round (default 1)' },
+  participation: { field: 'participation', type: 'number', help: `fraction of agents selected per round (default ${EXPERIMENT_DEFAULTS.participation})` },
   'deadline-ms': { field: 'roundDeadlineMs', type: 'int', help: `round deadline in ms (default ${EXPERIMENT_DEFAULTS.roundDeadlineMs})` },
-  'min-uploads': { field: 'minUploads', type: 'int', help: 'uploads needed to close a round at its deadline (default 1)' },
-  'value-type': { field: 'valueType', type: 'string', help: 'float32 | float16 | int8 (wire encoding of prototypes)' },
-  seed: { field: 'seed', type: 'int', help: 'seed of participant selection' },
+  'min-uploads': { field: 'minUploads', type: 'int', help: `uploads needed to close a round at its deadline (default ${EXPERIMENT_DEFAULTS.minUploads})` },
+  'value-type': { field: 'valueType', type: 'string', help: `${VALUE_TYPES.join(' | ')} (wire encoding of prototypes; default ${EXPERIMENT_DEFAULTS.valueType})` },
+  seed: { field: 'seed', type: 'int', help: `experiment seed: class masks (as simulate and fleet derive them) and participant selection (default ${EXPERIMENT_DEFAULTS.seed})` },
 };
 
 export const SERVER_HELP = `Usage: tinyproto server [--config FILE] [options]

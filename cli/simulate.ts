@@ -2,7 +2,8 @@
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import { resolveSimConfig, SIM_DEFAULTS, type Method, type SimConfig } from '../sim/config.ts';
+import { METHODS, resolveSimConfig, SIM_DEFAULTS, type Method, type SimConfig } from '../sim/config.ts';
+import { VALUE_TYPES } from '../wire/codec-types.ts';
 import { simulate, type RoundRecord, type SimResult } from '../sim/simulate.ts';
 import type { Family } from '../models/engine.ts';
 import type { Logger } from '../common/logger.ts';
@@ -15,7 +16,7 @@ export const SIMULATE_HELP = `Usage: tinyproto simulate [options]
 
 Runs a federated experiment with every client in this machine (clients spread over worker threads).
 
-  --method M              tinyproto | fedproto | local            (default ${SIM_DEFAULTS.method})
+  --method M              ${METHODS.join(' | ')}            (default ${SIM_DEFAULTS.method})
   --clients N             number of clients, all participate       (default ${SIM_DEFAULTS.clients})
   --alpha A               Dirichlet label-skew concentration       (default ${SIM_DEFAULTS.alpha})
   --rounds R              communication rounds                     (default ${SIM_DEFAULTS.rounds})
@@ -27,16 +28,16 @@ Runs a federated experiment with every client in this machine (clients spread ov
   --ratio R               r, TinyProto mask sparsity ratio         (default ${SIM_DEFAULTS.ratio})
   --lambda L              weight of the prototype MSE term         (default ${SIM_DEFAULTS.lambda})
   --batch-size B          (default ${SIM_DEFAULTS.batchSize})   --lr LR (default ${SIM_DEFAULTS.lr})   --local-epochs E (default ${SIM_DEFAULTS.localEpochs})
-  --mu MU|auto            TinyProto server scale; auto = mu-factor * K / training samples (default auto)
+  --mu MU|auto            TinyProto server scale; auto = mu-factor * K / training samples (default ${SIM_DEFAULTS.mu})
   --mu-factor F           factor of the automatic mu                (default ${SIM_DEFAULTS.muFactor})
   --families LIST         backbones assigned by client id mod count (default ${SIM_DEFAULTS.families.join(',')})
-  --workers N             worker threads (0 = one per core)        (default 0)
+  --workers N             worker threads (0 = one per core)        (default ${SIM_DEFAULTS.workers})
   --engine E              ort | tfjs | auto: ${ENGINE_HELP}
   --threads N             ort: ONNX Runtime intra-op threads per worker (default 0 = auto: 1, measured fastest)
   --provider P            ort: auto | cpu | cuda execution provider (default auto: cuda when available, else cpu)
   --backend B             tfjs: auto | tensorflow | wasm | cpu     (default auto: tfjs-node if installed, else wasm)
   --allow-cpu             tfjs: permit the pure-JS cpu backend (under 1 image/s; for debugging only)
-  --value-type T          float32 | float16 | int8: how prototype values cross the wire (default float32)
+  --value-type T          ${VALUE_TYPES.join(' | ')}: how prototype values cross the wire (default ${SIM_DEFAULTS.valueType})
   --board NAME            board profile for energy estimates: auto (this machine), rpi3bplus, rpi4b,
                           rpi5, rpizero2w, jetson-nano, jetson-orin-nano, x86-generic
   --json FILE             write the full result (config, per-round, per-client) as JSON

@@ -1,1 +1,1 @@
-export { runFleet, type FleetOptions, type FleetHooks, type FleetResult, type FleetRound } from './run.ts';
+export { runFleet, fleetExperimentConfig, fleetAgentIds, type FleetOptions, type FleetHooks, type FleetResult, type FleetRound } from './run.ts';

@@ -18,7 +18,7 @@ import type { Family } from '../models/engine.ts';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../mqtt/broker.ts';
 import { Aggregator, type RoundClosed, type UploadAccepted, type UploadRejected } from '../aggregator/aggregator.ts';
 import type { RoundTelemetry } from '../wire/telemetry.ts';
-import { resolveExperimentConfig } from '../aggregator/config.ts';
+import { resolveExperimentConfig, type ExperimentConfig } from '../aggregator/config.ts';
 import { openAggregatorStore } from '../aggregator/store.ts';
 import { MqttAggregatorTransport } from '../aggregator/transport.ts';
 import { startDashboard, type Dashboard } from '../dashboard/server.ts';
@@ -133,12 +133,39 @@ async function waitForEvaluations(paths: string[], experiment: string, round: nu
   }
 }
 
+/** Agent ids of a fleet of n: agent-0 .. agent-(n-1). */
+export function fleetAgentIds(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `agent-${i}`);
+}
+
+/**
+ * The aggregator's experiment config of a fleet, for a data set of `numClasses` classes whose
+ * shards hold `totalTrainSamples` training samples in all: the fleet's seed is the experiment
+ * seed (class masks, selection) as it is the agents' (partition, initial weights), so the same
+ * `--seed` gives the fleet the masks `simulate` uses.
+ */
+export function fleetExperimentConfig(opts: FleetOptions, numClasses: number, totalTrainSamples: number): ExperimentConfig {
+  return resolveExperimentConfig({
+    experiment: opts.experiment,
+    method: opts.method,
+    numClasses,
+    featureDim: opts.featureDim,
+    ratio: opts.ratio,
+    totalTrainSamples,
+    rounds: opts.rounds,
+    agents: fleetAgentIds(opts.agents),
+    roundDeadlineMs: opts.roundDeadlineMs,
+    valueType: opts.valueType,
+    seed: opts.seed,
+  });
+}
+
 export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Promise<FleetResult> {
   const logger = hooks.logger ?? silentLogger;
   const t0 = performance.now();
   const dir = resolve(opts.dir);
   mkdirSync(dir, { recursive: true });
-  const ids = Array.from({ length: opts.agents }, (_, i) => `agent-${i}`);
+  const ids = fleetAgentIds(opts.agents);
   const creds = readCredentials(opts.credentials);
 
   // the same deterministic partition the agents carve their shards from: the fleet's total
@@ -164,20 +191,7 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
   try {
     if (opts.broker === 'embedded') broker = await startEmbeddedBroker({ port: 0, logger });
     const brokerUrl = broker ? broker.url : opts.broker;
-    const experiment = resolveExperimentConfig({
-      experiment: opts.experiment,
-      method: opts.method,
-      numClasses: ds.numClasses,
-      featureDim: opts.featureDim,
-      ratio: opts.ratio,
-      maskSeed: opts.seed,
-      totalTrainSamples,
-      rounds: opts.rounds,
-      agents: ids,
-      roundDeadlineMs: opts.roundDeadlineMs,
-      valueType: opts.valueType,
-      seed: opts.seed,
-    });
+    const experiment = fleetExperimentConfig(opts, ds.numClasses, totalTrainSamples);
     transport = new MqttAggregatorTransport(
       experiment.experiment,
       {

@@ -117,6 +117,9 @@ export function aggregateMean(uploads: readonly ClassUpload[], K: number, d: num
   return { prototypes: finish(sums, (j) => 1 / contributors[j]!), contributors };
 }
 
+/** The factor of the automatic mu (the paper's values are about 0.65 / samples per class). */
+export const DEFAULT_MU_FACTOR = 0.65;
+
 /**
  * Automatic mu (beyond the paper, which tunes mu per data set): the paper's values are close
  * to 0.65 / (training samples per class across all clients), e.g. CIFAR-10 with 45,000
@@ -126,7 +129,7 @@ export function aggregateMean(uploads: readonly ClassUpload[], K: number, d: num
  *
  *   mu = factor * K / totalTrainSamples
  */
-export function muFromTotals(totalTrainSamples: number, numClasses: number, factor = 0.65): number {
+export function muFromTotals(totalTrainSamples: number, numClasses: number, factor = DEFAULT_MU_FACTOR): number {
   if (!(totalTrainSamples > 0) || !Number.isFinite(totalTrainSamples)) {
     throw new TinyProtoError('E_CONFIG', `totalTrainSamples must be > 0, got ${totalTrainSamples}`, {
       totalTrainSamples,

@@ -2,10 +2,10 @@
  * One round's update of the global prototypes, for every method: pure, shared by the
  * simulation and the MQTT aggregator so both compute exactly the same thing.
  */
+import { TinyProtoError } from '../common/errors.ts';
 import type { ClassMasks } from '../wire/masks.ts';
 import type { Method } from './method.ts';
 import { aggregateMean, aggregateScaled, expandGlobalPrototypes, type ClassUpload } from './aggregate.ts';
-import { TinyProtoError } from '../common/errors.ts';
 
 export interface GlobalContext {
   readonly method: Method;
@@ -39,7 +39,9 @@ export function updateGlobalPrototypes(
   const d = ctx.featureDim;
   let agg;
   if (ctx.method === 'tinyproto') {
-    if (ctx.masks === null || ctx.mu === null) throw new TinyProtoError('E_MASK', 'tinyproto aggregation needs masks and mu');
+    if (ctx.masks === null || ctx.mu === null) {
+      throw new TinyProtoError('E_CONFIG', 'tinyproto aggregation needs masks and mu', { masks: ctx.masks !== null, mu: ctx.mu });
+    }
     agg = aggregateScaled(uploads, ctx.mu, K, ctx.masks.s);
   } else if (ctx.method === 'fedproto') {
     agg = aggregateMean(uploads, K, d);

@@ -9,9 +9,9 @@
 import os from 'node:os';
 import type { Logger } from '../common/logger.ts';
 import { silentLogger } from '../common/logger.ts';
-import { Rng } from '../common/rng.ts';
-import { makeClassMasks, type ClassMasks } from '../wire/masks.ts';
-import { expandGlobalPrototypes, muFromTotals } from '../method/aggregate.ts';
+import type { ClassMasks } from '../wire/masks.ts';
+import { expandGlobalPrototypes } from '../method/aggregate.ts';
+import { experimentMasks, resolveMu } from '../method/experiment.ts';
 import { globalThroughWire, uploadThroughWire, type WireContext } from './wire.ts';
 import { simulatedTelemetry } from './telemetry.ts';
 import { getProfile } from '../board/profiles.ts';
@@ -147,6 +147,16 @@ export function summarise(rounds: readonly RoundRecord[]): SimSummary {
   };
 }
 
+/**
+ * The simulation's class masks and mu: the experiment's (method/experiment.ts), derived from
+ * the seed exactly as `server` and `fleet` derive them, for K classes and the clients' total
+ * training-set size.
+ */
+export function simulationSetup(cfg: SimConfig, numClasses: number, totalTrainSamples: number): { masks: ClassMasks | null; mu: number | null } {
+  const setup = { ...cfg, numClasses };
+  return { masks: experimentMasks(setup), mu: resolveMu(setup, totalTrainSamples) };
+}
+
 export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<SimResult> {
   const logger = hooks.logger ?? silentLogger;
   const t0 = performance.now();
@@ -174,10 +184,7 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
   }));
   const totalTrain = shards.reduce((a, sh) => a + sh.train.length, 0);
 
-  let masks: ClassMasks | null = null;
-  const maskSeed = Rng.derive(cfg.seed, 'masks').nextUint32();
-  if (cfg.method === 'tinyproto') masks = makeClassMasks({ numClasses: K, featureDim: d, ratio: cfg.ratio, seed: maskSeed });
-  const mu = cfg.method === 'tinyproto' ? (cfg.mu === 'auto' ? muFromTotals(totalTrain, K, cfg.muFactor) : cfg.mu) : null;
+  const { masks, mu } = simulationSetup(cfg, K, totalTrain);
 
   const workers = Math.max(1, Math.min(cfg.workers || os.availableParallelism(), cfg.clients));
   // each worker creates its own engine: by default they share the cores rather than each taking all
@@ -220,7 +227,7 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
     clients: clientsInfo,
     models: pool.models,
     mu,
-    masks: masks ? { s: masks.s, blockSize: masks.blockSize, blocksPerClass: masks.blocksPerClass, seed: maskSeed } : null,
+    masks: masks ? { s: masks.s, blockSize: masks.blockSize, blocksPerClass: masks.blocksPerClass, seed: masks.params.seed } : null,
     workers,
     threads,
   };

@@ -1,0 +1,151 @@
+/**
+ * The experiment setup every command shares (`simulate`, `server`, `fleet`, `agent`, the
+ * benchmarks): the paper's learning settings (METHOD.md "Settings the paper uses") as ONE frozen
+ * defaults object, the class masks derived from the experiment seed in ONE way, mu from the
+ * automatic rule, and the validation of these settings in one place. The configs of the
+ * simulation (sim/config.ts), the aggregator (aggregator/config.ts) and the agent
+ * (agent/config.ts) take their defaults from here and merge through `mergeSetup`.
+ */
+import { Rng } from '../common/rng.ts';
+import { fail, int, mergeDefined, num, oneOf, rejectUnknown } from '../common/validate.ts';
+import { DEFAULT_MASK_CANDIDATES, makeClassMasks, type ClassMasks, type MaskParams } from '../wire/masks.ts';
+import { VALUE_TYPES, type ValueType } from '../wire/codec-types.ts';
+import { METHODS, type Method } from './method.ts';
+import { DEFAULT_MU_FACTOR, muFromTotals } from './aggregate.ts';
+
+export interface ExperimentSetup {
+  readonly method: Method;
+  /** K where the data set does not say it (the aggregator); the paper's CIFAR-10 has 10. */
+  readonly numClasses: number;
+  /** d */
+  readonly featureDim: number;
+  /** r: fraction of d kept per class (TinyProto). */
+  readonly ratio: number;
+  /** Random candidate codes the mask construction considers per class. */
+  readonly maskCandidates: number;
+  readonly lambda: number;
+  /** Plain SGD, no momentum. */
+  readonly lr: number;
+  readonly batchSize: number;
+  readonly localEpochs: number;
+  /**
+   * Server scaling constant (TinyProto): P_j = mu * sum_i n_ij p_ij. 'auto' sets
+   * mu = muFactor * K / (total training samples), the paper's values' rule of thumb.
+   */
+  readonly mu: number | 'auto';
+  readonly muFactor: number;
+  /** Encoding of prototype values on the wire (not the paper's: it sends float32). */
+  readonly valueType: ValueType;
+  /** N clients, all participating every round. */
+  readonly clients: number;
+  /** Dirichlet concentration of the label partition. */
+  readonly alpha: number;
+  readonly rounds: number;
+  /** The experiment seed: partition, class masks (through `maskSeedOf`), initial weights, selection. */
+  readonly seed: number;
+}
+
+/** The paper's settings (METHOD.md); seed and value type are this project's. */
+export const SETUP_DEFAULTS: ExperimentSetup = Object.freeze({
+  method: 'tinyproto',
+  numClasses: 10,
+  featureDim: 500,
+  ratio: 0.1,
+  maskCandidates: DEFAULT_MASK_CANDIDATES,
+  lambda: 10,
+  lr: 0.01,
+  batchSize: 32,
+  localEpochs: 1,
+  mu: 'auto',
+  muFactor: DEFAULT_MU_FACTOR,
+  valueType: 'float32',
+  clients: 20,
+  alpha: 0.1,
+  rounds: 100,
+  seed: 1,
+} satisfies ExperimentSetup);
+
+/** The defaults of some setup fields, in the order given (for a config's own defaults object). */
+export function setupDefaults<K extends keyof ExperimentSetup>(...keys: K[]): Pick<ExperimentSetup, K> {
+  return Object.fromEntries(keys.map((k) => [k, SETUP_DEFAULTS[k]])) as Pick<ExperimentSetup, K>;
+}
+
+type Check = (value: unknown, config: Readonly<Record<string, unknown>>) => void;
+
+/** One validator per setup field; bounds follow the wire format (u16 d, batch, epochs; u32 rounds). */
+const CHECKS: { readonly [K in keyof ExperimentSetup]: Check } = {
+  method: (v) => oneOf('method', v, METHODS),
+  numClasses: (v) => int('numClasses', v, 2, 65_535),
+  // d >= K where K is known: every class's mask needs a block of at least one dimension
+  featureDim: (v, c) => int('featureDim', v, typeof c['numClasses'] === 'number' ? c['numClasses'] : 2, 65_535),
+  ratio: (v) => num('ratio', v, 0, 1, { openMin: true }),
+  maskCandidates: (v) => int('maskCandidates', v, 1, 65_535),
+  lambda: (v) => num('lambda', v, 0, 1e6),
+  lr: (v) => num('lr', v, 0, 100, { openMin: true }),
+  batchSize: (v) => int('batchSize', v, 2, 65_535),
+  localEpochs: (v) => int('localEpochs', v, 1, 65_535),
+  mu: (v) => {
+    if (v !== 'auto') num('mu', v, 0, 1e6, { openMin: true });
+  },
+  muFactor: (v) => num('muFactor', v, 0, 1e6, { openMin: true }),
+  valueType: (v) => oneOf('valueType', v, VALUE_TYPES),
+  clients: (v) => int('clients', v, 1, 100_000),
+  alpha: (v) => num('alpha', v, 0, 1e6, { openMin: true }),
+  rounds: (v) => int('rounds', v, 1, 2 ** 32 - 1),
+  seed: (v) => int('seed', v, 0, 2 ** 32 - 1),
+};
+
+/** Validates every setup field that `config` carries (E_CONFIG naming the field); other fields are the caller's. */
+export function checkSetup(config: object): void {
+  const c = config as Readonly<Record<string, unknown>>;
+  for (const [field, check] of Object.entries(CHECKS) as [keyof ExperimentSetup, Check][]) {
+    if (field in c) check(c[field], c);
+  }
+}
+
+/**
+ * `options` over `defaults`: unknown keys rejected, undefined keeps the default, and every setup
+ * field validated. The caller validates its own other fields and freezes the result.
+ */
+export function mergeSetup<T extends object>(defaults: T, options: Partial<T>): T {
+  rejectUnknown(defaults, options);
+  const c = mergeDefined(defaults, options);
+  checkSetup(c);
+  return c;
+}
+
+/** The seed of the class masks, from the experiment seed: the one derivation every command uses. */
+export function maskSeedOf(seed: number): number {
+  return Rng.derive(seed, 'masks').nextUint32();
+}
+
+export type MaskSetup = Pick<ExperimentSetup, 'featureDim' | 'ratio' | 'seed'> & { readonly numClasses: number };
+
+/** The parameters of the experiment's CPS masks (what a MASKS mode 0 message carries). */
+export function maskParamsOf(s: MaskSetup): MaskParams {
+  return { numClasses: s.numClasses, featureDim: s.featureDim, ratio: s.ratio, seed: maskSeedOf(s.seed), candidates: SETUP_DEFAULTS.maskCandidates };
+}
+
+/** The experiment's class masks; null for the methods without masks. */
+export function experimentMasks(s: MaskSetup & { readonly method: Method }): ClassMasks | null {
+  return s.method === 'tinyproto' ? makeClassMasks(maskParamsOf(s)) : null;
+}
+
+/**
+ * The server's mu (null for methods without scaling): the given value, or for 'auto' the
+ * `muFromTotals` rule, which needs the total training-set size (E_CONFIG on mu without it).
+ */
+export function resolveMu(
+  s: Pick<ExperimentSetup, 'method' | 'mu' | 'muFactor'> & { readonly numClasses: number },
+  totalTrainSamples: number | null,
+): number | null {
+  if (s.method !== 'tinyproto') return null;
+  if (s.mu !== 'auto') return s.mu;
+  if (totalTrainSamples === null) fail('mu', "'auto' needs totalTrainSamples (the fleet's training-set size); give mu or totalTrainSamples", s.mu);
+  return muFromTotals(totalTrainSamples, s.numClasses, s.muFactor);
+}
+
+/** For messages: "d = 500, lambda = 10, batch 32, SGD lr 0.01" of a setup. */
+export function setupText(s: Pick<ExperimentSetup, 'featureDim' | 'lambda' | 'batchSize' | 'lr'>): string {
+  return `d = ${s.featureDim}, lambda = ${s.lambda}, batch ${s.batchSize}, SGD lr ${s.lr}`;
+}
