@@ -6,12 +6,17 @@ import type { AgentConfig } from './config.ts';
 import type { EnergyMeterLike } from './telemetry.ts';
 import type { AgentStore, EvaluationRecord } from './store.ts';
 
+/** What reaches an agent from the aggregator: the broadcasts and the receipts for its own uploads. */
+export type AgentInbound = AggregatorTopic | 'receipt';
+
 /** What the agent needs from MQTT (agent/transport.ts implements it). */
 export interface AgentTransport {
-  /** Handler of aggregator messages (masks, round, global) of this experiment. */
-  onMessage(handler: (kind: AggregatorTopic, bytes: Uint8Array) => void): void;
+  /** Handler of aggregator messages (masks, round, global, and this agent's receipts) of this experiment. */
+  onMessage(handler: (kind: AgentInbound, bytes: Uint8Array) => void): void;
   /** Called on every (re)connection. */
   onConnect(handler: () => void): void;
+  /** Called when an established connection is lost (before it reconnects). */
+  onDisconnect?(handler: () => void): void;
   /** QoS 1 publish on this agent's topic; resolves when the broker acknowledged it. */
   publish(kind: AgentTopic, bytes: Uint8Array, retain: boolean): Promise<void>;
   close(): Promise<void>;

@@ -6,8 +6,9 @@
  * its error code and dropped.
  *
  * Restart safety: an upload is written to the outbox (with the checkpoint and the round marked
- * complete) before it is published, and removed from the outbox only when the broker acknowledged
- * it; on every (re)connection the outbox is flushed (./delivery.ts). A round is never trained twice.
+ * complete) before it is published, and leaves the outbox only when the aggregator's RECEIPT says
+ * it was committed (or refused); until then it is resent (./delivery.ts). A round is never
+ * trained twice.
  */
 import { EventEmitter } from 'node:events';
 import { TinyProtoError, errorCode } from '../common/errors.ts';
@@ -15,7 +16,6 @@ import { silentLogger, type Logger } from '../common/logger.ts';
 import { SerialQueue } from '../common/serial.ts';
 import { expandGlobalPrototypes } from '../method/prototypes.ts';
 import type { ClassMasks } from '../wire/masks.ts';
-import type { AggregatorTopic } from '../wire/topics.ts';
 import { decodeGlobal, decodeMasks, decodeRound, encodeStatus, encodeUpload } from '../wire/codec.ts';
 import type { AgentState, RoundBody } from '../wire/codec-types.ts';
 import type { Engine } from '../models/engine.ts';
@@ -32,7 +32,8 @@ import { setupDefaults } from '../method/experiment.ts';
 import type { AgentStore } from './store.ts';
 import { Delivery } from './delivery.ts';
 
-import type { AgentOptions, AgentTransport, EvaluationRecord, RoundTrained } from './agent-types.ts';
+import type { AgentInbound, AgentOptions, AgentTransport, EvaluationRecord, RoundTrained } from './agent-types.ts';
+import { isSelected } from '../method/selection.ts';
 
 export type { AgentOptions, AgentTransport, EvaluationRecord, RoundTrained };
 
@@ -59,6 +60,8 @@ export class Agent extends EventEmitter {
   private dataLoadSeconds = 0;
   /** The round whose global prototypes the agent is waiting for, and since when (for telemetry). */
   private awaitingGlobal: { round: number; since: number } | null = null;
+  private heardAggregator = false;
+  private silenceTimer: NodeJS.Timeout | null = null;
 
   constructor(opts: AgentOptions) {
     super();
@@ -69,7 +72,17 @@ export class Agent extends EventEmitter {
     this.logger = opts.logger ?? silentLogger;
     this.now = opts.now ?? Date.now;
     this.energy = opts.energy ?? null;
-    this.delivery = new Delivery(this.config.experiment, this.store, this.transport, this.logger, (u) => this.emit('uploaded', u));
+    this.delivery = new Delivery({
+      experiment: this.config.experiment,
+      agent: this.config.id,
+      store: this.store,
+      transport: this.transport,
+      logger: this.logger,
+      onUploaded: (u) => this.emit('uploaded', u),
+      onDelivered: (u) => this.emit('delivered', u),
+      resendAfterMs: this.config.resendAfterMs,
+      now: this.now,
+    });
     this.queue = new SerialQueue((e) => {
       this.logger.error('agent task failed', { code: errorCode(e), error: e instanceof Error ? e.message : String(e) });
       this.emit('failure', e);
@@ -149,8 +162,14 @@ export class Agent extends EventEmitter {
       lastCompletedRound: this.lastCompletedRound,
       engine: engineLabel(this.engine),
     });
+    this.delivery.schedule = (task) => void this.queue.push(task);
     this.transport.onMessage((kind, bytes) => void this.queue.push(() => this.onMessage(kind, bytes)));
-    this.transport.onConnect(() => void this.queue.push(() => this.onConnect()));
+    this.transport.onDisconnect?.(() => this.delivery.disconnected());
+    this.transport.onConnect(() => {
+      this.delivery.connected();
+      void this.queue.push(() => this.onConnect());
+    });
+    this.watchForAggregator();
   }
 
   /**
@@ -158,6 +177,8 @@ export class Agent extends EventEmitter {
    * and frees the model. The caller owns and closes the transport and the store.
    */
   async stop(): Promise<void> {
+    this.delivery.close();
+    if (this.silenceTimer) clearTimeout(this.silenceTimer);
     await this.queue.push(() => this.setState('offline', 'stopped'));
     await this.queue.close();
     this.learner?.dispose();
@@ -198,7 +219,38 @@ export class Agent extends EventEmitter {
     }
   }
 
-  private async onMessage(kind: AggregatorTopic, bytes: Uint8Array): Promise<void> {
+  /**
+   * An agent on an experiment that no aggregator runs on this broker would otherwise wait in
+   * silence: after `silenceWarnMs` without any message from the aggregator it says so, and again
+   * every tenfold that interval.
+   */
+  private watchForAggregator(): void {
+    const ms = this.config.silenceWarnMs;
+    if (!(ms > 0) || this.heardAggregator) return;
+    let waited = 0;
+    const check = (delay: number): void => {
+      this.silenceTimer = setTimeout(() => {
+        waited += delay;
+        if (this.heardAggregator) return;
+        this.logger.warn('no aggregator has announced this experiment on the broker yet: check the experiment id and that the aggregator runs', {
+          experiment: this.config.experiment,
+          broker: this.config.broker,
+          waitedSeconds: Math.round(waited / 1000),
+        });
+        this.emit('silent', { experiment: this.config.experiment, waitedMs: waited });
+        check(ms * 10);
+      }, delay);
+      this.silenceTimer.unref?.();
+    };
+    check(ms);
+  }
+
+  private async onMessage(kind: AgentInbound, bytes: Uint8Array): Promise<void> {
+    if (kind === 'receipt') {
+      this.safely('receipt', () => this.delivery.onReceipt(bytes));
+      return;
+    }
+    this.heardAggregator = true;
     if (kind === 'masks') {
       this.safely('masks', () => this.acceptMasks(bytes, true));
       if (this.masks && this.waitingRound) {
@@ -210,6 +262,8 @@ export class Agent extends EventEmitter {
       let fresh = false;
       this.safely('global', () => (fresh = this.acceptGlobal(bytes, true)));
       if (!fresh || !this.global) return;
+      // the round closed without a receipt for our upload: send it again to have it settled
+      if (this.delivery.uploadPending(this.global.round)) await this.delivery.flushOutbox(this.global.round);
       const waited = this.awaitingGlobal;
       if (waited && waited.round === this.global.round) {
         this.awaitingGlobal = null;
@@ -296,7 +350,7 @@ export class Agent extends EventEmitter {
       if (this.delivery.uploadPending(round)) await this.delivery.flushOutbox();
       return;
     }
-    if (body.selected.length > 0 && !body.selected.includes(c.id)) {
+    if (!isSelected(c.id, c.experiment, round, body)) {
       this.logger.info('not selected for this round', { round });
       this.emit('skipped', { round, reason: 'not selected' });
       return;

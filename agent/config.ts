@@ -55,6 +55,10 @@ export interface AgentConfig {
   /** Reconnect backoff bounds. */
   readonly reconnectMinMs: number;
   readonly reconnectMaxMs: number;
+  /** First resend of an upload without the aggregator's receipt, this long after the broker acknowledged it (doubles per send, up to 5 min). */
+  readonly resendAfterMs: number;
+  /** Warn after this long without any message from the aggregator (0 = never). */
+  readonly silenceWarnMs: number;
 }
 
 export const AGENT_DEFAULTS: AgentConfig = Object.freeze({
@@ -82,6 +86,8 @@ export const AGENT_DEFAULTS: AgentConfig = Object.freeze({
   board: 'auto',
   reconnectMinMs: 500,
   reconnectMaxMs: 30_000,
+  resendAfterMs: 20_000,
+  silenceWarnMs: 60_000,
 } satisfies AgentConfig);
 
 /** Environment variable for each field: TINYPROTO_ plus the field in upper snake case. */
@@ -89,7 +95,7 @@ export function envName(field: string): string {
   return 'TINYPROTO_' + field.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
 }
 
-const NUMERIC: readonly (keyof AgentConfig)[] = ['client', 'clients', 'alpha', 'seed', 'samplesPerClient', 'featureDim', 'threads', 'reconnectMinMs', 'reconnectMaxMs'];
+const NUMERIC: readonly (keyof AgentConfig)[] = ['client', 'clients', 'alpha', 'seed', 'samplesPerClient', 'featureDim', 'threads', 'reconnectMinMs', 'reconnectMaxMs', 'resendAfterMs', 'silenceWarnMs'];
 
 /** Converts string values (environment, flags) to the field's type. */
 export function coerceAgentField(field: keyof AgentConfig, value: string): unknown {
@@ -146,6 +152,8 @@ export function resolveAgentConfig(options: Partial<AgentConfig> = {}): AgentCon
   if (c.board !== 'auto' && !isBoardName(c.board)) fail('board', `must be auto or one of ${BOARD_NAMES.join(', ')}`, c.board);
   int('reconnectMinMs', c.reconnectMinMs, 10, 3_600_000);
   int('reconnectMaxMs', c.reconnectMaxMs, c.reconnectMinMs, 3_600_000);
+  int('resendAfterMs', c.resendAfterMs, 100, 3_600_000);
+  int('silenceWarnMs', c.silenceWarnMs, 0, 86_400_000);
   if ((c.certFile === null) !== (c.keyFile === null)) fail('certFile', 'a client certificate needs its key (keyFile) and vice versa', c.certFile);
   return Object.freeze(c);
 }

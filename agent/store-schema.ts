@@ -89,6 +89,13 @@ const MIGRATIONS: readonly Migration[] = [
       );
     `);
   },
+  // v2 -> v3: the aggregator's receipt settles an upload (accepted, duplicate or rejected + code)
+  (db) => {
+    db.exec(`
+      ALTER TABLE outbox ADD COLUMN outcome TEXT;
+      ALTER TABLE outbox ADD COLUMN outcome_code TEXT;
+    `);
+  },
 ];
 
 export const AGENT_SCHEMA: StoreSchema = {

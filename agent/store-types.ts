@@ -54,7 +54,10 @@ export interface PendingUpload {
   createdAt: number;
 }
 
-export type UploadState = 'pending' | 'acked';
+/** pending: not settled yet; acked: the aggregator holds it (accepted now or earlier); rejected: refused for good. */
+export type UploadState = 'pending' | 'acked' | 'rejected';
+/** How the aggregator's receipt settled an upload (an upload acked before receipts existed counts as accepted). */
+export type UploadOutcome = 'accepted' | 'duplicate' | 'rejected';
 
 /** The agent's evaluation of one round (kept in the store, read by fleet runs, reports and export). */
 export interface EvaluationRecord {
@@ -94,8 +97,8 @@ export interface AgentStore {
   pendingUploads(experiment?: string): PendingUpload[];
   /** Increments attempts; false when no such upload exists. */
   markAttempt(experiment: string, round: number): boolean;
-  /** Sets acked_at (first ack wins; the row stays as history); false when no such upload exists. */
-  markAcked(experiment: string, round: number): boolean;
+  /** Settles an upload: acked_at, outcome and code (first one wins; the row stays as history); false when no such upload exists. */
+  markAcked(experiment: string, round: number, outcome?: UploadOutcome, code?: string | null): boolean;
   uploadState(experiment: string, round: number): UploadState | null;
 
   setLastCompletedRound(experiment: string, round: number): void;

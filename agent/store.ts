@@ -24,7 +24,7 @@ import { int32ToBlob, validateMeta, validatePart } from './store-codec.ts';
 import { AgentStoreReads, evaluationKey } from './store-view.ts';
 import { AGENT_SCHEMA, SHARD_CHUNK_BYTES } from './store-schema.ts';
 import type { AgentStore, AgentStoreOptions, EvaluationRecord, PendingUpload, ShardMeta, ShardPart } from './store-types.ts';
-import type { StoredCheckpoint, StoredMessage, StoredShard, UploadState } from './store-types.ts';
+import type { StoredCheckpoint, StoredMessage, StoredShard, UploadOutcome, UploadState } from './store-types.ts';
 
 export * from './store-types.ts';
 export * from './store-schema.ts';
@@ -86,8 +86,10 @@ class SqliteAgentStore implements AgentStore {
         'SELECT experiment, round, bytes, attempts, created_at FROM outbox WHERE acked_at IS NULL AND experiment = ? ORDER BY round',
       ),
       attempt: db.prepare('UPDATE outbox SET attempts = attempts + 1, last_attempt_at = ? WHERE experiment = ? AND round = ?'),
-      ack: db.prepare('UPDATE outbox SET acked_at = coalesce(acked_at, ?) WHERE experiment = ? AND round = ?'),
-      uploadState: db.prepare('SELECT acked_at FROM outbox WHERE experiment = ? AND round = ?'),
+      ack: db.prepare(
+        'UPDATE outbox SET acked_at = coalesce(acked_at, ?), outcome = coalesce(outcome, ?), outcome_code = coalesce(outcome_code, ?) WHERE experiment = ? AND round = ?',
+      ),
+      uploadState: db.prepare('SELECT acked_at, outcome FROM outbox WHERE experiment = ? AND round = ?'),
       setProgress: db.prepare(
         `INSERT INTO progress (experiment, last_round) VALUES (?, ?)
          ON CONFLICT (experiment) DO UPDATE SET last_round = excluded.last_round`,
@@ -234,15 +236,16 @@ class SqliteAgentStore implements AgentStore {
     return this.run('markAttempt', () => this.s.attempt.run(Date.now(), experiment, round).changes === 1);
   }
 
-  markAcked(experiment: string, round: number): boolean {
-    return this.run('markAcked', () => durably(this.db, () => this.s.ack.run(Date.now(), experiment, round)).changes === 1);
+  markAcked(experiment: string, round: number, outcome: UploadOutcome = 'accepted', code: string | null = null): boolean {
+    return this.run('markAcked', () => durably(this.db, () => this.s.ack.run(Date.now(), outcome, code, experiment, round)).changes === 1);
   }
 
   uploadState(experiment: string, round: number): UploadState | null {
     return this.run('uploadState', () => {
-      const row = this.s.uploadState.get(experiment, round) as { acked_at: number | null } | undefined;
+      const row = this.s.uploadState.get(experiment, round) as { acked_at: number | null; outcome: string | null } | undefined;
       if (row === undefined) return null;
-      return row.acked_at === null ? 'pending' : 'acked';
+      if (row.acked_at === null) return 'pending';
+      return row.outcome === 'rejected' ? 'rejected' : 'acked';
     });
   }
 

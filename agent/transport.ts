@@ -6,8 +6,8 @@
 import mqtt from 'mqtt';
 import type { Logger } from '../common/logger.ts';
 import { MqttSession, type MqttConnectFn, type WireCounters } from '../mqtt/session.ts';
-import { agentTopic, aggregatorTopic, parseTopic, type AgentTopic, type AggregatorTopic } from '../wire/topics.ts';
-import type { AgentTransport } from './agent.ts';
+import { agentTopic, aggregatorTopic, parseTopic, receiptTopic, type AgentTopic } from '../wire/topics.ts';
+import type { AgentInbound, AgentTransport } from './agent-types.ts';
 import type { AgentConfig } from './config.ts';
 
 export class MqttAgentTransport implements AgentTransport {
@@ -31,7 +31,7 @@ export class MqttAgentTransport implements AgentTransport {
         connectTimeoutMs: 10_000,
         will: { topic: agentTopic(e, 'status', config.id), payload: will, retain: true },
       },
-      subscriptions: [aggregatorTopic(e, 'masks'), aggregatorTopic(e, 'round'), aggregatorTopic(e, 'global')],
+      subscriptions: [aggregatorTopic(e, 'masks'), aggregatorTopic(e, 'round'), aggregatorTopic(e, 'global'), receiptTopic(e, config.id)],
       connect: mqtt.connect as unknown as MqttConnectFn,
       ...(logger ? { logger } : {}),
       reconnectMinMs: config.reconnectMinMs,
@@ -51,15 +51,21 @@ export class MqttAgentTransport implements AgentTransport {
     return this.session.counters;
   }
 
-  onMessage(handler: (kind: AggregatorTopic, bytes: Uint8Array) => void): void {
+  onMessage(handler: (kind: AgentInbound, bytes: Uint8Array) => void): void {
     this.session.onMessage((topic, bytes) => {
       const t = parseTopic(topic);
-      if (t && t.experiment === this.config.experiment && (t.kind === 'masks' || t.kind === 'round' || t.kind === 'global')) handler(t.kind, bytes);
+      if (!t || t.experiment !== this.config.experiment) return;
+      if (t.kind === 'masks' || t.kind === 'round' || t.kind === 'global') handler(t.kind, bytes);
+      else if (t.kind === 'receipt' && t.agent === this.config.id) handler('receipt', bytes);
     });
   }
 
   onConnect(handler: () => void): void {
     this.session.onConnect(handler);
+  }
+
+  onDisconnect(handler: () => void): void {
+    this.session.onDisconnect(handler);
   }
 
   publish(kind: AgentTopic, bytes: Uint8Array, retain: boolean): Promise<void> {

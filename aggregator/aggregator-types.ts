@@ -3,11 +3,14 @@ import type { Logger } from '../common/logger.ts';
 import type { AgentTopic, AggregatorTopic } from '../wire/topics.ts';
 import type { ExperimentConfig } from './config.ts';
 import type { AggregatorStore } from './store.ts';
+import type { RoundOutcome } from './round-policy.ts';
 
 /** What the aggregator needs from MQTT (aggregator/transport.ts implements it). */
 export interface AggregatorTransport {
   /** Publishes a retained QoS 1 message on an aggregator topic; resolves when the broker acknowledged it. */
   publishRetained(kind: AggregatorTopic, bytes: Uint8Array): Promise<void>;
+  /** Publishes a RECEIPT, retained at QoS 1, on the agent's receipt topic. */
+  publishReceipt(agent: string, bytes: Uint8Array): Promise<void>;
   /** Registers the handler of agent messages (uploads, status, telemetry) of this experiment. */
   onAgentMessage(handler: (kind: AgentTopic, agent: string, bytes: Uint8Array) => void): void;
   /** Called on every (re)connection (and at once when already connected). */
@@ -42,6 +45,9 @@ export interface RoundClosed {
   globalBytes: number;
   classesWithGlobal: number;
   seconds: number;
+  /** How the round ended (aggregator/round-policy.ts) and why. */
+  outcome: RoundOutcome;
+  reason: string;
 }
 
 export interface AggregatorOptions {

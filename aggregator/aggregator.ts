@@ -6,6 +6,13 @@
  * Crash safety: every accepted upload is committed to the store before it counts, a round's
  * global prototypes are committed before they are published, and a restarted aggregator resumes
  * the same experiment at the same round (an open round keeps its accepted uploads).
+ *
+ * Delivery: every upload from a known agent is answered with a RECEIPT after it is committed
+ * (accepted, or duplicate when the store already holds it, also for a round that has closed) or
+ * refused (rejected, with the code). Agents keep an upload until its receipt arrives.
+ * Liveness: every round ends (aggregator/round-policy.ts): it closes when no selected agent is
+ * still expected, at its deadline with enough uploads, or after a bounded number of extensions
+ * with what it has or abandoned with a recorded reason.
  */
 import { EventEmitter } from 'node:events';
 import { TinyProtoError, errorCode } from '../common/errors.ts';
@@ -14,21 +21,13 @@ import { SerialQueue } from '../common/serial.ts';
 import type { ClassMasks } from '../wire/masks.ts';
 import { experimentMasks } from '../method/experiment.ts';
 import type { AgentTopic } from '../wire/topics.ts';
-import {
-  decodeGlobal,
-  decodeMasks,
-  decodeStatus,
-  decodeTelemetry,
-  decodeUpload,
-  telemetryRecord,
-  encodeGlobal,
-  encodeMasks,
-  encodeRound,
-} from '../wire/codec.ts';
-import { MessageType, type Layout } from '../wire/codec-types.ts';
+import { decodeGlobal, decodeMasks, decodeStatus, decodeTelemetry, decodeUpload, telemetryRecord, encodeGlobal, encodeMasks, encodeRound } from '../wire/codec.ts';
+import type { Layout, ReceiptOutcome } from '../wire/codec-types.ts';
 import { experimentMu, type ExperimentConfig } from './config.ts';
 import { updateGlobalPrototypes } from '../method/global.ts';
 import { selectParticipants } from '../method/selection.ts';
+import { admitUpload, checkSender, receiptFor, uploadIdentity } from './intake.ts';
+import { atDeadline, earlyClose, type RoundOutcome } from './round-policy.ts';
 import type { AggregatorStore } from './store.ts';
 import { canonicalJson } from '../storage/sqlite.ts';
 
@@ -37,6 +36,8 @@ import type { AggregatorOptions, AggregatorTransport, RoundClosed, RoundOpened, 
 export type { AggregatorOptions, AggregatorTransport, RoundClosed, RoundOpened, UploadAccepted, UploadRejected };
 
 const SENDER = 'aggregator';
+/** Above this many selected agents a ROUND announces a rank threshold instead of a list of ids. */
+export const ROUND_LIST_LIMIT = 1000;
 
 export class Aggregator extends EventEmitter {
   readonly config: ExperimentConfig;
@@ -50,6 +51,9 @@ export class Aggregator extends EventEmitter {
   private round = 0;
   private selected = new Set<string>();
   private accepted = new Set<string>();
+  /** Selected agents without an upload whose last STATUS says offline. */
+  private offline = new Set<string>();
+  private extensions = 0;
   private openedAt = 0;
   private timer: NodeJS.Timeout | null = null;
   private readonly queue: SerialQueue;
@@ -172,13 +176,15 @@ export class Aggregator extends EventEmitter {
     const row = current > 0 ? this.store.getRound(c.experiment, current) : null;
     if (row && row.status === 'open') {
       this.round = current;
-      this.selected = new Set(selectParticipants(c.agents, c.participation, c.seed, current));
+      this.selected = new Set(selectParticipants(c.agents, c.participation, c.experiment, current).selected);
       this.accepted = new Set(this.store.uploadsFor(c.experiment, current).map((u) => u.agent));
+      this.offline = new Set();
+      this.extensions = 0;
       this.openedAt = this.now();
       await this.transport.publishRetained('round', row.announcementBytes);
       this.emit('roundOpened', { round: current, selected: [...this.selected], deadlineMs: row.deadlineMs, resumed: true } satisfies RoundOpened);
       this.logger.info('round resumed', { round: current, accepted: this.accepted.size });
-      if (this.accepted.size >= this.selected.size) return this.closeRound();
+      if (this.accepted.size >= this.selected.size) return this.closeRound('complete', `all ${this.selected.size} selected agents uploaded`);
       this.arm(Math.max(0, row.deadlineMs - this.now()));
       return;
     }
@@ -188,8 +194,9 @@ export class Aggregator extends EventEmitter {
   private async openRound(round: number): Promise<void> {
     const c = this.config;
     if (round > c.rounds) return this.finish();
-    const selected = selectParticipants(c.agents, c.participation, c.seed, round);
+    const { selected, threshold } = selectParticipants(c.agents, c.participation, c.experiment, round);
     const deadlineMs = this.now() + c.roundDeadlineMs;
+    const byRank = threshold !== null && selected.length > ROUND_LIST_LIMIT;
     const bytes = encodeRound(
       { experiment: c.experiment, sender: SENDER, round },
       {
@@ -200,7 +207,8 @@ export class Aggregator extends EventEmitter {
         lr: c.lr,
         batchSize: c.batchSize,
         localEpochs: c.localEpochs,
-        selected: selected.length === c.agents.length ? [] : selected,
+        selected: threshold === null || byRank ? [] : selected,
+        ...(byRank ? { rankThreshold: threshold } : {}),
       },
     );
     this.store.openRound(c.experiment, round, bytes, deadlineMs);
@@ -208,6 +216,8 @@ export class Aggregator extends EventEmitter {
     this.round = round;
     this.selected = new Set(selected);
     this.accepted = new Set();
+    this.offline = new Set();
+    this.extensions = 0;
     this.openedAt = this.now();
     await this.transport.publishRetained('round', bytes);
     this.emit('roundOpened', { round, selected, deadlineMs, resumed: false } satisfies RoundOpened);
@@ -221,18 +231,44 @@ export class Aggregator extends EventEmitter {
     this.timer.unref?.();
   }
 
+  private progress(): Parameters<typeof atDeadline>[0] {
+    return {
+      selected: this.selected.size,
+      accepted: this.accepted.size,
+      offline: this.offline.size,
+      minUploads: this.config.minUploads,
+      extensions: this.extensions,
+      maxExtensions: this.config.maxDeadlineExtensions,
+    };
+  }
+
   private async onDeadline(round: number): Promise<void> {
     if (round !== this.round || this.finished) return;
-    if (this.accepted.size >= this.config.minUploads) {
-      this.logger.warn('round deadline: closing with the uploads received', { round, uploads: this.accepted.size, selected: this.selected.size });
-      return this.closeRound();
+    const d = atDeadline(this.progress());
+    if (d.action === 'extend') {
+      this.extensions++;
+      this.logger.warn('round deadline passed with too few uploads; extending it', { round, reason: d.reason });
+      this.arm(this.config.roundDeadlineMs);
+      return;
     }
-    this.logger.warn('round deadline passed with too few uploads; waiting another deadline period', {
-      round,
-      uploads: this.accepted.size,
-      minUploads: this.config.minUploads,
-    });
-    this.arm(this.config.roundDeadlineMs);
+    this.logger.warn('round deadline: closing', { round, outcome: d.outcome, reason: d.reason });
+    return this.closeRound(d.outcome, d.reason);
+  }
+
+  /** Closes the round now when nothing more is expected (everyone uploaded, or the rest is offline). */
+  private async closeIfDone(): Promise<void> {
+    const e = earlyClose(this.progress());
+    if (e) await this.closeRound(e.outcome, e.reason);
+  }
+
+  private async sendReceipt(agent: string, id: { round: number; crc: number }, outcome: ReceiptOutcome, error?: unknown): Promise<void> {
+    const c = this.config;
+    try {
+      await this.transport.publishReceipt(agent, receiptFor(c.experiment, SENDER, agent, id, outcome, error));
+    } catch (e) {
+      // the upload stays committed; the agent resends and gets a duplicate receipt then
+      this.logger.warn('receipt not published', { agent, round: id.round, outcome, error: (e as Error).message });
+    }
   }
 
   private reject(round: number | null, agent: string | null, e: unknown): void {
@@ -252,18 +288,20 @@ export class Aggregator extends EventEmitter {
     if (kind === 'status') {
       try {
         const s = decodeStatus(bytes, { experiment: c.experiment });
-        this.checkSender(s.header.sender, agent);
+        checkSender(s.header.sender, agent);
         this.store.upsertAgent(c.experiment, agent, { state: s.body.state, lastSeen: this.now(), lastRound: s.body.lastRound, family: s.body.modelFamily });
         this.emit('status', { agent, ...s.body });
       } catch (e) {
         this.reject(null, agent, e);
+        return;
       }
+      await this.noteStatus(agent, bytes);
       return;
     }
     if (kind === 'telemetry') {
       try {
         const t = decodeTelemetry(bytes, { experiment: c.experiment });
-        this.checkSender(t.header.sender, agent);
+        checkSender(t.header.sender, agent);
         const record = telemetryRecord(t);
         if (this.store.recordTelemetry(c.experiment, agent, record.round, record, this.now()) === 'duplicate') {
           this.logger.debug('telemetry already stored', { agent, round: record.round });
@@ -275,43 +313,56 @@ export class Aggregator extends EventEmitter {
       }
       return;
     }
-    // uploads: after the last round there is nothing to take part in
-    if (this.finished) {
-      this.reject(this.round, agent, new TinyProtoError('E_ROUND', `experiment "${c.experiment}" has finished; upload ignored`));
-      return;
-    }
+    await this.onUpload(agent, bytes);
+  }
+
+  private async onUpload(agent: string, bytes: Uint8Array): Promise<void> {
+    const c = this.config;
+    // a receipt can answer only an upload whose frame is intact and really from this agent
+    const id = uploadIdentity(bytes, c.experiment);
+    const answerable = id !== null && id.sender === agent ? id : null;
     const round = this.round;
     try {
-      const up = decodeUpload(bytes, {
-        experiment: c.experiment,
-        round,
-        K: c.numClasses,
-        d: c.featureDim,
-        s: this.valuesPerClass,
-        type: MessageType.Upload,
-      });
-      this.checkSender(up.header.sender, agent);
-      if (!this.selected.has(agent)) throw new TinyProtoError('E_NOT_SELECTED', `agent "${agent}" was not selected for round ${round}`);
-      if (up.body.layout !== this.layout || up.body.valueType !== c.valueType) {
-        throw new TinyProtoError('E_UPLOAD_FORMAT', `upload of round ${round} is ${up.body.layout}/${up.body.valueType}; this experiment takes ${this.layout}/${c.valueType}`);
-      }
+      // uploads: after the last round there is nothing to take part in
+      if (this.finished) throw new TinyProtoError('E_ROUND', `experiment "${c.experiment}" has finished; upload ignored`);
+      const ctx = { experiment: c.experiment, round, numClasses: c.numClasses, featureDim: c.featureDim, valuesPerClass: this.valuesPerClass, layout: this.layout, valueType: c.valueType, selected: this.selected };
+      admitUpload(ctx, agent, bytes);
       if (this.store.recordUpload(c.experiment, round, agent, bytes, this.now()) === 'duplicate') {
         throw new TinyProtoError('E_DUPLICATE', `duplicate upload from "${agent}" for round ${round}`);
       }
     } catch (e) {
       this.reject(round, agent, e);
+      if (answerable) await this.sendReceipt(agent, answerable, this.heldAlready(agent, answerable.round, e) ? 'duplicate' : 'rejected', e);
       return;
     }
     this.accepted.add(agent);
+    this.offline.delete(agent);
     this.emit('upload', { round, agent, bytes: bytes.length, accepted: this.accepted.size, expected: this.selected.size } satisfies UploadAccepted);
-    if (this.accepted.size >= this.selected.size) await this.closeRound();
+    await this.sendReceipt(agent, answerable!, 'accepted');
+    await this.closeIfDone();
   }
 
-  private checkSender(sender: string, agent: string): void {
-    if (sender !== agent) throw new TinyProtoError('E_SENDER', `message on agent "${agent}"'s topic says it is from "${sender}"`);
+  /**
+   * Whether a refused upload is one the store already holds (a resend after a lost receipt, also
+   * of a round that has closed since): its receipt then says duplicate, and the agent is done.
+   */
+  private heldAlready(agent: string, round: number, e: unknown): boolean {
+    const code = errorCode(e);
+    if (code === 'E_DUPLICATE') return true;
+    if (code !== 'E_ROUND' || round > this.round) return false;
+    return this.store.uploadsFor(this.config.experiment, round).some((u) => u.agent === agent);
   }
 
-  private async closeRound(): Promise<void> {
+  /** A selected agent that went offline before uploading is not waited for. */
+  private async noteStatus(agent: string, bytes: Uint8Array): Promise<void> {
+    if (this.finished || !this.selected.has(agent) || this.accepted.has(agent)) return;
+    const state = decodeStatus(bytes).body.state;
+    if (state === 'offline') this.offline.add(agent);
+    else this.offline.delete(agent);
+    if (state === 'offline') await this.closeIfDone();
+  }
+
+  private async closeRound(outcome: RoundOutcome, reason: string): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     const c = this.config;
@@ -345,7 +396,10 @@ export class Aggregator extends EventEmitter {
       globalBytes: globalBytes?.length ?? 0,
       classesWithGlobal: update?.prototypes.size ?? 0,
       seconds: (this.now() - this.openedAt) / 1000,
+      outcome,
+      reason,
     };
+    if (outcome === 'abandoned' || outcome === 'below-minimum') this.logger.warn('round closed', { round, outcome, reason });
     this.store.closeRound(c.experiment, round, globalBytes, { ...summary });
     if (update) this.globalPrototypes = update.prototypes;
     if (globalBytes) await this.transport.publishRetained('global', globalBytes);

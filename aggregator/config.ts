@@ -29,6 +29,11 @@ export interface ExperimentConfig extends AggregatorSetup {
   readonly roundDeadlineMs: number;
   /** Uploads needed to close a round at its deadline; with fewer the deadline is extended. */
   readonly minUploads: number;
+  /**
+   * How many times a round below minUploads gets another deadline period; after that it closes
+   * with what it has (or is abandoned with none), so every round ends.
+   */
+  readonly maxDeadlineExtensions: number;
 }
 
 export const EXPERIMENT_DEFAULTS: ExperimentConfig = Object.freeze({
@@ -39,6 +44,7 @@ export const EXPERIMENT_DEFAULTS: ExperimentConfig = Object.freeze({
   participation: 1,
   roundDeadlineMs: 10 * 60 * 1000,
   minUploads: 1,
+  maxDeadlineExtensions: 2,
 } satisfies ExperimentConfig);
 
 export function resolveExperimentConfig(options: Partial<ExperimentConfig> = {}): ExperimentConfig {
@@ -55,6 +61,7 @@ export function resolveExperimentConfig(options: Partial<ExperimentConfig> = {})
   const selected = participantsPerRound(c.agents.length, c.participation);
   // clamp: a round can never need more uploads than it selects agents
   const minUploads = Math.min(int('minUploads', c.minUploads, 1), selected);
+  int('maxDeadlineExtensions', c.maxDeadlineExtensions, 0, 1000);
   return Object.freeze({ ...c, minUploads, agents: Object.freeze([...c.agents]) });
 }
 

@@ -7,7 +7,7 @@ import mqtt from 'mqtt';
 import type { Logger } from '../common/logger.ts';
 import { MqttSession, type MqttConnectFn, type WireCounters } from '../mqtt/session.ts';
 import type { MqttVersionChoice } from '../mqtt/options.ts';
-import { agentFilter, aggregatorTopic, parseTopic, type AgentTopic, type AggregatorTopic } from '../wire/topics.ts';
+import { agentFilter, aggregatorTopic, parseTopic, receiptTopic, type AgentTopic, type AggregatorTopic } from '../wire/topics.ts';
 import type { AggregatorTransport } from './aggregator.ts';
 
 export interface AggregatorConnection {
@@ -61,6 +61,10 @@ export class MqttAggregatorTransport implements AggregatorTransport {
 
   publishRetained(kind: AggregatorTopic, bytes: Uint8Array): Promise<void> {
     return this.session.publish(aggregatorTopic(this.experiment, kind), bytes, true);
+  }
+
+  publishReceipt(agent: string, bytes: Uint8Array): Promise<void> {
+    return this.session.publish(receiptTopic(this.experiment, agent), bytes, true);
   }
 
   onAgentMessage(handler: (kind: AgentTopic, agent: string, bytes: Uint8Array) => void): void {

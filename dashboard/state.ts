@@ -5,7 +5,8 @@
  */
 import type { RoundTelemetry } from '../wire/telemetry.ts';
 import type { ExperimentConfig } from '../aggregator/config.ts';
-import { selectParticipants } from '../method/selection.ts';
+import { participantsPerRound } from '../method/selection.ts';
+import type { RoundOutcome } from '../aggregator/round-policy.ts';
 import type { AggregatorStore } from '../aggregator/store.ts';
 import type { RoundClosed } from '../aggregator/aggregator.ts';
 import { recordedScores, weightedAccuracy } from '../learner/eval.ts';
@@ -52,7 +53,7 @@ export interface RoundTelemetrySummary {
 }
 
 /** A closed round as the aggregator summarised it, plus when it closed and its telemetry. */
-export interface DashboardRound extends RoundClosed {
+export interface DashboardRound extends Omit<RoundClosed, 'outcome' | 'reason'>, Partial<Pick<RoundClosed, 'outcome' | 'reason'>> {
   closedAt: number | null;
   telemetry: RoundTelemetrySummary | null;
 }
@@ -150,6 +151,8 @@ export function dashboardState(aggregator: DashboardAggregator, store: Dashboard
         globalBytes: num(s['globalBytes'], r.globalSize ?? 0),
         classesWithGlobal: num(s['classesWithGlobal']),
         seconds: num(s['seconds']),
+        // rounds closed by older versions have no outcome recorded
+        ...(typeof s['outcome'] === 'string' ? { outcome: s['outcome'] as RoundOutcome, reason: String(s['reason'] ?? '') } : {}),
         closedAt: r.closedAt,
         telemetry: summarizeTelemetry(byRound.get(r.round) ?? []),
       };
@@ -162,7 +165,7 @@ export function dashboardState(aggregator: DashboardAggregator, store: Dashboard
         deadlineMs: open.deadlineMs,
         openedAt: open.openedAt,
         uploads: open.uploads,
-        selected: selectParticipants(c.agents, c.participation, c.seed, open.round).length,
+        selected: participantsPerRound(c.agents.length, c.participation),
       }
     : null;
   const seen = new Map(store.agents(id).map((a) => [a.agent, a]));

@@ -57,8 +57,10 @@ export class MqttSession {
   private readonly messageHandlers: ((topic: string, payload: Uint8Array) => void)[] = [];
   private early: [string, Uint8Array][] = [];
   private readonly connectHandlers: (() => void)[] = [];
+  private readonly disconnectHandlers: (() => void)[] = [];
   private readonly logger: Logger;
   private closing = false;
+  private wasConnected = false;
   private attempts = 0;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private subscribed = false;
@@ -101,6 +103,11 @@ export class MqttSession {
   onConnect(handler: () => void): void {
     this.connectHandlers.push(handler);
     if (this.connected) handler();
+  }
+
+  /** Called when an established connection closes (before any reconnection). */
+  onDisconnect(handler: () => void): void {
+    this.disconnectHandlers.push(handler);
   }
 
   /** Connects (trying MQTT 5 first when allowed) and subscribes; rejects if no version is accepted. */
@@ -150,12 +157,17 @@ export class MqttSession {
         }
         this.sampleBytesSent();
         // only the live client reconnects (a client that failed its first CONNACK is discarded)
-        if (this.client === client) this.scheduleReconnect();
+        if (this.client === client) {
+          if (this.wasConnected) for (const h of this.disconnectHandlers) h();
+          this.wasConnected = false;
+          this.scheduleReconnect();
+        }
       });
       client.on('connect', (connack) => {
         const sessionPresent = (connack as { sessionPresent?: boolean } | null | undefined)?.sessionPresent === true;
         clearTimeout(timer);
         this.attempts = 0;
+        this.wasConnected = true;
         this.attachCounters(client);
         if (!settled) {
           settled = true;

@@ -28,6 +28,7 @@ async function publishedMasks(config: ExperimentConfig): Promise<ClassMasks> {
   const published: { kind: AggregatorTopic; bytes: Uint8Array }[] = [];
   const transport: AggregatorTransport = {
     publishRetained: async (kind, bytes) => void published.push({ kind, bytes }),
+    publishReceipt: async () => undefined,
     onAgentMessage: () => undefined,
     close: async () => undefined,
   };

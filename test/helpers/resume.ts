@@ -11,6 +11,7 @@ import { resolveExperimentConfig, type ExperimentConfig } from '../../aggregator
 import { openAggregatorStore, type AggregatorStore } from '../../aggregator/store.ts';
 import { MqttAggregatorTransport } from '../../aggregator/transport.ts';
 import { Agent, type AgentTransport, type RoundTrained } from '../../agent/agent.ts';
+import type { AgentInbound } from '../../agent/agent-types.ts';
 import { resolveAgentConfig } from '../../agent/config.ts';
 import { openAgentStore, type AgentStore } from '../../agent/store.ts';
 import { MqttAgentTransport } from '../../agent/transport.ts';
@@ -58,11 +59,14 @@ export class HookedTransport implements AgentTransport {
     private readonly round: number,
     private readonly beforeUpload: () => Promise<void>,
   ) {}
-  onMessage(handler: (kind: AggregatorTopic, bytes: Uint8Array) => void): void {
+  onMessage(handler: (kind: AgentInbound, bytes: Uint8Array) => void): void {
     this.inner.onMessage(handler);
   }
   onConnect(handler: () => void): void {
     this.inner.onConnect(handler);
+  }
+  onDisconnect(handler: () => void): void {
+    this.inner.onDisconnect(handler);
   }
   async publish(kind: AgentTopic, bytes: Uint8Array, retain: boolean): Promise<void> {
     if (kind === 'upload' && roundOf(bytes) === this.round && !this.reached) {

@@ -1,0 +1,62 @@
+/**
+ * The aggregator's boundary for uploads: everything about one UPLOAD is checked before it can have
+ * any effect (size, frame, CRC, experiment, round, K/d/s, sender = topic, selection, layout and
+ * value type), and the RECEIPT that answers it is built here. Pure: no store, no transport.
+ */
+import { TinyProtoError, errorCode } from '../common/errors.ts';
+import { decodeUpload, encodeReceipt, peekHeader } from '../wire/codec.ts';
+import { MessageType, RECEIPT_CODE_PATTERN, type DecodedUpload, type Layout, type ReceiptOutcome, type ValueType } from '../wire/codec-types.ts';
+
+export interface IntakeContext {
+  readonly experiment: string;
+  readonly round: number;
+  readonly numClasses: number;
+  readonly featureDim: number;
+  readonly valuesPerClass: number;
+  readonly layout: Layout;
+  readonly valueType: ValueType;
+  readonly selected: ReadonlySet<string>;
+}
+
+/** Decodes and validates an upload for the open round; throws a TinyProtoError with a code. */
+export function admitUpload(ctx: IntakeContext, agent: string, bytes: Uint8Array): DecodedUpload {
+  const up = decodeUpload(bytes, {
+    experiment: ctx.experiment,
+    round: ctx.round,
+    K: ctx.numClasses,
+    d: ctx.featureDim,
+    s: ctx.valuesPerClass,
+    type: MessageType.Upload,
+  });
+  checkSender(up.header.sender, agent);
+  const round = ctx.round;
+  if (!ctx.selected.has(agent)) throw new TinyProtoError('E_NOT_SELECTED', `agent "${agent}" was not selected for round ${round}`);
+  if (up.body.layout !== ctx.layout || up.body.valueType !== ctx.valueType) {
+    throw new TinyProtoError('E_UPLOAD_FORMAT', `upload of round ${round} is ${up.body.layout}/${up.body.valueType}; this experiment takes ${ctx.layout}/${ctx.valueType}`);
+  }
+  return up;
+}
+
+export function checkSender(sender: string, agent: string): void {
+  if (sender !== agent) throw new TinyProtoError('E_SENDER', `message on agent "${agent}"'s topic says it is from "${sender}"`);
+}
+
+/** The round and frame CRC of an upload whose frame is intact (null when even the frame is not). */
+export function uploadIdentity(bytes: Uint8Array, experiment: string): { round: number; crc: number; sender: string } | null {
+  try {
+    const h = peekHeader(bytes, { experiment, type: MessageType.Upload });
+    return { round: h.round, crc: h.crc, sender: h.sender };
+  } catch {
+    return null;
+  }
+}
+
+/** The RECEIPT for an upload: what the agent needs to settle its outbox entry. */
+export function receiptFor(experiment: string, sender: string, agent: string, id: { round: number; crc: number }, outcome: ReceiptOutcome, error?: unknown): Uint8Array {
+  let code = '';
+  if (outcome === 'rejected') {
+    code = errorCode(error);
+    if (!RECEIPT_CODE_PATTERN.test(code)) code = 'E_INTERNAL';
+  }
+  return encodeReceipt({ experiment, sender, round: id.round }, { agent, outcome, uploadCrc: id.crc, code });
+}

@@ -1,0 +1,46 @@
+/**
+ * When a round ends (pure): at its deadline a round with enough uploads closes; one with too few
+ * is extended, at most `maxExtensions` times; after that it closes with what it has, or, with no
+ * upload at all, it is abandoned with a recorded reason. Before the deadline a round closes as
+ * soon as no agent it still waits for is online (every selected agent has uploaded, or went
+ * offline by its last will) and it has enough uploads.
+ */
+
+/** How a round ended (kept in the round's summary). */
+export type RoundOutcome = 'complete' | 'deadline' | 'below-minimum' | 'abandoned' | 'agents-offline';
+
+export interface RoundProgress {
+  /** Selected agents. */
+  readonly selected: number;
+  /** Uploads accepted so far. */
+  readonly accepted: number;
+  /** Selected agents that have not uploaded and are offline (their last will). */
+  readonly offline: number;
+  readonly minUploads: number;
+  /** Deadline extensions already granted. */
+  readonly extensions: number;
+  readonly maxExtensions: number;
+}
+
+export type DeadlineDecision = { readonly action: 'close'; readonly outcome: RoundOutcome; readonly reason: string } | { readonly action: 'extend'; readonly reason: string };
+
+/** Whether the round can close now, before its deadline (null = keep waiting). */
+export function earlyClose(p: RoundProgress): { outcome: RoundOutcome; reason: string } | null {
+  if (p.accepted >= p.selected) return { outcome: 'complete', reason: `all ${p.selected} selected agents uploaded` };
+  if (p.accepted + p.offline >= p.selected && p.accepted >= p.minUploads) {
+    return { outcome: 'agents-offline', reason: `${p.accepted} of ${p.selected} uploaded; the other ${p.selected - p.accepted} are offline` };
+  }
+  return null;
+}
+
+/** What to do when the round's deadline passes. */
+export function atDeadline(p: RoundProgress): DeadlineDecision {
+  if (p.accepted >= p.minUploads) return { action: 'close', outcome: 'deadline', reason: `deadline: ${p.accepted} of ${p.selected} uploaded` };
+  if (p.extensions < p.maxExtensions) {
+    return { action: 'extend', reason: `deadline: ${p.accepted} of the ${p.minUploads} uploads needed; extension ${p.extensions + 1} of ${p.maxExtensions}` };
+  }
+  if (p.accepted > 0) {
+    return { action: 'close', outcome: 'below-minimum', reason: `closed below the minimum after ${p.maxExtensions} extensions: ${p.accepted} of the ${p.minUploads} uploads needed` };
+  }
+  return { action: 'close', outcome: 'abandoned', reason: `abandoned after ${p.maxExtensions} extensions: no upload from the ${p.selected} selected agents` };
+}
