@@ -407,6 +407,24 @@ export class Aggregator extends EventEmitter {
     await this.openRound(round + 1);
   }
 
+  /**
+   * After the last round: resolves when every agent that uploaded in it has sent its telemetry
+   * for it (its TELEMETRY follows its evaluation of the final global prototypes), or after
+   * `timeoutMs`, with the agents still missing.
+   */
+  async awaitFinalTelemetry(timeoutMs: number): Promise<string[]> {
+    const id = this.config.experiment;
+    const last = this.round;
+    const expected = new Set(this.store.uploadsFor(id, last).map((u) => u.agent));
+    const missing = (): string[] => {
+      const have = new Set(this.store.telemetry(id).filter((t) => t.round === last).map((t) => t.agent));
+      return [...expected].filter((a) => !have.has(a)).sort();
+    };
+    const end = this.now() + timeoutMs;
+    while (missing().length > 0 && this.now() < end) await new Promise((r) => setTimeout(r, 100));
+    return missing();
+  }
+
   private finish(): void {
     if (this.finished) return;
     this.finished = true;

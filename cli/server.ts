@@ -48,6 +48,8 @@ experiment at the same round. Exits when the last round has closed.
   --mqtt-version V         auto | 5 | 3.1.1
   --dashboard PORT         live web dashboard on http://127.0.0.1:PORT/ (0 = any free port; loopback
                            only, no authentication: from another machine use an SSH tunnel)
+  --telemetry-wait-ms MS   after the last round, wait up to MS for the agents' telemetry of it
+                           (default 30000)
 ${flagHelp(SERVER_FLAGS)}
   -h, --help
 `;
@@ -63,6 +65,7 @@ const CONNECTION_FLAGS = {
   key: { type: 'string' },
   'mqtt-version': { type: 'string' },
   dashboard: { type: 'string' },
+  'telemetry-wait-ms': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -72,6 +75,8 @@ export interface ServerArgs {
   store: string;
   /** Port of the web dashboard; null = no dashboard. */
   dashboard: number | null;
+  /** How long to wait for the last round's telemetry before exiting. */
+  telemetryWaitMs: number;
   help: boolean;
 }
 
@@ -88,7 +93,10 @@ export function serverArgs(argv: string[], env: NodeJS.ProcessEnv): ServerArgs {
     mqttVersion: (str('mqtt-version') ?? 'auto') as MqttVersionChoice,
   };
   const dashboard = str('dashboard') === null ? null : parseDashboardPort(str('dashboard')!);
-  if (extra['help']) return { experiment: EXPERIMENT_DEFAULTS, connection, store: '', dashboard, help: true };
+  const waitText = str('telemetry-wait-ms') ?? '30000';
+  const telemetryWaitMs = Number(waitText);
+  if (!/^\d+$/.test(waitText) || telemetryWaitMs > 3_600_000) throw new TinyProtoError('E_CONFIG', `--telemetry-wait-ms must be an integer from 0 to 3600000, got "${waitText}"`);
+  if (extra['help']) return { experiment: EXPERIMENT_DEFAULTS, connection, store: '', dashboard, telemetryWaitMs, help: true };
   let file: Record<string, unknown> = {};
   const path = str('config');
   if (path) {
@@ -101,7 +109,7 @@ export function serverArgs(argv: string[], env: NodeJS.ProcessEnv): ServerArgs {
   const agents = fields['agents'] as string[] | undefined;
   if (agents && agents.length === 1 && /^\d+$/.test(agents[0]!)) fields['agents'] = Array.from({ length: Number(agents[0]) }, (_, i) => `agent-${i}`);
   const experiment = resolveExperimentConfig({ ...file, ...fields } as Partial<ExperimentConfig>);
-  return { experiment, connection, store: str('store') ?? 'tinyproto-server.db', dashboard, help: false };
+  return { experiment, connection, store: str('store') ?? 'tinyproto-server.db', dashboard, telemetryWaitMs, help: false };
 }
 
 export const ROUND_TABLE_HEADER = 'round  uploads  bytes in   global B  classes  time';
@@ -138,6 +146,8 @@ export async function runServer(argv: string[], out: (s: string) => void, logger
     await aggregator.start();
     out(ROUND_TABLE_HEADER);
     await aggregator.done;
+    const missing = await aggregator.awaitFinalTelemetry(args.telemetryWaitMs);
+    if (missing.length > 0) out(`no telemetry of the last round from ${missing.join(', ')} after ${args.telemetryWaitMs} ms`);
     const counts = store.rejectionCounts(args.experiment.experiment);
     out(`finished: ${store.rounds(args.experiment.experiment).filter((r) => r.status === 'closed').length} rounds closed; rejections ${JSON.stringify(counts)}`);
   } finally {

@@ -253,6 +253,9 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
     await aggregator.done;
     // let every agent evaluate the last global prototypes before it is stopped
     await waitForEvaluations(ids.map((id) => join(dir, `${id}.db`)), opts.experiment, opts.rounds, children, 120_000);
+    // and send the telemetry of it to the aggregator
+    const missing = await aggregator.awaitFinalTelemetry(15_000);
+    if (missing.length > 0) logger.warn('no telemetry of the last round from some agents', { missing });
   } finally {
     await Promise.all(
       children.map(
