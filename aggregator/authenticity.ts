@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import { TinyProtoError, errorCode } from '../common/errors.ts';
 import { silentLogger, type Logger } from '../common/logger.ts';
 import { authenticateFrame } from '../wire/authenticate.ts';
+import { frameHeader } from '../wire/sign-frame.ts';
 import { parsePublicKey, publicKeyHex } from '../wire/signature.ts';
 import type { AggregatorTransport, UploadRejected } from './aggregator-types.ts';
 import type { AggregatorStore } from './store.ts';
@@ -52,6 +53,14 @@ export function readAgentKeysFile(path: string): Record<string, string> {
     out[agent] = publicKeyHex(parsePublicKey(key));
   }
   return out;
+}
+
+function headerRound(bytes: Uint8Array): number | null {
+  try {
+    return frameHeader(bytes).round;
+  } catch {
+    return null;
+  }
 }
 
 export class AgentAuthentication {
@@ -93,14 +102,12 @@ export class AgentAuthentication {
   /** Whether `bytes` on `agent`'s topic may reach the aggregator; pins on first contact. Never throws. */
   accept(kind: Kind, agent: string, bytes: Uint8Array): boolean {
     if (!this.agents.has(agent)) return true;
-    let round: number | null = null;
     try {
       const a = authenticateFrame(bytes, this.pinned.get(agent) ?? null, {
         pinOnFirstContact: this.opts.pinOnFirstContact !== false && !this.configured.has(agent),
         allowUnsigned: this.opts.allowUnsigned === true,
         owner: `agent "${agent}"`,
       });
-      round = a.header.round;
       if (a.pin !== null) {
         const kept = this.opts.store.keys.pinAgentKey(this.opts.experiment, agent, publicKeyHex(a.pin), 'pinned', this.now());
         this.pinned.set(agent, parsePublicKey(kept.publicKey));
@@ -112,7 +119,7 @@ export class AgentAuthentication {
       const code = errorCode(e);
       const message = e instanceof Error ? e.message : String(e);
       this.refused[code] = (this.refused[code] ?? 0) + 1;
-      const rejection: UploadRejected = { round: kind === 'upload' ? round : null, agent, code, message };
+      const rejection: UploadRejected = { round: kind === 'upload' ? headerRound(bytes) : null, agent, code, message };
       try {
         this.opts.store.recordRejection(this.opts.experiment, rejection.round, agent, code, message, this.now());
       } catch (se) {
