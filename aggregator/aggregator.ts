@@ -29,6 +29,7 @@ import { MessageType, type Layout } from '../wire/codec-types.ts';
 import { experimentMu, type ExperimentConfig } from './config.ts';
 import { updateGlobalPrototypes } from '../method/global.ts';
 import { selectParticipants } from '../method/selection.ts';
+import { checkUploadValues, clipUpload } from '../method/robust.ts';
 import type { AggregatorStore } from './store.ts';
 import { canonicalJson } from '../storage/sqlite.ts';
 
@@ -295,6 +296,7 @@ export class Aggregator extends EventEmitter {
       if (up.body.layout !== this.layout || up.body.valueType !== c.valueType) {
         throw new TinyProtoError('E_UPLOAD_FORMAT', `upload of round ${round} is ${up.body.layout}/${up.body.valueType}; this experiment takes ${this.layout}/${c.valueType}`);
       }
+      checkUploadValues(up.body.prototypes, { method: c.method, mu: this.mu }, `upload from "${agent}"`);
       if (this.store.recordUpload(c.experiment, round, agent, bytes, this.now()) === 'duplicate') {
         throw new TinyProtoError('E_DUPLICATE', `duplicate upload from "${agent}" for round ${round}`);
       }
@@ -320,7 +322,7 @@ export class Aggregator extends EventEmitter {
     const rows = this.store.uploadsFor(c.experiment, round);
     const uploads = rows.map((u) => {
       const m = decodeUpload(u.bytes, { experiment: c.experiment, round, K: c.numClasses, d: c.featureDim, s });
-      return new Map(m.body.prototypes.map((p) => [p.classId, p.values]));
+      return clipUpload(new Map(m.body.prototypes.map((p) => [p.classId, p.values])), { method: c.method, mu: this.mu }).upload;
     });
     const update = updateGlobalPrototypes({ method: c.method, numClasses: c.numClasses, featureDim: c.featureDim, masks: this.masks, mu: this.mu }, uploads, this.globalPrototypes);
     let globalBytes: Uint8Array | null = null;
