@@ -249,7 +249,7 @@ describe('AggregatorStore file specifics', () => {
     t.close();
   });
 
-  test('a version-1 store is migrated to version 2 keeping its data', () => {
+  test('a version-1 store is migrated to the latest version keeping its data', () => {
     const path = freshFile();
     const v1 = openStoreDb(path, { ...AGGREGATOR_SCHEMA, migrations: AGGREGATOR_SCHEMA.migrations.slice(0, 1) });
     assert.equal(v1.pragma('user_version', { simple: true }), 1);
@@ -265,10 +265,13 @@ describe('AggregatorStore file specifics', () => {
     assert.equal(s.recordTelemetry('exp', 'a', 1, telemetryRecord('exp', 'a', 1), 7), 'accepted');
     s.close();
     const db = new Database(path, { readonly: true });
-    assert.equal(db.pragma('user_version', { simple: true }), 2);
+    assert.equal(db.pragma('user_version', { simple: true }), AGGREGATOR_SCHEMA_VERSION);
     db.close();
     const t = openAggregatorStore(path);
     assert.deepEqual(t.telemetry('exp'), [telemetryRecord('exp', 'a', 1)]);
+    // version 3: the key tables, empty after the migration
+    assert.equal(t.keys.signingKey(), null);
+    assert.deepEqual(t.keys.agentKeys('exp'), []);
     t.close();
   });
 
