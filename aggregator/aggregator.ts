@@ -28,6 +28,7 @@ import { updateGlobalPrototypes } from '../method/global.ts';
 import { selectParticipants } from '../method/selection.ts';
 import { admitUpload, checkSender, receiptFor, uploadIdentity } from './intake.ts';
 import { atDeadline, earlyClose, type RoundOutcome } from './round-policy.ts';
+import { checkUploadValues, clipUpload } from '../method/robust.ts';
 import type { AggregatorStore } from './store.ts';
 import { canonicalJson } from '../storage/sqlite.ts';
 
@@ -326,7 +327,8 @@ export class Aggregator extends EventEmitter {
       // uploads: after the last round there is nothing to take part in
       if (this.finished) throw new TinyProtoError('E_ROUND', `experiment "${c.experiment}" has finished; upload ignored`);
       const ctx = { experiment: c.experiment, round, numClasses: c.numClasses, featureDim: c.featureDim, valuesPerClass: this.valuesPerClass, layout: this.layout, valueType: c.valueType, selected: this.selected };
-      admitUpload(ctx, agent, bytes);
+      const up = admitUpload(ctx, agent, bytes);
+      checkUploadValues(up.body.prototypes, { method: c.method, mu: this.mu }, `upload from "${agent}"`);
       if (this.store.recordUpload(c.experiment, round, agent, bytes, this.now()) === 'duplicate') {
         throw new TinyProtoError('E_DUPLICATE', `duplicate upload from "${agent}" for round ${round}`);
       }
@@ -371,7 +373,7 @@ export class Aggregator extends EventEmitter {
     const rows = this.store.uploadsFor(c.experiment, round);
     const uploads = rows.map((u) => {
       const m = decodeUpload(u.bytes, { experiment: c.experiment, round, K: c.numClasses, d: c.featureDim, s });
-      return new Map(m.body.prototypes.map((p) => [p.classId, p.values]));
+      return clipUpload(new Map(m.body.prototypes.map((p) => [p.classId, p.values])), { method: c.method, mu: this.mu }).upload;
     });
     const update = updateGlobalPrototypes({ method: c.method, numClasses: c.numClasses, featureDim: c.featureDim, masks: this.masks, mu: this.mu }, uploads, this.globalPrototypes);
     let globalBytes: Uint8Array | null = null;

@@ -72,6 +72,25 @@ const MIGRATIONS: readonly Migration[] = [
       );
     `);
   },
+  // v2 -> v3: the aggregator's signing key and the agents' pinned public keys (aggregator/keys.ts)
+  (db) => {
+    db.exec(`
+      CREATE TABLE signing_key (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        private_pem TEXT NOT NULL,
+        public_key  TEXT NOT NULL,
+        created_at  INTEGER NOT NULL
+      );
+      CREATE TABLE agent_key (
+        experiment TEXT NOT NULL,
+        agent      TEXT NOT NULL,
+        public_key TEXT NOT NULL,
+        source     TEXT NOT NULL CHECK (source IN ('pinned', 'configured')),
+        pinned_at  INTEGER NOT NULL,
+        PRIMARY KEY (experiment, agent)
+      );
+    `);
+  },
 ];
 
 export const AGGREGATOR_SCHEMA: StoreSchema = {

@@ -2,6 +2,7 @@
  * Aggregator store public types: experiment/round/upload/rejection/agent records and the
  * AggregatorStore interface. Re-exported from ./store.ts.
  */
+import type { AggregatorKeyStore } from './store-keys.ts';
 import type { RoundTelemetry } from '../wire/telemetry.ts';
 
 export type ExperimentStatus = 'running' | 'finished';
@@ -127,6 +128,9 @@ export interface AggregatorStore {
   recordTelemetry(experiment: string, agent: string, round: number, record: RoundTelemetry, at: number): 'accepted' | 'duplicate';
   /** Ordered by round, then agent. */
   telemetry(experiment: string): RoundTelemetry[];
+
+  /** The aggregator's signing key and the agents' public keys (aggregator/store-keys.ts). */
+  readonly keys: AggregatorKeyStore;
 
   /** Idempotent. Any later call throws E_STORE. */
   close(): void;

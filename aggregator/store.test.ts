@@ -249,7 +249,7 @@ describe('AggregatorStore file specifics', () => {
     t.close();
   });
 
-  test('a version-1 store is migrated to version 2 keeping its data', () => {
+  test('a version-1 store is migrated to the latest version keeping its data', () => {
     const path = freshFile();
     const v1 = openStoreDb(path, { ...AGGREGATOR_SCHEMA, migrations: AGGREGATOR_SCHEMA.migrations.slice(0, 1) });
     assert.equal(v1.pragma('user_version', { simple: true }), 1);
@@ -257,7 +257,7 @@ describe('AggregatorStore file specifics', () => {
     v1.prepare("INSERT INTO round (experiment, round, status, opened_at, deadline_ms, announcement) VALUES ('exp', 1, 'open', 6, 100, x'a1')").run();
     assert.equal((v1.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'telemetry'").get() as { n: number }).n, 0);
     closeDb(v1);
-    assert.equal(AGGREGATOR_SCHEMA_VERSION, 2);
+    assert.equal(AGGREGATOR_SCHEMA_VERSION, 3);
     const s = openAggregatorStore(path);
     assert.equal(s.getExperiment('exp')?.currentRound, 0);
     assert.equal(s.getRound('exp', 1)?.status, 'open');
@@ -265,10 +265,13 @@ describe('AggregatorStore file specifics', () => {
     assert.equal(s.recordTelemetry('exp', 'a', 1, telemetryRecord('exp', 'a', 1), 7), 'accepted');
     s.close();
     const db = new Database(path, { readonly: true });
-    assert.equal(db.pragma('user_version', { simple: true }), 2);
+    assert.equal(db.pragma('user_version', { simple: true }), AGGREGATOR_SCHEMA_VERSION);
     db.close();
     const t = openAggregatorStore(path);
     assert.deepEqual(t.telemetry('exp'), [telemetryRecord('exp', 'a', 1)]);
+    // version 3: the key tables, empty after the migration
+    assert.equal(t.keys.signingKey(), null);
+    assert.deepEqual(t.keys.agentKeys('exp'), []);
     t.close();
   });
 

@@ -23,6 +23,7 @@ import {
 } from '../storage/sqlite.ts';
 import { checkId, checkRound, checkTime, sameBytes, type RoundRow } from './store-internal.ts';
 import { AGGREGATOR_SCHEMA } from './store-schema.ts';
+import { SqliteAggregatorKeys } from './store-keys.ts';
 import { TELEMETRY_SQL } from './store-view.ts';
 import type { AgentFields, AgentRecord, AggregatorStore, ExperimentRecord, ExperimentStatus } from './store-types.ts';
 import type { RejectionRecord, RoundRecord, RoundSummary, UploadRecord } from './store-types.ts';
@@ -34,11 +35,13 @@ class SqliteAggregatorStore implements AggregatorStore {
   readonly path: string;
   private readonly db: SqliteDb;
   private readonly s;
+  readonly keys: SqliteAggregatorKeys;
 
   constructor(path: string) {
     this.path = path;
     this.db = openStoreDb(path, AGGREGATOR_SCHEMA);
     const db = this.db;
+    this.keys = new SqliteAggregatorKeys(db, path);
     const roundCols = `r.round, r.status, r.opened_at, r.deadline_ms, r.closed_at,
       (SELECT count(*) FROM upload u WHERE u.experiment = r.experiment AND u.round = r.round) AS uploads`;
     this.s = {

@@ -35,6 +35,8 @@ export type ErrorCode =
   | 'E_UPLOAD_FORMAT'
   | 'E_DUPLICATE'
   | 'E_SENDER'
+  // a finite value beyond what any honest upload carries (method/robust.ts)
+  | 'E_VALUE_BOUND'
   | 'E_NOT_CONNECTED'
   // the broker process (mosquitto) could not be prepared, started or reached
   | 'E_BROKER'

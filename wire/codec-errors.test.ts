@@ -100,8 +100,8 @@ test('E_CODEC_TRAILING: bytes after the CRC, payload longer than the body', () =
 });
 
 test('E_CODEC_FIELD: ids, flags, enums, bitsets, selections, notes, int8', () => {
-  throwsExactly(() => decodeUpload(rawFrame({ type: 3, flags: 2, payload: '' })), 'E_CODEC_FIELD', 'upload: reserved flags 0x02 set (only bit 0, signed, is defined in version 1)');
-  throwsExactly(() => decodeUpload(rawFrame({ type: 3, flags: 0x80, payload: '' })), 'E_CODEC_FIELD', 'upload: reserved flags 0x80 set (only bit 0, signed, is defined in version 1)');
+  throwsExactly(() => decodeUpload(rawFrame({ type: 3, flags: 2, payload: '' })), 'E_CODEC_FIELD', 'upload: reserved flags 0x02 set (only bit 0, signed, and with it bit 1, key, are defined in version 1)');
+  throwsExactly(() => decodeUpload(rawFrame({ type: 3, flags: 0x80, payload: '' })), 'E_CODEC_FIELD', 'upload: reserved flags 0x80 set (only bit 0, signed, and with it bit 1, key, are defined in version 1)');
   throwsExactly(() => decodeUpload(rawFrame({ type: 3, experiment: 'e 1', payload: '' })), 'E_CODEC_FIELD', 'upload: experiment id contains invalid character 0x20 at position 1 (allowed: A-Za-z0-9._-)');
   throwsExactly(() => decodeUpload(rawFrame({ type: 3, sender: '', payload: '' })), 'E_CODEC_FIELD', 'upload: sender id has 0 characters, must be 1..32');
   throwsExactly(() => decodeUpload(rawFrame({ type: 3, sender: 'x'.repeat(33), payload: '' })), 'E_CODEC_FIELD', 'upload: sender id has 33 characters, must be 1..32');

@@ -9,6 +9,7 @@
  *   .  1  sender id length S, then S ASCII bytes
  *   .  4  round (u32 LE)
  *   .  4  payload length P (u32 LE), then P payload bytes
+ *   . 32  the signer's Ed25519 public key (flag bit 1 only)
  *   . 64  Ed25519 signature of every byte before it (signed frames only)
  *   .  4  CRC-32 of every byte before it (u32 LE)
  */
@@ -23,7 +24,7 @@ import {
   type MessageHeader,
 } from './codec-types.ts';
 import { checkIdString, checkUint, fail, hex2, hex8, idFromBytes, Writer } from './codec-io.ts';
-import { FLAG_SIGNED, SIGNATURE_BYTES, type FrameSigner, type FrameVerifier } from './signature.ts';
+import { FLAG_KEY, FLAG_SIGNED, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, type FrameSigner, type FrameVerifier } from './signature.ts';
 
 /** Frame bytes that are not payload: 19 + experiment length + sender length. */
 export function frameOverhead(experiment: string, sender: string): number {
@@ -68,9 +69,11 @@ export function encodeFrame(
   payload: Uint8Array,
   maxBytes: number | undefined,
   signer?: FrameSigner,
+  embedKey = false,
 ): Uint8Array {
   checkHeaderFields(ctx, h);
-  const sigBytes = signer === undefined ? 0 : SIGNATURE_BYTES;
+  const withKey = signer !== undefined && embedKey;
+  const sigBytes = signer === undefined ? 0 : SIGNATURE_BYTES + (withKey ? PUBLIC_KEY_BYTES : 0);
   const total = frameOverhead(h.experiment, h.sender) + payload.length + sigBytes;
   checkEncodedSize(ctx, total, maxBytes);
   const w = new Writer(total);
@@ -78,12 +81,16 @@ export function encodeFrame(
   w.u8(0x50); // 'P'
   w.u8(PROTOCOL_VERSION);
   w.u8(type);
-  w.u8(signer === undefined ? 0 : FLAG_SIGNED); // flags
+  w.u8(signer === undefined ? 0 : withKey ? FLAG_SIGNED | FLAG_KEY : FLAG_SIGNED); // flags
   w.shortAscii(h.experiment);
   w.shortAscii(h.sender);
   w.u32(h.round);
   w.u32(payload.length);
   w.bytes(payload);
+  if (withKey) {
+    if (signer.publicKey.length !== PUBLIC_KEY_BYTES) fail('E_CODEC_SIGNATURE', `${ctx}: signer's public key is ${signer.publicKey.length} bytes, expected ${PUBLIC_KEY_BYTES}`);
+    w.bytes(signer.publicKey);
+  }
   const out = new Uint8Array(total);
   const unsigned = w.finish();
   out.set(unsigned);
@@ -153,7 +160,8 @@ export function parseFrame(ctx: string, buf: Uint8Array, maxBytes: number | unde
       available,
     });
   }
-  const sigBytes = flags & FLAG_SIGNED ? SIGNATURE_BYTES : 0;
+  const keyBytes = flags & FLAG_SIGNED && flags & FLAG_KEY ? PUBLIC_KEY_BYTES : 0;
+  const sigBytes = flags & FLAG_SIGNED ? SIGNATURE_BYTES + keyBytes : 0;
   const crcAt = headerLength + payloadLength + sigBytes;
   if (sigBytes > 0 && len - headerLength - payloadLength < sigBytes) {
     fail('E_CODEC_TRUNCATED', `${ctx}: truncated: signature needs ${sigBytes} bytes, ${len - headerLength - payloadLength} available`, {
@@ -185,8 +193,9 @@ export function parseFrame(ctx: string, buf: Uint8Array, maxBytes: number | unde
   if (type < MessageType.Masks || type > MessageType.Receipt) {
     fail('E_CODEC_TYPE', `${ctx}: unknown message type ${type}`, { got: type });
   }
-  if ((flags & ~FLAG_SIGNED) !== 0) {
-    fail('E_CODEC_FIELD', `${ctx}: reserved flags ${hex2(flags & ~FLAG_SIGNED)} set (only bit 0, signed, is defined in version 1)`, { got: flags });
+  if ((flags & ~(FLAG_SIGNED | FLAG_KEY)) !== 0 || (flags & FLAG_KEY && !(flags & FLAG_SIGNED))) {
+    const bad = flags & FLAG_SIGNED ? flags & ~(FLAG_SIGNED | FLAG_KEY) : flags & ~FLAG_SIGNED;
+    fail('E_CODEC_FIELD', `${ctx}: reserved flags ${hex2(bad)} set (only bit 0, signed, and with it bit 1, key, are defined in version 1)`, { got: flags });
   }
   const experiment = idFromBytes(ctx, 'experiment id', buf.subarray(6, 6 + expLen));
   const sender = idFromBytes(ctx, 'sender id', buf.subarray(senderAt + 1, senderAt + 1 + senderLen));
@@ -201,7 +210,8 @@ export function parseFrame(ctx: string, buf: Uint8Array, maxBytes: number | unde
     payloadLength,
     totalLength,
     crc: stored,
-    signature: sigBytes > 0 ? buf.subarray(headerLength + payloadLength, crcAt) : null,
+    signature: sigBytes > 0 ? buf.subarray(headerLength + payloadLength + keyBytes, crcAt) : null,
+    signerKey: keyBytes > 0 ? buf.subarray(headerLength + payloadLength, headerLength + payloadLength + keyBytes) : null,
   };
 }
 
@@ -213,7 +223,8 @@ export function checkSignature(ctx: string, buf: Uint8Array, h: MessageHeader, v
   if (h.signature === null) {
     fail('E_CODEC_SIGNATURE', `${ctx}: unsigned message from "${h.sender}" (a signature is required)`, { sender: h.sender });
   }
-  if (!verifier.verify(buf.subarray(0, h.headerLength + h.payloadLength), h.signature)) {
+  const signedBytes = h.headerLength + h.payloadLength + (h.signerKey === null ? 0 : PUBLIC_KEY_BYTES);
+  if (!verifier.verify(buf.subarray(0, signedBytes), h.signature)) {
     fail('E_CODEC_SIGNATURE', `${ctx}: signature from "${h.sender}" does not verify`, { sender: h.sender });
   }
 }

@@ -91,6 +91,8 @@ export interface MessageHeader extends HeaderFields {
   crc: number;
   /** The frame's Ed25519 signature (flag bit 0), or null when unsigned. */
   signature: Uint8Array | null;
+  /** The signer's raw public key the frame carries (flag bit 1), or null. Not trusted by itself. */
+  signerKey: Uint8Array | null;
 }
 
 /** Checks a decoder performs on top of well-formedness; all optional. */
@@ -114,6 +116,8 @@ export interface EncodeOptions {
   maxBytes?: number;
   /** Sign the frame (flag bit 0, 64-byte Ed25519 signature before the CRC). */
   signer?: FrameSigner;
+  /** With a signer: also carry the signer's public key (flag bit 1, 32 bytes before the signature). */
+  embedKey?: boolean;
 }
 
 /** MASKS: either the generator parameters (receivers regenerate) or explicit bitsets. */

@@ -34,7 +34,7 @@ import {
 import { Reader } from './codec-io.ts';
 import { checkEncodedSize, checkHeaderExpect, checkHeaderFields, checkSignature, encodeFrame, frameOverhead, parseFrame } from './codec-header.ts';
 import { decodeReceiptBody, encodeReceiptBody } from './codec-receipt.ts';
-import { SIGNATURE_BYTES } from './signature.ts';
+import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES } from './signature.ts';
 import { checkPrototypeBody, decodePrototypeBody, encodePrototypeBody, prototypeBodySize } from './codec-values.ts';
 import {
   decodeMasksBody,
@@ -67,12 +67,12 @@ const NO_EXPECT: DecodeExpect = Object.freeze({});
 
 export function encodeMasks(h: HeaderFields, body: MasksBody, opts?: EncodeOptions): Uint8Array {
   checkHeaderFields('masks', h);
-  return encodeFrame('masks', h, MessageType.Masks, encodeMasksBody('masks', body), opts?.maxBytes, opts?.signer);
+  return encodeFrame('masks', h, MessageType.Masks, encodeMasksBody('masks', body), opts?.maxBytes, opts?.signer, opts?.embedKey);
 }
 
 export function encodeRound(h: HeaderFields, body: RoundBody, opts?: EncodeOptions): Uint8Array {
   checkHeaderFields('round', h);
-  return encodeFrame('round', h, MessageType.Round, encodeRoundBody('round', body), opts?.maxBytes, opts?.signer);
+  return encodeFrame('round', h, MessageType.Round, encodeRoundBody('round', body), opts?.maxBytes, opts?.signer, opts?.embedKey);
 }
 
 /** UPLOAD and GLOBAL share one body layout; GLOBAL adds contributor counts. Size is checked before encoding. */
@@ -80,9 +80,9 @@ function encodePrototypeMessage(what: 'upload' | 'global', type: MessageType, h:
   const isGlobal = what === 'global';
   checkHeaderFields(what, h);
   const present = checkPrototypeBody(what, body, isGlobal).length;
-  const size = frameOverhead(h.experiment, h.sender) + prototypeBodySize(body.K, present, body.s, body.valueType, isGlobal) + (opts?.signer ? SIGNATURE_BYTES : 0);
+  const size = frameOverhead(h.experiment, h.sender) + prototypeBodySize(body.K, present, body.s, body.valueType, isGlobal) + (opts?.signer ? SIGNATURE_BYTES + (opts.embedKey ? PUBLIC_KEY_BYTES : 0) : 0);
   checkEncodedSize(what, size, opts?.maxBytes);
-  return encodeFrame(what, h, type, encodePrototypeBody(what, body, isGlobal), opts?.maxBytes, opts?.signer);
+  return encodeFrame(what, h, type, encodePrototypeBody(what, body, isGlobal), opts?.maxBytes, opts?.signer, opts?.embedKey);
 }
 
 export function encodeUpload(h: HeaderFields, body: UploadBody, opts?: EncodeOptions): Uint8Array {
@@ -95,19 +95,19 @@ export function encodeGlobal(h: HeaderFields, body: GlobalBody, opts?: EncodeOpt
 
 export function encodeStatus(h: HeaderFields, body: StatusBody, opts?: EncodeOptions): Uint8Array {
   checkHeaderFields('status', h);
-  return encodeFrame('status', h, MessageType.Status, encodeStatusBody('status', body), opts?.maxBytes, opts?.signer);
+  return encodeFrame('status', h, MessageType.Status, encodeStatusBody('status', body), opts?.maxBytes, opts?.signer, opts?.embedKey);
 }
 
 /** TELEMETRY: header = experiment id, sender = the agent, round; body = the rest of the record. */
 export function encodeTelemetry(h: HeaderFields, body: TelemetryBody, opts?: EncodeOptions): Uint8Array {
   checkHeaderFields('telemetry', h);
-  return encodeFrame('telemetry', h, MessageType.Telemetry, encodeTelemetryBody('telemetry', h, body), opts?.maxBytes, opts?.signer);
+  return encodeFrame('telemetry', h, MessageType.Telemetry, encodeTelemetryBody('telemetry', h, body), opts?.maxBytes, opts?.signer, opts?.embedKey);
 }
 
 /** RECEIPT: the aggregator's end-to-end acknowledgement of one upload (header round = the upload's). */
 export function encodeReceipt(h: HeaderFields, body: ReceiptBody, opts?: EncodeOptions): Uint8Array {
   checkHeaderFields('receipt', h);
-  return encodeFrame('receipt', h, MessageType.Receipt, encodeReceiptBody('receipt', body), opts?.maxBytes, opts?.signer);
+  return encodeFrame('receipt', h, MessageType.Receipt, encodeReceiptBody('receipt', body), opts?.maxBytes, opts?.signer, opts?.embedKey);
 }
 
 // ------------------------------------------------------------------------------------ decoders

@@ -8,6 +8,8 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, t
 import { TinyProtoError } from '../common/errors.ts';
 
 export const FLAG_SIGNED = 0x01;
+/** Flag bit 1 (only with bit 0): the signer's raw 32-byte public key precedes the signature. */
+export const FLAG_KEY = 0x02;
 export const SIGNATURE_BYTES = 64;
 export const PUBLIC_KEY_BYTES = 32;
 

@@ -104,7 +104,7 @@ export interface AgentSpec {
   dir: string;
   experiment: string;
   /** Wrap the MQTT transport (gates, outages). */
-  wrap?: (t: MqttAgentTransport) => AgentTransport;
+  wrap?: (t: MqttAgentTransport, store: AgentStore) => AgentTransport;
   reconnectMs?: number;
 }
 
@@ -125,7 +125,7 @@ export async function startAgent(spec: AgentSpec): Promise<RunningAgent> {
   const store = openAgentStore(cfg.store);
   const logger = memoryLogger();
   const transport = new MqttAgentTransport(cfg, Agent.willMessage(cfg, store.lastCompletedRound(cfg.experiment), 'resnet8'));
-  const agent = new Agent({ config: cfg, store, transport: spec.wrap ? spec.wrap(transport) : transport, engine: await sharedEngine(), logger });
+  const agent = new Agent({ config: cfg, store, transport: spec.wrap ? spec.wrap(transport, store) : transport, engine: await sharedEngine(), logger });
   const r: RunningAgent = {
     id: spec.id,
     agent,
