@@ -123,3 +123,8 @@ export function notDelivered(topic: string, reasonCode: number, reason: string):
 export function connectionFailureLine(e: TinyProtoError): string {
   return `cannot connect: ${e.message} (${e.code})`;
 }
+
+/** Just what failed, without the details: `broker refused the credentials`. */
+export function connectionFailureShort(e: TinyProtoError): string {
+  return isConnectionFailureCode(e.code) ? WHAT[e.code] : e.message;
+}
