@@ -143,6 +143,7 @@ async function waitForEvaluations(paths: string[], experiment: string, round: nu
 /**
  * Surfaces a member's connection failures once per cause: from the aggregator's session, and
  * from an agent's output (the agent CLI prints `[id] cannot connect: WHAT: DETAIL (E_MQTT_...)`
+ * or `[id] access denied: ...`
  * and `[id] connected ...`; mqtt/failures.ts connectionFailureLine).
  */
 function connectionFailureWatcher(member: string, hooks: FleetHooks, logger: Logger): { failed(what: string, code: string): void; connected(): void; line(l: string): void } {
@@ -150,7 +151,7 @@ function connectionFailureWatcher(member: string, hooks: FleetHooks, logger: Log
   const failed = (what: string, code: string): void => {
     if (code === shown) return;
     shown = code;
-    const line = `cannot connect: ${what} (${code})`;
+    const line = `${code === 'E_MQTT_ACL' ? 'access denied' : 'cannot connect'}: ${what} (${code})`;
     logger.warn(`${member}: ${line}`, { member, code });
     hooks.onConnectionError?.(member, line, code);
   };
@@ -164,7 +165,7 @@ function connectionFailureWatcher(member: string, hooks: FleetHooks, logger: Log
     },
   };
 }
-const CANNOT_CONNECT = /cannot connect: (.+) \((E_MQTT_[A-Z]+)\)/;
+const CANNOT_CONNECT = /(?:cannot connect|access denied): (.+) \((E_MQTT_[A-Z]+)\)/;
 
 /** Agent ids of a fleet of n: agent-0 .. agent-(n-1). */
 export function fleetAgentIds(n: number): string[] {

@@ -119,9 +119,12 @@ export function notDelivered(topic: string, reasonCode: number, reason: string):
   return new TinyProtoError('E_NOT_DELIVERED', `publish to ${topic} not delivered: PUBACK ${hex(reasonCode)} ${why}`, { topic, reasonCode, reason: why });
 }
 
-/** The one-line form the agent CLI prints and the fleet looks for: `cannot connect: WHAT: DETAIL (CODE)`. */
+/**
+ * The one-line form the agent CLI prints and the fleet looks for: `cannot connect: WHAT: DETAIL
+ * (CODE)`, or `access denied: ...` for E_MQTT_ACL (connected, but a topic is refused).
+ */
 export function connectionFailureLine(e: TinyProtoError): string {
-  return `cannot connect: ${e.message} (${e.code})`;
+  return `${e.code === 'E_MQTT_ACL' ? 'access denied' : 'cannot connect'}: ${e.message} (${e.code})`;
 }
 
 /** Just what failed, without the details: `broker refused the credentials`. */
