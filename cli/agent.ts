@@ -13,7 +13,7 @@ import { pct } from '../common/table.ts';
 import { ENGINE_HELP, engineLabel, engineOptions } from '../learner/engine-settings.ts';
 
 export const AGENT_FLAGS: FlagTable = {
-  id: { field: 'id', type: 'string', help: `agent id = MQTT client id and username (default ${AGENT_DEFAULTS.id})` },
+  id: { field: 'id', type: 'string', help: `agent id = MQTT username (default ${AGENT_DEFAULTS.id}); client id {experiment}:{id}` },
   experiment: { field: 'experiment', type: 'string', help: `experiment id (default ${AGENT_DEFAULTS.experiment})` },
   broker: { field: 'broker', type: 'string', help: `broker URL, mqtt:// or mqtts:// (default ${AGENT_DEFAULTS.broker})` },
   username: { field: 'username', type: 'string', help: 'MQTT username (default: the agent id)' },
