@@ -217,6 +217,8 @@ test('publish: PUBACK 0x10 and >= 0x80 are not delivered (E_NOT_DELIVERED with t
     );
   }
   assert.deepEqual(acl, ['E_MQTT_ACL']);
+  c.pubackCode = 0x10;
+  await s.publish('tinyproto/e/round', new Uint8Array([1]), true); // retained: kept for later subscribers
   c.pubackCode = 0;
   await s.publish('tinyproto/e/upload/a', new Uint8Array([1]), false);
   await s.close();

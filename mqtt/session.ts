@@ -325,7 +325,8 @@ export class MqttSession {
   /**
    * QoS 1 publish; resolves on a PUBACK that accepted the message. While disconnected, MQTT.js
    * queues it and sends it on reconnect. Rejects with E_NOT_DELIVERED (details: topic,
-   * reasonCode, reason) on PUBACK 0x10 (no matching subscribers: nobody got it) and on every
+   * reasonCode, reason) on PUBACK 0x10 (no matching subscribers: nobody got it; not for a
+   * retained publish, which the broker keeps for later subscribers) and on every
    * reason code >= 0x80 (0x87 = denied by the ACL, also reported as E_MQTT_ACL to
    * onConnectionError). MQTT 3.1.1 PUBACKs carry no reason code.
    */
@@ -347,7 +348,8 @@ export class MqttSession {
     if (typeof id !== 'number') return;
     const rc = this.pubackReasons.get(id) ?? 0;
     this.pubackReasons.delete(id);
-    if (rc === 0x10 || rc >= 0x80) throw notDelivered(topic, rc, '');
+    // a retained message is stored by the broker and delivered to later subscribers: 0x10 is fine
+    if ((rc === 0x10 && !retain) || rc >= 0x80) throw notDelivered(topic, rc, '');
   }
 
   async close(): Promise<void> {
