@@ -1,11 +1,12 @@
 /**
  * The agent's MQTT transport: the one agent module that imports the MQTT client. Persistent
- * session (client id = agent id), last will = STATUS offline (retained), subscriptions to the
+ * session (client id `{experiment}:{agent}`, PROTOCOL.md §8 "Client ids"), last will = STATUS offline (retained), subscriptions to the
  * aggregator's retained topics, QoS 1 publishes on the agent's own topics.
  */
 import mqtt from 'mqtt';
 import type { Logger } from '../common/logger.ts';
-import { MqttSession, type MqttConnectFn, type WireCounters } from '../mqtt/session.ts';
+import { MqttSession, type ConnectionErrorHandler, type MqttConnectFn, type WireCounters } from '../mqtt/session.ts';
+import { agentClientId } from '../mqtt/options.ts';
 import { agentTopic, aggregatorTopic, parseTopic, receiptTopic, type AgentTopic } from '../wire/topics.ts';
 import type { AgentInbound, AgentTransport } from './agent-types.ts';
 import type { AgentConfig } from './config.ts';
@@ -20,7 +21,7 @@ export class MqttAgentTransport implements AgentTransport {
     this.session = new MqttSession({
       settings: {
         url: config.broker,
-        clientId: config.id,
+        clientId: agentClientId(e, config.id),
         username: config.username ?? config.id,
         password: config.password,
         caFile: config.caFile,
@@ -66,6 +67,11 @@ export class MqttAgentTransport implements AgentTransport {
 
   onDisconnect(handler: () => void): void {
     this.session.onDisconnect(handler);
+  }
+
+  /** Every classified connection failure (E_MQTT_*), see MqttSession.onConnectionError. */
+  onConnectionError(handler: ConnectionErrorHandler): void {
+    this.session.onConnectionError(handler);
   }
 
   publish(kind: AgentTopic, bytes: Uint8Array, retain: boolean): Promise<void> {

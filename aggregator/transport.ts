@@ -5,7 +5,7 @@
  */
 import mqtt from 'mqtt';
 import type { Logger } from '../common/logger.ts';
-import { MqttSession, type MqttConnectFn, type WireCounters } from '../mqtt/session.ts';
+import { MqttSession, type ConnectionErrorHandler, type MqttConnectFn, type WireCounters } from '../mqtt/session.ts';
 import type { MqttVersionChoice } from '../mqtt/options.ts';
 import { agentFilter, aggregatorTopic, parseTopic, receiptTopic, type AgentTopic, type AggregatorTopic } from '../wire/topics.ts';
 import type { AggregatorTransport } from './aggregator.ts';
@@ -76,6 +76,11 @@ export class MqttAggregatorTransport implements AggregatorTransport {
 
   onConnect(handler: () => void): void {
     this.session.onConnect(handler);
+  }
+
+  /** Every classified connection failure (E_MQTT_*), see MqttSession.onConnectionError. */
+  onConnectionError(handler: ConnectionErrorHandler): void {
+    this.session.onConnectionError(handler);
   }
 
   close(): Promise<void> {

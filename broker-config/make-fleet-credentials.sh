@@ -22,18 +22,23 @@
 #   --san ENTRY     extra subjectAltName entry for the server cert, e.g. --san DNS:broker.lan
 #                   or --san IP:192.168.1.10 (repeatable)
 #   --key-type T    ec (default, P-256, cheap) or rsa (2048)
+#   --broker-user U the user mosquitto runs as (default mosquitto). Run as root, the script
+#                   gives server.key, passwd and acl to that user (mode 600/600/644): mosquitto
+#                   started as root drops to it BEFORE it opens them ("Unable to open pwfile").
+#                   ca.key and credentials.json stay root-only.
 #
 # Requires: bash, openssl, mosquitto_passwd (Debian/Ubuntu: apt-get install mosquitto).
 set -euo pipefail
 
 usage() {
-  sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
 force=0
 days=825
 key_type=ec
+broker_user=mosquitto
 extra_san=()
 positional=()
 while [[ $# -gt 0 ]]; do
@@ -42,6 +47,7 @@ while [[ $# -gt 0 ]]; do
     --days) days="${2:?--days needs a value}"; shift 2 ;;
     --san) extra_san+=("${2:?--san needs a value}"); shift 2 ;;
     --key-type) key_type="${2:?--key-type needs a value}"; shift 2 ;;
+    --broker-user) broker_user="${2:?--broker-user needs a value}"; shift 2 ;;
     -h|--help) usage ;;
     --) shift; positional+=("$@"); break ;;
     -*) echo "error: unknown option $1" >&2; usage ;;
@@ -174,13 +180,23 @@ printf '%s\n' "$json" >"$tmp/credentials.json"
 # --- install -----------------------------------------------------------------
 install -m 600 "$tmp/ca.key" "$dir/ca.key"
 install -m 644 "$tmp/ca.crt" "$dir/ca.crt"
-# server.key / passwd are read by the broker; if mosquitto is started as root it drops to the
-# 'mosquitto' user (see `user` in mosquitto.conf), so chown them to that user if you run it that way.
 install -m 600 "$tmp/server.key" "$dir/server.key"
 install -m 644 "$tmp/server.crt" "$dir/server.crt"
 install -m 600 "$tmp/passwd" "$dir/passwd"
 install -m 600 "$tmp/credentials.json" "$dir/credentials.json"
 install -m 644 "$script_dir/acl" "$dir/acl"
+# The directory must be traversable by the broker user (mkdir under umask 077 would not be).
+chmod 755 "$dir"
+# server.key / passwd / acl are opened by the broker AFTER it dropped privileges: started as
+# root, mosquitto switches to the `mosquitto` user (or `user` in mosquitto.conf) first.
+if [[ "$(id -u)" -eq 0 ]]; then
+  if id -u "$broker_user" >/dev/null 2>&1; then
+    chown "$broker_user:" "$dir/server.key" "$dir/passwd" "$dir/acl"
+  else
+    echo "warning: user '$broker_user' does not exist; server.key, passwd and acl stay owned by root" >&2
+    echo "         (a broker started as root that drops to another user cannot read them; see --broker-user)" >&2
+  fi
+fi
 
 echo "fleet credentials written to $dir:" >&2
 echo "  ca.crt server.crt server.key passwd acl credentials.json (users: aggregator ${agents[*]})" >&2

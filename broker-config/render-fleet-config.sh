@@ -12,7 +12,8 @@
 #   --user USER    set mosquitto's `user` option (user to drop to when started as root)
 #   --stdout       print the config instead of writing DIR/mosquitto.conf
 #
-# Also creates DIR/data (persistence). Same substitution as renderFleetConfig() in
+# Also creates DIR/data (persistence); run as root, gives it to the broker user (--user, default
+# mosquitto: started as root, mosquitto drops to that user and must write data/). Same substitution as renderFleetConfig() in
 # mqtt/mosquitto.ts (a test checks that both produce identical output).
 set -euo pipefail
 
@@ -70,6 +71,9 @@ if [[ $to_stdout -eq 1 ]]; then
   render
 else
   mkdir -p "$dir/data"
+  if [[ "$(id -u)" -eq 0 ]] && id -u "${run_user:-mosquitto}" >/dev/null 2>&1; then
+    chown "${run_user:-mosquitto}:" "$dir/data"
+  fi
   render >"$dir/mosquitto.conf"
   echo "$dir/mosquitto.conf" >&2
 fi

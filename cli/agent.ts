@@ -5,14 +5,15 @@ import { openAgentStore } from '../agent/store.ts';
 import { MqttAgentTransport } from '../agent/transport.ts';
 import { createEngine } from '../models/index.ts';
 import { familyForClient } from '../models/zoo-info.ts';
-import { backoffDelay } from '../mqtt/options.ts';
+import { connectionFailureLine } from '../mqtt/failures.ts';
+import { isTinyProtoError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import { flagHelp, parseFlags, type FlagTable } from './flags.ts';
 import { pct } from '../common/table.ts';
 import { ENGINE_HELP, engineLabel, engineOptions } from '../learner/engine-settings.ts';
 
 export const AGENT_FLAGS: FlagTable = {
-  id: { field: 'id', type: 'string', help: `agent id = MQTT client id and username (default ${AGENT_DEFAULTS.id})` },
+  id: { field: 'id', type: 'string', help: `agent id = MQTT username (default ${AGENT_DEFAULTS.id}); client id {experiment}:{id}` },
   experiment: { field: 'experiment', type: 'string', help: `experiment id (default ${AGENT_DEFAULTS.experiment})` },
   broker: { field: 'broker', type: 'string', help: `broker URL, mqtt:// or mqtts:// (default ${AGENT_DEFAULTS.broker})` },
   username: { field: 'username', type: 'string', help: 'MQTT username (default: the agent id)' },
@@ -97,16 +98,28 @@ export async function runAgent(argv: string[], out: (s: string) => void, logger:
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
-  // the first connection is retried with backoff too: a board may boot before the network or broker
-  for (let attempt = 0; !stopping; attempt++) {
-    try {
-      await transport.start();
-      out(`${tag} connected to ${config.broker} (MQTT ${transport.protocolVersion === 5 ? '5' : '3.1.1'})`);
-      break;
-    } catch (e) {
-      const wait = backoffDelay(attempt, config.reconnectMinMs, config.reconnectMaxMs);
-      logger.warn('broker not reachable; retrying', { broker: config.broker, inMs: wait, error: (e as Error).message });
-      await new Promise((r) => setTimeout(r, wait));
+  // the session retries the first connection and every reconnect for ever (a board may boot
+  // before the network or the broker; a password can be fixed on the broker): each failure is
+  // logged (warn) by the session, and printed here when its cause changes, e.g.
+  // "[agent-2] cannot connect: broker refused the credentials: ... (E_MQTT_AUTH)"
+  let shown: string | null = null;
+  transport.onConnectionError((e, info) => {
+    if (e.code === shown) return;
+    shown = e.code;
+    out(`${tag} ${connectionFailureLine(e)}${info.retryInMs !== null ? `; retrying in ${(info.retryInMs / 1000).toFixed(1)} s` : '; retrying'}`);
+  });
+  transport.onConnect(() => {
+    if (shown !== null) out(`${tag} connected again to ${config.broker}`);
+    shown = null;
+  });
+  try {
+    await transport.start();
+    out(`${tag} connected to ${config.broker} (MQTT ${transport.protocolVersion === 5 ? '5' : '3.1.1'})`);
+  } catch (e) {
+    // only close() (SIGINT/SIGTERM while still connecting) or an unreadable TLS file end start()
+    if (!(stopping && isTinyProtoError(e, 'E_NOT_CONNECTED'))) {
+      logger.error('agent cannot start its MQTT session', { error: (e as Error).message });
+      throw e;
     }
   }
   await stopped;

@@ -129,6 +129,7 @@ export async function runFleetCommand(argv: string[], out: (s: string) => void, 
       out(`      round ${t.round} telemetry: accuracy head ${pct(head)}, proto ${pct(proto)}; energy ${joules.toFixed(1)} J (${sources}); peak RSS ${rss.toFixed(0)} MB`);
     },
     onRejected: (r) => out(`  rejected ${r.agent ?? '?'} round ${r.round ?? '?'}: ${r.code}`),
+    onConnectionError: (member, line) => out(`  ${member}: ${line}`),
     onAgentLine: (agent, line) => {
       if (verbose || / error |failed|exited/.test(line)) out(`  ${agent}| ${line}`);
     },

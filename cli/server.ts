@@ -132,7 +132,12 @@ export async function runServer(argv: string[], out: (s: string) => void, logger
   );
   aggregator.on('roundClosed', (r: RoundClosed) => out(roundLine(r)));
   aggregator.on('rejected', (r: UploadRejected) => out(`rejected ${r.agent ?? '?'} round ${r.round ?? '?'}: ${r.code} ${r.message}`));
-  const stop = (): void => void aggregator.stop();
+  // the transport retries its first connection for ever (each failure logged, classified):
+  // a signal while it is still connecting closes it, which ends start()
+  const stop = (): void => {
+    void aggregator.stop();
+    if (transport.protocolVersion === null) void transport.close();
+  };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   let dashboard: Dashboard | null = null;

@@ -38,6 +38,16 @@ export type ErrorCode =
   // a finite value beyond what any honest upload carries (method/robust.ts)
   | 'E_VALUE_BOUND'
   | 'E_NOT_CONNECTED'
+  // why an MQTT connection failed (mqtt/failures.ts): host/port unreachable or no answer,
+  // credentials refused (CONNACK 4/5; MQTT 5 0x86/0x87/0x8A/0x8C), TLS handshake or
+  // certificate, topic access denied (SUBACK/PUBACK failure codes), any other refusal
+  | 'E_MQTT_UNREACHABLE'
+  | 'E_MQTT_AUTH'
+  | 'E_MQTT_TLS'
+  | 'E_MQTT_ACL'
+  | 'E_MQTT_REFUSED'
+  // the broker acknowledged a QoS 1 publish with PUBACK 0x10 (no matching subscribers) or >= 0x80
+  | 'E_NOT_DELIVERED'
   // the broker process (mosquitto) could not be prepared, started or reached
   | 'E_BROKER'
   // an argument outside a function's domain (a caller's mistake, not bad input data)

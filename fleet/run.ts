@@ -21,6 +21,7 @@ import type { RoundTelemetry } from '../wire/telemetry.ts';
 import { resolveExperimentConfig, type ExperimentConfig } from '../aggregator/config.ts';
 import { openAggregatorStore } from '../aggregator/store.ts';
 import { MqttAggregatorTransport } from '../aggregator/transport.ts';
+import { connectionFailureShort } from '../mqtt/failures.ts';
 import { startDashboard, type Dashboard } from '../dashboard/server.ts';
 import { readAgentEvaluations, type AgentEvaluation } from './evaluations.ts';
 import { weightedAccuracy } from '../learner/eval.ts';
@@ -76,6 +77,12 @@ export interface FleetHooks {
   readonly onRound?: (r: RoundClosed) => void;
   readonly onRejected?: (r: UploadRejected) => void;
   readonly onAgentLine?: (agent: string, line: string) => void;
+  /**
+   * A fleet member (an agent id, or 'aggregator') cannot connect to the broker, e.g.
+   * ('agent-2', 'cannot connect: broker refused the credentials (E_MQTT_AUTH)', 'E_MQTT_AUTH').
+   * Called once per cause (again after the member connected in between); the member keeps retrying.
+   */
+  readonly onConnectionError?: (member: string, line: string, code: string) => void;
   readonly onDashboard?: (url: string) => void;
   readonly onUpload?: (u: UploadAccepted) => void;
   readonly onTelemetry?: (t: RoundTelemetry) => void;
@@ -132,6 +139,33 @@ async function waitForEvaluations(paths: string[], experiment: string, round: nu
     await new Promise((r) => setTimeout(r, 300));
   }
 }
+
+/**
+ * Surfaces a member's connection failures once per cause: from the aggregator's session, and
+ * from an agent's output (the agent CLI prints `[id] cannot connect: WHAT: DETAIL (E_MQTT_...)`
+ * or `[id] access denied: ...`
+ * and `[id] connected ...`; mqtt/failures.ts connectionFailureLine).
+ */
+function connectionFailureWatcher(member: string, hooks: FleetHooks, logger: Logger): { failed(what: string, code: string): void; connected(): void; line(l: string): void } {
+  let shown: string | null = null;
+  const failed = (what: string, code: string): void => {
+    if (code === shown) return;
+    shown = code;
+    const line = `${code === 'E_MQTT_ACL' ? 'access denied' : 'cannot connect'}: ${what} (${code})`;
+    logger.warn(`${member}: ${line}`, { member, code });
+    hooks.onConnectionError?.(member, line, code);
+  };
+  return {
+    failed,
+    connected: () => (shown = null),
+    line: (l) => {
+      const m = CANNOT_CONNECT.exec(l);
+      if (m) failed(m[1]!.split(': ')[0]!, m[2]!);
+      else if (/\] connected /.test(l)) shown = null;
+    },
+  };
+}
+const CANNOT_CONNECT = /(?:cannot connect|access denied): (.+) \((E_MQTT_[A-Z]+)\)/;
 
 /** Agent ids of a fleet of n: agent-0 .. agent-(n-1). */
 export function fleetAgentIds(n: number): string[] {
@@ -205,6 +239,9 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
       },
       logger,
     );
+    const aggregatorFailures = connectionFailureWatcher('aggregator', hooks, logger);
+    transport.onConnectionError((e) => aggregatorFailures.failed(connectionFailureShort(e), e.code));
+    transport.onConnect(() => aggregatorFailures.connected());
     aggregator = new Aggregator({ config: experiment, store, transport, logger });
     if (hooks.onRound) aggregator.on('roundClosed', hooks.onRound);
     if (hooks.onRejected) aggregator.on('rejected', hooks.onRejected);
@@ -243,8 +280,12 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
       // 16 MB semi-spaces were about 30 MB of a ResNet-8 agent's peak RSS (README, bench:train)
       const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
       children.push(child);
+      const failures = connectionFailureWatcher(id, hooks, logger);
       for (const stream of [child.stdout, child.stderr]) {
-        createInterface({ input: stream }).on('line', (line) => hooks.onAgentLine?.(id, line));
+        createInterface({ input: stream }).on('line', (line) => {
+          failures.line(line);
+          hooks.onAgentLine?.(id, line);
+        });
       }
       child.on('exit', (code, signal) => {
         if (code !== 0 && signal === null) logger.error('agent process exited', { agent: id, code });

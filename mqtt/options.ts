@@ -64,3 +64,14 @@ export function backoffDelay(attempt: number, minMs: number, maxMs: number, rand
   const cap = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 20));
   return Math.max(minMs, Math.round(cap * random()));
 }
+
+/**
+ * An agent's MQTT client id: `{experiment}:{agent}` (PROTOCOL.md §8 "Client ids"). ':' is not
+ * allowed in ids, so distinct (experiment, agent) pairs never share a client id, and an agent's
+ * sessions in two experiments do not take each other over. The fleet broker config replaces
+ * client ids with the username (use_username_as_clientid), which ties the session to the
+ * credentials.
+ */
+export function agentClientId(experiment: string, agent: string): string {
+  return `${experiment}:${agent}`;
+}
