@@ -3,6 +3,7 @@
  * TINYPROTO_* environment variables, then flags (later wins), and are validated in one place.
  */
 import { readFileSync } from 'node:fs';
+import { parsePublicKey } from '../wire/signature.ts';
 import { TinyProtoError } from '../common/errors.ts';
 import { assertValidId } from '../wire/topics.ts';
 import { fail, int, oneOf } from '../common/validate.ts';
@@ -59,6 +60,8 @@ export interface AgentConfig {
   readonly resendAfterMs: number;
   /** Warn after this long without any message from the aggregator (0 = never). */
   readonly silenceWarnMs: number;
+  /** The aggregator's Ed25519 public key (hex); null = pin the key of the first signed message. */
+  readonly aggregatorKey: string | null;
 }
 
 export const AGENT_DEFAULTS: AgentConfig = Object.freeze({
@@ -88,6 +91,7 @@ export const AGENT_DEFAULTS: AgentConfig = Object.freeze({
   reconnectMaxMs: 30_000,
   resendAfterMs: 20_000,
   silenceWarnMs: 60_000,
+  aggregatorKey: null,
 } satisfies AgentConfig);
 
 /** Environment variable for each field: TINYPROTO_ plus the field in upper snake case. */
@@ -154,6 +158,7 @@ export function resolveAgentConfig(options: Partial<AgentConfig> = {}): AgentCon
   int('reconnectMaxMs', c.reconnectMaxMs, c.reconnectMinMs, 3_600_000);
   int('resendAfterMs', c.resendAfterMs, 100, 3_600_000);
   int('silenceWarnMs', c.silenceWarnMs, 0, 86_400_000);
+  if (c.aggregatorKey !== null) parsePublicKey(c.aggregatorKey);
   if ((c.certFile === null) !== (c.keyFile === null)) fail('certFile', 'a client certificate needs its key (keyFile) and vice versa', c.certFile);
   return Object.freeze(c);
 }

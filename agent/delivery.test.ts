@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { memoryLogger } from '../common/logger.ts';
-import { encodeReceipt, encodeStatus } from '../wire/codec.ts';
+import { encodeReceipt, encodeStatus, uploadPayloadCrc } from '../wire/codec.ts';
 import type { ReceiptOutcome } from '../wire/codec-types.ts';
 import { openAgentStore } from './store.ts';
 import { Delivery, type Delivered, type Uploaded } from './delivery.ts';
@@ -9,7 +9,7 @@ import type { AgentTransport } from './agent-types.ts';
 
 const EXP = 'e1';
 const upload = (round: number): Uint8Array => encodeStatus({ experiment: EXP, sender: 'a1', round }, { state: 'idle', timeMs: round, lastRound: round, modelFamily: '', note: `upload ${round}` });
-const crcOf = (b: Uint8Array): number => new DataView(b.buffer, b.byteOffset).getUint32(b.length - 4, true);
+const crcOf = (b: Uint8Array): number => uploadPayloadCrc(b);
 const receipt = (round: number, bytes: Uint8Array, outcome: ReceiptOutcome, code = '', agent = 'a1'): Uint8Array =>
   encodeReceipt({ experiment: EXP, sender: 'aggregator', round }, { agent, outcome, uploadCrc: crcOf(bytes), code });
 

@@ -15,7 +15,7 @@
  */
 import { TinyProtoError, errorCode } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
-import { decodeReceipt, encodeTelemetry, telemetryParts } from '../wire/codec.ts';
+import { decodeReceipt, encodeTelemetry, telemetryParts, uploadPayloadCrc } from '../wire/codec.ts';
 import type { ReceiptOutcome } from '../wire/codec-types.ts';
 import type { AgentTransport } from './agent-types.ts';
 import type { AgentStore, PendingUpload } from './store.ts';
@@ -57,11 +57,6 @@ interface Sent {
   sends: number;
 }
 
-/** The CRC field of a frame (its last 4 bytes): what a RECEIPT names. */
-function frameCrc(bytes: Uint8Array): number {
-  const n = bytes.length;
-  return (bytes[n - 4]! | (bytes[n - 3]! << 8) | (bytes[n - 2]! << 16) | (bytes[n - 1]! << 24)) >>> 0;
-}
 
 export class Delivery {
   private epoch = 0;
@@ -153,7 +148,7 @@ export class Delivery {
     if (m.body.agent !== this.o.agent) throw new TinyProtoError('E_SENDER', `receipt for "${m.body.agent}" on agent "${this.o.agent}"'s topic`);
     const p = store.pendingUploads(experiment).find((u) => u.round === round);
     if (p === undefined) return; // settled already, or a retained receipt of an upload no longer held
-    if (frameCrc(p.bytes) !== m.body.uploadCrc) {
+    if (uploadPayloadCrc(p.bytes) !== m.body.uploadCrc) {
       logger.debug('receipt names another upload of this round; ignored', { round });
       return;
     }

@@ -14,7 +14,7 @@ import type { RoundTelemetry } from '../wire/telemetry.ts';
 import { fromBlob, guard, openStoreReadOnly, parseJsonObject, storeError, type SqliteDb } from '../storage/sqlite.ts';
 import { blobToInt32, decodeState, parseShardMeta } from './store-codec.ts';
 import { AGENT_SCHEMA_VERSION } from './store-schema.ts';
-import type { EvaluationRecord, ShardPart, StoredCheckpoint, StoredShard } from './store-types.ts';
+import type { EvaluationRecord, ShardPart, StoredCheckpoint, StoredShard, UploadOutcome, UploadState } from './store-types.ts';
 
 /** The meta key under which the agent keeps its evaluation of (experiment, round). */
 export function evaluationKey(experiment: string, round: number): string {
@@ -154,6 +154,26 @@ export class AgentStoreReads {
     return row?.value ?? null;
   }
 
+  /** Every upload the agent produced for the experiment, by round, with how it was settled. */
+  outbox(experiment: string): OutboxEntry[] {
+    const rows = this.q('SELECT round, bytes, attempts, acked_at, outcome, outcome_code FROM outbox WHERE experiment = ? ORDER BY round').all(experiment) as {
+      round: number;
+      bytes: unknown;
+      attempts: number;
+      acked_at: number | null;
+      outcome: string | null;
+      outcome_code: string | null;
+    }[];
+    return rows.map((r) => ({
+      round: r.round,
+      bytes: fromBlob(r.bytes, this.path, 'upload'),
+      attempts: r.attempts,
+      state: r.acked_at === null ? 'pending' : r.outcome === 'rejected' ? 'rejected' : 'acked',
+      outcome: (r.outcome as UploadOutcome | null) ?? (r.acked_at === null ? null : 'accepted'),
+      code: r.outcome_code,
+    }));
+  }
+
   /** The evaluation the agent recorded for (experiment, round); null when none, or when it is unreadable. */
   evaluation(experiment: string, round: number): EvaluationRecord | null {
     const text = this.getMeta(evaluationKey(experiment, round));
@@ -194,6 +214,16 @@ function parseEvaluation(text: string, round: number): EvaluationRecord | null {
   };
 }
 
+/** One upload in the agent's outbox (kept after it is settled, as history). */
+export interface OutboxEntry {
+  round: number;
+  bytes: Uint8Array;
+  attempts: number;
+  state: UploadState;
+  outcome: UploadOutcome | null;
+  code: string | null;
+}
+
 /** What a reader of an agent's file may ask of it; every failure is E_STORE naming the file. */
 export interface AgentStoreView {
   readonly path: string;
@@ -205,6 +235,7 @@ export interface AgentStoreView {
   evaluation(experiment: string, round: number): EvaluationRecord | null;
   evaluations(experiment: string): EvaluationRecord[];
   getMeta(key: string): string | null;
+  outbox(experiment: string): OutboxEntry[];
   /** Idempotent. */
   close(): void;
 }
@@ -229,6 +260,7 @@ export function openAgentStoreReadOnly(path: string): AgentStoreView {
     evaluation: (experiment, round) => run('reading evaluations', () => reads.evaluation(experiment, round)),
     evaluations: (experiment) => run('reading evaluations', () => reads.evaluations(experiment)),
     getMeta: (key) => run('reading meta', () => reads.getMeta(key)),
+    outbox: (experiment) => run('reading the outbox', () => reads.outbox(experiment)),
     close: () => {
       if (db.open) db.close();
     },

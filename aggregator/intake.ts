@@ -4,7 +4,7 @@
  * value type), and the RECEIPT that answers it is built here. Pure: no store, no transport.
  */
 import { TinyProtoError, errorCode } from '../common/errors.ts';
-import { decodeUpload, encodeReceipt, peekHeader } from '../wire/codec.ts';
+import { decodeUpload, encodeReceipt, peekHeader, uploadPayloadCrc } from '../wire/codec.ts';
 import { MessageType, RECEIPT_CODE_PATTERN, type DecodedUpload, type Layout, type ReceiptOutcome, type ValueType } from '../wire/codec-types.ts';
 
 export interface IntakeContext {
@@ -41,11 +41,11 @@ export function checkSender(sender: string, agent: string): void {
   if (sender !== agent) throw new TinyProtoError('E_SENDER', `message on agent "${agent}"'s topic says it is from "${sender}"`);
 }
 
-/** The round and frame CRC of an upload whose frame is intact (null when even the frame is not). */
+/** The round and payload CRC (what a RECEIPT names) of an upload whose frame is intact; null when even the frame is not. */
 export function uploadIdentity(bytes: Uint8Array, experiment: string): { round: number; crc: number; sender: string } | null {
   try {
     const h = peekHeader(bytes, { experiment, type: MessageType.Upload });
-    return { round: h.round, crc: h.crc, sender: h.sender };
+    return { round: h.round, crc: uploadPayloadCrc(bytes), sender: h.sender };
   } catch {
     return null;
   }

@@ -3,6 +3,8 @@ import { Agent, type RoundTrained } from '../agent/agent.ts';
 import { AGENT_DEFAULTS, agentConfigFromEnv, agentConfigFromFile, envName, resolveAgentConfig, type AgentConfig } from '../agent/config.ts';
 import { openAgentStore } from '../agent/store.ts';
 import { MqttAgentTransport } from '../agent/transport.ts';
+import { agentSigner, signAgentFrame, signingAgentTransport } from '../agent/signing.ts';
+import { AgentAuthenticity } from '../agent/authenticity.ts';
 import { createEngine } from '../models/index.ts';
 import { familyForClient } from '../models/zoo-info.ts';
 import { connectionFailureLine } from '../mqtt/failures.ts';
@@ -36,6 +38,7 @@ export const AGENT_FLAGS: FlagTable = {
   provider: { field: 'provider', type: 'string', help: 'ort: auto | cpu | cuda execution provider (default auto: cuda when available, else cpu)' },
   backend: { field: 'backend', type: 'string', help: 'tfjs: auto | tensorflow | wasm | cpu (default auto: tfjs-node if installed, else wasm)' },
   'allow-cpu': { field: 'allowCpu', type: 'bool', help: 'tfjs: permit the pure-JS cpu backend' },
+  'aggregator-key': { field: 'aggregatorKey', type: 'string', help: "the aggregator's public key (64 hex digits, from `tinyproto server --print-key`); default: pinned on first contact and kept in the store" },
 };
 
 export const AGENT_HELP = `Usage: tinyproto agent [--config FILE] [options]
@@ -69,14 +72,24 @@ export async function runAgent(argv: string[], out: (s: string) => void, logger:
   const store = openAgentStore(config.store);
   const family = config.family ?? familyForClient(config.client);
   const engine = await createEngine(engineOptions(config, logger));
-  const transport = new MqttAgentTransport(config, Agent.willMessage(config, store.lastCompletedRound(config.experiment), family), logger);
-  const agent = new Agent({ config, store, transport, engine, logger });
+  // the agent signs what it publishes (its last will too) with its own key, kept in its store, and
+  // accepts from the aggregator only what the aggregator's key signed (configured, or pinned on
+  // first contact)
+  const signer = agentSigner(store);
+  const will = signAgentFrame(Agent.willMessage(config, store.lastCompletedRound(config.experiment), family), signer);
+  const transport = new MqttAgentTransport(config, will, logger);
+  const authenticity = new AgentAuthenticity({ store, experiment: config.experiment, aggregatorKey: config.aggregatorKey, logger });
+  const agent = new Agent({ config, store, transport: authenticity.wrap(signingAgentTransport(transport, signer)), engine, logger });
+  authenticity.onDrop((d) => out(`${`[${config.id}]`} dropped a ${d.kind} message that the aggregator did not sign: ${d.code}`));
   const tag = `[${config.id}]`;
   out(`${tag} engine ${engineLabel(engine)}${engine.name === 'ort' && config.threads > 0 ? ` (${config.threads} threads)` : ''}`);
   agent.on('trained', (t: RoundTrained) =>
     out(`${tag} round ${t.round}: trained in ${t.trainSeconds.toFixed(1)} s (loss ${t.loss.toFixed(4)}), ${t.classesHeld} classes, upload ${t.uploadBytes} B`),
   );
-  agent.on('uploaded', (u: { round: number; attempts: number }) => out(`${tag} round ${u.round}: upload acknowledged (attempt ${u.attempts})`));
+  agent.on('uploaded', (u: { round: number; attempts: number }) => out(`${tag} round ${u.round}: upload acknowledged by the broker (attempt ${u.attempts})`));
+  agent.on('delivered', (u: { round: number; attempts: number; outcome: string; code: string }) =>
+    out(`${tag} round ${u.round}: upload ${u.outcome === 'rejected' ? `rejected by the aggregator (${u.code})` : `committed by the aggregator (${u.outcome}, ${u.attempts} send(s))`}`),
+  );
   agent.on('evaluated', (e: { round: number; accuracyHead: number; accuracyPrototype: number | null }) =>
     out(`${tag} round ${e.round}: accuracy head ${pct(e.accuracyHead)}, prototype ${pct(e.accuracyPrototype)}`),
   );

@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import { Aggregator, type RoundClosed, type UploadRejected } from '../aggregator/aggregator.ts';
 import { EXPERIMENT_DEFAULTS, resolveExperimentConfig, type ExperimentConfig } from '../aggregator/config.ts';
 import { openAggregatorStore } from '../aggregator/store.ts';
+import { aggregatorSigningKey, signingAggregatorTransport } from '../aggregator/signing.ts';
+import { AgentAuthentication, readAgentKeysFile } from '../aggregator/authenticity.ts';
 import { MqttAggregatorTransport, type AggregatorConnection } from '../aggregator/transport.ts';
 import { parseDashboardPort, startDashboard, type Dashboard } from '../dashboard/server.ts';
 import { TinyProtoError } from '../common/errors.ts';
@@ -50,6 +52,11 @@ experiment at the same round. Exits when the last round has closed.
                            only, no authentication: from another machine use an SSH tunnel)
   --telemetry-wait-ms MS   after the last round, wait up to MS for the agents' telemetry of it
                            (default 30000)
+  --signing-key FILE       Ed25519 private key (PEM) that signs MASKS, ROUND, GLOBAL and RECEIPT
+                           (default: a key generated on the first start and kept in the store)
+  --agent-keys FILE        JSON {agentId: public key hex}: the agents' keys (default: each agent's
+                           key is pinned on its first signed message)
+  --print-key              print the aggregator's public key (what agents pin or configure) and exit
 ${flagHelp(SERVER_FLAGS)}
   -h, --help
 `;
@@ -66,6 +73,9 @@ const CONNECTION_FLAGS = {
   'mqtt-version': { type: 'string' },
   dashboard: { type: 'string' },
   'telemetry-wait-ms': { type: 'string' },
+  'signing-key': { type: 'string' },
+  'agent-keys': { type: 'string' },
+  'print-key': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -77,6 +87,9 @@ export interface ServerArgs {
   dashboard: number | null;
   /** How long to wait for the last round's telemetry before exiting. */
   telemetryWaitMs: number;
+  signingKey: string | null;
+  agentKeys: string | null;
+  printKey: boolean;
   help: boolean;
 }
 
@@ -96,7 +109,9 @@ export function serverArgs(argv: string[], env: NodeJS.ProcessEnv): ServerArgs {
   const waitText = str('telemetry-wait-ms') ?? '30000';
   const telemetryWaitMs = Number(waitText);
   if (!/^\d+$/.test(waitText) || telemetryWaitMs > 3_600_000) throw new TinyProtoError('E_CONFIG', `--telemetry-wait-ms must be an integer from 0 to 3600000, got "${waitText}"`);
-  if (extra['help']) return { experiment: EXPERIMENT_DEFAULTS, connection, store: '', dashboard, telemetryWaitMs, help: true };
+  const keys = { signingKey: str('signing-key'), agentKeys: str('agent-keys'), printKey: extra['print-key'] === true };
+  if (extra['help']) return { experiment: EXPERIMENT_DEFAULTS, connection, store: '', dashboard, telemetryWaitMs, ...keys, help: true };
+  if (keys.printKey) return { experiment: EXPERIMENT_DEFAULTS, connection, store: str('store') ?? 'tinyproto-server.db', dashboard, telemetryWaitMs, ...keys, help: false };
   let file: Record<string, unknown> = {};
   const path = str('config');
   if (path) {
@@ -109,7 +124,7 @@ export function serverArgs(argv: string[], env: NodeJS.ProcessEnv): ServerArgs {
   const agents = fields['agents'] as string[] | undefined;
   if (agents && agents.length === 1 && /^\d+$/.test(agents[0]!)) fields['agents'] = Array.from({ length: Number(agents[0]) }, (_, i) => `agent-${i}`);
   const experiment = resolveExperimentConfig({ ...file, ...fields } as Partial<ExperimentConfig>);
-  return { experiment, connection, store: str('store') ?? 'tinyproto-server.db', dashboard, telemetryWaitMs, help: false };
+  return { experiment, connection, store: str('store') ?? 'tinyproto-server.db', dashboard, telemetryWaitMs, ...keys, help: false };
 }
 
 export const ROUND_TABLE_HEADER = 'round  uploads  bytes in   global B  classes  time';
@@ -125,8 +140,24 @@ export async function runServer(argv: string[], out: (s: string) => void, logger
     return 0;
   }
   const store = openAggregatorStore(args.store);
-  const transport = new MqttAggregatorTransport(args.experiment.experiment, args.connection, logger);
+  const key = aggregatorSigningKey(store.keys, args.signingKey);
+  if (args.printKey) {
+    out(key.publicKey);
+    store.close();
+    return 0;
+  }
+  const mqttTransport = new MqttAggregatorTransport(args.experiment.experiment, args.connection, logger);
+  const auth = new AgentAuthentication({
+    store,
+    experiment: args.experiment.experiment,
+    agents: args.experiment.agents,
+    keys: args.agentKeys ? readAgentKeysFile(args.agentKeys) : null,
+    logger,
+  });
+  const transport = auth.wrap(signingAggregatorTransport(mqttTransport, key.signer));
   const aggregator = new Aggregator({ config: args.experiment, store, transport, logger });
+  auth.onRefused((r) => out(`refused ${r.agent ?? '?'} round ${r.round ?? '?'}: ${r.code} ${r.message}`));
+  out(`aggregator key ${key.publicKey} (${key.source}; agents pin it on first contact or take it with --aggregator-key)`);
   aggregator.on('roundOpened', (r: { round: number; selected: string[]; resumed: boolean }) =>
     out(`round ${r.round} ${r.resumed ? 'resumed' : 'opened'}: ${r.selected.length} agent(s) selected`),
   );
@@ -146,8 +177,8 @@ export async function runServer(argv: string[], out: (s: string) => void, logger
       dashboard = await startDashboard({ aggregator, store, port: args.dashboard, logger });
       out(`dashboard on ${dashboard.url}`);
     }
-    await transport.start();
-    out(`aggregator for "${args.experiment.experiment}" (${args.experiment.method}) connected to ${args.connection.broker} (MQTT ${transport.protocolVersion === 5 ? '5' : '3.1.1'})`);
+    await mqttTransport.start();
+    out(`aggregator for "${args.experiment.experiment}" (${args.experiment.method}) connected to ${args.connection.broker} (MQTT ${mqttTransport.protocolVersion === 5 ? '5' : '3.1.1'})`);
     await aggregator.start();
     out(ROUND_TABLE_HEADER);
     await aggregator.done;

@@ -19,6 +19,8 @@ import { startEmbeddedBroker, type EmbeddedBroker } from '../mqtt/broker.ts';
 import { Aggregator, type RoundClosed, type UploadAccepted, type UploadRejected } from '../aggregator/aggregator.ts';
 import type { RoundTelemetry } from '../wire/telemetry.ts';
 import { resolveExperimentConfig, type ExperimentConfig } from '../aggregator/config.ts';
+import { aggregatorSigningKey, signingAggregatorTransport } from '../aggregator/signing.ts';
+import { AgentAuthentication } from '../aggregator/authenticity.ts';
 import { openAggregatorStore } from '../aggregator/store.ts';
 import { MqttAggregatorTransport } from '../aggregator/transport.ts';
 import { connectionFailureShort } from '../mqtt/failures.ts';
@@ -242,7 +244,11 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
     const aggregatorFailures = connectionFailureWatcher('aggregator', hooks, logger);
     transport.onConnectionError((e) => aggregatorFailures.failed(connectionFailureShort(e), e.code));
     transport.onConnect(() => aggregatorFailures.connected());
-    aggregator = new Aggregator({ config: experiment, store, transport, logger });
+    // the aggregator signs what it publishes; agents' keys are pinned on their first signed message
+    const key = aggregatorSigningKey(store.keys);
+    const auth = new AgentAuthentication({ store, experiment: experiment.experiment, agents: experiment.agents, logger });
+    if (hooks.onRejected) auth.onRefused(hooks.onRejected);
+    aggregator = new Aggregator({ config: experiment, store, transport: auth.wrap(signingAggregatorTransport(transport, key.signer)), logger });
     if (hooks.onRound) aggregator.on('roundClosed', hooks.onRound);
     if (hooks.onRejected) aggregator.on('rejected', hooks.onRejected);
     if (hooks.onUpload) aggregator.on('upload', hooks.onUpload);

@@ -207,7 +207,7 @@ export const RECEIPT_CODE_PATTERN = /^E_[A-Z0-9_]{1,30}$/;
 
 /**
  * RECEIPT body: the aggregator's end-to-end acknowledgement of one upload (header round = the
- * upload's round). `uploadCrc` is the CRC-32 field of the upload frame it answers.
+ * upload's round). `uploadCrc` is the CRC-32 of the payload of the upload it answers (`uploadPayloadCrc`).
  */
 export interface ReceiptBody {
   agent: string;

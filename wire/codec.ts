@@ -35,6 +35,7 @@ import { Reader } from './codec-io.ts';
 import { checkEncodedSize, checkHeaderExpect, checkHeaderFields, checkSignature, encodeFrame, frameOverhead, parseFrame } from './codec-header.ts';
 import { decodeReceiptBody, encodeReceiptBody } from './codec-receipt.ts';
 import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES } from './signature.ts';
+import { crc32 } from './crc32.ts';
 import { checkPrototypeBody, decodePrototypeBody, encodePrototypeBody, prototypeBodySize } from './codec-values.ts';
 import {
   decodeMasksBody,
@@ -102,6 +103,15 @@ export function encodeStatus(h: HeaderFields, body: StatusBody, opts?: EncodeOpt
 export function encodeTelemetry(h: HeaderFields, body: TelemetryBody, opts?: EncodeOptions): Uint8Array {
   checkHeaderFields('telemetry', h);
   return encodeFrame('telemetry', h, MessageType.Telemetry, encodeTelemetryBody('telemetry', h, body), opts?.maxBytes, opts?.signer, opts?.embedKey);
+}
+
+/**
+ * What a RECEIPT names an upload by: the CRC-32 of the UPLOAD's payload (its body bytes), which
+ * signing the frame does not change. Validates the frame first (any decode error is thrown).
+ */
+export function uploadPayloadCrc(frame: Uint8Array, expect: DecodeExpect = NO_EXPECT): number {
+  const h = peekHeader(frame, expect);
+  return crc32(frame, h.headerLength, h.headerLength + h.payloadLength);
 }
 
 /** RECEIPT: the aggregator's end-to-end acknowledgement of one upload (header round = the upload's). */
