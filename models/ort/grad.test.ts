@@ -22,7 +22,8 @@ import { FAMILIES } from '../zoo-info.ts';
 import type { Family, ModelSpec } from '../engine.ts';
 import { Rng } from '../../common/rng.ts';
 import { relDiff } from '../../test/helpers/assert.ts';
-import { OrtNetBuilder, type V2, type V4 } from './net.ts';
+import { OrtNetBuilder } from './net.ts';
+import type { V2, V4 } from './values.ts';
 import { buildTrainGraph, gradName, nextName } from './graphs.ts';
 import { createSession, loadOrt, type Ort, type OrtTensor } from './runtime.ts';
 
