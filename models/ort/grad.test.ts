@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import type * as TfCore from '@tensorflow/tfjs-core';
 import { initTfjs } from '../tfjs/backend.ts';
 import { NetBuilder, ParamStore, channelShuffle, channelSplit, globalAvgPool, type FwdCtx, type Tensor4D, type Tensor2D } from '../tfjs/layers.ts';
-import { buildNet } from '../tfjs/zoo.ts';
+import { buildNet } from '../tfjs/net.ts';
 import { tfjsLoss } from '../tfjs/engine.ts';
 import { FAMILIES } from '../zoo-info.ts';
 import type { Family, ModelSpec } from '../engine.ts';
