@@ -196,29 +196,25 @@ export class NetBuilder {
     readonly store: ParamStore,
   ) {}
 
-  conv2d(name: string, inShape: Shape3, opts: Omit<ConvOpts, 'depthwise'>): Layer {
+  /** Conv without bias, or depthwise conv (channel multiplier 1) when `opts.depthwise`. */
+  conv(name: string, inShape: Shape3, opts: ConvOpts): Layer {
     const tf = this.tf;
     const plan = planConv(name, featureMap(inShape), opts);
-    const filter = this.store.create(plan.weight);
+    const filter = this.store.create(plan.weight) as Tensor4D;
     this.flops += plan.flops;
     const { out, stride, pad } = plan;
     return {
       shape: [out.h, out.w, out.c],
-      apply: (x) => tf.conv2d(x, filter as Tensor4D, stride, pad, 'NHWC', 1, 'floor'),
+      apply: plan.depthwise ? (x) => tf.depthwiseConv2d(x, filter, stride, pad, 'NHWC', 1, 'floor') : (x) => tf.conv2d(x, filter, stride, pad, 'NHWC', 1, 'floor'),
     };
   }
 
-  /** Depthwise conv, channel multiplier 1, no bias. */
+  conv2d(name: string, inShape: Shape3, opts: { filters: number; kernel: number; stride?: number }): Layer {
+    return this.conv(name, inShape, opts);
+  }
+
   depthwise(name: string, inShape: Shape3, opts: { kernel: number; stride?: number }): Layer {
-    const tf = this.tf;
-    const plan = planConv(name, featureMap(inShape), { ...opts, filters: inShape[2], depthwise: true });
-    const filter = this.store.create(plan.weight);
-    this.flops += plan.flops;
-    const { out, stride, pad } = plan;
-    return {
-      shape: [out.h, out.w, out.c],
-      apply: (x) => tf.depthwiseConv2d(x, filter as Tensor4D, stride, pad, 'NHWC', 1, 'floor'),
-    };
+    return this.conv(name, inShape, { ...opts, filters: inShape[2], depthwise: true });
   }
 
   batchNorm(name: string, inShape: Shape3): BatchNormLayer {

@@ -9,7 +9,7 @@ import { TinyProtoError } from '../../common/errors.ts';
 import { validateSpec } from '../spec.ts';
 import type { ArchBuilder, ConvOpts, FeatureMap, FeatureVec } from '../arch/builder.ts';
 import { describeNet } from '../arch/zoo.ts';
-import { NetBuilder, ParamStore, channelShuffle, channelSplit, globalAvgPool, type FwdCtx, type Layer, type Shape3, type Tensor, type Tensor2D, type Tensor4D, type Tf } from './layers.ts';
+import { NetBuilder, ParamStore, channelShuffle, channelSplit, globalAvgPool, type FwdCtx, type Layer, type Tensor, type Tensor2D, type Tensor4D, type Tf } from './layers.ts';
 
 /** A recorded 4-D value: its slot in the forward pass and its per-image shape. */
 interface TfMap extends FeatureMap {
@@ -69,10 +69,7 @@ class TfjsArchBuilder implements ArchBuilder<TfMap, TfVec> {
   }
 
   conv(name: string, x: TfMap, opts: ConvOpts): TfMap {
-    const shape: Shape3 = [x.h, x.w, x.c];
-    const stride = opts.stride ?? 1;
-    const l = opts.depthwise === true ? this.layers.depthwise(name, shape, { kernel: opts.kernel, stride }) : this.layers.conv2d(name, shape, { filters: opts.filters, kernel: opts.kernel, stride });
-    return this.layer(x, l);
+    return this.layer(x, this.layers.conv(name, [x.h, x.w, x.c], opts));
   }
 
   batchNorm(name: string, x: TfMap): TfMap {

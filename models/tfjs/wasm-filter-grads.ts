@@ -3,7 +3,7 @@
  * header gives the math): Conv2DBackpropFilter from the wasm Conv2D kernel, and
  * DepthwiseConv2dNativeBackpropFilter as a JS loop over the wasm heap.
  */
-import { fail, geometry, kernelInputs, shape4, withScope, type ConvGeometry, type KernelArgs, type KernelScope, type TensorInfo } from './wasm-kernel-scope.ts';
+import { fail, gradKernelInputs, withScope, type ConvGeometry, type KernelArgs, type KernelScope, type TensorInfo } from './wasm-kernel-scope.ts';
 
 /** x padded/cropped to exactly the (outH-1)*sh+kh rows and (outW-1)*sw+kw cols the forward conv reads. */
 function paddedInput(s: KernelScope, x: TensorInfo, g: ConvGeometry): TensorInfo {
@@ -14,12 +14,8 @@ function paddedInput(s: KernelScope, x: TensorInfo, g: ConvGeometry): TensorInfo
 }
 
 export function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
-  const { a: x, b: dy, attrs } = kernelInputs(args, 'Conv2DBackpropFilter', 'x', 'dy');
-  const backend = args.backend;
-  const filterShape = shape4(attrs['filterShape'] as number[], 'filterShape');
-  const xShape = shape4(x.shape, 'x');
-  const g = geometry(xShape, filterShape, shape4(dy.shape, 'dy'), attrs, false, 'Conv2DBackpropFilter');
-  return withScope(backend, (s) => {
+  const { a: x, b: dy, g } = gradKernelInputs(args, 'Conv2DBackpropFilter', 'filter', false);
+  return withScope(args.backend, (s) => {
     const xp = paddedInput(s, x, g); // [B, needH, needW, ci]
     const xt = s.transpose(xp, [3, 1, 2, 0]); // [ci, needH, needW, B]
     const dyt = s.transpose(dy, [1, 2, 0, 3]); // [oh, ow, B, co]
@@ -38,13 +34,9 @@ export function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
 }
 
 export function depthwiseBackpropFilter(args: KernelArgs): TensorInfo {
-  const { a: x, b: dy, attrs } = kernelInputs(args, 'DepthwiseConv2dNativeBackpropFilter', 'x', 'dy');
-  const backend = args.backend;
-  const filterShape = shape4(attrs['filterShape'] as number[], 'filterShape');
-  const xShape = shape4(x.shape, 'x');
-  const g = geometry(xShape, filterShape, shape4(dy.shape, 'dy'), attrs, true, 'DepthwiseConv2dNativeBackpropFilter');
+  const { a: x, b: dy, xShape, filterShape, g } = gradKernelInputs(args, 'DepthwiseConv2dNativeBackpropFilter', 'filter', true);
   if (x.dtype !== 'float32' || dy.dtype !== 'float32') fail('DepthwiseConv2dNativeBackpropFilter (wasm): float32 only');
-  return withScope(backend, (s) => {
+  return withScope(args.backend, (s) => {
     const out = s.alloc([g.kh, g.kw, xShape[3], filterShape[3]]);
     depthwiseFilterGradJS(
       s.backend.typedArrayFromHeap(x),

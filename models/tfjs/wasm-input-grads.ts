@@ -3,7 +3,7 @@
  * header gives the math): Conv2DBackpropInput (dilated correlation, or polyphase for strides
  * > 1) and DepthwiseConv2dNativeBackpropInput.
  */
-import { CONV_VALID_1, fail, geometry, kernelInputs, shape4, withScope, type ConvGeometry, type KernelArgs, type KernelScope, type Shape4, type TensorInfo } from './wasm-kernel-scope.ts';
+import { CONV_VALID_1, fail, gradKernelInputs, withScope, type ConvGeometry, type KernelArgs, type KernelScope, type Shape4, type TensorInfo } from './wasm-kernel-scope.ts';
 
 /**
  * For the input gradient of a convolution: dy zero-dilated by the stride (dy[o] at o*s) and
@@ -16,12 +16,8 @@ function dilateAndPadForInputGrad(s: KernelScope, dy: TensorInfo, g: ConvGeometr
 }
 
 export function conv2DBackpropInput(args: KernelArgs): TensorInfo {
-  const { a: dy, b: filter, attrs } = kernelInputs(args, 'Conv2DBackpropInput', 'dy', 'filter');
-  const backend = args.backend;
-  const xShape = shape4(attrs['inputShape'] as number[], 'inputShape');
-  const filterShape = shape4(filter.shape, 'filter');
-  const g = geometry(xShape, filterShape, shape4(dy.shape, 'dy'), attrs, false, 'Conv2DBackpropInput');
-  return withScope(backend, (s) =>
+  const { a: dy, b: filter, g } = gradKernelInputs(args, 'Conv2DBackpropInput', 'input', false);
+  return withScope(args.backend, (s) =>
     g.sh === g.sw && g.sh > 1 ? backpropInputPolyphase(s, dy, filter, g) : backpropInputDilated(s, dy, filter, g),
   );
 }
@@ -122,15 +118,11 @@ function backpropInputPolyphase(s: KernelScope, dy: TensorInfo, filter: TensorIn
 }
 
 export function depthwiseBackpropInput(args: KernelArgs): TensorInfo {
-  const { a: dy, b: filter, attrs } = kernelInputs(args, 'DepthwiseConv2dNativeBackpropInput', 'dy', 'filter');
-  const backend = args.backend;
-  const xShape = shape4(attrs['inputShape'] as number[], 'inputShape');
-  const filterShape = shape4(filter.shape, 'filter');
-  const g = geometry(xShape, filterShape, shape4(dy.shape, 'dy'), attrs, true, 'DepthwiseConv2dNativeBackpropInput');
+  const { a: dy, b: filter, xShape, filterShape, g } = gradKernelInputs(args, 'DepthwiseConv2dNativeBackpropInput', 'input', true);
   const C = xShape[3];
   const M = filterShape[3];
   const CM = C * M;
-  return withScope(backend, (s) => {
+  return withScope(args.backend, (s) => {
     const p = dilateAndPadForInputGrad(s, dy, g); // [B, H+kh-1, W+kw-1, C*M]
     const flipped = s.run('Reverse', { x: filter }, { dims: [0, 1] });
     const f = s.reshape(flipped, [g.kh, g.kw, CM, 1]);

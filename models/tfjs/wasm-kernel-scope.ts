@@ -7,13 +7,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import { TinyProtoError } from '../../common/errors.ts';
 
 export type TensorInfo = tf.TensorInfo;
-export type Attrs = Record<string, unknown>;
+type Attrs = Record<string, unknown>;
 type Pad = 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
 type Rounding = 'floor' | 'round' | 'ceil' | undefined;
 export type Shape4 = [number, number, number, number];
 
 /** The part of the wasm backend these kernels use. */
-export interface WasmBackendLike {
+interface WasmBackendLike {
   disposeData(dataId: object, force?: boolean): boolean;
   incRef(dataId: object): void;
   makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
@@ -33,12 +33,38 @@ export function fail(msg: string, details?: Record<string, unknown>): never {
   throw new TinyProtoError('E_BACKEND', msg, details);
 }
 
-/** A gradient kernel's two named inputs and its attributes. */
-export function kernelInputs(args: KernelArgs, kernel: string, first: string, second: string): { a: TensorInfo; b: TensorInfo; attrs: Attrs } {
+/** A gradient kernel's inputs with the forward convolution's shapes and geometry. */
+export interface GradKernelInputs {
+  /** 'filter' kernels: x; 'input' kernels: dy. */
+  readonly a: TensorInfo;
+  /** 'filter' kernels: dy; 'input' kernels: the filter. */
+  readonly b: TensorInfo;
+  readonly xShape: Shape4;
+  readonly filterShape: Shape4;
+  readonly g: ConvGeometry;
+}
+
+/**
+ * Read a gradient kernel's arguments: filter gradients take (x, dy) and attrs.filterShape, input
+ * gradients take (dy, filter) and attrs.inputShape.
+ */
+export function gradKernelInputs(args: KernelArgs, kernel: string, kind: 'filter' | 'input', depthwise: boolean): GradKernelInputs {
+  const [first, second] = kind === 'filter' ? ['x', 'dy'] : ['dy', 'filter'];
   const a = args.inputs[first];
   const b = args.inputs[second];
   if (a === undefined || b === undefined) fail(`${kernel} (wasm): missing input ${first} or ${second}`);
-  return { a, b, attrs: (args.attrs ?? {}) as Attrs };
+  const attrs = (args.attrs ?? {}) as Attrs;
+  const dy = kind === 'filter' ? b : a;
+  let xShape: Shape4;
+  let filterShape: Shape4;
+  if (kind === 'filter') {
+    filterShape = shape4(attrs['filterShape'] as number[], 'filterShape');
+    xShape = shape4(a.shape, 'x');
+  } else {
+    xShape = shape4(attrs['inputShape'] as number[], 'inputShape');
+    filterShape = shape4(b.shape, 'filter');
+  }
+  return { a, b, xShape, filterShape, g: geometry(xShape, filterShape, shape4(dy.shape, 'dy'), attrs, depthwise, kernel) };
 }
 
 function pair(v: unknown, what: string): [number, number] {
@@ -49,7 +75,7 @@ function pair(v: unknown, what: string): [number, number] {
   return fail(`wasm grad kernel: bad ${what} ${JSON.stringify(v)}`);
 }
 
-export function shape4(s: readonly number[], what: string): Shape4 {
+function shape4(s: readonly number[], what: string): Shape4 {
   if (s.length !== 4) fail(`wasm grad kernel: ${what} must be rank 4, got shape [${s.join(',')}]`);
   return [s[0]!, s[1]!, s[2]!, s[3]!];
 }
@@ -167,7 +193,7 @@ export interface ConvGeometry {
   readonly top: number;
   readonly left: number;
 }
-export function geometry(
+function geometry(
   xShape: Shape4,
   filterShape: Shape4,
   dyShape: Shape4,
