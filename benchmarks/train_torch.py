@@ -51,7 +51,7 @@ except Exception as e:  # noqa: BLE001 - any import failure means "no usable tor
     sys.exit(0)
 
 
-# ---- building blocks (mirror convBn / dwBn in models/arch/zoo.ts) -------------
+# ---- building blocks (mirror convBn / dwBn in models/arch/zoo.ts) -------------------------
 
 def conv_bn(cin, cout, k, stride=1, act="none", groups=1):
     """conv (no bias, padding k//2) + BN + activation ('relu' | 'relu6' | 'none')."""
@@ -130,7 +130,7 @@ class ShuffleUnit(nn.Module):
         return channel_shuffle(out, 2)
 
 
-# ---- families (mirror resnet8 / mbNet / shufflenetv2 in models/arch/zoo.ts) --------
+# ---- families (mirror resnet8 / mbNet / shufflenetv2 in models/arch/zoo.ts) ---------------
 
 MOBILENETV2_CFG = [(1, 8, 1, 1, 3), (4, 16, 2, 2, 3), (4, 24, 2, 2, 3), (4, 32, 1, 1, 3)]          # (t, c, n, s, k)
 EFFICIENTNET_LITE_CFG = [(1, 8, 1, 1, 3), (4, 16, 2, 2, 3), (4, 24, 2, 2, 5), (4, 40, 1, 1, 3)]

@@ -73,7 +73,7 @@ export interface ArchBuilder<V extends FeatureMap, U extends FeatureVec> {
 }
 
 /** Symmetric padding of a convolution (PyTorch `padding=k//2` for odd k). */
-export function convPad(kernel: number): number {
+function convPad(kernel: number): number {
   return (kernel - 1) >> 1;
 }
 

@@ -74,14 +74,14 @@ function invertedResidual<V extends FeatureMap>(b: B<V>, name: string, x: V, exp
 /** (t, c, n, s, k) rows: expansion, output channels, repeats, first stride, kernel. */
 type MbConfig = readonly (readonly [number, number, number, number, number])[];
 
-export const MOBILENETV2_CFG: MbConfig = [
+const MOBILENETV2_CFG: MbConfig = [
   [1, 8, 1, 1, 3],
   [4, 16, 2, 2, 3],
   [4, 24, 2, 2, 3],
   [4, 32, 1, 1, 3],
 ];
 
-export const EFFICIENTNET_LITE_CFG: MbConfig = [
+const EFFICIENTNET_LITE_CFG: MbConfig = [
   [1, 8, 1, 1, 3],
   [4, 16, 2, 2, 3],
   [4, 24, 2, 2, 5],
