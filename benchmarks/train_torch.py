@@ -2,7 +2,7 @@
 """PyTorch CPU training / inference throughput for the tinyproto model zoo.
 
 The four backbone families are rebuilt here with EXACTLY the architectures of the
-TensorFlow.js zoo (models/tfjs/zoo.ts, models/tfjs/layers.ts), so images/second can be
+tinyproto zoo (models/arch/zoo.ts, layer rules in models/arch/builder.ts), so images/second can be
 compared engine to engine:
   - conv padding k//2 (PyTorch style), no conv bias, every conv followed by BatchNorm
     (eps 1e-5, momentum 0.1), ReLU / ReLU6 exactly where the zoo puts them;
@@ -30,7 +30,8 @@ NUM_CLASSES = 10    # K
 LAMBDA = 10.0       # prototype-loss weight
 LR = 0.01           # plain SGD, no momentum
 CHECK_INPUTS = ["28x28x1", "32x32x3"]
-# tfjs zoo reference (params, forward FLOPs per image) from buildNet(..).paramCount / .flopsPerImage.
+# zoo reference (params, forward FLOPs per image): the engines' paramCount / flopsPerImage;
+# models/arch/zoo.test.ts checks this table against models/arch/zoo.ts.
 ZOO_REF = {
     "28x28x1": {"resnet8": (114614, 18764560), "mobilenetv2": (94518, 4691472),
                 "shufflenetv2": (231270, 7719536), "efficientnet-lite": (98886, 5117968)},
@@ -50,7 +51,7 @@ except Exception as e:  # noqa: BLE001 - any import failure means "no usable tor
     sys.exit(0)
 
 
-# ---- building blocks (mirror convBn / dwBn in zoo.ts) -------------------------------------
+# ---- building blocks (mirror convBn / dwBn in models/arch/zoo.ts) -------------------------
 
 def conv_bn(cin, cout, k, stride=1, act="none", groups=1):
     """conv (no bias, padding k//2) + BN + activation ('relu' | 'relu6' | 'none')."""
@@ -129,7 +130,7 @@ class ShuffleUnit(nn.Module):
         return channel_shuffle(out, 2)
 
 
-# ---- families (mirror resnet8 / mbNet / shufflenetv2 in zoo.ts) ---------------------------
+# ---- families (mirror resnet8 / mbNet / shufflenetv2 in models/arch/zoo.ts) ---------------
 
 MOBILENETV2_CFG = [(1, 8, 1, 1, 3), (4, 16, 2, 2, 3), (4, 24, 2, 2, 3), (4, 32, 1, 1, 3)]          # (t, c, n, s, k)
 EFFICIENTNET_LITE_CFG = [(1, 8, 1, 1, 3), (4, 16, 2, 2, 3), (4, 24, 2, 2, 5), (4, 40, 1, 1, 3)]
@@ -253,7 +254,7 @@ def run(args):
 
 
 def check():
-    """Params and forward FLOPs per family for the two real input shapes, compared with the tfjs zoo."""
+    """Params and forward FLOPs per family for the two real input shapes, compared with the zoo (ZOO_REF)."""
     rows = []
     for inp in CHECK_INPUTS:
         shape = parse_input(inp)

@@ -1,6 +1,7 @@
 /**
  * The engine interface: what the federated harness needs from a training engine.
- * TensorFlow.js implements it now (models/tfjs); an ONNX Runtime engine comes later.
+ * Two engines implement it: ONNX Runtime (models/ort) and TensorFlow.js (models/tfjs), both
+ * executing the one model zoo of models/arch.
  * All tensors cross this boundary as flat typed arrays (NHWC images, row-major features).
  */
 export type Family = 'resnet8' | 'mobilenetv2' | 'shufflenetv2' | 'efficientnet-lite';
@@ -50,7 +51,7 @@ export interface Embedding {
   readonly logits: Float32Array;
 }
 
-/** Named weight arrays: a checkpoint that the same engine can restore. */
+/** Named weight arrays: a checkpoint that either engine can restore (names and layouts: models/arch/builder.ts). */
 export type ModelState = Record<string, { shape: number[]; data: Float32Array }>;
 
 export interface LocalModel {

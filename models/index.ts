@@ -4,6 +4,8 @@
  * (an agent that trains with ONNX Runtime never loads TensorFlow.js, and vice versa).
  */
 import type { Engine } from './engine.ts';
+// type-only: erased at run time, so TensorFlow.js is not loaded
+import type { TfjsBackendChoice } from './tfjs/backend.ts';
 import type { Logger } from '../common/logger.ts';
 import { TinyProtoError } from '../common/errors.ts';
 
@@ -18,7 +20,7 @@ export type {
   EngineMemory,
   Engine,
 } from './engine.ts';
-export { FAMILIES, ALL_FAMILY_NAMES, familyForClient, isFamily } from './zoo-info.ts';
+export { FAMILIES, familyForClient, isFamily } from './zoo-info.ts';
 
 /** The training engines: ONNX Runtime (models/ort, the default) and TensorFlow.js (models/tfjs). */
 export type EngineName = 'ort' | 'tfjs';
@@ -26,7 +28,7 @@ export type EngineName = 'ort' | 'tfjs';
 export type EngineChoice = EngineName | 'auto';
 export const ENGINE_CHOICES: readonly EngineChoice[] = Object.freeze(['auto', 'ort', 'tfjs'] as const);
 
-export type TfjsBackendChoice = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+export type { TfjsBackendChoice };
 /** ONNX Runtime execution provider: 'auto' uses CUDA when the CUDA provider is present, else CPU. */
 export type OrtProviderChoice = 'auto' | 'cpu' | 'cuda';
 

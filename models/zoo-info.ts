@@ -4,14 +4,11 @@
 import type { Family } from './engine.ts';
 import { TinyProtoError } from '../common/errors.ts';
 
-/** Families implemented by the engines, in the paper's assignment order (client id mod n). */
+/** Families implemented by the engines (models/arch/zoo.ts), in the paper's assignment order (client id mod n). */
 export const FAMILIES: readonly Family[] = Object.freeze(['resnet8', 'mobilenetv2', 'shufflenetv2', 'efficientnet-lite'] as const);
 
-/** Every family name the engine interface knows (implemented or not). */
-export const ALL_FAMILY_NAMES: readonly Family[] = Object.freeze(['resnet8', 'mobilenetv2', 'shufflenetv2', 'efficientnet-lite'] as const);
-
 export function isFamily(s: string): s is Family {
-  return (ALL_FAMILY_NAMES as readonly string[]).includes(s);
+  return (FAMILIES as readonly string[]).includes(s);
 }
 
 /** The paper's heterogeneous assignment: families[clientId mod n]. */

@@ -4,7 +4,7 @@
  * stored (TensorFlow) filter layout.
  */
 import type { GraphBuilder } from './graph.ts';
-import type { V4 } from './net.ts';
+import type { V4 } from './values.ts';
 
 /** Kernel size, stride, symmetric padding and output size of one convolution. */
 export interface ConvGeometry {

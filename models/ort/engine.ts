@@ -18,7 +18,7 @@ import { silentLogger } from '../../common/logger.ts';
 import { checkEmbedArgs, checkState, checkTrainArgs, epochBatches, imageSize, prototypeFlags } from '../train-args.ts';
 import { initValues } from '../init.ts';
 import { buildInferGraph, buildTrainGraph, nextName, type BuiltGraph } from './graphs.ts';
-import type { ParamDef } from './net.ts';
+import type { ParamDef } from '../arch/builder.ts';
 import { createSession, loadOrt, resolveProvider, type Ort, type OrtProvider, type OrtSession, type OrtTensor } from './runtime.ts';
 
 export interface OrtEngineOptions {

@@ -16,13 +16,14 @@ import assert from 'node:assert/strict';
 import type * as TfCore from '@tensorflow/tfjs-core';
 import { initTfjs } from '../tfjs/backend.ts';
 import { NetBuilder, ParamStore, channelShuffle, channelSplit, globalAvgPool, type FwdCtx, type Tensor4D, type Tensor2D } from '../tfjs/layers.ts';
-import { buildNet } from '../tfjs/zoo.ts';
+import { buildNet } from '../tfjs/net.ts';
 import { tfjsLoss } from '../tfjs/engine.ts';
 import { FAMILIES } from '../zoo-info.ts';
 import type { Family, ModelSpec } from '../engine.ts';
 import { Rng } from '../../common/rng.ts';
 import { relDiff } from '../../test/helpers/assert.ts';
-import { OrtNetBuilder, type V2, type V4 } from './net.ts';
+import { OrtNetBuilder } from './net.ts';
+import type { V2, V4 } from './values.ts';
 import { buildTrainGraph, gradName, nextName } from './graphs.ts';
 import { createSession, loadOrt, type Ort, type OrtTensor } from './runtime.ts';
 

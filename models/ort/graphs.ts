@@ -1,5 +1,5 @@
 /**
- * The three graphs of a model, built from the zoo (zoo.ts) and the layer autodiff (net.ts):
+ * The three graphs of a model: the zoo (models/arch/zoo.ts) executed by the layer autodiff (net.ts):
  *
  * - train ('sgd'): one SGD step. Inputs: x [N,h,w,c], onehot [N,K], protoTarget [N,d],
  *   protoWeight [N,1] (1 where the sample's class has a global prototype), lambda [], lr [],
@@ -14,8 +14,10 @@
  *   + lambda * sum_n w_n * ||f_n - P_{y_n}||^2 / (N * d).
  */
 import type { ModelSpec } from '../engine.ts';
-import { OrtNetBuilder, type ParamDef, type ParamSource } from './net.ts';
-import { emitNet } from './zoo.ts';
+import type { ParamDef } from '../arch/builder.ts';
+import { describeNet } from '../arch/zoo.ts';
+import { OrtNetBuilder } from './net.ts';
+import type { ParamSource } from './values.ts';
 
 export interface BuiltGraph {
   readonly bytes: Uint8Array;
@@ -33,7 +35,7 @@ export function buildTrainGraph(spec: ModelSpec, variant: 'sgd' | 'grads'): Buil
   const b = new OrtNetBuilder('train', null, `${spec.family}-train-${variant}`);
   const g = b.g;
   const { featureDim: d, numClasses: K } = spec;
-  const { features, logits } = emitNet(b, spec);
+  const { features, logits } = describeNet(b, spec);
   const onehot = g.input('onehot', ['N', K]);
   const target = g.input('protoTarget', ['N', d]);
   const weight = g.input('protoWeight', ['N', 1]);
@@ -68,11 +70,9 @@ export function buildTrainGraph(spec: ModelSpec, variant: 'sgd' | 'grads'): Buil
 /** Inference graph; `source` bakes weights in (export), null keeps them as inputs (one shared session). */
 export function buildInferGraph(spec: ModelSpec, source: ParamSource | null): BuiltGraph {
   const b = new OrtNetBuilder('infer', source, `${spec.family}-infer`);
-  const { features, logits } = emitNet(b, spec);
+  const { features, logits } = describeNet(b, spec);
   b.g.output('features', features.name, ['N', spec.featureDim]);
   b.g.output('logits', logits.name, ['N', spec.numClasses]);
   const doc = `tinyproto ${spec.family}: input x [N,${spec.inputShape.join(',')}] NHWC float32; outputs features [N,${spec.featureDim}] and logits [N,${spec.numClasses}]`;
   return { bytes: b.g.toBytes(doc), params: b.params, flopsPerImage: b.flops, nodeCount: b.g.nodeCount };
 }
-
-

@@ -1,6 +1,6 @@
 /**
- * OrtNetBuilder: the layer vocabulary of the model zoo (the same as models/tfjs/layers.ts) emitted
- * as ONNX nodes, with a hand-written backward pass per layer (reverse-mode autodiff at layer
+ * OrtNetBuilder: the zoo's layer vocabulary (ArchBuilder, models/arch/builder.ts) emitted as
+ * ONNX nodes, with a hand-written backward pass per layer (reverse-mode autodiff at layer
  * granularity). One builder produces one graph:
  *
  * - mode 'train': parameters and batch-norm running statistics are graph inputs; batch norm
@@ -10,54 +10,18 @@
  *   serves every state), or initializers when values are given (then onnxruntime folds batch
  *   norm into the convolutions): that form is the exported inference model.
  *
- * Conventions shared with the tfjs engine, so that states are interchangeable: parameters are
- * stored in TensorFlow layout (conv [kh, kw, cin, cout], depthwise [kh, kw, c, 1], dense
- * [in, out]) under PyTorch-style names; the graph transposes weights to ONNX's NCHW layout
- * itself and emits weight gradients directly in the stored layout. Images enter NHWC.
- * Padding is symmetric (k-1)/2 (PyTorch `padding=k//2`); batch norm eps 1e-5, momentum 0.1,
- * running variance updated with the unbiased batch variance.
+ * Parameter names, layouts, initialisation, padding, batch-norm constants and FLOPs are the
+ * shared layer rules of models/arch/builder.ts (TensorFlow layout); the graph transposes weights
+ * to ONNX's NCHW layout itself and emits weight gradients directly in the stored layout.
+ * Images enter NHWC; activations are NCHW inside the graph.
  */
 import { TinyProtoError } from '../../common/errors.ts';
+import { BN_EPS, BN_MOMENTUM, planBatchNorm, planConv, planDense, type ArchBuilder, type ConvOpts, type ParamDef } from '../arch/builder.ts';
 import { GraphBuilder } from './graph.ts';
 import { depthwiseFilterGrad, filterGrad, type ConvGeometry } from './conv-grads.ts';
-import type { Init } from '../init.ts';
+import type { Mode, ParamSource, V2, V4 } from './values.ts';
 
-export const BN_EPS = 1e-5;
-export const BN_MOMENTUM = 0.1;
-
-export type Mode = 'train' | 'infer';
-
-/** A 4-D activation [N, c, h, w] (N dynamic). */
-export interface V4 {
-  readonly name: string;
-  readonly c: number;
-  readonly h: number;
-  readonly w: number;
-}
-
-/** A 2-D activation [N, dim]. */
-export interface V2 {
-  readonly name: string;
-  readonly dim: number;
-}
-
-export interface ParamDef {
-  readonly name: string;
-  readonly shape: readonly number[];
-  readonly trainable: boolean;
-  /** How the parameter is initialised (models/init.ts), identical to the tfjs engine. */
-  readonly init: Init;
-}
-
-/** Where a parameter's values come from when the graph is built. */
-export type ParamSource = (def: ParamDef) => Float32Array;
-
-export function convOut(size: number, kernel: number, stride: number): number {
-  const pad = (kernel - 1) >> 1;
-  return Math.floor((size + 2 * pad - kernel) / stride) + 1;
-}
-
-export class OrtNetBuilder {
+export class OrtNetBuilder implements ArchBuilder<V4, V2> {
   readonly g: GraphBuilder;
   readonly params: ParamDef[] = [];
   /** Running-statistic updates of a train graph: buffer name -> new value. */
@@ -95,9 +59,9 @@ export class OrtNetBuilder {
 
   // ---- parameters and gradients ------------------------------------------------------------
 
-  private param(name: string, shape: readonly number[], trainable: boolean, init: Init): string {
+  private param(def: ParamDef): string {
+    const { name, shape } = def;
     if (this.params.some((p) => p.name === name)) throw new TinyProtoError('E_MODEL', `duplicate parameter name ${name}`);
-    const def: ParamDef = { name, shape: [...shape], trainable, init };
     this.params.push(def);
     if (this.source === null) return this.g.input(name, shape);
     return this.g.tensor(name, shape, this.source(def));
@@ -171,22 +135,15 @@ export class OrtNetBuilder {
   // ---- layers with parameters ---------------------------------------------------------------
 
   /** Conv without bias: filters [k, k, cin, cout]; depthwise when `depthwise` (filters [k, k, c, 1]). */
-  conv(name: string, x: V4, opts: { filters: number; kernel: number; stride?: number; depthwise?: boolean }): V4 {
+  conv(name: string, x: V4, opts: ConvOpts): V4 {
     const g = this.g;
-    const k = opts.kernel;
-    const s = opts.stride ?? 1;
-    const p = (k - 1) >> 1;
-    const dw = opts.depthwise === true;
-    const ci = x.c;
-    const co = dw ? ci : opts.filters;
-    const ho = convOut(x.h, k, s);
-    const wo = convOut(x.w, k, s);
-    if (ho < 1 || wo < 1) throw new TinyProtoError('E_SHAPE', `${name}: input ${x.h}x${x.w} too small`);
-    const group = dw ? ci : 1;
+    const plan = planConv(name, x, opts);
+    const { kernel: k, stride: s, pad: p, depthwise: dw } = plan;
+    const { c: co, h: ho, w: wo } = plan.out;
+    const group = dw ? x.c : 1;
     this.use(x.name);
-    // torchvision: fan_out = k*k*cout/groups
-    const wName = this.param(`${name}.weight`, dw ? [k, k, ci, 1] : [k, k, ci, co], true, { kind: 'he', fanOut: dw ? k * k : k * k * co });
-    this.flops += 2 * ho * wo * k * k * (dw ? ci : ci * co);
+    const wName = this.param(plan.weight);
+    this.flops += plan.flops;
     // ONNX weight layout [cout, cin/group, k, k]
     const wOnnx = g.op('Transpose', [wName], { perm: dw ? [2, 3, 0, 1] : [3, 2, 0, 1] }, 'wT');
     const convAttrs = { kernel_shape: [k, k], pads: [p, p, p, p], strides: [s, s], group };
@@ -224,10 +181,11 @@ export class OrtNetBuilder {
   batchNorm(name: string, x: V4): V4 {
     const g = this.g;
     const c = x.c;
-    const gamma = this.param(`${name}.weight`, [c], true, { kind: 'const', value: 1 });
-    const beta = this.param(`${name}.bias`, [c], true, { kind: 'const', value: 0 });
-    const rMean = this.param(`${name}.running_mean`, [c], false, { kind: 'const', value: 0 });
-    const rVar = this.param(`${name}.running_var`, [c], false, { kind: 'const', value: 1 });
+    const plan = planBatchNorm(name, c);
+    const gamma = this.param(plan.weight);
+    const beta = this.param(plan.bias);
+    const rMean = this.param(plan.runningMean);
+    const rVar = this.param(plan.runningVar);
     if (!this.training) {
       const y = g.op('BatchNormalization', [x.name, gamma, beta, rMean, rVar], { epsilon: { float: BN_EPS } }, 'bn');
       return { ...x, name: y };
@@ -283,10 +241,10 @@ export class OrtNetBuilder {
   dense(name: string, x: V2, outDim: number): V2 {
     const g = this.g;
     this.use(x.name);
-    const bound = 1 / Math.sqrt(x.dim);
-    const w = this.param(`${name}.weight`, [x.dim, outDim], true, { kind: 'uniform', bound });
-    const b = this.param(`${name}.bias`, [outDim], true, { kind: 'uniform', bound });
-    this.flops += 2 * x.dim * outDim;
+    const plan = planDense(name, x.dim, outDim);
+    const w = this.param(plan.weight);
+    const b = this.param(plan.bias);
+    this.flops += plan.flops;
     const y = g.op('Gemm', [x.name, w, b], {}, 'dense');
     this.record(() => {
       const dy = this.grads.get(y);

@@ -130,7 +130,7 @@ function ensureGradients(logger: Logger): Promise<void> {
     const t0 = performance.now();
     try {
       const { register } = await import('node:module');
-      if (typeof register !== 'function') throw new Error('node:module register() is missing (Node >= 20.6 needed)');
+      if (typeof register !== 'function') throw new TinyProtoError('E_BACKEND', 'node:module register() is missing (Node >= 20.6 needed)');
       register('data:text/javascript,' + encodeURIComponent(ESM_DIST_HOOKS));
       const entry: string = '@tensorflow/tfjs-core/dist/register_all_gradients.js';
       await import(entry);

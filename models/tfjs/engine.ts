@@ -21,13 +21,9 @@
 import type { Embedding, Engine, EngineMemory, EpochStats, LocalModel, ModelSpec, ModelState, TrainOptions } from '../engine.ts';
 import { checkEmbedArgs, checkState, checkTrainArgs, epochBatches, imageSize, prototypeFlags } from '../train-args.ts';
 import { TinyProtoError } from '../../common/errors.ts';
-import type { Logger } from '../../common/logger.ts';
-import { silentLogger } from '../../common/logger.ts';
 import type { BnMoments, FwdCtx, Tensor, Tensor2D, Tensor4D, Tf } from './layers.ts';
-import { buildNet, type Net } from './zoo.ts';
+import { buildNet, type Net } from './net.ts';
 import type { TfjsInitOptions, TfjsBackendName } from './backend.ts';
-
-export type TfjsBackend = TfjsBackendName;
 
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -38,21 +34,19 @@ export class TfjsEngine implements Engine {
 
   private constructor(
     readonly tf: Tf,
-    readonly backend: TfjsBackend,
-    private readonly logger: Logger,
+    readonly backend: TfjsBackendName,
   ) {}
 
   /** Initialise TensorFlow.js (see backend.ts for backend selection) and wrap it. */
   static async create(opts: TfjsInitOptions = {}): Promise<TfjsEngine> {
-    const { initTfjs } = await import('./backend.ts');
-    tfjsMemory = (await import('./backend.ts')).tfjsMemory;
-    const { tf, backend } = await initTfjs(opts);
-    return new TfjsEngine(tf as Tf, backend, opts.logger ?? silentLogger);
+    const mod = await import('./backend.ts');
+    tfjsMemory = mod.tfjsMemory;
+    const { tf, backend } = await mod.initTfjs(opts);
+    return new TfjsEngine(tf as Tf, backend);
   }
 
-
   createModel(spec: ModelSpec): LocalModel {
-    return new TfjsLocalModel(this.tf, buildNet(this.tf, spec), this.logger);
+    return new TfjsLocalModel(this.tf, buildNet(this.tf, spec));
   }
 
   memory(): EngineMemory {
@@ -70,16 +64,10 @@ export class TfjsLocalModel implements LocalModel {
   constructor(
     private readonly tf: Tf,
     private readonly net: Net,
-    private readonly logger: Logger,
   ) {
     this.spec = net.spec;
     this.paramCount = net.paramCount;
     this.flopsPerImage = net.flopsPerImage;
-  }
-
-  /** Per-layer forward FLOPs (conv/depthwise/dense), for reports. */
-  get flopsByLayer(): readonly { name: string; flops: number }[] {
-    return this.net.flopsByLayer;
   }
 
   private checkAlive(): void {
@@ -194,8 +182,8 @@ export class TfjsLocalModel implements LocalModel {
       const B = Math.min(batchSize, n - start);
       const [f, l] = tf.tidy(() => {
         const xt = tf.tensor4d(x.subarray(start * per, (start + B) * per), [B, h, w, c], 'float32');
-        const ft = this.net.features(xt, ctx);
-        return [ft, this.net.head.apply(ft)] as const;
+        const { features: ft, logits: lt } = this.net.forward(xt, ctx);
+        return [ft, lt] as const;
       });
       try {
         features.set(f.dataSync() as Float32Array, start * d);
@@ -256,8 +244,7 @@ export function tfjsLoss(
 ): { total: Tensor; ce: Tensor; proto: Tensor; features: Tensor2D } {
   const B = xt.shape[0];
   const d = net.spec.featureDim;
-  const f = net.features(xt, ctx);
-  const logits = net.head.apply(f);
+  const { features: f, logits } = net.forward(xt, ctx);
   const onehot = tf.oneHot(yt as import('@tensorflow/tfjs-core').Tensor1D, net.spec.numClasses);
   const ce = tf.neg(tf.mean(tf.sum(tf.mul(onehot, tf.logSoftmax(logits)), 1)));
   if (protos === null || protoWeight === null) return { total: ce, ce, proto: tf.scalar(0), features: f };

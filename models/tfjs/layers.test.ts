@@ -1,8 +1,8 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { initTfjs } from './backend.ts';
-import { BN_EPS, NetBuilder, ParamStore, channelShuffle, channelSplit, convOut, type Tf, type Tensor, type Tensor4D } from './layers.ts';
-import { buildNet } from './zoo.ts';
+import { NetBuilder, ParamStore, channelShuffle, channelSplit, type Tf, type Tensor, type Tensor4D } from './layers.ts';
+import { BN_EPS, convOut } from '../arch/builder.ts';
 
 let tf: Tf;
 

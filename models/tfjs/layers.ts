@@ -1,22 +1,15 @@
 /**
  * Functional layers on explicit tf.Variables (no tf.layers): a parameter store plus layer
  * factories. A factory is called once at build time with the per-image input shape
- * [h, w, c]; it creates its variables (seeded, order-independent init), adds its parameter
- * count and forward FLOPs (2 x multiply-adds) to the builder, and returns the output shape and
- * an `apply` closure used inside tf.tidy / tf.variableGrads.
- *
- * Conventions (kept identical for the later ONNX Runtime engine):
- * - NHWC activations; conv filters [kh, kw, cin, cout]; depthwise filters [kh, kw, c, 1].
- * - Symmetric zero padding (k-1)/2 with floor rounding (PyTorch `padding=k//2`), never TF 'same'.
- * - Batch norm in the PyTorch convention: eps 1e-5, momentum 0.1, running variance updated with
- *   the unbiased batch variance; training mode normalises with the biased batch variance.
- * - Parameter names follow PyTorch state_dict style: `layer1.0.conv1.weight`, `bn1.running_mean`.
- * - FLOPs count conv / depthwise / dense multiply-adds only (BN, activations, adds, pooling are
- *   not counted), the usual convention for MFLOP tables.
+ * [h, w, c]; it creates its variables, adds its forward FLOPs to the builder, and returns the
+ * output shape and an `apply` closure used inside tf.tidy / tf.variableGrads. Names, shapes,
+ * initialisation, padding, batch-norm constants and FLOPs are the shared layer rules of
+ * models/arch/builder.ts; activations are NHWC.
  */
 import type * as TfCore from '@tensorflow/tfjs-core';
 import { initValues } from '../init.ts';
 import { TinyProtoError } from '../../common/errors.ts';
+import { BN_EPS, BN_MOMENTUM, planBatchNorm, planConv, planDense, sizeOf, type ConvOpts, type FeatureMap, type ParamDef } from '../arch/builder.ts';
 
 export type Tf = typeof TfCore;
 export type Tensor = TfCore.Tensor;
@@ -27,9 +20,6 @@ export type Variable = TfCore.Variable;
 
 /** Per-image activation shape [h, w, c]. */
 export type Shape3 = readonly [number, number, number];
-
-export const BN_EPS = 1e-5;
-export const BN_MOMENTUM = 0.1;
 
 export interface ParamEntry {
   /** Logical (state) name, e.g. `layer1.0.bn1.weight`. */
@@ -60,17 +50,22 @@ export class ParamStore {
     this.prefix = `tp${++storeCounter}_${label}/`;
   }
 
-  add(name: string, shape: number[], values: Float32Array, trainable: boolean): Variable {
+  add(name: string, shape: readonly number[], values: Float32Array, trainable: boolean): Variable {
     if (this.byName.has(name)) throw new TinyProtoError('E_MODEL', `duplicate parameter name ${name}`);
     const size = shape.reduce((a, b) => a * b, 1);
     if (values.length !== size) {
       throw new TinyProtoError('E_SHAPE', `parameter ${name}: ${values.length} values for shape [${shape}]`);
     }
-    const variable = this.tf.tidy(() => this.tf.variable(this.tf.tensor(values, shape, 'float32'), trainable, this.prefix + name));
+    const variable = this.tf.tidy(() => this.tf.variable(this.tf.tensor(values, [...shape], 'float32'), trainable, this.prefix + name));
     const entry: ParamEntry = { name, shape: [...shape], variable, trainable };
     this.entries.push(entry);
     this.byName.set(name, entry);
     return variable;
+  }
+
+  /** Create a parameter as `def` describes, initialised from this store's seed. */
+  create(def: ParamDef): Variable {
+    return this.add(def.name, def.shape, initValues(this.seed, def.name, sizeOf(def.shape), def.init), def.trainable);
   }
 
   get(name: string): ParamEntry | undefined {
@@ -121,19 +116,7 @@ export interface Layer2D {
   apply(x: Tensor2D): Tensor2D;
 }
 
-export interface ConvOpts {
-  readonly filters: number;
-  readonly kernel: number;
-  readonly stride?: number;
-  /** Defaults to false: every conv here is followed by batch norm. */
-  readonly bias?: boolean;
-}
-
-/** Output size of a conv with symmetric padding (k-1)/2 (PyTorch floor rounding). */
-export function convOut(size: number, kernel: number, stride: number): number {
-  const pad = (kernel - 1) >> 1;
-  return Math.floor((size + 2 * pad - kernel) / stride) + 1;
-}
+const featureMap = ([h, w, c]: Shape3): FeatureMap => ({ c, h, w });
 
 export class BatchNormLayer implements Layer {
   readonly shape: Shape3;
@@ -148,12 +131,12 @@ export class BatchNormLayer implements Layer {
     readonly name: string,
     inShape: Shape3,
   ) {
-    const c = inShape[2];
+    const plan = planBatchNorm(name, inShape[2]);
     this.shape = inShape;
-    this.gamma = store.add(`${name}.weight`, [c], new Float32Array(c).fill(1), true);
-    this.beta = store.add(`${name}.bias`, [c], new Float32Array(c), true);
-    this.runningMean = store.add(`${name}.running_mean`, [c], new Float32Array(c), false);
-    this.runningVar = store.add(`${name}.running_var`, [c], new Float32Array(c).fill(1), false);
+    this.gamma = store.create(plan.weight);
+    this.beta = store.create(plan.bias);
+    this.runningMean = store.create(plan.runningMean);
+    this.runningVar = store.create(plan.runningVar);
   }
 
   apply(x: Tensor4D, ctx: FwdCtx): Tensor4D {
@@ -203,96 +186,53 @@ export class BatchNormLayer implements Layer {
   }
 }
 
-/** Build-time helper: creates layers, counts parameters and forward FLOPs. */
+/** Build-time helper: creates layers and counts their forward FLOPs. */
 export class NetBuilder {
   /** Forward FLOPs per image (2 x MACs) of everything built so far. */
   flops = 0;
-  readonly flopsByLayer: { name: string; flops: number }[] = [];
 
   constructor(
     readonly tf: Tf,
     readonly store: ParamStore,
   ) {}
 
-  private countFlops(name: string, flops: number): void {
-    this.flops += flops;
-    this.flopsByLayer.push({ name, flops });
-  }
-
-  private heNormal(name: string, size: number, fanOut: number): Float32Array {
-    return initValues(this.store.seed, name, size, { kind: 'he', fanOut });
-  }
-
-  private uniform(name: string, size: number, bound: number): Float32Array {
-    return initValues(this.store.seed, name, size, { kind: 'uniform', bound });
-  }
-
-  conv2d(name: string, inShape: Shape3, opts: ConvOpts): Layer {
+  /** Conv without bias, or depthwise conv (channel multiplier 1) when `opts.depthwise`. */
+  conv(name: string, inShape: Shape3, opts: ConvOpts): Layer {
     const tf = this.tf;
-    const [h, w, ci] = inShape;
-    const { filters: co, kernel: k } = opts;
-    const stride = opts.stride ?? 1;
-    const pad = (k - 1) >> 1;
-    const ho = convOut(h, k, stride);
-    const wo = convOut(w, k, stride);
-    if (ho < 1 || wo < 1) throw new TinyProtoError('E_SHAPE', `${name}: input ${h}x${w} too small`);
-    const filter = this.store.add(`${name}.weight`, [k, k, ci, co], this.heNormal(`${name}.weight`, k * k * ci * co, k * k * co), true);
-    let bias: Variable | null = null;
-    if (opts.bias === true) bias = this.store.add(`${name}.bias`, [co], new Float32Array(co), true);
-    this.countFlops(name, 2 * ho * wo * k * k * ci * co);
-    const shape: Shape3 = [ho, wo, co];
+    const plan = planConv(name, featureMap(inShape), opts);
+    const filter = this.store.create(plan.weight) as Tensor4D;
+    this.flops += plan.flops;
+    const { out, stride, pad } = plan;
     return {
-      shape,
-      apply: (x) => {
-        const y = tf.conv2d(x, filter as Tensor4D, stride, pad, 'NHWC', 1, 'floor');
-        return bias === null ? y : tf.add(y, bias);
-      },
+      shape: [out.h, out.w, out.c],
+      apply: plan.depthwise ? (x) => tf.depthwiseConv2d(x, filter, stride, pad, 'NHWC', 1, 'floor') : (x) => tf.conv2d(x, filter, stride, pad, 'NHWC', 1, 'floor'),
     };
   }
 
-  /** Depthwise conv, channel multiplier 1, no bias. */
+  conv2d(name: string, inShape: Shape3, opts: { filters: number; kernel: number; stride?: number }): Layer {
+    return this.conv(name, inShape, opts);
+  }
+
   depthwise(name: string, inShape: Shape3, opts: { kernel: number; stride?: number }): Layer {
-    const tf = this.tf;
-    const [h, w, c] = inShape;
-    const k = opts.kernel;
-    const stride = opts.stride ?? 1;
-    const pad = (k - 1) >> 1;
-    const ho = convOut(h, k, stride);
-    const wo = convOut(w, k, stride);
-    if (ho < 1 || wo < 1) throw new TinyProtoError('E_SHAPE', `${name}: input ${h}x${w} too small`);
-    // torchvision: fan_out = k*k*out_channels/groups = k*k
-    const filter = this.store.add(`${name}.weight`, [k, k, c, 1], this.heNormal(`${name}.weight`, k * k * c, k * k), true);
-    this.countFlops(name, 2 * ho * wo * k * k * c);
-    return {
-      shape: [ho, wo, c],
-      apply: (x) => tf.depthwiseConv2d(x, filter as TfCore.Tensor4D, stride, pad, 'NHWC', 1, 'floor'),
-    };
+    return this.conv(name, inShape, { ...opts, filters: inShape[2], depthwise: true });
   }
 
   batchNorm(name: string, inShape: Shape3): BatchNormLayer {
     return new BatchNormLayer(this.tf, this.store, name, inShape);
   }
 
-  /** Linear layer like PyTorch nn.Linear: weight [in, out] ~ U(+-1/sqrt(in)), bias likewise. */
+  /** Linear layer y = x W + b. */
   dense(name: string, inDim: number, outDim: number): Layer2D {
     const tf = this.tf;
-    const bound = 1 / Math.sqrt(inDim);
-    const weight = this.store.add(`${name}.weight`, [inDim, outDim], this.uniform(`${name}.weight`, inDim * outDim, bound), true);
-    const bias = this.store.add(`${name}.bias`, [outDim], this.uniform(`${name}.bias`, outDim, bound), true);
-    this.countFlops(name, 2 * inDim * outDim);
+    const plan = planDense(name, inDim, outDim);
+    const weight = this.store.create(plan.weight);
+    const bias = this.store.create(plan.bias);
+    this.flops += plan.flops;
     return { inDim, outDim, apply: (x) => tf.add(tf.matMul(x, weight as Tensor2D), bias) };
   }
 }
 
 // ---- parameter-free layers -------------------------------------------------------------
-
-export function relu(tf: Tf, x: Tensor4D): Tensor4D {
-  return tf.relu(x);
-}
-
-export function relu6(tf: Tf, x: Tensor4D): Tensor4D {
-  return tf.relu6(x);
-}
 
 /** Global average pool NHWC -> [B, C]. */
 export function globalAvgPool(tf: Tf, x: Tensor4D): Tensor2D {
