@@ -16,7 +16,8 @@ import { silentLogger, type Logger } from '../common/logger.ts';
 import { SerialQueue } from '../common/serial.ts';
 import { expandGlobalPrototypes } from '../method/prototypes.ts';
 import type { ClassMasks } from '../wire/masks.ts';
-import { decodeGlobal, decodeMasks, decodeRound, encodeStatus, encodeUpload } from '../wire/codec.ts';
+import { decodeGlobal, decodeMasks, decodeRound, encodeStatus } from '../wire/codec.ts';
+import { encodeRoundUpload } from './upload.ts';
 import type { AgentState, RoundBody } from '../wire/codec-types.ts';
 import type { Engine } from '../models/engine.ts';
 import { familyForClient } from '../models/zoo-info.ts';
@@ -31,6 +32,7 @@ import { createEnergyMeter, temperature } from '../board/index.ts';
 import { setupDefaults } from '../method/experiment.ts';
 import type { AgentStore } from './store.ts';
 import { Delivery } from './delivery.ts';
+import { SilenceWatch } from './silence.ts';
 
 import type { AgentInbound, AgentOptions, AgentTransport, EvaluationRecord, RoundTrained } from './agent-types.ts';
 import { isSelected } from '../method/selection.ts';
@@ -60,8 +62,7 @@ export class Agent extends EventEmitter {
   private dataLoadSeconds = 0;
   /** The round whose global prototypes the agent is waiting for, and since when (for telemetry). */
   private awaitingGlobal: { round: number; since: number } | null = null;
-  private heardAggregator = false;
-  private silenceTimer: NodeJS.Timeout | null = null;
+  private readonly silence: SilenceWatch;
 
   constructor(opts: AgentOptions) {
     super();
@@ -83,6 +84,9 @@ export class Agent extends EventEmitter {
       resendAfterMs: this.config.resendAfterMs,
       now: this.now,
     });
+    this.silence = new SilenceWatch({ experiment: this.config.experiment, broker: this.config.broker }, this.logger, (waitedMs) =>
+      this.emit('silent', { experiment: this.config.experiment, waitedMs }),
+    );
     this.queue = new SerialQueue((e) => {
       this.logger.error('agent task failed', { code: errorCode(e), error: e instanceof Error ? e.message : String(e) });
       this.emit('failure', e);
@@ -169,7 +173,7 @@ export class Agent extends EventEmitter {
       this.delivery.connected();
       void this.queue.push(() => this.onConnect());
     });
-    this.watchForAggregator();
+    this.silence.start(this.config.silenceWarnMs);
   }
 
   /**
@@ -178,7 +182,7 @@ export class Agent extends EventEmitter {
    */
   async stop(): Promise<void> {
     this.delivery.close();
-    if (this.silenceTimer) clearTimeout(this.silenceTimer);
+    this.silence.stop();
     await this.queue.push(() => this.setState('offline', 'stopped'));
     await this.queue.close();
     this.learner?.dispose();
@@ -219,38 +223,12 @@ export class Agent extends EventEmitter {
     }
   }
 
-  /**
-   * An agent on an experiment that no aggregator runs on this broker would otherwise wait in
-   * silence: after `silenceWarnMs` without any message from the aggregator it says so, and again
-   * every tenfold that interval.
-   */
-  private watchForAggregator(): void {
-    const ms = this.config.silenceWarnMs;
-    if (!(ms > 0) || this.heardAggregator) return;
-    let waited = 0;
-    const check = (delay: number): void => {
-      this.silenceTimer = setTimeout(() => {
-        waited += delay;
-        if (this.heardAggregator) return;
-        this.logger.warn('no aggregator has announced this experiment on the broker yet: check the experiment id and that the aggregator runs', {
-          experiment: this.config.experiment,
-          broker: this.config.broker,
-          waitedSeconds: Math.round(waited / 1000),
-        });
-        this.emit('silent', { experiment: this.config.experiment, waitedMs: waited });
-        check(ms * 10);
-      }, delay);
-      this.silenceTimer.unref?.();
-    };
-    check(ms);
-  }
-
   private async onMessage(kind: AgentInbound, bytes: Uint8Array): Promise<void> {
     if (kind === 'receipt') {
       this.safely('receipt', () => this.delivery.onReceipt(bytes));
       return;
     }
-    this.heardAggregator = true;
+    this.silence.heardFrom();
     if (kind === 'masks') {
       this.safely('masks', () => this.acceptMasks(bytes, true));
       if (this.masks && this.waitingRound) {
@@ -386,19 +364,7 @@ export class Agent extends EventEmitter {
     this.recorder?.add('train', up.trainSeconds);
     this.recorder?.add('prototypes', up.prototypeSeconds);
     const tEncode = this.now();
-    const sparse = body.method === 'tinyproto';
-    const s = sparse ? this.masks!.s : c.featureDim;
-    const bytes = encodeUpload(
-      { experiment: c.experiment, sender: c.id, round },
-      {
-        K: this.numClasses,
-        d: c.featureDim,
-        s,
-        layout: sparse ? 'sparse' : 'dense',
-        valueType: body.valueType,
-        prototypes: [...up.prototypes].sort((a, b) => a[0] - b[0]).map(([classId, values]) => ({ classId, values })),
-      },
-    );
+    const bytes = encodeRoundUpload({ experiment: c.experiment, agent: c.id, round, numClasses: this.numClasses, featureDim: c.featureDim, masks: this.masks }, body, up.prototypes);
     this.recorder?.add('encode', (this.now() - tEncode) / 1000);
     // outbox, checkpoint and progress are committed before anything is sent
     this.store.enqueueUpload(c.experiment, round, bytes);

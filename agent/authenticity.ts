@@ -80,6 +80,9 @@ export class AgentAuthenticity {
       return true;
     } catch (e) {
       const code = errorCode(e);
+      // a frame that does not even parse is not an authenticity question: the agent drops it
+      // with its code, as any malformed message
+      if (code.startsWith('E_CODEC_') && code !== 'E_CODEC_SIGNATURE') return true;
       const message = e instanceof Error ? e.message : String(e);
       this.dropped[code] = (this.dropped[code] ?? 0) + 1;
       const keyChanged = (e as { details?: { keyChanged?: boolean } }).details?.keyChanged === true;

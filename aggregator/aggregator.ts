@@ -21,14 +21,14 @@ import { SerialQueue } from '../common/serial.ts';
 import type { ClassMasks } from '../wire/masks.ts';
 import { experimentMasks } from '../method/experiment.ts';
 import type { AgentTopic } from '../wire/topics.ts';
-import { decodeGlobal, decodeMasks, decodeStatus, decodeTelemetry, decodeUpload, telemetryRecord, encodeGlobal, encodeMasks, encodeRound } from '../wire/codec.ts';
+import { decodeGlobal, decodeMasks, decodeStatus, decodeTelemetry, telemetryRecord, encodeMasks } from '../wire/codec.ts';
 import type { Layout, ReceiptOutcome } from '../wire/codec-types.ts';
 import { experimentMu, type ExperimentConfig } from './config.ts';
-import { updateGlobalPrototypes } from '../method/global.ts';
 import { selectParticipants } from '../method/selection.ts';
 import { admitUpload, checkSender, receiptFor, uploadIdentity } from './intake.ts';
 import { atDeadline, earlyClose, type RoundOutcome } from './round-policy.ts';
-import { checkUploadValues, clipUpload } from '../method/robust.ts';
+import { closeGlobal } from './close.ts';
+import { announceRound, awaitTelemetry } from './announce.ts';
 import type { AggregatorStore } from './store.ts';
 import { canonicalJson } from '../storage/sqlite.ts';
 
@@ -37,8 +37,6 @@ import type { AggregatorOptions, AggregatorTransport, RoundClosed, RoundOpened, 
 export type { AggregatorOptions, AggregatorTransport, RoundClosed, RoundOpened, UploadAccepted, UploadRejected };
 
 const SENDER = 'aggregator';
-/** Above this many selected agents a ROUND announces a rank threshold instead of a list of ids. */
-export const ROUND_LIST_LIMIT = 1000;
 
 export class Aggregator extends EventEmitter {
   readonly config: ExperimentConfig;
@@ -195,23 +193,8 @@ export class Aggregator extends EventEmitter {
   private async openRound(round: number): Promise<void> {
     const c = this.config;
     if (round > c.rounds) return this.finish();
-    const { selected, threshold } = selectParticipants(c.agents, c.participation, c.experiment, round);
     const deadlineMs = this.now() + c.roundDeadlineMs;
-    const byRank = threshold !== null && selected.length > ROUND_LIST_LIMIT;
-    const bytes = encodeRound(
-      { experiment: c.experiment, sender: SENDER, round },
-      {
-        method: c.method,
-        valueType: c.valueType,
-        deadlineMs,
-        lambda: c.lambda,
-        lr: c.lr,
-        batchSize: c.batchSize,
-        localEpochs: c.localEpochs,
-        selected: threshold === null || byRank ? [] : selected,
-        ...(byRank ? { rankThreshold: threshold } : {}),
-      },
-    );
+    const { selected, bytes } = announceRound(c, SENDER, round, deadlineMs);
     this.store.openRound(c.experiment, round, bytes, deadlineMs);
     this.store.setCurrentRound(c.experiment, round);
     this.round = round;
@@ -326,9 +309,7 @@ export class Aggregator extends EventEmitter {
     try {
       // uploads: after the last round there is nothing to take part in
       if (this.finished) throw new TinyProtoError('E_ROUND', `experiment "${c.experiment}" has finished; upload ignored`);
-      const ctx = { experiment: c.experiment, round, numClasses: c.numClasses, featureDim: c.featureDim, valuesPerClass: this.valuesPerClass, layout: this.layout, valueType: c.valueType, selected: this.selected };
-      const up = admitUpload(ctx, agent, bytes);
-      checkUploadValues(up.body.prototypes, { method: c.method, mu: this.mu }, `upload from "${agent}"`);
+      admitUpload({ config: c, round, mu: this.mu, valuesPerClass: this.valuesPerClass, layout: this.layout, selected: this.selected }, agent, bytes);
       if (this.store.recordUpload(c.experiment, round, agent, bytes, this.now()) === 'duplicate') {
         throw new TinyProtoError('E_DUPLICATE', `duplicate upload from "${agent}" for round ${round}`);
       }
@@ -369,41 +350,27 @@ export class Aggregator extends EventEmitter {
     this.timer = null;
     const c = this.config;
     const round = this.round;
-    const s = this.valuesPerClass;
     const rows = this.store.uploadsFor(c.experiment, round);
-    const uploads = rows.map((u) => {
-      const m = decodeUpload(u.bytes, { experiment: c.experiment, round, K: c.numClasses, d: c.featureDim, s });
-      return clipUpload(new Map(m.body.prototypes.map((p) => [p.classId, p.values])), { method: c.method, mu: this.mu }).upload;
-    });
-    const update = updateGlobalPrototypes({ method: c.method, numClasses: c.numClasses, featureDim: c.featureDim, masks: this.masks, mu: this.mu }, uploads, this.globalPrototypes);
-    let globalBytes: Uint8Array | null = null;
-    if (update) {
-      globalBytes = encodeGlobal(
-        { experiment: c.experiment, sender: SENDER, round },
-        {
-          K: c.numClasses,
-          d: c.featureDim,
-          s,
-          layout: this.layout,
-          valueType: c.valueType,
-          prototypes: [...update.prototypes].sort((a, b) => a[0] - b[0]).map(([classId, values]) => ({ classId, values, contributors: update.contributors[classId] ?? 0 })),
-        },
-      );
-    }
+    const closed = closeGlobal(
+      { config: c, sender: SENDER, round, masks: this.masks, mu: this.mu, valuesPerClass: this.valuesPerClass, layout: this.layout },
+      rows.map((u) => u.bytes),
+      this.globalPrototypes,
+    );
+    const globalBytes = closed.bytes;
     const summary: RoundClosed = {
       round,
       uploads: rows.length,
       selected: this.selected.size,
       bytesIn: rows.reduce((a, u) => a + u.bytes.length, 0),
       globalBytes: globalBytes?.length ?? 0,
-      classesWithGlobal: update?.prototypes.size ?? 0,
+      classesWithGlobal: closed.classes,
       seconds: (this.now() - this.openedAt) / 1000,
       outcome,
       reason,
     };
     if (outcome === 'abandoned' || outcome === 'below-minimum') this.logger.warn('round closed', { round, outcome, reason });
     this.store.closeRound(c.experiment, round, globalBytes, { ...summary });
-    if (update) this.globalPrototypes = update.prototypes;
+    this.globalPrototypes = closed.prototypes;
     if (globalBytes) await this.transport.publishRetained('global', globalBytes);
     this.emit('roundClosed', summary);
     await this.openRound(round + 1);
@@ -415,16 +382,7 @@ export class Aggregator extends EventEmitter {
    * `timeoutMs`, with the agents still missing.
    */
   async awaitFinalTelemetry(timeoutMs: number): Promise<string[]> {
-    const id = this.config.experiment;
-    const last = this.round;
-    const expected = new Set(this.store.uploadsFor(id, last).map((u) => u.agent));
-    const missing = (): string[] => {
-      const have = new Set(this.store.telemetry(id).filter((t) => t.round === last).map((t) => t.agent));
-      return [...expected].filter((a) => !have.has(a)).sort();
-    };
-    const end = this.now() + timeoutMs;
-    while (missing().length > 0 && this.now() < end) await new Promise((r) => setTimeout(r, 100));
-    return missing();
+    return awaitTelemetry(this.store, this.config.experiment, this.round, timeoutMs, this.now);
   }
 
   private finish(): void {

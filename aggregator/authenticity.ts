@@ -117,6 +117,9 @@ export class AgentAuthentication {
       return true;
     } catch (e) {
       const code = errorCode(e);
+      // a frame that does not even parse is not an authenticity question: the aggregator
+      // rejects it, with the round it arrived in, as any malformed message
+      if (code.startsWith('E_CODEC_') && code !== 'E_CODEC_SIGNATURE') return true;
       const message = e instanceof Error ? e.message : String(e);
       this.refused[code] = (this.refused[code] ?? 0) + 1;
       const rejection: UploadRejected = { round: kind === 'upload' ? headerRound(bytes) : null, agent, code, message };

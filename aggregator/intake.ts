@@ -5,35 +5,40 @@
  */
 import { TinyProtoError, errorCode } from '../common/errors.ts';
 import { decodeUpload, encodeReceipt, peekHeader, uploadPayloadCrc } from '../wire/codec.ts';
-import { MessageType, RECEIPT_CODE_PATTERN, type DecodedUpload, type Layout, type ReceiptOutcome, type ValueType } from '../wire/codec-types.ts';
+import { MessageType, RECEIPT_CODE_PATTERN, type DecodedUpload, type Layout, type ReceiptOutcome } from '../wire/codec-types.ts';
+import { checkUploadValues } from '../method/robust.ts';
+import type { ExperimentConfig } from './config.ts';
 
 export interface IntakeContext {
-  readonly experiment: string;
+  readonly config: ExperimentConfig;
   readonly round: number;
-  readonly numClasses: number;
-  readonly featureDim: number;
+  readonly mu: number | null;
   readonly valuesPerClass: number;
   readonly layout: Layout;
-  readonly valueType: ValueType;
   readonly selected: ReadonlySet<string>;
 }
 
-/** Decodes and validates an upload for the open round; throws a TinyProtoError with a code. */
+/**
+ * Decodes and validates an upload for the open round, values included (finite, within the bound
+ * of method/robust.ts); throws a TinyProtoError with a code.
+ */
 export function admitUpload(ctx: IntakeContext, agent: string, bytes: Uint8Array): DecodedUpload {
+  const c = ctx.config;
   const up = decodeUpload(bytes, {
-    experiment: ctx.experiment,
+    experiment: c.experiment,
     round: ctx.round,
-    K: ctx.numClasses,
-    d: ctx.featureDim,
+    K: c.numClasses,
+    d: c.featureDim,
     s: ctx.valuesPerClass,
     type: MessageType.Upload,
   });
   checkSender(up.header.sender, agent);
   const round = ctx.round;
   if (!ctx.selected.has(agent)) throw new TinyProtoError('E_NOT_SELECTED', `agent "${agent}" was not selected for round ${round}`);
-  if (up.body.layout !== ctx.layout || up.body.valueType !== ctx.valueType) {
-    throw new TinyProtoError('E_UPLOAD_FORMAT', `upload of round ${round} is ${up.body.layout}/${up.body.valueType}; this experiment takes ${ctx.layout}/${ctx.valueType}`);
+  if (up.body.layout !== ctx.layout || up.body.valueType !== c.valueType) {
+    throw new TinyProtoError('E_UPLOAD_FORMAT', `upload of round ${round} is ${up.body.layout}/${up.body.valueType}; this experiment takes ${ctx.layout}/${c.valueType}`);
   }
+  checkUploadValues(up.body.prototypes, { method: c.method, mu: ctx.mu }, `upload from "${agent}"`);
   return up;
 }
 

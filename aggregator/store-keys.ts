@@ -5,30 +5,9 @@
  */
 import { durably, guard, type SqliteDb } from '../storage/sqlite.ts';
 import { checkId, checkTime } from './store-internal.ts';
+import type { AgentKeyRecord, AgentKeySource, AggregatorKeyStore } from './store-keys-types.ts';
 
-export type AgentKeySource = 'pinned' | 'configured';
-
-export interface AgentKeyRecord {
-  agent: string;
-  /** 64 hex digits. */
-  publicKey: string;
-  source: AgentKeySource;
-  pinnedAt: number;
-}
-
-export interface AggregatorKeyStore {
-  /** The aggregator's signing key: private key (PKCS#8 PEM) and public key (hex); null before the first start. */
-  signingKey(): { privateKeyPem: string; publicKey: string } | null;
-  /** Keeps the signing key (durably); a key already stored is kept and returned instead. */
-  saveSigningKey(privateKeyPem: string, publicKey: string, at: number): { privateKeyPem: string; publicKey: string };
-  agentKey(experiment: string, agent: string): AgentKeyRecord | null;
-  /**
-   * Pins `publicKey` for an agent (durably). A key already pinned is kept (and returned) unless
-   * `source` is 'configured', which replaces it.
-   */
-  pinAgentKey(experiment: string, agent: string, publicKey: string, source: AgentKeySource, at: number): AgentKeyRecord;
-  agentKeys(experiment: string): AgentKeyRecord[];
-}
+export type { AgentKeyRecord, AgentKeySource, AggregatorKeyStore } from './store-keys-types.ts';
 
 interface KeyRow {
   agent: string;

@@ -2,7 +2,7 @@
  * Aggregator store public types: experiment/round/upload/rejection/agent records and the
  * AggregatorStore interface. Re-exported from ./store.ts.
  */
-import type { AggregatorKeyStore } from './store-keys.ts';
+import type { AggregatorKeyStore } from './store-keys-types.ts';
 import type { RoundTelemetry } from '../wire/telemetry.ts';
 
 export type ExperimentStatus = 'running' | 'finished';

@@ -1,0 +1,24 @@
+/** The types of the aggregator store's key tables (aggregator/store-keys.ts). */
+export type AgentKeySource = 'pinned' | 'configured';
+
+export interface AgentKeyRecord {
+  agent: string;
+  /** 64 hex digits. */
+  publicKey: string;
+  source: AgentKeySource;
+  pinnedAt: number;
+}
+
+export interface AggregatorKeyStore {
+  /** The aggregator's signing key: private key (PKCS#8 PEM) and public key (hex); null before the first start. */
+  signingKey(): { privateKeyPem: string; publicKey: string } | null;
+  /** Keeps the signing key (durably); a key already stored is kept and returned instead. */
+  saveSigningKey(privateKeyPem: string, publicKey: string, at: number): { privateKeyPem: string; publicKey: string };
+  agentKey(experiment: string, agent: string): AgentKeyRecord | null;
+  /**
+   * Pins `publicKey` for an agent (durably). A key already pinned is kept (and returned) unless
+   * `source` is 'configured', which replaces it.
+   */
+  pinAgentKey(experiment: string, agent: string, publicKey: string, source: AgentKeySource, at: number): AgentKeyRecord;
+  agentKeys(experiment: string): AgentKeyRecord[];
+}
