@@ -17,6 +17,8 @@ export interface AgentTransport {
   onConnect(handler: () => void): void;
   /** Called when an established connection is lost (before it reconnects). */
   onDisconnect?(handler: () => void): void;
+  /** Has the broker deliver the aggregator's retained messages again. */
+  refresh?(): Promise<void>;
   /** QoS 1 publish on this agent's topic; resolves when the broker acknowledged it. */
   publish(kind: AgentTopic, bytes: Uint8Array, retain: boolean): Promise<void>;
   close(): Promise<void>;

@@ -33,6 +33,7 @@ import { setupDefaults } from '../method/experiment.ts';
 import type { AgentStore } from './store.ts';
 import { Delivery } from './delivery.ts';
 import { SilenceWatch } from './silence.ts';
+import { CatchUp } from './catch-up.ts';
 
 import type { AgentInbound, AgentOptions, AgentTransport, EvaluationRecord, RoundTrained } from './agent-types.ts';
 import { isSelected } from '../method/selection.ts';
@@ -63,6 +64,7 @@ export class Agent extends EventEmitter {
   /** The round whose global prototypes the agent is waiting for, and since when (for telemetry). */
   private awaitingGlobal: { round: number; since: number } | null = null;
   private readonly silence: SilenceWatch;
+  private readonly catchUp: CatchUp;
 
   constructor(opts: AgentOptions) {
     super();
@@ -87,6 +89,7 @@ export class Agent extends EventEmitter {
     this.silence = new SilenceWatch({ experiment: this.config.experiment, broker: this.config.broker }, this.logger, (waitedMs) =>
       this.emit('silent', { experiment: this.config.experiment, waitedMs }),
     );
+    this.catchUp = new CatchUp(this.config.catchUpMs, 600_000, this.transport.refresh?.bind(this.transport), this.logger);
     this.queue = new SerialQueue((e) => {
       this.logger.error('agent task failed', { code: errorCode(e), error: e instanceof Error ? e.message : String(e) });
       this.emit('failure', e);
@@ -174,6 +177,7 @@ export class Agent extends EventEmitter {
       void this.queue.push(() => this.onConnect());
     });
     this.silence.start(this.config.silenceWarnMs);
+    this.catchUp.arm();
   }
 
   /**
@@ -183,6 +187,7 @@ export class Agent extends EventEmitter {
   async stop(): Promise<void> {
     this.delivery.close();
     this.silence.stop();
+    this.catchUp.stop();
     await this.queue.push(() => this.setState('offline', 'stopped'));
     await this.queue.close();
     this.learner?.dispose();
@@ -229,6 +234,7 @@ export class Agent extends EventEmitter {
       return;
     }
     this.silence.heardFrom();
+    this.catchUp.heard();
     if (kind === 'masks') {
       this.safely('masks', () => this.acceptMasks(bytes, true));
       if (this.masks && this.waitingRound) {

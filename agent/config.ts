@@ -60,6 +60,8 @@ export interface AgentConfig {
   readonly resendAfterMs: number;
   /** Warn after this long without any message from the aggregator (0 = never). */
   readonly silenceWarnMs: number;
+  /** Ask the broker for the aggregator's retained messages again after this long without one (0 = never; doubles up to 10 min). */
+  readonly catchUpMs: number;
   /** The aggregator's Ed25519 public key (hex); null = pin the key of the first signed message. */
   readonly aggregatorKey: string | null;
 }
@@ -91,6 +93,7 @@ export const AGENT_DEFAULTS: AgentConfig = Object.freeze({
   reconnectMaxMs: 30_000,
   resendAfterMs: 20_000,
   silenceWarnMs: 60_000,
+  catchUpMs: 60_000,
   aggregatorKey: null,
 } satisfies AgentConfig);
 
@@ -99,7 +102,7 @@ export function envName(field: string): string {
   return 'TINYPROTO_' + field.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
 }
 
-const NUMERIC: readonly (keyof AgentConfig)[] = ['client', 'clients', 'alpha', 'seed', 'samplesPerClient', 'featureDim', 'threads', 'reconnectMinMs', 'reconnectMaxMs', 'resendAfterMs', 'silenceWarnMs'];
+const NUMERIC: readonly (keyof AgentConfig)[] = ['client', 'clients', 'alpha', 'seed', 'samplesPerClient', 'featureDim', 'threads', 'reconnectMinMs', 'reconnectMaxMs', 'resendAfterMs', 'silenceWarnMs', 'catchUpMs'];
 
 /** Converts string values (environment, flags) to the field's type. */
 export function coerceAgentField(field: keyof AgentConfig, value: string): unknown {
@@ -158,6 +161,7 @@ export function resolveAgentConfig(options: Partial<AgentConfig> = {}): AgentCon
   int('reconnectMaxMs', c.reconnectMaxMs, c.reconnectMinMs, 3_600_000);
   int('resendAfterMs', c.resendAfterMs, 100, 3_600_000);
   int('silenceWarnMs', c.silenceWarnMs, 0, 86_400_000);
+  int('catchUpMs', c.catchUpMs, 0, 86_400_000);
   if (c.aggregatorKey !== null) parsePublicKey(c.aggregatorKey);
   if ((c.certFile === null) !== (c.keyFile === null)) fail('certFile', 'a client certificate needs its key (keyFile) and vice versa', c.certFile);
   return Object.freeze(c);

@@ -65,6 +65,12 @@ export class MqttAgentTransport implements AgentTransport {
     this.session.onConnect(handler);
   }
 
+  /** Asks the broker for the retained masks, round and global prototypes again (catching up on a dropped one). */
+  refresh(): Promise<void> {
+    const e = this.config.experiment;
+    return this.session.resubscribe([aggregatorTopic(e, 'masks'), aggregatorTopic(e, 'round'), aggregatorTopic(e, 'global')]);
+  }
+
   onDisconnect(handler: () => void): void {
     this.session.onDisconnect(handler);
   }

@@ -28,7 +28,7 @@ import { selectParticipants } from '../method/selection.ts';
 import { admitUpload, checkSender, receiptFor, uploadIdentity } from './intake.ts';
 import { atDeadline, earlyClose, type RoundOutcome } from './round-policy.ts';
 import { closeGlobal } from './close.ts';
-import { announceRound, awaitTelemetry } from './announce.ts';
+import { announceRound, awaitTelemetry, republishRetained } from './announce.ts';
 import type { AggregatorStore } from './store.ts';
 import { canonicalJson } from '../storage/sqlite.ts';
 
@@ -50,8 +50,8 @@ export class Aggregator extends EventEmitter {
   private round = 0;
   private selected = new Set<string>();
   private accepted = new Set<string>();
-  /** Selected agents without an upload whose last STATUS says offline. */
-  private offline = new Set<string>();
+  /** Selected agents without an upload whose last STATUS says offline, and since when. */
+  private offline = new Map<string, number>();
   private extensions = 0;
   private openedAt = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -152,13 +152,7 @@ export class Aggregator extends EventEmitter {
   }
 
   private async republishRetained(): Promise<void> {
-    const c = this.config;
-    const exp = this.store.getExperiment(c.experiment);
-    if (exp?.masksBytes) await this.transport.publishRetained('masks', exp.masksBytes);
-    const latest = this.store.latestGlobal(c.experiment);
-    if (latest) await this.transport.publishRetained('global', latest.bytes);
-    const row = this.round > 0 ? this.store.getRound(c.experiment, this.round) : null;
-    if (row && row.status === 'open') await this.transport.publishRetained('round', row.announcementBytes);
+    await republishRetained(this.store, this.transport, this.config.experiment, this.round);
     this.logger.info('retained messages published again after reconnecting', { round: this.round });
   }
 
@@ -177,7 +171,7 @@ export class Aggregator extends EventEmitter {
       this.round = current;
       this.selected = new Set(selectParticipants(c.agents, c.participation, c.experiment, current).selected);
       this.accepted = new Set(this.store.uploadsFor(c.experiment, current).map((u) => u.agent));
-      this.offline = new Set();
+      this.offline = new Map();
       this.extensions = 0;
       this.openedAt = this.now();
       await this.transport.publishRetained('round', row.announcementBytes);
@@ -200,7 +194,7 @@ export class Aggregator extends EventEmitter {
     this.round = round;
     this.selected = new Set(selected);
     this.accepted = new Set();
-    this.offline = new Set();
+    this.offline = new Map();
     this.extensions = 0;
     this.openedAt = this.now();
     await this.transport.publishRetained('round', bytes);
@@ -219,7 +213,8 @@ export class Aggregator extends EventEmitter {
     return {
       selected: this.selected.size,
       accepted: this.accepted.size,
-      offline: this.offline.size,
+      // an agent that went offline is waited for a grace period (a Wi-Fi blip, a quick restart)
+      offline: [...this.offline.values()].filter((since) => this.now() - since >= this.config.offlineGraceMs).length,
       minUploads: this.config.minUploads,
       extensions: this.extensions,
       maxExtensions: this.config.maxDeadlineExtensions,
@@ -336,13 +331,19 @@ export class Aggregator extends EventEmitter {
     return this.store.uploadsFor(this.config.experiment, round).some((u) => u.agent === agent);
   }
 
-  /** A selected agent that went offline before uploading is not waited for. */
+  /** A selected agent that went offline before uploading is not waited for beyond offlineGraceMs. */
   private async noteStatus(agent: string, bytes: Uint8Array): Promise<void> {
     if (this.finished || !this.selected.has(agent) || this.accepted.has(agent)) return;
     const state = decodeStatus(bytes).body.state;
-    if (state === 'offline') this.offline.add(agent);
-    else this.offline.delete(agent);
-    if (state === 'offline') await this.closeIfDone();
+    if (state !== 'offline') {
+      this.offline.delete(agent);
+      return;
+    }
+    if (!this.offline.has(agent)) this.offline.set(agent, this.now());
+    const round = this.round;
+    const check = setTimeout(() => void this.queue.push(async () => (round === this.round && !this.finished ? this.closeIfDone() : undefined)), this.config.offlineGraceMs + 10);
+    check.unref?.();
+    await this.closeIfDone();
   }
 
   private async closeRound(outcome: RoundOutcome, reason: string): Promise<void> {

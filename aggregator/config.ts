@@ -34,6 +34,8 @@ export interface ExperimentConfig extends AggregatorSetup {
    * with what it has (or is abandoned with none), so every round ends.
    */
   readonly maxDeadlineExtensions: number;
+  /** A selected agent whose last will says offline is waited for this long before a round closes without it. */
+  readonly offlineGraceMs: number;
 }
 
 export const EXPERIMENT_DEFAULTS: ExperimentConfig = Object.freeze({
@@ -45,6 +47,7 @@ export const EXPERIMENT_DEFAULTS: ExperimentConfig = Object.freeze({
   roundDeadlineMs: 10 * 60 * 1000,
   minUploads: 1,
   maxDeadlineExtensions: 2,
+  offlineGraceMs: 30_000,
 } satisfies ExperimentConfig);
 
 export function resolveExperimentConfig(options: Partial<ExperimentConfig> = {}): ExperimentConfig {
@@ -62,6 +65,7 @@ export function resolveExperimentConfig(options: Partial<ExperimentConfig> = {})
   // clamp: a round can never need more uploads than it selects agents
   const minUploads = Math.min(int('minUploads', c.minUploads, 1), selected);
   int('maxDeadlineExtensions', c.maxDeadlineExtensions, 0, 1000);
+  int('offlineGraceMs', c.offlineGraceMs, 0, 86_400_000);
   return Object.freeze({ ...c, minUploads, agents: Object.freeze([...c.agents]) });
 }
 

@@ -33,6 +33,8 @@ export const SERVER_FLAGS: FlagTable = {
   participation: { field: 'participation', type: 'number', help: `fraction of agents selected per round (default ${EXPERIMENT_DEFAULTS.participation})` },
   'deadline-ms': { field: 'roundDeadlineMs', type: 'int', help: `round deadline in ms (default ${EXPERIMENT_DEFAULTS.roundDeadlineMs})` },
   'min-uploads': { field: 'minUploads', type: 'int', help: `uploads needed to close a round at its deadline (default ${EXPERIMENT_DEFAULTS.minUploads})` },
+  'max-extensions': { field: 'maxDeadlineExtensions', type: 'int', help: `deadline extensions of a round below --min-uploads before it closes with what it has (default ${EXPERIMENT_DEFAULTS.maxDeadlineExtensions})` },
+  'offline-grace-ms': { field: 'offlineGraceMs', type: 'int', help: `how long a round waits for a selected agent that went offline (default ${EXPERIMENT_DEFAULTS.offlineGraceMs})` },
   'value-type': { field: 'valueType', type: 'string', help: `${VALUE_TYPES.join(' | ')} (wire encoding of prototypes; default ${EXPERIMENT_DEFAULTS.valueType})` },
   seed: { field: 'seed', type: 'int', help: `experiment seed: class masks (as simulate and fleet derive them) and participant selection (default ${EXPERIMENT_DEFAULTS.seed})` },
 };

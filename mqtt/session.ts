@@ -318,6 +318,19 @@ export class MqttSession {
   }
 
   /**
+   * Subscribes again to `topics` (a subset of the session's subscriptions): the broker then
+   * delivers their retained messages once more. A client that may have missed a retained
+   * message (dropped by a full broker queue) uses this to catch up. No-op while disconnected.
+   */
+  async resubscribe(topics: readonly string[] = this.opts.subscriptions): Promise<void> {
+    const client = this.client;
+    if (!client || !client.connected || this.closing || topics.length === 0) return;
+    await client.subscribeAsync([...topics], { qos: 1 }).catch((e: unknown) => {
+      throw classifySubscribeError(e, [...topics]);
+    });
+  }
+
+  /**
    * The timer is deliberately not unref()ed: an idle process (an agent waiting for a round)
    * has nothing else keeping it alive while the broker is away, and must not exit.
    */

@@ -5,7 +5,8 @@
  * aggregator's store holds every upload the agents produced, exactly once.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
@@ -198,7 +199,7 @@ export function startAgent(f: FleetSpec, i: number, env: NodeJS.ProcessEnv = {})
       '--family', 'resnet8',
     ],
     // resend quickly in tests; reconnect quickly
-    { TINYPROTO_RESEND_AFTER_MS: '1500', TINYPROTO_RECONNECT_MIN_MS: '100', TINYPROTO_RECONNECT_MAX_MS: '1000', ...env },
+    { TINYPROTO_RESEND_AFTER_MS: '1500', TINYPROTO_CATCH_UP_MS: '2000', TINYPROTO_RECONNECT_MIN_MS: '100', TINYPROTO_RECONNECT_MAX_MS: '1000', ...env },
   );
 }
 
@@ -257,4 +258,39 @@ export function closedRounds(server: Proc): number[] {
     const m = /^\s+(\d+)\s+\d+\/\d+\s/.exec(l);
     return m ? [Number(m[1])] : [];
   });
+}
+
+/**
+ * Runs `body` against a fresh experiment: Mosquitto (no persistence), a server and `agents`
+ * agent processes (agent indexes in `idle` are not started: the body plays them). Prints every
+ * process's last lines when the body fails; stops everything it started, by PID.
+ */
+export async function withFleet(
+  name: string,
+  brokerOpts: BrokerOptions,
+  body: (f: FleetSpec, broker: FaultBroker, server: Proc, agents: Proc[], track: (p: Proc) => Proc) => Promise<void>,
+  spec: Partial<FleetSpec> & { idle?: number[] } = {},
+): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), `tinyproto-fault-${name}-`));
+  const procs: Proc[] = [];
+  let broker: FaultBroker | null = null;
+  try {
+    broker = await FaultBroker.start(join(dir, 'broker'), brokerOpts);
+    const f: FleetSpec = { dir, experiment: `fault-${name}`, agents: 3, rounds: 3, broker: broker.url, ...spec };
+    const server = startServer(f);
+    procs.push(server);
+    const agents = Array.from({ length: f.agents }, (_, i) => i).filter((i) => !(spec.idle ?? []).includes(i)).map((i) => startAgent(f, i));
+    procs.push(...agents);
+    const track = (p: Proc): Proc => (procs.push(p), p);
+    await body(f, broker, server, agents, track);
+  } catch (e) {
+    // the processes' own output is the diagnosis of a failed fault case
+    for (const p of procs) console.error(`--- ${p.name} (pid ${p.pid}, exit ${p.exitCode}):\n${p.tail(25)}`);
+    if (broker?.proc) console.error(`--- mosquitto:\n${broker.proc.tail(20)}`);
+    throw e;
+  } finally {
+    for (const p of procs) await p.stop();
+    await broker?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -1,0 +1,64 @@
+/**
+ * Fault suite, process side (real Mosquitto, real agent and aggregator processes): an agent and
+ * the aggregator killed mid-round and restarted, and a broker queue far below the upload burst.
+ * Each case checks that every round completes and that the aggregator's store holds every upload
+ * the agents produced, exactly once (test/helpers/faults.ts).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { assertEverythingDelivered, closedRounds, faultsSkip, sleep, startAgent, startServer, until, withFleet } from './helpers/faults.ts';
+
+test('an agent killed (-9) mid-round and restarted from its store: it never trains a round twice and its upload arrives once', { skip: faultsSkip, timeout: 180_000 }, async () => {
+  await withFleet('agent-kill', {}, async (f, _broker, server, agents, track) => {
+    const victim = agents[1]!;
+    await until(() => victim.has(/round 2: trained/), 'agent-1 to train round 2', 120_000);
+    await victim.kill9();
+    await sleep(500);
+    const again = track(startAgent(f, 1));
+    await server.exited;
+    assert.equal(server.exitCode, 0);
+    assert.deepEqual(closedRounds(server), [1, 2, 3]);
+    assert.ok(!again.has(/round [12]: trained/), `the restarted agent did not retrain rounds 1-2:\n${again.tail()}`);
+    assertEverythingDelivered(f);
+  });
+});
+
+test('the aggregator killed (-9) mid-round and restarted from its store resumes the round; nothing accepted is lost', { skip: faultsSkip, timeout: 180_000 }, async () => {
+  await withFleet('aggregator-kill', {}, async (f, _broker, server, _agents, track) => {
+    await until(() => server.has(/^round 2 opened/), 'round 2 to open', 120_000);
+    await server.kill9();
+    await sleep(1000);
+    const second = track(startServer(f));
+    await second.exited;
+    assert.equal(second.exitCode, 0, second.tail());
+    assert.ok(second.has(/^round 2 resumed/), 'the restarted aggregator resumed round 2');
+    assertEverythingDelivered(f);
+  });
+});
+
+test('a broker queue far below the upload burst (max_queued_messages 1, the aggregator stalled): dropped uploads are resent until committed', { skip: faultsSkip, timeout: 180_000 }, async () => {
+  await withFleet(
+    'queue-limit',
+    { maxQueued: 1, maxInflight: 1 },
+    async (f, broker, server, agents) => {
+      await until(() => closedRounds(server).includes(1), 'round 1 to close', 120_000);
+      // stall the aggregator (SIGSTOP, as a GC pause or a slow disk would) while round 2's uploads arrive
+      process.kill(server.pid, 'SIGSTOP');
+      try {
+        await until(() => agents.every((a) => a.has(/round 2: upload acknowledged/)), 'every round-2 upload to reach the broker', 60_000);
+      } finally {
+        process.kill(server.pid, 'SIGCONT');
+      }
+      await server.exited;
+      assert.equal(server.exitCode, 0);
+      assert.deepEqual(closedRounds(server), [1, 2, 3]);
+      const dropped = broker.proc!.lines.some((l) => /dropped|queue/i.test(l));
+      const { outcomes } = assertEverythingDelivered(f);
+      assert.equal(outcomes.length, f.agents * f.rounds);
+      // the limit really bit: the broker said so, or some round-2 upload needed a resend
+      const resent = agents.some((a) => a.lines.some((l) => /round 2: upload committed .* ([2-9]|\d\d) send\(s\)/.test(l)));
+      assert.ok(dropped || resent, `the queue limit never dropped anything:\n${broker.proc!.tail()}`);
+    },
+    { agents: 4 },
+  );
+});
