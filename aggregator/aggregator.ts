@@ -50,8 +50,8 @@ export class Aggregator extends EventEmitter {
   private round = 0;
   private selected = new Set<string>();
   private accepted = new Set<string>();
-  /** Selected agents without an upload whose last STATUS says offline, and since when. */
-  private offline = new Map<string, number>();
+  /** Agents whose last STATUS says offline, and since when (kept across rounds). */
+  private readonly offline = new Map<string, number>();
   private extensions = 0;
   private openedAt = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -171,7 +171,6 @@ export class Aggregator extends EventEmitter {
       this.round = current;
       this.selected = new Set(selectParticipants(c.agents, c.participation, c.experiment, current).selected);
       this.accepted = new Set(this.store.uploadsFor(c.experiment, current).map((u) => u.agent));
-      this.offline = new Map();
       this.extensions = 0;
       this.openedAt = this.now();
       await this.transport.publishRetained('round', row.announcementBytes);
@@ -194,12 +193,12 @@ export class Aggregator extends EventEmitter {
     this.round = round;
     this.selected = new Set(selected);
     this.accepted = new Set();
-    this.offline = new Map();
     this.extensions = 0;
     this.openedAt = this.now();
     await this.transport.publishRetained('round', bytes);
     this.emit('roundOpened', { round, selected, deadlineMs, resumed: false } satisfies RoundOpened);
     this.arm(c.roundDeadlineMs);
+    for (const [a, since] of this.offline) if (this.selected.has(a)) this.recheckWhenGraceEnds(since);
   }
 
   private arm(ms: number): void {
@@ -214,7 +213,7 @@ export class Aggregator extends EventEmitter {
       selected: this.selected.size,
       accepted: this.accepted.size,
       // an agent that went offline is waited for a grace period (a Wi-Fi blip, a quick restart)
-      offline: [...this.offline.values()].filter((since) => this.now() - since >= this.config.offlineGraceMs).length,
+      offline: [...this.offline].filter(([a, since]) => this.selected.has(a) && !this.accepted.has(a) && this.now() - since >= this.config.offlineGraceMs).length,
       minUploads: this.config.minUploads,
       extensions: this.extensions,
       maxExtensions: this.config.maxDeadlineExtensions,
@@ -314,7 +313,6 @@ export class Aggregator extends EventEmitter {
       return;
     }
     this.accepted.add(agent);
-    this.offline.delete(agent);
     this.emit('upload', { round, agent, bytes: bytes.length, accepted: this.accepted.size, expected: this.selected.size } satisfies UploadAccepted);
     await this.sendReceipt(agent, answerable!, 'accepted');
     await this.closeIfDone();
@@ -333,17 +331,22 @@ export class Aggregator extends EventEmitter {
 
   /** A selected agent that went offline before uploading is not waited for beyond offlineGraceMs. */
   private async noteStatus(agent: string, bytes: Uint8Array): Promise<void> {
-    if (this.finished || !this.selected.has(agent) || this.accepted.has(agent)) return;
     const state = decodeStatus(bytes).body.state;
     if (state !== 'offline') {
       this.offline.delete(agent);
       return;
     }
     if (!this.offline.has(agent)) this.offline.set(agent, this.now());
-    const round = this.round;
-    const check = setTimeout(() => void this.queue.push(async () => (round === this.round && !this.finished ? this.closeIfDone() : undefined)), this.config.offlineGraceMs + 10);
-    check.unref?.();
+    if (this.finished || !this.selected.has(agent) || this.accepted.has(agent)) return;
+    this.recheckWhenGraceEnds(this.now());
     await this.closeIfDone();
+  }
+
+  /** Looks again once the offline grace of an agent that went offline at `since` is over. */
+  private recheckWhenGraceEnds(since: number): void {
+    const round = this.round;
+    const wait = Math.max(0, since + this.config.offlineGraceMs - this.now()) + 10;
+    setTimeout(() => void this.queue.push(async () => (round === this.round && !this.finished ? this.closeIfDone() : undefined)), wait).unref?.();
   }
 
   private async closeRound(outcome: RoundOutcome, reason: string): Promise<void> {
