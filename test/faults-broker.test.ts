@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { agentId, assertEverythingDelivered, closedRounds, faultsSkip, sleep, until, withFleet } from './helpers/faults.ts';
+import { agentId, assertEverythingDelivered, closedRounds, faultsSkip, sleep, startServer, until, withFleet } from './helpers/faults.ts';
 import { connectClient, subscribe } from './helpers/mqtt.ts';
 import { agentTopic, aggregatorTopic } from '../wire/topics.ts';
 import { decodeGlobal, decodeMasks, encodeStatus, encodeUpload } from '../wire/codec.ts';
@@ -99,5 +99,27 @@ test('a poisoned upload: 1e30 is refused (E_VALUE_BOUND); a large but finite one
       }
     },
     { agents: 4, idle: [3], extraServerArgs: ['--deadline-ms', '30000', '--offline-grace-ms', '500'] },
+  );
+});
+
+test('idle agents whose broker disappears for a while do not exit; they reconnect and take part when the aggregator starts', { skip: faultsSkip, timeout: 180_000 }, async () => {
+  await withFleet(
+    'idle-broker-gone',
+    {},
+    async (f, broker, _placeholder, agents, track) => {
+      await until(() => agents.every((a) => a.has(/connected to mqtt/)), 'every agent to connect', 60_000);
+      await broker.kill9();
+      await until(() => agents.every((a) => a.has(/cannot connect: broker not reachable/)), 'every agent to notice', 30_000);
+      await sleep(3000);
+      for (const a of agents) assert.ok(a.alive, `${a.name} is still running while the broker is gone`);
+      await broker.restart();
+      await until(() => agents.every((a) => a.has(/connected again/)), 'every agent to reconnect', 30_000);
+      const server = track(startServer(f));
+      await server.exited;
+      assert.equal(server.exitCode, 0, server.tail());
+      assert.deepEqual(closedRounds(server), [1, 2, 3]);
+      assertEverythingDelivered(f);
+    },
+    { serverLater: true },
   );
 });

@@ -269,7 +269,7 @@ export async function withFleet(
   name: string,
   brokerOpts: BrokerOptions,
   body: (f: FleetSpec, broker: FaultBroker, server: Proc, agents: Proc[], track: (p: Proc) => Proc) => Promise<void>,
-  spec: Partial<FleetSpec> & { idle?: number[] } = {},
+  spec: Partial<FleetSpec> & { idle?: number[]; serverLater?: boolean } = {},
 ): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), `tinyproto-fault-${name}-`));
   const procs: Proc[] = [];
@@ -277,7 +277,8 @@ export async function withFleet(
   try {
     broker = await FaultBroker.start(join(dir, 'broker'), brokerOpts);
     const f: FleetSpec = { dir, experiment: `fault-${name}`, agents: 3, rounds: 3, broker: broker.url, ...spec };
-    const server = startServer(f);
+    // serverLater: the body starts the server itself (its Proc here is a placeholder that never ran)
+    const server = spec.serverLater === true ? new Proc('server (not started)', spawn('true')) : startServer(f);
     procs.push(server);
     const agents = Array.from({ length: f.agents }, (_, i) => i).filter((i) => !(spec.idle ?? []).includes(i)).map((i) => startAgent(f, i));
     procs.push(...agents);
