@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parsePublicKey } from '../wire/signature.ts';
+import type { BrokerConnection } from '../mqtt/options.ts';
 import { TinyProtoError } from '../common/errors.ts';
 import { assertValidId } from '../wire/topics.ts';
 import { fail, int, oneOf } from '../common/validate.ts';
@@ -13,20 +14,11 @@ import type { Family } from '../models/engine.ts';
 import { BOARD_NAMES, isBoardName } from '../board/profiles.ts';
 import { validateEngineSettings, type EngineChoice, type OrtProviderChoice, type TfjsBackendChoice } from '../learner/engine-settings.ts';
 
-export interface AgentConfig {
+/** The agent's settings: its broker connection (mqtt/options.ts BrokerConnection) and: */
+export interface AgentConfig extends BrokerConnection {
   /** Agent id: MQTT client id and username, and the sender of its messages. */
   readonly id: string;
   readonly experiment: string;
-  /** mqtt://, mqtts://, ws:// or wss:// URL of the broker. */
-  readonly broker: string;
-  readonly username: string | null;
-  readonly password: string | null;
-  /** TLS: CA certificate file (PEM) to trust, and optional client certificate and key. */
-  readonly caFile: string | null;
-  readonly certFile: string | null;
-  readonly keyFile: string | null;
-  /** 'auto' tries MQTT 5 and falls back to 3.1.1. */
-  readonly mqttVersion: 'auto' | '5' | '3.1.1';
   /** Backbone family; null = the paper's assignment by client index. */
   readonly family: Family | null;
   /** Data source for the first start (later starts read the SQLite cache). */

@@ -6,19 +6,11 @@
 import mqtt from 'mqtt';
 import type { Logger } from '../common/logger.ts';
 import { MqttSession, type ConnectionErrorHandler, type MqttConnectFn, type WireCounters } from '../mqtt/session.ts';
-import type { MqttVersionChoice } from '../mqtt/options.ts';
+import type { BrokerConnection } from '../mqtt/options.ts';
 import { agentFilter, aggregatorTopic, parseTopic, receiptTopic, type AgentTopic, type AggregatorTopic } from '../wire/topics.ts';
 import type { AggregatorTransport } from './aggregator.ts';
 
-export interface AggregatorConnection {
-  readonly broker: string;
-  readonly username: string | null;
-  readonly password: string | null;
-  readonly caFile: string | null;
-  readonly certFile: string | null;
-  readonly keyFile: string | null;
-  readonly mqttVersion: MqttVersionChoice;
-}
+export type AggregatorConnection = BrokerConnection;
 
 export class MqttAggregatorTransport implements AggregatorTransport {
   private readonly session: MqttSession;

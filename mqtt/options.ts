@@ -7,6 +7,20 @@ import { TinyProtoError } from '../common/errors.ts';
 
 export type MqttVersionChoice = 'auto' | '5' | '3.1.1';
 
+/** Where a process's broker is and how it logs in: the same fields for agents and the aggregator. */
+export interface BrokerConnection {
+  /** mqtt://, mqtts://, ws:// or wss:// URL of the broker. */
+  readonly broker: string;
+  readonly username: string | null;
+  readonly password: string | null;
+  /** TLS: CA certificate file (PEM) to trust, and optional client certificate and key. */
+  readonly caFile: string | null;
+  readonly certFile: string | null;
+  readonly keyFile: string | null;
+  /** 'auto' tries MQTT 5 and falls back to 3.1.1. */
+  readonly mqttVersion: MqttVersionChoice;
+}
+
 export interface MqttConnectionSettings {
   readonly url: string;
   readonly clientId: string;
