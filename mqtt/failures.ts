@@ -104,12 +104,13 @@ export function versionRefused(e: TinyProtoError): boolean {
 /** A SUBACK with failure codes (0x80 on 3.1.1; >= 0x80, e.g. 0x87 Not authorized, on MQTT 5) as E_MQTT_ACL; other errors unchanged. */
 export function classifySubscribeError(e: unknown, topics: readonly string[]): Error {
   const granted = (e as { packet?: { granted?: unknown } } | null)?.packet?.granted;
-  if (!Array.isArray(granted)) return e instanceof Error ? e : new Error(String(e));
+  const other = (): Error => (e instanceof Error ? e : make('E_MQTT_REFUSED', `subscribe failed: ${String(e)}`, {}));
+  if (!Array.isArray(granted)) return other();
   const refused = granted.flatMap((g, i) => {
     const rc = typeof g === 'number' ? g : ((g as { qos?: number } | null)?.qos ?? 0);
     return rc >= 0x80 ? [{ topic: topics[i] ?? '?', reasonCode: rc }] : [];
   });
-  if (refused.length === 0) return e instanceof Error ? e : new Error(String(e));
+  if (refused.length === 0) return other();
   return make('E_MQTT_ACL', `subscription refused for ${refused.map((r) => `${r.topic} (SUBACK ${hex(r.reasonCode)})`).join(', ')}`, { refused });
 }
 
