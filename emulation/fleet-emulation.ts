@@ -123,6 +123,11 @@ export class FleetEmulation {
     });
   }
 
+  /** Per agent in a cgroup: throttled periods and peak memory so far. */
+  boardUsage(): { agent: string; periods: number; throttledPeriods: number; peakMemoryBytes: number | null; oomEvents: number | null }[] {
+    return (this.boards?.usage() ?? []).map((u) => ({ agent: u.agent, ...u.usage }));
+  }
+
   get linkProfile(): LinkProfile | null {
     return this.profile;
   }

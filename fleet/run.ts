@@ -117,6 +117,8 @@ export interface FleetResult {
   readonly seconds: number;
   /** Per agent, what went through its link emulator (empty without --link). */
   readonly links: ReturnType<FleetEmulation['linkStats']>;
+  /** Per agent in a board cgroup, its CPU throttling and peak memory (empty without --board or cgroups). */
+  readonly boards: ReturnType<FleetEmulation['boardUsage']>;
 }
 
 const BIN = fileURLToPath(new URL('../bin/tinyproto.mjs', import.meta.url));
@@ -237,6 +239,7 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
   let dashboard: Dashboard | null = null;
   let emulation: FleetEmulation | null = null;
   let links: FleetResult['links'] = [];
+  let boards: FleetResult['boards'] = [];
   try {
     if (opts.broker === 'embedded') broker = await startEmbeddedBroker({ port: 0, logger });
     const brokerUrl = broker ? broker.url : opts.broker;
@@ -340,6 +343,7 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
       ),
     );
     links = emulation?.linkStats() ?? [];
+    boards = emulation?.boardUsage() ?? [];
     await emulation?.close();
     await dashboard?.close();
     await aggregator?.stop();
@@ -362,5 +366,5 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
     });
   const rejections = store.rejectionCounts(opts.experiment);
   store.close();
-  return { dir, brokerUrl: broker ? 'embedded' : opts.broker, rounds, rejections, evaluations, seconds: (performance.now() - t0) / 1000, links };
+  return { dir, brokerUrl: broker ? 'embedded' : opts.broker, rounds, rejections, evaluations, seconds: (performance.now() - t0) / 1000, links, boards };
 }
