@@ -48,7 +48,7 @@ test('scheduled events: once and periodic', () => {
 test('the tc netem + tbf equivalent of a profile', () => {
   const cmds = netemCommands(LINK_PROFILES['wifi-congested'], 'wlan0');
   const all = cmds.join('\n');
-  assert.match(all, /tc qdisc add dev wlan0 root handle 1: netem delay 20ms 15ms distribution uniform loss 0\.5%/);
+  assert.match(all, /tc qdisc add dev wlan0 root handle 1: netem delay 27\.5ms 7\.5ms loss 0\.5%/);
   assert.match(all, /tc qdisc add dev wlan0 parent 1: handle 2: tbf rate 4000kbit/);
   assert.match(all, /ifb0/);
   assert.match(all, /rate 6000kbit/);

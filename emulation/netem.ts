@@ -10,7 +10,10 @@ import type { DirectionSpec, LinkProfile } from './link-profiles.ts';
 import { burstBytes } from './link-direction.ts';
 
 function shape(dev: string, d: DirectionSpec, lossPct: number): string[] {
-  const netem = [`delay ${d.latencyMs}ms`, d.jitterMs > 0 ? `${d.jitterMs}ms distribution uniform` : '', lossPct > 0 ? `loss ${Number(lossPct.toPrecision(3))}%` : '']
+  // netem's jitter is uniform in [delay - j, delay + j] (its default, no distribution table); the
+  // emulator's is uniform in [latency, latency + jitter]: the same interval
+  const half = d.jitterMs / 2;
+  const netem = [`delay ${d.latencyMs + half}ms`, d.jitterMs > 0 ? `${half}ms` : '', lossPct > 0 ? `loss ${Number(lossPct.toPrecision(3))}%` : '']
     .filter(Boolean)
     .join(' ');
   const out = [`tc qdisc add dev ${dev} root handle 1: netem ${netem}`];
