@@ -65,3 +65,15 @@ test('a fleet over emulated links on emulated boards', { skip: !haveData && 'dat
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('tinyproto fleet: --link and --board are checked before anything starts', async () => {
+  const { fleetOptions } = await import('../cli/fleet.ts');
+  const ok = fleetOptions(['--link', 'lte,up=2mbit', '--board', 'rpi5', '--host-speed', '400']).options;
+  assert.deepEqual([ok.link, ok.board, ok.hostImagesPerSec], ['lte,up=2mbit', 'rpi5', 400]);
+  const plain = fleetOptions([]).options;
+  assert.deepEqual([plain.link, plain.board], [null, null]);
+  assert.throws(() => fleetOptions(['--link', 'wifi-bad']), (e: Error & { code?: string }) => e.code === 'E_CONFIG' && /unknown profile "wifi-bad"/.test(e.message));
+  assert.throws(() => fleetOptions(['--link', 'lte,delay=3ms']), /unknown key "delay"/);
+  assert.throws(() => fleetOptions(['--board', 'rpi9']), /emulated boards are rpizero2w, rpi4b, rpi5, jetson-orin-nano/);
+  assert.throws(() => fleetOptions(['--board', 'rpi4b', '--host-speed=0']), /--host-speed must be > 0/);
+});
