@@ -16,6 +16,9 @@ import { progressBar } from './progress.ts';
 import type { RoundTelemetry } from '../wire/telemetry.ts';
 import { parseDashboardPort } from '../dashboard/server.ts';
 import { ENGINE_HELP, validateEngineSettings } from '../learner/engine-settings.ts';
+import { checkFleetEmulation } from '../emulation/fleet-emulation.ts';
+import { LINK_PROFILE_NAMES } from '../emulation/link-profiles.ts';
+import { EMULATED_BOARDS } from '../emulation/boards.ts';
 
 /** The fleet's own defaults; the learning settings are the experiment setup's (method/experiment.ts). */
 const FLEET_DEFAULTS = Object.freeze({
@@ -34,6 +37,9 @@ const FLEET_DEFAULTS = Object.freeze({
   provider: 'auto' as NonNullable<FleetOptions['provider']>,
   backend: 'auto' as FleetOptions['backend'],
   dashboardPort: null as number | null,
+  link: null as string | null,
+  board: null as string | null,
+  hostImagesPerSec: null as number | null,
 });
 
 export const FLEET_FLAGS: FlagTable = {
@@ -59,6 +65,9 @@ export const FLEET_FLAGS: FlagTable = {
   provider: { field: 'provider', type: 'string', help: 'ort: auto | cpu | cuda execution provider (default auto: cuda when available, else cpu)' },
   backend: { field: 'backend', type: 'string', help: 'tfjs: backend auto | tensorflow | wasm (default auto: tfjs-node if installed, else wasm)' },
   dashboard: { field: 'dashboardPort', type: 'int', help: 'live web dashboard on http://127.0.0.1:PORT/ (0 = any free port; no auth)' },
+  link: { field: 'link', type: 'string', help: `emulated link per agent: ${LINK_PROFILE_NAMES.join(' | ')}, optionally with custom values, e.g. wifi-good,latency=40ms,up=1mbit,stall=0.01,outage=30s+5s/60s (default none: direct; docs/link-emulation.md)` },
+  board: { field: 'board', type: 'string', help: `emulated board per agent: ${EMULATED_BOARDS.join(' | ')}: cgroup CPU quota and memory limit (root), energy profile (default none)` },
+  'host-speed': { field: 'hostImagesPerSec', type: 'number', help: 'with --board: this machine\'s one-core ResNet-8 training speed, images/s (default: measured at start, ~3 s)' },
 };
 
 export const FLEET_HELP = `Usage: tinyproto fleet [options]
@@ -88,6 +97,8 @@ export function fleetOptions(argv: string[], now = new Date()): { options: Fleet
   );
   assertValidId('experiment', o.experiment);
   if (o.dashboardPort !== undefined && o.dashboardPort !== null) parseDashboardPort(String(o.dashboardPort));
+  checkFleetEmulation(o.link ?? null, o.board ?? null);
+  if (o.hostImagesPerSec !== undefined && o.hostImagesPerSec !== null && !(o.hostImagesPerSec > 0)) throw new TinyProtoError('E_CONFIG', `--host-speed must be > 0 images/s, got ${o.hostImagesPerSec}`);
   return { options: o, verbose: extra['verbose'] === true, help: extra['help'] === true };
 }
 
@@ -109,6 +120,7 @@ export async function runFleetCommand(argv: string[], out: (s: string) => void, 
       out(ROUND_TABLE_HEADER);
     },
     onDashboard: (url) => out(`dashboard on ${url}`),
+    onEmulation: (lines) => out(lines.join('\n')),
     onRound: (r) => {
       bar.clear();
       out(roundLine(r));
@@ -150,6 +162,10 @@ export async function runFleetCommand(argv: string[], out: (s: string) => void, 
       ]),
     ),
   );
+  if (res.links.length > 0) {
+    const sum = (f: (l: (typeof res.links)[number]) => number): number => res.links.reduce((x, l) => x + f(l), 0);
+    out(`through the link emulators: ${bytes(sum((l) => l.upBytes))} up, ${bytes(sum((l) => l.downBytes))} down, ${sum((l) => l.stalls)} retransmission stalls, ${sum((l) => l.resets)} resets`);
+  }
   const rej = Object.entries(res.rejections);
   out(`rejected messages: ${rej.length ? rej.map(([k, v]) => `${k} x${v}`).join(', ') : 'none'}; ${res.seconds.toFixed(0)} s; stores in ${res.dir}`);
   return 0;

@@ -29,6 +29,7 @@ import { readAgentEvaluations, type AgentEvaluation } from './evaluations.ts';
 import { weightedAccuracy } from '../learner/eval.ts';
 import { resolveEngineName, type EngineName } from '../models/index.ts';
 import { threadsPerEngine, type EngineChoice, type OrtProviderChoice, type TfjsBackendChoice } from '../learner/engine-settings.ts';
+import { FleetEmulation } from '../emulation/fleet-emulation.ts';
 
 export interface FleetOptions {
   readonly agents: number;
@@ -64,6 +65,12 @@ export interface FleetOptions {
   readonly backend: TfjsBackendChoice;
   /** Port of the live web dashboard on 127.0.0.1 (0 = any free port); null/absent = none. */
   readonly dashboardPort?: number | null;
+  /** Link profile of every agent's connection (emulation/link-profiles.ts, e.g. 'wifi-congested'); null/absent = direct. */
+  readonly link?: string | null;
+  /** Board every agent emulates (emulation/boards.ts): cgroup CPU quota and memory limit, energy profile; null/absent = none. */
+  readonly board?: string | null;
+  /** This machine's one-core training speed for the board quota, images/s; null/absent = measured at start. */
+  readonly hostImagesPerSec?: number | null;
 }
 
 export interface FleetHooks {
@@ -90,6 +97,8 @@ export interface FleetHooks {
   readonly onTelemetry?: (t: RoundTelemetry) => void;
   /** The aggregator itself, once started (tests use it to watch rounds open). */
   readonly onAggregator?: (a: Aggregator) => void;
+  /** What the link and board emulation set up (or could not), one line each. */
+  readonly onEmulation?: (lines: readonly string[]) => void;
 }
 
 export interface FleetRound extends RoundClosed {
@@ -106,6 +115,10 @@ export interface FleetResult {
   readonly rejections: Record<string, number>;
   readonly evaluations: readonly AgentEvaluation[];
   readonly seconds: number;
+  /** Per agent, what went through its link emulator (empty without --link). */
+  readonly links: ReturnType<FleetEmulation['linkStats']>;
+  /** Per agent in a board cgroup, its CPU throttling and peak memory (empty without --board or cgroups). */
+  readonly boards: ReturnType<FleetEmulation['boardUsage']>;
 }
 
 const BIN = fileURLToPath(new URL('../bin/tinyproto.mjs', import.meta.url));
@@ -224,6 +237,9 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
   let transport: MqttAggregatorTransport | null = null;
   let aggregator: Aggregator | null = null;
   let dashboard: Dashboard | null = null;
+  let emulation: FleetEmulation | null = null;
+  let links: FleetResult['links'] = [];
+  let boards: FleetResult['boards'] = [];
   try {
     if (opts.broker === 'embedded') broker = await startEmbeddedBroker({ port: 0, logger });
     const brokerUrl = broker ? broker.url : opts.broker;
@@ -261,6 +277,13 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
     await transport.start();
     await aggregator.start();
     const agentThreads = threadsPerEngine(opts.threads ?? 0);
+    if ((opts.link ?? null) !== null || (opts.board ?? null) !== null) {
+      emulation = await FleetEmulation.start({
+        link: opts.link ?? null, board: opts.board ?? null, brokerUrl, agents: ids, tag: experiment.experiment,
+        hostImagesPerSec: opts.hostImagesPerSec ?? null, threadsPerAgent: agentThreads, seed: opts.seed, logger,
+      });
+      hooks.onEmulation?.(emulation.lines);
+    }
     hooks.onReady?.({
       brokerUrl,
       mu: aggregator.scale,
@@ -272,7 +295,7 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
       const args = [
-        BIN, 'agent', '--id', id, '--experiment', experiment.experiment, '--broker', brokerUrl,
+        BIN, 'agent', '--id', id, '--experiment', experiment.experiment, '--broker', emulation?.brokerUrlFor(id) ?? brokerUrl,
         '--client', String(i), '--clients', String(opts.agents), '--alpha', String(opts.alpha), '--seed', String(opts.seed),
         '--samples-per-client', opts.samplesPerClient === null ? 'all' : String(opts.samplesPerClient),
         '--feature-dim', String(opts.featureDim), '--store', join(dir, `${id}.db`), '--family', familyForClient(i, families),
@@ -281,11 +304,12 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
         ...(opts.dataDir ? ['--data', opts.dataDir] : []),
         ...(opts.caFile ? ['--ca', opts.caFile] : []),
       ];
-      const env = { ...process.env, ...(creds[id] !== undefined ? { TINYPROTO_PASSWORD: creds[id] } : {}) };
+      const env = { ...process.env, ...emulation?.agentEnv(), ...(creds[id] !== undefined ? { TINYPROTO_PASSWORD: creds[id] } : {}) };
       // a small V8 young generation: an agent allocates little on the JS side, and the default
       // 16 MB semi-spaces were about 30 MB of a ResNet-8 agent's peak RSS (README, bench:train)
       const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
       children.push(child);
+      emulation?.attach(id, child.pid);
       const failures = connectionFailureWatcher(id, hooks, logger);
       for (const stream of [child.stdout, child.stderr]) {
         createInterface({ input: stream }).on('line', (line) => {
@@ -318,6 +342,9 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
           }),
       ),
     );
+    links = emulation?.linkStats() ?? [];
+    boards = emulation?.boardUsage() ?? [];
+    await emulation?.close();
     await dashboard?.close();
     await aggregator?.stop();
     await transport?.close();
@@ -339,5 +366,5 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
     });
   const rejections = store.rejectionCounts(opts.experiment);
   store.close();
-  return { dir, brokerUrl: broker ? 'embedded' : opts.broker, rounds, rejections, evaluations, seconds: (performance.now() - t0) / 1000 };
+  return { dir, brokerUrl: broker ? 'embedded' : opts.broker, rounds, rejections, evaluations, seconds: (performance.now() - t0) / 1000, links, boards };
 }
