@@ -9,4 +9,4 @@ npx --no-install tsc -p tsconfig.build.json
 find dist -name '*.d.ts' -exec sed -i -E "s#(from |import\\()'(\\.{1,2}/[^']*)\\.ts'#\\1'\\2.js'#g" {} +
 commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 node -e 'const p=require("./package.json");require("fs").writeFileSync("dist/build.json",JSON.stringify({name:p.name,version:p.version,commit:process.argv[1],builtAt:new Date().toISOString()})+"\n")' "$commit"
-echo "build: dist/ ($(find dist -name '*.js' | wc -l) modules, commit $commit)"
+echo >&2 "build: dist/ ($(find dist -name '*.js' | wc -l) modules, commit $commit)"
