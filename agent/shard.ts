@@ -3,9 +3,9 @@
  * Dirichlet partition as the simulation) and caches it in SQLite; later starts read SQLite only.
  */
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { TinyProtoError, type ErrorCode } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
+import { nodeArgsFor, siblingModule } from '../common/runtime.ts';
 import { DEFAULT_DATA_DIR, SHARD_DEFAULTS, gatherLabels, gatherPixels, loadDataset, makeShards, toFloatBatch } from '../data/index.ts';
 import type { ImageDataset } from '../data/types.ts';
 import type { AgentStore, ShardMeta, ShardPart } from './store.ts';
@@ -91,11 +91,10 @@ export function carveShard(cfg: ShardConfig): { meta: ShardMeta; train: ShardPar
  */
 function carveInChild(cfg: ShardConfig, store: AgentStore, logger: Logger): { meta: ShardMeta; train: ShardPart; test: ShardPart } | null {
   if (store.path === ':memory:') return null;
-  const script = fileURLToPath(new URL('./carve-shard.ts', import.meta.url));
+  const script = siblingModule(import.meta.url, './carve-shard');
   const args = JSON.stringify({ client: cfg.client, clients: cfg.clients, alpha: cfg.alpha, seed: cfg.seed, samplesPerClient: cfg.samplesPerClient, dataDir: cfg.dataDir, store: store.path });
-  // tsx resolved from this file, not from the working directory (an agent may start anywhere)
-  const tsx = import.meta.resolve('tsx');
-  const r = spawnSync(process.execPath, ['--import', tsx, script, args], { encoding: 'utf8', timeout: 600_000 });
+  // compiled: plain node; from sources: tsx resolved from this package, not from the working directory
+  const r = spawnSync(process.execPath, [...nodeArgsFor(script), args], { encoding: 'utf8', timeout: 600_000 });
   if (r.error !== undefined) {
     logger.warn('could not start the shard-carving process; carving in process', { error: r.error.message });
     return null;

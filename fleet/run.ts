@@ -6,10 +6,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { TinyProtoError } from '../common/errors.ts';
 import { silentLogger, type Logger } from '../common/logger.ts';
+import { cliNodeArgs } from '../common/runtime.ts';
 import type { Method } from '../method/method.ts';
 import type { ValueType } from '../wire/codec-types.ts';
 import { DEFAULT_DATA_DIR, SHARD_DEFAULTS, loadDataset, makeShards } from '../data/index.ts';
@@ -121,7 +121,7 @@ export interface FleetResult {
   readonly boards: ReturnType<FleetEmulation['boardUsage']>;
 }
 
-const BIN = fileURLToPath(new URL('../bin/tinyproto.mjs', import.meta.url));
+const CLI = cliNodeArgs(); // compiled: dist/cli/main.js with plain node; from sources: cli/main.ts through tsx
 /** Node flags for agent processes (also recommended on boards: NODE_OPTIONS=--max-semi-space-size=2). */
 export const AGENT_NODE_FLAGS: readonly string[] = Object.freeze(['--max-semi-space-size=2']);
 
@@ -295,7 +295,7 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
       const args = [
-        BIN, 'agent', '--id', id, '--experiment', experiment.experiment, '--broker', emulation?.brokerUrlFor(id) ?? brokerUrl,
+        ...CLI, 'agent', '--id', id, '--experiment', experiment.experiment, '--broker', emulation?.brokerUrlFor(id) ?? brokerUrl,
         '--client', String(i), '--clients', String(opts.agents), '--alpha', String(opts.alpha), '--seed', String(opts.seed),
         '--samples-per-client', opts.samplesPerClient === null ? 'all' : String(opts.samplesPerClient),
         '--feature-dim', String(opts.featureDim), '--store', join(dir, `${id}.db`), '--family', familyForClient(i, families),

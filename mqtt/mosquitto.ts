@@ -13,12 +13,12 @@ import { accessSync, constants as fsConstants, existsSync, mkdirSync, readFileSy
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
-import { delimiter, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { delimiter, join, resolve } from 'node:path';
 import { TinyProtoError } from '../common/errors.ts';
+import { PACKAGE_ROOT } from '../common/runtime.ts';
 
 /** Absolute path of the repository's broker-config/ directory. */
-export const BROKER_CONFIG_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'broker-config');
+export const BROKER_CONFIG_DIR = join(PACKAGE_ROOT, 'broker-config');
 export const DEV_TEMPLATE = join(BROKER_CONFIG_DIR, 'mosquitto.dev.conf');
 export const FLEET_TEMPLATE = join(BROKER_CONFIG_DIR, 'mosquitto.fleet.conf');
 export const CREDENTIALS_SCRIPT = join(BROKER_CONFIG_DIR, 'make-fleet-credentials.sh');

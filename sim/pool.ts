@@ -7,6 +7,7 @@
 import { Worker } from 'node:worker_threads';
 import { TinyProtoError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
+import { COMPILED } from '../common/runtime.ts';
 import type { Engine } from '../models/engine.ts';
 import { Learner } from '../learner/learner.ts';
 import type { ClientEval, ClientInit, ClientUpload, GlobalState, ModelInfo, RunnerSettings } from '../learner/types.ts';
@@ -75,8 +76,8 @@ class WorkerHandle {
   onProgress: ((p: WorkerProgress['progress']) => void) | null = null;
 
   constructor(index: number, logger: Logger) {
-    // The bootstrap registers tsx in the new thread, which then runs the TypeScript worker.
-    this.worker = new Worker(new URL('./worker-boot.mjs', import.meta.url), { name: `tinyproto-sim-${index}` });
+    // Compiled: the worker itself; from sources: a bootstrap registers tsx in the thread, then runs the TypeScript worker.
+    this.worker = new Worker(new URL(COMPILED ? './worker.js' : './worker-boot.mjs', import.meta.url), { name: `tinyproto-sim-${index}` });
     this.worker.on('message', (m: WorkerReply | WorkerProgress) => {
       if ('progress' in m) {
         this.onProgress?.(m.progress);

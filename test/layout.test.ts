@@ -64,7 +64,7 @@ const top = (f: string): string => f.split('/')[0]!;
 
 test('every top-level source folder has a layer', () => {
   const dirs = readdirSync(ROOT).filter((d) => {
-    if (d.startsWith('.') || d === 'node_modules' || d === 'scratch' || d === 'runs') return false;
+    if (d.startsWith('.') || d === 'node_modules' || d === 'scratch' || d === 'runs' || d === 'dist') return false; // dist/: build output (npm run build)
     if (!statSync(join(ROOT, d)).isDirectory()) return false;
     return sources(d).length > 0;
   });

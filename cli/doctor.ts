@@ -1,0 +1,105 @@
+/**
+ * `tinyproto doctor`: checks this board the way the agent will use it (same --config, environment
+ * and flags as `tinyproto agent`), one OK / WARN / PROBLEM line each; exit 1 on any problem.
+ */
+import mqtt from 'mqtt';
+import { checkLine, guarded, type CheckResult } from '../common/check.ts';
+import { clockCheck, diskCheck, memoryCheck } from '../common/host-checks.ts';
+import type { Logger } from '../common/logger.ts';
+import { boardChecks } from '../board/doctor.ts';
+import { ortCheck } from '../models/ort/doctor.ts';
+import { sqliteCheck } from '../storage/doctor.ts';
+import { brokerCheck } from '../mqtt/doctor.ts';
+import { agentClientId } from '../mqtt/options.ts';
+import type { MqttConnectFn } from '../mqtt/session.ts';
+import { agentConfigFromEnv, agentConfigFromFile, resolveAgentConfig, type AgentConfig } from '../agent/config.ts';
+import { AGENT_FLAGS } from './agent.ts';
+import { flagHelp, parseFlags, type FlagTable } from './flags.ts';
+import { safeJson } from './log.ts';
+
+const DOCTOR_FLAGS: FlagTable = {
+  ...AGENT_FLAGS,
+  board: { field: 'board', type: 'string', help: 'board profile: auto (detect) or a profile name' },
+};
+
+export const DOCTOR_HELP = `Usage: tinyproto doctor [--config FILE] [options]
+
+Checks this board: board and energy source, sensors, ONNX Runtime and its execution providers,
+the SQLite store's folder (a durable commit), free memory and disk, the clock, and the broker
+with these credentials and TLS settings. Takes the agent's settings (--config FILE, TINYPROTO_*
+environment, flags), so it checks what the agent will use. Exit 0 when nothing is a problem.
+
+The broker check connects once as the agent (its credentials; it acknowledges nothing, so no
+queued message is lost); a running agent is disconnected for a moment and reconnects.
+
+  --config FILE            the agent's JSON config file
+  --no-broker              skip the broker check
+  --json                   the results as one JSON array on stdout
+${flagHelp(DOCTOR_FLAGS)}
+  -h, --help
+`;
+
+export interface DoctorDeps {
+  readonly connect?: MqttConnectFn;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** Every check for this configuration, in order; never throws (a failing check is a problem line). */
+export async function doctorChecks(config: AgentConfig, opts: { broker: boolean }, deps: DoctorDeps = {}): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  // board, energy and sensors come from one energy-meter probe
+  try {
+    results.push(...(await boardChecks({ board: config.board })));
+  } catch (e) {
+    results.push(await guarded('board', () => Promise.reject(e)));
+  }
+  results.push(await guarded('onnxruntime', ortCheck));
+  results.push(await guarded('sqlite', () => sqliteCheck(config.store)));
+  results.push(await guarded('memory', () => memoryCheck()));
+  results.push(await guarded('disk', () => diskCheck(config.store)));
+  results.push(await guarded('clock', () => clockCheck()));
+  if (opts.broker) {
+    const connect = deps.connect ?? (mqtt.connect as unknown as MqttConnectFn);
+    results.push(
+      await guarded('broker', () =>
+        brokerCheck(
+          {
+            url: config.broker,
+            clientId: agentClientId(config.experiment, config.id),
+            username: config.username ?? config.id,
+            password: config.password,
+            caFile: config.caFile,
+            certFile: config.certFile,
+            keyFile: config.keyFile,
+            version: config.mqttVersion,
+            sessionExpirySeconds: 7 * 24 * 3600,
+            connectTimeoutMs: 5_000,
+          },
+          connect,
+        ),
+      ),
+    );
+  }
+  return results;
+}
+
+export async function runDoctor(argv: string[], out: (s: string) => void, _logger: Logger, deps: DoctorDeps = {}): Promise<number> {
+  const { fields, extra } = parseFlags(argv, DOCTOR_FLAGS, {
+    config: { type: 'string' },
+    'no-broker': { type: 'boolean' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (extra['help']) {
+    out(DOCTOR_HELP);
+    return 0;
+  }
+  const file = typeof extra['config'] === 'string' ? agentConfigFromFile(extra['config']) : {};
+  const config = resolveAgentConfig({ ...file, ...agentConfigFromEnv(deps.env ?? process.env), ...(fields as Partial<AgentConfig>) });
+  const results = await doctorChecks(config, { broker: extra['no-broker'] !== true }, deps);
+  if (extra['json'] === true) out(safeJson(results));
+  else for (const r of results) out(checkLine(r, 11));
+  const problems = results.filter((r) => r.status === 'problem').length;
+  if (extra['json'] !== true) out(problems === 0 ? 'doctor: no problems' : `doctor: ${problems} problem(s)`);
+  return problems === 0 ? 0 : 1;
+}
