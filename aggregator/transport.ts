@@ -18,6 +18,8 @@ export interface AggregatorConnection {
   readonly certFile: string | null;
   readonly keyFile: string | null;
   readonly mqttVersion: MqttVersionChoice;
+  /** PUBACK each agent message only when the aggregator has committed it (default true). */
+  readonly holdAcks?: boolean;
 }
 
 export class MqttAggregatorTransport implements AggregatorTransport {
@@ -43,6 +45,7 @@ export class MqttAggregatorTransport implements AggregatorTransport {
       },
       subscriptions: [agentFilter(experiment, 'upload'), agentFilter(experiment, 'status'), agentFilter(experiment, 'telemetry')],
       connect: mqtt.connect as unknown as MqttConnectFn,
+      holdAcks: conn.holdAcks ?? true,
       ...(logger ? { logger } : {}),
     });
   }
@@ -67,10 +70,11 @@ export class MqttAggregatorTransport implements AggregatorTransport {
     return this.session.publish(receiptTopic(this.experiment, agent), bytes, true);
   }
 
-  onAgentMessage(handler: (kind: AgentTopic, agent: string, bytes: Uint8Array) => void): void {
-    this.session.onMessage((topic, bytes) => {
+  onAgentMessage(handler: (kind: AgentTopic, agent: string, bytes: Uint8Array, ack?: () => void) => void): void {
+    this.session.onMessage((topic, bytes, ack) => {
       const t = parseTopic(topic);
-      if (t && t.experiment === this.experiment && 'agent' in t && t.kind !== 'receipt') handler(t.kind, t.agent, bytes);
+      if (t && t.experiment === this.experiment && 'agent' in t && t.kind !== 'receipt') handler(t.kind, t.agent, bytes, ack);
+      else ack();
     });
   }
 

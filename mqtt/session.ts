@@ -10,6 +10,7 @@
 import { TinyProtoError, isTinyProtoError } from '../common/errors.ts';
 import { silentLogger, type Logger } from '../common/logger.ts';
 import { backoffDelay, mqttClientOptions, versionsToTry, type MqttConnectionSettings } from './options.ts';
+import { NO_ACK, deferredAck, holdPubacks, type MessageAck, type MessageHandler } from './held-acks.ts';
 import { classifyConnectError, classifySubscribeError, connectionFailureLine, notDelivered } from './failures.ts';
 
 /** The part of an MQTT.js client this module uses. */
@@ -18,7 +19,7 @@ export interface MqttLikeClient {
   on(event: 'connect', cb: (connack: unknown) => void): unknown;
   on(event: 'close' | 'offline', cb: () => void): unknown;
   on(event: 'error', cb: (e: Error) => void): unknown;
-  on(event: 'message', cb: (topic: string, payload: Buffer) => void): unknown;
+  on(event: 'message', cb: (topic: string, payload: Buffer, packet?: { qos?: number; messageId?: number }) => void): unknown;
   on(event: 'packetsend' | 'packetreceive', cb: (packet: { cmd: string; length?: number; payload?: unknown; messageId?: number; reasonCode?: number }) => void): unknown;
   /** MQTT 5 server DISCONNECT (e.g. 0x8E Session taken over). */
   on(event: 'disconnect', cb: (packet: { reasonCode?: number }) => void): unknown;
@@ -30,7 +31,11 @@ export interface MqttLikeClient {
   incomingStore?: unknown;
   outgoingStore?: unknown;
   stream?: { on(event: 'data', cb: (chunk: Buffer) => void): unknown; bytesWritten?: number } | undefined;
+  handleMessage?: (packet: { qos?: number; messageId?: number }, cb: (err?: Error) => void) => void;
+  _sendPacket?: (packet: Record<string, unknown>) => void;
 }
+
+export type { MessageAck, MessageHandler };
 
 export type MqttConnectFn = (url: string, options: Record<string, unknown>) => MqttLikeClient;
 
@@ -58,6 +63,14 @@ export interface SessionOptions {
   readonly connectAttempts?: number;
   /** Jitter source of the backoff (tests). */
   readonly random?: () => number;
+  /**
+   * Opt-in: the PUBACK of a QoS 1 message is sent only when a handler calls the message's `ack`
+   * (e.g. after the message is durably stored), not on receipt. Messages keep flowing meanwhile
+   * (the broker's in-flight window bounds how many are unacknowledged); a message not
+   * acknowledged before the connection drops is redelivered by the broker (persistent
+   * session). How: mqtt/held-acks.ts.
+   */
+  readonly holdAcks?: boolean;
 }
 
 /** A failed connection attempt, classified (code E_MQTT_*), with the attempt number and the wait before the next one. */
@@ -69,8 +82,8 @@ const MAX_EARLY_MESSAGES = 10_000;
 export class MqttSession {
   private client: MqttLikeClient | null = null;
   private version: 4 | 5 | null = null;
-  private readonly messageHandlers: ((topic: string, payload: Uint8Array) => void)[] = [];
-  private early: [string, Uint8Array][] = [];
+  private readonly messageHandlers: MessageHandler[] = [];
+  private early: [string, Uint8Array, MessageAck][] = [];
   private readonly connectHandlers: (() => void)[] = [];
   private readonly disconnectHandlers: (() => void)[] = [];
   private readonly errorHandlers: ConnectionErrorHandler[] = [];
@@ -107,19 +120,25 @@ export class MqttSession {
    * messages come right after CONNACK, before the caller can register) are kept and handed to
    * that first handler, in order, when it registers.
    */
-  onMessage(handler: (topic: string, payload: Uint8Array) => void): void {
+  onMessage(handler: MessageHandler): void {
     this.messageHandlers.push(handler);
     const early = this.early;
     this.early = [];
-    for (const [topic, bytes] of early) handler(topic, bytes);
+    for (const [topic, bytes, ack] of early) handler(topic, bytes, ack);
   }
 
-  private holdEarly(topic: string, bytes: Uint8Array): void {
+  private holdEarly(topic: string, bytes: Uint8Array, ack: MessageAck): void {
     if (this.early.length >= MAX_EARLY_MESSAGES) {
       this.logger.warn('MQTT message dropped: no handler registered yet and the early buffer is full', { topic });
+      // not acknowledged: with holdAcks the broker redelivers it on the next connection
       return;
     }
-    this.early.push([topic, bytes]);
+    this.early.push([topic, bytes, ack]);
+  }
+
+  private ackFor(client: MqttLikeClient, packet: { qos?: number; messageId?: number } | undefined): MessageAck {
+    if (!this.opts.holdAcks) return NO_ACK;
+    return deferredAck(client, packet, () => this.client === client && client.connected && !this.closing);
   }
 
   onConnect(handler: () => void): void {
@@ -201,6 +220,7 @@ export class MqttSession {
   private open(version: 4 | 5): Promise<void> {
     const s = this.opts.settings;
     const client = this.opts.connect(s.url, mqttClientOptions(s, version));
+    if (this.opts.holdAcks) holdPubacks(client);
     this.pending = client;
     return new Promise<void>((resolve, reject) => {
       let settled = false;
@@ -250,14 +270,15 @@ export class MqttSession {
           settled = true;
           this.pending = null;
           this.client = client;
-          client.on('message', (topic, payload) => {
+          client.on('message', (topic, payload, packet) => {
             this.counters.publishesReceived++;
             const bytes = new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
+            const ack = this.ackFor(client, packet);
             if (this.messageHandlers.length === 0) {
-              this.holdEarly(topic, bytes);
+              this.holdEarly(topic, bytes, ack);
               return;
             }
-            for (const h of this.messageHandlers) h(topic, bytes);
+            for (const h of this.messageHandlers) h(topic, bytes, ack);
           });
           this.afterConnect(client, sessionPresent).then(resolve, (e: Error) => {
             // a refused subscription: drop this connection, start() reports and retries
