@@ -41,6 +41,8 @@ export class MqttAggregatorTransport implements AggregatorTransport {
         keyFile: conn.keyFile,
         version: conn.mqttVersion,
         sessionExpirySeconds: 7 * 24 * 3600,
+        // held PUBACKs: let the broker keep a whole group-commit batch in flight to the aggregator
+        receiveMaximum: 10_000,
         connectTimeoutMs: 10_000,
       },
       subscriptions: [agentFilter(experiment, 'upload'), agentFilter(experiment, 'status'), agentFilter(experiment, 'telemetry')],
