@@ -11,8 +11,12 @@ export interface AggregatorTransport {
   publishRetained(kind: AggregatorTopic, bytes: Uint8Array): Promise<void>;
   /** Publishes a RECEIPT, retained at QoS 1, on the agent's receipt topic. */
   publishReceipt(agent: string, bytes: Uint8Array): Promise<void>;
-  /** Registers the handler of agent messages (uploads, status, telemetry) of this experiment. */
-  onAgentMessage(handler: (kind: AgentTopic, agent: string, bytes: Uint8Array) => void): void;
+  /**
+   * Registers the handler of agent messages (uploads, status, telemetry) of this experiment.
+   * `ack`, when given, acknowledges the message to the broker (its MQTT PUBACK, when the
+   * transport holds them): the aggregator calls it once the message's effect is durable.
+   */
+  onAgentMessage(handler: (kind: AgentTopic, agent: string, bytes: Uint8Array, ack?: () => void) => void): void;
   /** Called on every (re)connection (and at once when already connected). */
   onConnect?(handler: () => void): void;
   close(): Promise<void>;
@@ -50,7 +54,20 @@ export interface RoundClosed {
   reason: string;
 }
 
+/** Group commit (aggregator/batch.ts). */
+export interface CommitPolicy {
+  /** A batch is committed as soon as it holds this many messages. */
+  readonly maxBatch: number;
+  /**
+   * Otherwise this long after its first message; 0 = as soon as the messages already received
+   * are handled (setImmediate): batches then grow with the load by themselves.
+   */
+  readonly maxDelayMs: number;
+}
+
 export interface AggregatorOptions {
+  /** Group commit of uploads, status and telemetry (default BATCH_DEFAULTS in aggregator/batch.ts). */
+  commit?: Partial<CommitPolicy>;
   config: ExperimentConfig;
   store: AggregatorStore;
   transport: AggregatorTransport;

@@ -3,6 +3,11 @@
  * the global prototypes and publishes them. Transport and storage are injected; the maths is in
  * global.ts / aggregate.ts. Every event (message, deadline) is handled one at a time, in order.
  *
+ * Group commit (aggregator/batch.ts): uploads, status and telemetry are committed in batches; a
+ * message is answered (RECEIPT) and acknowledged (PUBACK) only once its batch is durable. Each
+ * upload is decoded once and added to the round's float64 sums after its commit: a round closes
+ * in O(K * s). The store is read back only to resume.
+ *
  * Crash safety: every accepted upload is committed to the store before it counts, a round's
  * global prototypes are committed before they are published, and a restarted aggregator resumes
  * the same experiment at the same round (an open round keeps its accepted uploads).
@@ -21,22 +26,25 @@ import { SerialQueue } from '../common/serial.ts';
 import type { ClassMasks } from '../wire/masks.ts';
 import { experimentMasks } from '../method/experiment.ts';
 import type { AgentTopic } from '../wire/topics.ts';
-import { decodeGlobal, decodeMasks, decodeStatus, decodeTelemetry, telemetryRecord, encodeMasks } from '../wire/codec.ts';
 import type { Layout, ReceiptOutcome } from '../wire/codec-types.ts';
 import { experimentMu, type ExperimentConfig } from './config.ts';
 import { selectParticipants } from '../method/selection.ts';
-import { admitUpload, checkSender, receiptFor, uploadIdentity } from './intake.ts';
+import { admitUpload, heldAlready, receiptFor, uploadIdentity } from './intake.ts';
+import { latestGlobalPrototypes, openExperiment, republishRetained, statusEntry, telemetryEntry } from './experiment-open.ts';
 import { atDeadline, earlyClose, type RoundOutcome } from './round-policy.ts';
-import { closeGlobal } from './close.ts';
-import { announceRound, awaitTelemetry, republishRetained } from './announce.ts';
+import { addUpload, closeFromSums, emptySums, sumsFromFrames } from './close.ts';
+import { PendingBatch, batchWrite, commitPolicy, type Ack, type TakenBatch } from './batch.ts';
+import { OfflineAgents } from './offline.ts';
+import type { RunningSums } from '../method/running-sum.ts';
+import { announceRound, awaitTelemetry } from './announce.ts';
 import type { AggregatorStore } from './store.ts';
-import { canonicalJson } from '../storage/sqlite.ts';
 
-import type { AggregatorOptions, AggregatorTransport, RoundClosed, RoundOpened, UploadAccepted, UploadRejected } from './aggregator-types.ts';
+import type { AggregatorOptions, AggregatorTransport, CommitPolicy, RoundClosed, RoundOpened, UploadAccepted, UploadRejected } from './aggregator-types.ts';
 
-export type { AggregatorOptions, AggregatorTransport, RoundClosed, RoundOpened, UploadAccepted, UploadRejected };
+export type { AggregatorOptions, AggregatorTransport, CommitPolicy, RoundClosed, RoundOpened, UploadAccepted, UploadRejected };
 
 const SENDER = 'aggregator';
+const NO_ACK: Ack = () => undefined;
 
 export class Aggregator extends EventEmitter {
   readonly config: ExperimentConfig;
@@ -50,12 +58,18 @@ export class Aggregator extends EventEmitter {
   private round = 0;
   private selected = new Set<string>();
   private accepted = new Set<string>();
-  /** Agents whose last STATUS says offline, and since when (kept across rounds). */
-  private readonly offline = new Map<string, number>();
+  private readonly offline: OfflineAgents;
   private extensions = 0;
   private openedAt = 0;
   private timer: NodeJS.Timeout | null = null;
   private readonly queue: SerialQueue;
+  private readonly commit: CommitPolicy;
+  private readonly known: ReadonlySet<string>;
+  private pending = new PendingBatch();
+  private flushArmed = false;
+  /** The open round's accepted uploads, summed (clipped) as they were committed. */
+  private sums: RunningSums;
+  private bytesIn = 0;
   private finished = false;
   private resolveDone!: () => void;
   /** Resolves when the last round has closed (or stop() was called). */
@@ -68,9 +82,13 @@ export class Aggregator extends EventEmitter {
     this.transport = opts.transport;
     this.logger = opts.logger ?? silentLogger;
     this.now = opts.now ?? Date.now;
+    this.offline = new OfflineAgents(this.config.offlineGraceMs, this.now);
     const c = this.config;
     this.masks = experimentMasks(c);
     this.mu = experimentMu(c);
+    this.commit = commitPolicy(opts.commit);
+    this.known = new Set(c.agents);
+    this.sums = emptySums(this.closeContext());
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     this.queue = new SerialQueue((e) => {
       this.logger.error('aggregator task failed', { error: e instanceof Error ? e.message : String(e), code: errorCode(e) });
@@ -79,61 +97,23 @@ export class Aggregator extends EventEmitter {
   }
 
   /** Values per class on the wire: s under the mask (TinyProto) or d (FedProto). */
-  get valuesPerClass(): number {
-    return this.masks?.s ?? this.config.featureDim;
-  }
-
-  get layout(): Layout {
-    return this.masks ? 'sparse' : 'dense';
-  }
-
-  get currentRound(): number {
-    return this.round;
-  }
-
-  get classMasks(): ClassMasks | null {
-    return this.masks;
-  }
-
-  get scale(): number | null {
-    return this.mu;
-  }
+  get valuesPerClass(): number { return this.masks?.s ?? this.config.featureDim; } // prettier-ignore
+  get layout(): Layout { return this.masks ? 'sparse' : 'dense'; } // prettier-ignore
+  get currentRound(): number { return this.round; } // prettier-ignore
+  get classMasks(): ClassMasks | null { return this.masks; } // prettier-ignore
+  get scale(): number | null { return this.mu; } // prettier-ignore
 
   /** Creates or resumes the experiment, publishes the masks and opens (or resumes) a round. */
   async start(): Promise<void> {
     const c = this.config;
-    const configJson = { ...c, agents: [...c.agents], mu: this.mu } as Record<string, unknown>;
-    let exp = this.store.getExperiment(c.experiment);
-    if (exp === null) {
-      const masksBytes = this.masks
-        ? encodeMasks({ experiment: c.experiment, sender: SENDER, round: 0 }, { mode: 'params', params: this.masks.params })
-        : null;
-      this.store.createExperiment(c.experiment, configJson, masksBytes);
-      exp = this.store.getExperiment(c.experiment)!;
-      this.logger.info('experiment created', { experiment: c.experiment, method: c.method, mu: this.mu });
-    } else if (canonicalJson(exp.config) !== canonicalJson(configJson)) {
-      throw new TinyProtoError('E_CONFIG', `experiment "${c.experiment}" already exists in the store with a different configuration; use a new experiment id or the same settings`, {
-        stored: exp.config,
-      });
-    } else {
-      this.logger.info('experiment resumed', { experiment: c.experiment, round: exp.currentRound, status: exp.status });
-    }
-    if (exp.masksBytes) {
-      // what agents receive is what the store holds; check it agrees with this process's masks
-      const m = decodeMasks(exp.masksBytes, { experiment: c.experiment, K: c.numClasses, d: c.featureDim });
-      if (this.masks && m.body.masks.s !== this.masks.s) throw new TinyProtoError('E_MASK', 'stored masks disagree with the configuration');
-      await this.transport.publishRetained('masks', exp.masksBytes);
-    }
-    const latest = this.store.latestGlobal(c.experiment);
-    if (latest) {
-      const g = decodeGlobal(latest.bytes, { experiment: c.experiment, K: c.numClasses, d: c.featureDim, s: this.valuesPerClass });
-      this.globalPrototypes = new Map(g.body.prototypes.map((p) => [p.classId, p.values]));
-    }
+    const exp = openExperiment(this.store, c, this.masks, this.mu, SENDER, this.logger);
+    if (exp.masksBytes) await this.transport.publishRetained('masks', exp.masksBytes);
+    this.globalPrototypes = latestGlobalPrototypes(this.store, c, this.valuesPerClass);
     // the round is resumed (or opened) before any agent message is handled: messages the broker
     // kept for this persistent session while the aggregator was down are delivered as soon as
     // the handler is registered, and belong to the resumed round
     const opened = exp.status === 'finished' ? null : this.queue.push(() => this.resumeOrOpen(exp.currentRound));
-    this.transport.onAgentMessage((kind, agent, bytes) => this.queue.push(() => this.onAgentMessage(kind, agent, bytes)));
+    this.transport.onAgentMessage((kind, agent, bytes, ack) => void this.queue.push(() => this.onAgentMessage(kind, agent, bytes, ack ?? NO_ACK)));
     if (opened === null) {
       this.finish();
       return;
@@ -147,19 +127,15 @@ export class Aggregator extends EventEmitter {
         initial = false;
         return;
       }
-      void this.queue.push(() => this.republishRetained());
+      void this.queue.push(() => republishRetained(this.store, this.transport, this.config.experiment, this.round, this.logger));
     });
-  }
-
-  private async republishRetained(): Promise<void> {
-    await republishRetained(this.store, this.transport, this.config.experiment, this.round);
-    this.logger.info('retained messages published again after reconnecting', { round: this.round });
   }
 
   /** Stops timers and handling; the store keeps everything for a later resume. */
   async stop(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    await this.queue.push(() => this.flush(false));
     await this.queue.close();
     this.resolveDone();
   }
@@ -170,7 +146,11 @@ export class Aggregator extends EventEmitter {
     if (row && row.status === 'open') {
       this.round = current;
       this.selected = new Set(selectParticipants(c.agents, c.participation, c.experiment, current).selected);
-      this.accepted = new Set(this.store.uploadsFor(c.experiment, current).map((u) => u.agent));
+      const rows = this.store.uploadsFor(c.experiment, current);
+      this.accepted = new Set(rows.map((u) => u.agent));
+      // recovery: the only read-back of uploads, decoding each as intake did
+      this.sums = sumsFromFrames({ ...this.closeContext(), round: current }, rows.map((u) => u.bytes));
+      this.bytesIn = rows.reduce((a, u) => a + u.bytes.length, 0);
       this.extensions = 0;
       this.openedAt = this.now();
       await this.transport.publishRetained('round', row.announcementBytes);
@@ -193,12 +173,14 @@ export class Aggregator extends EventEmitter {
     this.round = round;
     this.selected = new Set(selected);
     this.accepted = new Set();
+    this.sums = emptySums(this.closeContext());
+    this.bytesIn = 0;
     this.extensions = 0;
     this.openedAt = this.now();
     await this.transport.publishRetained('round', bytes);
     this.emit('roundOpened', { round, selected, deadlineMs, resumed: false } satisfies RoundOpened);
     this.arm(c.roundDeadlineMs);
-    for (const [a, since] of this.offline) if (this.selected.has(a)) this.recheckWhenGraceEnds(since);
+    for (const t of this.offline.graceEnds(this.selected)) this.lookAgainAt(t);
   }
 
   private arm(ms: number): void {
@@ -209,18 +191,13 @@ export class Aggregator extends EventEmitter {
   }
 
   private progress(): Parameters<typeof atDeadline>[0] {
-    return {
-      selected: this.selected.size,
-      accepted: this.accepted.size,
-      // an agent that went offline is waited for a grace period (a Wi-Fi blip, a quick restart)
-      offline: [...this.offline].filter(([a, since]) => this.selected.has(a) && !this.accepted.has(a) && this.now() - since >= this.config.offlineGraceMs).length,
-      minUploads: this.config.minUploads,
-      extensions: this.extensions,
-      maxExtensions: this.config.maxDeadlineExtensions,
-    };
+    const c = this.config;
+    return { selected: this.selected.size, accepted: this.accepted.size, offline: this.offline.gone(this.selected, this.accepted), minUploads: c.minUploads, extensions: this.extensions, maxExtensions: c.maxDeadlineExtensions };
   }
 
   private async onDeadline(round: number): Promise<void> {
+    if (round !== this.round || this.finished) return;
+    await this.flush();
     if (round !== this.round || this.finished) return;
     const d = atDeadline(this.progress());
     if (d.action === 'extend') {
@@ -257,115 +234,130 @@ export class Aggregator extends EventEmitter {
     this.emit('rejected', { round, agent, code, message } satisfies UploadRejected);
   }
 
-  private async onAgentMessage(kind: AgentTopic, agent: string, bytes: Uint8Array): Promise<void> {
+  private async onAgentMessage(kind: AgentTopic, agent: string, bytes: Uint8Array, ack: Ack): Promise<void> {
     const c = this.config;
-    if (!c.agents.includes(agent)) {
-      this.reject(null, agent, new TinyProtoError('E_UNKNOWN_AGENT', `agent "${agent}" is not part of experiment "${c.experiment}"`));
+    if (kind === 'upload' && this.known.has(agent)) return this.onUpload(agent, bytes, ack);
+    try {
+      if (!this.known.has(agent)) throw new TinyProtoError('E_UNKNOWN_AGENT', `agent "${agent}" is not part of experiment "${c.experiment}"`);
+      if (kind === 'status') this.pending.addStatus(statusEntry(c.experiment, agent, bytes, this.now()), ack);
+      else this.pending.addTelemetry(telemetryEntry(c.experiment, agent, bytes, this.now()), ack);
+    } catch (e) {
+      this.reject(null, agent, e);
+      ack();
       return;
     }
-    if (kind === 'status') {
-      try {
-        const s = decodeStatus(bytes, { experiment: c.experiment });
-        checkSender(s.header.sender, agent);
-        this.store.upsertAgent(c.experiment, agent, { state: s.body.state, lastSeen: this.now(), lastRound: s.body.lastRound, family: s.body.modelFamily });
-        this.emit('status', { agent, ...s.body });
-      } catch (e) {
-        this.reject(null, agent, e);
-        return;
-      }
-      await this.noteStatus(agent, bytes);
-      return;
-    }
-    if (kind === 'telemetry') {
-      try {
-        const t = decodeTelemetry(bytes, { experiment: c.experiment });
-        checkSender(t.header.sender, agent);
-        const record = telemetryRecord(t);
-        if (this.store.recordTelemetry(c.experiment, agent, record.round, record, this.now()) === 'duplicate') {
-          this.logger.debug('telemetry already stored', { agent, round: record.round });
-          return;
-        }
-        this.emit('telemetry', record);
-      } catch (e) {
-        this.reject(null, agent, e);
-      }
-      return;
-    }
-    await this.onUpload(agent, bytes);
+    await this.scheduleFlush();
   }
 
-  private async onUpload(agent: string, bytes: Uint8Array): Promise<void> {
+  private async onUpload(agent: string, bytes: Uint8Array, ack: Ack): Promise<void> {
     const c = this.config;
+    // a resend of an upload still in the batch: commit the batch, then it is a duplicate
+    if (this.pending.hasUpload(agent)) await this.flush();
     // a receipt can answer only an upload whose frame is intact and really from this agent
     const id = uploadIdentity(bytes, c.experiment);
     const answerable = id !== null && id.sender === agent ? id : null;
     const round = this.round;
+    let prototypes;
     try {
       // uploads: after the last round there is nothing to take part in
       if (this.finished) throw new TinyProtoError('E_ROUND', `experiment "${c.experiment}" has finished; upload ignored`);
-      admitUpload({ config: c, round, mu: this.mu, valuesPerClass: this.valuesPerClass, layout: this.layout, selected: this.selected }, agent, bytes);
-      if (this.store.recordUpload(c.experiment, round, agent, bytes, this.now()) === 'duplicate') {
-        throw new TinyProtoError('E_DUPLICATE', `duplicate upload from "${agent}" for round ${round}`);
-      }
+      prototypes = admitUpload({ config: c, round, mu: this.mu, valuesPerClass: this.valuesPerClass, layout: this.layout, selected: this.selected }, agent, bytes).body.prototypes;
+      if (this.accepted.has(agent)) throw new TinyProtoError('E_DUPLICATE', `duplicate upload from "${agent}" for round ${round}`);
     } catch (e) {
       this.reject(round, agent, e);
-      if (answerable) await this.sendReceipt(agent, answerable, this.heldAlready(agent, answerable.round, e) ? 'duplicate' : 'rejected', e);
+      if (answerable) await this.sendReceipt(agent, answerable, heldAlready(this.store, this.config.experiment, this.round, agent, answerable.round, e) ? 'duplicate' : 'rejected', e);
+      ack();
       return;
     }
-    this.accepted.add(agent);
-    this.emit('upload', { round, agent, bytes: bytes.length, accepted: this.accepted.size, expected: this.selected.size } satisfies UploadAccepted);
-    await this.sendReceipt(agent, answerable!, 'accepted');
-    await this.closeIfDone();
+    this.pending.addUpload({ round, agent, bytes, receivedAt: this.now(), prototypes, id: answerable! }, ack);
+    await this.scheduleFlush();
+  }
+
+  /** Commits now when the batch is full; otherwise makes sure a flush is queued. */
+  private async scheduleFlush(): Promise<void> {
+    if (this.pending.size >= this.commit.maxBatch) return this.flush();
+    if (this.flushArmed) return;
+    this.flushArmed = true;
+    const run = (): void => void this.queue.push(() => this.flush());
+    if (this.commit.maxDelayMs === 0) setImmediate(run);
+    else setTimeout(run, this.commit.maxDelayMs).unref?.();
   }
 
   /**
-   * Whether a refused upload is one the store already holds (a resend after a lost receipt, also
-   * of a round that has closed since): its receipt then says duplicate, and the agent is done.
+   * Commits the pending batch in one transaction, then applies it: uploads counted and summed,
+   * receipts published, status and telemetry events, and every message acknowledged.
    */
-  private heldAlready(agent: string, round: number, e: unknown): boolean {
-    const code = errorCode(e);
-    if (code === 'E_DUPLICATE') return true;
-    if (code !== 'E_ROUND' || round > this.round) return false;
-    return this.store.uploadsFor(this.config.experiment, round).some((u) => u.agent === agent);
-  }
-
-  /** A selected agent that went offline before uploading is not waited for beyond offlineGraceMs. */
-  private async noteStatus(agent: string, bytes: Uint8Array): Promise<void> {
-    const state = decodeStatus(bytes).body.state;
-    if (state !== 'offline') {
-      this.offline.delete(agent);
+  private async flush(closeAfter = true): Promise<void> {
+    this.flushArmed = false;
+    if (this.pending.size === 0) return;
+    const b = this.pending.take();
+    let result;
+    try {
+      result = this.store.commitBatch(this.config.experiment, batchWrite(b));
+    } catch (e) {
+      // nothing of it was answered: agents resend until their receipt; the broker copies can go
+      this.logger.error('batch commit failed; its messages are dropped (agents resend uploads)', { messages: b.acks.length, code: errorCode(e), error: (e as Error).message });
+      for (const a of b.acks) a();
+      this.emit('failure', e);
       return;
     }
-    if (!this.offline.has(agent)) this.offline.set(agent, this.now());
-    if (this.finished || !this.selected.has(agent) || this.accepted.has(agent)) return;
-    this.recheckWhenGraceEnds(this.now());
-    await this.closeIfDone();
+    await this.applyBatch(b, result.uploads, result.telemetry);
+    for (const a of b.acks) a();
+    if (closeAfter) await this.closeIfDone();
   }
 
-  /** Looks again once the offline grace of an agent that went offline at `since` is over. */
-  private recheckWhenGraceEnds(since: number): void {
+  private async applyBatch(b: TakenBatch, uploads: readonly string[], telemetry: readonly string[]): Promise<void> {
+    b.telemetry.forEach((t, i) => (telemetry[i] === 'accepted' ? this.emit('telemetry', t.record) : this.logger.debug('telemetry already stored', { agent: t.agent, round: t.round })));
+    for (const s of b.statuses) {
+      this.emit('status', { agent: s.agent, ...s.body });
+      this.noteStatus(s.agent, s.body.state);
+    }
+    const receipts = b.uploads.map((u, i) => {
+      // the store's key is the last word on duplicates (the batch was checked against `accepted`)
+      if (uploads[i] !== 'accepted') return this.refuseDuplicate(u.agent, u.id);
+      addUpload(this.closeContext(), this.sums, u.prototypes, u.agent);
+      this.bytesIn += u.bytes.length;
+      this.accepted.add(u.agent);
+      this.emit('upload', { round: u.round, agent: u.agent, bytes: u.bytes.length, accepted: this.accepted.size, expected: this.selected.size } satisfies UploadAccepted);
+      return this.sendReceipt(u.agent, u.id, 'accepted');
+    });
+    await Promise.all(receipts);
+  }
+
+  private refuseDuplicate(agent: string, id: { round: number; crc: number }): Promise<void> {
+    const e = new TinyProtoError('E_DUPLICATE', `duplicate upload from "${agent}" for round ${id.round}`);
+    this.reject(id.round, agent, e);
+    return this.sendReceipt(agent, id, 'duplicate', e);
+  }
+
+  /** A selected agent offline beyond the grace is not waited for (closeIfDone follows the batch). */
+  private noteStatus(agent: string, state: string): void {
+    const graceEnds = this.offline.note(agent, state);
+    if (graceEnds !== null && !this.finished && this.selected.has(agent) && !this.accepted.has(agent)) this.lookAgainAt(graceEnds);
+  }
+
+  private lookAgainAt(t: number): void {
     const round = this.round;
-    const wait = Math.max(0, since + this.config.offlineGraceMs - this.now()) + 10;
-    setTimeout(() => void this.queue.push(async () => (round === this.round && !this.finished ? this.closeIfDone() : undefined)), wait).unref?.();
+    setTimeout(() => void this.queue.push(async () => (round === this.round && !this.finished ? this.closeIfDone() : undefined)), Math.max(0, t - this.now()) + 10).unref?.();
+  }
+
+  private closeContext(): Parameters<typeof closeFromSums>[0] {
+    return { config: this.config, sender: SENDER, round: this.round, masks: this.masks, mu: this.mu, valuesPerClass: this.valuesPerClass, layout: this.layout };
   }
 
   private async closeRound(outcome: RoundOutcome, reason: string): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    await this.flush(false);
     const c = this.config;
     const round = this.round;
-    const rows = this.store.uploadsFor(c.experiment, round);
-    const closed = closeGlobal(
-      { config: c, sender: SENDER, round, masks: this.masks, mu: this.mu, valuesPerClass: this.valuesPerClass, layout: this.layout },
-      rows.map((u) => u.bytes),
-      this.globalPrototypes,
-    );
+    const closed = closeFromSums(this.closeContext(), this.sums, this.globalPrototypes);
     const globalBytes = closed.bytes;
     const summary: RoundClosed = {
       round,
-      uploads: rows.length,
+      uploads: this.sums.count,
       selected: this.selected.size,
-      bytesIn: rows.reduce((a, u) => a + u.bytes.length, 0),
+      bytesIn: this.bytesIn,
       globalBytes: globalBytes?.length ?? 0,
       classesWithGlobal: closed.classes,
       seconds: (this.now() - this.openedAt) / 1000,

@@ -1,14 +1,12 @@
 /**
  * A round's announcement, pure: who is selected (method/selection.ts) and the ROUND message
  * that says so, by list or, above ROUND_LIST_LIMIT agents, by rank threshold, so that it stays
- * small at any fleet size; republishing the retained state; and, after the last round, waiting
- * for the agents' final telemetry.
+ * small at any fleet size; and, after the last round, waiting for the agents' final telemetry.
  */
 import { encodeRound } from '../wire/codec.ts';
 import { selectParticipants } from '../method/selection.ts';
 import type { ExperimentConfig } from './config.ts';
 import type { AggregatorStore } from './store.ts';
-import type { AggregatorTransport } from './aggregator-types.ts';
 
 /** Above this many selected agents a ROUND announces a rank threshold instead of a list of ids. */
 export const ROUND_LIST_LIMIT = 1000;
@@ -46,17 +44,4 @@ export async function awaitTelemetry(store: AggregatorStore, experiment: string,
   const end = now() + timeoutMs;
   while (missing().length > 0 && now() < end) await new Promise((r) => setTimeout(r, 100));
   return missing();
-}
-
-/**
- * A broker that restarted without its state has lost the retained masks, round and global
- * prototypes: publish what the store holds again (agents ignore what they already have).
- */
-export async function republishRetained(store: AggregatorStore, transport: AggregatorTransport, experiment: string, round: number): Promise<void> {
-  const exp = store.getExperiment(experiment);
-  if (exp?.masksBytes) await transport.publishRetained('masks', exp.masksBytes);
-  const latest = store.latestGlobal(experiment);
-  if (latest) await transport.publishRetained('global', latest.bytes);
-  const row = round > 0 ? store.getRound(experiment, round) : null;
-  if (row && row.status === 'open') await transport.publishRetained('round', row.announcementBytes);
 }

@@ -138,8 +138,9 @@ export class AgentAuthentication {
   /** `inner` with only authentic agent messages passed to the `onAgentMessage` handler. */
   wrap<T extends AggregatorTransport>(inner: T): T {
     const onAgentMessage: AggregatorTransport['onAgentMessage'] = (handler) =>
-      inner.onAgentMessage((kind, agent, bytes) => {
-        if (this.accept(kind, agent, bytes)) handler(kind, agent, bytes);
+      inner.onAgentMessage((kind, agent, bytes, ack) => {
+        if (this.accept(kind, agent, bytes)) handler(kind, agent, bytes, ack);
+        else ack?.(); // dropped for good: nothing to keep at the broker
       });
     return new Proxy(inner, {
       get(target, prop) {

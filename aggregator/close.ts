@@ -1,12 +1,15 @@
 /**
- * Closing a round, pure: the round's uploads (clipped, method/robust.ts) -> the new global
- * prototypes (method/global.ts) -> the GLOBAL message that carries them.
+ * Closing a round, pure: the round's running sums (uploads clipped by method/robust.ts as they
+ * were accepted) -> the new global prototypes (method/global.ts) -> the GLOBAL message that
+ * carries them. `closeGlobal` from stored frames is the recovery / reference path: it decodes
+ * every frame into fresh sums, exactly as the aggregator does at intake.
  */
 import { encodeGlobal, decodeUpload } from '../wire/codec.ts';
 import type { ClassMasks } from '../wire/masks.ts';
 import type { Layout } from '../wire/codec-types.ts';
-import { updateGlobalPrototypes } from '../method/global.ts';
+import { updateGlobalFromSums } from '../method/global.ts';
 import { clipUpload } from '../method/robust.ts';
+import { RunningSums, type UploadEntries } from '../method/running-sum.ts';
 import type { ExperimentConfig } from './config.ts';
 
 export interface CloseContext {
@@ -27,25 +30,50 @@ export interface ClosedGlobal {
   readonly classes: number;
 }
 
-export function closeGlobal(ctx: CloseContext, uploadFrames: readonly Uint8Array[], previous: Map<number, Float32Array>): ClosedGlobal {
+type SumContext = Pick<CloseContext, 'config' | 'mu' | 'valuesPerClass'>;
+
+/** Empty sums for a round of this experiment. */
+export function emptySums(ctx: SumContext): RunningSums {
+  return new RunningSums(ctx.config.numClasses, ctx.valuesPerClass);
+}
+
+/** Adds one accepted upload (its decoded prototypes), norm-clipped as method/robust.ts says. */
+export function addUpload(ctx: SumContext, sums: RunningSums, prototypes: UploadEntries, who: string): void {
+  const m = prototypes instanceof Map ? prototypes : new Map((prototypes as ReadonlyArray<{ classId: number; values: Float32Array }>).map((p) => [p.classId, p.values]));
+  sums.add(clipUpload(m as Map<number, Float32Array>, { method: ctx.config.method, mu: ctx.mu }).upload, who);
+}
+
+/** Decodes stored upload frames of the round into sums (recovery after a restart). */
+export function sumsFromFrames(ctx: CloseContext, uploadFrames: readonly Uint8Array[]): RunningSums {
   const c = ctx.config;
-  const s = ctx.valuesPerClass;
-  const uploads = uploadFrames.map((bytes) => {
-    const m = decodeUpload(bytes, { experiment: c.experiment, round: ctx.round, K: c.numClasses, d: c.featureDim, s });
-    return clipUpload(new Map(m.body.prototypes.map((p) => [p.classId, p.values])), { method: c.method, mu: ctx.mu }).upload;
+  const sums = emptySums(ctx);
+  uploadFrames.forEach((bytes, i) => {
+    const m = decodeUpload(bytes, { experiment: c.experiment, round: ctx.round, K: c.numClasses, d: c.featureDim, s: ctx.valuesPerClass });
+    addUpload(ctx, sums, m.body.prototypes, String(i));
   });
-  const update = updateGlobalPrototypes({ method: c.method, numClasses: c.numClasses, featureDim: c.featureDim, masks: ctx.masks, mu: ctx.mu }, uploads, previous);
+  return sums;
+}
+
+/** The round's result from its running sums: O(K * s), independent of the number of uploads. */
+export function closeFromSums(ctx: CloseContext, sums: RunningSums, previous: Map<number, Float32Array>): ClosedGlobal {
+  const c = ctx.config;
+  const update = updateGlobalFromSums({ method: c.method, numClasses: c.numClasses, featureDim: c.featureDim, masks: ctx.masks, mu: ctx.mu }, sums, previous);
   if (!update) return { prototypes: previous, bytes: null, classes: 0 };
   const bytes = encodeGlobal(
     { experiment: c.experiment, sender: ctx.sender, round: ctx.round },
     {
       K: c.numClasses,
       d: c.featureDim,
-      s,
+      s: ctx.valuesPerClass,
       layout: ctx.layout,
       valueType: c.valueType,
       prototypes: [...update.prototypes].sort((a, b) => a[0] - b[0]).map(([classId, values]) => ({ classId, values, contributors: update.contributors[classId] ?? 0 })),
     },
   );
   return { prototypes: update.prototypes, bytes, classes: update.prototypes.size };
+}
+
+/** The round's result from its stored upload frames (decodes each; recovery and reference). */
+export function closeGlobal(ctx: CloseContext, uploadFrames: readonly Uint8Array[], previous: Map<number, Float32Array>): ClosedGlobal {
+  return closeFromSums(ctx, sumsFromFrames(ctx, uploadFrames), previous);
 }

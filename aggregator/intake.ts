@@ -8,6 +8,7 @@ import { decodeUpload, encodeReceipt, peekHeader, uploadPayloadCrc } from '../wi
 import { MessageType, RECEIPT_CODE_PATTERN, type DecodedUpload, type Layout, type ReceiptOutcome } from '../wire/codec-types.ts';
 import { checkUploadValues } from '../method/robust.ts';
 import type { ExperimentConfig } from './config.ts';
+import type { AggregatorStore } from './store.ts';
 
 export interface IntakeContext {
   readonly config: ExperimentConfig;
@@ -64,4 +65,15 @@ export function receiptFor(experiment: string, sender: string, agent: string, id
     if (!RECEIPT_CODE_PATTERN.test(code)) code = 'E_INTERNAL';
   }
   return encodeReceipt({ experiment, sender, round: id.round }, { agent, outcome, uploadCrc: id.crc, code });
+}
+
+/**
+ * Whether a refused upload is one the store already holds (a resend after a lost receipt, also
+ * of a round that has closed since): its receipt then says duplicate, and the agent is done.
+ */
+export function heldAlready(store: Pick<AggregatorStore, 'hasUpload'>, experiment: string, currentRound: number, agent: string, round: number, e: unknown): boolean {
+  const code = errorCode(e);
+  if (code === 'E_DUPLICATE') return true;
+  if (code !== 'E_ROUND' || round > currentRound) return false;
+  return store.hasUpload(experiment, round, agent);
 }

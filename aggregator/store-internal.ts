@@ -3,7 +3,8 @@
  * Not part of the public API.
  */
 import { storeError, toBlob } from '../storage/sqlite.ts';
-import type { RoundStatus } from './store-types.ts';
+import type { RoundTelemetry } from '../wire/telemetry.ts';
+import type { AgentFields, RoundStatus } from './store-types.ts';
 
 export function checkRound(path: string, round: number): void {
   if (!Number.isSafeInteger(round) || round < 0) throw storeError(path, `invalid round ${String(round)}`);
@@ -32,4 +33,37 @@ export interface RoundRow {
   global: unknown;
   summary: string | null;
   uploads: number;
+}
+
+export function checkAgentFields(path: string, agent: string, fields: AgentFields): void {
+  checkId(path, 'agent id', agent);
+  checkTime(path, 'lastSeen', fields.lastSeen);
+  if (fields.lastRound !== undefined) checkRound(path, fields.lastRound);
+}
+
+/** The named parameters of the agent upsert statement. */
+export function agentRow(experiment: string, agent: string, fields: AgentFields): Record<string, unknown> {
+  return {
+    experiment,
+    agent,
+    family: fields.family ?? null,
+    state: fields.state ?? null,
+    lastSeen: Math.round(fields.lastSeen),
+    lastRound: fields.lastRound ?? null,
+  };
+}
+
+/** Checks a telemetry record against its key (E_STORE); its JSON. */
+export function telemetryJson(path: string, experiment: string, agent: string, round: number, record: RoundTelemetry, at: number): string {
+  checkRound(path, round);
+  checkId(path, 'agent id', agent);
+  checkTime(path, 'at', at);
+  if (record.experiment !== experiment || record.agent !== agent || record.round !== round) {
+    throw storeError(
+      path,
+      `telemetry record is for ${JSON.stringify(record.experiment)}/${JSON.stringify(record.agent)}/round ${String(record.round)}, ` +
+        `not ${JSON.stringify(experiment)}/${JSON.stringify(agent)}/round ${round}`,
+    );
+  }
+  return JSON.stringify(record);
 }

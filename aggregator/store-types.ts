@@ -76,6 +76,19 @@ export interface AgentRecord {
   lastRound: number | null;
 }
 
+/** Writes committed together by AggregatorStore.commitBatch (group commit). */
+export interface BatchWrite {
+  readonly uploads: ReadonlyArray<{ round: number; agent: string; bytes: Uint8Array; receivedAt: number }>;
+  readonly agents: ReadonlyArray<{ agent: string; fields: AgentFields }>;
+  readonly telemetry: ReadonlyArray<{ agent: string; round: number; record: RoundTelemetry; at: number }>;
+}
+
+/** Per upload and per telemetry record of a BatchWrite, in order. */
+export interface BatchResult {
+  readonly uploads: ('accepted' | 'duplicate')[];
+  readonly telemetry: ('accepted' | 'duplicate')[];
+}
+
 export interface AggregatorStore {
   readonly path: string;
 
@@ -102,6 +115,15 @@ export interface AggregatorStore {
 
   /** 'duplicate' when (experiment, round, agent) already has an upload (never replaced). Unknown experiment: E_STORE. */
   recordUpload(experiment: string, round: number, agent: string, bytes: Uint8Array, receivedAt: number): 'accepted' | 'duplicate';
+  /**
+   * Group commit: every upload, agent update and telemetry record of the batch in ONE durable
+   * (synchronous=FULL) transaction, so a batch costs one fsync; each item gives the same result
+   * as its single-item method would. Every item is checked first (E_STORE): a bad one commits
+   * nothing.
+   */
+  commitBatch(experiment: string, batch: BatchWrite): BatchResult;
+  /** Whether (experiment, round, agent) has an upload. */
+  hasUpload(experiment: string, round: number, agent: string): boolean;
   /** Ordered by receivedAt, then agent. */
   uploadsFor(experiment: string, round: number): UploadRecord[];
 

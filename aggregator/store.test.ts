@@ -296,3 +296,47 @@ describe('AggregatorStore file specifics', () => {
     assert.throws(() => openAggregatorStore(path), isStoreError(/newer than supported version/));
   });
 });
+
+describe('commitBatch (group commit)', () => {
+  test('uploads, agents and telemetry in one call; duplicates reported per item as the single methods would', () => {
+    const s = openAggregatorStore(freshFile());
+    s.createExperiment('gc', config, null);
+    s.recordUpload('gc', 1, 'a0', bytes(1), 10);
+    const r = s.commitBatch('gc', {
+      uploads: [
+        { round: 1, agent: 'a0', bytes: bytes(9), receivedAt: 11 },
+        { round: 1, agent: 'a1', bytes: bytes(2), receivedAt: 12 },
+        { round: 1, agent: 'a2', bytes: bytes(3), receivedAt: 13 },
+      ],
+      agents: [{ agent: 'a1', fields: { state: 'training', lastSeen: 12, lastRound: 0 } }],
+      telemetry: [
+        { agent: 'a1', round: 1, record: telemetryRecord('gc', 'a1', 1), at: 14 },
+        { agent: 'a1', round: 1, record: telemetryRecord('gc', 'a1', 1, 9), at: 15 },
+      ],
+    });
+    assert.deepEqual(r.uploads, ['duplicate', 'accepted', 'accepted']);
+    assert.deepEqual(r.telemetry, ['accepted', 'duplicate']);
+    assert.deepEqual(s.uploadsFor('gc', 1).map((u) => [u.agent, [...u.bytes]]), [['a0', [1]], ['a1', [2]], ['a2', [3]]]);
+    assert.equal(s.agents('gc')[0]?.state, 'training');
+    assert.equal(s.telemetry('gc').length, 1);
+    assert.ok(s.hasUpload('gc', 1, 'a2') && !s.hasUpload('gc', 2, 'a2'));
+    s.close();
+  });
+
+  test('one bad item commits nothing of the batch', () => {
+    const s = openAggregatorStore(freshFile());
+    s.createExperiment('gc', config, null);
+    assert.throws(
+      () =>
+        s.commitBatch('gc', {
+          uploads: [{ round: 1, agent: 'a1', bytes: bytes(2), receivedAt: 12 }],
+          agents: [],
+          telemetry: [{ agent: 'a1', round: 2, record: telemetryRecord('gc', 'a1', 1), at: 14 }],
+        }),
+      isStoreError(/telemetry record is for/),
+    );
+    assert.equal(s.uploadsFor('gc', 1).length, 0);
+    assert.throws(() => s.commitBatch('nope', { uploads: [{ round: 1, agent: 'a1', bytes: bytes(2), receivedAt: 1 }], agents: [], telemetry: [] }), isStoreError(/unknown experiment/));
+    s.close();
+  });
+});

@@ -21,11 +21,11 @@ import {
   toBlob,
   type SqliteDb,
 } from '../storage/sqlite.ts';
-import { checkId, checkRound, checkTime, sameBytes, type RoundRow } from './store-internal.ts';
+import { agentRow, checkAgentFields, checkId, checkRound, checkTime, sameBytes, telemetryJson, type RoundRow } from './store-internal.ts';
 import { AGGREGATOR_SCHEMA } from './store-schema.ts';
 import { SqliteAggregatorKeys } from './store-keys.ts';
 import { TELEMETRY_SQL } from './store-view.ts';
-import type { AgentFields, AgentRecord, AggregatorStore, ExperimentRecord, ExperimentStatus } from './store-types.ts';
+import type { AgentFields, AgentRecord, AggregatorStore, BatchResult, BatchWrite, ExperimentRecord, ExperimentStatus } from './store-types.ts';
 import type { RejectionRecord, RoundRecord, RoundSummary, UploadRecord } from './store-types.ts';
 
 export * from './store-types.ts';
@@ -74,6 +74,7 @@ class SqliteAggregatorStore implements AggregatorStore {
         `INSERT INTO upload (experiment, round, agent, bytes, received_at) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (experiment, round, agent) DO NOTHING`,
       ),
+      hasUpload: db.prepare('SELECT 1 FROM upload WHERE experiment = ? AND round = ? AND agent = ?'),
       uploadsFor: db.prepare(
         'SELECT agent, bytes, received_at FROM upload WHERE experiment = ? AND round = ? ORDER BY received_at, agent',
       ),
@@ -244,6 +245,33 @@ class SqliteAggregatorStore implements AggregatorStore {
     });
   }
 
+  commitBatch(experiment: string, batch: BatchWrite): BatchResult {
+    return this.run('commitBatch', () => {
+      for (const u of batch.uploads) {
+        checkRound(this.path, u.round);
+        checkId(this.path, 'agent id', u.agent);
+        checkTime(this.path, 'receivedAt', u.receivedAt);
+      }
+      for (const a of batch.agents) checkAgentFields(this.path, a.agent, a.fields);
+      const jsons = batch.telemetry.map((t) => telemetryJson(this.path, experiment, t.agent, t.round, t.record, t.at));
+      return durably(this.db, () => {
+        this.requireExperiment(experiment);
+        const uploads = batch.uploads.map((u) =>
+          this.s.insUpload.run(experiment, u.round, u.agent, toBlob(u.bytes), Math.round(u.receivedAt)).changes === 1 ? ('accepted' as const) : ('duplicate' as const),
+        );
+        for (const a of batch.agents) this.s.upsertAgent.run(agentRow(experiment, a.agent, a.fields));
+        const telemetry = batch.telemetry.map((t, i) =>
+          this.s.insTelemetry.run(experiment, t.agent, t.round, jsons[i], Math.round(t.at)).changes === 1 ? ('accepted' as const) : ('duplicate' as const),
+        );
+        return { uploads, telemetry };
+      });
+    });
+  }
+
+  hasUpload(experiment: string, round: number, agent: string): boolean {
+    return this.run('hasUpload', () => this.s.hasUpload.get(experiment, round, agent) !== undefined);
+  }
+
   uploadsFor(experiment: string, round: number): UploadRecord[] {
     return this.run('uploadsFor', () =>
       (this.s.uploadsFor.all(experiment, round) as { agent: string; bytes: unknown; received_at: number }[]).map((r) => ({
@@ -279,17 +307,8 @@ class SqliteAggregatorStore implements AggregatorStore {
 
   upsertAgent(experiment: string, agent: string, fields: AgentFields): void {
     this.run('upsertAgent', () => {
-      checkId(this.path, 'agent id', agent);
-      checkTime(this.path, 'lastSeen', fields.lastSeen);
-      if (fields.lastRound !== undefined) checkRound(this.path, fields.lastRound);
-      this.s.upsertAgent.run({
-        experiment,
-        agent,
-        family: fields.family ?? null,
-        state: fields.state ?? null,
-        lastSeen: Math.round(fields.lastSeen),
-        lastRound: fields.lastRound ?? null,
-      });
+      checkAgentFields(this.path, agent, fields);
+      this.s.upsertAgent.run(agentRow(experiment, agent, fields));
     });
   }
 
@@ -345,17 +364,7 @@ class SqliteAggregatorStore implements AggregatorStore {
 
   recordTelemetry(experiment: string, agent: string, round: number, record: RoundTelemetry, at: number): 'accepted' | 'duplicate' {
     return this.run('recordTelemetry', () => {
-      checkRound(this.path, round);
-      checkId(this.path, 'agent id', agent);
-      checkTime(this.path, 'at', at);
-      if (record.experiment !== experiment || record.agent !== agent || record.round !== round) {
-        throw storeError(
-          this.path,
-          `telemetry record is for ${JSON.stringify(record.experiment)}/${JSON.stringify(record.agent)}/round ${String(record.round)}, ` +
-            `not ${JSON.stringify(experiment)}/${JSON.stringify(agent)}/round ${round}`,
-        );
-      }
-      const json = JSON.stringify(record);
+      const json = telemetryJson(this.path, experiment, agent, round, record, at);
       return this.db.transaction(() => {
         this.requireExperiment(experiment);
         const r = this.s.insTelemetry.run(experiment, agent, round, json, Math.round(at));

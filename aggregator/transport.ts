@@ -10,7 +10,10 @@ import type { BrokerConnection } from '../mqtt/options.ts';
 import { agentFilter, aggregatorTopic, parseTopic, receiptTopic, type AgentTopic, type AggregatorTopic } from '../wire/topics.ts';
 import type { AggregatorTransport } from './aggregator.ts';
 
-export type AggregatorConnection = BrokerConnection;
+export interface AggregatorConnection extends BrokerConnection {
+  /** PUBACK each agent message only when the aggregator has committed it (default true). */
+  readonly holdAcks?: boolean;
+}
 
 export class MqttAggregatorTransport implements AggregatorTransport {
   private readonly session: MqttSession;
@@ -31,10 +34,13 @@ export class MqttAggregatorTransport implements AggregatorTransport {
         keyFile: conn.keyFile,
         version: conn.mqttVersion,
         sessionExpirySeconds: 7 * 24 * 3600,
+        // held PUBACKs: let the broker keep a whole group-commit batch in flight to the aggregator
+        receiveMaximum: 10_000,
         connectTimeoutMs: 10_000,
       },
       subscriptions: [agentFilter(experiment, 'upload'), agentFilter(experiment, 'status'), agentFilter(experiment, 'telemetry')],
       connect: mqtt.connect as unknown as MqttConnectFn,
+      holdAcks: conn.holdAcks ?? true,
       ...(logger ? { logger } : {}),
     });
   }
@@ -59,10 +65,11 @@ export class MqttAggregatorTransport implements AggregatorTransport {
     return this.session.publish(receiptTopic(this.experiment, agent), bytes, true);
   }
 
-  onAgentMessage(handler: (kind: AgentTopic, agent: string, bytes: Uint8Array) => void): void {
-    this.session.onMessage((topic, bytes) => {
+  onAgentMessage(handler: (kind: AgentTopic, agent: string, bytes: Uint8Array, ack?: () => void) => void): void {
+    this.session.onMessage((topic, bytes, ack) => {
       const t = parseTopic(topic);
-      if (t && t.experiment === this.experiment && 'agent' in t && t.kind !== 'receipt') handler(t.kind, t.agent, bytes);
+      if (t && t.experiment === this.experiment && 'agent' in t && t.kind !== 'receipt') handler(t.kind, t.agent, bytes, ack);
+      else ack();
     });
   }
 

@@ -14,6 +14,9 @@ import { flagHelp, parseFlags, type FlagTable } from './flags.ts';
 import { bytes } from '../common/table.ts';
 import { METHODS } from '../method/method.ts';
 import { VALUE_TYPES } from '../wire/codec-types.ts';
+import { BATCH_DEFAULTS, commitPolicy } from '../aggregator/batch.ts';
+import type { CommitPolicy } from '../aggregator/aggregator.ts';
+import { startEmbeddedBroker, type EmbeddedBroker } from '../mqtt/broker.ts';
 
 export const SERVER_FLAGS: FlagTable = {
   experiment: { field: 'experiment', type: 'string', help: `experiment id (default ${EXPERIMENT_DEFAULTS.experiment})` },
@@ -47,7 +50,13 @@ experiment at the same round. Exits when the last round has closed.
 
   --config FILE            JSON experiment config (field names as in aggregator/config.ts)
   --store FILE             SQLite file (default tinyproto-server.db)
-  --broker URL             mqtt:// or mqtts:// (default mqtt://127.0.0.1:1883)
+  --broker URL             mqtt:// or mqtts:// (default mqtt://127.0.0.1:1883), or "embedded": start
+                           the embedded MQTT 3.1.1 broker (aedes, as fleet does) in this process
+  --embedded-port P        port of the embedded broker on 127.0.0.1 (default 1883; 0 = any free)
+  --commit-batch N         group commit: at most N messages per transaction (default ${BATCH_DEFAULTS.maxBatch})
+  --commit-delay-ms MS     group commit: commit MS after a batch's first message (default
+                           ${BATCH_DEFAULTS.maxDelayMs} = as soon as the messages already received are handled)
+  --hold-acks on|off       PUBACK agent messages only once committed (default on)
   --username U / --password P (or TINYPROTO_PASSWORD) / --ca FILE / --cert FILE / --key FILE
   --mqtt-version V         auto | 5 | 3.1.1
   --dashboard PORT         live web dashboard on http://127.0.0.1:PORT/ (0 = any free port; loopback
@@ -78,6 +87,10 @@ const CONNECTION_FLAGS = {
   'signing-key': { type: 'string' },
   'agent-keys': { type: 'string' },
   'print-key': { type: 'boolean' },
+  'embedded-port': { type: 'string' },
+  'commit-batch': { type: 'string' },
+  'commit-delay-ms': { type: 'string' },
+  'hold-acks': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -93,13 +106,37 @@ export interface ServerArgs {
   agentKeys: string | null;
   printKey: boolean;
   help: boolean;
+  /** --broker embedded: the port of the in-process broker; null for an external broker. */
+  embeddedPort: number | null;
+  commit: CommitPolicy;
+}
+
+function intFlag(name: string, text: string | null, fallback: number, min: number, max: number): number {
+  if (text === null) return fallback;
+  const v = Number(text);
+  if (!/^\d+$/.test(text) || v < min || v > max) throw new TinyProtoError('E_CONFIG', `--${name} must be an integer from ${min} to ${max}, got "${text}"`);
+  return v;
+}
+
+/** --broker embedded / --embedded-port, --commit-*, --hold-acks. */
+function scaleArgs(str: (k: string) => string | null): { embeddedPort: number | null; commit: CommitPolicy; holdAcks: boolean } {
+  const embeddedPort = str('broker') === 'embedded' ? intFlag('embedded-port', str('embedded-port'), 1883, 0, 65535) : null;
+  const commit = commitPolicy({
+    maxBatch: intFlag('commit-batch', str('commit-batch'), BATCH_DEFAULTS.maxBatch, 1, 100_000),
+    maxDelayMs: intFlag('commit-delay-ms', str('commit-delay-ms'), BATCH_DEFAULTS.maxDelayMs, 0, 1000),
+  });
+  const hold = str('hold-acks') ?? 'on';
+  if (hold !== 'on' && hold !== 'off') throw new TinyProtoError('E_CONFIG', `--hold-acks must be on or off, got "${hold}"`);
+  return { embeddedPort, commit, holdAcks: hold === 'on' };
 }
 
 export function serverArgs(argv: string[], env: NodeJS.ProcessEnv): ServerArgs {
   const { fields, extra } = parseFlags(argv, SERVER_FLAGS, { ...CONNECTION_FLAGS });
   const str = (k: string): string | null => (typeof extra[k] === 'string' ? (extra[k] as string) : null);
+  const scale = scaleArgs(str);
   const connection: AggregatorConnection = {
-    broker: str('broker') ?? env['TINYPROTO_BROKER'] ?? 'mqtt://127.0.0.1:1883',
+    broker: (str('broker') === 'embedded' ? null : str('broker')) ?? env['TINYPROTO_BROKER'] ?? 'mqtt://127.0.0.1:1883',
+    holdAcks: scale.holdAcks,
     username: str('username') ?? env['TINYPROTO_USERNAME'] ?? null,
     password: str('password') ?? env['TINYPROTO_PASSWORD'] ?? null,
     caFile: str('ca'),
@@ -111,7 +148,7 @@ export function serverArgs(argv: string[], env: NodeJS.ProcessEnv): ServerArgs {
   const waitText = str('telemetry-wait-ms') ?? '30000';
   const telemetryWaitMs = Number(waitText);
   if (!/^\d+$/.test(waitText) || telemetryWaitMs > 3_600_000) throw new TinyProtoError('E_CONFIG', `--telemetry-wait-ms must be an integer from 0 to 3600000, got "${waitText}"`);
-  const keys = { signingKey: str('signing-key'), agentKeys: str('agent-keys'), printKey: extra['print-key'] === true };
+  const keys = { signingKey: str('signing-key'), agentKeys: str('agent-keys'), printKey: extra['print-key'] === true, embeddedPort: scale.embeddedPort, commit: scale.commit };
   if (extra['help']) return { experiment: EXPERIMENT_DEFAULTS, connection, store: '', dashboard, telemetryWaitMs, ...keys, help: true };
   if (keys.printKey) return { experiment: EXPERIMENT_DEFAULTS, connection, store: str('store') ?? 'tinyproto-server.db', dashboard, telemetryWaitMs, ...keys, help: false };
   let file: Record<string, unknown> = {};
@@ -148,7 +185,14 @@ export async function runServer(argv: string[], out: (s: string) => void, logger
     store.close();
     return 0;
   }
-  const mqttTransport = new MqttAggregatorTransport(args.experiment.experiment, args.connection, logger);
+  let broker: EmbeddedBroker | null = null;
+  let connection = args.connection;
+  if (args.embeddedPort !== null) {
+    broker = await startEmbeddedBroker({ port: args.embeddedPort, logger });
+    connection = { ...connection, broker: broker.url };
+    out(`embedded MQTT broker (aedes, MQTT 3.1.1) on ${broker.url}`);
+  }
+  const mqttTransport = new MqttAggregatorTransport(args.experiment.experiment, connection, logger);
   const auth = new AgentAuthentication({
     store,
     experiment: args.experiment.experiment,
@@ -157,7 +201,7 @@ export async function runServer(argv: string[], out: (s: string) => void, logger
     logger,
   });
   const transport = auth.wrap(signingAggregatorTransport(mqttTransport, key.signer));
-  const aggregator = new Aggregator({ config: args.experiment, store, transport, logger });
+  const aggregator = new Aggregator({ config: args.experiment, store, transport, logger, commit: args.commit });
   auth.onRefused((r) => out(`refused ${r.agent ?? '?'} round ${r.round ?? '?'}: ${r.code} ${r.message}`));
   out(`aggregator key ${key.publicKey} (${key.source}; agents pin it on first contact or take it with --aggregator-key)`);
   aggregator.on('roundOpened', (r: { round: number; selected: string[]; resumed: boolean }) =>
@@ -180,7 +224,7 @@ export async function runServer(argv: string[], out: (s: string) => void, logger
       out(`dashboard on ${dashboard.url}`);
     }
     await mqttTransport.start();
-    out(`aggregator for "${args.experiment.experiment}" (${args.experiment.method}) connected to ${args.connection.broker} (MQTT ${mqttTransport.protocolVersion === 5 ? '5' : '3.1.1'})`);
+    out(`aggregator for "${args.experiment.experiment}" (${args.experiment.method}) connected to ${connection.broker} (MQTT ${mqttTransport.protocolVersion === 5 ? '5' : '3.1.1'})`);
     await aggregator.start();
     out(ROUND_TABLE_HEADER);
     await aggregator.done;
@@ -192,6 +236,7 @@ export async function runServer(argv: string[], out: (s: string) => void, logger
     await dashboard?.close();
     await aggregator.stop();
     await transport.close();
+    await broker?.close();
     store.close();
   }
   return 0;

@@ -8,18 +8,14 @@
  */
 import { TinyProtoError } from '../common/errors.ts';
 import { expandGlobalPrototypes, type ExpandedGlobals } from './prototypes.ts';
+import { RunningSums, type AggregateResult } from './running-sum.ts';
 
 // expanding global prototypes is shared with the agents; re-exported for the server's callers
 export { expandGlobalPrototypes, type ExpandedGlobals };
 
 export type ClassUpload = Map<number, Float32Array>;
 
-export interface AggregateResult {
-  /** Global prototype per class that at least one client uploaded. */
-  prototypes: Map<number, Float32Array>;
-  /** Per class: number of clients that uploaded it. */
-  contributors: Int32Array;
-}
+export type { AggregateResult };
 
 function checkPositiveInt(name: string, v: number): void {
   if (!Number.isInteger(v) || v < 1) {
@@ -28,70 +24,10 @@ function checkPositiveInt(name: string, v: number): void {
 }
 
 /** Validates every upload entry (class id, length, finiteness) and sums per class in float64. */
-function sumUploads(
-  uploads: readonly ClassUpload[],
-  K: number,
-  len: number,
-): { sums: (Float64Array | undefined)[]; contributors: Int32Array } {
-  const sums: (Float64Array | undefined)[] = new Array<Float64Array | undefined>(K);
-  const contributors = new Int32Array(K);
-  uploads.forEach((upload, client) => {
-    for (const [j, v] of upload) {
-      if (!Number.isInteger(j) || j < 0 || j >= K) {
-        throw new TinyProtoError('E_SHAPE', `upload ${client} has class id ${j}, expected an integer in [0, ${K})`, {
-          client,
-          classId: j,
-          K,
-        });
-      }
-      if (v.length !== len) {
-        throw new TinyProtoError(
-          'E_SHAPE',
-          `upload ${client} class ${j} has ${v.length} values, expected ${len}`,
-          { client, classId: j, got: v.length, expected: len },
-        );
-      }
-      let acc = sums[j];
-      if (acc === undefined) {
-        acc = new Float64Array(len);
-        sums[j] = acc;
-      }
-      for (let t = 0; t < len; t++) {
-        const x = v[t]!;
-        if (!Number.isFinite(x)) {
-          throw new TinyProtoError('E_NON_FINITE', `upload ${client} class ${j} has a non-finite value at ${t}`, {
-            client,
-            classId: j,
-            index: t,
-          });
-        }
-        acc[t] = acc[t]! + x;
-      }
-      contributors[j] = contributors[j]! + 1;
-    }
-  });
-  return { sums, contributors };
-}
-
-function finish(sums: (Float64Array | undefined)[], scaleFor: (j: number) => number): Map<number, Float32Array> {
-  const out = new Map<number, Float32Array>();
-  for (let j = 0; j < sums.length; j++) {
-    const acc = sums[j];
-    if (acc === undefined) continue;
-    const scale = scaleFor(j);
-    const v = new Float32Array(acc.length);
-    for (let t = 0; t < acc.length; t++) {
-      v[t] = acc[t]! * scale;
-      if (!Number.isFinite(v[t]!)) {
-        throw new TinyProtoError('E_NON_FINITE', `global prototype of class ${j} overflows at ${t}`, {
-          classId: j,
-          index: t,
-        });
-      }
-    }
-    out.set(j, v);
-  }
-  return out;
+function sumUploads(uploads: readonly ClassUpload[], K: number, len: number): RunningSums {
+  const sums = new RunningSums(K, len);
+  uploads.forEach((upload, client) => sums.add(upload, client));
+  return sums;
 }
 
 /**
@@ -105,16 +41,14 @@ export function aggregateScaled(uploads: readonly ClassUpload[], mu: number, K: 
   }
   checkPositiveInt('K', K);
   checkPositiveInt('s', s);
-  const { sums, contributors } = sumUploads(uploads, K, s);
-  return { prototypes: finish(sums, () => mu), contributors };
+  return sumUploads(uploads, K, s).scaled(mu);
 }
 
 /** FedProto aggregation: unweighted mean over the clients that uploaded class j (d values each). */
 export function aggregateMean(uploads: readonly ClassUpload[], K: number, d: number): AggregateResult {
   checkPositiveInt('K', K);
   checkPositiveInt('d', d);
-  const { sums, contributors } = sumUploads(uploads, K, d);
-  return { prototypes: finish(sums, (j) => 1 / contributors[j]!), contributors };
+  return sumUploads(uploads, K, d).mean();
 }
 
 /** The factor of the automatic mu (the paper's values are about 0.65 / samples per class). */

@@ -6,6 +6,7 @@ import { TinyProtoError } from '../common/errors.ts';
 import type { ClassMasks } from '../wire/masks.ts';
 import type { Method } from './method.ts';
 import { aggregateMean, aggregateScaled, expandGlobalPrototypes, type ClassUpload } from './aggregate.ts';
+import type { AggregateResult, RunningSums } from './running-sum.ts';
 
 export interface GlobalContext {
   readonly method: Method;
@@ -48,10 +49,35 @@ export function updateGlobalPrototypes(
   } else {
     return null;
   }
+  return withPrevious(ctx, agg, previous);
+}
+
+/**
+ * The same update from a round's running sums (uploads already checked and clipped as they were
+ * added): O(K * len), however many uploads the round had. Returns null for Local.
+ */
+export function updateGlobalFromSums(ctx: GlobalContext, sums: RunningSums, previous: ReadonlyMap<number, Float32Array>): GlobalUpdate | null {
+  let agg;
+  if (ctx.method === 'tinyproto') {
+    if (ctx.masks === null || ctx.mu === null || !(ctx.mu > 0) || !Number.isFinite(ctx.mu)) {
+      throw new TinyProtoError('E_CONFIG', 'tinyproto aggregation needs masks and mu > 0', { masks: ctx.masks !== null, mu: ctx.mu });
+    }
+    if (sums.len !== ctx.masks.s || sums.K !== ctx.numClasses) throw new TinyProtoError('E_SHAPE', `running sums are K = ${sums.K} x ${sums.len}, expected K = ${ctx.numClasses} x s = ${ctx.masks.s}`);
+    agg = sums.scaled(ctx.mu);
+  } else if (ctx.method === 'fedproto') {
+    if (sums.len !== ctx.featureDim || sums.K !== ctx.numClasses) throw new TinyProtoError('E_SHAPE', `running sums are K = ${sums.K} x ${sums.len}, expected K = ${ctx.numClasses} x d = ${ctx.featureDim}`);
+    agg = sums.mean();
+  } else {
+    return null;
+  }
+  return withPrevious(ctx, agg, previous);
+}
+
+function withPrevious(ctx: GlobalContext, agg: AggregateResult, previous: ReadonlyMap<number, Float32Array>): GlobalUpdate {
   const prototypes = new Map([...previous, ...agg.prototypes]);
   return {
     prototypes,
     contributors: agg.contributors,
-    expanded: expandGlobalPrototypes(prototypes, ctx.method === 'tinyproto' ? ctx.masks : null, K, d),
+    expanded: expandGlobalPrototypes(prototypes, ctx.method === 'tinyproto' ? ctx.masks : null, ctx.numClasses, ctx.featureDim),
   };
 }

@@ -32,6 +32,8 @@ export interface MqttConnectionSettings {
   readonly version: MqttVersionChoice;
   /** MQTT 5 session expiry; 3.1.1 sessions persist until the broker expires them. */
   readonly sessionExpirySeconds: number;
+  /** MQTT 5 Receive Maximum: QoS 1 messages the broker may have in flight to this client (default 65535 by the spec; Mosquitto caps it with max_inflight_messages otherwise). */
+  readonly receiveMaximum?: number;
   readonly will?: { readonly topic: string; readonly payload: Uint8Array; readonly retain: boolean };
   readonly connectTimeoutMs: number;
 }
@@ -63,7 +65,7 @@ export function mqttClientOptions(s: MqttConnectionSettings, protocolVersion: 4 
     ...(ca ? { ca, rejectUnauthorized: true } : {}),
     ...(cert ? { cert } : {}),
     ...(key ? { key } : {}),
-    ...(protocolVersion === 5 ? { properties: { sessionExpiryInterval: s.sessionExpirySeconds } } : {}),
+    ...(protocolVersion === 5 ? { properties: { sessionExpiryInterval: s.sessionExpirySeconds, ...(s.receiveMaximum ? { receiveMaximum: s.receiveMaximum } : {}) } } : {}),
     ...(s.will ? { will: { topic: s.will.topic, payload: Buffer.from(s.will.payload), qos: 1, retain: s.will.retain } } : {}),
   };
 }

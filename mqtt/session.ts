@@ -10,6 +10,8 @@
 import { TinyProtoError, isTinyProtoError } from '../common/errors.ts';
 import { silentLogger, type Logger } from '../common/logger.ts';
 import { backoffDelay, mqttClientOptions, versionsToTry, type MqttConnectionSettings } from './options.ts';
+import { SocketCounters, type WireCounters } from './counters.ts';
+import { NO_ACK, deferredAck, holdPubacks, type MessageAck, type MessageHandler } from './held-acks.ts';
 import { classifyConnectError, classifySubscribeError, connectionFailureLine, notDelivered } from './failures.ts';
 
 /** The part of an MQTT.js client this module uses. */
@@ -18,7 +20,7 @@ export interface MqttLikeClient {
   on(event: 'connect', cb: (connack: unknown) => void): unknown;
   on(event: 'close' | 'offline', cb: () => void): unknown;
   on(event: 'error', cb: (e: Error) => void): unknown;
-  on(event: 'message', cb: (topic: string, payload: Buffer) => void): unknown;
+  on(event: 'message', cb: (topic: string, payload: Buffer, packet?: { qos?: number; messageId?: number }) => void): unknown;
   on(event: 'packetsend' | 'packetreceive', cb: (packet: { cmd: string; length?: number; payload?: unknown; messageId?: number; reasonCode?: number }) => void): unknown;
   /** MQTT 5 server DISCONNECT (e.g. 0x8E Session taken over). */
   on(event: 'disconnect', cb: (packet: { reasonCode?: number }) => void): unknown;
@@ -30,19 +32,15 @@ export interface MqttLikeClient {
   incomingStore?: unknown;
   outgoingStore?: unknown;
   stream?: { on(event: 'data', cb: (chunk: Buffer) => void): unknown; bytesWritten?: number } | undefined;
+  handleMessage?: (packet: { qos?: number; messageId?: number }, cb: (err?: Error) => void) => void;
+  _sendPacket?: (packet: Record<string, unknown>) => void;
 }
+
+export type { MessageAck, MessageHandler };
 
 export type MqttConnectFn = (url: string, options: Record<string, unknown>) => MqttLikeClient;
 
-export interface WireCounters {
-  /** Bytes written to and read from the broker connection(s), including MQTT framing. */
-  bytesSent: number;
-  bytesReceived: number;
-  /** PUBLISH packets sent and received. */
-  publishesSent: number;
-  publishesReceived: number;
-  reconnects: number;
-}
+export type { WireCounters } from './counters.ts';
 
 export interface SessionOptions {
   readonly settings: MqttConnectionSettings;
@@ -58,6 +56,14 @@ export interface SessionOptions {
   readonly connectAttempts?: number;
   /** Jitter source of the backoff (tests). */
   readonly random?: () => number;
+  /**
+   * Opt-in: the PUBACK of a QoS 1 message is sent only when a handler calls the message's `ack`
+   * (e.g. after the message is durably stored), not on receipt. Messages keep flowing meanwhile
+   * (the broker's in-flight window bounds how many are unacknowledged); a message not
+   * acknowledged before the connection drops is redelivered by the broker (persistent
+   * session). How: mqtt/held-acks.ts.
+   */
+  readonly holdAcks?: boolean;
 }
 
 /** A failed connection attempt, classified (code E_MQTT_*), with the attempt number and the wait before the next one. */
@@ -69,8 +75,8 @@ const MAX_EARLY_MESSAGES = 10_000;
 export class MqttSession {
   private client: MqttLikeClient | null = null;
   private version: 4 | 5 | null = null;
-  private readonly messageHandlers: ((topic: string, payload: Uint8Array) => void)[] = [];
-  private early: [string, Uint8Array][] = [];
+  private readonly messageHandlers: MessageHandler[] = [];
+  private early: [string, Uint8Array, MessageAck][] = [];
   private readonly connectHandlers: (() => void)[] = [];
   private readonly disconnectHandlers: (() => void)[] = [];
   private readonly errorHandlers: ConnectionErrorHandler[] = [];
@@ -86,9 +92,8 @@ export class MqttSession {
   private attempts = 0;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private subscribed = false;
-  private countedStream: MqttLikeClient['stream'] = undefined;
-  private sentBefore = 0;
-  readonly counters: WireCounters = { bytesSent: 0, bytesReceived: 0, publishesSent: 0, publishesReceived: 0, reconnects: 0 };
+  private readonly socket = new SocketCounters();
+  readonly counters: WireCounters = this.socket.counters;
 
   constructor(private readonly opts: SessionOptions) {
     this.logger = opts.logger ?? silentLogger;
@@ -107,19 +112,25 @@ export class MqttSession {
    * messages come right after CONNACK, before the caller can register) are kept and handed to
    * that first handler, in order, when it registers.
    */
-  onMessage(handler: (topic: string, payload: Uint8Array) => void): void {
+  onMessage(handler: MessageHandler): void {
     this.messageHandlers.push(handler);
     const early = this.early;
     this.early = [];
-    for (const [topic, bytes] of early) handler(topic, bytes);
+    for (const [topic, bytes, ack] of early) handler(topic, bytes, ack);
   }
 
-  private holdEarly(topic: string, bytes: Uint8Array): void {
+  private holdEarly(topic: string, bytes: Uint8Array, ack: MessageAck): void {
     if (this.early.length >= MAX_EARLY_MESSAGES) {
       this.logger.warn('MQTT message dropped: no handler registered yet and the early buffer is full', { topic });
+      // not acknowledged: with holdAcks the broker redelivers it on the next connection
       return;
     }
-    this.early.push([topic, bytes]);
+    this.early.push([topic, bytes, ack]);
+  }
+
+  private ackFor(client: MqttLikeClient, packet: { qos?: number; messageId?: number } | undefined): MessageAck {
+    if (!this.opts.holdAcks) return NO_ACK;
+    return deferredAck(client, packet, () => this.client === client && client.connected && !this.closing);
   }
 
   onConnect(handler: () => void): void {
@@ -201,6 +212,7 @@ export class MqttSession {
   private open(version: 4 | 5): Promise<void> {
     const s = this.opts.settings;
     const client = this.opts.connect(s.url, mqttClientOptions(s, version));
+    if (this.opts.holdAcks) holdPubacks(client);
     this.pending = client;
     return new Promise<void>((resolve, reject) => {
       let settled = false;
@@ -232,7 +244,7 @@ export class MqttSession {
           fail(new TinyProtoError('E_NOT_CONNECTED', 'connection closed before CONNACK'));
           return;
         }
-        this.sampleBytesSent();
+        this.socket.sample();
         // only the live client reconnects (a client that failed its first CONNACK is discarded)
         if (this.client === client) {
           if (this.wasConnected) for (const h of this.disconnectHandlers) h();
@@ -245,19 +257,20 @@ export class MqttSession {
         clearTimeout(timer);
         this.attempts = 0;
         this.wasConnected = true;
-        this.attachCounters(client);
+        this.socket.attach(client.stream);
         if (!settled) {
           settled = true;
           this.pending = null;
           this.client = client;
-          client.on('message', (topic, payload) => {
+          client.on('message', (topic, payload, packet) => {
             this.counters.publishesReceived++;
             const bytes = new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
+            const ack = this.ackFor(client, packet);
             if (this.messageHandlers.length === 0) {
-              this.holdEarly(topic, bytes);
+              this.holdEarly(topic, bytes, ack);
               return;
             }
-            for (const h of this.messageHandlers) h(topic, bytes);
+            for (const h of this.messageHandlers) h(topic, bytes, ack);
           });
           this.afterConnect(client, sessionPresent).then(resolve, (e: Error) => {
             // a refused subscription: drop this connection, start() reports and retries
@@ -280,26 +293,9 @@ export class MqttSession {
       });
       client.on('packetsend', (p) => {
         if (p.cmd === 'publish') this.counters.publishesSent++;
-        this.sampleBytesSent();
+        this.socket.sample();
       });
     });
-  }
-
-  /** Byte counters from the socket: every byte of every MQTT packet, both ways, over all connections. */
-  private attachCounters(client: MqttLikeClient): void {
-    const stream = client.stream;
-    if (!stream || stream === this.countedStream) return;
-    this.sampleBytesSent();
-    this.sentBefore = this.counters.bytesSent;
-    this.countedStream = stream;
-    stream.on('data', (chunk: Buffer) => {
-      this.counters.bytesReceived += chunk.length;
-    });
-  }
-
-  private sampleBytesSent(): void {
-    const written = this.countedStream?.bytesWritten;
-    if (written !== undefined) this.counters.bytesSent = this.sentBefore + written;
   }
 
   private async afterConnect(client: MqttLikeClient, sessionPresent: boolean): Promise<void> {
@@ -387,6 +383,6 @@ export class MqttSession {
     }
     await this.pending?.endAsync(true).catch(() => undefined);
     await this.client?.endAsync(false).catch(() => undefined);
-    this.sampleBytesSent();
+    this.socket.sample();
   }
 }

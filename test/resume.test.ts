@@ -31,6 +31,9 @@ test('an agent restarted mid-experiment resumes from its checkpoint and never re
     agents.push(first);
     assert.equal(first.lastCompletedAtStart, 0);
     await until(() => first.uploaded.some((u) => u.round === 1), 'agent-1 to upload round 1');
+    // its RECEIPT follows the aggregator's (group) commit: stop once it has settled the outbox,
+    // or the restarted agent rightly resends the upload it still holds
+    await until(() => first.store.pendingUploads(exp.experiment).length === 0, "agent-1's round-1 receipt");
     await first.stop();
     assert.deepEqual(first.trained, [1]);
     assert.equal(agg.uploads.filter((u) => u.round === 1 && u.agent === 'agent-1').length, 1);
@@ -55,7 +58,8 @@ test('an agent restarted mid-experiment resumes from its checkpoint and never re
     assert.deepEqual(agg.store.rejectionCounts(exp.experiment), {});
     assertAllRoundsComplete(agg.store, exp.experiment, 3, 2);
     assert.equal(second.store.lastCompletedRound(exp.experiment), 3);
-    assert.equal(second.store.pendingUploads(exp.experiment).length, 0);
+    // the last receipt is published before the round closes, and reaches the agent soon after
+    await until(() => second.store.pendingUploads(exp.experiment).length === 0, 'the last receipt to settle the outbox', 10_000);
   } finally {
     gate0.resolve();
     for (const a of agents) await a.stop().catch(() => undefined);

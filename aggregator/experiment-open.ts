@@ -1,0 +1,78 @@
+/**
+ * The aggregator's start-up against its store (create or resume the experiment, the latest
+ * global prototypes) and the intake of STATUS and TELEMETRY messages into batch entries.
+ */
+import { TinyProtoError } from '../common/errors.ts';
+import type { Logger } from '../common/logger.ts';
+import { canonicalJson } from '../storage/sqlite.ts';
+import type { ClassMasks } from '../wire/masks.ts';
+import { decodeGlobal, decodeMasks, decodeStatus, decodeTelemetry, encodeMasks, telemetryRecord } from '../wire/codec.ts';
+import type { ExperimentConfig } from './config.ts';
+import { checkSender } from './intake.ts';
+import type { PendingStatus, PendingTelemetry } from './batch.ts';
+import type { AggregatorStore, ExperimentRecord } from './store.ts';
+import type { AggregatorTransport } from './aggregator-types.ts';
+
+/**
+ * Creates the experiment in the store, or resumes it when the stored configuration is the same
+ * (E_CONFIG otherwise); checks the stored masks agree with `masks` (E_MASK).
+ */
+export function openExperiment(store: AggregatorStore, c: ExperimentConfig, masks: ClassMasks | null, mu: number | null, sender: string, logger: Logger): ExperimentRecord {
+  const configJson = { ...c, agents: [...c.agents], mu } as Record<string, unknown>;
+  let exp = store.getExperiment(c.experiment);
+  if (exp === null) {
+    const masksBytes = masks ? encodeMasks({ experiment: c.experiment, sender, round: 0 }, { mode: 'params', params: masks.params }) : null;
+    store.createExperiment(c.experiment, configJson, masksBytes);
+    exp = store.getExperiment(c.experiment)!;
+    logger.info('experiment created', { experiment: c.experiment, method: c.method, mu });
+  } else if (canonicalJson(exp.config) !== canonicalJson(configJson)) {
+    throw new TinyProtoError('E_CONFIG', `experiment "${c.experiment}" already exists in the store with a different configuration; use a new experiment id or the same settings`, {
+      stored: exp.config,
+    });
+  } else {
+    logger.info('experiment resumed', { experiment: c.experiment, round: exp.currentRound, status: exp.status });
+  }
+  if (exp.masksBytes) {
+    // what agents receive is what the store holds; check it agrees with this process's masks
+    const m = decodeMasks(exp.masksBytes, { experiment: c.experiment, K: c.numClasses, d: c.featureDim });
+    if (masks && m.body.masks.s !== masks.s) throw new TinyProtoError('E_MASK', 'stored masks disagree with the configuration');
+  }
+  return exp;
+}
+
+/** The global prototypes of the latest closed round that has them (empty before any). */
+export function latestGlobalPrototypes(store: AggregatorStore, c: ExperimentConfig, valuesPerClass: number): Map<number, Float32Array> {
+  const latest = store.latestGlobal(c.experiment);
+  if (!latest) return new Map();
+  const g = decodeGlobal(latest.bytes, { experiment: c.experiment, K: c.numClasses, d: c.featureDim, s: valuesPerClass });
+  return new Map(g.body.prototypes.map((p) => [p.classId, p.values]));
+}
+
+/** A STATUS checked (codec, sender = topic) into its batch entry; throws a TinyProtoError. */
+export function statusEntry(experiment: string, agent: string, bytes: Uint8Array, now: number): PendingStatus {
+  const s = decodeStatus(bytes, { experiment });
+  checkSender(s.header.sender, agent);
+  return { agent, fields: { state: s.body.state, lastSeen: now, lastRound: s.body.lastRound, family: s.body.modelFamily }, body: s.body };
+}
+
+/** A TELEMETRY checked into its batch entry; throws a TinyProtoError. */
+export function telemetryEntry(experiment: string, agent: string, bytes: Uint8Array, now: number): PendingTelemetry {
+  const t = decodeTelemetry(bytes, { experiment });
+  checkSender(t.header.sender, agent);
+  const record = telemetryRecord(t);
+  return { agent, round: record.round, record, at: now };
+}
+
+/**
+ * After a reconnection: a broker that restarted without its state has lost the retained masks,
+ * round and global prototypes; publish them again (agents ignore what they already have).
+ */
+export async function republishRetained(store: AggregatorStore, transport: AggregatorTransport, experiment: string, round: number, logger: Logger): Promise<void> {
+  const exp = store.getExperiment(experiment);
+  if (exp?.masksBytes) await transport.publishRetained('masks', exp.masksBytes);
+  const latest = store.latestGlobal(experiment);
+  if (latest) await transport.publishRetained('global', latest.bytes);
+  const row = round > 0 ? store.getRound(experiment, round) : null;
+  if (row && row.status === 'open') await transport.publishRetained('round', row.announcementBytes);
+  logger.info('retained messages published again after reconnecting', { round });
+}
