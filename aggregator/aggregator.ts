@@ -212,6 +212,7 @@ export class Aggregator extends EventEmitter {
 
   /** Closes the round now when nothing more is expected (everyone uploaded, or the rest is offline). */
   private async closeIfDone(): Promise<void> {
+    if (this.finished) return; // after the last round, batches of status and telemetry still commit
     const e = earlyClose(this.progress());
     if (e) await this.closeRound(e.outcome, e.reason);
   }
