@@ -6,10 +6,26 @@
 import mqtt from 'mqtt';
 import type { Logger } from '../common/logger.ts';
 import { MqttSession, type ConnectionErrorHandler, type MqttConnectFn, type WireCounters } from '../mqtt/session.ts';
-import { agentClientId } from '../mqtt/options.ts';
+import { agentClientId, type MqttConnectionSettings } from '../mqtt/options.ts';
 import { agentTopic, aggregatorTopic, parseTopic, receiptTopic, type AgentTopic } from '../wire/topics.ts';
 import type { AgentInbound, AgentTransport } from './agent-types.ts';
 import type { AgentConfig } from './config.ts';
+
+/** How an agent connects: its client id (scoped to the experiment), login, TLS files, a persistent session of a week. */
+export function agentConnectionSettings(config: AgentConfig, connectTimeoutMs: number): MqttConnectionSettings {
+  return {
+    url: config.broker,
+    clientId: agentClientId(config.experiment, config.id),
+    username: config.username ?? config.id,
+    password: config.password,
+    caFile: config.caFile,
+    certFile: config.certFile,
+    keyFile: config.keyFile,
+    version: config.mqttVersion,
+    sessionExpirySeconds: 7 * 24 * 3600,
+    connectTimeoutMs,
+  };
+}
 
 export class MqttAgentTransport implements AgentTransport {
   private readonly session: MqttSession;
@@ -19,19 +35,7 @@ export class MqttAgentTransport implements AgentTransport {
     this.config = config;
     const e = config.experiment;
     this.session = new MqttSession({
-      settings: {
-        url: config.broker,
-        clientId: agentClientId(e, config.id),
-        username: config.username ?? config.id,
-        password: config.password,
-        caFile: config.caFile,
-        certFile: config.certFile,
-        keyFile: config.keyFile,
-        version: config.mqttVersion,
-        sessionExpirySeconds: 7 * 24 * 3600,
-        connectTimeoutMs: 10_000,
-        will: { topic: agentTopic(e, 'status', config.id), payload: will, retain: true },
-      },
+      settings: { ...agentConnectionSettings(config, 10_000), will: { topic: agentTopic(e, 'status', config.id), payload: will, retain: true } },
       subscriptions: [aggregatorTopic(e, 'masks'), aggregatorTopic(e, 'round'), aggregatorTopic(e, 'global'), receiptTopic(e, config.id)],
       connect: mqtt.connect as unknown as MqttConnectFn,
       ...(logger ? { logger } : {}),

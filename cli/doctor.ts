@@ -10,7 +10,7 @@ import { boardChecks } from '../board/doctor.ts';
 import { ortCheck } from '../models/ort/doctor.ts';
 import { sqliteCheck } from '../storage/doctor.ts';
 import { brokerCheck } from '../mqtt/doctor.ts';
-import { agentClientId } from '../mqtt/options.ts';
+import { agentConnectionSettings } from '../agent/transport.ts';
 import type { MqttConnectFn } from '../mqtt/session.ts';
 import { agentConfigFromEnv, agentConfigFromFile, resolveAgentConfig, type AgentConfig } from '../agent/config.ts';
 import { AGENT_FLAGS } from './agent.ts';
@@ -63,18 +63,7 @@ export async function doctorChecks(config: AgentConfig, opts: { broker: boolean 
     results.push(
       await guarded('broker', () =>
         brokerCheck(
-          {
-            url: config.broker,
-            clientId: agentClientId(config.experiment, config.id),
-            username: config.username ?? config.id,
-            password: config.password,
-            caFile: config.caFile,
-            certFile: config.certFile,
-            keyFile: config.keyFile,
-            version: config.mqttVersion,
-            sessionExpirySeconds: 7 * 24 * 3600,
-            connectTimeoutMs: 5_000,
-          },
+          agentConnectionSettings(config, 5_000),
           connect,
         ),
       ),
