@@ -64,7 +64,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'report':
         return runReport(rest, out);
       case 'export':
-        return await runExport(rest, out);
+        return await runExport(rest, out, logger);
       case undefined:
       case '-h':
       case '--help':
