@@ -75,7 +75,7 @@ export const FLEET_FLAGS: FlagTable = {
   credentials: { field: 'credentials', type: 'string', help: 'credentials.json from broker-config/make-fleet-credentials.sh (default none)' },
   ca: { field: 'caFile', type: 'string', help: 'CA certificate for mqtts:// brokers (default none)' },
   'deadline-ms': { field: 'roundDeadlineMs', type: 'int', help: `round deadline (default ${FLEET_DEFAULTS.roundDeadlineMs})` },
-  engine: { field: 'engine', type: 'string', help: `every agent's engine, ort | tfjs | auto: ${ENGINE_HELP} (default auto)` },
+  engine: { field: 'engine', type: 'string', help: `every agent's engine, ort | tfjs | auto: ${ENGINE_HELP}` },
   threads: { field: 'threads', type: 'int', help: 'ort: intra-op threads per agent (default 0 = auto: 1, measured fastest)' },
   provider: { field: 'provider', type: 'string', help: 'ort: auto | cpu | cuda execution provider (default auto: cuda when available, else cpu)' },
   backend: { field: 'backend', type: 'string', help: 'tfjs: backend auto | tensorflow | wasm (default auto: tfjs-node if installed, else wasm)' },

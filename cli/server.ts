@@ -64,6 +64,7 @@ ${EXPERIMENT_FILE_HELP}
                            ${BATCH_DEFAULTS.maxDelayMs} = as soon as the messages already received are handled)
   --hold-acks on|off       PUBACK agent messages only once committed (default on)
   --username U / --password P (or TINYPROTO_PASSWORD) / --ca FILE / --cert FILE / --key FILE
+                           (default none)
   --mqtt-version V         auto | 5 | 3.1.1 (default auto)
   --dashboard PORT         live web dashboard on http://127.0.0.1:PORT/ (0 = any free port; loopback
                            only, no authentication: from another machine use an SSH tunnel; default none)
@@ -73,7 +74,7 @@ ${EXPERIMENT_FILE_HELP}
                            (default: a key generated on the first start and kept in the store)
   --agent-keys FILE        JSON {agentId: public key hex}: the agents' keys (default: each agent's
                            key is pinned on its first signed message)
-  --print-key              print the aggregator's public key (what agents pin or configure) and exit
+  --print-key              print the aggregator's public key (what agents pin or configure) and exit (default off)
   --broker, --username, --password: default from TINYPROTO_BROKER, TINYPROTO_USERNAME, TINYPROTO_PASSWORD
 ${flagHelp(SERVER_FLAGS)}
   -h, --help

@@ -54,7 +54,7 @@ ${EXPERIMENT_FILE_HELP}
   --threads N             ort: ONNX Runtime intra-op threads per worker (default 0 = auto: 1, measured fastest)
   --provider P            ort: auto | cpu | cuda execution provider (default auto: cuda when available, else cpu)
   --backend B             tfjs: auto | tensorflow | wasm | cpu     (default auto: tfjs-node if installed, else wasm)
-  --allow-cpu             tfjs: permit the pure-JS cpu backend (under 1 image/s; for debugging only)
+  --allow-cpu             tfjs: permit the pure-JS cpu backend (under 1 image/s; debugging only; default off)
   --value-type T          ${VALUE_TYPES.join(' | ')}: how prototype values cross the wire (default ${SIM_DEFAULTS.valueType})
   --board NAME            board profile for energy estimates: auto (this machine), rpi3bplus, rpi4b,
                           rpi5, rpizero2w, jetson-nano, jetson-orin-nano, x86-generic (default ${SIM_DEFAULTS.board})
