@@ -135,6 +135,8 @@ export async function runFleetCommand(argv: string[], out: (s: string) => void, 
   out(`fleet: ${options.agents} agents, ${options.rounds} rounds, ${options.method}, broker ${options.broker}, run directory ${options.dir}`);
   const bar = progressBar();
   const telemetry = new Map<number, RoundTelemetry[]>();
+  /** Agents selected per round (with participation < 1, only they train and send telemetry). */
+  const selected = new Map<number, number>();
   const res = await runFleet(options, {
     logger,
     onReady: (info) => {
@@ -146,6 +148,7 @@ export async function runFleetCommand(argv: string[], out: (s: string) => void, 
     onDashboard: (url) => out(`dashboard on ${url}`),
     onEmulation: (lines) => out(lines.join('\n')),
     onRound: (r) => {
+      selected.set(r.round, r.selected);
       bar.clear();
       out(roundLine(r));
     },
@@ -153,7 +156,7 @@ export async function runFleetCommand(argv: string[], out: (s: string) => void, 
     onTelemetry: (t) => {
       const list = (telemetry.get(t.round) ?? []).concat(t);
       telemetry.set(t.round, list);
-      if (list.length !== options.agents) return;
+      if (list.length !== (selected.get(t.round) ?? options.agents)) return;
       bar.clear();
       const n = list.reduce((a, x) => a + (x.accuracy?.testCount ?? 0), 0) || 1;
       const head = list.reduce((a, x) => a + (x.accuracy ? x.accuracy.head * x.accuracy.testCount : 0), 0) / n;
