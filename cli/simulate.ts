@@ -23,7 +23,8 @@ const SIM_IGNORED = ['participation', 'roundDeadlineMs', 'minUploads', 'link'] a
 function simFileOptions(file: ExperimentFileFields): { options: Partial<SimConfig>; ignored: string[] } {
   const options = pickFields(file, SIM_FILE_FIELDS, { agents: 'clients' }) as Partial<SimConfig>;
   const board = file.board === undefined ? {} : { board: boardEmulation(file.board).board };
-  return { options: { ...options, ...board }, ignored: SIM_IGNORED.filter((k) => file[k] !== undefined) };
+  const keyOf = { participation: 'round.participation', roundDeadlineMs: 'round.deadline-ms', minUploads: 'round.min-uploads', link: 'fleet.link' } as const;
+  return { options: { ...options, ...board }, ignored: SIM_IGNORED.filter((k) => file[k] !== undefined).map((k) => keyOf[k]) };
 }
 
 export const SIMULATE_HELP = `Usage: tinyproto simulate [options]

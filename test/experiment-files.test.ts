@@ -75,7 +75,7 @@ test('the wifi example carries participation, deadline, minimum uploads, link an
   const agg = fleetExperimentConfig(fleet, K, TOTAL_TRAIN);
   assert.deepEqual([fleet.agents, agg.participation, agg.roundDeadlineMs, agg.minUploads, fleet.link, fleet.board], [12, 0.8, 120_000, 6, 'wifi-congested', 'rpi4b']);
   const { ignored } = parseSimulateArgs(['--experiment-file', path]);
-  assert.deepEqual(ignored, ['participation', 'roundDeadlineMs', 'minUploads', 'link']);
+  assert.deepEqual(ignored, ['round.participation', 'round.deadline-ms', 'round.min-uploads', 'fleet.link']);
   assert.equal(parseSimulateArgs(['--experiment-file', path]).config.board, 'rpi4b');
 });
 
