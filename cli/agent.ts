@@ -19,14 +19,14 @@ export const AGENT_FLAGS: FlagTable = {
   experiment: { field: 'experiment', type: 'string', help: `experiment id (default ${AGENT_DEFAULTS.experiment})` },
   broker: { field: 'broker', type: 'string', help: `broker URL, mqtt:// or mqtts:// (default ${AGENT_DEFAULTS.broker})` },
   username: { field: 'username', type: 'string', help: 'MQTT username (default: the agent id)' },
-  password: { field: 'password', type: 'string', help: `MQTT password (prefer ${envName('password')} in the environment)` },
-  ca: { field: 'caFile', type: 'string', help: 'CA certificate (PEM) for mqtts://' },
-  cert: { field: 'certFile', type: 'string', help: 'client certificate (PEM), optional' },
-  key: { field: 'keyFile', type: 'string', help: 'client key (PEM), optional' },
-  'mqtt-version': { field: 'mqttVersion', type: 'string', help: 'auto | 5 | 3.1.1 (auto tries 5, falls back)' },
+  password: { field: 'password', type: 'string', help: `MQTT password (prefer ${envName('password')} in the environment; default none)` },
+  ca: { field: 'caFile', type: 'string', help: 'CA certificate (PEM) for mqtts:// (default none: the system CAs)' },
+  cert: { field: 'certFile', type: 'string', help: 'client certificate (PEM), optional (default none)' },
+  key: { field: 'keyFile', type: 'string', help: 'client key (PEM), optional (default none)' },
+  'mqtt-version': { field: 'mqttVersion', type: 'string', help: `auto | 5 | 3.1.1 (default ${AGENT_DEFAULTS.mqttVersion}: tries 5, falls back)` },
   family: { field: 'family', type: 'string', help: 'backbone: resnet8 | mobilenetv2 | shufflenetv2 | efficientnet-lite (default: by client index)' },
   data: { field: 'dataDir', type: 'string', help: 'data directory for the first start (default /usr/share/datasets/fashion-mnist)' },
-  client: { field: 'client', type: 'int', help: 'this agent\'s shard index (0-based)' },
+  client: { field: 'client', type: 'int', help: `this agent's shard index (0-based; default ${AGENT_DEFAULTS.client})` },
   clients: { field: 'clients', type: 'int', help: `number of shards the data set is split into (default ${AGENT_DEFAULTS.clients})` },
   alpha: { field: 'alpha', type: 'number', help: `Dirichlet label skew of the partition (default ${AGENT_DEFAULTS.alpha})` },
   seed: { field: 'seed', type: 'int', help: `partition and initialisation seed (default ${AGENT_DEFAULTS.seed})` },
@@ -37,7 +37,7 @@ export const AGENT_FLAGS: FlagTable = {
   threads: { field: 'threads', type: 'int', help: 'ort: ONNX Runtime intra-op threads (default 0 = auto: 1, measured fastest)' },
   provider: { field: 'provider', type: 'string', help: 'ort: auto | cpu | cuda execution provider (default auto: cuda when available, else cpu)' },
   backend: { field: 'backend', type: 'string', help: 'tfjs: auto | tensorflow | wasm | cpu (default auto: tfjs-node if installed, else wasm)' },
-  'allow-cpu': { field: 'allowCpu', type: 'bool', help: 'tfjs: permit the pure-JS cpu backend' },
+  'allow-cpu': { field: 'allowCpu', type: 'bool', help: 'tfjs: permit the pure-JS cpu backend (default off)' },
   'aggregator-key': { field: 'aggregatorKey', type: 'string', help: "the aggregator's public key (64 hex digits, from `tinyproto server --print-key`); default: pinned on first contact and kept in the store" },
 };
 
@@ -51,7 +51,7 @@ Settings come from --config FILE (JSON with the field names below), then environ
 (TINYPROTO_ID, TINYPROTO_BROKER, TINYPROTO_PASSWORD, ... : TINYPROTO_ + field in upper snake case),
 then flags.
 
-  --config FILE            JSON config file
+  --config FILE            JSON config file (default none)
 ${flagHelp(AGENT_FLAGS)}
   -h, --help
 `;

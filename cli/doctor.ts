@@ -19,7 +19,7 @@ import { safeJson } from './log.ts';
 
 const DOCTOR_FLAGS: FlagTable = {
   ...AGENT_FLAGS,
-  board: { field: 'board', type: 'string', help: 'board profile: auto (detect) or a profile name' },
+  board: { field: 'board', type: 'string', help: 'board profile: auto (detect) or a profile name (default auto)' },
 };
 
 export const DOCTOR_HELP = `Usage: tinyproto doctor [--config FILE] [options]
@@ -32,9 +32,9 @@ environment, flags), so it checks what the agent will use. Exit 0 when nothing i
 The broker check connects once as the agent (its credentials; it acknowledges nothing, so no
 queued message is lost); a running agent is disconnected for a moment and reconnects.
 
-  --config FILE            the agent's JSON config file
-  --no-broker              skip the broker check
-  --json                   the results as one JSON array on stdout
+  --config FILE            the agent's JSON config file (default none)
+  --no-broker              skip the broker check (default: checked)
+  --json                   the results as one JSON array on stdout (default: a table)
 ${flagHelp(DOCTOR_FLAGS)}
   -h, --help
 `;

@@ -1,5 +1,5 @@
 /**
- * `tinyproto export --db AGENT_DB`: an agent's latest checkpoint as a plain inference ONNX model
+ * `tinyproto export --store AGENT_DB`: an agent's latest checkpoint as a plain inference ONNX model
  * (models/ort/export.ts), optionally evaluated on that agent's own test split.
  *
  * The agent store is opened read-only (no migration, no WAL checkpoint): it may belong to a
@@ -20,22 +20,24 @@ import { buildInferGraph } from '../models/ort/graphs.ts';
 import { evaluateOnnx, exportInferenceOnnx } from '../models/ort/export.ts';
 import { isFamily } from '../models/zoo-info.ts';
 import { TinyProtoError, isTinyProtoError } from '../common/errors.ts';
-import { silentLogger } from '../common/logger.ts';
+import { silentLogger, type Logger } from '../common/logger.ts';
 import { Rng } from '../common/rng.ts';
 import { storeError } from '../storage/sqlite.ts';
 import { bytes, pct } from '../common/table.ts';
 
-export const EXPORT_HELP = `Usage: tinyproto export --db AGENT_DB [--experiment ID] [--out FILE] [--eval]
+export const EXPORT_HELP = `Usage: tinyproto export --store AGENT_DB [--experiment ID] [--out FILE] [--eval]
 
 Writes an agent's latest checkpoint as a plain inference ONNX model (weights baked in, batch
 norm in inference mode): input x [N,h,w,c] float32 NHWC, normalised as tinyproto's data loaders
 do; outputs features [N,d] and logits [N,K]. The agent store is only read.
 
-  --db FILE           the agent's SQLite store (tinyproto agent --store)
+  --store FILE        the agent's SQLite store, as given to tinyproto agent --store (required)
+  --db FILE           deprecated alias of --store (warns)
   --experiment ID     experiment whose checkpoint to export (default: the only one in the store)
   --out FILE          ONNX file to write (default <family>-round<R>.onnx next to the store)
   --eval              evaluate the exported file on the agent's own test split (its cached
                       shard) and compare with the accuracy the agent recorded for that round
+                      (default off)
   -h, --help
 `;
 
@@ -209,12 +211,13 @@ export async function exportAgentModel(opts: ExportOptions): Promise<ExportResul
   return { db: path, experiment, round, spec, featureDimSource, shard: shard.meta, paramCount: paramCount(spec), file, fileBytes: model.byteLength, evaluation };
 }
 
-export async function runExport(argv: string[], out: (s: string) => void): Promise<number> {
+export async function runExport(argv: string[], out: (s: string) => void, logger: Pick<Logger, 'warn'> = silentLogger): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     strict: true,
     allowPositionals: true,
     options: {
+      store: { type: 'string' },
       db: { type: 'string' },
       experiment: { type: 'string' },
       out: { type: 'string', short: 'o' },
@@ -226,10 +229,13 @@ export async function runExport(argv: string[], out: (s: string) => void): Promi
     out(EXPORT_HELP);
     return 0;
   }
-  if (positionals.length > 0) throw new TinyProtoError('E_CONFIG', `unexpected argument "${positionals[0]}"; give the store with --db FILE; see --help`);
-  if (!values.db) throw new TinyProtoError('E_CONFIG', '--db AGENT_DB is required; see --help');
+  if (positionals.length > 0) throw new TinyProtoError('E_CONFIG', `unexpected argument "${positionals[0]}"; give the store with --store FILE; see --help`);
+  if (values.db !== undefined && values.store !== undefined) throw new TinyProtoError('E_CONFIG', '--db is the deprecated alias of --store: give only --store');
+  if (values.db !== undefined) logger.warn('export --db is deprecated: use --store (the same flag as agent and server)');
+  const store = values.store ?? values.db;
+  if (!store) throw new TinyProtoError('E_CONFIG', '--store AGENT_DB is required; see --help');
   const r = await exportAgentModel({
-    db: values.db,
+    db: store,
     ...(values.experiment !== undefined ? { experiment: values.experiment } : {}),
     ...(values.out !== undefined ? { out: values.out } : {}),
     evaluate: values.eval === true,

@@ -19,13 +19,14 @@ import { ENGINE_HELP, validateEngineSettings } from '../learner/engine-settings.
 import { checkFleetEmulation } from '../emulation/fleet-emulation.ts';
 import { LINK_PROFILE_NAMES } from '../emulation/link-profiles.ts';
 import { EMULATED_BOARDS } from '../emulation/boards.ts';
+import { EXPERIMENT_FILE_HELP, experimentFileFields } from './experiment-file.ts';
+import { pickFields } from '../method/experiment-file.ts';
 
 /** The fleet's own defaults; the learning settings are the experiment setup's (method/experiment.ts). */
 const FLEET_DEFAULTS = Object.freeze({
   agents: 4,
-  rounds: 5,
   broker: 'embedded',
-  ...setupDefaults('method', 'alpha', 'seed', 'featureDim', 'ratio', 'valueType'),
+  ...setupDefaults('method', 'rounds', 'alpha', 'seed', 'featureDim', 'ratio', 'valueType'),
   samplesPerClient: 300 as number | null,
   dataDir: null as string | null,
   families: null as Family[] | null,
@@ -42,10 +43,16 @@ const FLEET_DEFAULTS = Object.freeze({
   hostImagesPerSec: null as number | null,
 });
 
+/** Aggregator settings the fleet passes through (FleetOptions.aggregator), with their defaults. */
+const FLEET_AGGREGATOR_FIELDS = ['lambda', 'mu', 'muFactor', 'lr', 'batchSize', 'localEpochs', 'participation', 'minUploads'] as const;
+
+/** The experiment-file fields the fleet takes as its own options. */
+const FLEET_FILE_FIELDS = ['agents', 'rounds', 'method', 'alpha', 'seed', 'samplesPerClient', 'dataDir', 'featureDim', 'ratio', 'valueType', 'families', 'roundDeadlineMs', 'link', 'board'] as const;
+
 export const FLEET_FLAGS: FlagTable = {
   agents: { field: 'agents', type: 'int', help: `number of agent processes (default ${FLEET_DEFAULTS.agents})` },
   rounds: { field: 'rounds', type: 'int', help: `rounds (default ${FLEET_DEFAULTS.rounds})` },
-  broker: { field: 'broker', type: 'string', help: 'embedded (aedes in this process, the default) or mqtt://... / mqtts://...' },
+  broker: { field: 'broker', type: 'string', help: 'embedded (aedes in this process) or mqtt://... / mqtts://... (default embedded)' },
   dir: { field: 'dir', type: 'string', help: 'run directory for the SQLite stores (default runs/fleet-<time>)' },
   experiment: { field: 'experiment', type: 'string', help: 'experiment id (default fleet-<time>)' },
   method: { field: 'method', type: 'string', help: `${METHODS.join(' | ')} (default ${FLEET_DEFAULTS.method})` },
@@ -56,15 +63,23 @@ export const FLEET_FLAGS: FlagTable = {
   'feature-dim': { field: 'featureDim', type: 'int', help: `d (default ${FLEET_DEFAULTS.featureDim})` },
   ratio: { field: 'ratio', type: 'number', help: `r (default ${FLEET_DEFAULTS.ratio})` },
   'value-type': { field: 'valueType', type: 'string', help: `${VALUE_TYPES.join(' | ')} (default ${FLEET_DEFAULTS.valueType})` },
+  lambda: { field: 'lambda', type: 'number', help: `prototype loss weight (default ${EXPERIMENT_DEFAULTS.lambda})` },
+  mu: { field: 'mu', type: 'number|auto', help: `TinyProto server scale (default ${EXPERIMENT_DEFAULTS.mu}: from the fleet's training-set size)` },
+  'mu-factor': { field: 'muFactor', type: 'number', help: `factor of the automatic mu (default ${EXPERIMENT_DEFAULTS.muFactor})` },
+  lr: { field: 'lr', type: 'number', help: `SGD learning rate (default ${EXPERIMENT_DEFAULTS.lr})` },
+  'batch-size': { field: 'batchSize', type: 'int', help: `batch size (default ${EXPERIMENT_DEFAULTS.batchSize})` },
+  'local-epochs': { field: 'localEpochs', type: 'int', help: `local epochs per round (default ${EXPERIMENT_DEFAULTS.localEpochs})` },
+  participation: { field: 'participation', type: 'number', help: `fraction of agents selected per round (default ${EXPERIMENT_DEFAULTS.participation})` },
+  'min-uploads': { field: 'minUploads', type: 'int', help: `uploads needed to close a round at its deadline (default ${EXPERIMENT_DEFAULTS.minUploads})` },
   families: { field: 'families', type: 'list', help: `backbones by agent index mod count (default ${FAMILIES.join(',')})` },
-  credentials: { field: 'credentials', type: 'string', help: 'credentials.json from broker-config/make-fleet-credentials.sh' },
-  ca: { field: 'caFile', type: 'string', help: 'CA certificate for mqtts:// brokers' },
+  credentials: { field: 'credentials', type: 'string', help: 'credentials.json from broker-config/make-fleet-credentials.sh (default none)' },
+  ca: { field: 'caFile', type: 'string', help: 'CA certificate for mqtts:// brokers (default none)' },
   'deadline-ms': { field: 'roundDeadlineMs', type: 'int', help: `round deadline (default ${FLEET_DEFAULTS.roundDeadlineMs})` },
   engine: { field: 'engine', type: 'string', help: `every agent's engine, ort | tfjs | auto: ${ENGINE_HELP}` },
   threads: { field: 'threads', type: 'int', help: 'ort: intra-op threads per agent (default 0 = auto: 1, measured fastest)' },
   provider: { field: 'provider', type: 'string', help: 'ort: auto | cpu | cuda execution provider (default auto: cuda when available, else cpu)' },
   backend: { field: 'backend', type: 'string', help: 'tfjs: backend auto | tensorflow | wasm (default auto: tfjs-node if installed, else wasm)' },
-  dashboard: { field: 'dashboardPort', type: 'int', help: 'live web dashboard on http://127.0.0.1:PORT/ (0 = any free port; no auth)' },
+  dashboard: { field: 'dashboardPort', type: 'int', help: 'live web dashboard on http://127.0.0.1:PORT/ (0 = any free port; no auth; default none)' },
   link: { field: 'link', type: 'string', help: `emulated link per agent: ${LINK_PROFILE_NAMES.join(' | ')}, optionally with custom values, e.g. wifi-good,latency=40ms,up=1mbit,stall=0.01,outage=30s+5s/60s (default none: direct; docs/link-emulation.md)` },
   board: { field: 'board', type: 'string', help: `emulated board per agent: ${EMULATED_BOARDS.join(' | ')}: cgroup CPU quota and memory limit (root), energy profile (default none)` },
   'host-speed': { field: 'hostImagesPerSec', type: 'number', help: 'with --board: this machine\'s one-core ResNet-8 training speed, images/s (default: measured at start, ~3 s)' },
@@ -76,15 +91,24 @@ Runs a local fleet: a broker (embedded aedes by default), the aggregator, and N 
 with heterogeneous backbones, each with its own SQLite store in the run directory. Shows a live
 round table and ends with a summary (accuracy read from the agents' stores).
 
+${EXPERIMENT_FILE_HELP}
 ${flagHelp(FLEET_FLAGS)}
-  --verbose                show the agents' own output
+  --verbose                show the agents' own output (default off)
   -h, --help
 `;
 
 export function fleetOptions(argv: string[], now = new Date()): { options: FleetOptions; verbose: boolean; help: boolean } {
-  const { fields, extra } = parseFlags(argv, FLEET_FLAGS, { verbose: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
+  const { fields, extra } = parseFlags(argv, FLEET_FLAGS, { verbose: { type: 'boolean' }, 'experiment-file': { type: 'string' }, help: { type: 'boolean', short: 'h' } });
   const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
-  const o = { ...FLEET_DEFAULTS, dir: `runs/fleet-${stamp}`, experiment: `fleet-${stamp}`, ...fields } as FleetOptions;
+  const file = experimentFileFields(extra['experiment-file'] as string | undefined);
+  const merged: Record<string, unknown> = { ...pickFields(file, FLEET_FILE_FIELDS), ...pickFields(file, FLEET_AGGREGATOR_FIELDS), ...fields };
+  const aggregator: Record<string, unknown> = {};
+  for (const k of FLEET_AGGREGATOR_FIELDS) {
+    if (merged[k] !== undefined) aggregator[k] = merged[k];
+    delete merged[k];
+  }
+  checkSetup(aggregator);
+  const o = { ...FLEET_DEFAULTS, dir: `runs/fleet-${stamp}`, experiment: `fleet-${stamp}`, ...merged, ...(Object.keys(aggregator).length > 0 ? { aggregator } : {}) } as FleetOptions;
   if (!Number.isInteger(o.agents) || o.agents < 1 || o.agents > 256) throw new TinyProtoError('E_CONFIG', `--agents must be 1..256, got ${o.agents}`);
   if (!Number.isInteger(o.rounds) || o.rounds < 1) throw new TinyProtoError('E_CONFIG', `--rounds must be a positive integer, got ${o.rounds}`);
   if (o.broker !== 'embedded' && !/^(mqtts?|wss?):\/\//.test(o.broker)) throw new TinyProtoError('E_CONFIG', `--broker must be "embedded" or an mqtt:// / mqtts:// URL, got "${o.broker}"`);
@@ -111,6 +135,8 @@ export async function runFleetCommand(argv: string[], out: (s: string) => void, 
   out(`fleet: ${options.agents} agents, ${options.rounds} rounds, ${options.method}, broker ${options.broker}, run directory ${options.dir}`);
   const bar = progressBar();
   const telemetry = new Map<number, RoundTelemetry[]>();
+  /** Agents selected per round (with participation < 1, only they train and send telemetry). */
+  const selected = new Map<number, number>();
   const res = await runFleet(options, {
     logger,
     onReady: (info) => {
@@ -122,6 +148,7 @@ export async function runFleetCommand(argv: string[], out: (s: string) => void, 
     onDashboard: (url) => out(`dashboard on ${url}`),
     onEmulation: (lines) => out(lines.join('\n')),
     onRound: (r) => {
+      selected.set(r.round, r.selected);
       bar.clear();
       out(roundLine(r));
     },
@@ -129,7 +156,7 @@ export async function runFleetCommand(argv: string[], out: (s: string) => void, 
     onTelemetry: (t) => {
       const list = (telemetry.get(t.round) ?? []).concat(t);
       telemetry.set(t.round, list);
-      if (list.length !== options.agents) return;
+      if (list.length !== (selected.get(t.round) ?? options.agents)) return;
       bar.clear();
       const n = list.reduce((a, x) => a + (x.accuracy?.testCount ?? 0), 0) || 1;
       const head = list.reduce((a, x) => a + (x.accuracy ? x.accuracy.head * x.accuracy.testCount : 0), 0) / n;

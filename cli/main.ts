@@ -28,6 +28,9 @@ Global options (every command):
   --log-format text|json              json: one JSON object per line on stderr (env TINYPROTO_LOG_FORMAT)
   --version                           the version, build and runtime
 
+simulate, fleet and server read one experiment file with --experiment-file FILE (TOML or JSON;
+examples in experiments/); flags override it.
+
 Run "tinyproto <command> --help" for a command's options.
 `;
 
@@ -64,7 +67,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'report':
         return runReport(rest, out);
       case 'export':
-        return await runExport(rest, out);
+        return await runExport(rest, out, logger);
       case undefined:
       case '-h':
       case '--help':

@@ -11,7 +11,7 @@ energy and its source, bytes) next to what they learned (accuracy).
 
   FILE                an aggregator store (.db, every experiment in it) or a
                       \`tinyproto simulate --json\` result; several files = one comparison
-  --out DIR           directory to write into (created; same-named files replaced)
+  --out DIR           directory to write into (required; created; same-named files replaced)
   --title T           page title (default "TinyProto report")
   -h, --help
 

@@ -17,18 +17,20 @@ import { VALUE_TYPES } from '../wire/codec-types.ts';
 import { BATCH_DEFAULTS, commitPolicy } from '../aggregator/batch.ts';
 import type { CommitPolicy } from '../aggregator/aggregator.ts';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../mqtt/broker.ts';
+import { EXPERIMENT_FILE_HELP, experimentFileFields } from './experiment-file.ts';
+import { pickFields } from '../method/experiment-file.ts';
 
 export const SERVER_FLAGS: FlagTable = {
   experiment: { field: 'experiment', type: 'string', help: `experiment id (default ${EXPERIMENT_DEFAULTS.experiment})` },
   method: { field: 'method', type: 'string', help: `${METHODS.join(' | ')} (default ${EXPERIMENT_DEFAULTS.method})` },
-  agents: { field: 'agents', type: 'list', help: 'agent ids taking part, or a count N for agent-0..agent-(N-1)' },
+  agents: { field: 'agents', type: 'list', help: 'agent ids taking part, or a count N for agent-0..agent-(N-1) (required)' },
   rounds: { field: 'rounds', type: 'int', help: `rounds (default ${EXPERIMENT_DEFAULTS.rounds})` },
   classes: { field: 'numClasses', type: 'int', help: `K (default ${EXPERIMENT_DEFAULTS.numClasses})` },
   'feature-dim': { field: 'featureDim', type: 'int', help: `d (default ${EXPERIMENT_DEFAULTS.featureDim})` },
   ratio: { field: 'ratio', type: 'number', help: `r, mask sparsity (default ${EXPERIMENT_DEFAULTS.ratio})` },
   mu: { field: 'mu', type: 'number|auto', help: `TinyProto scale; auto needs --total-train-samples (default ${EXPERIMENT_DEFAULTS.mu})` },
   'mu-factor': { field: 'muFactor', type: 'number', help: `factor of the automatic mu (default ${EXPERIMENT_DEFAULTS.muFactor})` },
-  'total-train-samples': { field: 'totalTrainSamples', type: 'int', help: "the fleet's total training samples (for mu auto)" },
+  'total-train-samples': { field: 'totalTrainSamples', type: 'int', help: "the fleet's total training samples (for mu auto; default none)" },
   lambda: { field: 'lambda', type: 'number', help: `prototype loss weight (default ${EXPERIMENT_DEFAULTS.lambda})` },
   lr: { field: 'lr', type: 'number', help: `SGD learning rate (default ${EXPERIMENT_DEFAULTS.lr})` },
   'batch-size': { field: 'batchSize', type: 'int', help: `batch size (default ${EXPERIMENT_DEFAULTS.batchSize})` },
@@ -48,7 +50,11 @@ The aggregator: fixes the class masks, announces rounds, validates and stores up
 publishes the global prototypes. Killed and restarted with the same store, it resumes the same
 experiment at the same round. Exits when the last round has closed.
 
-  --config FILE            JSON experiment config (field names as in aggregator/config.ts)
+${EXPERIMENT_FILE_HELP}
+                           (its agents N = agent-0..agent-(N-1); data, families, link and board
+                           are the agents' matters)
+  --config FILE            JSON experiment config (field names as in aggregator/config.ts; over
+                           the experiment file, under the flags) (default none)
   --store FILE             SQLite file (default tinyproto-server.db)
   --broker URL             mqtt:// or mqtts:// (default mqtt://127.0.0.1:1883), or "embedded": start
                            the embedded MQTT 3.1.1 broker (aedes, as fleet does) in this process
@@ -58,22 +64,25 @@ experiment at the same round. Exits when the last round has closed.
                            ${BATCH_DEFAULTS.maxDelayMs} = as soon as the messages already received are handled)
   --hold-acks on|off       PUBACK agent messages only once committed (default on)
   --username U / --password P (or TINYPROTO_PASSWORD) / --ca FILE / --cert FILE / --key FILE
-  --mqtt-version V         auto | 5 | 3.1.1
+                           (default none)
+  --mqtt-version V         auto | 5 | 3.1.1 (default auto)
   --dashboard PORT         live web dashboard on http://127.0.0.1:PORT/ (0 = any free port; loopback
-                           only, no authentication: from another machine use an SSH tunnel)
+                           only, no authentication: from another machine use an SSH tunnel; default none)
   --telemetry-wait-ms MS   after the last round, wait up to MS for the agents' telemetry of it
                            (default 30000)
   --signing-key FILE       Ed25519 private key (PEM) that signs MASKS, ROUND, GLOBAL and RECEIPT
                            (default: a key generated on the first start and kept in the store)
   --agent-keys FILE        JSON {agentId: public key hex}: the agents' keys (default: each agent's
                            key is pinned on its first signed message)
-  --print-key              print the aggregator's public key (what agents pin or configure) and exit
+  --print-key              print the aggregator's public key (what agents pin or configure) and exit (default off)
+  --broker, --username, --password: default from TINYPROTO_BROKER, TINYPROTO_USERNAME, TINYPROTO_PASSWORD
 ${flagHelp(SERVER_FLAGS)}
   -h, --help
 `;
 
 const CONNECTION_FLAGS = {
   config: { type: 'string' },
+  'experiment-file': { type: 'string' },
   store: { type: 'string' },
   broker: { type: 'string' },
   username: { type: 'string' },
@@ -130,6 +139,13 @@ function scaleArgs(str: (k: string) => string | null): { embeddedPort: number | 
   return { embeddedPort, commit, holdAcks: hold === 'on' };
 }
 
+/** The experiment-file fields the aggregator takes (agents separately: a count becomes ids). */
+const SERVER_FILE_FIELDS = ['method', 'rounds', 'seed', 'featureDim', 'ratio', 'lambda', 'mu', 'muFactor', 'valueType', 'lr', 'batchSize', 'localEpochs', 'participation', 'roundDeadlineMs', 'minUploads'] as const;
+
+function agentIds(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `agent-${i}`);
+}
+
 export function serverArgs(argv: string[], env: NodeJS.ProcessEnv): ServerArgs {
   const { fields, extra } = parseFlags(argv, SERVER_FLAGS, { ...CONNECTION_FLAGS });
   const str = (k: string): string | null => (typeof extra[k] === 'string' ? (extra[k] as string) : null);
@@ -160,9 +176,12 @@ export function serverArgs(argv: string[], env: NodeJS.ProcessEnv): ServerArgs {
       throw new TinyProtoError('E_CONFIG', `${path}: cannot read the experiment config (${(e as Error).message})`);
     }
   }
+  const expFile = experimentFileFields(str('experiment-file'));
+  const fromExpFile = pickFields(expFile, SERVER_FILE_FIELDS);
+  if (expFile.agents !== undefined) fromExpFile['agents'] = agentIds(expFile.agents);
   const agents = fields['agents'] as string[] | undefined;
-  if (agents && agents.length === 1 && /^\d+$/.test(agents[0]!)) fields['agents'] = Array.from({ length: Number(agents[0]) }, (_, i) => `agent-${i}`);
-  const experiment = resolveExperimentConfig({ ...file, ...fields } as Partial<ExperimentConfig>);
+  if (agents && agents.length === 1 && /^\d+$/.test(agents[0]!)) fields['agents'] = agentIds(Number(agents[0]));
+  const experiment = resolveExperimentConfig({ ...fromExpFile, ...file, ...fields } as Partial<ExperimentConfig>);
   return { experiment, connection, store: str('store') ?? 'tinyproto-server.db', dashboard, telemetryWaitMs, ...keys, help: false };
 }
 

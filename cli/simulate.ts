@@ -11,16 +11,35 @@ import { flagInt, flagList, flagNumber } from './args.ts';
 import { bytes, pct, textTable } from '../common/table.ts';
 import { progressBar } from './progress.ts';
 import { ENGINE_HELP } from '../learner/engine-settings.ts';
+import { definedOnly, EXPERIMENT_FILE_HELP, experimentFileFields } from './experiment-file.ts';
+import { pickFields, type ExperimentFileFields } from '../method/experiment-file.ts';
+import { boardEmulation } from '../emulation/boards.ts';
+
+/** The experiment-file fields simulate takes (agents = its clients; fleet.board = the energy profile). */
+const SIM_FILE_FIELDS = ['method', 'agents', 'alpha', 'rounds', 'samplesPerClient', 'seed', 'dataDir', 'featureDim', 'ratio', 'lambda', 'batchSize', 'lr', 'localEpochs', 'mu', 'muFactor', 'families', 'valueType'] as const;
+/** Fields of an experiment file that simulate does not model (every client takes part in every round, no link). */
+const SIM_IGNORED = ['participation', 'roundDeadlineMs', 'minUploads', 'link'] as const;
+
+function simFileOptions(file: ExperimentFileFields): { options: Partial<SimConfig>; ignored: string[] } {
+  const options = pickFields(file, SIM_FILE_FIELDS, { agents: 'clients' }) as Partial<SimConfig>;
+  const board = file.board === undefined ? {} : { board: boardEmulation(file.board).board };
+  const keyOf = { participation: 'round.participation', roundDeadlineMs: 'round.deadline-ms', minUploads: 'round.min-uploads', link: 'fleet.link' } as const;
+  return { options: { ...options, ...board }, ignored: SIM_IGNORED.filter((k) => file[k] !== undefined).map((k) => keyOf[k]) };
+}
 
 export const SIMULATE_HELP = `Usage: tinyproto simulate [options]
 
 Runs a federated experiment with every client in this machine (clients spread over worker threads).
 
+${EXPERIMENT_FILE_HELP}
+                          (its agents = --clients, fleet.board = --board; participation,
+                          deadline, min-uploads and link are fleet/server matters: ignored here)
+
   --method M              ${METHODS.join(' | ')}            (default ${SIM_DEFAULTS.method})
   --clients N             number of clients, all participate       (default ${SIM_DEFAULTS.clients})
   --alpha A               Dirichlet label-skew concentration       (default ${SIM_DEFAULTS.alpha})
   --rounds R              communication rounds                     (default ${SIM_DEFAULTS.rounds})
-  --samples-per-client M  cap each client's samples (before the 75/25 train/test split)
+  --samples-per-client M  cap each client's samples (before the 75/25 train/test split) (default all)
   --seed S                seed for partition, masks, init, order   (default ${SIM_DEFAULTS.seed})
   --data DIR              IDX (Fashion-MNIST/MNIST) or CIFAR-10 binary directory
                           (default /usr/share/datasets/fashion-mnist)
@@ -36,16 +55,16 @@ Runs a federated experiment with every client in this machine (clients spread ov
   --threads N             ort: ONNX Runtime intra-op threads per worker (default 0 = auto: 1, measured fastest)
   --provider P            ort: auto | cpu | cuda execution provider (default auto: cuda when available, else cpu)
   --backend B             tfjs: auto | tensorflow | wasm | cpu     (default auto: tfjs-node if installed, else wasm)
-  --allow-cpu             tfjs: permit the pure-JS cpu backend (under 1 image/s; for debugging only)
+  --allow-cpu             tfjs: permit the pure-JS cpu backend (under 1 image/s; debugging only; default off)
   --value-type T          ${VALUE_TYPES.join(' | ')}: how prototype values cross the wire (default ${SIM_DEFAULTS.valueType})
   --board NAME            board profile for energy estimates: auto (this machine), rpi3bplus, rpi4b,
-                          rpi5, rpizero2w, jetson-nano, jetson-orin-nano, x86-generic
-  --json FILE             write the full result (config, per-round, per-client) as JSON
-  --quiet                 print only the final summary
+                          rpi5, rpizero2w, jetson-nano, jetson-orin-nano, x86-generic (default ${SIM_DEFAULTS.board})
+  --json FILE             write the full result (config, per-round, per-client) as JSON (default none)
+  --quiet                 print only the final summary (default off)
   -h, --help
 `;
 
-export function parseSimulateArgs(argv: string[]): { config: SimConfig; json?: string; quiet: boolean; help: boolean } {
+export function parseSimulateArgs(argv: string[]): { config: SimConfig; json?: string; quiet: boolean; help: boolean; ignored: string[] } {
   const { values } = parseArgs({
     args: argv,
     strict: true,
@@ -77,11 +96,13 @@ export function parseSimulateArgs(argv: string[]): { config: SimConfig; json?: s
       board: { type: 'string' },
       json: { type: 'string' },
       quiet: { type: 'boolean' },
+      'experiment-file': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   const mu = values.mu === undefined || values.mu === 'auto' ? values.mu : flagNumber('mu', values.mu);
-  const config = resolveSimConfig({
+  const file = simFileOptions(experimentFileFields(values['experiment-file']));
+  const flags: Partial<SimConfig> = {
     method: values.method as Method | undefined,
     clients: flagInt('clients', values.clients),
     alpha: flagNumber('alpha', values.alpha),
@@ -106,8 +127,9 @@ export function parseSimulateArgs(argv: string[]): { config: SimConfig; json?: s
     allowCpu: values['allow-cpu'],
     valueType: values['value-type'] as SimConfig['valueType'] | undefined,
     board: values.board,
-  });
-  return { config, ...(values.json ? { json: values.json } : {}), quiet: values.quiet ?? false, help: values.help ?? false };
+  };
+  const config = resolveSimConfig({ ...file.options, ...definedOnly(flags) });
+  return { config, ...(values.json ? { json: values.json } : {}), quiet: values.quiet ?? false, help: values.help ?? false, ignored: file.ignored };
 }
 
 export const ROUND_HEADER = ['round', 'acc (head)', 'acc (proto)', 'up B/client', 'down B/client', 'up msg B', 'loss', 'proto loss', 'energy J', 'peak RSS', 'time'];
@@ -148,11 +170,12 @@ export function summaryText(res: SimResult): string {
 
 /** Runs the command; returns the process exit code. */
 export async function runSimulate(argv: string[], out: (s: string) => void, logger: Logger): Promise<number> {
-  const { config, json, quiet, help } = parseSimulateArgs(argv);
+  const { config, json, quiet, help, ignored } = parseSimulateArgs(argv);
   if (help) {
     out(SIMULATE_HELP);
     return 0;
   }
+  if (ignored.length > 0) logger.warn(`simulate ignores the experiment file's ${ignored.join(', ')} (every client takes part in every round, without link emulation)`);
   const widths = ROUND_HEADER.map((h) => Math.max(h.length, 12));
   const fmt = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i]!)).join(' ');
   const bar = progressBar();

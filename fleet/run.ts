@@ -71,6 +71,8 @@ export interface FleetOptions {
   readonly board?: string | null;
   /** This machine's one-core training speed for the board quota, images/s; null/absent = measured at start. */
   readonly hostImagesPerSec?: number | null;
+  /** Aggregator settings beyond the above (lambda, mu, participation, minUploads, ...; from the experiment file or flags). */
+  readonly aggregator?: Partial<ExperimentConfig>;
 }
 
 export interface FleetHooks {
@@ -195,6 +197,7 @@ export function fleetAgentIds(n: number): string[] {
  */
 export function fleetExperimentConfig(opts: FleetOptions, numClasses: number, totalTrainSamples: number): ExperimentConfig {
   return resolveExperimentConfig({
+    ...opts.aggregator,
     experiment: opts.experiment,
     method: opts.method,
     numClasses,

@@ -82,7 +82,7 @@ test('a real agent\'s checkpoint exports to ONNX and evaluates as the engine doe
 
     // the CLI, while the agent still has its store open
     const lines: string[] = [];
-    assert.equal(await runExport(['--db', cfg.store, '--eval'], (s) => lines.push(s)), 0);
+    assert.equal(await runExport(['--store', cfg.store, '--eval'], (s) => lines.push(s)), 0);
     const text = lines.join('\n');
     const file = join(sub, 'resnet8-round2.onnx');
     assert.ok(existsSync(file), 'default file name: <family>-round<R>.onnx next to the store');
@@ -192,7 +192,7 @@ test('synthetic store: exports, evaluates, and reads d from the weights for olde
   assert.equal(r.evaluation?.count, 6);
   assert.equal(r.evaluation?.recorded, null);
   const lines: string[] = [];
-  assert.equal(await runExport(['--db', db, '--eval', '--out', join(dir, 'ok.onnx')], (s) => lines.push(s)), 0);
+  assert.equal(await runExport(['--store', db, '--eval', '--out', join(dir, 'ok.onnx')], (s) => lines.push(s)), 0);
   assert.match(lines.join('\n'), /agent +no accuracy recorded for round 3/);
 
   const old = await makeStore('old', [{ experiment: 'e1', round: 1, extra: { family: 'resnet8' } }]);
@@ -258,8 +258,8 @@ test('typed errors: corrupt checkpoints', async () => {
 test('CLI: usage and user errors exit non-zero with one line on stderr, no stack trace', async () => {
   const lines: string[] = [];
   assert.equal(await runExport(['--help'], (s) => lines.push(s)), 0);
-  assert.match(lines.join(''), /Usage: tinyproto export --db AGENT_DB/);
-  await assert.rejects(runExport([], () => {}), isCode('E_CONFIG', /--db AGENT_DB is required/));
+  assert.match(lines.join(''), /Usage: tinyproto export --store AGENT_DB/);
+  await assert.rejects(runExport([], () => {}), isCode('E_CONFIG', /--store AGENT_DB is required/));
   await assert.rejects(runExport(['x.db'], () => {}), isCode('E_CONFIG', /unexpected argument "x\.db"/));
 
   const help: string[] = [];
@@ -273,12 +273,21 @@ test('CLI: usage and user errors exit non-zero with one line on stderr, no stack
   assert.match(help.join(''), /export +an agent's latest checkpoint as an inference ONNX model/);
 
   const run = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'cli', 'main.ts'), 'export', ...args], { cwd: ROOT, encoding: 'utf8' });
-  const missing = run(['--db', join(dir, 'missing.db')]);
+  const missing = run(['--store', join(dir, 'missing.db')]);
   assert.equal(missing.status, 2);
   assert.match(missing.stderr, /^tinyproto export: .*missing\.db: no such file .*\[E_CONFIG\]\n$/);
   const bad = await makeStore('cli-bad', [{ experiment: 'e', round: 1, extra: {} }]);
-  const corrupt = run(['--db', bad]);
+  const corrupt = run(['--store', bad]);
   assert.equal(corrupt.status, 1);
   assert.match(corrupt.stderr, /^tinyproto export: .*corrupt checkpoint .*\[E_STORE\]\n$/);
   assert.doesNotMatch(corrupt.stderr + missing.stderr, /\n\s+at /);
+  // --db: the deprecated alias of --store, which warns and then does the same
+  const alias = run(['--db', join(dir, 'missing.db')]);
+  assert.equal(alias.status, 2);
+  assert.match(alias.stderr, /export --db is deprecated: use --store/);
+  assert.match(alias.stderr, /missing\.db: no such file .*\[E_CONFIG\]\n$/);
+  const warned: string[] = [];
+  await assert.rejects(runExport(['--db', join(dir, 'missing.db')], () => {}, { warn: (m) => void warned.push(m) }), isCode('E_CONFIG', /missing\.db/));
+  assert.deepEqual(warned, ['export --db is deprecated: use --store (the same flag as agent and server)']);
+  await assert.rejects(runExport(['--db', 'a.db', '--store', 'b.db'], () => {}), isCode('E_CONFIG', /give only --store/));
 });

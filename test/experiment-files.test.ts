@@ -1,0 +1,115 @@
+/**
+ * The example experiment files in experiments/: each loads and validates, and `simulate`, `fleet`
+ * and `server` read the same setup from one file (same masks byte for byte, as
+ * test/experiment-setup.test.ts checks for flags); flags override the file; bad files fail with
+ * errors that name the file, line and key.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { parseSimulateArgs } from '../cli/simulate.ts';
+import { fleetOptions } from '../cli/fleet.ts';
+import { serverArgs } from '../cli/server.ts';
+import { loadExperimentFile, parseExperimentFile } from '../cli/experiment-file.ts';
+import { simulationSetup } from '../sim/simulate.ts';
+import { fleetExperimentConfig } from '../fleet/index.ts';
+import { experimentMasks, SETUP_DEFAULTS } from '../method/experiment.ts';
+import { isTinyProtoError } from '../common/errors.ts';
+
+const DIR = new URL('../experiments/', import.meta.url).pathname;
+const FILES = readdirSync(DIR).filter((f) => /\.(toml|json)$/.test(f)).sort();
+const K = 10;
+const TOTAL_TRAIN = 1000;
+
+test('the repository has the example experiment files the README names', () => {
+  for (const f of ['quick-fleet.toml', 'compare-tinyproto.toml', 'compare-fedproto.toml', 'wifi-constrained.toml']) assert.ok(FILES.includes(f), f);
+});
+
+for (const name of FILES) {
+  test(`experiments/${name} loads, validates, and simulate, fleet and server read the same setup`, () => {
+    const path = join(DIR, name);
+    const file = loadExperimentFile(path);
+    assert.ok(Object.keys(file).length > 0);
+    const sim = parseSimulateArgs(['--experiment-file', path]).config;
+    const fleet = fleetOptions(['--experiment-file', path, '--experiment', 'files-fleet']).options;
+    const agg = fleetExperimentConfig(fleet, K, TOTAL_TRAIN);
+    const server = serverArgs(['--experiment-file', path, '--experiment', 'files-server', '--total-train-samples', String(TOTAL_TRAIN)], {}).experiment;
+    // the file's values reached every command
+    for (const [k, v] of Object.entries({ method: file.method, rounds: file.rounds, seed: file.seed, featureDim: file.featureDim, ratio: file.ratio })) {
+      if (v === undefined) continue;
+      assert.equal((sim as unknown as Record<string, unknown>)[k], v, `simulate ${k}`);
+      assert.equal((agg as unknown as Record<string, unknown>)[k], v, `fleet ${k}`);
+      assert.equal((server as unknown as Record<string, unknown>)[k], v, `server ${k}`);
+    }
+    if (file.agents !== undefined) {
+      assert.equal(sim.clients, file.agents);
+      assert.equal(fleet.agents, file.agents);
+      assert.deepEqual(server.agents, agg.agents);
+    }
+    if (file.alpha !== undefined) assert.equal(sim.alpha, fleet.alpha);
+    if (file.samplesPerClient !== undefined) assert.equal(sim.samplesPerClient, fleet.samplesPerClient);
+    if (file.families !== undefined) assert.deepEqual([...sim.families], [...(fleet.families ?? [])]);
+    for (const k of ['participation', 'minUploads', 'roundDeadlineMs', 'lambda'] as const) assert.equal(agg[k], server[k], k);
+    if (file.link !== undefined) assert.equal(fleet.link, file.link);
+    if (file.board !== undefined) assert.equal(fleet.board, file.board);
+    // masks: byte-identical between the simulation and both aggregators
+    const simMasks = simulationSetup(sim, K, TOTAL_TRAIN).masks;
+    const aggMasks = experimentMasks({ ...agg, numClasses: K });
+    const serverMasks = experimentMasks({ ...server, numClasses: K });
+    if (sim.method === 'tinyproto') {
+      assert.ok(simMasks && aggMasks && serverMasks);
+      assert.ok(Buffer.from(simMasks.masks).equals(Buffer.from(aggMasks.masks)), 'fleet masks differ from simulate');
+      assert.ok(Buffer.from(simMasks.masks).equals(Buffer.from(serverMasks.masks)), 'server masks differ from simulate');
+    } else {
+      assert.equal(aggMasks, null);
+      assert.equal(serverMasks, null);
+    }
+  });
+}
+
+test('the wifi example carries participation, deadline, minimum uploads, link and board to the fleet', () => {
+  const path = join(DIR, 'wifi-constrained.toml');
+  const fleet = fleetOptions(['--experiment-file', path, '--experiment', 'files-wifi']).options;
+  const agg = fleetExperimentConfig(fleet, K, TOTAL_TRAIN);
+  assert.deepEqual([fleet.agents, agg.participation, agg.roundDeadlineMs, agg.minUploads, fleet.link, fleet.board], [12, 0.8, 120_000, 6, 'wifi-congested', 'rpi4b']);
+  const { ignored } = parseSimulateArgs(['--experiment-file', path]);
+  assert.deepEqual(ignored, ['round.participation', 'round.deadline-ms', 'round.min-uploads', 'fleet.link']);
+  assert.equal(parseSimulateArgs(['--experiment-file', path]).config.board, 'rpi4b');
+});
+
+test('flags override the file in every command', () => {
+  const path = join(DIR, 'quick-fleet.toml');
+  assert.equal(parseSimulateArgs(['--experiment-file', path, '--rounds', '9', '--method', 'fedproto']).config.rounds, 9);
+  assert.equal(parseSimulateArgs(['--experiment-file', path, '--clients', '6']).config.clients, 6);
+  const fleet = fleetOptions(['--experiment-file', path, '--rounds', '9', '--agents', '2', '--lambda', '3', '--experiment', 'x']).options;
+  assert.deepEqual([fleet.rounds, fleet.agents, fleetExperimentConfig(fleet, K, TOTAL_TRAIN).lambda], [9, 2, 3]);
+  const server = serverArgs(['--experiment-file', path, '--rounds', '9', '--agents', 'a,b', '--total-train-samples', '10'], {}).experiment;
+  assert.deepEqual([server.rounds, [...server.agents]], [9, ['a', 'b']]);
+  // without a file and without --rounds: one default everywhere
+  const none = [parseSimulateArgs([]).config.rounds, fleetOptions([]).options.rounds, serverArgs(['--agents', '2', '--total-train-samples', '10'], {}).experiment.rounds];
+  assert.deepEqual(none, [SETUP_DEFAULTS.rounds, SETUP_DEFAULTS.rounds, SETUP_DEFAULTS.rounds]);
+});
+
+test('bad files: unknown key with file and line, bad TOML with line, bad profile, unreadable file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tp-expfile-'));
+  const write = (name: string, text: string): string => {
+    const p = join(dir, name);
+    writeFileSync(p, text);
+    return p;
+  };
+  const isConfig = (re: RegExp) => (e: unknown): boolean => isTinyProtoError(e, 'E_CONFIG') && re.test((e as Error).message);
+  const unknown = write('u.toml', 'rounds = 2\n[round]\nparticipation = 0.5\ndeadline = 3\n');
+  assert.throws(() => parseSimulateArgs(['--experiment-file', unknown]), isConfig(/u\.toml:4: unknown key "round\.deadline"/));
+  assert.throws(() => fleetOptions(['--experiment-file', unknown]), isConfig(/unknown key "round\.deadline"/));
+  assert.throws(() => serverArgs(['--experiment-file', unknown], {}), isConfig(/unknown key "round\.deadline"/));
+  assert.throws(() => loadExperimentFile(write('s.toml', 'rounds = 2\nseed = = 1\n')), isConfig(/s\.toml:2:\d+: not valid TOML/));
+  assert.throws(() => loadExperimentFile(write('l.toml', '[fleet]\nlink = "wifi-best"\n')), isConfig(/l\.toml:2: "fleet\.link"/));
+  assert.throws(() => loadExperimentFile(write('b.toml', '\n[fleet]\nboard = "pi9"\n')), isConfig(/b\.toml:3: "fleet\.board"/));
+  assert.throws(() => loadExperimentFile(write('f.toml', 'families = ["resnet9"]\n')), isConfig(/f\.toml:1: unknown family "resnet9"/));
+  assert.throws(() => loadExperimentFile(write('j.json', '{"rounds": 2,\n "rund": 1}')), isConfig(/j\.json:2: unknown key "rund"/));
+  assert.throws(() => loadExperimentFile(write('k.json', '{"rounds": ')), isConfig(/k\.json: not valid JSON/));
+  assert.throws(() => loadExperimentFile(join(dir, 'missing.toml')), isConfig(/cannot read the experiment file/));
+  assert.equal(parseExperimentFile('agents = 3\n', 'inline.toml').agents, 3);
+});
