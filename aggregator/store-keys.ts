@@ -3,6 +3,7 @@
  * signing key and the public keys of agents, pinned on first contact or configured. Part of the
  * SQLite aggregator store (aggregator/store.ts exposes it as `store.keys`).
  */
+import { closeSync, fsyncSync, openSync } from 'node:fs';
 import { durably, guard, type SqliteDb } from '../storage/sqlite.ts';
 import { checkId, checkTime } from './store-internal.ts';
 import type { AgentKeyRecord, AgentKeySource, AggregatorKeyStore } from './store-keys-types.ts';
@@ -20,6 +21,8 @@ const row = (r: KeyRow): AgentKeyRecord => ({ agent: r.agent, publicKey: r.publi
 
 export class SqliteAggregatorKeys implements AggregatorKeyStore {
   private readonly s;
+  /** Keys pinned since the last durable commit. */
+  private unsynced = false;
 
   constructor(
     private readonly db: SqliteDb,
@@ -72,9 +75,42 @@ export class SqliteAggregatorKeys implements AggregatorKeyStore {
       checkId(this.path, 'agent id', agent);
       checkId(this.path, 'public key', publicKey);
       checkTime(this.path, 'time', at);
-      durably(this.db, () => (source === 'configured' ? this.s.setAgent : this.s.pinAgent).run(experiment, agent, publicKey, source, at));
+      if (source === 'configured') durably(this.db, () => this.s.setAgent.run(experiment, agent, publicKey, source, at));
+      else if (this.s.pinAgent.run(experiment, agent, publicKey, source, at).changes === 1 && !this.db.memory) this.unsynced = true;
       return row(this.s.getAgent.get(experiment, agent) as KeyRow);
     });
+  }
+
+  syncPins(): void {
+    if (!this.unsynced) return;
+    this.run('syncPins', () => {
+      // the pins' WAL frames are written (a NORMAL commit); fsync the WAL as a FULL commit would.
+      // No WAL file: a checkpoint moved them into the database, which it synced.
+      let fd: number | null = null;
+      try {
+        fd = openSync(`${this.path}-wal`, 'r+');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+      if (fd !== null) {
+        try {
+          fsyncSync(fd);
+        } finally {
+          closeSync(fd);
+        }
+      }
+    });
+    this.unsynced = false;
+  }
+
+  /** Whether keys were pinned since the last durable commit (syncPins would fsync). */
+  get unsyncedPins(): boolean {
+    return this.unsynced;
+  }
+
+  /** A durable commit of this database happened: every earlier pin is durable with it (WAL order). */
+  pinsDurable(): void {
+    this.unsynced = false;
   }
 
   agentKeys(experiment: string): AgentKeyRecord[] {

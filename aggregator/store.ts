@@ -254,7 +254,7 @@ class SqliteAggregatorStore implements AggregatorStore {
       }
       for (const a of batch.agents) checkAgentFields(this.path, a.agent, a.fields);
       const jsons = batch.telemetry.map((t) => telemetryJson(this.path, experiment, t.agent, t.round, t.record, t.at));
-      return durably(this.db, () => {
+      const result = durably(this.db, () => {
         this.requireExperiment(experiment);
         const uploads = batch.uploads.map((u) =>
           this.s.insUpload.run(experiment, u.round, u.agent, toBlob(u.bytes), Math.round(u.receivedAt)).changes === 1 ? ('accepted' as const) : ('duplicate' as const),
@@ -265,6 +265,8 @@ class SqliteAggregatorStore implements AggregatorStore {
         );
         return { uploads, telemetry };
       });
+      this.keys.pinsDurable();
+      return result;
     });
   }
 
