@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { encodeStatus } from '../wire/codec.ts';
 import { ed25519Signer, generateSigningKey, publicKeyHex } from '../wire/signature.ts';
 import { signFrame } from '../wire/sign-frame.ts';
@@ -39,31 +39,46 @@ function setup() {
   return { path, store, got, deliver, done: () => (store.close(), rmSync(dir, { recursive: true, force: true })) };
 }
 
-test('aggregator keys: a first-contact pin has no fsync of its own; a durable batch commit or syncPins covers it', () => {
+test('aggregator keys: a first-contact pin is written inside the next durable batch commit, or by syncPins', () => {
   const s = setup();
   try {
     const k = ed25519Signer(generateSigningKey().privateKeyPem);
+    const hex = publicKeyHex(k.publicKey);
+    const other = openAggregatorStore(s.path);
     assert.equal(s.store.keys.unsyncedPins, false);
-    s.store.keys.pinAgentKey('e1', 'a1', publicKeyHex(k.publicKey), 'pinned', 1);
+    assert.equal(s.store.keys.pinAgentKey('e1', 'a1', hex, 'pinned', 1).publicKey, hex);
+    assert.equal(s.store.keys.unsyncedPins, true);
+    // seen by this store at once, not written yet
+    assert.equal(s.store.keys.agentKey('e1', 'a1')?.source, 'pinned');
+    assert.deepEqual(s.store.keys.agentKeys('e1').map((r) => r.agent), ['a1']);
+    assert.equal(other.keys.agentKey('e1', 'a1'), null);
+    // a failed batch keeps it pending
+    assert.throws(() => s.store.commitBatch('nope', { uploads: [], agents: [], telemetry: [] }));
     assert.equal(s.store.keys.unsyncedPins, true);
     s.store.commitBatch('e1', { uploads: [], agents: [], telemetry: [] });
-    assert.equal(s.store.keys.unsyncedPins, false, 'the batch commit (synchronous=FULL) syncs the WAL holding the pin');
-    // pinning a key already pinned writes nothing
-    s.store.keys.pinAgentKey('e1', 'a1', publicKeyHex(k.publicKey), 'pinned', 2);
+    assert.equal(s.store.keys.unsyncedPins, false, 'written in the batch transaction (synchronous=FULL)');
+    assert.equal(other.keys.agentKey('e1', 'a1')?.publicKey, hex);
+    // pinning a key already pinned keeps the first one and writes nothing
+    const k2 = ed25519Signer(generateSigningKey().privateKeyPem);
+    assert.equal(s.store.keys.pinAgentKey('e1', 'a1', publicKeyHex(k2.publicKey), 'pinned', 2).publicKey, hex);
     assert.equal(s.store.keys.unsyncedPins, false);
-    s.store.keys.pinAgentKey('e1', 'a2', publicKeyHex(k.publicKey), 'pinned', 3);
-    assert.equal(s.store.keys.unsyncedPins, true);
+    s.store.keys.pinAgentKey('e1', 'a2', hex, 'pinned', 3);
+    assert.equal(s.store.keys.pinAgentKey('e1', 'a2', publicKeyHex(k2.publicKey), 'pinned', 4).publicKey, hex, 'a pending pin is kept too');
     s.store.keys.syncPins();
     assert.equal(s.store.keys.unsyncedPins, false);
-    // configured keys stay durable on their own
-    s.store.keys.pinAgentKey('e1', 'a2', publicKeyHex(k.publicKey), 'configured', 4);
+    assert.equal(other.keys.agentKey('e1', 'a2')?.pinnedAt, 3);
+    // configured keys replace pins and are durable on their own, pending or not
+    s.store.keys.pinAgentKey('e1', 'a3', hex, 'pinned', 5);
+    s.store.keys.pinAgentKey('e1', 'a3', publicKeyHex(k2.publicKey), 'configured', 6);
     assert.equal(s.store.keys.unsyncedPins, false);
-    // what was pinned is in the file for another connection
-    const other = openAggregatorStore(s.path);
-    assert.equal(other.keys.agentKey('e1', 'a1')?.publicKey, publicKeyHex(k.publicKey));
+    assert.equal(other.keys.agentKey('e1', 'a3')?.publicKey, publicKeyHex(k2.publicKey));
+    // close writes what is pending
+    s.store.keys.pinAgentKey('e1', 'a4', hex, 'pinned', 7);
+    s.store.close();
+    assert.equal(other.keys.agentKey('e1', 'a4')?.pinnedAt, 7);
     other.close();
   } finally {
-    s.done();
+    rmSync(dirname(s.path), { recursive: true, force: true });
   }
 });
 

@@ -17,15 +17,15 @@ export interface AggregatorKeyStore {
   agentKey(experiment: string, agent: string): AgentKeyRecord | null;
   /**
    * Pins `publicKey` for an agent. A key already pinned is kept (and returned) unless `source`
-   * is 'configured', which replaces it. 'configured' keys are written durably; a key 'pinned'
-   * on first contact is committed without its own fsync and becomes durable with the next
-   * durable commit of the store (the batch holding the message that carried it: WAL order) or
-   * `syncPins()`, which whoever acknowledges that message calls first.
+   * is 'configured', which replaces it (durably, at once). A key 'pinned' on first contact is
+   * held in memory (agentKey/agentKeys see it) and written inside the next durable commit of
+   * the store (commitBatch: the batch holding the message that carried it) or by `syncPins()`,
+   * which whoever acknowledges that message sooner calls first.
    */
   pinAgentKey(experiment: string, agent: string, publicKey: string, source: AgentKeySource, at: number): AgentKeyRecord;
-  /** Makes every key pinned so far durable (no-op when a durable commit already covered them). */
+  /** Writes (durably) every key pinned and not written yet; a no-op when there is none. */
   syncPins(): void;
-  /** Whether keys were pinned since the last durable commit (syncPins would fsync). */
+  /** Whether keys were pinned and not written yet (syncPins would commit them). */
   readonly unsyncedPins: boolean;
   agentKeys(experiment: string): AgentKeyRecord[];
 }

@@ -3,7 +3,6 @@
  * signing key and the public keys of agents, pinned on first contact or configured. Part of the
  * SQLite aggregator store (aggregator/store.ts exposes it as `store.keys`).
  */
-import { closeSync, fsyncSync, openSync } from 'node:fs';
 import { durably, guard, type SqliteDb } from '../storage/sqlite.ts';
 import { checkId, checkTime } from './store-internal.ts';
 import type { AgentKeyRecord, AgentKeySource, AggregatorKeyStore } from './store-keys-types.ts';
@@ -17,12 +16,14 @@ interface KeyRow {
   pinned_at: number;
 }
 
+const pendingKey = (experiment: string, agent: string): string => `${experiment}\u0000${agent}`;
+
 const row = (r: KeyRow): AgentKeyRecord => ({ agent: r.agent, publicKey: r.public_key, source: r.source, pinnedAt: r.pinned_at });
 
 export class SqliteAggregatorKeys implements AggregatorKeyStore {
   private readonly s;
-  /** Keys pinned since the last durable commit. */
-  private unsynced = false;
+  /** Keys pinned on first contact since the last durable commit, not yet written. */
+  private readonly pending = new Map<string, { experiment: string; record: AgentKeyRecord }>();
 
   constructor(
     private readonly db: SqliteDb,
@@ -64,6 +65,8 @@ export class SqliteAggregatorKeys implements AggregatorKeyStore {
 
   agentKey(experiment: string, agent: string): AgentKeyRecord | null {
     return this.run('agentKey', () => {
+      const p = this.pending.get(pendingKey(experiment, agent));
+      if (p) return p.record;
       const r = this.s.getAgent.get(experiment, agent) as KeyRow | undefined;
       return r ? row(r) : null;
     });
@@ -75,45 +78,49 @@ export class SqliteAggregatorKeys implements AggregatorKeyStore {
       checkId(this.path, 'agent id', agent);
       checkId(this.path, 'public key', publicKey);
       checkTime(this.path, 'time', at);
-      if (source === 'configured') durably(this.db, () => this.s.setAgent.run(experiment, agent, publicKey, source, at));
-      else if (this.s.pinAgent.run(experiment, agent, publicKey, source, at).changes === 1 && !this.db.memory) this.unsynced = true;
-      return row(this.s.getAgent.get(experiment, agent) as KeyRow);
+      const k = pendingKey(experiment, agent);
+      if (source === 'configured') {
+        durably(this.db, () => this.s.setAgent.run(experiment, agent, publicKey, source, at));
+        this.pending.delete(k);
+        return row(this.s.getAgent.get(experiment, agent) as KeyRow);
+      }
+      const before = this.pending.get(k)?.record ?? (this.s.getAgent.get(experiment, agent) as KeyRow | undefined);
+      if (before) return 'publicKey' in before ? before : row(before);
+      // first contact: written with the next durable commit (commitBatch or syncPins)
+      const record: AgentKeyRecord = { agent, publicKey, source, pinnedAt: at };
+      this.pending.set(k, { experiment, record });
+      return record;
     });
   }
 
   syncPins(): void {
-    if (!this.unsynced) return;
-    this.run('syncPins', () => {
-      // the pins' WAL frames are written (a NORMAL commit); fsync the WAL as a FULL commit would.
-      // No WAL file: a checkpoint moved them into the database, which it synced.
-      let fd: number | null = null;
-      try {
-        fd = openSync(`${this.path}-wal`, 'r+');
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      }
-      if (fd !== null) {
-        try {
-          fsyncSync(fd);
-        } finally {
-          closeSync(fd);
-        }
-      }
-    });
-    this.unsynced = false;
+    if (this.pending.size === 0) return;
+    this.run('syncPins', () => durably(this.db, () => this.writePins()));
+    this.pending.clear();
   }
 
-  /** Whether keys were pinned since the last durable commit (syncPins would fsync). */
   get unsyncedPins(): boolean {
-    return this.unsynced;
+    return this.pending.size > 0;
   }
 
-  /** A durable commit of this database happened: every earlier pin is durable with it (WAL order). */
-  pinsDurable(): void {
-    this.unsynced = false;
+  /**
+   * Writes the pins made since the last durable commit; for the store's commitBatch, inside its
+   * transaction (then `pinsWritten()` once it committed).
+   */
+  writePins(): void {
+    for (const { experiment, record: r } of this.pending.values()) this.s.pinAgent.run(experiment, r.agent, r.publicKey, r.source, r.pinnedAt);
+  }
+
+  /** The transaction that ran writePins() committed durably. */
+  pinsWritten(): void {
+    this.pending.clear();
   }
 
   agentKeys(experiment: string): AgentKeyRecord[] {
-    return this.run('agentKeys', () => (this.s.agents.all(experiment) as KeyRow[]).map(row));
+    return this.run('agentKeys', () => {
+      const out = (this.s.agents.all(experiment) as KeyRow[]).map(row);
+      for (const p of this.pending.values()) if (p.experiment === experiment) out.push(p.record);
+      return this.pending.size === 0 ? out : out.sort((a, b) => (a.agent < b.agent ? -1 : a.agent > b.agent ? 1 : 0));
+    });
   }
 }

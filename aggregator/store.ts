@@ -256,6 +256,7 @@ class SqliteAggregatorStore implements AggregatorStore {
       const jsons = batch.telemetry.map((t) => telemetryJson(this.path, experiment, t.agent, t.round, t.record, t.at));
       const result = durably(this.db, () => {
         this.requireExperiment(experiment);
+        this.keys.writePins(); // keys pinned by these messages (first contact): durable with them
         const uploads = batch.uploads.map((u) =>
           this.s.insUpload.run(experiment, u.round, u.agent, toBlob(u.bytes), Math.round(u.receivedAt)).changes === 1 ? ('accepted' as const) : ('duplicate' as const),
         );
@@ -265,7 +266,7 @@ class SqliteAggregatorStore implements AggregatorStore {
         );
         return { uploads, telemetry };
       });
-      this.keys.pinsDurable();
+      this.keys.pinsWritten();
       return result;
     });
   }
@@ -384,6 +385,11 @@ class SqliteAggregatorStore implements AggregatorStore {
   }
 
   close(): void {
+    try {
+      this.keys.syncPins();
+    } catch {
+      // closing regardless: an unwritten pin is pinned again on the agent's next message
+    }
     closeDb(this.db);
   }
 }
