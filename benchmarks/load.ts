@@ -7,7 +7,7 @@
  * Env: LOAD_N (default 100,1000,5000), LOAD_ROUNDS (default 5), LOAD_BROKERS (mosquitto,embedded);
  * for profiling: LOAD_SERVER_NODE_ARGS (extra node flags for the server child, e.g.
  * "--cpu-prof --cpu-prof-dir=/tmp/prof"), LOAD_NO_WRITE=1 (print only: no results files, no
- * README), LOAD_NO_INPROC=1 (skip the in-process figures).
+ * README), LOAD_NO_INPROC=1 (skip the in-process figures); summarise with benchmarks/load-profile.ts.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
