@@ -101,7 +101,11 @@ export class AgentAuthentication {
 
   /** Whether `bytes` on `agent`'s topic may reach the aggregator; pins on first contact. Never throws. */
   accept(kind: Kind, agent: string, bytes: Uint8Array): boolean {
-    if (!this.agents.has(agent)) return true;
+    return this.check(kind, agent, bytes) !== 'refused';
+  }
+
+  private check(kind: Kind, agent: string, bytes: Uint8Array): 'refused' | 'accepted' | 'pinned' {
+    if (!this.agents.has(agent)) return 'accepted';
     try {
       const a = authenticateFrame(bytes, this.pinned.get(agent) ?? null, {
         pinOnFirstContact: this.opts.pinOnFirstContact !== false && !this.configured.has(agent),
@@ -111,15 +115,16 @@ export class AgentAuthentication {
       if (a.pin !== null) {
         const kept = this.opts.store.keys.pinAgentKey(this.opts.experiment, agent, publicKeyHex(a.pin), 'pinned', this.now());
         this.pinned.set(agent, parsePublicKey(kept.publicKey));
-        if (kept.publicKey !== publicKeyHex(a.pin)) return this.accept(kind, agent, bytes);
+        if (kept.publicKey !== publicKeyHex(a.pin)) return this.check(kind, agent, bytes);
         this.logger.info('agent key pinned on first contact', { agent, key: kept.publicKey, kind });
+        return 'pinned';
       }
-      return true;
+      return 'accepted';
     } catch (e) {
       const code = errorCode(e);
       // a frame that does not even parse is not an authenticity question: the aggregator
       // rejects it, with the round it arrived in, as any malformed message
-      if (code.startsWith('E_CODEC_') && code !== 'E_CODEC_SIGNATURE') return true;
+      if (code.startsWith('E_CODEC_') && code !== 'E_CODEC_SIGNATURE') return 'accepted';
       const message = e instanceof Error ? e.message : String(e);
       this.refused[code] = (this.refused[code] ?? 0) + 1;
       const rejection: UploadRejected = { round: kind === 'upload' ? headerRound(bytes) : null, agent, code, message };
@@ -131,16 +136,31 @@ export class AgentAuthentication {
       const keyChanged = (e as { details?: { keyChanged?: boolean } }).details?.keyChanged === true;
       (keyChanged ? this.logger.error : this.logger.warn).call(this.logger, keyChanged ? 'agent message signed by a different key refused' : 'agent message refused: not authentic', { kind, agent, code, error: message });
       for (const l of this.listeners) l(rejection);
-      return false;
+      return 'refused';
     }
+  }
+
+  private syncPinsThen(ack: () => void): void {
+    try {
+      this.opts.store.keys.syncPins();
+    } catch (e) {
+      // not acknowledged: the broker redelivers it and the key is pinned again
+      this.logger.error('pinned key not made durable; message left unacknowledged', { code: errorCode(e), error: (e as Error).message });
+      return;
+    }
+    ack();
   }
 
   /** `inner` with only authentic agent messages passed to the `onAgentMessage` handler. */
   wrap<T extends AggregatorTransport>(inner: T): T {
     const onAgentMessage: AggregatorTransport['onAgentMessage'] = (handler) =>
       inner.onAgentMessage((kind, agent, bytes, ack) => {
-        if (this.accept(kind, agent, bytes)) handler(kind, agent, bytes, ack);
-        else ack?.(); // dropped for good: nothing to keep at the broker
+        const verdict = this.check(kind, agent, bytes);
+        if (verdict === 'refused') ack?.(); // dropped for good: nothing to keep at the broker
+        // a message that pinned a key is acknowledged only once the pin is durable: with its
+        // batch's commit (then syncPins is a no-op), or by syncPins when it is answered sooner
+        else if (verdict === 'pinned' && ack) handler(kind, agent, bytes, () => this.syncPinsThen(ack));
+        else handler(kind, agent, bytes, ack);
       });
     return new Proxy(inner, {
       get(target, prop) {

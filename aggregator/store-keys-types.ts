@@ -16,9 +16,16 @@ export interface AggregatorKeyStore {
   saveSigningKey(privateKeyPem: string, publicKey: string, at: number): { privateKeyPem: string; publicKey: string };
   agentKey(experiment: string, agent: string): AgentKeyRecord | null;
   /**
-   * Pins `publicKey` for an agent (durably). A key already pinned is kept (and returned) unless
-   * `source` is 'configured', which replaces it.
+   * Pins `publicKey` for an agent. A key already pinned is kept (and returned) unless `source`
+   * is 'configured', which replaces it (durably, at once). A key 'pinned' on first contact is
+   * held in memory (agentKey/agentKeys see it) and written inside the next durable commit of
+   * the store (commitBatch: the batch holding the message that carried it) or by `syncPins()`,
+   * which whoever acknowledges that message sooner calls first.
    */
   pinAgentKey(experiment: string, agent: string, publicKey: string, source: AgentKeySource, at: number): AgentKeyRecord;
+  /** Writes (durably) every key pinned and not written yet; a no-op when there is none. */
+  syncPins(): void;
+  /** Whether keys were pinned and not written yet (syncPins would commit them). */
+  readonly unsyncedPins: boolean;
   agentKeys(experiment: string): AgentKeyRecord[];
 }

@@ -16,10 +16,14 @@ interface KeyRow {
   pinned_at: number;
 }
 
+const pendingKey = (experiment: string, agent: string): string => `${experiment}\u0000${agent}`;
+
 const row = (r: KeyRow): AgentKeyRecord => ({ agent: r.agent, publicKey: r.public_key, source: r.source, pinnedAt: r.pinned_at });
 
 export class SqliteAggregatorKeys implements AggregatorKeyStore {
   private readonly s;
+  /** Keys pinned on first contact since the last durable commit, not yet written. */
+  private readonly pending = new Map<string, { experiment: string; record: AgentKeyRecord }>();
 
   constructor(
     private readonly db: SqliteDb,
@@ -61,6 +65,8 @@ export class SqliteAggregatorKeys implements AggregatorKeyStore {
 
   agentKey(experiment: string, agent: string): AgentKeyRecord | null {
     return this.run('agentKey', () => {
+      const p = this.pending.get(pendingKey(experiment, agent));
+      if (p) return p.record;
       const r = this.s.getAgent.get(experiment, agent) as KeyRow | undefined;
       return r ? row(r) : null;
     });
@@ -72,12 +78,49 @@ export class SqliteAggregatorKeys implements AggregatorKeyStore {
       checkId(this.path, 'agent id', agent);
       checkId(this.path, 'public key', publicKey);
       checkTime(this.path, 'time', at);
-      durably(this.db, () => (source === 'configured' ? this.s.setAgent : this.s.pinAgent).run(experiment, agent, publicKey, source, at));
-      return row(this.s.getAgent.get(experiment, agent) as KeyRow);
+      const k = pendingKey(experiment, agent);
+      if (source === 'configured') {
+        durably(this.db, () => this.s.setAgent.run(experiment, agent, publicKey, source, at));
+        this.pending.delete(k);
+        return row(this.s.getAgent.get(experiment, agent) as KeyRow);
+      }
+      const before = this.pending.get(k)?.record ?? (this.s.getAgent.get(experiment, agent) as KeyRow | undefined);
+      if (before) return 'publicKey' in before ? before : row(before);
+      // first contact: written with the next durable commit (commitBatch or syncPins)
+      const record: AgentKeyRecord = { agent, publicKey, source, pinnedAt: at };
+      this.pending.set(k, { experiment, record });
+      return record;
     });
   }
 
+  syncPins(): void {
+    if (this.pending.size === 0) return;
+    this.run('syncPins', () => durably(this.db, () => this.writePins()));
+    this.pending.clear();
+  }
+
+  get unsyncedPins(): boolean {
+    return this.pending.size > 0;
+  }
+
+  /**
+   * Writes the pins made since the last durable commit; for the store's commitBatch, inside its
+   * transaction (then `pinsWritten()` once it committed).
+   */
+  writePins(): void {
+    for (const { experiment, record: r } of this.pending.values()) this.s.pinAgent.run(experiment, r.agent, r.publicKey, r.source, r.pinnedAt);
+  }
+
+  /** The transaction that ran writePins() committed durably. */
+  pinsWritten(): void {
+    this.pending.clear();
+  }
+
   agentKeys(experiment: string): AgentKeyRecord[] {
-    return this.run('agentKeys', () => (this.s.agents.all(experiment) as KeyRow[]).map(row));
+    return this.run('agentKeys', () => {
+      const out = (this.s.agents.all(experiment) as KeyRow[]).map(row);
+      for (const p of this.pending.values()) if (p.experiment === experiment) out.push(p.record);
+      return this.pending.size === 0 ? out : out.sort((a, b) => (a.agent < b.agent ? -1 : a.agent > b.agent ? 1 : 0));
+    });
   }
 }

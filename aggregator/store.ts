@@ -254,8 +254,9 @@ class SqliteAggregatorStore implements AggregatorStore {
       }
       for (const a of batch.agents) checkAgentFields(this.path, a.agent, a.fields);
       const jsons = batch.telemetry.map((t) => telemetryJson(this.path, experiment, t.agent, t.round, t.record, t.at));
-      return durably(this.db, () => {
+      const result = durably(this.db, () => {
         this.requireExperiment(experiment);
+        this.keys.writePins(); // keys pinned by these messages (first contact): durable with them
         const uploads = batch.uploads.map((u) =>
           this.s.insUpload.run(experiment, u.round, u.agent, toBlob(u.bytes), Math.round(u.receivedAt)).changes === 1 ? ('accepted' as const) : ('duplicate' as const),
         );
@@ -265,6 +266,8 @@ class SqliteAggregatorStore implements AggregatorStore {
         );
         return { uploads, telemetry };
       });
+      this.keys.pinsWritten();
+      return result;
     });
   }
 
@@ -382,6 +385,11 @@ class SqliteAggregatorStore implements AggregatorStore {
   }
 
   close(): void {
+    try {
+      this.keys.syncPins();
+    } catch {
+      // closing regardless: an unwritten pin is pinned again on the agent's next message
+    }
     closeDb(this.db);
   }
 }

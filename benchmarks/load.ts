@@ -4,7 +4,10 @@
  * Mosquitto with the shipped dev config and through the server's embedded broker, for each N;
  * plus the in-process figures (benchmarks/load-inprocess.ts). Table + JSON in
  * benchmarks/results/load.*, table in README.md. Bounded: every run has a timeout.
- * Env: LOAD_N (default 100,1000,5000), LOAD_ROUNDS (default 5), LOAD_BROKERS (mosquitto,embedded).
+ * Env: LOAD_N (default 100,1000,5000), LOAD_ROUNDS (default 5), LOAD_BROKERS (mosquitto,embedded);
+ * for profiling: LOAD_SERVER_NODE_ARGS (extra node flags for the server child, e.g.
+ * "--cpu-prof --cpu-prof-dir=/tmp/prof"), LOAD_NO_WRITE=1 (print only: no results files, no
+ * README), LOAD_NO_INPROC=1 (skip the in-process figures); summarise with benchmarks/load-profile.ts.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
@@ -23,6 +26,9 @@ const NS = (process.env['LOAD_N'] ?? '100,1000,5000').split(',').map(Number);
 const ROUNDS = Number(process.env['LOAD_ROUNDS'] ?? 5);
 const BROKERS = (process.env['LOAD_BROKERS'] ?? 'mosquitto,embedded').split(',') as ('mosquitto' | 'embedded')[];
 const RUN_TIMEOUT_MS = 240_000;
+const SERVER_NODE_ARGS = (process.env['LOAD_SERVER_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+const NO_WRITE = process.env['LOAD_NO_WRITE'] === '1';
+const NO_INPROC = process.env['LOAD_NO_INPROC'] === '1';
 
 interface AgentsDone {
   sends: number;
@@ -90,7 +96,7 @@ async function runOne(brokerKind: 'mosquitto' | 'embedded', n: number): Promise<
   let serverSample: ReturnType<typeof sampler> | null = null;
   const serverOut: string[] = [];
   const startServer = (): void => {
-    server = spawn(process.execPath, serverArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+    server = spawn(process.execPath, [...SERVER_NODE_ARGS, ...serverArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
     lines(server, (l) => serverOut.push(l));
     server.stderr?.on('data', () => undefined);
     serverSample = sampler(server.pid!);
@@ -147,7 +153,7 @@ async function runOne(brokerKind: 'mosquitto' | 'embedded', n: number): Promise<
 const cpuModel = cpus()[0]?.model ?? '?';
 const avx512 = /avx512f/.test(readFileSync('/proc/cpuinfo', 'utf8'));
 process.stdout.write(`bench:load on ${cpus().length} x ${cpuModel}${avx512 ? ' (AVX-512)' : ''}, Node ${process.version}\n`);
-const inproc = inProcessFigures();
+const inproc = NO_INPROC ? { uploadBytes: NaN, crcNative: false, intakePerSecond: NaN, closeMs100: NaN, closeMs5000: NaN, durablePerSecond: NaN, batch: NaN } : inProcessFigures();
 process.stdout.write(`in-process: ${JSON.stringify(inproc)}\n`);
 const rows: NetRow[] = [];
 for (const b of BROKERS) {
@@ -179,4 +185,4 @@ const md = [
   `| durable group commit (batches of ${inproc.batch}, synchronous=FULL), uploads/s | ${f(inproc.durablePerSecond, 0)} |`,
 ].join('\n');
 process.stdout.write(md + '\n');
-writeBenchmarkResults('benchmarks/results', 'load', 'bench:load', md, { cpu: cpuModel, avx512, node: process.version, rounds: ROUNDS, inProcess: inproc, runs: rows });
+if (!NO_WRITE) writeBenchmarkResults('benchmarks/results', 'load', 'bench:load', md, { cpu: cpuModel, avx512, node: process.version, rounds: ROUNDS, inProcess: inproc, runs: rows });

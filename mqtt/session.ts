@@ -293,7 +293,6 @@ export class MqttSession {
       });
       client.on('packetsend', (p) => {
         if (p.cmd === 'publish') this.counters.publishesSent++;
-        this.socket.sample();
       });
     });
   }

@@ -33,13 +33,16 @@ export interface Authenticated {
   pin: Uint8Array | null;
 }
 
+const MAX_VERIFIERS = 65_536;
 const verifiers = new Map<string, FrameVerifier>();
 
 function verifierFor(key: Uint8Array): FrameVerifier {
   const hex = publicKeyHex(key);
   let v = verifiers.get(hex);
   if (v === undefined) {
-    if (verifiers.size > 1024) verifiers.clear();
+    // bounded, oldest first out: a fleet of thousands of agents keeps every key's KeyObject
+    // (clearing the whole cache at 1,024 keys rebuilt a KeyObject per message beyond that)
+    if (verifiers.size >= MAX_VERIFIERS) verifiers.delete(verifiers.keys().next().value as string);
     v = ed25519Verifier(key);
     verifiers.set(hex, v);
   }
