@@ -1,10 +1,11 @@
 /**
  * The aggregator's boundary for uploads: everything about one UPLOAD is checked before it can have
  * any effect (size, frame, CRC, experiment, round, K/d/s, sender = topic, selection, layout and
- * value type), and the RECEIPT that answers it is built here. Pure: no store, no transport.
+ * value type), and the RECEIPT that answers it is built here. No transport; the store is only
+ * read, to tell a resend of something it holds (`heldAlready`).
  */
 import { TinyProtoError, errorCode } from '../common/errors.ts';
-import { decodeUpload, encodeReceipt, peekHeader, uploadPayloadCrc } from '../wire/codec.ts';
+import { decodeUpload, encodeReceipt, payloadCrc, peekHeader } from '../wire/codec.ts';
 import { MessageType, RECEIPT_CODE_PATTERN, type DecodedUpload, type Layout, type ReceiptOutcome } from '../wire/codec-types.ts';
 import { checkUploadValues } from '../method/robust.ts';
 import type { ExperimentConfig } from './config.ts';
@@ -51,7 +52,7 @@ export function checkSender(sender: string, agent: string): void {
 export function uploadIdentity(bytes: Uint8Array, experiment: string): { round: number; crc: number; sender: string } | null {
   try {
     const h = peekHeader(bytes, { experiment, type: MessageType.Upload });
-    return { round: h.round, crc: uploadPayloadCrc(bytes), sender: h.sender };
+    return { round: h.round, crc: payloadCrc(bytes, h), sender: h.sender };
   } catch {
     return null;
   }

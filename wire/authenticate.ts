@@ -14,7 +14,8 @@
 import { TinyProtoError } from '../common/errors.ts';
 import { MESSAGE_TYPE_NAMES, type MessageHeader } from './codec-types.ts';
 import { frameHeader } from './sign-frame.ts';
-import { ed25519Verifier, publicKeyHex, PUBLIC_KEY_BYTES, type FrameVerifier } from './signature.ts';
+import { signedPart } from './codec-header.ts';
+import { ed25519Verifier, publicKeyHex, type FrameVerifier } from './signature.ts';
 
 export interface AuthenticateOptions {
   /** Pin the key a signed frame carries when no key is known yet (trust on first use). */
@@ -69,7 +70,7 @@ function refuse(message: string, details: Record<string, unknown>): never {
 export function authenticateFrame(frame: Uint8Array, known: Uint8Array | null, opts: AuthenticateOptions): Authenticated {
   const h = frameHeader(frame);
   const what = `${MESSAGE_TYPE_NAMES[h.type] ?? 'message'} from "${h.sender}" (round ${h.round})`;
-  const signedBytes = (): Uint8Array => frame.subarray(0, h.headerLength + h.payloadLength + (h.signerKey === null ? 0 : PUBLIC_KEY_BYTES));
+  const signedBytes = (): Uint8Array => signedPart(frame, h);
   if (h.signature === null) {
     if (known !== null) {
       refuse(`unsigned ${what}: ${opts.owner} signs with key ${keyLabel(known)}`, { sender: h.sender, pinned: publicKeyHex(known) });

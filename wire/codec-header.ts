@@ -81,26 +81,44 @@ export function encodeFrame(
   w.u8(0x50); // 'P'
   w.u8(PROTOCOL_VERSION);
   w.u8(type);
-  w.u8(signer === undefined ? 0 : withKey ? FLAG_SIGNED | FLAG_KEY : FLAG_SIGNED); // flags
+  w.u8(0); // flags (set by sealFrame when signed)
   w.shortAscii(h.experiment);
   w.shortAscii(h.sender);
   w.u32(h.round);
   w.u32(payload.length);
   w.bytes(payload);
-  if (withKey) {
-    if (signer.publicKey.length !== PUBLIC_KEY_BYTES) fail('E_CODEC_SIGNATURE', `${ctx}: signer's public key is ${signer.publicKey.length} bytes, expected ${PUBLIC_KEY_BYTES}`);
-    w.bytes(signer.publicKey);
-  }
+  return sealFrame(ctx, w.finish(), signer, withKey);
+}
+
+/**
+ * Completes a frame from its header and payload (`body`, flags 0): unsigned, it appends the CRC;
+ * with a signer it sets flag bit 0 (and bit 1 with `withKey`), appends the key when embedded
+ * and the Ed25519 signature of every byte before it, then the CRC. The one place frames are
+ * signed (encodeX with a signer, and wire/sign-frame.ts).
+ */
+export function sealFrame(ctx: string, body: Uint8Array, signer: FrameSigner | undefined, withKey: boolean): Uint8Array {
+  const keyBytes = signer !== undefined && withKey ? PUBLIC_KEY_BYTES : 0;
+  const sigBytes = signer === undefined ? 0 : SIGNATURE_BYTES;
+  const total = body.length + keyBytes + sigBytes + 4;
   const out = new Uint8Array(total);
-  const unsigned = w.finish();
-  out.set(unsigned);
+  out.set(body);
   if (signer !== undefined) {
-    const sig = signer.sign(unsigned);
+    out[4] = keyBytes > 0 ? FLAG_SIGNED | FLAG_KEY : FLAG_SIGNED;
+    if (keyBytes > 0) {
+      if (signer.publicKey.length !== PUBLIC_KEY_BYTES) fail('E_CODEC_SIGNATURE', `${ctx}: signer's public key is ${signer.publicKey.length} bytes, expected ${PUBLIC_KEY_BYTES}`);
+      out.set(signer.publicKey, body.length);
+    }
+    const sig = signer.sign(out.subarray(0, body.length + keyBytes));
     if (sig.length !== SIGNATURE_BYTES) fail('E_CODEC_SIGNATURE', `${ctx}: signer returned ${sig.length} bytes, expected ${SIGNATURE_BYTES}`);
-    out.set(sig, unsigned.length);
+    out.set(sig, body.length + keyBytes);
   }
   new DataView(out.buffer).setUint32(total - 4, crc32(out, 0, total - 4), true);
   return out;
+}
+
+/** The bytes a frame's signature covers: header, payload and the embedded key if any. */
+export function signedPart(frame: Uint8Array, h: MessageHeader): Uint8Array {
+  return frame.subarray(0, h.headerLength + h.payloadLength + (h.signerKey === null ? 0 : PUBLIC_KEY_BYTES));
 }
 
 function u32le(buf: Uint8Array, at: number): number {
@@ -223,8 +241,7 @@ export function checkSignature(ctx: string, buf: Uint8Array, h: MessageHeader, v
   if (h.signature === null) {
     fail('E_CODEC_SIGNATURE', `${ctx}: unsigned message from "${h.sender}" (a signature is required)`, { sender: h.sender });
   }
-  const signedBytes = h.headerLength + h.payloadLength + (h.signerKey === null ? 0 : PUBLIC_KEY_BYTES);
-  if (!verifier.verify(buf.subarray(0, signedBytes), h.signature)) {
+  if (!verifier.verify(signedPart(buf, h), h.signature)) {
     fail('E_CODEC_SIGNATURE', `${ctx}: signature from "${h.sender}" does not verify`, { sender: h.sender });
   }
 }

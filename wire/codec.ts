@@ -110,7 +110,11 @@ export function encodeTelemetry(h: HeaderFields, body: TelemetryBody, opts?: Enc
  * signing the frame does not change. Validates the frame first (any decode error is thrown).
  */
 export function uploadPayloadCrc(frame: Uint8Array, expect: DecodeExpect = NO_EXPECT): number {
-  const h = peekHeader(frame, expect);
+  return payloadCrc(frame, peekHeader(frame, expect));
+}
+
+/** The CRC-32 of the payload of `frame`, whose header `h` was already parsed. */
+export function payloadCrc(frame: Uint8Array, h: MessageHeader): number {
   return crc32(frame, h.headerLength, h.headerLength + h.payloadLength);
 }
 

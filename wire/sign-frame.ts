@@ -4,11 +4,9 @@
  * `signFrame(encodeX(h, body), signer)` is byte for byte `encodeX(h, body, { signer })`, and
  * with `embedKey` byte for byte `encodeX(h, body, { signer, embedKey: true })`. Pure.
  */
-import { crc32 } from './crc32.ts';
-import { parseFrame } from './codec-header.ts';
-import { fail } from './codec-io.ts';
+import { parseFrame, sealFrame } from './codec-header.ts';
 import type { MessageHeader } from './codec-types.ts';
-import { FLAG_KEY, FLAG_SIGNED, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, type FrameSigner } from './signature.ts';
+import type { FrameSigner } from './signature.ts';
 
 /** No size limit beyond what the frame's own lengths allow: the frame was already encoded. */
 const ANY_SIZE = Number.MAX_SAFE_INTEGER;
@@ -26,22 +24,9 @@ export interface SignFrameOptions {
  */
 export function signFrame(frame: Uint8Array, signer: FrameSigner, opts: SignFrameOptions = {}): Uint8Array {
   const h = parseFrame('sign', frame, ANY_SIZE);
-  const withKey = opts.embedKey === true;
-  if (withKey && signer.publicKey.length !== PUBLIC_KEY_BYTES) {
-    fail('E_CODEC_SIGNATURE', `sign: signer's public key is ${signer.publicKey.length} bytes, expected ${PUBLIC_KEY_BYTES}`);
-  }
-  const body = h.headerLength + h.payloadLength;
-  const keyBytes = withKey ? PUBLIC_KEY_BYTES : 0;
-  const total = body + keyBytes + SIGNATURE_BYTES + 4;
-  const out = new Uint8Array(total);
-  out.set(frame.subarray(0, body));
-  out[4] = withKey ? FLAG_SIGNED | FLAG_KEY : FLAG_SIGNED;
-  if (withKey) out.set(signer.publicKey, body);
-  const sig = signer.sign(out.subarray(0, body + keyBytes));
-  if (sig.length !== SIGNATURE_BYTES) fail('E_CODEC_SIGNATURE', `sign: signer returned ${sig.length} bytes, expected ${SIGNATURE_BYTES}`);
-  out.set(sig, body + keyBytes);
-  new DataView(out.buffer).setUint32(total - 4, crc32(out, 0, total - 4), true);
-  return out;
+  const body = Uint8Array.from(frame.subarray(0, h.headerLength + h.payloadLength));
+  body[4] = 0; // an old signature and key are dropped
+  return sealFrame('sign', body, signer, opts.embedKey === true);
 }
 
 /** The frame's header without any expectation (size limit aside): what wrappers route on. */
