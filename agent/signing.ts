@@ -5,8 +5,7 @@
  * aggregator without a configured keys file pins it on first contact. The agent's state machine
  * is unchanged: it encodes unsigned frames and this wrapper signs them on the way out.
  */
-import { readFileSync } from 'node:fs';
-import { TinyProtoError } from '../common/errors.ts';
+import { signerFromKeyFile } from '../storage/key-file.ts';
 import { signFrame } from '../wire/sign-frame.ts';
 import { ed25519Signer, generateSigningKey, type FrameSigner } from '../wire/signature.ts';
 import type { AgentTransport } from './agent-types.ts';
@@ -20,15 +19,7 @@ export const AGENT_SIGNING_KEY_META = 'signing.privateKeyPem';
  * new key generated now and kept in the store (so the key the aggregator pins survives restarts).
  */
 export function agentSigner(store: AgentStore, keyFile?: string | null): FrameSigner {
-  if (keyFile) {
-    let pem: string;
-    try {
-      pem = readFileSync(keyFile, 'utf8');
-    } catch (e) {
-      throw new TinyProtoError('E_KEY', `cannot read the signing key file ${keyFile}: ${(e as Error).message}`);
-    }
-    return ed25519Signer(pem);
-  }
+  if (keyFile) return signerFromKeyFile(keyFile);
   const stored = store.getMeta(AGENT_SIGNING_KEY_META);
   if (stored !== null) return ed25519Signer(stored);
   const { privateKeyPem } = generateSigningKey();

@@ -5,8 +5,7 @@
  * store are unchanged: they keep unsigned frames, signed on the way out (Ed25519 is
  * deterministic, so a republished frame is byte for byte the frame published before).
  */
-import { readFileSync } from 'node:fs';
-import { TinyProtoError } from '../common/errors.ts';
+import { signerFromKeyFile } from '../storage/key-file.ts';
 import { signFrame } from '../wire/sign-frame.ts';
 import { ed25519Signer, generateSigningKey, publicKeyHex, type FrameSigner } from '../wire/signature.ts';
 import type { AggregatorTransport } from './aggregator-types.ts';
@@ -25,13 +24,7 @@ export interface AggregatorSigningKey {
  */
 export function aggregatorSigningKey(keys: AggregatorKeyStore, keyFile?: string | null, now: () => number = Date.now): AggregatorSigningKey {
   if (keyFile) {
-    let pem: string;
-    try {
-      pem = readFileSync(keyFile, 'utf8');
-    } catch (e) {
-      throw new TinyProtoError('E_KEY', `cannot read the signing key file ${keyFile}: ${(e as Error).message}`);
-    }
-    const signer = ed25519Signer(pem);
+    const signer = signerFromKeyFile(keyFile);
     return { signer, publicKey: publicKeyHex(signer.publicKey), source: 'file' };
   }
   const stored = keys.signingKey();
