@@ -120,14 +120,15 @@ export class Delivery {
   async flushOutbox(resendRound?: number): Promise<void> {
     const { experiment, store, transport, logger } = this.o;
     if (resendRound !== undefined) this.sent.delete(resendRound);
-    for (const p of store.pendingUploads(experiment)) {
+    const pending = store.pendingUploads(experiment);
+    for (const p of pending) {
       if (!this.due(p)) continue;
       store.markAttempt(experiment, p.round);
       try {
         await transport.publish('upload', p.bytes, false);
       } catch (e) {
         logger.warn('upload not delivered to the broker; kept in the outbox', { round: p.round, code: errorCode(e), error: (e as Error).message });
-        this.arm();
+        this.arm(pending);
         return;
       }
       const prev = this.sent.get(p.round);
@@ -137,7 +138,7 @@ export class Delivery {
         this.o.onUploaded({ round: p.round, bytes: p.bytes.length, attempts: p.attempts + 1 });
       }
     }
-    this.arm();
+    this.arm(pending);
   }
 
   /** Settles the outbox entry a RECEIPT names (a receipt for another upload or agent is ignored). */
@@ -159,13 +160,13 @@ export class Delivery {
     this.arm();
   }
 
-  /** A resend check at the earliest time an unsettled upload becomes due. */
-  private arm(): void {
+  /** A resend check at the earliest time an unsettled upload (of `pending`, read from the store when absent) becomes due. */
+  private arm(pending: readonly PendingUpload[] = this.o.store.pendingUploads(this.o.experiment)): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     if (this.closed) return;
     let next = Infinity;
-    for (const p of this.o.store.pendingUploads(this.o.experiment)) {
+    for (const p of pending) {
       const s = this.sent.get(p.round);
       if (s === undefined) continue; // sent at the next connection or flush
       next = Math.min(next, s.at + this.interval(s.sends));
