@@ -3,8 +3,11 @@
  * subscribes to the round, global and its receipt topic; on a ROUND it publishes STATUS and a
  * signed synthetic UPLOAD (QoS 1), resending every `resendMs` until its RECEIPT; it records when
  * it saw each ROUND and GLOBAL. Prints one JSON line with the results. No training.
- * argv: url experiment N rounds K d s resendMs timeoutMs
+ * argv: url experiment N rounds K d s resendMs timeoutMs [credentials.json ca.crt]
+ * With a credentials file (broker-config/make-fleet-credentials.sh) each agent logs in as its
+ * own user (the shipped fleet config: TLS, passwords, ACL); with a CA file it verifies the broker.
  */
+import { readFileSync } from 'node:fs';
 import mqtt from 'mqtt';
 import { aggregatorTopic, agentTopic, receiptTopic } from '../wire/topics.ts';
 import { peekHeader, decodeReceipt } from '../wire/codec.ts';
@@ -13,7 +16,9 @@ import { ed25519Signer, generateSigningKey } from '../wire/signature.ts';
 import { Rng } from '../common/rng.ts';
 import { syntheticStatus, syntheticUpload } from './load-uploads.ts';
 
-const [url, experiment, nText, roundsText, kText, dText, sText, resendText, timeoutText] = process.argv.slice(2);
+const [url, experiment, nText, roundsText, kText, dText, sText, resendText, timeoutText, credentialsFile, caFile] = process.argv.slice(2);
+const credentials = credentialsFile ? (JSON.parse(readFileSync(credentialsFile, 'utf8')) as Record<string, string>) : null;
+const ca = caFile ? readFileSync(caFile) : undefined;
 const N = Number(nText);
 const rounds = Number(roundsText);
 const shape = { experiment: experiment!, K: Number(kText), d: Number(dText), s: Number(sText) };
@@ -53,7 +58,9 @@ async function start(i: number): Promise<void> {
   const id = `agent-${i}`;
   const key = generateSigningKey();
   const signer = ed25519Signer(key.privateKeyPem);
-  const client = mqtt.connect(url!, { clientId: `${experiment}:${id}`, clean: false, protocolVersion: 4, reconnectPeriod: 1000, connectTimeout: 60_000, keepalive: 120 });
+  const login = credentials ? { username: id, password: credentials[id] ?? '' } : {};
+  const tls = ca ? { ca, rejectUnauthorized: true } : {};
+  const client = mqtt.connect(url!, { clientId: `${experiment}:${id}`, clean: false, protocolVersion: 4, reconnectPeriod: 1000, connectTimeout: 60_000, keepalive: 120, ...login, ...tls });
   const sim: Sim = { id, client, roundSeen: new Map(), globalSeen: new Map(), receipted: new Set(), sends: 0 };
   sims.push(sim);
   client.on('message', (topic, payload) => {

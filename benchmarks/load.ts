@@ -4,7 +4,10 @@
  * Mosquitto with the shipped dev config and through the server's embedded broker, for each N;
  * plus the in-process figures (benchmarks/load-inprocess.ts). Table + JSON in
  * benchmarks/results/load.*, table in README.md. Bounded: every run has a timeout.
- * Env: LOAD_N (default 100,1000,5000), LOAD_ROUNDS (default 5), LOAD_BROKERS (mosquitto,embedded);
+ * Brokers: `mosquitto` (the shipped dev config), `fleet` (the shipped fleet config: agents over TLS
+ * with a password each and the ACL, the server on its loopback listener as the config documents)
+ * and `embedded`.
+ * Env: LOAD_N (default 100,1000,5000), LOAD_ROUNDS (default 5), LOAD_BROKERS (fleet,mosquitto,embedded);
  * for profiling: LOAD_SERVER_NODE_ARGS (extra node flags for the server child, e.g.
  * "--cpu-prof --cpu-prof-dir=/tmp/prof"), LOAD_NO_WRITE=1 (print only: no results files, no
  * README), LOAD_NO_INPROC=1 (skip the in-process figures); summarise with benchmarks/load-profile.ts.
@@ -24,7 +27,13 @@ import { sampler, cpuSeconds } from './load-proc.ts';
 
 const NS = (process.env['LOAD_N'] ?? '100,1000,5000').split(',').map(Number);
 const ROUNDS = Number(process.env['LOAD_ROUNDS'] ?? 5);
-const BROKERS = (process.env['LOAD_BROKERS'] ?? 'mosquitto,embedded').split(',') as ('mosquitto' | 'embedded')[];
+const BROKERS = (process.env['LOAD_BROKERS'] ?? 'fleet,mosquitto,embedded').split(',') as BrokerKind[];
+type BrokerKind = 'fleet' | 'mosquitto' | 'embedded';
+const BROKER_NAMES: Record<BrokerKind, string> = {
+  fleet: 'Mosquitto 2.0 (fleet config: TLS, passwords, ACL)',
+  mosquitto: 'Mosquitto 2.0 (dev config)',
+  embedded: 'embedded (aedes, in the server)',
+};
 const RUN_TIMEOUT_MS = 240_000;
 const SERVER_NODE_ARGS = (process.env['LOAD_SERVER_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
 const NO_WRITE = process.env['LOAD_NO_WRITE'] === '1';
@@ -71,18 +80,25 @@ function exited(child: ChildProcess, ms: number): Promise<number | null> {
   });
 }
 
-async function runOne(brokerKind: 'mosquitto' | 'embedded', n: number): Promise<NetRow> {
+async function runOne(brokerKind: BrokerKind, n: number): Promise<NetRow> {
   const dir = mkdtempSync(join(tmpdir(), `tinyproto-load-${brokerKind}-${n}-`));
   const experiment = `load-${brokerKind}-${n}`;
   const config = resolveExperimentConfig({ experiment, agents: Array.from({ length: n }, (_, i) => `agent-${i}`), mu: 1e-4 });
   const s = experimentMasks(config)!.s;
   let mosq: RunningMosquitto | null = null;
   let url: string;
+  const agentUrlArgs: string[] = [];
   const serverArgs = ['bin/tinyproto.mjs', 'server', '--experiment', experiment, '--agents', String(n), '--rounds', String(ROUNDS), '--mu', '1e-4', '--store', join(dir, 'server.db'), '--deadline-ms', '120000', '--min-uploads', String(n), '--telemetry-wait-ms', '0'];
   if (brokerKind === 'mosquitto') {
     mosq = await startMosquitto({ config: 'dev', dir: join(dir, 'mosquitto') });
     url = mosq.url;
     serverArgs.push('--broker', url);
+  } else if (brokerKind === 'fleet') {
+    const agentIds = config.agents;
+    mosq = await startMosquitto({ config: 'fleet', dir: join(dir, 'mosquitto'), agents: [...agentIds], startTimeoutMs: 30_000 });
+    url = mosq.tlsUrl!;
+    serverArgs.push('--broker', mosq.url, '--username', 'aggregator', '--password', mosq.credentials!['aggregator']!);
+    agentUrlArgs.push(join(mosq.dir, 'credentials.json'), mosq.caFile!);
   } else {
     const port = await freePort();
     url = `mqtt://127.0.0.1:${port}`;
@@ -106,7 +122,7 @@ async function runOne(brokerKind: 'mosquitto' | 'embedded', n: number): Promise<
     // wait for the embedded broker to listen
     for (let k = 0; k < 200 && !serverOut.some((l) => l.includes('connected to')); k++) await new Promise((r) => setTimeout(r, 50));
   }
-  const agents = spawn(process.execPath, ['--import', 'tsx', 'benchmarks/load-agents.ts', url, experiment, String(n), String(ROUNDS), String(config.numClasses), String(config.featureDim), String(s), '5000', String(RUN_TIMEOUT_MS - 30_000)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const agents = spawn(process.execPath, ['--import', 'tsx', 'benchmarks/load-agents.ts', url, experiment, String(n), String(ROUNDS), String(config.numClasses), String(config.featureDim), String(s), '5000', String(RUN_TIMEOUT_MS - 30_000), ...agentUrlArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
   let t0 = 0;
   lines(agents, (l) => {
     const m = JSON.parse(l) as { event: string; connectMs?: number };
@@ -132,7 +148,7 @@ async function runOne(brokerKind: 'mosquitto' | 'embedded', n: number): Promise<
   const roundS = d ? d.perRound.map((r) => (r.roundMs ?? NaN) / 1000) : [];
   rmSync(dir, { recursive: true, force: true });
   return {
-    broker: brokerKind === 'mosquitto' ? 'Mosquitto 2.0 (dev config)' : 'embedded (aedes, in the server)',
+    broker: BROKER_NAMES[brokerKind],
     n,
     rounds: closed.length,
     connectS: connectMs / 1000,
@@ -157,7 +173,7 @@ const inproc = NO_INPROC ? { uploadBytes: NaN, crcNative: false, intakePerSecond
 process.stdout.write(`in-process: ${JSON.stringify(inproc)}\n`);
 const rows: NetRow[] = [];
 for (const b of BROKERS) {
-  if (b === 'mosquitto' && !mosquittoAvailable()) {
+  if (b !== 'embedded' && !mosquittoAvailable()) {
     process.stdout.write('mosquitto not installed: skipped\n');
     continue;
   }
