@@ -1,11 +1,15 @@
 /**
  * Fault suite, process side (real Mosquitto, real agent and aggregator processes): an agent and
- * the aggregator killed mid-round and restarted, and a broker queue far below the upload burst.
+ * the aggregator killed mid-round and restarted, the aggregator killed in the middle of a group
+ * commit (uploads received, PUBACKs held, batch not yet durable), and a broker queue far below
+ * the upload burst.
  * Each case checks that every round completes and that the aggregator's store holds every upload
  * the agents produced, exactly once (test/helpers/faults.ts).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { openAggregatorStore } from '../aggregator/store.ts';
 import { assertEverythingDelivered, closedRounds, faultsSkip, sleep, startAgent, startServer, until, withFleet } from './helpers/faults.ts';
 
 test('an agent killed (-9) mid-round and restarted from its store: it never trains a round twice and its upload arrives once', { skip: faultsSkip, timeout: 180_000 }, async () => {
@@ -34,6 +38,35 @@ test('the aggregator killed (-9) mid-round and restarted from its store resumes 
     assert.ok(second.has(/^round 2 resumed/), 'the restarted aggregator resumed round 2');
     assertEverythingDelivered(f);
   });
+});
+
+test('the aggregator killed (-9) in the middle of a group commit, its PUBACKs held: the broker redelivers, nothing is lost or counted twice', { skip: faultsSkip, timeout: 180_000 }, async () => {
+  // a batch waits 1 s after its first message before it commits: the kill lands inside that window
+  await withFleet(
+    'mid-batch',
+    {},
+    async (f, _broker, server, agents, track) => {
+      await until(() => agents.some((a) => a.has(/round 2: upload acknowledged by the broker/)), 'a round-2 upload to reach the broker', 120_000);
+      await sleep(100);
+      await server.kill9();
+      const reached = agents.filter((a) => a.has(/round 2: upload acknowledged by the broker/)).length;
+      const store = openAggregatorStore(join(f.dir, 'server.db'));
+      const committed = store.uploadsFor(f.experiment, 2).length;
+      store.close();
+      // the fault really bit: the aggregator had an upload in hand that was not yet durable
+      assert.ok(committed < reached, `round-2 uploads committed ${committed} < reached the broker ${reached}`);
+      const second = track(startServer(f));
+      await second.exited;
+      assert.equal(second.exitCode, 0, second.tail());
+      assert.deepEqual(closedRounds(second), [2, 3]);
+      const { outcomes } = assertEverythingDelivered(f);
+      assert.equal(outcomes.length, f.agents * f.rounds);
+      // the agents resend only after a minute: what the killed aggregator held came back from
+      // the broker's redelivery of the unacknowledged PUBLISHes, not from the agents
+      for (const a of agents) assert.ok(a.has(/round 2: upload committed by the aggregator \(accepted, 1 send\(s\)\)/), `${a.name} round 2 in one send:\n${a.tail(6)}`);
+    },
+    { extraServerArgs: ['--commit-delay-ms', '1000', '--commit-batch', '1000'], agentEnv: { TINYPROTO_RESEND_AFTER_MS: '60000' } },
+  );
 });
 
 test('a broker queue far below the upload burst (max_queued_messages 1) while the aggregator is down: dropped uploads are resent until committed', { skip: faultsSkip, timeout: 180_000 }, async () => {

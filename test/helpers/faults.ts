@@ -269,18 +269,19 @@ export async function withFleet(
   name: string,
   brokerOpts: BrokerOptions,
   body: (f: FleetSpec, broker: FaultBroker, server: Proc, agents: Proc[], track: (p: Proc) => Proc) => Promise<void>,
-  spec: Partial<FleetSpec> & { idle?: number[]; serverLater?: boolean } = {},
+  spec: Partial<FleetSpec> & { idle?: number[]; serverLater?: boolean; agentEnv?: NodeJS.ProcessEnv } = {},
 ): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), `tinyproto-fault-${name}-`));
   const procs: Proc[] = [];
   let broker: FaultBroker | null = null;
   try {
     broker = await FaultBroker.start(join(dir, 'broker'), brokerOpts);
-    const f: FleetSpec = { dir, experiment: `fault-${name}`, agents: 3, rounds: 3, broker: broker.url, ...spec };
+    const { agentEnv: _agentEnv, idle: _idle, serverLater: _serverLater, ...fleetSpec } = spec;
+    const f: FleetSpec = { dir, experiment: `fault-${name}`, agents: 3, rounds: 3, broker: broker.url, ...fleetSpec };
     // serverLater: the body starts the server itself (its Proc here is a placeholder that never ran)
     const server = spec.serverLater === true ? new Proc('server (not started)', spawn('true')) : startServer(f);
     procs.push(server);
-    const agents = Array.from({ length: f.agents }, (_, i) => i).filter((i) => !(spec.idle ?? []).includes(i)).map((i) => startAgent(f, i));
+    const agents = Array.from({ length: f.agents }, (_, i) => i).filter((i) => !(spec.idle ?? []).includes(i)).map((i) => startAgent(f, i, spec.agentEnv));
     procs.push(...agents);
     const track = (p: Proc): Proc => (procs.push(p), p);
     await body(f, broker, server, agents, track);
