@@ -12,7 +12,8 @@ import type Database from 'better-sqlite3';
 import { TinyProtoError, isTinyProtoError } from '../common/errors.ts';
 import type { RoundTelemetry } from '../wire/telemetry.ts';
 import { fromBlob, guard, openStoreReadOnly, parseJsonObject, storeError, type SqliteDb } from '../storage/sqlite.ts';
-import { blobToInt32, decodeState, parseShardMeta } from './store-codec.ts';
+import { blobToInt32, parseShardMeta } from './store-codec.ts';
+import { decodeState } from '../storage/model-state.ts';
 import { AGENT_SCHEMA_VERSION } from './store-schema.ts';
 import type { EvaluationRecord, ShardPart, StoredCheckpoint, StoredShard, UploadOutcome, UploadState } from './store-types.ts';
 

@@ -19,7 +19,8 @@ import {
   toBlob,
   type SqliteDb,
 } from '../storage/sqlite.ts';
-import { checkKey, checkRound, encodeState } from './store-codec.ts';
+import { checkKey, checkRound } from './store-codec.ts';
+import { encodeState } from '../storage/model-state.ts';
 import { int32ToBlob, validateMeta, validatePart } from './store-codec.ts';
 import { AgentStoreReads, evaluationKey } from './store-view.ts';
 import { AGENT_SCHEMA, SHARD_CHUNK_BYTES } from './store-schema.ts';

@@ -59,6 +59,13 @@ ${EXPERIMENT_FILE_HELP}
   --value-type T          ${VALUE_TYPES.join(' | ')}: how prototype values cross the wire (default ${SIM_DEFAULTS.valueType})
   --board NAME            board profile for energy estimates: auto (this machine), rpi3bplus, rpi4b,
                           rpi5, rpizero2w, jetson-nano, jetson-orin-nano, x86-generic (default ${SIM_DEFAULTS.board})
+  --eval-every K          evaluate every K rounds and always the last (default ${SIM_DEFAULTS.evalEvery})
+  --plateau N             stop when N evaluations in a row improved neither best accuracy by more
+                          than --plateau-delta (default ${SIM_DEFAULTS.plateau} = never)
+  --plateau-delta F       improvement that counts, a fraction (default ${SIM_DEFAULTS.plateauDelta} = ${SIM_DEFAULTS.plateauDelta * 100} points)
+  --checkpoint FILE       write a checkpoint (SQLite) after every round (default none)
+  --resume                continue from --checkpoint FILE when it holds a run of the same setup
+                          (raise --rounds to go further; default off)
   --json FILE             write the full result (config, per-round, per-client) as JSON (default none)
   --quiet                 print only the final summary (default off)
   -h, --help
@@ -94,6 +101,11 @@ export function parseSimulateArgs(argv: string[]): { config: SimConfig; json?: s
       'allow-cpu': { type: 'boolean' },
       'value-type': { type: 'string' },
       board: { type: 'string' },
+      'eval-every': { type: 'string' },
+      plateau: { type: 'string' },
+      'plateau-delta': { type: 'string' },
+      checkpoint: { type: 'string' },
+      resume: { type: 'boolean' },
       json: { type: 'string' },
       quiet: { type: 'boolean' },
       'experiment-file': { type: 'string' },
@@ -127,6 +139,11 @@ export function parseSimulateArgs(argv: string[]): { config: SimConfig; json?: s
     allowCpu: values['allow-cpu'],
     valueType: values['value-type'] as SimConfig['valueType'] | undefined,
     board: values.board,
+    evalEvery: flagInt('eval-every', values['eval-every']),
+    plateau: flagInt('plateau', values.plateau),
+    plateauDelta: flagNumber('plateau-delta', values['plateau-delta']),
+    checkpoint: values.checkpoint,
+    resume: values.resume,
   };
   const config = resolveSimConfig({ ...file.options, ...definedOnly(flags) });
   return { config, ...(values.json ? { json: values.json } : {}), quiet: values.quiet ?? false, help: values.help ?? false, ignored: file.ignored };
@@ -164,7 +181,9 @@ export function summaryText(res: SimResult): string {
       `best acc (proto) ${pct(s.best.accuracyPrototype)}${s.best.roundPrototype ? ` at round ${s.best.roundPrototype}` : ''}`,
     `last round: acc (head) ${pct(s.last.accuracyHead)}, acc (proto) ${pct(s.last.accuracyPrototype)}`,
     `payload per client per round: up ${bytes(s.meanBytesUpPerClientRound)}, down ${bytes(s.meanBytesDownPerClientRound)}; ` +
-      `total up ${bytes(s.totalBytesUp)}, down ${bytes(s.totalBytesDown)}; ${res.seconds.toFixed(0)} s`,
+      `total up ${bytes(s.totalBytesUp)}, down ${bytes(s.totalBytesDown)}; ${res.seconds.toFixed(0)} s` +
+      (res.resumedFrom !== null ? ` (continued from the checkpoint of round ${res.resumedFrom})` : ''),
+    ...(res.stopped.reason === 'plateau' ? [`stopped at round ${res.stopped.round}: ${res.config.plateau} evaluations without an improvement over ${pct(res.config.plateauDelta)}`] : []),
   ].join('\n');
 }
 

@@ -274,8 +274,7 @@ export async function startMosquitto(opts: StartMosquittoOptions): Promise<Runni
   try {
     let credentials: Record<string, string> | undefined;
     if (opts.config === 'fleet') {
-      // mosquitto_passwd runs once per user: allow for large fleets
-      credentials = await makeFleetCredentials(dir, opts.agents ?? [], { force: true, timeoutMs: 30_000 + 20 * (opts.agents?.length ?? 0) });
+      credentials = await makeFleetCredentials(dir, opts.agents ?? [], { force: true, timeoutMs: 30_000 + 20 * (opts.agents?.length ?? 0) }); // mosquitto_passwd runs once per user
     }
     const dataDir = join(dir, 'data');
     mkdirSync(dataDir, { recursive: true });

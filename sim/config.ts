@@ -48,6 +48,19 @@ export interface SimConfig extends SimSetup {
   readonly evalBatchSize: number;
   /** Board profile each simulated client is modelled as, for energy estimates ('auto' = this machine). */
   readonly board: string;
+  /** Evaluate every this many rounds, and always the last one (long runs: evaluation costs). */
+  readonly evalEvery: number;
+  /**
+   * Stop early when this many evaluations in a row improved neither the best head nor the best
+   * prototype accuracy by more than `plateauDelta` (0 = never stop early).
+   */
+  readonly plateau: number;
+  /** Improvement that counts, as a fraction (0.002 = 0.2 points). */
+  readonly plateauDelta: number;
+  /** SQLite file the run's checkpoint is written to after every round (null = none). */
+  readonly checkpoint: string | null;
+  /** Continue from `checkpoint` when it holds a run of the same setup. */
+  readonly resume: boolean;
 }
 
 export const SIM_DEFAULTS: SimConfig = Object.freeze({
@@ -65,6 +78,11 @@ export const SIM_DEFAULTS: SimConfig = Object.freeze({
   allowCpu: false,
   evalBatchSize: 256,
   board: 'auto',
+  evalEvery: 1,
+  plateau: 0,
+  plateauDelta: 0.002,
+  checkpoint: null,
+  resume: false,
 } satisfies SimConfig);
 
 /** Merge `options` over the defaults, validate every field, and freeze the result. */
@@ -84,5 +102,10 @@ export function resolveSimConfig(options: Partial<SimConfig> = {}): SimConfig {
   validateEngineSettings(c, 'pass allowCpu (--allow-cpu)');
   int('evalBatchSize', c.evalBatchSize, 1, 65_536);
   if (c.board !== 'auto') oneOf('board', c.board, BOARD_NAMES);
+  int('evalEvery', c.evalEvery, 1, 100_000);
+  int('plateau', c.plateau, 0, 100_000);
+  num('plateauDelta', c.plateauDelta, 0, 1);
+  if (c.checkpoint !== null && (typeof c.checkpoint !== 'string' || c.checkpoint === '')) fail('checkpoint', 'must be a file path', c.checkpoint);
+  if (c.resume && c.checkpoint === null) fail('resume', 'needs a checkpoint file (--checkpoint FILE)', c.resume);
   return Object.freeze({ ...c, families: Object.freeze([...c.families]) });
 }

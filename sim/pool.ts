@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { TinyProtoError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import { COMPILED } from '../common/runtime.ts';
-import type { Engine } from '../models/engine.ts';
+import type { Engine, ModelState } from '../models/engine.ts';
 import { Learner } from '../learner/learner.ts';
 import type { ClientEval, ClientInit, ClientUpload, GlobalState, ModelInfo, RunnerSettings } from '../learner/types.ts';
 import type { WorkerProgress, WorkerReply, WorkerRequest } from './worker-protocol.ts';
@@ -19,6 +19,10 @@ export interface ClientPool {
   /** Trains every client; `onTrained` is called as each one finishes. */
   train(round: number, global: GlobalState | null, onTrained?: (client: number) => void): Promise<ClientUpload[]>;
   evaluate(round: number, global: GlobalState | null): Promise<ClientEval[]>;
+  /** Every client's model state, in client order (checkpoints). */
+  getStates(): Promise<ModelState[]>;
+  /** Restores what getStates returned. */
+  setStates(states: readonly ModelState[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -47,9 +51,22 @@ export class InProcessPool implements ClientPool {
     return out;
   }
 
+  async getStates(): Promise<ModelState[]> {
+    return this.clients.map((c) => c.getState());
+  }
+
+  async setStates(states: readonly ModelState[]): Promise<void> {
+    checkStates(states, this.clients.length);
+    this.clients.forEach((c, i) => c.setState(states[i]!));
+  }
+
   async close(): Promise<void> {
     for (const c of this.clients) c.dispose();
   }
+}
+
+function checkStates(states: readonly ModelState[], clients: number): void {
+  if (states.length !== clients) throw new TinyProtoError('E_CONFIG', `${states.length} client states for ${clients} clients`);
 }
 
 /**
@@ -120,10 +137,13 @@ export class WorkerPool implements ClientPool {
   models: readonly ModelInfo[] = [];
   private readonly workers: WorkerHandle[];
   private readonly numClients: number;
+  /** Client indexes each worker holds, in its order. */
+  private readonly groups: number[][];
 
-  private constructor(workers: WorkerHandle[], numClients: number) {
+  private constructor(workers: WorkerHandle[], numClients: number, groups: number[][]) {
     this.workers = workers;
     this.numClients = numClients;
+    this.groups = groups;
   }
 
   static async create(
@@ -135,7 +155,7 @@ export class WorkerPool implements ClientPool {
   ): Promise<WorkerPool> {
     const groups = assignClients(costs, workers).filter((g) => g.length > 0);
     const handles = groups.map((_, i) => new WorkerHandle(i, logger));
-    const pool = new WorkerPool(handles, inits.length);
+    const pool = new WorkerPool(handles, inits.length, groups);
     try {
       const infos = await Promise.all(
         handles.map((h, w) => h.call<ModelInfo[]>({ type: 'init', settings, clients: groups[w]!.map((i) => inits[i]!) })),
@@ -164,6 +184,18 @@ export class WorkerPool implements ClientPool {
   async evaluate(round: number, global: GlobalState | null): Promise<ClientEval[]> {
     const parts = await Promise.all(this.workers.map((h) => h.call<ClientEval[]>({ type: 'evaluate', round, global })));
     return this.collect(parts);
+  }
+
+  async getStates(): Promise<ModelState[]> {
+    const parts = await Promise.all(this.workers.map((h) => h.call<ModelState[]>({ type: 'getStates' })));
+    const out = new Array<ModelState>(this.numClients);
+    parts.forEach((part, w) => part.forEach((s, k) => (out[this.groups[w]![k]!] = s)));
+    return out;
+  }
+
+  async setStates(states: readonly ModelState[]): Promise<void> {
+    checkStates(states, this.numClients);
+    await Promise.all(this.workers.map((h, w) => h.call<null>({ type: 'setStates', states: this.groups[w]!.map((i) => states[i]!) })));
   }
 
   async close(): Promise<void> {

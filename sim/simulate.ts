@@ -16,7 +16,6 @@ import { globalThroughWire, uploadThroughWire, type WireContext } from './wire.t
 import { simulatedTelemetry } from './telemetry.ts';
 import { getProfile } from '../board/profiles.ts';
 import { resolveBoard } from '../board/detect.ts';
-import type { RoundTelemetry } from '../wire/telemetry.ts';
 import { updateGlobalPrototypes } from '../method/global.ts';
 import { loadDataset, makeShards, toFloatBatch, gatherLabels, DEFAULT_DATA_DIR } from '../data/index.ts';
 import type { ImageDataset } from '../data/types.ts';
@@ -28,6 +27,9 @@ import type { ClientInit, GlobalState, ModelInfo, RunnerSettings } from '../lear
 import { InProcessPool, WorkerPool, type ClientPool } from './pool.ts';
 import { engineOptions, threadsPerEngine } from '../learner/engine-settings.ts';
 import { weightedAccuracy } from '../learner/eval.ts';
+import { SimCheckpointStore, setupKey } from './checkpoint.ts';
+import { evaluatesRound, PlateauRule } from './long-run.ts';
+import type { ClientRoundRecord, RoundRecord } from './records.ts';
 
 /**
  * Relative training cost per image of each family (ResNet-8 = 1), used only as a scheduling hint
@@ -41,44 +43,7 @@ const FAMILY_COST: Record<EngineName, Record<Family, number>> = {
   tfjs: { resnet8: 1, mobilenetv2: 1.3, shufflenetv2: 1.5, 'efficientnet-lite': 1.5 },
 };
 
-export interface ClientRoundRecord {
-  readonly client: number;
-  readonly family: Family;
-  readonly testCount: number;
-  readonly accuracyHead: number;
-  readonly accuracyPrototype: number | null;
-  readonly classesHeld: number;
-  /** Payload: the value bytes of the upload / of the global prototypes received. */
-  readonly bytesUp: number;
-  readonly bytesDown: number;
-  /** Whole encoded messages (header, class bitmap, values, CRC), without MQTT framing. */
-  readonly messageBytesUp: number;
-  readonly messageBytesDown: number;
-  readonly loss: number;
-  readonly protoLoss: number;
-  readonly trainSeconds: number;
-  /** The same per-round record an agent sends (energy estimated from the board profile). */
-  readonly telemetry: RoundTelemetry;
-}
-
-export interface RoundRecord {
-  readonly round: number;
-  /** Test-size-weighted mean over clients of accuracy by the head. */
-  readonly accuracyHead: number;
-  /** Same, by the nearest prototype (null before any prototype exists). */
-  readonly accuracyPrototype: number | null;
-  /** Payload bytes summed over clients this round. */
-  readonly bytesUp: number;
-  readonly bytesDown: number;
-  readonly bytesUpPerClient: number;
-  readonly bytesDownPerClient: number;
-  readonly messageBytesUpPerClient: number;
-  readonly messageBytesDownPerClient: number;
-  readonly loss: number;
-  readonly protoLoss: number;
-  readonly seconds: number;
-  readonly clients: readonly ClientRoundRecord[];
-}
+export type { ClientRoundRecord, RoundRecord } from './records.ts';
 
 export interface SimSummary {
   readonly best: { readonly accuracyHead: number; readonly roundHead: number; readonly accuracyPrototype: number | null; readonly roundPrototype: number | null };
@@ -101,6 +66,11 @@ export interface SimResult {
   readonly threads: number;
   readonly rounds: readonly RoundRecord[];
   readonly summary: SimSummary;
+  /** Why the run ended: its last round, or the plateau rule (at that round). */
+  readonly stopped: { readonly reason: 'rounds' | 'plateau'; readonly round: number };
+  /** The checkpoint round this run continued from (null = started at round 1). */
+  readonly resumedFrom: number | null;
+  /** Seconds of this invocation (a resumed run does not count the time before). */
   readonly seconds: number;
 }
 
@@ -124,7 +94,7 @@ export function summarise(rounds: readonly RoundRecord[]): SimSummary {
   let down = 0;
   let clientRounds = 0;
   for (const r of rounds) {
-    if (r.accuracyHead > bestH) {
+    if (r.accuracyHead !== null && r.accuracyHead > bestH) {
       bestH = r.accuracyHead;
       bestHR = r.round;
     }
@@ -247,8 +217,29 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
   const rounds: RoundRecord[] = [];
   let global: GlobalState | null = null;
   let globalPrototypes = new Map<number, Float32Array>();
+  let received: Map<number, Float32Array> | null = null;
+  const plateau = new PlateauRule(cfg.plateau, cfg.plateauDelta);
+  const key = setupKey(cfg);
+  let checkpoints: SimCheckpointStore | null = null;
+  let resumedFrom: number | null = null;
   try {
-    for (let round = 1; round <= cfg.rounds; round++) {
+    if (cfg.checkpoint !== null) {
+      checkpoints = SimCheckpointStore.open(cfg.checkpoint);
+      const cp = cfg.resume ? checkpoints.load(key) : null;
+      if (cp) {
+        await pool.setStates(cp.states);
+        rounds.push(...cp.records);
+        globalPrototypes = new Map(cp.aggregate);
+        received = cp.received === null ? null : new Map(cp.received);
+        global = received === null ? null : expandGlobalPrototypes(received, masks, K, d);
+        for (const r of rounds) plateau.feed(r);
+        resumedFrom = cp.round;
+        logger.info('resumed from the checkpoint', { checkpoint: cfg.checkpoint, round: cp.round });
+      } else if (cfg.resume) {
+        logger.info('no checkpoint to resume from: starting at round 1', { checkpoint: cfg.checkpoint });
+      }
+    }
+    for (let round = rounds.length + 1; round <= cfg.rounds && plateau.stoppedAt === null; round++) {
       const tr = performance.now();
       let trained = 0;
       hooks.onProgress?.(round, 0, cfg.clients);
@@ -265,19 +256,21 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
       let down: { payloadBytes: number; messageBytes: number } = { payloadBytes: 0, messageBytes: 0 };
       if (update) {
         globalPrototypes = update.prototypes;
-        const received = globalThroughWire(update.prototypes, update.contributors, wire);
-        down = received;
-        global = expandGlobalPrototypes(received.prototypes, masks, K, d);
+        const wired = globalThroughWire(update.prototypes, update.contributors, wire);
+        down = wired;
+        received = wired.prototypes;
+        global = expandGlobalPrototypes(received, masks, K, d);
       }
-      const evals = await pool.evaluate(round, global);
+      const evaluated = evaluatesRound(round, cfg.rounds, cfg.evalEvery);
+      const evals = evaluated ? await pool.evaluate(round, global) : null;
       const clients: ClientRoundRecord[] = uploads.map((u, i) => {
-        const e = evals[i]!;
+        const e = evals?.[i] ?? null;
         return {
           client: u.client,
           family: inits[i]!.family,
-          testCount: e.testCount,
-          accuracyHead: e.testCount ? e.headCorrect / e.testCount : 0,
-          accuracyPrototype: e.prototypeCorrect === null ? null : e.testCount ? e.prototypeCorrect / e.testCount : 0,
+          testCount: e?.testCount ?? 0,
+          accuracyHead: e === null ? null : e.testCount ? e.headCorrect / e.testCount : 0,
+          accuracyPrototype: e === null || e.prototypeCorrect === null ? null : e.testCount ? e.prototypeCorrect / e.testCount : 0,
           classesHeld: u.classesHeld,
           bytesUp: sent[i]?.payloadBytes ?? 0,
           bytesDown: down.payloadBytes,
@@ -299,8 +292,9 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
       const steps = uploads.reduce((a, u) => a + u.train.steps, 0) || 1;
       const rec: RoundRecord = {
         round,
-        accuracyHead: weightedAccuracy(evals.map((e) => ({ count: e.testCount, correct: e.headCorrect }))) ?? 0,
-        accuracyPrototype: weightedAccuracy(evals.map((e) => ({ count: e.testCount, correct: e.prototypeCorrect }))),
+        evaluated,
+        accuracyHead: evals === null ? null : (weightedAccuracy(evals.map((e) => ({ count: e.testCount, correct: e.headCorrect }))) ?? 0),
+        accuracyPrototype: evals === null ? null : weightedAccuracy(evals.map((e) => ({ count: e.testCount, correct: e.prototypeCorrect }))),
         bytesUp,
         bytesDown: down.payloadBytes * clients.length,
         bytesUpPerClient: bytesUp / clients.length,
@@ -313,10 +307,16 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
         clients,
       };
       rounds.push(rec);
+      plateau.feed(rec);
+      checkpoints?.save(key, { round, records: rounds, states: await pool.getStates(), aggregate: globalPrototypes, received });
       hooks.onRound?.(rec);
     }
   } finally {
+    checkpoints?.close();
     await pool.close();
   }
-  return { config: cfg, ...ready, rounds, summary: summarise(rounds), seconds: (performance.now() - t0) / 1000 };
+  const lastRound = rounds[rounds.length - 1]?.round ?? 0;
+  const stopped = plateau.stoppedAt !== null ? { reason: 'plateau' as const, round: plateau.stoppedAt } : { reason: 'rounds' as const, round: lastRound };
+  if (stopped.reason === 'plateau') logger.info('stopped at a plateau', { round: stopped.round, patience: cfg.plateau, delta: cfg.plateauDelta });
+  return { config: cfg, ...ready, rounds, summary: summarise(rounds), stopped, resumedFrom, seconds: (performance.now() - t0) / 1000 };
 }

@@ -13,10 +13,11 @@ import type { RoundTelemetry } from '../wire/telemetry.ts';
 
 export function simulatedTelemetry(
   u: ClientUpload,
-  e: ClientEval,
+  e: ClientEval | null,
   ctx: { experiment: string; family: string; profile: BoardProfile; messageBytesUp: number; messageBytesDown: number },
 ): RoundTelemetry {
-  const busy = u.trainSeconds + u.prototypeSeconds + e.evalSeconds;
+  const evalSeconds = e?.evalSeconds ?? 0;
+  const busy = u.trainSeconds + u.prototypeSeconds + evalSeconds;
   const usage = { wallSeconds: busy, cpuUserSeconds: busy, cpuSystemSeconds: 0, bytesSent: ctx.messageBytesUp, bytesReceived: ctx.messageBytesDown };
   const energy = estimateEnergy(ctx.profile, usage);
   return {
@@ -25,7 +26,7 @@ export function simulatedTelemetry(
     round: u.round,
     family: ctx.family,
     board: ctx.profile.name,
-    phases: { dataLoad: 0, train: u.trainSeconds, prototypes: u.prototypeSeconds, encode: 0, upload: 0, waitGlobal: 0, evaluate: e.evalSeconds, round: busy },
+    phases: { dataLoad: 0, train: u.trainSeconds, prototypes: u.prototypeSeconds, encode: 0, upload: 0, waitGlobal: 0, evaluate: evalSeconds, round: busy },
     memory: {
       peakRssBytes: u.memory.rssBytes,
       heapUsedBytes: u.memory.heapUsedBytes,
@@ -38,11 +39,15 @@ export function simulatedTelemetry(
     net: { bytesSent: ctx.messageBytesUp, bytesReceived: ctx.messageBytesDown },
     temperatureC: null,
     energy: { ...energy, detail: `${energy.detail}; simulated client: busy time as one core` },
-    accuracy: {
-      head: e.testCount ? e.headCorrect / e.testCount : 0,
-      prototype: e.prototypeCorrect === null || !e.testCount ? null : e.prototypeCorrect / e.testCount,
-      testCount: e.testCount,
-    },
+    // a round without evaluation (simulate --eval-every) has no accuracy
+    accuracy:
+      e === null
+        ? null
+        : {
+            head: e.testCount ? e.headCorrect / e.testCount : 0,
+            prototype: e.prototypeCorrect === null || !e.testCount ? null : e.prototypeCorrect / e.testCount,
+            testCount: e.testCount,
+          },
     at: Date.now(),
   };
 }

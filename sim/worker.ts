@@ -31,6 +31,11 @@ async function handle(req: WorkerRequest): Promise<unknown> {
       for (const c of clients) out.push(await c.evaluate(req.round, req.global));
       return out;
     }
+    case 'getStates':
+      return clients.map((c) => c.getState());
+    case 'setStates':
+      clients.forEach((c, i) => c.setState(req.states[i]!));
+      return null;
   }
 }
 

@@ -28,10 +28,11 @@ export interface StoreSchema {
   readonly migrations: readonly Migration[];
 }
 
-/** application_id values of the known tinyproto stores (ASCII 'TPAG' and 'TPSV'). */
+/** application_id values of the known tinyproto stores (ASCII 'TPAG', 'TPSV' and 'TPSM'). */
 export const APPLICATION_IDS: Readonly<Record<string, number>> = {
   agent: 0x54504147,
   aggregator: 0x54505356,
+  simulation: 0x5450534d,
 };
 
 const MEMORY_PATH = ':memory:';

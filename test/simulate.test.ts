@@ -24,7 +24,7 @@ test('tinyproto simulation on Fashion-MNIST learns and accounts bytes exactly', 
   // tfjs's pure-JS backend, which must never train silently)
   assert.equal(res.models[0]!.engine, 'ort');
   const last = res.rounds[1]!;
-  assert.ok(last.accuracyHead > 0.3, `head accuracy ${last.accuracyHead} should be clearly above chance (0.1)`);
+  assert.ok(last.accuracyHead !== null && last.accuracyHead > 0.3, `head accuracy ${last.accuracyHead} should be clearly above chance (0.1)`);
   assert.ok(last.accuracyPrototype !== null && last.accuracyPrototype > 0.3, `prototype accuracy ${last.accuracyPrototype}`);
   // exact payload accounting: s = 50 float32 values per class held, per client
   assert.equal(res.masks?.s, 50);

@@ -1,0 +1,45 @@
+/** What a simulation records per round and per client (sim/simulate.ts fills them in). */
+import type { Family } from '../models/engine.ts';
+import type { RoundTelemetry } from '../wire/telemetry.ts';
+
+export interface ClientRoundRecord {
+  readonly client: number;
+  readonly family: Family;
+  readonly testCount: number;
+  /** null in a round that was not evaluated (--eval-every). */
+  readonly accuracyHead: number | null;
+  readonly accuracyPrototype: number | null;
+  readonly classesHeld: number;
+  /** Payload: the value bytes of the upload / of the global prototypes received. */
+  readonly bytesUp: number;
+  readonly bytesDown: number;
+  /** Whole encoded messages (header, class bitmap, values, CRC), without MQTT framing. */
+  readonly messageBytesUp: number;
+  readonly messageBytesDown: number;
+  readonly loss: number;
+  readonly protoLoss: number;
+  readonly trainSeconds: number;
+  /** The same per-round record an agent sends (energy estimated from the board profile). */
+  readonly telemetry: RoundTelemetry;
+}
+
+export interface RoundRecord {
+  readonly round: number;
+  /** Whether the clients evaluated after this round (every --eval-every rounds, and the last). */
+  readonly evaluated: boolean;
+  /** Test-size-weighted mean over clients of accuracy by the head (null when not evaluated). */
+  readonly accuracyHead: number | null;
+  /** Same, by the nearest prototype (null before any prototype exists). */
+  readonly accuracyPrototype: number | null;
+  /** Payload bytes summed over clients this round. */
+  readonly bytesUp: number;
+  readonly bytesDown: number;
+  readonly bytesUpPerClient: number;
+  readonly bytesDownPerClient: number;
+  readonly messageBytesUpPerClient: number;
+  readonly messageBytesDownPerClient: number;
+  readonly loss: number;
+  readonly protoLoss: number;
+  readonly seconds: number;
+  readonly clients: readonly ClientRoundRecord[];
+}
