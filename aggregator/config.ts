@@ -7,6 +7,7 @@ import { assertValidId } from '../wire/topics.ts';
 import { participantsPerRound } from '../method/selection.ts';
 import { mergeSetup, resolveMu, setupDefaults, type ExperimentSetup } from '../method/experiment.ts';
 import { fail, int, num } from '../common/validate.ts';
+import { FLEET_METHODS, isFleetMethod, type FleetMethod, type Method } from '../method/method.ts';
 
 /** The setup fields the aggregator takes: K, the learning settings it announces, and the seed. */
 const AGGREGATOR_SETUP_FIELDS = ['method', 'numClasses', 'featureDim', 'ratio', 'mu', 'muFactor', 'lambda', 'lr', 'batchSize', 'localEpochs', 'rounds', 'valueType', 'seed'] as const;
@@ -16,7 +17,9 @@ type AggregatorSetup = Pick<ExperimentSetup, (typeof AGGREGATOR_SETUP_FIELDS)[nu
  * The experiment setup (method, K, d, r, mu, lambda, lr, batch, epochs, rounds, value type and
  * the seed, which fixes the class masks and the participant selection) plus:
  */
-export interface ExperimentConfig extends AggregatorSetup {
+export interface ExperimentConfig extends Omit<AggregatorSetup, 'method'> {
+  /** The methods that run on a fleet (FedAvg is a simulation baseline: method/method.ts). */
+  readonly method: FleetMethod;
   /** Experiment id: appears in every topic and message header. */
   readonly experiment: string;
   /** Total training samples across the fleet; needed only for mu 'auto'. */
@@ -38,9 +41,13 @@ export interface ExperimentConfig extends AggregatorSetup {
   readonly offlineGraceMs: number;
 }
 
+const SETUP_DEFAULTS = setupDefaults(...AGGREGATOR_SETUP_FIELDS);
+if (!isFleetMethod(SETUP_DEFAULTS.method)) fail('method', 'the default method must run on a fleet', SETUP_DEFAULTS.method);
+
 export const EXPERIMENT_DEFAULTS: ExperimentConfig = Object.freeze({
   experiment: 'tinyproto-1',
-  ...setupDefaults(...AGGREGATOR_SETUP_FIELDS),
+  ...SETUP_DEFAULTS,
+  method: SETUP_DEFAULTS.method,
   totalTrainSamples: null,
   agents: Object.freeze([]) as readonly string[],
   participation: 1,
@@ -50,8 +57,13 @@ export const EXPERIMENT_DEFAULTS: ExperimentConfig = Object.freeze({
   offlineGraceMs: 30_000,
 } satisfies ExperimentConfig);
 
-export function resolveExperimentConfig(options: Partial<ExperimentConfig> = {}): ExperimentConfig {
-  const c = mergeSetup(EXPERIMENT_DEFAULTS, options);
+/** Options as a user gives them: any method name, refused here when it cannot run on a fleet. */
+export type ExperimentOptions = Partial<Omit<ExperimentConfig, 'method'>> & { readonly method?: Method };
+
+export function resolveExperimentConfig(options: ExperimentOptions = {}): ExperimentConfig {
+  const merged = mergeSetup<Omit<ExperimentConfig, 'method'> & { readonly method: Method }>(EXPERIMENT_DEFAULTS, options);
+  if (!isFleetMethod(merged.method)) fail('method', `${merged.method} runs only in \`tinyproto simulate\` (agents exchange prototypes, not weights); a fleet runs ${FLEET_METHODS.join(', ')}`, merged.method);
+  const c = { ...merged, method: merged.method };
   assertValidId('experiment', c.experiment);
   if (c.totalTrainSamples !== null) int('totalTrainSamples', c.totalTrainSamples, 1);
   // mu 'auto' needs the fleet's training-set size: fails here (E_CONFIG naming mu) without it

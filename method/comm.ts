@@ -29,6 +29,8 @@ function payload(method: Method, classes: number, d: number, s: number, bytesPer
       return classes * d * bytesPerValue;
     case 'local':
       return 0;
+    case 'fedavg':
+      throw new TinyProtoError('E_CONFIG', 'fedavg sends model weights, not prototypes: count its bytes with the model (method/fedavg.ts)');
     default: {
       const never: never = method;
       throw new TinyProtoError('E_CONFIG', `unknown method ${String(never)}`);

@@ -98,6 +98,7 @@ export function resolveSimConfig(options: Partial<SimConfig> = {}): SimConfig {
   if (c.dataDir !== null && (typeof c.dataDir !== 'string' || c.dataDir === '')) fail('dataDir', 'must be a directory path', c.dataDir);
   if (!Array.isArray(c.families) || c.families.length === 0) fail('families', 'must list at least one family', c.families);
   for (const f of c.families) if (!FAMILIES.includes(f)) fail('families', `unknown family ${f}; known: ${FAMILIES.join(', ')}`, c.families);
+  if (c.method === 'fedavg' && new Set(c.families).size !== 1) fail('families', 'fedavg averages weights, so every client needs one architecture: give one family (e.g. --families resnet8)', c.families);
   int('workers', c.workers, 0, 256);
   validateEngineSettings(c, 'pass allowCpu (--allow-cpu)');
   int('evalBatchSize', c.evalBatchSize, 1, 65_536);

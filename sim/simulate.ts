@@ -27,6 +27,7 @@ import type { ClientInit, GlobalState, ModelInfo, RunnerSettings } from '../lear
 import { InProcessPool, WorkerPool, type ClientPool } from './pool.ts';
 import { engineOptions, threadsPerEngine } from '../learner/engine-settings.ts';
 import { weightedAccuracy } from '../learner/eval.ts';
+import { averageStates, stateBytes } from '../method/fedavg.ts';
 import { SimCheckpointStore, setupKey } from './checkpoint.ts';
 import { evaluatesRound, PlateauRule } from './long-run.ts';
 import type { ClientRoundRecord, RoundRecord } from './records.ts';
@@ -127,6 +128,13 @@ export function simulationSetup(cfg: SimConfig, numClasses: number, totalTrainSa
   return { masks: experimentMasks(setup), mu: resolveMu(setup, totalTrainSamples) };
 }
 
+/** FedAvg's server step: the clients' weights averaged (method/fedavg.ts), sent back to all; returns the bytes of one model. */
+async function averageWeights(pool: ClientPool, trainSizes: readonly number[]): Promise<number> {
+  const avg = averageStates(await pool.getStates(), trainSizes);
+  await pool.setStates(trainSizes.map(() => avg));
+  return stateBytes(avg);
+}
+
 export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<SimResult> {
   const logger = hooks.logger ?? silentLogger;
   const t0 = performance.now();
@@ -201,6 +209,11 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
     workers,
     threads,
   };
+  // FedAvg: every client starts from one model (client 0's initial weights)
+  if (cfg.method === 'fedavg') {
+    const first = (await pool.getStates())[0]!;
+    await pool.setStates(inits.map(() => first));
+  }
   hooks.onReady?.(ready);
   const m0 = pool.models[0];
   logger.info('simulation ready', {
@@ -247,13 +260,15 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
       const s = masks?.s ?? d;
       const wire: WireContext = { experiment: 'sim', round, K, d, s, layout: masks ? 'sparse' : 'dense', valueType: cfg.valueType };
       // Local sends nothing; the others send their prototypes through the real codec
-      const sent = uploads.map((u) => (cfg.method === 'local' ? null : uploadThroughWire(u.client, u.prototypes, wire)));
+      const sent = uploads.map((u) => (cfg.method === 'local' || cfg.method === 'fedavg' ? null : uploadThroughWire(u.client, u.prototypes, wire)));
+      // FedAvg: the server averages the weights (by training-set size) and every client takes the average
+      const weightBytes = cfg.method === 'fedavg' ? await averageWeights(pool, inits.map((i) => i.trainY.length)) : 0;
       const update = updateGlobalPrototypes(
         { method: cfg.method, numClasses: K, featureDim: d, masks, mu },
         sent.map((w) => w?.prototypes ?? new Map<number, Float32Array>()),
         globalPrototypes,
       );
-      let down: { payloadBytes: number; messageBytes: number } = { payloadBytes: 0, messageBytes: 0 };
+      let down: { payloadBytes: number; messageBytes: number } = { payloadBytes: weightBytes, messageBytes: weightBytes };
       if (update) {
         globalPrototypes = update.prototypes;
         const wired = globalThroughWire(update.prototypes, update.contributors, wire);
@@ -272,9 +287,9 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
           accuracyHead: e === null ? null : e.testCount ? e.headCorrect / e.testCount : 0,
           accuracyPrototype: e === null || e.prototypeCorrect === null ? null : e.testCount ? e.prototypeCorrect / e.testCount : 0,
           classesHeld: u.classesHeld,
-          bytesUp: sent[i]?.payloadBytes ?? 0,
+          bytesUp: sent[i]?.payloadBytes ?? weightBytes,
           bytesDown: down.payloadBytes,
-          messageBytesUp: sent[i]?.messageBytes ?? 0,
+          messageBytesUp: sent[i]?.messageBytes ?? weightBytes,
           messageBytesDown: down.messageBytes,
           loss: u.train.loss,
           protoLoss: u.train.protoLoss,
@@ -283,7 +298,7 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
             experiment: 'sim',
             family: inits[i]!.family,
             profile,
-            messageBytesUp: sent[i]?.messageBytes ?? 0,
+            messageBytesUp: sent[i]?.messageBytes ?? weightBytes,
             messageBytesDown: down.messageBytes,
           }),
         };

@@ -65,3 +65,27 @@ test('--eval-every evaluates every k-th and the last round; the plateau rule end
   assert.deepEqual(flat.stopped, { reason: 'plateau', round: 2 });
   assert.equal(flat.rounds.length, 2);
 });
+
+test('fedavg: after every round all clients hold one averaged model, and its bytes are counted both ways', { skip, timeout: 300_000 }, async () => {
+  const ds = loadDataset(DEFAULT_DATA_DIR, 'all');
+  const dir = mkdtempSync(join(tmpdir(), 'tinyproto-fedavg-'));
+  try {
+    const cfg = resolveSimConfig({ ...base, method: 'fedavg', families: ['resnet8'], rounds: 2, workers: 2, checkpoint: join(dir, 'c.db') });
+    const res = await simulate(cfg, { dataset: ds });
+    const s = SimCheckpointStore.open(cfg.checkpoint!);
+    const cp = s.load(setupKey(cfg))!;
+    s.close();
+    assert.equal(cp.states.length, 3);
+    assert.deepEqual(cp.states[1], cp.states[0]);
+    assert.deepEqual(cp.states[2], cp.states[0]);
+    const floats = Object.values(cp.states[0]!).reduce((a, t) => a + t.data.length, 0);
+    for (const r of res.rounds) {
+      assert.equal(r.bytesUpPerClient, floats * 4);
+      assert.equal(r.bytesDownPerClient, floats * 4);
+      assert.equal(r.accuracyPrototype, null);
+    }
+    assert.ok(res.models.every((m) => m.family === 'resnet8'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
