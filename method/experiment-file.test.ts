@@ -31,7 +31,7 @@ test('unknown keys and sections are E_CONFIG errors naming the file, line and ke
 
 test('bad values are E_CONFIG errors naming the key, through the setup validation where it applies', () => {
   const bad: [Record<string, unknown>, RegExp][] = [
-    [{ method: 'fedavg' }, /"method" must be one of/],
+    [{ method: 'fedsgd' }, /"method" must be one of/],
     [{ ratio: 0 }, /"ratio"/],
     [{ rounds: 1.5 }, /"rounds" must be an integer/],
     [{ agents: 0 }, /"agents" must be an integer from 1/],

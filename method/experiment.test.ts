@@ -47,7 +47,7 @@ test('mergeSetup: undefined keeps the default, unknown keys and bad setup fields
   // d must hold a block per class where K is known
   assert.throws(() => checkSetup({ numClasses: 10, featureDim: 9 }), /invalid featureDim: must be between 10/);
   checkSetup({ featureDim: 9 });
-  assert.throws(() => checkSetup({ method: 'fedavg' }), /invalid method: must be one of tinyproto, fedproto, local/);
+  assert.throws(() => checkSetup({ method: 'fedsgd' }), /invalid method: must be one of tinyproto, fedproto, local, fedavg/);
   assert.throws(() => checkSetup({ valueType: 'bf16' }), /invalid valueType/);
   assert.throws(() => checkSetup({ mu: -1 }), /invalid mu/);
   checkSetup({ mu: 'auto' });

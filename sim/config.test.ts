@@ -30,7 +30,8 @@ test('options override defaults; undefined keeps the default', () => {
 
 test('invalid values give E_CONFIG errors naming the field', () => {
   const bad: [Record<string, unknown>, RegExp][] = [
-    [{ method: 'fedavg' }, /invalid method: must be one of tinyproto, fedproto, local/],
+    [{ method: 'fedsgd' }, /invalid method: must be one of tinyproto, fedproto, local, fedavg/],
+    [{ method: 'fedavg', families: ['resnet8', 'mobilenetv2'] }, /invalid families: fedavg averages weights/],
     [{ clients: 0 }, /invalid clients: must be between 1/],
     [{ clients: 2.5 }, /invalid clients: must be an integer/],
     [{ alpha: 0 }, /invalid alpha/],
