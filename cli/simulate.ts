@@ -149,13 +149,14 @@ export function parseSimulateArgs(argv: string[]): { config: SimConfig; json?: s
   return { config, ...(values.json ? { json: values.json } : {}), quiet: values.quiet ?? false, help: values.help ?? false, ignored: file.ignored };
 }
 
-export const ROUND_HEADER = ['round', 'acc (head)', 'acc (proto)', 'up B/client', 'down B/client', 'up msg B', 'loss', 'proto loss', 'energy J', 'peak RSS', 'time'];
+export const ROUND_HEADER = ['round', 'acc (head)', 'acc (proto)', 'proto (own)', 'up B/client', 'down B/client', 'up msg B', 'loss', 'proto loss', 'energy J', 'peak RSS', 'time'];
 
 export function roundRow(r: RoundRecord): string[] {
   return [
     String(r.round),
     pct(r.accuracyHead),
     pct(r.accuracyPrototype),
+    pct(r.accuracyPrototypeOwn),
     r.bytesUpPerClient.toFixed(0),
     r.bytesDownPerClient.toFixed(0),
     r.messageBytesUpPerClient.toFixed(0),
@@ -179,7 +180,7 @@ export function summaryText(res: SimResult): string {
   return [
     `method ${res.config.method}: best acc (head) ${pct(s.best.accuracyHead)} at round ${s.best.roundHead}, ` +
       `best acc (proto) ${pct(s.best.accuracyPrototype)}${s.best.roundPrototype ? ` at round ${s.best.roundPrototype}` : ''}`,
-    `last round: acc (head) ${pct(s.last.accuracyHead)}, acc (proto) ${pct(s.last.accuracyPrototype)}`,
+    `last round: acc (head) ${pct(s.last.accuracyHead)}, acc (proto) ${pct(s.last.accuracyPrototype)}, proto among own classes ${pct(s.last.accuracyPrototypeOwn)} (best ${pct(s.bestPrototypeOwn)})`,
     `payload per client per round: up ${bytes(s.meanBytesUpPerClientRound)}, down ${bytes(s.meanBytesDownPerClientRound)}; ` +
       `total up ${bytes(s.totalBytesUp)}, down ${bytes(s.totalBytesDown)}; ${res.seconds.toFixed(0)} s` +
       (res.resumedFrom !== null ? ` (continued from the checkpoint of round ${res.resumedFrom})` : ''),

@@ -129,15 +129,17 @@ export class Learner {
     this.testEmbedding ??= await this.model.embed(testX, testY.length, s.evalBatchSize);
     const { features, logits } = this.testEmbedding;
     const head = headCorrect(logits, testY, s.numClasses);
-    let proto: number | null;
+    const own = this.ownClasses();
+    // among all K classes: the global prototypes (Local has none: null); among the client's own
+    // training classes: the global prototypes of those classes, or Local's own class means
+    let proto: number | null = null;
+    let protoOwn: number | null = null;
     if (s.method === 'local') {
-      if (this.localMeans === null || this.localCounts === null) await this.refreshLocalPrototypes();
-      const available = Uint8Array.from(this.localCounts!, (c) => (c > 0 ? 1 : 0));
-      proto = prototypeCorrect(features, testY, s.featureDim, this.localMeans!, available);
-    } else if (global === null) {
-      proto = null;
-    } else {
+      if (this.localMeans === null) await this.refreshLocalPrototypes();
+      protoOwn = prototypeCorrect(features, testY, s.featureDim, this.localMeans!, own);
+    } else if (global !== null) {
       proto = prototypeCorrect(features, testY, s.featureDim, global.prototypes, global.hasGlobal);
+      protoOwn = prototypeCorrect(features, testY, s.featureDim, global.prototypes, Uint8Array.from(own, (o, j) => o & (global.hasGlobal[j] ?? 0)));
     }
     return {
       client: this.id,
@@ -145,8 +147,16 @@ export class Learner {
       testCount: testY.length,
       headCorrect: head,
       prototypeCorrect: proto,
+      prototypeOwnCorrect: protoOwn,
       evalSeconds: (performance.now() - t0) / 1000,
     };
+  }
+
+  /** 1 for each class of the training split (labels only: the same whatever the weights). */
+  private ownClasses(): Uint8Array {
+    const own = new Uint8Array(this.settings.numClasses);
+    for (const y of this.init.trainY) own[y] = 1;
+    return own;
   }
 
   private memory(): ClientUpload['memory'] {

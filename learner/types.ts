@@ -72,7 +72,13 @@ export interface ClientEval {
   readonly round: number;
   readonly testCount: number;
   readonly headCorrect: number;
-  /** null when there is no prototype to compare with. */
+  /** Nearest prototype among all K classes (the global prototypes); null when there are none (Local: always). */
   readonly prototypeCorrect: number | null;
+  /**
+   * Nearest prototype among the classes of the client's own training split: the global
+   * prototypes of those classes, or Local's own class means. The metric comparable across all
+   * methods (Local cannot choose among classes it never saw).
+   */
+  readonly prototypeOwnCorrect: number | null;
   readonly evalSeconds: number;
 }

@@ -14,6 +14,7 @@ function record(round: number): RoundRecord {
     evaluated: true,
     accuracyHead: 0.5 + round / 100,
     accuracyPrototype: null,
+    accuracyPrototypeOwn: 0.7,
     bytesUp: 10,
     bytesDown: 20,
     bytesUpPerClient: 5,

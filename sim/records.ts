@@ -8,7 +8,10 @@ export interface ClientRoundRecord {
   readonly testCount: number;
   /** null in a round that was not evaluated (--eval-every). */
   readonly accuracyHead: number | null;
+  /** Nearest prototype among all K (null for Local and before any global prototype). */
   readonly accuracyPrototype: number | null;
+  /** Nearest prototype among the client's own classes: comparable across every method. */
+  readonly accuracyPrototypeOwn: number | null;
   readonly classesHeld: number;
   /** Payload: the value bytes of the upload / of the global prototypes received. */
   readonly bytesUp: number;
@@ -29,8 +32,10 @@ export interface RoundRecord {
   readonly evaluated: boolean;
   /** Test-size-weighted mean over clients of accuracy by the head (null when not evaluated). */
   readonly accuracyHead: number | null;
-  /** Same, by the nearest prototype (null before any prototype exists). */
+  /** Same, by the nearest prototype among all K (null before any prototype exists, and for Local). */
   readonly accuracyPrototype: number | null;
+  /** Same, by the nearest prototype among each client's own classes (every method, Local included). */
+  readonly accuracyPrototypeOwn: number | null;
   /** Payload bytes summed over clients this round. */
   readonly bytesUp: number;
   readonly bytesDown: number;

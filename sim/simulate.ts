@@ -48,7 +48,9 @@ export type { ClientRoundRecord, RoundRecord } from './records.ts';
 
 export interface SimSummary {
   readonly best: { readonly accuracyHead: number; readonly roundHead: number; readonly accuracyPrototype: number | null; readonly roundPrototype: number | null };
-  readonly last: { readonly accuracyHead: number; readonly accuracyPrototype: number | null };
+  readonly last: { readonly accuracyHead: number; readonly accuracyPrototype: number | null; readonly accuracyPrototypeOwn: number | null };
+  /** Best of the comparable prototype metric (each client's own classes). */
+  readonly bestPrototypeOwn: number | null;
   readonly totalBytesUp: number;
   readonly totalBytesDown: number;
   readonly meanBytesUpPerClientRound: number;
@@ -110,7 +112,8 @@ export function summarise(rounds: readonly RoundRecord[]): SimSummary {
   const last = rounds[rounds.length - 1];
   return {
     best: { accuracyHead: Math.max(bestH, 0), roundHead: bestHR, accuracyPrototype: bestP, roundPrototype: bestPR },
-    last: { accuracyHead: last?.accuracyHead ?? 0, accuracyPrototype: last?.accuracyPrototype ?? null },
+    last: { accuracyHead: last?.accuracyHead ?? 0, accuracyPrototype: last?.accuracyPrototype ?? null, accuracyPrototypeOwn: last?.accuracyPrototypeOwn ?? null },
+    bestPrototypeOwn: rounds.reduce<number | null>((b, r) => (r.accuracyPrototypeOwn !== null && (b === null || r.accuracyPrototypeOwn > b) ? r.accuracyPrototypeOwn : b), null),
     totalBytesUp: up,
     totalBytesDown: down,
     meanBytesUpPerClientRound: clientRounds ? up / clientRounds : 0,
@@ -286,6 +289,7 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
           testCount: e?.testCount ?? 0,
           accuracyHead: e === null ? null : e.testCount ? e.headCorrect / e.testCount : 0,
           accuracyPrototype: e === null || e.prototypeCorrect === null ? null : e.testCount ? e.prototypeCorrect / e.testCount : 0,
+          accuracyPrototypeOwn: e === null || e.prototypeOwnCorrect === null ? null : e.testCount ? e.prototypeOwnCorrect / e.testCount : 0,
           classesHeld: u.classesHeld,
           bytesUp: sent[i]?.payloadBytes ?? weightBytes,
           bytesDown: down.payloadBytes,
@@ -310,6 +314,7 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
         evaluated,
         accuracyHead: evals === null ? null : (weightedAccuracy(evals.map((e) => ({ count: e.testCount, correct: e.headCorrect }))) ?? 0),
         accuracyPrototype: evals === null ? null : weightedAccuracy(evals.map((e) => ({ count: e.testCount, correct: e.prototypeCorrect }))),
+        accuracyPrototypeOwn: evals === null ? null : weightedAccuracy(evals.map((e) => ({ count: e.testCount, correct: e.prototypeOwnCorrect }))),
         bytesUp,
         bytesDown: down.payloadBytes * clients.length,
         bytesUpPerClient: bytesUp / clients.length,

@@ -53,6 +53,10 @@ test('fedproto and local run in process with dense and no communication', { skip
       assert.equal(r.bytesDown, 0);
       assert.equal(res.mu, null);
     }
-    assert.ok(r.accuracyPrototype !== null);
+    // among all K only with global prototypes; among the client's own classes for every method
+    if (method === 'local') assert.equal(r.accuracyPrototype, null);
+    else assert.ok(r.accuracyPrototype !== null);
+    assert.ok(r.accuracyPrototypeOwn !== null && r.accuracyPrototypeOwn > 0);
+    for (const c of r.clients) assert.ok(c.accuracyPrototypeOwn !== null);
   }
 });
