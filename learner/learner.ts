@@ -94,12 +94,23 @@ export class Learner {
     const t2 = performance.now();
     let held = 0;
     for (const c of counts) if (c > 0) held++;
+    const meanNorms = new Float32Array(s.numClasses);
+    const maskedNorms = new Float32Array(s.numClasses);
+    for (let j = 0; j < s.numClasses; j++) {
+      let q = 0;
+      for (let k = j * s.featureDim; k < (j + 1) * s.featureDim; k++) q += means[k]! * means[k]!;
+      meanNorms[j] = Math.sqrt(q);
+      let m = 0;
+      for (const k of s.masks?.indices[j] ?? []) m += means[j * s.featureDim + k]! ** 2;
+      maskedNorms[j] = s.masks === null ? meanNorms[j]! : Math.sqrt(m);
+    }
     const div = Math.max(steps, 1);
     return {
       client: this.id,
       round,
       prototypes,
       classesHeld: held,
+      diagnostics: { counts: Int32Array.from(counts), meanNorms, maskedNorms },
       train: { loss: loss / div, ceLoss: ce / div, protoLoss: pl / div, steps, samples, seconds: (t1 - t0) / 1000 },
       trainSeconds: (t1 - t0) / 1000,
       prototypeSeconds: (t2 - t1) / 1000,

@@ -60,6 +60,12 @@ export interface ClientUpload {
   readonly prototypes: Map<number, Float32Array>;
   /** Classes the client holds in its training split (it would send a presence bitmap of these). */
   readonly classesHeld: number;
+  /**
+   * For measurements only, never sent: the client's class counts n_ij, the L2 norm of each
+   * class mean p_ij over all d dimensions, and over the class's mask only (TinyProto; the full
+   * norm otherwise); 0 for absent classes.
+   */
+  readonly diagnostics: { readonly counts: Int32Array; readonly meanNorms: Float32Array; readonly maskedNorms: Float32Array };
   readonly train: EpochStats;
   readonly trainSeconds: number;
   readonly prototypeSeconds: number;

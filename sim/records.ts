@@ -1,6 +1,7 @@
 /** What a simulation records per round and per client (sim/simulate.ts fills them in). */
 import type { Family } from '../models/engine.ts';
 import type { RoundTelemetry } from '../wire/telemetry.ts';
+import type { ClassScale } from './diagnostics.ts';
 
 export interface ClientRoundRecord {
   readonly client: number;
@@ -46,5 +47,7 @@ export interface RoundRecord {
   readonly loss: number;
   readonly protoLoss: number;
   readonly seconds: number;
+  /** Per class: local and global prototype norms and TinyProto's mu * n_j (sim/diagnostics.ts). */
+  readonly prototypeScales: readonly ClassScale[];
   readonly clients: readonly ClientRoundRecord[];
 }

@@ -30,6 +30,7 @@ import { weightedAccuracy } from '../learner/eval.ts';
 import { averageStates, stateBytes } from '../method/fedavg.ts';
 import { SimCheckpointStore, setupKey } from './checkpoint.ts';
 import { evaluatesRound, PlateauRule } from './long-run.ts';
+import { classScales } from './diagnostics.ts';
 import type { ClientRoundRecord, RoundRecord } from './records.ts';
 
 /**
@@ -324,6 +325,7 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
         loss: uploads.reduce((a, u) => a + u.train.loss * u.train.steps, 0) / steps,
         protoLoss: uploads.reduce((a, u) => a + u.train.protoLoss * u.train.steps, 0) / steps,
         seconds: (performance.now() - tr) / 1000,
+        prototypeScales: classScales(uploads.map((u) => u.diagnostics), received, mu, K),
         clients,
       };
       rounds.push(rec);
