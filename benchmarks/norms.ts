@@ -19,6 +19,7 @@ import { markdownTable, pct, textTable } from '../common/table.ts';
 import { writeBenchmarkResults } from './readme-block.ts';
 import { paperSimSettings } from './sim-settings.ts';
 import type { Method } from '../method/method.ts';
+import type { PrototypeScale } from '../method/prototype-scale.ts';
 
 const { values } = parseArgs({
   options: {
@@ -27,7 +28,8 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '15' },
     'samples-per-client': { type: 'string', default: '600' },
     seed: { type: 'string', default: '2' },
-    methods: { type: 'string', default: 'tinyproto,fedproto' },
+    // METHOD or METHOD:local (the local prototype scale option)
+    methods: { type: 'string', default: 'tinyproto,tinyproto:local,fedproto' },
     data: { type: 'string' },
     out: { type: 'string', default: 'benchmarks/results' },
   },
@@ -36,12 +38,16 @@ const t0 = performance.now();
 const ds = loadDataset(values.data ?? DEFAULT_DATA_DIR, 'all');
 const size = { clients: Number(values.clients), rounds: Number(values.rounds), samplesPerClient: Number(values['samples-per-client']), seed: Number(values.seed), dataDir: values.data ?? null };
 const alpha = Number(values.alpha);
-const methods = values.methods.split(',') as Method[];
+const variants = values.methods.split(',').map((v) => {
+  const [method, scale] = v.split(':') as [Method, PrototypeScale | undefined];
+  return { name: v, method, prototypeScale: scale ?? 'server' };
+});
+const methods = variants.map((v) => v.name);
 process.stdout.write(`bench:norms — ${ds.name}, ${size.clients} clients, Dir(${alpha}), ${size.rounds} rounds, at most ${size.samplesPerClient} samples per client, seed ${size.seed}; ${methods.join(' vs ')}\n`);
 
-const runs: { method: Method; result: SimResult }[] = [];
-for (const method of methods) {
-  const cfg = resolveSimConfig({ ...paperSimSettings(size, true), alpha, method });
+const runs: { method: string; result: SimResult }[] = [];
+for (const { name: method, method: m, prototypeScale } of variants) {
+  const cfg = resolveSimConfig({ ...paperSimSettings(size, true), alpha, method: m, prototypeScale });
   const result = await simulate(cfg, {
     dataset: ds,
     onRound: (r) => process.stderr.write(`  ${method} round ${r.round}: head ${pct(r.accuracyHead)} proto ${pct(r.accuracyPrototype)} own ${pct(r.accuracyPrototypeOwn)} ${r.seconds.toFixed(0)} s\n`),

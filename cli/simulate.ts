@@ -59,6 +59,8 @@ ${EXPERIMENT_FILE_HELP}
   --value-type T          ${VALUE_TYPES.join(' | ')}: how prototype values cross the wire (default ${SIM_DEFAULTS.valueType})
   --board NAME            board profile for energy estimates: auto (this machine), rpi3bplus, rpi4b,
                           rpi5, rpizero2w, jetson-nano, jetson-orin-nano, x86-generic (default ${SIM_DEFAULTS.board})
+  --prototype-scale S     server | local: use the global prototypes as received (the paper), or
+                          rescaled to each client's own class-mean norm (an option; default ${SIM_DEFAULTS.prototypeScale})
   --eval-every K          evaluate every K rounds and always the last (default ${SIM_DEFAULTS.evalEvery})
   --plateau N             stop when N evaluations in a row improved neither best accuracy by more
                           than --plateau-delta (default ${SIM_DEFAULTS.plateau} = never)
@@ -101,6 +103,7 @@ export function parseSimulateArgs(argv: string[]): { config: SimConfig; json?: s
       'allow-cpu': { type: 'boolean' },
       'value-type': { type: 'string' },
       board: { type: 'string' },
+      'prototype-scale': { type: 'string' },
       'eval-every': { type: 'string' },
       plateau: { type: 'string' },
       'plateau-delta': { type: 'string' },
@@ -139,6 +142,7 @@ export function parseSimulateArgs(argv: string[]): { config: SimConfig; json?: s
     allowCpu: values['allow-cpu'],
     valueType: values['value-type'] as SimConfig['valueType'] | undefined,
     board: values.board,
+    prototypeScale: values['prototype-scale'] as SimConfig['prototypeScale'] | undefined,
     evalEvery: flagInt('eval-every', values['eval-every']),
     plateau: flagInt('plateau', values.plateau),
     plateauDelta: flagNumber('plateau-delta', values['plateau-delta']),

@@ -5,6 +5,7 @@
  */
 import type { Engine, LocalModel, EpochStats, ModelState } from '../models/engine.ts';
 import { classPrototypes, scaledSparsePrototypes, densePrototypes } from '../method/prototypes.ts';
+import { matchPrototypeScale } from '../method/prototype-scale.ts';
 import { Rng } from '../common/rng.ts';
 import { headCorrect, prototypeCorrect } from './eval.ts';
 import type { ClientEval, ClientInit, ClientUpload, GlobalState, ModelInfo, RunnerSettings } from './types.ts';
@@ -57,6 +58,7 @@ export class Learner {
     const { trainX, trainY } = this.init;
     this.testEmbedding = null;
     const usePrototypes = s.method !== 'local' && global !== null && s.lambda > 0;
+    const target = usePrototypes ? await this.scaled(global) : null;
     const t0 = performance.now();
     let stats: EpochStats | null = null;
     let loss = 0;
@@ -69,7 +71,7 @@ export class Learner {
         batchSize: s.batchSize,
         lr: s.lr,
         lambda: s.lambda,
-        globalPrototypes: usePrototypes ? global.prototypes : null,
+        globalPrototypes: usePrototypes ? target!.prototypes : null,
         hasGlobal: usePrototypes ? global.hasGlobal : null,
         shuffleSeed: Rng.derive(s.seed, `shuffle:${this.id}:${round}:${e}`).nextUint32(),
       });
@@ -149,8 +151,9 @@ export class Learner {
       if (this.localMeans === null) await this.refreshLocalPrototypes();
       protoOwn = prototypeCorrect(features, testY, s.featureDim, this.localMeans!, own);
     } else if (global !== null) {
-      proto = prototypeCorrect(features, testY, s.featureDim, global.prototypes, global.hasGlobal);
-      protoOwn = prototypeCorrect(features, testY, s.featureDim, global.prototypes, Uint8Array.from(own, (o, j) => o & (global.hasGlobal[j] ?? 0)));
+      const g = await this.scaled(global);
+      proto = prototypeCorrect(features, testY, s.featureDim, g.prototypes, g.hasGlobal);
+      protoOwn = prototypeCorrect(features, testY, s.featureDim, g.prototypes, Uint8Array.from(own, (o, j) => o & (g.hasGlobal[j] ?? 0)));
     }
     return {
       client: this.id,
@@ -161,6 +164,13 @@ export class Learner {
       prototypeOwnCorrect: protoOwn,
       evalSeconds: (performance.now() - t0) / 1000,
     };
+  }
+
+  /** The global prototypes as this client uses them: as received, or at its own scale ('local'). */
+  private async scaled(global: GlobalState): Promise<GlobalState> {
+    if (this.settings.prototypeScale !== 'local') return global;
+    if (this.localMeans === null || this.localCounts === null) await this.refreshLocalPrototypes();
+    return { prototypes: matchPrototypeScale(global.prototypes, global.hasGlobal, this.localMeans!, this.localCounts!, this.settings.featureDim), hasGlobal: global.hasGlobal };
   }
 
   /** 1 for each class of the training split (labels only: the same whatever the weights). */

@@ -5,6 +5,7 @@
 import type { Family, EpochStats } from '../models/engine.ts';
 import type { Method } from '../method/method.ts';
 import type { ClassMasks } from '../wire/masks.ts';
+import type { PrototypeScale } from '../method/prototype-scale.ts';
 import type { EngineSettings } from './engine-settings.ts';
 
 export interface ClientInit {
@@ -34,6 +35,11 @@ export interface RunnerSettings extends EngineSettings {
   readonly evalBatchSize: number;
   /** TinyProto: the class masks fixed by the server before round 1; null for other methods. */
   readonly masks: ClassMasks | null;
+  /**
+   * How the client uses the global prototypes' magnitude: 'server' as received (the paper's
+   * method, the default), or 'local' (method/prototype-scale.ts: an improvement option).
+   */
+  readonly prototypeScale?: PrototypeScale;
 }
 
 /** Global prototypes as the clients use them: K*d expanded, plus which classes have one. */

@@ -12,6 +12,7 @@ import { SHARD_DEFAULTS } from '../data/partition.ts';
 import { validateEngineSettings, type EngineChoice, type OrtProviderChoice, type TfjsBackendChoice } from '../learner/engine-settings.ts';
 
 import { METHODS, type Method } from '../method/method.ts';
+import { PROTOTYPE_SCALES, type PrototypeScale } from '../method/prototype-scale.ts';
 import { mergeSetup, setupDefaults, type ExperimentSetup } from '../method/experiment.ts';
 
 export { METHODS, type Method };
@@ -61,6 +62,8 @@ export interface SimConfig extends SimSetup {
   readonly checkpoint: string | null;
   /** Continue from `checkpoint` when it holds a run of the same setup. */
   readonly resume: boolean;
+  /** 'server': global prototypes as received (the paper); 'local': at each client's own scale (method/prototype-scale.ts). */
+  readonly prototypeScale: PrototypeScale;
 }
 
 export const SIM_DEFAULTS: SimConfig = Object.freeze({
@@ -83,6 +86,7 @@ export const SIM_DEFAULTS: SimConfig = Object.freeze({
   plateauDelta: 0.002,
   checkpoint: null,
   resume: false,
+  prototypeScale: 'server',
 } satisfies SimConfig);
 
 /** Merge `options` over the defaults, validate every field, and freeze the result. */
@@ -107,6 +111,7 @@ export function resolveSimConfig(options: Partial<SimConfig> = {}): SimConfig {
   int('plateau', c.plateau, 0, 100_000);
   num('plateauDelta', c.plateauDelta, 0, 1);
   if (c.checkpoint !== null && (typeof c.checkpoint !== 'string' || c.checkpoint === '')) fail('checkpoint', 'must be a file path', c.checkpoint);
+  oneOf('prototypeScale', c.prototypeScale, PROTOTYPE_SCALES);
   if (c.resume && c.checkpoint === null) fail('resume', 'needs a checkpoint file (--checkpoint FILE)', c.resume);
   return Object.freeze({ ...c, families: Object.freeze([...c.families]) });
 }

@@ -182,6 +182,7 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
     localEpochs: cfg.localEpochs,
     evalBatchSize: cfg.evalBatchSize,
     masks,
+    prototypeScale: cfg.prototypeScale,
     engine: cfg.engine,
     threads,
     provider: cfg.provider,
