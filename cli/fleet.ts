@@ -13,6 +13,7 @@ import { flagHelp, parseFlags, type FlagTable } from './flags.ts';
 import { bytes, pct, textTable } from '../common/table.ts';
 import { ROUND_TABLE_HEADER, roundLine } from './server.ts';
 import { progressBar } from './progress.ts';
+import { etaText } from './eta.ts';
 import type { RoundTelemetry } from '../wire/telemetry.ts';
 import { parseDashboardPort } from '../dashboard/server.ts';
 import { ENGINE_HELP, validateEngineSettings } from '../learner/engine-settings.ts';
@@ -134,6 +135,7 @@ export async function runFleetCommand(argv: string[], out: (s: string) => void, 
   }
   out(`fleet: ${options.agents} agents, ${options.rounds} rounds, ${options.method}, broker ${options.broker}, run directory ${options.dir}`);
   const bar = progressBar();
+  const t0 = Date.now();
   const telemetry = new Map<number, RoundTelemetry[]>();
   /** Agents selected per round (with participation < 1, only they train and send telemetry). */
   const selected = new Map<number, number>();
@@ -150,7 +152,7 @@ export async function runFleetCommand(argv: string[], out: (s: string) => void, 
     onRound: (r) => {
       selected.set(r.round, r.selected);
       bar.clear();
-      out(roundLine(r));
+      out(`${roundLine(r)}  ${etaText(t0, Date.now(), r.round, options.rounds)}`);
     },
     onUpload: (u) => bar.update(`round ${u.round}/${options.rounds} uploads`, u.accepted, u.expected),
     onTelemetry: (t) => {

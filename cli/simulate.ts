@@ -10,6 +10,7 @@ import type { Logger } from '../common/logger.ts';
 import { flagInt, flagList, flagNumber } from './args.ts';
 import { bytes, pct, textTable } from '../common/table.ts';
 import { progressBar } from './progress.ts';
+import { etaText } from './eta.ts';
 import { ENGINE_HELP } from '../learner/engine-settings.ts';
 import { definedOnly, EXPERIMENT_FILE_HELP, experimentFileFields } from './experiment-file.ts';
 import { pickFields, type ExperimentFileFields } from '../method/experiment-file.ts';
@@ -203,6 +204,8 @@ export async function runSimulate(argv: string[], out: (s: string) => void, logg
   const widths = ROUND_HEADER.map((h) => Math.max(h.length, 12));
   const fmt = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i]!)).join(' ');
   const bar = progressBar();
+  const t0 = Date.now();
+  let first: number | undefined;
   const result = await simulate(config, {
     logger,
     onProgress: (round, done, total) => {
@@ -228,7 +231,9 @@ export async function runSimulate(argv: string[], out: (s: string) => void, logg
     },
     onRound: (r) => {
       bar.clear();
-      if (!quiet) out(fmt(roundRow(r)));
+      // this invocation's rounds: a resumed run estimates from where it continued
+      first ??= r.round - 1;
+      if (!quiet) out(`${fmt(roundRow(r))}  ${etaText(t0, Date.now(), r.round - first, config.rounds - first)}`);
     },
   });
   out(summaryText(result));
