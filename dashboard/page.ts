@@ -127,7 +127,7 @@ const SCRIPT = `
   function muText(mu) { return isNum(mu) ? Number(mu.toPrecision(3)).toString() : (mu === null || mu === undefined ? 'n/a' : String(mu)); }
 
   // ---- charts
-  function chart(svg, xs, series, fmt) {
+  function chart(svg, xs, series, fmt, yUnit) {
     var W = 300, H = 110, L = 46, R = 8, T = 8, B = 18;
     svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
     while (svg.firstChild) svg.removeChild(svg.firstChild);
@@ -145,6 +145,9 @@ const SCRIPT = `
     svg.appendChild(s('text', { x: L - 4, y: H - B, 'text-anchor': 'end', class: 'axis' }, fmt(lo)));
     svg.appendChild(s('text', { x: L, y: H - 4, class: 'axis' }, 'round ' + x0));
     if (x1 !== x0) svg.appendChild(s('text', { x: W - R, y: H - 4, 'text-anchor': 'end', class: 'axis' }, String(x1)));
+    // axis titles with units: x is the round, y says what and in which unit
+    svg.appendChild(s('text', { x: (L + W - R) / 2, y: H - 4, 'text-anchor': 'middle', class: 'axis' }, 'round'));
+    svg.appendChild(s('text', { x: L + 4, y: T + 8, class: 'axis unit' }, yUnit));
     series.forEach(function (se) {
       var pts = [];
       var flushLine = function () {
@@ -226,14 +229,14 @@ const SCRIPT = `
     var xs = S.rounds.map(function (r) { return r.round; });
     chart($('ch-acc'), xs, [
       { label: 'head', color: '#2563eb', values: S.rounds.map(function (r) { return tel(r, 'accuracyHead'); }) },
-      { label: 'prototype', color: '#16a34a', values: S.rounds.map(function (r) { return tel(r, 'accuracyPrototype'); }) }], pct);
+      { label: 'prototype', color: '#16a34a', values: S.rounds.map(function (r) { return tel(r, 'accuracyPrototype'); }) }], pct, 'accuracy (%, test-count-weighted)');
     chart($('ch-bytes'), xs, [
       { label: 'uploaded', color: '#7c3aed', values: S.rounds.map(function (r) { return r.bytesIn; }) },
-      { label: 'global', color: '#0891b2', values: S.rounds.map(function (r) { return r.globalBytes; }) }], bytes);
-    chart($('ch-energy'), xs, [{ label: 'energy', color: '#d97706', values: S.rounds.map(function (r) { return tel(r, 'energyJ'); }) }], joules);
+      { label: 'global', color: '#0891b2', values: S.rounds.map(function (r) { return r.globalBytes; }) }], bytes, 'bytes per round (encoded messages)');
+    chart($('ch-energy'), xs, [{ label: 'energy', color: '#d97706', values: S.rounds.map(function (r) { return tel(r, 'energyJ'); }) }], joules, 'energy per round (J, all agents)');
     chart($('ch-mem'), xs, [
       { label: 'mean', color: '#db2777', values: S.rounds.map(function (r) { return tel(r, 'peakRssMbMean'); }) },
-      { label: 'max', color: '#9f1239', values: S.rounds.map(function (r) { return tel(r, 'peakRssMbMax'); }) }], mb);
+      { label: 'max', color: '#9f1239', values: S.rounds.map(function (r) { return tel(r, 'peakRssMbMax'); }) }], mb, 'peak RSS (MB)');
     $('telemetry-note').style.display = S.telemetryAvailable && S.rounds.some(function (r) { return r.telemetry; }) || !S.rounds.length ? 'none' : '';
 
     // rejections

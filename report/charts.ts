@@ -5,6 +5,7 @@
 import type { PhaseSeconds, RoundTelemetry } from '../wire/telemetry.ts';
 import type { RunData } from './model.ts';
 import { colorAt, groupedBarChart, lineChart, stackedBarChart, type LineSeries } from './svg.ts';
+import { bandSeries, MAX_AGENT_LINES } from './bands.ts';
 
 export interface Chart {
   /** File stem, unique within the report, e.g. "accuracy-runs" or "energy-run-1". */
@@ -115,6 +116,29 @@ export function buildCharts(runs: readonly RunData[]): { charts: Chart[]; skippe
     return lineChart({ title: compare ? 'Accuracy per round (runs compared)' : 'Accuracy per round', xLabel: 'round', yLabel: 'accuracy (test-count-weighted mean)', yPercent: true, series });
   }, 'no run recorded any accuracy');
 
+  // (a2) accuracy against cumulative wall-clock time and against cumulative bytes, runs side by side
+  const cumulative = (run: RunData, f: (r: RunData['rounds'][number]) => number) => {
+    let acc = 0;
+    return run.rounds.map((r) => ({ r, x: (acc += f(r)) }));
+  };
+  const versus = (id: string, title: string, xLabel: string, f: (r: RunData['rounds'][number]) => number, scale: (max: number) => { div: number; unit: string }): void =>
+    add(id, title, null, () => {
+      const cum = runs.map((run) => cumulative(run, f));
+      const max = Math.max(0, ...cum.flat().map((c) => c.x));
+      if (max <= 0) return null;
+      const { div, unit } = scale(max);
+      const series: LineSeries[] = [];
+      runs.forEach((run, i) => {
+        const c = cum[i]!;
+        if (c.some((p) => p.r.accuracyHead !== null)) series.push({ name: `${run.name}: head`, points: c.map((p) => ({ x: p.x / div, y: p.r.accuracyHead })), color: colorAt(i) });
+        if (c.some((p) => p.r.accuracyPrototype !== null)) series.push({ name: `${run.name}: prototype`, points: c.map((p) => ({ x: p.x / div, y: p.r.accuracyPrototype })), color: colorAt(i), dashed: true });
+      });
+      if (series.length === 0) return null;
+      return lineChart({ title, xLabel: `${xLabel} (${unit})`, yLabel: 'accuracy (test-count-weighted mean)', yPercent: true, series });
+    }, 'no run recorded accuracy with time or bytes');
+  versus('accuracy-time', 'Accuracy against wall-clock time', 'cumulative round time', (r) => r.seconds, (max) => (max >= 600 ? { div: 60, unit: 'min' } : { div: 1, unit: 's' }));
+  versus('accuracy-bytes', 'Accuracy against bytes exchanged', 'cumulative bytes up and down, all agents', (r) => r.bytesUp + r.bytesDown, byteUnit);
+
   // (b) cumulative bytes per run
   add('bytes-runs', 'Cumulative bytes', null, () => {
     const cum = runs.map((run) => {
@@ -143,7 +167,15 @@ export function buildCharts(runs: readonly RunData[]): { charts: Chart[]; skippe
     add(`accuracy-agents-${s}`, `Accuracy per agent${suffix}`, run.name, () => {
       if (run.perAgent.length === 0) return null;
       const series: LineSeries[] = [];
-      sortedAgents(run.perAgent).forEach((agent, j) => {
+      const all = sortedAgents(run.perAgent);
+      if (all.length > MAX_AGENT_LINES) {
+        const rs = sortedRounds(run.perAgent);
+        const at = (r: number) => run.perAgent.filter((a) => a.round === r);
+        series.push(...bandSeries('head', rs, (r) => at(r).map((a) => a.accuracyHead), colorAt(0), all.length));
+        if (run.perAgent.some((a) => a.accuracyPrototype !== null)) series.push(...bandSeries('prototype', rs, (r) => at(r).map((a) => a.accuracyPrototype), colorAt(1), all.length));
+        return lineChart({ title: `Accuracy per agent${suffix}`, xLabel: 'round', yLabel: 'accuracy on the agent\u2019s test split', yPercent: true, series });
+      }
+      all.forEach((agent, j) => {
         const rows = run.perAgent.filter((a) => a.agent === agent);
         series.push({ name: `${agent}: head`, points: rows.map((a) => ({ x: a.round, y: a.accuracyHead })), color: colorAt(j) });
         if (rows.some((a) => a.accuracyPrototype !== null)) {
@@ -164,7 +196,7 @@ export function buildCharts(runs: readonly RunData[]): { charts: Chart[]; skippe
       const title = `Energy per round per agent${suffix}`;
       const label = (agent: string): string => `${agent} (${energySourceLabel(tel.filter((t) => t.agent === agent))})`;
       const value = (agent: string, round: number): number | null => tel.find((t) => t.agent === agent && t.round === round)?.energy.joules ?? null;
-      if (rounds.length * agents.length <= MAX_GROUPED_BARS) {
+      if (rounds.length * agents.length <= MAX_GROUPED_BARS && agents.length <= MAX_AGENT_LINES) {
         return groupedBarChart({
           title,
           xLabel: 'round',
@@ -176,14 +208,25 @@ export function buildCharts(runs: readonly RunData[]): { charts: Chart[]; skippe
       return lineChart({
         title,
         xLabel: 'round',
-        yLabel: 'energy (J)',
-        series: agents.map((agent, j) => ({ name: label(agent), points: rounds.map((r) => ({ x: r, y: value(agent, r) })), color: colorAt(j) })),
+        // many agents: the sources move from the legend (one entry per agent) to the axis
+        yLabel: agents.length > MAX_AGENT_LINES ? `energy (J; ${energySourceLabel(tel)})` : 'energy (J)',
+        series:
+          agents.length > MAX_AGENT_LINES
+            ? bandSeries('energy', rounds, (r) => agents.map((a) => value(a, r)), colorAt(0), agents.length)
+            : agents.map((agent, j) => ({ name: label(agent), points: rounds.map((r) => ({ x: r, y: value(agent, r) })), color: colorAt(j) })),
       });
     }, noTelemetry);
 
     // (d) peak RSS per round per agent
     add(`memory-${s}`, `Peak RSS per round per agent${suffix}`, run.name, () => {
       if (tel.length === 0) return null;
+      const rss = (agent: string, r: number): number | null => {
+        const t = tel.find((x) => x.agent === agent && x.round === r);
+        return t ? t.memory.peakRssBytes / 1e6 : null;
+      };
+      if (agents.length > MAX_AGENT_LINES) {
+        return lineChart({ title: `Peak RSS per round per agent${suffix}`, xLabel: 'round', yLabel: 'peak resident set size (MB)', series: bandSeries('peak RSS', rounds, (r) => agents.map((a) => rss(a, r)), colorAt(0), agents.length) });
+      }
       return lineChart({
         title: `Peak RSS per round per agent${suffix}`,
         xLabel: 'round',

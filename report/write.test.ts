@@ -21,12 +21,29 @@ function simRun(name: string, telemetry: boolean): RunData {
 
 test('charts without data are skipped with a reason, never drawn', () => {
   const { charts, skipped } = buildCharts([simRun('plain', false)]);
-  assert.deepEqual(charts.map((c) => c.id), ['accuracy-runs', 'bytes-runs', 'accuracy-agents-plain']);
+  assert.deepEqual(charts.map((c) => c.id), ['accuracy-runs', 'accuracy-time', 'accuracy-bytes', 'bytes-runs', 'accuracy-agents-plain']);
   assert.deepEqual(skipped.map((s) => s.id), ['energy-plain', 'memory-plain', 'latency-rounds-plain', 'latency-agents-plain']);
   assert.ok(skipped.every((s) => /no telemetry/.test(s.reason)));
   const none = buildCharts([{ name: 'empty', method: 'local', kind: 'fleet', rounds: [], perAgent: [], telemetry: [] }]);
   assert.deepEqual(none.charts, []);
-  assert.equal(none.skipped.length, 7);
+  assert.equal(none.skipped.length, 9);
+});
+
+test('at 40 agents the per-agent charts draw a median and a 10th-90th percentile band, not 40 lines', () => {
+  const agents = Array.from({ length: 40 }, (_, i) => `agent-${String(i).padStart(2, '0')}`);
+  const tel = [1, 2].flatMap((round) => agents.map((a) => telemetryFor('big', a, round)));
+  const perAgent = [1, 2].flatMap((round) => agents.map((agent, i) => ({ agent, round, accuracyHead: 0.5 + i / 100, accuracyPrototype: null })));
+  const run: RunData = { name: 'big', method: 'tinyproto', kind: 'fleet', rounds: [1, 2].map((round) => ({ round, accuracyHead: 0.6, accuracyPrototype: null, bytesUp: 1000, bytesDown: 2000, seconds: 3 })), perAgent, telemetry: tel };
+  const { charts } = buildCharts([run]);
+  const acc = charts.find((c) => c.id === 'accuracy-agents-big')!;
+  assert.ok(acc.svg.includes('head: median of 40 agents') && acc.svg.includes('head: 10th percentile') && acc.svg.includes('head: 90th percentile'));
+  assert.ok(!acc.svg.includes('agent-07'), 'no line per agent');
+  assert.ok(charts.find((c) => c.id === 'memory-big')!.svg.includes('peak RSS: median of 40 agents'));
+  const energy = charts.find((c) => c.id === 'energy-big')!.svg;
+  assert.ok(energy.includes('energy: median of 40 agents') && energy.includes('energy (J; estimate: rpi4b)'));
+  const time = charts.find((c) => c.id === 'accuracy-time')!;
+  assert.ok(time.svg.includes('cumulative round time (s)'));
+  assert.ok(charts.find((c) => c.id === 'accuracy-bytes')!.svg.includes('(KiB)'));
 });
 
 test('energy legend names each agent\'s energy source; latency stacks one bar per phase', () => {

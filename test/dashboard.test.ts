@@ -96,6 +96,9 @@ test('the dashboard shows a live experiment in headless Chromium', { skip, timeo
     assert.match((await page.locator('#c-agents').textContent()) ?? '', /^\d \/ 2$/);
     assert.equal(await page.locator('#banner').isVisible(), false);
     assert.ok((await page.locator('#ch-bytes polyline, #ch-bytes circle').count()) > 0, 'bytes chart drawn');
+    // axes carry their units
+    assert.equal(await page.locator('#ch-bytes text.unit').textContent(), 'bytes per round (encoded messages)');
+    assert.equal(await page.locator('#ch-mem text.unit').count() + (await page.locator('#ch-mem text.empty').count()), 1);
     const shot = join(RESULTS, 'dashboard.png');
     await page.screenshot({ path: shot, fullPage: true, timeout: 30_000 });
     assert.ok(statSync(shot).size > 10_000);
