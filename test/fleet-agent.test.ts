@@ -2,12 +2,15 @@
  * One agent per board, for every experiment: two long-lived agents, started with only their
  * broker, id, fleet, data directory and state directory, take part in two experiments that
  * `tinyproto server --fleet` (the real command, in process) announces in turn over the embedded
- * broker; each keeps each experiment's state in its own SQLite file and goes back to waiting.
+ * broker (the second announced while the first runs, so it waits in the boards' queue); each
+ * keeps each experiment's state in its own SQLite file and goes back to waiting. Announcements
+ * of a data source kind this build cannot load, or that do not list the boards, are passed over.
  * Then one agent is restarted with an experiment in progress and resumes it from its store.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import mqtt from 'mqtt';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -19,7 +22,14 @@ import { openAggregatorStore } from '../aggregator/store.ts';
 import { makeIdx, syntheticIdx } from '../data/fixtures.ts';
 import { silentLogger } from '../common/logger.ts';
 import type { AgentConfig } from '../agent/config.ts';
-import { generateSigningKey } from '../wire/signature.ts';
+import { ed25519Signer, generateSigningKey } from '../wire/signature.ts';
+import { encodeExperiment, type ExperimentBody } from '../wire/codec.ts';
+import { fleetExperimentTopic } from '../wire/topics.ts';
+
+const PASSED_OVER: ExperimentBody = {
+  state: 'open', method: 'tinyproto', fleet: 'lab', dataset: 'synthetic', source: 'idx', numClasses: 10, featureDim: 20, clients: 2, alpha: 1, seed: 1, samplesPerClient: 40,
+  assignment: { mode: 'list', agents: [{ agent: 'board-a', client: 0, family: null }, { agent: 'board-b', client: 1, family: null }] },
+};
 
 /** A small IDX data set (28x28, 10 classes) in `dir`. */
 function writeIdx(dir: string): void {
@@ -71,23 +81,46 @@ test('long-lived agents take part in two announced experiments in turn, each wit
   for (const b of boards) {
     b.agent.supervisor.on('started', (s: { experiment: string }) => events.push(`${b.config.id} started ${s.experiment}`));
     b.agent.supervisor.on('finished', (s: { experiment: string }) => events.push(`${b.config.id} finished ${s.experiment}`));
-    b.agent.supervisor.on('failed', (s: { experiment: string; message: string }) => events.push(`${b.config.id} failed ${s.experiment}: ${s.message}`));
+    b.agent.supervisor.on('failed', (s: { experiment: string; code: string }) => events.push(`${b.config.id} failed ${s.experiment} ${s.code}`));
+    b.agent.supervisor.on('skipped', (s: { experiment: string }) => events.push(`${b.config.id} skipped ${s.experiment}`));
   }
   try {
     for (const b of boards) await b.agent.supervisor.start();
-    for (const [experiment, rounds] of [['exp-1', 1], ['exp-2', 1]] as const) {
-      const store = join(dir, `${experiment}-server.db`);
-      assert.equal(await runServer(serverArgv(experiment, broker.url, store, rounds, key), out, silentLogger), 0);
-      const s = openAggregatorStore(store);
+    // announcements the boards must pass over: a data source kind this build cannot load, and an
+    // experiment that does not list them (signed with the fleet's key, as a server would)
+    const raw = await mqtt.connectAsync(broker.url, { clientId: 'operator' });
+    const signer = ed25519Signer(readFileSync(key, 'utf8'));
+    const announce = (experiment: string, body: Partial<ExperimentBody>): Promise<unknown> =>
+      raw.publishAsync(
+        fleetExperimentTopic('lab', experiment),
+        Buffer.from(encodeExperiment({ experiment, sender: 'aggregator', round: 0 }, { ...PASSED_OVER, ...body }, { signer, embedKey: true })),
+        { qos: 1, retain: true },
+      );
+    await announce('exp-photos', { source: 'image-folder' });
+    await announce('exp-others', { assignment: { mode: 'list', agents: [{ agent: 'board-z', client: 0, family: null }] } });
+    await raw.endAsync();
+    await until('both boards to pass over the two announcements', () => boards.every((b) => events.includes(`${b.config.id} failed exp-photos E_DATA_SOURCE`) && events.includes(`${b.config.id} skipped exp-others`)));
+    // two experiments in turn: exp-2 is announced while exp-1 runs, and waits in the boards' queue
+    const servers: Promise<number>[] = [];
+    servers.push(runServer(serverArgv('exp-1', broker.url, join(dir, 'exp-1-server.db'), 1, key), out, silentLogger));
+    await until('both boards to start exp-1', () => boards.every((b) => events.includes(`${b.config.id} started exp-1`)));
+    servers.push(runServer(serverArgv('exp-2', broker.url, join(dir, 'exp-2-server.db'), 1, key), out, silentLogger));
+    assert.deepEqual(await Promise.all(servers), [0, 0]);
+    for (const experiment of ['exp-1', 'exp-2']) {
+      const s = openAggregatorStore(join(dir, `${experiment}-server.db`));
       try {
         assert.ok(s.rounds(experiment).every((r) => r.status === 'closed' && r.uploads === 2), `${experiment}: ${JSON.stringify(s.rounds(experiment))}`);
       } finally {
         s.close();
       }
-      // the ended announcement sends both agents back to waiting
-      await until(`${experiment} to end on both boards`, () => boards.every((b) => b.agent.supervisor.hasEnded(experiment) && b.agent.supervisor.current === null));
     }
-    assert.deepEqual(events.filter((e) => e.includes('failed')), []);
+    // the ended announcements send both agents back to waiting
+    await until('exp-2 to end on both boards', () => boards.every((b) => b.agent.supervisor.hasEnded('exp-2') && b.agent.supervisor.current === null));
+    for (const b of boards) {
+      const own = events.filter((e) => e.startsWith(`${b.config.id} `) && /(started|finished) exp-[12]$/.test(e)).map((e) => e.slice(b.config.id.length + 1));
+      assert.deepEqual(own, ['started exp-1', 'finished exp-1', 'started exp-2', 'finished exp-2']);
+    }
+    assert.deepEqual(events.filter((e) => e.includes('failed') && !e.includes('exp-photos')), []);
     for (const b of boards) {
       for (const e of ['exp-1', 'exp-2']) {
         const path = join(dir, b.config.id, `${e}.db`);
