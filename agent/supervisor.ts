@@ -171,10 +171,18 @@ export class FleetSupervisor extends EventEmitter {
     await this.next();
   }
 
-  /** The experiment ended (or its announcement was cleared): record it; finish it if it is the one running. */
+  /**
+   * The experiment ended (signed announcement): record it, and finish it if it is the one running.
+   * A cleared topic (a zero-length retained publish, which nobody signs) only drops a pending
+   * experiment: the one running ends only when the aggregator says so.
+   */
   private async ended(experiment: string, how: 'ended' | 'cleared'): Promise<void> {
     this.pending.delete(experiment);
     const r = this.running;
+    if (how === 'cleared' && r?.experiment === experiment) {
+      this.logger.warn('announcement of the running experiment cleared; it runs until the aggregator marks it ended', { experiment });
+      return;
+    }
     if (r?.experiment === experiment) {
       await r.run.agent.idle();
       await r.run.stop();
