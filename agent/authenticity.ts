@@ -16,7 +16,8 @@ import { parsePublicKey, publicKeyHex } from '../wire/signature.ts';
 import type { AgentTransport } from './agent-types.ts';
 import type { AgentStore } from './store.ts';
 
-type Kind = Parameters<Parameters<AgentTransport['onMessage']>[0]>[0];
+/** What a frame is, for logs: an experiment's inbound kinds, or a fleet's EXPERIMENT announcement. */
+type Kind = Parameters<Parameters<AgentTransport['onMessage']>[0]>[0] | 'experiment';
 
 /** Agent store meta key of the aggregator key pinned for an experiment. */
 export function aggregatorKeyMeta(experiment: string): string {

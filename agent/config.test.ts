@@ -4,7 +4,8 @@ import { assertConfigError } from '../test/helpers/assert.ts';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AGENT_DEFAULTS, agentConfigFromEnv, agentConfigFromFile, envName, resolveAgentConfig } from './config.ts';
+import { AGENT_DEFAULTS, agentConfigFromEnv, envName, resolveAgentConfig } from './config.ts';
+import { agentConfigFromFile } from './config-file.ts';
 
 test('engine defaults: auto engine (ONNX Runtime), threads 0, provider auto; frozen', () => {
   const c = resolveAgentConfig();
@@ -57,4 +58,78 @@ test('engine fields come from a JSON config file', () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('precedence: defaults < TOML file < TINYPROTO_* environment < flags, in one place (loadAgentConfig)', async () => {
+  const { loadAgentConfig } = await import('./config-file.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'tinyproto-agent-toml-'));
+  try {
+    const path = join(dir, 'agent.toml');
+    writeFileSync(
+      path,
+      [
+        'id = "board-7"',
+        'fleet = "lab"',
+        'broker = "mqtts://aggregator.local:8883"',
+        'ca = "/etc/tinyproto/ca.crt"',
+        'state-dir = "/var/lib/tinyproto"',
+        'engine = "ort"',
+        'threads = 2',
+        'board = "rpi4b"',
+        '',
+        '[datasets]',
+        'fashion-mnist = "/usr/share/datasets/fashion-mnist"',
+        'cifar10 = "/srv/cifar-10"',
+      ].join('\n'),
+    );
+    const fileOnly = loadAgentConfig({ file: path, env: {}, flags: {} });
+    assert.equal(fileOnly.mode, 'fleet');
+    assert.deepEqual([fileOnly.config.id, fileOnly.config.fleet, fileOnly.config.caFile, fileOnly.config.stateDir, fileOnly.config.threads], ['board-7', 'lab', '/etc/tinyproto/ca.crt', '/var/lib/tinyproto', 2]);
+    assert.deepEqual(fileOnly.config.datasets, { 'fashion-mnist': '/usr/share/datasets/fashion-mnist', cifar10: '/srv/cifar-10' });
+    assert.equal(fileOnly.config.reconnectMaxMs, AGENT_DEFAULTS.reconnectMaxMs, 'not in the file: the default');
+    // the environment beats the file, flags beat both
+    const env = { TINYPROTO_THREADS: '3', TINYPROTO_ID: 'board-8', TINYPROTO_STATE_DIR: '/tmp/state', TINYPROTO_DATASETS: 'cifar10=/mnt/cifar' };
+    const withEnv = loadAgentConfig({ file: path, env, flags: {} }).config;
+    assert.deepEqual([withEnv.id, withEnv.threads, withEnv.stateDir, withEnv.datasets], ['board-8', 3, '/tmp/state', { cifar10: '/mnt/cifar' }]);
+    const withFlags = loadAgentConfig({ file: path, env, flags: { threads: 1, stateDir: '/srv/s' } }).config;
+    assert.deepEqual([withFlags.id, withFlags.threads, withFlags.stateDir], ['board-8', 1, '/srv/s']);
+    // --experiment anywhere: the single-experiment mode, as before
+    assert.equal(loadAgentConfig({ file: path, env: { TINYPROTO_EXPERIMENT: 'exp-1' }, flags: {} }).mode, 'single');
+    assert.equal(loadAgentConfig({ file: null, env: {}, flags: {} }).mode, 'single');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('config file: unknown keys are errors naming the key; TOML syntax errors name the line; JSON field names still work', async () => {
+  const { agentConfigFromFile } = await import('./config-file.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'tinyproto-agent-toml-'));
+  try {
+    const toml = join(dir, 'agent.toml');
+    writeFileSync(toml, 'id = "b1"\nbrokr = "mqtt://x:1883"\n');
+    assertConfigError(() => agentConfigFromFile(toml), new RegExp(`^${toml.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: unknown key "brokr"; known keys: id, experiment, fleet, state-dir, broker,`));
+    writeFileSync(toml, 'id = "b1"\nid = "b2"\n');
+    assertConfigError(() => agentConfigFromFile(toml), /agent\.toml:2:\d+: not valid TOML/);
+    writeFileSync(toml, 'samples-per-client = "all"\nthreads = "2"\n');
+    assert.deepEqual(agentConfigFromFile(toml), { samplesPerClient: null, threads: '2' });
+    assertConfigError(() => resolveAgentConfig(agentConfigFromFile(toml)), /invalid threads: must be an integer/);
+    writeFileSync(toml, '[datasets]\n"bad name" = "/x"\n');
+    assertConfigError(() => resolveAgentConfig(agentConfigFromFile(toml)), /invalid datasets: data set name "bad name" must be 1 to 32 characters/);
+    writeFileSync(toml, 'data = 3\n');
+    assertConfigError(() => resolveAgentConfig(agentConfigFromFile(toml)), /invalid dataDir: must be a non-empty string \(got 3\)/);
+    writeFileSync(toml, 'fleet = "no/slash"\n');
+    assertConfigError(() => resolveAgentConfig(agentConfigFromFile(toml)), /invalid fleet id "no\/slash"/);
+    const json = join(dir, 'agent.json');
+    writeFileSync(json, JSON.stringify({ caFile: '/ca.pem', 'state-dir': '/s', stateDir: '/t' }));
+    assertConfigError(() => agentConfigFromFile(json), /agent\.json: "stateDir" sets stateDir a second time/);
+    writeFileSync(json, JSON.stringify({ caFile: '/ca.pem', experiment: 'e1' }));
+    assert.deepEqual(agentConfigFromFile(json), { caFile: '/ca.pem', experiment: 'e1' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('datasets from the environment or --datasets: name=dir pairs; a bad pair is named', () => {
+  assert.deepEqual(agentConfigFromEnv({ TINYPROTO_DATASETS: 'a=/x, b=/y' }), { datasets: { a: '/x', b: '/y' } });
+  assertConfigError(() => agentConfigFromEnv({ TINYPROTO_DATASETS: 'a' }), /invalid datasets: expected name=directory\[,name=directory\.\.\.\], got "a"/);
 });

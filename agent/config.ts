@@ -1,12 +1,13 @@
 /**
- * The agent's configuration: one frozen defaults object; values come from a JSON file, then
- * TINYPROTO_* environment variables, then flags (later wins), and are validated in one place.
+ * The agent's configuration: one frozen defaults object; values come from a config file (TOML,
+ * or JSON; agent/config-file.ts), then TINYPROTO_* environment variables, then flags (later
+ * wins: defaults < file < env < flags), and are validated here, in one place.
  */
-import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parsePublicKey } from '../wire/signature.ts';
 import type { BrokerConnection } from '../mqtt/options.ts';
 import { TinyProtoError } from '../common/errors.ts';
-import { assertValidId } from '../wire/topics.ts';
+import { assertValidId, isValidId } from '../wire/topics.ts';
 import { fail, int, oneOf } from '../common/validate.ts';
 import { mergeSetup, setupDefaults } from '../method/experiment.ts';
 import { FAMILIES } from '../models/zoo-info.ts';
@@ -19,6 +20,15 @@ export interface AgentConfig extends BrokerConnection {
   /** Agent id: MQTT client id and username, and the sender of its messages. */
   readonly id: string;
   readonly experiment: string;
+  /**
+   * Fleet this board belongs to: with a fleet and no experiment the agent is long-lived and takes
+   * part in every experiment the aggregator announces to the fleet (agent/supervisor.ts).
+   */
+  readonly fleet: string | null;
+  /** Directory of the long-lived agent's state: fleet.db and one {experiment}.db per experiment. */
+  readonly stateDir: string;
+  /** Data set name (as announced) -> directory on this board; unnamed data sets use dataDir. */
+  readonly datasets: Readonly<Record<string, string>>;
   /** Backbone family; null = the paper's assignment by client index. */
   readonly family: Family | null;
   /** Data source for the first start (later starts read the SQLite cache). */
@@ -61,6 +71,9 @@ export interface AgentConfig extends BrokerConnection {
 export const AGENT_DEFAULTS: AgentConfig = Object.freeze({
   id: 'agent-0',
   experiment: 'tinyproto-1',
+  fleet: null,
+  stateDir: '.',
+  datasets: Object.freeze({}),
   broker: 'mqtt://127.0.0.1:1883',
   username: null,
   password: null,
@@ -105,7 +118,19 @@ export function coerceAgentField(field: keyof AgentConfig, value: string): unkno
     return n;
   }
   if (field === 'allowCpu') return value === '1' || value === 'true';
+  if (field === 'datasets') return parseDatasetList(value);
   return value;
+}
+
+/** "name=dir,name=dir" (TINYPROTO_DATASETS, --datasets) as a datasets table. */
+export function parseDatasetList(value: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of value.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0 || eq === part.length - 1) throw new TinyProtoError('E_CONFIG', `invalid datasets: expected name=directory[,name=directory...], got "${part}"`);
+    out[part.slice(0, eq)] = part.slice(eq + 1);
+  }
+  return out;
 }
 
 /** Fields from TINYPROTO_* environment variables. */
@@ -118,29 +143,21 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv): Partial<AgentConfig>
   return out as Partial<AgentConfig>;
 }
 
-/** Fields from a JSON config file; errors name the file. */
-export function agentConfigFromFile(path: string): Partial<AgentConfig> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new TinyProtoError('E_CONFIG', `${path}: cannot read the config file (${(e as Error).message})`);
-  }
-  let v: unknown;
-  try {
-    v = JSON.parse(text) as unknown;
-  } catch (e) {
-    throw new TinyProtoError('E_CONFIG', `${path}: not a valid JSON config (${(e as Error).message})`);
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new TinyProtoError('E_CONFIG', `${path}: not a valid JSON config (expected a JSON object)`);
-  return v as Partial<AgentConfig>;
-}
-
 export function resolveAgentConfig(options: Partial<AgentConfig> = {}): AgentConfig {
   // clients, alpha, seed and featureDim are validated as the experiment setup's
   const c = mergeSetup(AGENT_DEFAULTS, options);
   assertValidId('agent', c.id);
   assertValidId('experiment', c.experiment);
+  for (const f of ['username', 'password', 'caFile', 'certFile', 'keyFile', 'dataDir', 'fleet', 'aggregatorKey', 'family'] as const) {
+    if (c[f] !== null && (typeof c[f] !== 'string' || c[f] === '')) fail(f, 'must be a non-empty string', c[f]);
+  }
+  if (c.fleet !== null) assertValidId('fleet', c.fleet);
+  if (typeof c.stateDir !== 'string' || c.stateDir === '') fail('stateDir', 'must be a directory path', c.stateDir);
+  if (typeof c.datasets !== 'object' || c.datasets === null || Array.isArray(c.datasets)) fail('datasets', 'must be a table of data set name = directory', c.datasets);
+  for (const [name, dir] of Object.entries(c.datasets)) {
+    if (!isValidId(name)) fail('datasets', `data set name "${name}" must be 1 to 32 characters from A-Z a-z 0-9 . _ -`, c.datasets);
+    if (typeof dir !== 'string' || dir === '') fail('datasets', `the directory of "${name}" must be a non-empty string`, c.datasets);
+  }
   if (typeof c.broker !== 'string' || !/^(mqtts?|wss?):\/\/[^\s]+$/.test(c.broker)) fail('broker', 'must be an mqtt://, mqtts://, ws:// or wss:// URL', c.broker);
   oneOf('mqttVersion', c.mqttVersion, ['auto', '5', '3.1.1']);
   if (c.family !== null) oneOf('family', c.family, FAMILIES);
@@ -156,5 +173,15 @@ export function resolveAgentConfig(options: Partial<AgentConfig> = {}): AgentCon
   int('catchUpMs', c.catchUpMs, 0, 86_400_000);
   if (c.aggregatorKey !== null) parsePublicKey(c.aggregatorKey);
   if ((c.certFile === null) !== (c.keyFile === null)) fail('certFile', 'a client certificate needs its key (keyFile) and vice versa', c.certFile);
-  return Object.freeze(c);
+  return Object.freeze({ ...c, datasets: Object.freeze({ ...c.datasets }) });
+}
+
+/** Where a long-lived agent keeps one experiment's state: {stateDir}/{experiment}.db. */
+export function experimentStorePath(stateDir: string, experiment: string): string {
+  return join(stateDir, `${experiment}.db`);
+}
+
+/** The directory of data set `name` on this board: its datasets entry, else dataDir (null = the default). */
+export function datasetDir(c: Pick<AgentConfig, 'datasets' | 'dataDir'>, name: string): string | null {
+  return c.datasets[name] ?? c.dataDir;
 }

@@ -7,7 +7,7 @@ import mqtt from 'mqtt';
 import type { Logger } from '../common/logger.ts';
 import { MqttSession, type ConnectionErrorHandler, type MqttConnectFn, type WireCounters } from '../mqtt/session.ts';
 import { agentClientId, type MqttConnectionSettings } from '../mqtt/options.ts';
-import { agentTopic, aggregatorTopic, parseTopic, receiptTopic, type AgentTopic } from '../wire/topics.ts';
+import { agentTopic, aggregatorTopic, fleetExperimentFilter, parseFleetTopic, parseTopic, receiptTopic, type AgentTopic } from '../wire/topics.ts';
 import type { AgentInbound, AgentTransport } from './agent-types.ts';
 import type { AgentConfig } from './config.ts';
 
@@ -27,16 +27,29 @@ export function agentConnectionSettings(config: AgentConfig, connectTimeoutMs: n
   };
 }
 
+/** A long-lived agent's fleet announcements, carried on the experiment's connection while it runs. */
+export interface FleetAnnouncements {
+  readonly fleet: string;
+  onAnnouncement(experiment: string, bytes: Uint8Array): void;
+}
+
 export class MqttAgentTransport implements AgentTransport {
   private readonly session: MqttSession;
   private readonly config: AgentConfig;
+  private readonly fleet: FleetAnnouncements | null;
 
-  constructor(config: AgentConfig, will: Uint8Array, logger?: Logger) {
+  /**
+   * With `fleet`, the connection also subscribes to the fleet's EXPERIMENT announcements and
+   * hands them to `fleet.onAnnouncement` (one connection per board at a time: a broker that
+   * uses the username as client id would have two sessions of one agent take each other over).
+   */
+  constructor(config: AgentConfig, will: Uint8Array, logger?: Logger, fleet?: FleetAnnouncements) {
     this.config = config;
     const e = config.experiment;
+    this.fleet = fleet ?? null;
     this.session = new MqttSession({
       settings: { ...agentConnectionSettings(config, 10_000), will: { topic: agentTopic(e, 'status', config.id), payload: will, retain: true } },
-      subscriptions: [aggregatorTopic(e, 'masks'), aggregatorTopic(e, 'round'), aggregatorTopic(e, 'global'), receiptTopic(e, config.id)],
+      subscriptions: [aggregatorTopic(e, 'masks'), aggregatorTopic(e, 'round'), aggregatorTopic(e, 'global'), receiptTopic(e, config.id), ...(fleet ? [fleetExperimentFilter(fleet.fleet)] : [])],
       connect: mqtt.connect as unknown as MqttConnectFn,
       ...(logger ? { logger } : {}),
       reconnectMinMs: config.reconnectMinMs,
@@ -58,6 +71,8 @@ export class MqttAgentTransport implements AgentTransport {
 
   onMessage(handler: (kind: AgentInbound, bytes: Uint8Array) => void): void {
     this.session.onMessage((topic, bytes) => {
+      const f = this.fleet ? parseFleetTopic(topic) : null;
+      if (f && f.fleet === this.fleet!.fleet) return this.fleet!.onAnnouncement(f.experiment, bytes);
       const t = parseTopic(topic);
       if (!t || t.experiment !== this.config.experiment) return;
       if (t.kind === 'masks' || t.kind === 'round' || t.kind === 'global') handler(t.kind, bytes);

@@ -7,7 +7,7 @@ import mqtt from 'mqtt';
 import type { Logger } from '../common/logger.ts';
 import { MqttSession, type ConnectionErrorHandler, type MqttConnectFn, type WireCounters } from '../mqtt/session.ts';
 import type { BrokerConnection } from '../mqtt/options.ts';
-import { agentFilter, aggregatorTopic, parseTopic, receiptTopic, type AgentTopic, type AggregatorTopic } from '../wire/topics.ts';
+import { agentFilter, aggregatorTopic, fleetExperimentTopic, parseTopic, receiptTopic, type AgentTopic, type AggregatorTopic } from '../wire/topics.ts';
 import type { AggregatorTransport } from './aggregator.ts';
 
 export interface AggregatorConnection extends BrokerConnection {
@@ -59,6 +59,11 @@ export class MqttAggregatorTransport implements AggregatorTransport {
 
   publishRetained(kind: AggregatorTopic, bytes: Uint8Array): Promise<void> {
     return this.session.publish(aggregatorTopic(this.experiment, kind), bytes, true);
+  }
+
+  /** The retained EXPERIMENT announcement of this experiment to `fleet` (signed by the signing wrapper, as every publish*). */
+  publishFleetAnnouncement(fleet: string, bytes: Uint8Array): Promise<void> {
+    return this.session.publish(fleetExperimentTopic(fleet, this.experiment), bytes, true);
   }
 
   publishReceipt(agent: string, bytes: Uint8Array): Promise<void> {

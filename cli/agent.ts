@@ -1,45 +1,58 @@
-/** `tinyproto agent`: the on-board process. */
-import { Agent, type RoundTrained } from '../agent/agent.ts';
-import { AGENT_DEFAULTS, agentConfigFromEnv, agentConfigFromFile, envName, resolveAgentConfig, type AgentConfig } from '../agent/config.ts';
+/** `tinyproto agent`: the on-board process (one experiment, or long-lived for a fleet). */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { AGENT_DEFAULTS, envName, type AgentConfig } from '../agent/config.ts';
+import { AGENT_KEYS, loadAgentConfig } from '../agent/config-file.ts';
+import { startExperimentAgent, type ExperimentRun } from '../agent/run-experiment.ts';
+import { FleetSupervisor } from '../agent/supervisor.ts';
+import { MqttFleetWatch } from '../agent/fleet-watch.ts';
 import { openAgentStore } from '../agent/store.ts';
-import { MqttAgentTransport } from '../agent/transport.ts';
-import { agentSigner, signAgentFrame, signingAgentTransport } from '../agent/signing.ts';
-import { AgentAuthenticity } from '../agent/authenticity.ts';
-import { createEngine } from '../models/index.ts';
-import { familyForClient } from '../models/zoo-info.ts';
+import { agentSigner } from '../agent/signing.ts';
 import { connectionFailureLine } from '../mqtt/failures.ts';
-import { isTinyProtoError } from '../common/errors.ts';
+import { isTinyProtoError, type TinyProtoError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
-import { flagHelp, parseFlags, type FlagTable } from './flags.ts';
-import { pct } from '../common/table.ts';
-import { ENGINE_HELP, engineLabel, engineOptions } from '../learner/engine-settings.ts';
+import { flagHelp, parseFlags, type FlagSpec, type FlagTable } from './flags.ts';
+import { ENGINE_HELP, engineLabel } from '../learner/engine-settings.ts';
 
-export const AGENT_FLAGS: FlagTable = {
-  id: { field: 'id', type: 'string', help: `agent id = MQTT username (default ${AGENT_DEFAULTS.id}); client id {experiment}:{id}` },
-  experiment: { field: 'experiment', type: 'string', help: `experiment id (default ${AGENT_DEFAULTS.experiment})` },
-  broker: { field: 'broker', type: 'string', help: `broker URL, mqtt:// or mqtts:// (default ${AGENT_DEFAULTS.broker})` },
-  username: { field: 'username', type: 'string', help: 'MQTT username (default: the agent id)' },
-  password: { field: 'password', type: 'string', help: `MQTT password (prefer ${envName('password')} in the environment; default none)` },
-  ca: { field: 'caFile', type: 'string', help: 'CA certificate (PEM) for mqtts:// (default none: the system CAs)' },
-  cert: { field: 'certFile', type: 'string', help: 'client certificate (PEM), optional (default none)' },
-  key: { field: 'keyFile', type: 'string', help: 'client key (PEM), optional (default none)' },
-  'mqtt-version': { field: 'mqttVersion', type: 'string', help: `auto | 5 | 3.1.1 (default ${AGENT_DEFAULTS.mqttVersion}: tries 5, falls back)` },
-  family: { field: 'family', type: 'string', help: 'backbone: resnet8 | mobilenetv2 | shufflenetv2 | efficientnet-lite (default: by client index)' },
-  data: { field: 'dataDir', type: 'string', help: 'data directory for the first start (default /usr/share/datasets/fashion-mnist)' },
-  client: { field: 'client', type: 'int', help: `this agent's shard index (0-based; default ${AGENT_DEFAULTS.client})` },
-  clients: { field: 'clients', type: 'int', help: `number of shards the data set is split into (default ${AGENT_DEFAULTS.clients})` },
-  alpha: { field: 'alpha', type: 'number', help: `Dirichlet label skew of the partition (default ${AGENT_DEFAULTS.alpha})` },
-  seed: { field: 'seed', type: 'int', help: `partition and initialisation seed (default ${AGENT_DEFAULTS.seed})` },
-  'samples-per-client': { field: 'samplesPerClient', type: 'int|null', help: 'cap on this shard\'s samples (default all)' },
-  'feature-dim': { field: 'featureDim', type: 'int', help: `d, must match the experiment (default ${AGENT_DEFAULTS.featureDim})` },
-  store: { field: 'store', type: 'string', help: `SQLite file (default ${AGENT_DEFAULTS.store})` },
-  engine: { field: 'engine', type: 'string', help: `ort | tfjs | auto: ${ENGINE_HELP}` },
-  threads: { field: 'threads', type: 'int', help: 'ort: ONNX Runtime intra-op threads (default 0 = auto: 1, measured fastest)' },
-  provider: { field: 'provider', type: 'string', help: 'ort: auto | cpu | cuda execution provider (default auto: cuda when available, else cpu)' },
-  backend: { field: 'backend', type: 'string', help: 'tfjs: auto | tensorflow | wasm | cpu (default auto: tfjs-node if installed, else wasm)' },
-  'allow-cpu': { field: 'allowCpu', type: 'bool', help: 'tfjs: permit the pure-JS cpu backend (default off)' },
-  'aggregator-key': { field: 'aggregatorKey', type: 'string', help: "the aggregator's public key (64 hex digits, from `tinyproto server --print-key`); default: pinned on first contact and kept in the store" },
+type FlagDoc = Omit<FlagSpec, 'field'>;
+/** Help and type of each flag; the flag names are the config file's keys (agent/config-file.ts AGENT_KEYS). */
+const FLAG_DOCS: Readonly<Record<string, FlagDoc>> = {
+  id: { type: 'string', help: `agent id = MQTT username (default ${AGENT_DEFAULTS.id}); client id {experiment}:{id}` },
+  experiment: { type: 'string', help: `one experiment, configured in full (default ${AGENT_DEFAULTS.experiment}); leave it out with --fleet` },
+  fleet: { type: 'string', help: 'fleet id: without --experiment, take part in every experiment announced to the fleet, in turn (default none)' },
+  'state-dir': { type: 'string', help: `--fleet: directory of fleet.db and one {experiment}.db per experiment (default ${AGENT_DEFAULTS.stateDir})` },
+  broker: { type: 'string', help: `broker URL, mqtt:// or mqtts:// (default ${AGENT_DEFAULTS.broker})` },
+  username: { type: 'string', help: 'MQTT username (default: the agent id)' },
+  password: { type: 'string', help: `MQTT password (prefer ${envName('password')} in the environment; default none)` },
+  ca: { type: 'string', help: 'CA certificate (PEM) for mqtts:// (default none: the system CAs)' },
+  cert: { type: 'string', help: 'client certificate (PEM), optional (default none)' },
+  key: { type: 'string', help: 'client key (PEM), optional (default none)' },
+  'mqtt-version': { type: 'string', help: `auto | 5 | 3.1.1 (default ${AGENT_DEFAULTS.mqttVersion}: tries 5, falls back)` },
+  family: { type: 'string', help: 'backbone: resnet8 | mobilenetv2 | shufflenetv2 | efficientnet-lite (default: by client index; --fleet: as announced)' },
+  data: { type: 'string', help: 'data directory for the first start (default /usr/share/datasets/fashion-mnist)' },
+  datasets: { type: 'string', help: '--fleet: NAME=DIR[,NAME=DIR..]: where each announced data set lives on this board (default: all in --data)' },
+  client: { type: 'int', help: `this agent's shard index (0-based; default ${AGENT_DEFAULTS.client}; --fleet: as announced)` },
+  clients: { type: 'int', help: `number of shards the data set is split into (default ${AGENT_DEFAULTS.clients}; --fleet: as announced)` },
+  alpha: { type: 'number', help: `Dirichlet label skew of the partition (default ${AGENT_DEFAULTS.alpha}; --fleet: as announced)` },
+  seed: { type: 'int', help: `partition and initialisation seed (default ${AGENT_DEFAULTS.seed}; --fleet: as announced)` },
+  'samples-per-client': { type: 'int|null', help: "cap on this shard's samples (default all; --fleet: as announced)" },
+  'feature-dim': { type: 'int', help: `d, must match the experiment (default ${AGENT_DEFAULTS.featureDim}; --fleet: as announced)` },
+  store: { type: 'string', help: `SQLite file (default ${AGENT_DEFAULTS.store}; --fleet: {state-dir}/{experiment}.db)` },
+  engine: { type: 'string', help: `ort | tfjs | auto: ${ENGINE_HELP}` },
+  threads: { type: 'int', help: 'ort: ONNX Runtime intra-op threads (default 0 = auto: 1, measured fastest)' },
+  provider: { type: 'string', help: 'ort: auto | cpu | cuda execution provider (default auto: cuda when available, else cpu)' },
+  backend: { type: 'string', help: 'tfjs: auto | tensorflow | wasm | cpu (default auto: tfjs-node if installed, else wasm)' },
+  'allow-cpu': { type: 'bool', help: 'tfjs: permit the pure-JS cpu backend (default off)' },
+  board: { type: 'string', help: 'board profile for energy estimates: auto or a profile name (default auto)' },
+  'reconnect-min-ms': { type: 'int', help: `reconnect backoff, shortest (default ${AGENT_DEFAULTS.reconnectMinMs})` },
+  'reconnect-max-ms': { type: 'int', help: `reconnect backoff, longest (default ${AGENT_DEFAULTS.reconnectMaxMs})` },
+  'resend-after-ms': { type: 'int', help: `first resend of an upload without a receipt (default ${AGENT_DEFAULTS.resendAfterMs})` },
+  'silence-warn-ms': { type: 'int', help: `warn after this long without the aggregator; 0 = never (default ${AGENT_DEFAULTS.silenceWarnMs})` },
+  'catch-up-ms': { type: 'int', help: `ask again for retained messages after this long without one; 0 = never (default ${AGENT_DEFAULTS.catchUpMs})` },
+  'aggregator-key': { type: 'string', help: "the aggregator's public key (64 hex digits, from `tinyproto server --print-key`); default: pinned on first contact and kept in the store" },
 };
+
+export const AGENT_FLAGS: FlagTable = Object.fromEntries(Object.entries(FLAG_DOCS).map(([flag, doc]) => [flag, { field: AGENT_KEYS[flag]!, ...doc }]));
 
 export const AGENT_HELP = `Usage: tinyproto agent [--config FILE] [options]
 
@@ -47,94 +60,138 @@ The on-board agent: loads its data shard (cached in SQLite after the first start
 backbone when the aggregator announces a round, uploads its sparse prototypes over MQTT, and
 evaluates itself when global prototypes arrive. Runs until SIGINT/SIGTERM.
 
-Settings come from --config FILE (JSON with the field names below), then environment variables
-(TINYPROTO_ID, TINYPROTO_BROKER, TINYPROTO_PASSWORD, ... : TINYPROTO_ + field in upper snake case),
-then flags.
+With --fleet F and no --experiment it is long-lived: configured once for the board, it waits for
+the experiments the aggregator announces to fleet F (\`tinyproto server --fleet F\`), takes part in
+each one that lists it (client index, partition, d and data set come with the announcement),
+keeps each experiment's state in {state-dir}/{experiment}.db, and goes back to waiting when one ends.
 
-  --config FILE            JSON config file (default none)
+Settings, later wins: defaults < --config FILE (TOML, e.g. /etc/tinyproto/agent.toml, or JSON
+for .json; keys are the flag names below, plus a [datasets] table) < environment variables
+(TINYPROTO_ + field in upper snake case: TINYPROTO_ID, TINYPROTO_FLEET, TINYPROTO_BROKER,
+TINYPROTO_PASSWORD, TINYPROTO_STATE_DIR, ...) < flags. Unknown config keys are errors.
+
+  --config FILE            config file (default none)
 ${flagHelp(AGENT_FLAGS)}
   -h, --help
 `;
 
-export function agentConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): { config: AgentConfig; help: boolean } {
+export function agentConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): { config: AgentConfig; help: boolean; mode: 'single' | 'fleet' } {
   const { fields, extra } = parseFlags(argv, AGENT_FLAGS, { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
-  if (extra['help']) return { config: AGENT_DEFAULTS, help: true };
-  const file = typeof extra['config'] === 'string' ? agentConfigFromFile(extra['config']) : {};
-  return { config: resolveAgentConfig({ ...file, ...agentConfigFromEnv(env), ...(fields as Partial<AgentConfig>) }), help: false };
+  if (extra['help']) return { config: AGENT_DEFAULTS, help: true, mode: 'single' };
+  const { config, mode } = loadAgentConfig({ file: typeof extra['config'] === 'string' ? extra['config'] : null, env, flags: fields as Partial<AgentConfig> });
+  return { config, help: false, mode };
 }
 
-export async function runAgent(argv: string[], out: (s: string) => void, logger: Logger): Promise<number> {
-  const { config, help } = agentConfigFromArgs(argv, process.env);
-  if (help) {
-    out(AGENT_HELP);
-    return 0;
-  }
-  const store = openAgentStore(config.store);
-  const family = config.family ?? familyForClient(config.client);
-  const engine = await createEngine(engineOptions(config, logger));
-  // the agent signs what it publishes (its last will too) with its own key, kept in its store, and
-  // accepts from the aggregator only what the aggregator's key signed (configured, or pinned on
-  // first contact)
-  const signer = agentSigner(store);
-  const will = signAgentFrame(Agent.willMessage(config, store.lastCompletedRound(config.experiment), family), signer);
-  const transport = new MqttAgentTransport(config, will, logger);
-  const authenticity = new AgentAuthenticity({ store, experiment: config.experiment, aggregatorKey: config.aggregatorKey, logger });
-  const agent = new Agent({ config, store, transport: authenticity.wrap(signingAgentTransport(transport, signer)), engine, logger });
-  authenticity.onDrop((d) => out(`${`[${config.id}]`} dropped a ${d.kind} message that the aggregator did not sign: ${d.code}`));
-  const tag = `[${config.id}]`;
-  out(`${tag} engine ${engineLabel(engine)}${engine.name === 'ort' && config.threads > 0 ? ` (${config.threads} threads)` : ''}`);
-  agent.on('trained', (t: RoundTrained) =>
-    out(`${tag} round ${t.round}: trained in ${t.trainSeconds.toFixed(1)} s (loss ${t.loss.toFixed(4)}), ${t.classesHeld} classes, upload ${t.uploadBytes} B`),
-  );
-  agent.on('uploaded', (u: { round: number; attempts: number }) => out(`${tag} round ${u.round}: upload acknowledged by the broker (attempt ${u.attempts})`));
-  agent.on('delivered', (u: { round: number; attempts: number; outcome: string; code: string }) =>
-    out(`${tag} round ${u.round}: upload ${u.outcome === 'rejected' ? `rejected by the aggregator (${u.code})` : `committed by the aggregator (${u.outcome}, ${u.attempts} send(s))`}`),
-  );
-  agent.on('evaluated', (e: { round: number; accuracyHead: number; accuracyPrototype: number | null }) =>
-    out(`${tag} round ${e.round}: accuracy head ${pct(e.accuracyHead)}, prototype ${pct(e.accuracyPrototype)}`),
-  );
-  agent.on('dropped', (d: { what: string; code: string }) => out(`${tag} dropped a ${d.what} message: ${d.code}`));
-  await agent.start();
-
-  let stopping = false;
-  const stopped = new Promise<void>((resolve) => {
-    const stop = (): void => {
-      if (stopping) return;
-      stopping = true;
-      void (async () => {
-        await agent.stop();
-        await transport.close();
-        store.close();
-        resolve();
-      })();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+/** Prints a session's connection failures when their cause changes, and the reconnection after one. */
+function printConnection(session: { onConnectionError(h: (e: TinyProtoError, info: { retryInMs: number | null }) => void): void; onConnect?(h: () => void): void }, tag: string, broker: string, out: (s: string) => void): void {
   // the session retries the first connection and every reconnect for ever (a board may boot
   // before the network or the broker; a password can be fixed on the broker): each failure is
   // logged (warn) by the session, and printed here when its cause changes, e.g.
   // "[agent-2] cannot connect: broker refused the credentials: ... (E_MQTT_AUTH)"
   let shown: string | null = null;
-  transport.onConnectionError((e, info) => {
+  session.onConnectionError((e, info) => {
     if (e.code === shown) return;
     shown = e.code;
     out(`${tag} ${connectionFailureLine(e)}${info.retryInMs !== null ? `; retrying in ${(info.retryInMs / 1000).toFixed(1)} s` : '; retrying'}`);
   });
-  transport.onConnect(() => {
-    if (shown !== null) out(`${tag} connected again to ${config.broker}`);
+  session.onConnect?.(() => {
+    if (shown !== null) out(`${tag} connected again to ${broker}`);
     shown = null;
   });
+}
+
+/** Resolves on the first SIGINT or SIGTERM, after `stop` has run. */
+function untilSignal(stop: () => Promise<void>): { stopped: Promise<void>; stopping: () => boolean } {
+  let stopping = false;
+  const stopped = new Promise<void>((resolve) => {
+    const onSignal = (): void => {
+      if (stopping) return;
+      stopping = true;
+      void stop().then(resolve, resolve);
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  });
+  return { stopped, stopping: () => stopping };
+}
+
+export async function runAgent(argv: string[], out: (s: string) => void, logger: Logger): Promise<number> {
+  const { config, help, mode } = agentConfigFromArgs(argv, process.env);
+  if (help) {
+    out(AGENT_HELP);
+    return 0;
+  }
+  return mode === 'fleet' ? runFleetAgent(config as AgentConfig & { fleet: string }, out, logger) : runSingleAgent(config, out, logger);
+}
+
+async function runSingleAgent(config: AgentConfig, out: (s: string) => void, logger: Logger): Promise<number> {
+  const tag = `[${config.id}]`;
+  const run = await startExperimentAgent(config, { logger, out });
+  const { transport } = run;
+  out(`${tag} engine ${engineLabel(run.engine)}${run.engine.name === 'ort' && config.threads > 0 ? ` (${config.threads} threads)` : ''}`);
+  const signal = untilSignal(() => run.stop());
+  printConnection(transport, tag, config.broker, out);
   try {
     await transport.start();
     out(`${tag} connected to ${config.broker} (MQTT ${transport.protocolVersion === 5 ? '5' : '3.1.1'})`);
   } catch (e) {
     // only close() (SIGINT/SIGTERM while still connecting) or an unreadable TLS file end start()
-    if (!(stopping && isTinyProtoError(e, 'E_NOT_CONNECTED'))) {
+    if (!(signal.stopping() && isTinyProtoError(e, 'E_NOT_CONNECTED'))) {
       logger.error('agent cannot start its MQTT session', { error: (e as Error).message });
       throw e;
     }
   }
-  await stopped;
+  await signal.stopped;
+  return 0;
+}
+
+/** A long-lived agent (agent/supervisor.ts) with its real parts; `close()` stops it and closes fleet.db. */
+export function createFleetAgent(config: AgentConfig & { fleet: string }, out: (s: string) => void, logger: Logger, opts: { resumeWaitMs?: number } = {}): { supervisor: FleetSupervisor; close(): Promise<void> } {
+  const tag = `[${config.id}]`;
+  mkdirSync(config.stateDir, { recursive: true });
+  const fleetStore = openAgentStore(join(config.stateDir, 'fleet.db'));
+  // one identity for the board across experiments: the aggregator of each sees the same key
+  const signer = agentSigner(fleetStore);
+  const supervisor = new FleetSupervisor({
+    config,
+    fleetStore,
+    logger,
+    ...(opts.resumeWaitMs !== undefined ? { resumeWaitMs: opts.resumeWaitMs } : {}),
+    openWatch: (announcements) => {
+      const w = new MqttFleetWatch(config, announcements, logger);
+      printConnection(w, tag, config.broker, out);
+      return w;
+    },
+    startExperiment: async (c, announcements) => {
+      const run: ExperimentRun = await startExperimentAgent(c, { logger, out, signer, fleet: announcements });
+      printConnection(run.transport, tag, c.broker, out);
+      return { agent: run.agent, connect: () => run.transport.start(), stop: () => run.stop() };
+    },
+  });
+  supervisor.on('waiting', () => out(`${tag} waiting for experiments of fleet "${config.fleet}" on ${config.broker}`));
+  supervisor.on('started', (s: { experiment: string; config: AgentConfig }) =>
+    out(`${tag} experiment "${s.experiment}": client ${s.config.client}/${s.config.clients}, d ${s.config.featureDim}, state ${s.config.store}`),
+  );
+  supervisor.on('finished', (f: { experiment: string }) => out(`${tag} experiment "${f.experiment}" ended`));
+  supervisor.on('skipped', (f: { experiment: string }) => out(`${tag} experiment "${f.experiment}" does not list this agent`));
+  supervisor.on('failed', (f: { experiment: string; code: string; message: string }) => out(`${tag} cannot take part in "${f.experiment}": ${f.message} (${f.code})`));
+  supervisor.on('dropped', (d: { experiment: string | null; code: string }) => out(`${tag} dropped an experiment announcement: ${d.code}`));
+  let closed: Promise<void> | null = null;
+  return {
+    supervisor,
+    close: () =>
+      (closed ??= (async () => {
+        await supervisor.stop();
+        fleetStore.close();
+      })()),
+  };
+}
+
+/** `--fleet F` without `--experiment`: the long-lived agent, until SIGINT/SIGTERM. */
+async function runFleetAgent(config: AgentConfig & { fleet: string }, out: (s: string) => void, logger: Logger): Promise<number> {
+  const fleet = createFleetAgent(config, out, logger);
+  const signal = untilSignal(() => fleet.close());
+  await fleet.supervisor.start();
+  await signal.stopped;
   return 0;
 }

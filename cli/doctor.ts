@@ -12,7 +12,9 @@ import { sqliteCheck } from '../storage/doctor.ts';
 import { brokerCheck } from '../mqtt/doctor.ts';
 import { agentConnectionSettings } from '../agent/transport.ts';
 import type { MqttConnectFn } from '../mqtt/session.ts';
-import { agentConfigFromEnv, agentConfigFromFile, resolveAgentConfig, type AgentConfig } from '../agent/config.ts';
+import { join } from 'node:path';
+import { type AgentConfig } from '../agent/config.ts';
+import { loadAgentConfig } from '../agent/config-file.ts';
 import { AGENT_FLAGS } from './agent.ts';
 import { flagHelp, parseFlags, type FlagTable } from './flags.ts';
 import { safeJson } from './log.ts';
@@ -32,7 +34,7 @@ environment, flags), so it checks what the agent will use. Exit 0 when nothing i
 The broker check connects once as the agent (its credentials; it acknowledges nothing, so no
 queued message is lost); a running agent is disconnected for a moment and reconnects.
 
-  --config FILE            the agent's JSON config file (default none)
+  --config FILE            the agent's config file (TOML, or JSON for .json; default none)
   --no-broker              skip the broker check (default: checked)
   --json                   the results as one JSON array on stdout (default: a table)
 ${flagHelp(DOCTOR_FLAGS)}
@@ -83,8 +85,9 @@ export async function runDoctor(argv: string[], out: (s: string) => void, _logge
     out(DOCTOR_HELP);
     return 0;
   }
-  const file = typeof extra['config'] === 'string' ? agentConfigFromFile(extra['config']) : {};
-  const config = resolveAgentConfig({ ...file, ...agentConfigFromEnv(deps.env ?? process.env), ...(fields as Partial<AgentConfig>) });
+  const loaded = loadAgentConfig({ file: typeof extra['config'] === 'string' ? extra['config'] : null, env: deps.env ?? process.env, flags: fields as Partial<AgentConfig> });
+  // a long-lived agent keeps its stores in its state directory
+  const config = loaded.mode === 'fleet' ? { ...loaded.config, store: join(loaded.config.stateDir, 'fleet.db') } : loaded.config;
   const results = await doctorChecks(config, { broker: extra['no-broker'] !== true }, deps);
   if (extra['json'] === true) out(safeJson(results));
   else for (const r of results) out(checkLine(r, 11));

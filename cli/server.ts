@@ -19,6 +19,8 @@ import type { CommitPolicy } from '../aggregator/aggregator.ts';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../mqtt/broker.ts';
 import { EXPERIMENT_FILE_HELP, experimentFileFields } from './experiment-file.ts';
 import { pickFields } from '../method/experiment-file.ts';
+import { announceToFleet, FLEET_DEFAULTS, resolveFleetSpec, type FleetSpec } from '../aggregator/fleet-announce.ts';
+import { flagInt, flagList, flagNumber } from './args.ts';
 
 export const SERVER_FLAGS: FlagTable = {
   experiment: { field: 'experiment', type: 'string', help: `experiment id (default ${EXPERIMENT_DEFAULTS.experiment})` },
@@ -74,8 +76,18 @@ ${EXPERIMENT_FILE_HELP}
                            (default: a key generated on the first start and kept in the store)
   --agent-keys FILE        JSON {agentId: public key hex}: the agents' keys (default: each agent's
                            key is pinned on its first signed message)
+  --fleet F                announce the experiment to fleet F's long-lived agents (\`tinyproto agent
+                           --fleet F\`), retained on tinyproto/fleet/F/experiment/{experiment}, and
+                           mark it ended when it finishes (default none: agents are configured in full)
+  --dataset NAME           --fleet: the data set the agents carve their shards from (default ${FLEET_DEFAULTS.dataset})
+  --source KIND            --fleet: idx | cifar | image-folder (default ${FLEET_DEFAULTS.source})
+  --clients N              --fleet: shards the data set is split into (default: the number of agents)
+  --alpha A                --fleet: Dirichlet label skew (default ${FLEET_DEFAULTS.alpha}, or the experiment file's)
+  --samples-per-client N   --fleet: cap per shard, N or all (default all, or the experiment file's)
+  --families A,B,..        --fleet: backbone per agent, cycled (default: by client index, or the experiment file's)
   --print-key              print the aggregator's public key (what agents pin or configure) and exit (default off)
-  --broker, --username, --password: default from TINYPROTO_BROKER, TINYPROTO_USERNAME, TINYPROTO_PASSWORD
+  --broker, --username, --password, --fleet: default from TINYPROTO_BROKER, TINYPROTO_USERNAME,
+                           TINYPROTO_PASSWORD, TINYPROTO_FLEET
 ${flagHelp(SERVER_FLAGS)}
   -h, --help
 `;
@@ -96,6 +108,13 @@ const CONNECTION_FLAGS = {
   'signing-key': { type: 'string' },
   'agent-keys': { type: 'string' },
   'print-key': { type: 'boolean' },
+  fleet: { type: 'string' },
+  dataset: { type: 'string' },
+  source: { type: 'string' },
+  clients: { type: 'string' },
+  alpha: { type: 'string' },
+  'samples-per-client': { type: 'string' },
+  families: { type: 'string' },
   'embedded-port': { type: 'string' },
   'commit-batch': { type: 'string' },
   'commit-delay-ms': { type: 'string' },
@@ -118,6 +137,8 @@ export interface ServerArgs {
   /** --broker embedded: the port of the in-process broker; null for an external broker. */
   embeddedPort: number | null;
   commit: CommitPolicy;
+  /** --fleet: the announcement's settings; null = no fleet announcement. */
+  fleet: FleetSpec | null;
 }
 
 function intFlag(name: string, text: string | null, fallback: number, min: number, max: number): number {
@@ -164,7 +185,7 @@ export function serverArgs(argv: string[], env: NodeJS.ProcessEnv): ServerArgs {
   const waitText = str('telemetry-wait-ms') ?? '30000';
   const telemetryWaitMs = Number(waitText);
   if (!/^\d+$/.test(waitText) || telemetryWaitMs > 3_600_000) throw new TinyProtoError('E_CONFIG', `--telemetry-wait-ms must be an integer from 0 to 3600000, got "${waitText}"`);
-  const keys = { signingKey: str('signing-key'), agentKeys: str('agent-keys'), printKey: extra['print-key'] === true, embeddedPort: scale.embeddedPort, commit: scale.commit };
+  const keys = { signingKey: str('signing-key'), agentKeys: str('agent-keys'), printKey: extra['print-key'] === true, embeddedPort: scale.embeddedPort, commit: scale.commit, fleet: null };
   if (extra['help']) return { experiment: EXPERIMENT_DEFAULTS, connection, store: '', dashboard, telemetryWaitMs, ...keys, help: true };
   if (keys.printKey) return { experiment: EXPERIMENT_DEFAULTS, connection, store: str('store') ?? 'tinyproto-server.db', dashboard, telemetryWaitMs, ...keys, help: false };
   let file: Record<string, unknown> = {};
@@ -182,7 +203,24 @@ export function serverArgs(argv: string[], env: NodeJS.ProcessEnv): ServerArgs {
   const agents = fields['agents'] as string[] | undefined;
   if (agents && agents.length === 1 && /^\d+$/.test(agents[0]!)) fields['agents'] = agentIds(Number(agents[0]));
   const experiment = resolveExperimentConfig({ ...fromExpFile, ...file, ...fields } as Partial<ExperimentConfig>);
-  return { experiment, connection, store: str('store') ?? 'tinyproto-server.db', dashboard, telemetryWaitMs, ...keys, help: false };
+  const fleet = fleetArgs(str, expFile, env);
+  return { experiment, connection, store: str('store') ?? 'tinyproto-server.db', dashboard, telemetryWaitMs, ...keys, fleet, help: false };
+}
+
+/** --fleet and its data-set flags (over the experiment file's data section and families). */
+function fleetArgs(str: (k: string) => string | null, expFile: ReturnType<typeof experimentFileFields>, env: NodeJS.ProcessEnv): FleetSpec | null {
+  const fleet = str('fleet') ?? env['TINYPROTO_FLEET'] ?? null;
+  if (fleet === null) return null;
+  const cap = str('samples-per-client');
+  return resolveFleetSpec({
+    fleet,
+    ...(str('dataset') !== null ? { dataset: str('dataset')! } : {}),
+    ...(str('source') !== null ? { source: str('source') as FleetSpec['source'] } : {}),
+    ...(str('clients') !== null ? { clients: flagInt('clients', str('clients')!) } : {}),
+    alpha: str('alpha') !== null ? flagNumber('alpha', str('alpha')!) : expFile.alpha,
+    samplesPerClient: cap !== null ? (cap === 'all' ? null : flagInt('samples-per-client', cap)) : expFile.samplesPerClient,
+    families: str('families') !== null ? flagList(str('families')!) : expFile.families,
+  } as Partial<FleetSpec> & { fleet: string });
 }
 
 export const ROUND_TABLE_HEADER = 'round  uploads  bytes in   global B  classes  time';
@@ -244,11 +282,25 @@ export async function runServer(argv: string[], out: (s: string) => void, logger
     }
     await mqttTransport.start();
     out(`aggregator for "${args.experiment.experiment}" (${args.experiment.method}) connected to ${connection.broker} (MQTT ${mqttTransport.protocolVersion === 5 ? '5' : '3.1.1'})`);
+    const fleet = args.fleet;
+    let ended = store.getExperiment(args.experiment.experiment)?.status === 'finished';
+    if (fleet !== null) {
+      const announce = (): Promise<void> => announceToFleet(transport, args.experiment, fleet, ended ? 'ended' : 'open', 'aggregator');
+      // a broker restarted without its state lost the retained announcement: publish it again
+      mqttTransport.onConnect(() => void announce().catch((e: unknown) => logger.warn('fleet announcement not published', { error: (e as Error).message })));
+      await announce();
+      out(`announced "${args.experiment.experiment}" to fleet "${fleet.fleet}" (${fleet.dataset}, ${fleet.source}, ${fleet.clients ?? args.experiment.agents.length} clients)`);
+    }
     await aggregator.start();
     out(ROUND_TABLE_HEADER);
     await aggregator.done;
     const missing = await aggregator.awaitFinalTelemetry(args.telemetryWaitMs);
     if (missing.length > 0) out(`no telemetry of the last round from ${missing.join(', ')} after ${args.telemetryWaitMs} ms`);
+    if (fleet !== null) {
+      ended = true;
+      await announceToFleet(transport, args.experiment, fleet, 'ended', 'aggregator');
+      out(`fleet "${fleet.fleet}": "${args.experiment.experiment}" marked ended`);
+    }
     const counts = store.rejectionCounts(args.experiment.experiment);
     out(`finished: ${store.rounds(args.experiment.experiment).filter((r) => r.status === 'closed').length} rounds closed; rejections ${JSON.stringify(counts)}`);
   } finally {

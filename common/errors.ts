@@ -7,6 +7,8 @@ export type ErrorCode =
   | 'E_DATA_MISSING'
   | 'E_DATA_CORRUPT'
   | 'E_DATA_TRUNCATED'
+  // a data source kind (EXPERIMENT announcement) this build cannot load, or that the board's directory does not hold
+  | 'E_DATA_SOURCE'
   | 'E_PARTITION'
   | 'E_MASK'
   | 'E_SHAPE'

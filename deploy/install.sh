@@ -33,15 +33,15 @@ unit() {
 case "$role" in
   agent)
     user_and_dirs
-    config /etc/tinyproto/agent.json '{ "id": "agent-0", "experiment": "exp-1", "broker": "mqtts://aggregator.local:8883", "caFile": "/etc/tinyproto/ca.crt", "client": 0, "clients": 20, "store": "/var/lib/tinyproto/agent.db" }'
+    config /etc/tinyproto/agent.toml "$(cat "$PREFIX/deploy/agent.toml")"
     config /etc/tinyproto/agent.env 'TINYPROTO_PASSWORD='
     unit tinyproto-agent.service
-    echo "install.sh: check the board with: sudo -u tinyproto tinyproto doctor --config /etc/tinyproto/agent.json"
+    echo "install.sh: check the board with: sudo -u tinyproto tinyproto doctor --config /etc/tinyproto/agent.toml"
     ;;
   server)
     user_and_dirs
     config /etc/tinyproto/experiment.json '{ "experiment": "exp-1", "agents": ["agent-0", "agent-1"], "rounds": 50 }'
-    config /etc/tinyproto/server.env "$(printf 'TINYPROTO_BROKER=mqtts://127.0.0.1:8883\nTINYPROTO_USERNAME=aggregator\nTINYPROTO_PASSWORD=')"
+    config /etc/tinyproto/server.env "$(printf 'TINYPROTO_BROKER=mqtts://127.0.0.1:8883\nTINYPROTO_USERNAME=aggregator\nTINYPROTO_PASSWORD=\nTINYPROTO_FLEET=lab')"
     unit tinyproto-server.service
     ;;
   broker)

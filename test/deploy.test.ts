@@ -30,3 +30,12 @@ test('install.sh parses, and refuses to run without a role', () => {
   const r = spawnSync('bash', ['deploy/install.sh'], { encoding: 'utf8', env: { ...process.env, PATH: process.env['PATH'] ?? '' } });
   assert.notEqual(r.status, 0);
 });
+
+test('deploy/agent.toml: a valid config of a long-lived fleet agent (what install.sh writes to /etc/tinyproto/agent.toml)', async () => {
+  const { loadAgentConfig } = await import('../agent/config-file.ts');
+  const { config, mode } = loadAgentConfig({ file: 'deploy/agent.toml', env: {}, flags: {} });
+  assert.equal(mode, 'fleet');
+  assert.equal(config.stateDir, '/var/lib/tinyproto');
+  assert.equal(config.datasets['fashion-mnist'], '/usr/share/datasets/fashion-mnist');
+  assert.match(readFileSync('deploy/install.sh', 'utf8'), /config \/etc\/tinyproto\/agent\.toml "\$\(cat "\$PREFIX\/deploy\/agent\.toml"\)"/);
+});

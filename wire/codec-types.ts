@@ -25,6 +25,8 @@ export const MessageType = {
   Status: 5,
   Telemetry: 6,
   Receipt: 7,
+  // 8 is reserved (PARTIAL)
+  Experiment: 9,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -36,6 +38,7 @@ export const MESSAGE_TYPE_NAMES: Readonly<Record<number, string>> = Object.freez
   5: 'STATUS',
   6: 'TELEMETRY',
   7: 'RECEIPT',
+  9: 'EXPERIMENT',
 });
 
 /** Identifier rules shared by experiment id, sender id, round selections and model family. */
@@ -70,6 +73,42 @@ export const ENERGY_SOURCES: readonly EnergySource[] = Object.freeze([
   'hwmon',
   'estimate',
 ] as const);
+
+/** EXPERIMENT (type 9, wire/codec-experiment.ts): a fleet's announcement of an experiment. */
+export type ExperimentState = 'open' | 'ended';
+export const EXPERIMENT_STATES: readonly ExperimentState[] = Object.freeze(['open', 'ended'] as const);
+export type DataSourceKind = 'idx' | 'cifar' | 'image-folder';
+export const DATA_SOURCE_KINDS: readonly DataSourceKind[] = Object.freeze(['idx', 'cifar', 'image-folder'] as const);
+/** Most agents an explicit assignment list may name (larger fleets use the numbered rule). */
+export const MAX_ASSIGNED_AGENTS = 4096;
+export const MAX_EXPERIMENT_CLIENTS = 100_000;
+
+export interface AssignedAgent {
+  readonly agent: string;
+  readonly client: number;
+  /** Backbone family; null = the paper's assignment by client index. */
+  readonly family: string | null;
+}
+
+export type Assignment =
+  | { readonly mode: 'list'; readonly agents: readonly AssignedAgent[] }
+  | { readonly mode: 'numbered'; readonly prefix: string };
+
+export interface ExperimentBody {
+  readonly state: ExperimentState;
+  readonly method: RoundMethod;
+  readonly fleet: string;
+  readonly dataset: string;
+  readonly source: DataSourceKind;
+  readonly numClasses: number;
+  readonly featureDim: number;
+  readonly clients: number;
+  readonly alpha: number;
+  readonly seed: number;
+  /** Cap on each shard's samples; null = all. */
+  readonly samplesPerClient: number | null;
+  readonly assignment: Assignment;
+}
 
 /** Header fields an encoder needs (type, version, flags, lengths and CRC are the codec's). */
 export interface HeaderFields {
@@ -229,4 +268,5 @@ export type DecodedGlobal = Decoded<typeof MessageType.Global, GlobalBody>;
 export type DecodedStatus = Decoded<typeof MessageType.Status, StatusBody>;
 export type DecodedTelemetry = Decoded<typeof MessageType.Telemetry, TelemetryBody>;
 export type DecodedReceipt = Decoded<typeof MessageType.Receipt, ReceiptBody>;
-export type DecodedMessage = DecodedMasks | DecodedRound | DecodedUpload | DecodedGlobal | DecodedStatus | DecodedTelemetry | DecodedReceipt;
+export type DecodedExperiment = Decoded<typeof MessageType.Experiment, ExperimentBody>;
+export type DecodedMessage = DecodedMasks | DecodedRound | DecodedUpload | DecodedGlobal | DecodedStatus | DecodedTelemetry | DecodedReceipt | DecodedExperiment;

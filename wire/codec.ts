@@ -11,6 +11,7 @@
 import {
   MessageType,
   type DecodeExpect,
+  type DecodedExperiment,
   type DecodedGlobal,
   type DecodedMasks,
   type DecodedMessage,
@@ -20,6 +21,7 @@ import {
   type DecodedTelemetry,
   type DecodedUpload,
   type EncodeOptions,
+  type ExperimentBody,
   type GlobalBody,
   type HeaderFields,
   type MasksBody,
@@ -34,6 +36,7 @@ import {
 import { Reader } from './codec-io.ts';
 import { checkEncodedSize, checkHeaderExpect, checkHeaderFields, checkSignature, encodeFrame, frameOverhead, parseFrame } from './codec-header.ts';
 import { decodeReceiptBody, encodeReceiptBody } from './codec-receipt.ts';
+import { decodeExperimentBody, encodeExperimentBody } from './codec-experiment.ts';
 import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES } from './signature.ts';
 import { crc32 } from './crc32.ts';
 import { checkPrototypeBody, decodePrototypeBody, encodePrototypeBody, prototypeBodySize } from './codec-values.ts';
@@ -49,6 +52,7 @@ import { decodeTelemetryBody, encodeTelemetryBody, telemetryBodySize } from './c
 import type { RoundTelemetry } from './telemetry.ts';
 
 export * from './codec-types.ts';
+export { assignmentOf } from './codec-experiment.ts';
 export { frameOverhead, checkSignature } from './codec-header.ts';
 export { bytesPerValue, int8Scale, quantizeInt8 } from './codec-values.ts';
 
@@ -60,6 +64,7 @@ const CTX: Record<MessageType, string> = {
   [MessageType.Status]: 'status',
   [MessageType.Telemetry]: 'telemetry',
   [MessageType.Receipt]: 'receipt',
+  [MessageType.Experiment]: 'experiment',
 };
 
 const NO_EXPECT: DecodeExpect = Object.freeze({});
@@ -124,6 +129,12 @@ export function encodeReceipt(h: HeaderFields, body: ReceiptBody, opts?: EncodeO
   return encodeFrame('receipt', h, MessageType.Receipt, encodeReceiptBody('receipt', body), opts?.maxBytes, opts?.signer, opts?.embedKey);
 }
 
+/** EXPERIMENT: the announcement of an experiment to a fleet (header round 0, sender the aggregator). */
+export function encodeExperiment(h: HeaderFields, body: ExperimentBody, opts?: EncodeOptions): Uint8Array {
+  checkHeaderFields('experiment', h);
+  return encodeFrame('experiment', h, MessageType.Experiment, encodeExperimentBody('experiment', body), opts?.maxBytes, opts?.signer, opts?.embedKey);
+}
+
 // ------------------------------------------------------------------------------------ decoders
 
 /** Validate the frame (size, magic, version, lengths, CRC, type, flags, ids) and return the header. */
@@ -177,6 +188,11 @@ export function decodeReceipt(buf: Uint8Array, expect: DecodeExpect = NO_EXPECT)
   return { type: MessageType.Receipt, header: h, body: decodeReceiptBody(r) };
 }
 
+export function decodeExperiment(buf: Uint8Array, expect: DecodeExpect = NO_EXPECT): DecodedExperiment {
+  const { h, r } = open('experiment', MessageType.Experiment, buf, expect);
+  return { type: MessageType.Experiment, header: h, body: decodeExperimentBody(r) };
+}
+
 /** Decode any message; the result is a union discriminated by `type` (a MessageType). */
 export function decodeMessage(buf: Uint8Array, expect: DecodeExpect = NO_EXPECT): DecodedMessage {
   const h = parseFrame('message', buf, expect.maxBytes);
@@ -199,6 +215,8 @@ export function decodeMessage(buf: Uint8Array, expect: DecodeExpect = NO_EXPECT)
       return { type: h.type, header: h, body: decodeTelemetryBody(r) };
     case MessageType.Receipt:
       return { type: h.type, header: h, body: decodeReceiptBody(r) };
+    case MessageType.Experiment:
+      return { type: h.type, header: h, body: decodeExperimentBody(r) };
   }
 }
 

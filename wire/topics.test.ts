@@ -23,3 +23,14 @@ test('ids are restricted to what topics and headers can carry', () => {
   assert.throws(() => assertValidId('experiment', 'x'.repeat(33)), { code: 'E_CONFIG' });
   assertValidId('agent', 'agent-1_b.2');
 });
+
+test('fleet announcement topics: built, filtered and parsed; experiment topics are not fleet topics', async () => {
+  const { fleetExperimentTopic, fleetExperimentFilter, parseFleetTopic, parseTopic } = await import('./topics.ts');
+  assert.equal(fleetExperimentTopic('lab', 'exp-1'), 'tinyproto/fleet/lab/experiment/exp-1');
+  assert.equal(fleetExperimentFilter('lab'), 'tinyproto/fleet/lab/experiment/+');
+  assert.deepEqual(parseFleetTopic('tinyproto/fleet/lab/experiment/exp-1'), { fleet: 'lab', experiment: 'exp-1' });
+  assert.equal(parseTopic('tinyproto/fleet/lab/experiment/exp-1'), null);
+  assert.equal(parseFleetTopic('tinyproto/fleet/upload/agent-0'), null); // an experiment named "fleet"
+  assert.equal(parseFleetTopic('tinyproto/fleet/l ab/experiment/e'), null);
+  assert.equal(parseFleetTopic('tinyproto/fleet/lab/experiment/e/x'), null);
+});

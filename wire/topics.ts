@@ -3,6 +3,9 @@
  *   tinyproto/{experiment}/masks | round | global            aggregator -> agents, retained
  *   tinyproto/{experiment}/upload | status | telemetry/{agent}   agent -> aggregator
  *   tinyproto/{experiment}/receipt/{agent}                   aggregator -> one agent, retained
+ *   tinyproto/fleet/{fleet}/experiment/{experiment}          aggregator -> a fleet's agents, retained
+ * (fleet topics have five levels, experiment topics three or four: an experiment named "fleet"
+ * does not collide with them)
  */
 import { TinyProtoError } from '../common/errors.ts';
 
@@ -19,7 +22,7 @@ export function isValidId(id: string): boolean {
   return ID.test(id);
 }
 
-export function assertValidId(kind: 'experiment' | 'agent', id: string): void {
+export function assertValidId(kind: 'experiment' | 'agent' | 'fleet', id: string): void {
   if (!isValidId(id)) {
     throw new TinyProtoError('E_CONFIG', `invalid ${kind} id "${id}": use 1 to 32 characters from A-Z a-z 0-9 . _ -`);
   }
@@ -60,4 +63,23 @@ export function parseTopic(topic: string): ParsedTopic | null {
     return { experiment, kind, agent };
   }
   return null;
+}
+
+/** The retained EXPERIMENT announcement of one experiment to a fleet. */
+export function fleetExperimentTopic(fleet: string, experiment: string): string {
+  return `${TOPIC_ROOT}/fleet/${fleet}/experiment/${experiment}`;
+}
+
+/** Subscription filter for every experiment announced to a fleet. */
+export function fleetExperimentFilter(fleet: string): string {
+  return `${TOPIC_ROOT}/fleet/${fleet}/experiment/+`;
+}
+
+/** Parses a fleet announcement topic; null for anything else. */
+export function parseFleetTopic(topic: string): { fleet: string; experiment: string } | null {
+  const p = topic.split('/');
+  if (p.length !== 5 || p[0] !== TOPIC_ROOT || p[1] !== 'fleet' || p[3] !== 'experiment') return null;
+  const fleet = p[2]!;
+  const experiment = p[4]!;
+  return isValidId(fleet) && isValidId(experiment) ? { fleet, experiment } : null;
 }
