@@ -1,5 +1,7 @@
 /** `tinyproto report FILE [FILE...] --out DIR`: tables, CSV, JSON and charts for runs. */
 import { parseArgs } from 'node:util';
+import { flagNumber } from './args.ts';
+import { targetText } from '../report/html.ts';
 import { TinyProtoError } from '../common/errors.ts';
 import { loadRuns } from '../report/load.ts';
 import { writeReport } from '../report/write.ts';
@@ -13,6 +15,9 @@ energy and its source, bytes) next to what they learned (accuracy).
                       \`tinyproto simulate --json\` result; several files = one comparison
   --out DIR           directory to write into (required; created; same-named files replaced)
   --title T           page title (default "TinyProto report")
+  --target ACC        also report, per run, the first round at which accuracy (head, prototype)
+                      reached ACC (a fraction, e.g. 0.8) and the time, bytes and energy it took
+                      (default none)
   -h, --help
 
 Writes rounds.csv, agents.csv, telemetry.csv, report.json, each chart as .svg and .png,
@@ -27,6 +32,7 @@ export function runReport(argv: string[], out: (s: string) => void): number {
     options: {
       out: { type: 'string', short: 'o' },
       title: { type: 'string' },
+      target: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -36,11 +42,16 @@ export function runReport(argv: string[], out: (s: string) => void): number {
   }
   if (positionals.length === 0) throw new TinyProtoError('E_CONFIG', 'give at least one FILE (an aggregator .db or a simulation .json); see --help');
   if (!values.out) throw new TinyProtoError('E_CONFIG', '--out DIR is required; see --help');
+  const target = values.target === undefined ? undefined : flagNumber('target', values.target);
+  if (target !== undefined && !(target > 0 && target <= 1)) throw new TinyProtoError('E_CONFIG', `--target must be an accuracy in (0, 1], e.g. 0.8, got ${values.target}`);
   const runs = loadRuns(positionals);
   if (runs.length === 0) throw new TinyProtoError('E_CONFIG', `${positionals.join(', ')}: no experiments found`);
-  const res = writeReport(runs, values.out, values.title === undefined ? {} : { title: values.title });
+  const res = writeReport(runs, values.out, { ...(values.title === undefined ? {} : { title: values.title }), ...(target === undefined ? {} : { targetAccuracy: target }) });
   for (const s of res.summaries) {
-    out(`run ${s.name} (${s.kind}, ${s.method}): ${s.rounds} rounds, ${s.agents} agents`);
+    const times = s.roundSeconds === null ? '' : `, round time p50 ${s.roundSeconds.p50.toFixed(1)} s / p95 ${s.roundSeconds.p95.toFixed(1)} s`;
+    out(`run ${s.name} (${s.kind}, ${s.method}): ${s.rounds} rounds, ${s.agents} agents${times}`);
+    if (s.stragglers.length > 0) out(`  stragglers: ${s.stragglers.slice(0, 8).map((x) => `${x.agent} (${x.rounds} rounds)`).join(', ')}`);
+    if (s.target !== null) for (const m of ['head', 'prototype'] as const) out(`  to ${(s.target.accuracy * 100).toFixed(1)}% (${m}): ${targetText(s.target[m])}`);
   }
   out(`wrote ${res.files.length} files to ${res.outDir}: ${res.files.join(', ')}`);
   for (const s of res.skipped) out(`skipped ${s.title}: ${s.reason}`);

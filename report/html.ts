@@ -2,11 +2,17 @@
 import { bytes, pct } from '../common/table.ts';
 import type { Chart, SkippedChart } from './charts.ts';
 import type { RunSummary } from './summary.ts';
+import type { ToTarget } from './targets.ts';
 import { escapeXml } from './svg.ts';
 
 const escapeHtml = escapeXml;
 
 const accuracyCell = (b: { accuracy: number; round: number } | null): string => (b === null ? 'n/a' : `${pct(b.accuracy)} (round ${b.round})`);
+
+export function targetText(t: ToTarget | null): string {
+  if (t === null) return 'not reached';
+  return `round ${t.round}, ${t.seconds.toFixed(1)} s, ${bytes(t.bytes)}, ${t.energyJoules === null ? 'energy n/a' : `${t.energyJoules.toFixed(1)} J`}`;
+}
 
 function runTable(s: RunSummary): string {
   const rows: [string, string][] = [
@@ -18,6 +24,9 @@ function runTable(s: RunSummary): string {
     ['total bytes up / down', `${bytes(s.totalBytesUp)} / ${bytes(s.totalBytesDown)}`],
     ['round time (sum)', `${s.seconds.toFixed(1)} s`],
     ['energy (all agents, all rounds)', s.energyJoules === null ? 'n/a (no telemetry)' : `${s.energyJoules.toFixed(1)} J (${s.energySources.join('; ')})`],
+    ['round time p50 / p95', s.roundSeconds === null ? 'n/a' : `${s.roundSeconds.p50.toFixed(1)} s / ${s.roundSeconds.p95.toFixed(1)} s`],
+    ['stragglers (rounds over 1.5x the median)', s.stragglers.length === 0 ? 'none' : s.stragglers.slice(0, 8).map((x) => `${x.agent} (${x.rounds})`).join(', ')],
+    ...(s.target === null ? [] : (['head', 'prototype'] as const).map((m): [string, string] => [`to ${pct(s.target!.accuracy)} (${m})`, targetText(s.target![m])])),
   ];
   return [
     `<h3>${escapeHtml(s.name)}</h3>`,

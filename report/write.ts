@@ -14,6 +14,8 @@ export interface ReportOptions {
   readonly title?: string;
   /** PNG width in pixels (default 1000). */
   readonly pngWidth?: number;
+  /** Report when each run first reached this accuracy (0..1), and what it cost to get there. */
+  readonly targetAccuracy?: number;
   readonly now?: () => Date;
 }
 
@@ -85,7 +87,7 @@ export function writeReport(runs: readonly RunData[], outDir: string, opts: Repo
     files.push(name);
   };
   const { charts, skipped } = buildCharts(runs);
-  const summaries = runs.map(summariseRun);
+  const summaries = runs.map((r) => summariseRun(r, opts.targetAccuracy ?? null));
   const generatedAt = (opts.now ?? (() => new Date()))();
   put('rounds.csv', roundsCsv(runs));
   put('agents.csv', agentsCsv(runs));
