@@ -208,7 +208,7 @@ export function parseFrame(ctx: string, buf: Uint8Array, maxBytes: number | unde
       got: len,
     });
   }
-  if (type < MessageType.Masks || type > MessageType.Receipt) {
+  if (type < MessageType.Masks || type > MessageType.Partial) {
     fail('E_CODEC_TYPE', `${ctx}: unknown message type ${type}`, { got: type });
   }
   if ((flags & ~(FLAG_SIGNED | FLAG_KEY)) !== 0 || (flags & FLAG_KEY && !(flags & FLAG_SIGNED))) {

@@ -25,6 +25,8 @@ export const MessageType = {
   Status: 5,
   Telemetry: 6,
   Receipt: 7,
+  /** A relay's partial sums of one round (type 9 is reserved for EXPERIMENT). */
+  Partial: 8,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -36,6 +38,7 @@ export const MESSAGE_TYPE_NAMES: Readonly<Record<number, string>> = Object.freez
   5: 'STATUS',
   6: 'TELEMETRY',
   7: 'RECEIPT',
+  8: 'PARTIAL',
 });
 
 /** Identifier rules shared by experiment id, sender id, round selections and model family. */
@@ -217,6 +220,30 @@ export interface ReceiptBody {
   code: string;
 }
 
+/** One class of a PARTIAL: its float64 running sum and how many of the summed uploads had it. */
+export interface PartialClassSums {
+  classId: number;
+  /** Uploads that contributed to this class (1..agents.length). */
+  contributors: number;
+  /** s float64 sums (what RunningSums holds, never rounded to float32). */
+  sums: Float64Array;
+}
+
+/**
+ * PARTIAL body: a relay's running sums of one round (header round; sender = the relay's id) and
+ * the agents whose uploads it summed, sorted (ids only, never class counts).
+ */
+export interface PartialBody {
+  K: number;
+  d: number;
+  s: number;
+  layout: Layout;
+  /** Classes with at least one contributor, any order on input; decoded in increasing order. */
+  classes: PartialClassSums[];
+  /** The contributing agents; any order on input, decoded sorted (unique). */
+  agents: string[];
+}
+
 export interface Decoded<T extends MessageType, B> {
   type: T;
   header: MessageHeader;
@@ -229,4 +256,5 @@ export type DecodedGlobal = Decoded<typeof MessageType.Global, GlobalBody>;
 export type DecodedStatus = Decoded<typeof MessageType.Status, StatusBody>;
 export type DecodedTelemetry = Decoded<typeof MessageType.Telemetry, TelemetryBody>;
 export type DecodedReceipt = Decoded<typeof MessageType.Receipt, ReceiptBody>;
-export type DecodedMessage = DecodedMasks | DecodedRound | DecodedUpload | DecodedGlobal | DecodedStatus | DecodedTelemetry | DecodedReceipt;
+export type DecodedPartial = Decoded<typeof MessageType.Partial, PartialBody>;
+export type DecodedMessage = DecodedMasks | DecodedRound | DecodedUpload | DecodedGlobal | DecodedStatus | DecodedTelemetry | DecodedReceipt | DecodedPartial;
