@@ -216,8 +216,9 @@ export class Aggregator extends RoundIntake {
     const answerable = id !== null && id.sender === relay && this.relays.has(relay) ? id : null;
     let admitted;
     try {
-      if (this.finished) throw new TinyProtoError('E_ROUND', `experiment "${c.experiment}" has finished; partial ignored`);
+      // a resend of a partial already held (also of a round that closed since) is a duplicate
       if (answerable && this.store.partials.get(c.experiment, answerable.round, relay)) throw new TinyProtoError('E_DUPLICATE', `duplicate partial from relay "${relay}" for round ${answerable.round}`);
+      if (this.finished) throw new TinyProtoError('E_ROUND', `experiment "${c.experiment}" has finished; partial ignored`);
       admitted = admitPartial({ ...this.closeContext(), selected: this.selected, counted: this.accepted, relays: this.relays }, relay, bytes);
     } catch (e) {
       this.reject(answerable?.round ?? this.round, relay, e);

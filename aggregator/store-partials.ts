@@ -7,28 +7,9 @@
  */
 import { durably, fromBlob, guard, toBlob, type SqliteDb } from '../storage/sqlite.ts';
 import { checkId, checkRound, checkTime } from './store-internal.ts';
+import type { AggregatorPartialStore, PartialRecord } from './store-partials-types.ts';
 
-export interface PartialRecord {
-  round: number;
-  relay: string;
-  /** The PARTIAL frame as received (coordinator) or as first sent (relay). */
-  bytes: Uint8Array;
-  at: number;
-  /** Relay side: when the coordinator's RECEIPT settled it; null while it is still resent. */
-  settledAt: number | null;
-}
-
-export interface AggregatorPartialStore {
-  /** Keeps a PARTIAL durably; 'duplicate' (and nothing written) when one for this round and relay is kept. */
-  record(experiment: string, round: number, relay: string, bytes: Uint8Array, at: number): 'accepted' | 'duplicate';
-  get(experiment: string, round: number, relay: string): PartialRecord | null;
-  /** The round's PARTIALs, by relay. */
-  forRound(experiment: string, round: number): PartialRecord[];
-  /** Marks a PARTIAL settled (durably). */
-  settle(experiment: string, round: number, relay: string, at: number): void;
-  /** PARTIALs of `relay` not settled yet, by round. */
-  unsettled(experiment: string, relay: string): PartialRecord[];
-}
+export type { AggregatorPartialStore, PartialRecord } from './store-partials-types.ts';
 
 interface Row {
   round: number;

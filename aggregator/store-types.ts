@@ -3,7 +3,7 @@
  * AggregatorStore interface. Re-exported from ./store.ts.
  */
 import type { AggregatorKeyStore } from './store-keys-types.ts';
-import type { AggregatorPartialStore } from './store-partials.ts';
+import type { AggregatorPartialStore } from './store-partials-types.ts';
 import type { RoundTelemetry } from '../wire/telemetry.ts';
 
 export type ExperimentStatus = 'running' | 'finished';
