@@ -33,10 +33,11 @@ Killed and restarted with the same store, it loses nothing it receipted.
   --margin-ms MS           seal the round this long before the coordinator's deadline (default 2000)
   --resend-ms MS           resend an unacknowledged partial this often (default 2000)
   --store FILE             SQLite file (default tinyproto-relay.db)
-  --agents IDS             this site's agents (the coordinator's --agents holds them too)
-  every other option as for tinyproto server (the experiment settings must be the coordinator's:
-  --experiment, --classes, --feature-dim, --ratio, --seed, --method, --mu, --value-type, --rounds,
-  ...; --signing-key, --agent-keys, --broker or --broker embedded, --commit-*, --hold-acks)
+  --agents IDS             this site's agents, comma-separated (the coordinator's --agents holds
+                           them too) (required)
+Every other option is tinyproto server's (tinyproto server --help). The experiment settings must
+be the coordinator's (experiment id, method, classes, feature dim, ratio, seed, mu, value type,
+rounds); also signing key, agent keys, broker (or embedded), commit and hold-acks options.
 `;
 
 const RELAY_FLAGS = ['id', 'upstream', 'upstream-username', 'upstream-password', 'coordinator-key', 'margin-ms', 'resend-ms'] as const;
