@@ -1,8 +1,11 @@
 /**
- * A relay killed (SIGKILL, a child process this test started, by PID) after it RECEIPTed its
- * agents' uploads and before the coordinator acknowledged its PARTIAL (the coordinator is down
- * then), restarted on the same store: the round's global still counts every upload exactly once
- * (equal to the reference computed from the uploads themselves) and the relay exits when done.
+ * A relay killed (SIGKILL, child processes this test started, by PID) twice: first in the middle
+ * of a round (two of its four agents receipted), then after all four were receipted and its
+ * PARTIAL sent, before the coordinator acknowledged it (the coordinator is down then). Each time
+ * it restarts on the same store: the first restart rebuilds the open round's sums from the stored
+ * uploads (the recovery path), the second resends the stored PARTIAL. The round's global counts
+ * every upload exactly once (equal to the reference computed from the uploads themselves) and the
+ * relay exits when the experiment is done.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -38,7 +41,7 @@ function startRelay(store: string, upstream: string, site: string): Proc {
   return new Proc('relay', child);
 }
 
-test('a relay SIGKILLed between its receipts and the coordinator\'s acknowledgement loses nothing and counts nothing twice', { timeout: 90_000 }, async () => {
+test('a relay SIGKILLed mid-round and between its receipts and the coordinator\'s acknowledgement loses nothing and counts nothing twice', { timeout: 90_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'relay-fault-'));
   const U = await startEmbeddedBroker({ port: 0 });
   const S = await startEmbeddedBroker({ port: 0 });
@@ -67,10 +70,20 @@ test('a relay SIGKILLed between its receipts and the coordinator\'s acknowledgem
     const spec = { experiment: EXP, K: 6, d: 24, s };
     const signers = AGENTS.map(() => ed25519Signer(generateSigningKey().privateKeyPem));
     agents.push(...AGENTS.map((a, i) => new SiteAgent(a, spec, S.url, signers[i]!)));
-    await Promise.all(agents.map((a) => a.start()));
-    await until(() => agents.every((a) => a.receipts.get(1) === 'accepted'), 'every agent receipted by the relay', 30_000);
-    await until(() => procs[0]!.has(/partial of round 1 sent/), 'the relay to send its partial');
+    // kill 1: the round is open at the relay, two uploads receipted
+    await Promise.all(agents.slice(0, 2).map((a) => a.start()));
+    await until(() => agents.slice(0, 2).every((a) => a.receipts.get(1) === 'accepted'), 'two agents receipted by the relay', 30_000);
     await procs[0]!.kill9();
+    const mid = openAggregatorStore(relayDb);
+    assert.deepEqual([mid.getRound(EXP, 1)?.status, mid.uploadsFor(EXP, 1).map((u) => u.agent).sort()], ['open', ['a0', 'a1']], 'the receipted uploads are in the store');
+    mid.close();
+    procs.push(startRelay(relayDb, U.url, S.url));
+    await until(() => procs[1]!.has(/round 1 resumed: 4 site agent/), 'the relay to resume round 1 from its store', 30_000);
+    // kill 2: all four receipted, the partial sent, the coordinator down
+    await Promise.all(agents.slice(2).map((a) => a.start()));
+    await until(() => agents.every((a) => a.receipts.get(1) === 'accepted'), 'every agent receipted by the relay', 30_000);
+    await until(() => procs[1]!.has(/round 1 sealed \(complete\): 4\/4 uploads/) && procs[1]!.has(/partial of round 1 sent/), 'the relay to seal and send its partial');
+    await procs[1]!.kill9();
 
     const seen = openAggregatorStore(relayDb);
     assert.deepEqual(seen.partials.unsettled(EXP, 'relay-a').map((p) => p.round), [1], 'the partial is kept, unsettled');
@@ -78,7 +91,7 @@ test('a relay SIGKILLed between its receipts and the coordinator\'s acknowledgem
     seen.close();
 
     procs.push(startRelay(relayDb, U.url, S.url));
-    await until(() => procs[1]!.has(/resending the partial of round\(s\) 1/), 'the restarted relay to resend', 30_000);
+    await until(() => procs[2]!.has(/resending the partial of round\(s\) 1/), 'the restarted relay to resend', 30_000);
     second = coordinator();
     const closed: RoundClosed[] = [];
     second.agg.on('roundClosed', (r: RoundClosed) => closed.push(r));
@@ -95,7 +108,7 @@ test('a relay SIGKILLed between its receipts and the coordinator\'s acknowledgem
     const got = decodeGlobal(second.store.getRound(EXP, 1)!.globalBytes!).body.prototypes;
     assert.deepEqual(got.map((p) => [p.classId, p.contributors, [...p.values]]), want.map((p) => [p.classId, p.contributors, [...p.values]]));
 
-    assert.equal(await procs[1]!.exited, 0, `the relay finishes after the last GLOBAL:\n${procs[1]!.tail()}`);
+    assert.equal(await procs[2]!.exited, 0, `the relay finishes after the last GLOBAL:\n${procs[2]!.tail()}`);
     await until(() => agents.every((a) => a.globals.has(1)), 'every agent to get the GLOBAL through the relay');
   } finally {
     for (const a of agents) await a.close();
