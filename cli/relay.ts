@@ -94,6 +94,8 @@ export async function runRelay(argv: string[], out: (s: string) => void, logger:
     connection = { ...connection, broker: broker.url };
     out(`embedded MQTT broker (aedes, MQTT 3.1.1) on ${broker.url}`);
   }
+  // on one broker the relay's site session would take over the coordinator's (same client id)
+  if (connection.broker === flags.upstream) throw new TinyProtoError('E_CONFIG', `relay: --broker and --upstream are the same broker (${flags.upstream}); a relay links a site broker to the coordinator's`);
   const site = new MqttAggregatorTransport(c.experiment, connection, logger);
   const auth = new AgentAuthentication({ store, experiment: c.experiment, agents: c.agents, keys: args.agentKeys ? readAgentKeysFile(args.agentKeys) : null, logger });
   const transport = auth.wrap(signingAggregatorTransport(site, key.signer));

@@ -64,6 +64,7 @@ export class Relay extends RoundIntake {
   private sealTimer: NodeJS.Timeout | null = null;
   private resendTimer: NodeJS.Timeout | null = null;
   private lastGlobalRound = 0;
+  private lastGlobal: Uint8Array | null = null;
   private resolveDone!: () => void;
   /** Resolves when the last round's PARTIAL is settled and its GLOBAL passed on (or stop()). */
   readonly done: Promise<void>;
@@ -83,10 +84,21 @@ export class Relay extends RoundIntake {
   async start(): Promise<void> {
     const exp = openExperiment(this.store, this.config, this.masks, this.mu, this.relayId, this.logger);
     this.ownMasks = exp.masksBytes;
+    if (exp.status === 'finished') {
+      this.finished = true;
+      this.resolveDone();
+      return;
+    }
     if (exp.masksBytes) await this.transport.publishRetained('masks', exp.masksBytes);
     await this.queue.push(() => this.resume(exp.currentRound));
     this.listen();
     this.upstream.onMessage((kind, bytes) => void this.queue.push(() => this.onUpstream(kind, bytes)));
+    // a site broker that restarted without its state lost the retained masks, round and global
+    let initial = true;
+    this.transport.onConnect?.(() => {
+      if (initial) return void (initial = false);
+      void this.queue.push(() => this.republish());
+    });
     const resend = (): void => {
       void this.queue.push(() => this.resendUnsettled());
       this.resendTimer = setTimeout(resend, this.resendMs);
@@ -101,6 +113,14 @@ export class Relay extends RoundIntake {
     await this.queue.push(() => this.flush(false));
     await this.queue.close();
     this.resolveDone();
+  }
+
+  private async republish(): Promise<void> {
+    const c = this.config;
+    if (this.ownMasks) await this.transport.publishRetained('masks', this.ownMasks);
+    if (this.lastGlobal) await this.transport.publishRetained('global', this.lastGlobal);
+    const row = this.round > 0 ? this.store.getRound(c.experiment, this.round) : null;
+    if (row && row.status === 'open') await this.transport.publishRetained('round', row.announcementBytes);
   }
 
   /** The PARTIALs not settled by a coordinator RECEIPT yet (what a restart resends). */
@@ -254,6 +274,7 @@ export class Relay extends RoundIntake {
   private async onGlobal(bytes: Uint8Array): Promise<void> {
     const round = peekHeader(bytes, { experiment: this.config.experiment }).round;
     await this.transport.publishRetained('global', bytes);
+    if (round >= this.lastGlobalRound) this.lastGlobal = bytes;
     this.lastGlobalRound = Math.max(this.lastGlobalRound, round);
     this.emit('global', { round });
     this.finishIfDone();
