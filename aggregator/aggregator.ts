@@ -94,7 +94,7 @@ export class Aggregator extends RoundIntake {
     this.resolveDone();
   }
 
-  protected async resumeOrOpen(current: number): Promise<void> {
+  private async resumeOrOpen(current: number): Promise<void> {
     const c = this.config;
     const row = current > 0 ? this.store.getRound(c.experiment, current) : null;
     if (row && row.status === 'open') {
@@ -121,7 +121,7 @@ export class Aggregator extends RoundIntake {
     await this.openRound(current + 1);
   }
 
-  protected async openRound(round: number): Promise<void> {
+  private async openRound(round: number): Promise<void> {
     const c = this.config;
     if (round > c.rounds) return this.finish();
     const deadlineMs = this.now() + c.roundDeadlineMs;
@@ -141,19 +141,19 @@ export class Aggregator extends RoundIntake {
     for (const t of this.offline.graceEnds(this.selected)) this.lookAgainAt(t);
   }
 
-  protected arm(ms: number): void {
+  private arm(ms: number): void {
     if (this.timer) clearTimeout(this.timer);
     const round = this.round;
     this.timer = setTimeout(() => void this.queue.push(() => this.onDeadline(round)), ms);
     this.timer.unref?.();
   }
 
-  protected progress(): Parameters<typeof atDeadline>[0] {
+  private progress(): Parameters<typeof atDeadline>[0] {
     const c = this.config;
     return { selected: this.selected.size, accepted: this.accepted.size, offline: this.offline.gone(this.selected, this.accepted), minUploads: c.minUploads, extensions: this.extensions, maxExtensions: c.maxDeadlineExtensions };
   }
 
-  protected async onDeadline(round: number): Promise<void> {
+  private async onDeadline(round: number): Promise<void> {
     if (round !== this.round || this.finished) return;
     await this.flush();
     if (round !== this.round || this.finished) return;
@@ -176,7 +176,7 @@ export class Aggregator extends RoundIntake {
   }
 
 
-  protected async closeRound(outcome: RoundOutcome, reason: string): Promise<void> {
+  private async closeRound(outcome: RoundOutcome, reason: string): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     await this.flush(false);
@@ -257,7 +257,7 @@ export class Aggregator extends RoundIntake {
     return awaitTelemetry(this.store, this.config.experiment, this.round, timeoutMs, this.now);
   }
 
-  protected finish(): void {
+  private finish(): void {
     if (this.finished) return;
     this.finished = true;
     this.store.finishExperiment(this.config.experiment);
