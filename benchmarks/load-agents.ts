@@ -3,7 +3,7 @@
  * subscribes to the round, global and its receipt topic; on a ROUND it publishes STATUS and a
  * signed synthetic UPLOAD (QoS 1), resending every `resendMs` until its RECEIPT; it records when
  * it saw each ROUND and GLOBAL. Prints one JSON line with the results. No training.
- * argv: url experiment N rounds K d s resendMs timeoutMs
+ * argv: url experiment N rounds K d s resendMs timeoutMs [first]: ids agent-{first}..agent-{first+N-1}
  */
 import mqtt from 'mqtt';
 import { aggregatorTopic, agentTopic, receiptTopic } from '../wire/topics.ts';
@@ -13,7 +13,8 @@ import { ed25519Signer, generateSigningKey } from '../wire/signature.ts';
 import { Rng } from '../common/rng.ts';
 import { syntheticStatus, syntheticUpload } from './load-uploads.ts';
 
-const [url, experiment, nText, roundsText, kText, dText, sText, resendText, timeoutText] = process.argv.slice(2);
+const [url, experiment, nText, roundsText, kText, dText, sText, resendText, timeoutText, firstText] = process.argv.slice(2);
+const FIRST = Number(firstText ?? 0);
 const N = Number(nText);
 const rounds = Number(roundsText);
 const shape = { experiment: experiment!, K: Number(kText), d: Number(dText), s: Number(sText) };
@@ -50,7 +51,7 @@ function onRound(sim: Sim, signer: ReturnType<typeof ed25519Signer>, round: numb
 }
 
 async function start(i: number): Promise<void> {
-  const id = `agent-${i}`;
+  const id = `agent-${FIRST + i}`;
   const key = generateSigningKey();
   const signer = ed25519Signer(key.privateKeyPem);
   const client = mqtt.connect(url!, { clientId: `${experiment}:${id}`, clean: false, protocolVersion: 4, reconnectPeriod: 1000, connectTimeout: 60_000, keepalive: 120 });

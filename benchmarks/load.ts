@@ -4,7 +4,9 @@
  * Mosquitto with the shipped dev config and through the server's embedded broker, for each N;
  * plus the in-process figures (benchmarks/load-inprocess.ts). Table + JSON in
  * benchmarks/results/load.*, table in README.md. Bounded: every run has a timeout.
- * Env: LOAD_N (default 100,1000,5000), LOAD_ROUNDS (default 5), LOAD_BROKERS (mosquitto,embedded);
+ * The `relays` runs split the N agents over two `tinyproto relay` processes (each with its embedded
+ * broker, benchmarks/load-relay.ts) in front of the server.
+ * Env: LOAD_N (default 100,1000,5000), LOAD_ROUNDS (default 5), LOAD_BROKERS (mosquitto,embedded,relays);
  * for profiling: LOAD_SERVER_NODE_ARGS (extra node flags for the server child, e.g.
  * "--cpu-prof --cpu-prof-dir=/tmp/prof"), LOAD_NO_WRITE=1 (print only: no results files, no
  * README), LOAD_NO_INPROC=1 (skip the in-process figures); summarise with benchmarks/load-profile.ts.
@@ -13,18 +15,18 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { freePort, mosquittoAvailable, startMosquitto, type RunningMosquitto } from '../mqtt/mosquitto.ts';
 import { openAggregatorStore } from '../aggregator/store.ts';
 import { resolveExperimentConfig } from '../aggregator/config.ts';
 import { experimentMasks } from '../method/experiment.ts';
 import { writeBenchmarkResults } from './readme-block.ts';
 import { inProcessFigures } from './load-inprocess.ts';
-import { sampler, cpuSeconds } from './load-proc.ts';
+import { sampler, cpuSeconds, exited, lines, type NetRow } from './load-proc.ts';
+import { runRelayed } from './load-relay.ts';
 
 const NS = (process.env['LOAD_N'] ?? '100,1000,5000').split(',').map(Number);
 const ROUNDS = Number(process.env['LOAD_ROUNDS'] ?? 5);
-const BROKERS = (process.env['LOAD_BROKERS'] ?? 'mosquitto,embedded').split(',') as ('mosquitto' | 'embedded')[];
+const BROKERS = (process.env['LOAD_BROKERS'] ?? 'mosquitto,embedded,relays').split(',') as ('mosquitto' | 'embedded' | 'relays')[];
 const RUN_TIMEOUT_MS = 240_000;
 const SERVER_NODE_ARGS = (process.env['LOAD_SERVER_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
 const NO_WRITE = process.env['LOAD_NO_WRITE'] === '1';
@@ -35,41 +37,6 @@ interface AgentsDone {
   perRound: { round: number; sawGlobal: number; receipted: number; roundMs: number | null }[];
 }
 
-interface NetRow {
-  broker: string;
-  n: number;
-  rounds: number;
-  connectS: number;
-  roundS: number[];
-  uploadsPerS: number;
-  aggCpuS: number;
-  aggPeakMb: number;
-  brokerCpuS: number | null;
-  stored: number;
-  lost: number;
-  missedGlobal: number;
-  sends: number;
-  ok: boolean;
-  note: string;
-}
-
-function lines(child: ChildProcess, onLine: (l: string) => void): void {
-  if (child.stdout) createInterface({ input: child.stdout }).on('line', onLine);
-}
-
-function exited(child: ChildProcess, ms: number): Promise<number | null> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) return resolve(child.exitCode);
-    const t = setTimeout(() => {
-      child.kill('SIGKILL');
-      resolve(null);
-    }, ms);
-    child.once('exit', (code) => {
-      clearTimeout(t);
-      resolve(code);
-    });
-  });
-}
 
 async function runOne(brokerKind: 'mosquitto' | 'embedded', n: number): Promise<NetRow> {
   const dir = mkdtempSync(join(tmpdir(), `tinyproto-load-${brokerKind}-${n}-`));
@@ -162,7 +129,7 @@ for (const b of BROKERS) {
     continue;
   }
   for (const n of NS) {
-    const row = await runOne(b, n);
+    const row = b === 'relays' ? await runRelayed(n, ROUNDS, RUN_TIMEOUT_MS) : await runOne(b, n);
     rows.push(row);
     process.stdout.write(`${JSON.stringify(row)}\n`);
     if (!row.ok && n >= 1000) break; // a larger N would not hold either
@@ -175,7 +142,7 @@ const md = [
   '',
   '| broker | agents | rounds closed | connect s | round s (median / max) | uploads/s | server CPU s | server peak RSS MB | broker CPU s | uploads lost | missed GLOBAL | upload sends |',
   '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-  ...rows.map((r) => `| ${r.broker} | ${r.n} | ${r.rounds}/${ROUNDS} | ${f(r.connectS)} | ${f(med(r.roundS), 2)} / ${f(Math.max(...r.roundS), 2)} | ${f(r.uploadsPerS, 0)} | ${f(r.aggCpuS)} | ${f(r.aggPeakMb, 0)} | ${r.brokerCpuS === null ? 'in server' : f(r.brokerCpuS)} | ${r.lost} | ${r.missedGlobal} | ${r.sends} |`),
+  ...rows.map((r) => `| ${r.broker} | ${r.n} | ${r.rounds}/${ROUNDS} | ${f(r.connectS)} | ${f(med(r.roundS), 2)} / ${f(Math.max(...r.roundS), 2)} | ${f(r.uploadsPerS, 0)} | ${f(r.aggCpuS)} | ${f(r.aggPeakMb, 0)} | ${r.brokerCpuS === null ? (r.broker.startsWith('relays') ? 'in relays, server' : 'in server') : f(r.brokerCpuS)} | ${r.lost} | ${r.missedGlobal} | ${r.sends} |`),
   '',
   '| in-process (one core) | value |',
   '| --- | ---: |',
