@@ -3,6 +3,11 @@
  * the global prototypes and publishes them. Transport and storage are injected; the maths is in
  * global.ts / aggregate.ts. Every event (message, deadline) is handled one at a time, in order.
  *
+ * The intake of the open round (validation, duplicates, group commit, receipts) is
+ * aggregator/round-intake.ts, shared with edge relays (relay/relay.ts); this class owns the
+ * rounds. Relays (`relays`, `--relays`) send one PARTIAL per round: their sums are merged after
+ * the checks of aggregator/partial-intake.ts, each agent counted once per round (PROTOCOL.md §3.8).
+ *
  * Group commit (aggregator/batch.ts): uploads, status and telemetry are committed in batches; a
  * message is answered (RECEIPT) and acknowledged (PUBACK) only once its batch is durable. Each
  * upload is decoded once and added to the round's float64 sums after its commit: a round closes
@@ -55,7 +60,6 @@ export class Aggregator extends RoundIntake {
     }
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
   }
-
 
   /** Creates or resumes the experiment, publishes the masks and opens (or resumes) a round. */
   async start(): Promise<void> {
