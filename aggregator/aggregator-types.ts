@@ -1,6 +1,6 @@
 /** What the aggregator needs from its transport and the events it emits (aggregator/aggregator.ts). */
 import type { Logger } from '../common/logger.ts';
-import type { AgentTopic, AggregatorTopic } from '../wire/topics.ts';
+import type { AggregatorTopic, SenderTopic } from '../wire/topics.ts';
 import type { ExperimentConfig } from './config.ts';
 import type { AggregatorStore } from './store.ts';
 import type { RoundOutcome } from './round-policy.ts';
@@ -12,11 +12,12 @@ export interface AggregatorTransport {
   /** Publishes a RECEIPT, retained at QoS 1, on the agent's receipt topic. */
   publishReceipt(agent: string, bytes: Uint8Array): Promise<void>;
   /**
-   * Registers the handler of agent messages (uploads, status, telemetry) of this experiment.
+   * Registers the handler of agent messages (uploads, status, telemetry) and relays' partials
+   * (kind 'partial', `agent` = the relay) of this experiment.
    * `ack`, when given, acknowledges the message to the broker (its MQTT PUBACK, when the
    * transport holds them): the aggregator calls it once the message's effect is durable.
    */
-  onAgentMessage(handler: (kind: AgentTopic, agent: string, bytes: Uint8Array, ack?: () => void) => void): void;
+  onAgentMessage(handler: (kind: SenderTopic, agent: string, bytes: Uint8Array, ack?: () => void) => void): void;
   /** Called on every (re)connection (and at once when already connected). */
   onConnect?(handler: () => void): void;
   close(): Promise<void>;
@@ -32,6 +33,14 @@ export interface UploadAccepted {
   round: number;
   agent: string;
   bytes: number;
+  accepted: number;
+  expected: number;
+}
+/** A relay's PARTIAL counted: `agents` uploads merged at once. */
+export interface PartialAccepted {
+  round: number;
+  relay: string;
+  agents: number;
   accepted: number;
   expected: number;
 }
@@ -71,6 +80,8 @@ export interface AggregatorOptions {
   config: ExperimentConfig;
   store: AggregatorStore;
   transport: AggregatorTransport;
+  /** Relay ids whose PARTIALs the aggregator counts (`--relays`); distinct from the agent ids. */
+  relays?: readonly string[];
   logger?: Logger;
   now?: () => number;
 }

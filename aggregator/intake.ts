@@ -48,10 +48,10 @@ export function checkSender(sender: string, agent: string): void {
   if (sender !== agent) throw new TinyProtoError('E_SENDER', `message on agent "${agent}"'s topic says it is from "${sender}"`);
 }
 
-/** The round and payload CRC (what a RECEIPT names) of an upload whose frame is intact; null when even the frame is not. */
-export function uploadIdentity(bytes: Uint8Array, experiment: string): { round: number; crc: number; sender: string } | null {
+/** The round and payload CRC (what a RECEIPT names) of an upload (or PARTIAL) whose frame is intact; null when even the frame is not. */
+export function uploadIdentity(bytes: Uint8Array, experiment: string, type: MessageType = MessageType.Upload): { round: number; crc: number; sender: string } | null {
   try {
-    const h = peekHeader(bytes, { experiment, type: MessageType.Upload });
+    const h = peekHeader(bytes, { experiment, type });
     return { round: h.round, crc: payloadCrc(bytes, h), sender: h.sender };
   } catch {
     return null;

@@ -91,6 +91,21 @@ const MIGRATIONS: readonly Migration[] = [
       );
     `);
   },
+  // v3 -> v4: PARTIAL frames of relays (aggregator/store-partials.ts): counted by the
+  // coordinator, or kept by a relay until the coordinator's RECEIPT settles them
+  (db) => {
+    db.exec(`
+      CREATE TABLE partial (
+        experiment TEXT NOT NULL,
+        round      INTEGER NOT NULL,
+        relay      TEXT NOT NULL,
+        bytes      BLOB NOT NULL,
+        at         INTEGER NOT NULL,
+        settled_at INTEGER,
+        PRIMARY KEY (experiment, round, relay)
+      );
+    `);
+  },
 ];
 
 export const AGGREGATOR_SCHEMA: StoreSchema = {

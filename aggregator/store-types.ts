@@ -3,6 +3,7 @@
  * AggregatorStore interface. Re-exported from ./store.ts.
  */
 import type { AggregatorKeyStore } from './store-keys-types.ts';
+import type { AggregatorPartialStore } from './store-partials-types.ts';
 import type { RoundTelemetry } from '../wire/telemetry.ts';
 
 export type ExperimentStatus = 'running' | 'finished';
@@ -153,6 +154,8 @@ export interface AggregatorStore {
 
   /** The aggregator's signing key and the agents' public keys (aggregator/store-keys.ts). */
   readonly keys: AggregatorKeyStore;
+  /** Relays' PARTIAL frames (aggregator/store-partials.ts). */
+  readonly partials: AggregatorPartialStore;
 
   /** Idempotent. Any later call throws E_STORE. */
   close(): void;

@@ -257,7 +257,7 @@ describe('AggregatorStore file specifics', () => {
     v1.prepare("INSERT INTO round (experiment, round, status, opened_at, deadline_ms, announcement) VALUES ('exp', 1, 'open', 6, 100, x'a1')").run();
     assert.equal((v1.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'telemetry'").get() as { n: number }).n, 0);
     closeDb(v1);
-    assert.equal(AGGREGATOR_SCHEMA_VERSION, 3);
+    assert.equal(AGGREGATOR_SCHEMA_VERSION, 4);
     const s = openAggregatorStore(path);
     assert.equal(s.getExperiment('exp')?.currentRound, 0);
     assert.equal(s.getRound('exp', 1)?.status, 'open');

@@ -1,32 +1,20 @@
 /**
  * Aggregator-side persistent state (SQLite via better-sqlite3): experiments, rounds
  * (announcement and global-prototype wire bytes), accepted uploads, rejections, agents and
- * the agents' per-round telemetry (schema version 2).
+ * the agents' per-round telemetry; keys (store-keys.ts) and relays' partial sums (store-partials.ts).
  *
  * Every write commits before the method returns. Accepted uploads, round open/close,
  * experiment creation/progress commit with synchronous=FULL (storage/sqlite.ts); the
  * bookkeeping writes (rejections, agents, telemetry) use synchronous=NORMAL.
  */
 import type { RoundTelemetry } from '../wire/telemetry.ts';
-import {
-  canonicalJson,
-  closeDb,
-  durably,
-  fromBlob,
-  fromNullableBlob,
-  guard,
-  openStoreDb,
-  parseJsonObject,
-  storeError,
-  toBlob,
-  type SqliteDb,
-} from '../storage/sqlite.ts';
+import { canonicalJson, closeDb, durably, fromBlob, fromNullableBlob, guard, openStoreDb, parseJsonObject, storeError, toBlob, type SqliteDb } from '../storage/sqlite.ts';
 import { agentRow, checkAgentFields, checkId, checkRound, checkTime, sameBytes, telemetryJson, type RoundRow } from './store-internal.ts';
 import { AGGREGATOR_SCHEMA } from './store-schema.ts';
 import { SqliteAggregatorKeys } from './store-keys.ts';
+import { SqlitePartials } from './store-partials.ts';
 import { TELEMETRY_SQL } from './store-view.ts';
-import type { AgentFields, AgentRecord, AggregatorStore, BatchResult, BatchWrite, ExperimentRecord, ExperimentStatus } from './store-types.ts';
-import type { RejectionRecord, RoundRecord, RoundSummary, UploadRecord } from './store-types.ts';
+import type { AgentFields, AgentRecord, AggregatorStore, BatchResult, BatchWrite, ExperimentRecord, ExperimentStatus, RejectionRecord, RoundRecord, RoundSummary, UploadRecord } from './store-types.ts';
 
 export * from './store-types.ts';
 export * from './store-schema.ts';
@@ -36,12 +24,14 @@ class SqliteAggregatorStore implements AggregatorStore {
   private readonly db: SqliteDb;
   private readonly s;
   readonly keys: SqliteAggregatorKeys;
+  readonly partials: SqlitePartials;
 
   constructor(path: string) {
     this.path = path;
     this.db = openStoreDb(path, AGGREGATOR_SCHEMA);
     const db = this.db;
     this.keys = new SqliteAggregatorKeys(db, path);
+    this.partials = new SqlitePartials(db, path);
     const roundCols = `r.round, r.status, r.opened_at, r.deadline_ms, r.closed_at,
       (SELECT count(*) FROM upload u WHERE u.experiment = r.experiment AND u.round = r.round) AS uploads`;
     this.s = {

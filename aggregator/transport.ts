@@ -1,13 +1,13 @@
 /**
  * The aggregator's MQTT transport: the one server module that imports the MQTT client.
  * Persistent session, subscriptions to every agent's upload, status and telemetry topics of the
- * experiment, retained QoS 1 publishes of masks, rounds and global prototypes.
+ * experiment and to relays' partials, retained QoS 1 publishes of masks, rounds and global prototypes.
  */
 import mqtt from 'mqtt';
 import type { Logger } from '../common/logger.ts';
 import { MqttSession, type ConnectionErrorHandler, type MqttConnectFn, type WireCounters } from '../mqtt/session.ts';
 import type { BrokerConnection } from '../mqtt/options.ts';
-import { agentFilter, aggregatorTopic, fleetExperimentTopic, parseTopic, receiptTopic, type AgentTopic, type AggregatorTopic } from '../wire/topics.ts';
+import { agentFilter, aggregatorTopic, fleetExperimentTopic, parseTopic, receiptTopic, type AggregatorTopic, type SenderTopic } from '../wire/topics.ts';
 import type { AggregatorTransport } from './aggregator.ts';
 
 export interface AggregatorConnection extends BrokerConnection {
@@ -38,7 +38,7 @@ export class MqttAggregatorTransport implements AggregatorTransport {
         receiveMaximum: 10_000,
         connectTimeoutMs: 10_000,
       },
-      subscriptions: [agentFilter(experiment, 'upload'), agentFilter(experiment, 'status'), agentFilter(experiment, 'telemetry')],
+      subscriptions: [agentFilter(experiment, 'upload'), agentFilter(experiment, 'status'), agentFilter(experiment, 'telemetry'), agentFilter(experiment, 'partial')],
       connect: mqtt.connect as unknown as MqttConnectFn,
       holdAcks: conn.holdAcks ?? true,
       ...(logger ? { logger } : {}),
@@ -70,7 +70,7 @@ export class MqttAggregatorTransport implements AggregatorTransport {
     return this.session.publish(receiptTopic(this.experiment, agent), bytes, true);
   }
 
-  onAgentMessage(handler: (kind: AgentTopic, agent: string, bytes: Uint8Array, ack?: () => void) => void): void {
+  onAgentMessage(handler: (kind: SenderTopic, agent: string, bytes: Uint8Array, ack?: () => void) => void): void {
     this.session.onMessage((topic, bytes, ack) => {
       const t = parseTopic(topic);
       if (t && t.experiment === this.experiment && 'agent' in t && t.kind !== 'receipt') handler(t.kind, t.agent, bytes, ack);

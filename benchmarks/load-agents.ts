@@ -3,9 +3,10 @@
  * subscribes to the round, global and its receipt topic; on a ROUND it publishes STATUS and a
  * signed synthetic UPLOAD (QoS 1), resending every `resendMs` until its RECEIPT; it records when
  * it saw each ROUND and GLOBAL. Prints one JSON line with the results. No training.
- * argv: url experiment N rounds K d s resendMs timeoutMs [credentials.json ca.crt]
- * With a credentials file (broker-config/make-fleet-credentials.sh) each agent logs in as its
- * own user (the shipped fleet config: TLS, passwords, ACL); with a CA file it verifies the broker.
+ * argv: url experiment N rounds K d s resendMs timeoutMs [first [credentials.json ca.crt]]: ids
+ * agent-{first}..agent-{first+N-1}. With a credentials file (broker-config/make-fleet-credentials.sh)
+ * each agent logs in as its own user (the shipped fleet config: TLS, passwords, ACL); with a CA
+ * file it verifies the broker.
  */
 import { readFileSync } from 'node:fs';
 import mqtt from 'mqtt';
@@ -16,7 +17,8 @@ import { ed25519Signer, generateSigningKey } from '../wire/signature.ts';
 import { Rng } from '../common/rng.ts';
 import { syntheticStatus, syntheticUpload } from './load-uploads.ts';
 
-const [url, experiment, nText, roundsText, kText, dText, sText, resendText, timeoutText, credentialsFile, caFile] = process.argv.slice(2);
+const [url, experiment, nText, roundsText, kText, dText, sText, resendText, timeoutText, firstText, credentialsFile, caFile] = process.argv.slice(2);
+const FIRST = Number(firstText ?? 0);
 const credentials = credentialsFile ? (JSON.parse(readFileSync(credentialsFile, 'utf8')) as Record<string, string>) : null;
 const ca = caFile ? readFileSync(caFile) : undefined;
 const N = Number(nText);
@@ -55,7 +57,7 @@ function onRound(sim: Sim, signer: ReturnType<typeof ed25519Signer>, round: numb
 }
 
 async function start(i: number): Promise<void> {
-  const id = `agent-${i}`;
+  const id = `agent-${FIRST + i}`;
   const key = generateSigningKey();
   const signer = ed25519Signer(key.privateKeyPem);
   const login = credentials ? { username: id, password: credentials[id] ?? '' } : {};

@@ -1,5 +1,7 @@
-/** /proc sampling of a child process for the load benchmark: CPU seconds and peak RSS. */
+/** The load benchmark's process helpers: /proc sampling of a child (CPU seconds, peak RSS), its output lines, its exit; the row type. */
 import { readFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
 
 const TICKS = 100; // USER_HZ on Linux
 
@@ -44,3 +46,41 @@ export function sampler(pid: number, ms = 200): { stop(): { cpu: number; rss: nu
     },
   };
 }
+
+/** One networked run of bench:load (a table row). */
+export interface NetRow {
+  broker: string;
+  n: number;
+  rounds: number;
+  connectS: number;
+  roundS: number[];
+  uploadsPerS: number;
+  aggCpuS: number;
+  aggPeakMb: number;
+  brokerCpuS: number | null;
+  stored: number;
+  lost: number;
+  missedGlobal: number;
+  sends: number;
+  ok: boolean;
+  note: string;
+}
+
+export function lines(child: ChildProcess, onLine: (l: string) => void): void {
+  if (child.stdout) createInterface({ input: child.stdout }).on('line', onLine);
+}
+
+export function exited(child: ChildProcess, ms: number): Promise<number | null> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve(child.exitCode);
+    const t = setTimeout(() => {
+      child.kill('SIGKILL');
+      resolve(null);
+    }, ms);
+    child.once('exit', (code) => {
+      clearTimeout(t);
+      resolve(code);
+    });
+  });
+}
+

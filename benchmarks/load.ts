@@ -6,8 +6,9 @@
  * benchmarks/results/load.*, table in README.md. Bounded: every run has a timeout.
  * Brokers: `mosquitto` (the shipped dev config), `fleet` (the shipped fleet config: agents over TLS
  * with a password each and the ACL, the server on its loopback listener as the config documents)
- * and `embedded`.
- * Env: LOAD_N (default 100,1000,5000), LOAD_ROUNDS (default 5), LOAD_BROKERS (fleet,mosquitto,embedded);
+ * and `embedded`. The `relays` runs split the N agents over two `tinyproto relay` processes (each
+ * with its embedded broker, benchmarks/load-relay.ts) in front of the server.
+ * Env: LOAD_N (default 100,1000,5000), LOAD_ROUNDS (default 5), LOAD_BROKERS (fleet,mosquitto,embedded,relays);
  * for profiling: LOAD_SERVER_NODE_ARGS (extra node flags for the server child, e.g.
  * "--cpu-prof --cpu-prof-dir=/tmp/prof"), LOAD_NO_WRITE=1 (print only: no results files, no
  * README), LOAD_NO_INPROC=1 (skip the in-process figures); summarise with benchmarks/load-profile.ts.
@@ -16,19 +17,19 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { freePort, mosquittoAvailable, startMosquitto, type RunningMosquitto } from '../mqtt/mosquitto.ts';
 import { openAggregatorStore } from '../aggregator/store.ts';
 import { resolveExperimentConfig } from '../aggregator/config.ts';
 import { experimentMasks } from '../method/experiment.ts';
 import { writeBenchmarkResults } from './readme-block.ts';
 import { inProcessFigures } from './load-inprocess.ts';
-import { sampler, cpuSeconds } from './load-proc.ts';
+import { sampler, cpuSeconds, exited, lines, type NetRow } from './load-proc.ts';
+import { runRelayed } from './load-relay.ts';
 
 const NS = (process.env['LOAD_N'] ?? '100,1000,5000').split(',').map(Number);
 const ROUNDS = Number(process.env['LOAD_ROUNDS'] ?? 5);
-const BROKERS = (process.env['LOAD_BROKERS'] ?? 'fleet,mosquitto,embedded').split(',') as BrokerKind[];
 type BrokerKind = 'fleet' | 'mosquitto' | 'embedded';
+const BROKERS = (process.env['LOAD_BROKERS'] ?? 'fleet,mosquitto,embedded,relays').split(',') as (BrokerKind | 'relays')[];
 const BROKER_NAMES: Record<BrokerKind, string> = {
   fleet: 'Mosquitto 2.0 (fleet config: TLS, passwords, ACL)',
   mosquitto: 'Mosquitto 2.0 (dev config)',
@@ -44,41 +45,6 @@ interface AgentsDone {
   perRound: { round: number; sawGlobal: number; receipted: number; roundMs: number | null }[];
 }
 
-interface NetRow {
-  broker: string;
-  n: number;
-  rounds: number;
-  connectS: number;
-  roundS: number[];
-  uploadsPerS: number;
-  aggCpuS: number;
-  aggPeakMb: number;
-  brokerCpuS: number | null;
-  stored: number;
-  lost: number;
-  missedGlobal: number;
-  sends: number;
-  ok: boolean;
-  note: string;
-}
-
-function lines(child: ChildProcess, onLine: (l: string) => void): void {
-  if (child.stdout) createInterface({ input: child.stdout }).on('line', onLine);
-}
-
-function exited(child: ChildProcess, ms: number): Promise<number | null> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) return resolve(child.exitCode);
-    const t = setTimeout(() => {
-      child.kill('SIGKILL');
-      resolve(null);
-    }, ms);
-    child.once('exit', (code) => {
-      clearTimeout(t);
-      resolve(code);
-    });
-  });
-}
 
 async function runOne(brokerKind: BrokerKind, n: number): Promise<NetRow> {
   const dir = mkdtempSync(join(tmpdir(), `tinyproto-load-${brokerKind}-${n}-`));
@@ -122,7 +88,7 @@ async function runOne(brokerKind: BrokerKind, n: number): Promise<NetRow> {
     // wait for the embedded broker to listen
     for (let k = 0; k < 200 && !serverOut.some((l) => l.includes('connected to')); k++) await new Promise((r) => setTimeout(r, 50));
   }
-  const agents = spawn(process.execPath, ['--import', 'tsx', 'benchmarks/load-agents.ts', url, experiment, String(n), String(ROUNDS), String(config.numClasses), String(config.featureDim), String(s), '5000', String(RUN_TIMEOUT_MS - 30_000), ...agentUrlArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const agents = spawn(process.execPath, ['--import', 'tsx', 'benchmarks/load-agents.ts', url, experiment, String(n), String(ROUNDS), String(config.numClasses), String(config.featureDim), String(s), '5000', String(RUN_TIMEOUT_MS - 30_000), '0', ...agentUrlArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
   let t0 = 0;
   lines(agents, (l) => {
     const m = JSON.parse(l) as { event: string; connectMs?: number };
@@ -173,12 +139,12 @@ const inproc = NO_INPROC ? { uploadBytes: NaN, crcNative: false, intakePerSecond
 process.stdout.write(`in-process: ${JSON.stringify(inproc)}\n`);
 const rows: NetRow[] = [];
 for (const b of BROKERS) {
-  if (b !== 'embedded' && !mosquittoAvailable()) {
+  if ((b === 'mosquitto' || b === 'fleet') && !mosquittoAvailable()) {
     process.stdout.write('mosquitto not installed: skipped\n');
     continue;
   }
   for (const n of NS) {
-    const row = await runOne(b, n);
+    const row = b === 'relays' ? await runRelayed(n, ROUNDS, RUN_TIMEOUT_MS) : await runOne(b, n);
     rows.push(row);
     process.stdout.write(`${JSON.stringify(row)}\n`);
     if (!row.ok && n >= 1000) break; // a larger N would not hold either
@@ -191,7 +157,7 @@ const md = [
   '',
   '| broker | agents | rounds closed | connect s | round s (median / max) | uploads/s | server CPU s | server peak RSS MB | broker CPU s | uploads lost | missed GLOBAL | upload sends |',
   '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-  ...rows.map((r) => `| ${r.broker} | ${r.n} | ${r.rounds}/${ROUNDS} | ${f(r.connectS)} | ${f(med(r.roundS), 2)} / ${f(Math.max(...r.roundS), 2)} | ${f(r.uploadsPerS, 0)} | ${f(r.aggCpuS)} | ${f(r.aggPeakMb, 0)} | ${r.brokerCpuS === null ? 'in server' : f(r.brokerCpuS)} | ${r.lost} | ${r.missedGlobal} | ${r.sends} |`),
+  ...rows.map((r) => `| ${r.broker} | ${r.n} | ${r.rounds}/${ROUNDS} | ${f(r.connectS)} | ${f(med(r.roundS), 2)} / ${f(Math.max(...r.roundS), 2)} | ${f(r.uploadsPerS, 0)} | ${f(r.aggCpuS)} | ${f(r.aggPeakMb, 0)} | ${r.brokerCpuS === null ? (r.broker.startsWith('relays') ? 'in relays, server' : 'in server') : f(r.brokerCpuS)} | ${r.lost} | ${r.missedGlobal} | ${r.sends} |`),
   '',
   '| in-process (one core) | value |',
   '| --- | ---: |',

@@ -7,7 +7,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 const root = new URL('../', import.meta.url);
 const dist = new URL('dist/cli/main.js', root);
 const stamp = new URL('dist/build.json', root);
-const SOURCE_DIRS = ['common', 'wire', 'method', 'mqtt', 'storage', 'data', 'models', 'board', 'learner', 'agent', 'aggregator', 'dashboard', 'sim', 'fleet', 'report', 'cli'];
+const SOURCE_DIRS = ['common', 'wire', 'method', 'mqtt', 'storage', 'data', 'models', 'board', 'learner', 'agent', 'aggregator', 'relay', 'dashboard', 'sim', 'fleet', 'report', 'cli'];
 
 /** The newest modification time of the production sources (bounded: one walk of their folders). */
 function newestSource() {

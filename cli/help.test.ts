@@ -8,6 +8,7 @@ import { AGENT_HELP } from './agent.ts';
 import { DOCTOR_HELP } from './doctor.ts';
 import { EXPORT_HELP } from './export.ts';
 import { REPORT_HELP } from './report.ts';
+import { RELAY_HELP } from './relay.ts';
 
 /** The option entries of a help text: a line starting with "  -" and its more-indented continuation lines. */
 function entries(help: string): string[] {
@@ -19,7 +20,7 @@ function entries(help: string): string[] {
   return out;
 }
 
-const HELPS = { simulate: SIMULATE_HELP, fleet: FLEET_HELP, server: SERVER_HELP, agent: AGENT_HELP, doctor: DOCTOR_HELP, export: EXPORT_HELP, report: REPORT_HELP };
+const HELPS = { simulate: SIMULATE_HELP, fleet: FLEET_HELP, server: SERVER_HELP, agent: AGENT_HELP, doctor: DOCTOR_HELP, export: EXPORT_HELP, report: REPORT_HELP, relay: RELAY_HELP };
 
 for (const [name, help] of Object.entries(HELPS)) {
   test(`${name} --help shows a default for every option`, () => {

@@ -6,6 +6,7 @@ import { runDoctor } from './doctor.ts';
 import { runSimulate } from './simulate.ts';
 import { runAgent } from './agent.ts';
 import { runServer } from './server.ts';
+import { runRelay } from './relay.ts';
 import { runFleetCommand } from './fleet.ts';
 import { runReport } from './report.ts';
 import { runExport } from './export.ts';
@@ -16,6 +17,7 @@ Commands:
   simulate    run a federated experiment with every client in this machine
               (TinyProto, FedProto or Local; heterogeneous backbones; real data)
   server      the aggregator: masks, rounds, validation, aggregation, SQLite (MQTT)
+  relay       an edge relay: one site's aggregator, one partial sum per round to the server
   agent       the on-board agent: data shard, training, uploads, SQLite (MQTT)
   fleet       a local fleet: broker (embedded by default) + aggregator + N agent processes
   report      CSV, JSON, charts (SVG/PNG) and an HTML page from aggregator stores or simulation JSON
@@ -62,6 +64,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runAgent(rest, out, logger);
       case 'server':
         return await runServer(rest, out, logger);
+      case 'relay':
+        return await runRelay(rest, out, logger);
       case 'fleet':
         return await runFleetCommand(rest, out, logger);
       case 'report':

@@ -23,3 +23,9 @@ test('server: bad scale flags are E_CONFIG', () => {
     assert.throws(() => serverArgs(['--agents', '2', '--mu', '0.01', ...bad], {}), (e: unknown) => isTinyProtoError(e, 'E_CONFIG'), bad.join(' '));
   }
 });
+
+test('server: --relays names the relays whose partial sums count', () => {
+  assert.deepEqual(serverArgs(['--agents', '2', '--mu', '0.01'], {}).relays, []);
+  assert.deepEqual(serverArgs(['--agents', '2', '--mu', '0.01', '--relays', 'site-a,site-b'], {}).relays, ['site-a', 'site-b']);
+  assert.throws(() => serverArgs(['--agents', '2', '--mu', '0.01', '--relays', 'a/b'], {}), (e: unknown) => isTinyProtoError(e, 'E_CONFIG'));
+});

@@ -1,6 +1,6 @@
 /** `tinyproto server`: the aggregator. */
 import { readFileSync } from 'node:fs';
-import { Aggregator, type RoundClosed, type UploadRejected } from '../aggregator/aggregator.ts';
+import { Aggregator, type PartialAccepted, type RoundClosed, type UploadRejected } from '../aggregator/aggregator.ts';
 import { EXPERIMENT_DEFAULTS, resolveExperimentConfig, type ExperimentConfig } from '../aggregator/config.ts';
 import { openAggregatorStore } from '../aggregator/store.ts';
 import { aggregatorSigningKey, signingAggregatorTransport } from '../aggregator/signing.ts';
@@ -21,6 +21,7 @@ import { EXPERIMENT_FILE_HELP, experimentFileFields } from './experiment-file.ts
 import { pickFields } from '../method/experiment-file.ts';
 import { announceToFleet, FLEET_DEFAULTS, resolveFleetSpec, type FleetSpec } from '../aggregator/fleet-announce.ts';
 import { flagInt, flagList, flagNumber } from './args.ts';
+import { assertValidId } from '../wire/topics.ts';
 
 export const SERVER_FLAGS: FlagTable = {
   experiment: { field: 'experiment', type: 'string', help: `experiment id (default ${EXPERIMENT_DEFAULTS.experiment})` },
@@ -74,8 +75,10 @@ ${EXPERIMENT_FILE_HELP}
                            (default 30000)
   --signing-key FILE       Ed25519 private key (PEM) that signs MASKS, ROUND, GLOBAL and RECEIPT
                            (default: a key generated on the first start and kept in the store)
-  --agent-keys FILE        JSON {agentId: public key hex}: the agents' keys (default: each agent's
-                           key is pinned on its first signed message)
+  --agent-keys FILE        JSON {agentId: public key hex}: the agents' (and relays') keys (default:
+                           each one's key is pinned on its first signed message)
+  --relays IDS             relays (tinyproto relay --id) whose partial sums count, comma-separated
+                           (default none: direct uploads only; both work together)
   --fleet F                announce the experiment to fleet F's long-lived agents (\`tinyproto agent
                            --fleet F\`), retained on tinyproto/fleet/F/experiment/{experiment}, and
                            mark it ended when it finishes (default none: agents are configured in full)
@@ -107,6 +110,7 @@ const CONNECTION_FLAGS = {
   'telemetry-wait-ms': { type: 'string' },
   'signing-key': { type: 'string' },
   'agent-keys': { type: 'string' },
+  relays: { type: 'string' },
   'print-key': { type: 'boolean' },
   fleet: { type: 'string' },
   dataset: { type: 'string' },
@@ -132,6 +136,8 @@ export interface ServerArgs {
   telemetryWaitMs: number;
   signingKey: string | null;
   agentKeys: string | null;
+  /** --relays: relay ids whose PARTIALs count. */
+  relays: string[];
   printKey: boolean;
   help: boolean;
   /** --broker embedded: the port of the in-process broker; null for an external broker. */
@@ -185,7 +191,9 @@ export function serverArgs(argv: string[], env: NodeJS.ProcessEnv): ServerArgs {
   const waitText = str('telemetry-wait-ms') ?? '30000';
   const telemetryWaitMs = Number(waitText);
   if (!/^\d+$/.test(waitText) || telemetryWaitMs > 3_600_000) throw new TinyProtoError('E_CONFIG', `--telemetry-wait-ms must be an integer from 0 to 3600000, got "${waitText}"`);
-  const keys = { signingKey: str('signing-key'), agentKeys: str('agent-keys'), printKey: extra['print-key'] === true, embeddedPort: scale.embeddedPort, commit: scale.commit, fleet: null };
+  const relays = (str('relays') ?? '').split(',').filter((r) => r !== '');
+  for (const r of relays) assertValidId('agent', r);
+  const keys = { signingKey: str('signing-key'), agentKeys: str('agent-keys'), relays, printKey: extra['print-key'] === true, embeddedPort: scale.embeddedPort, commit: scale.commit, fleet: null };
   if (extra['help']) return { experiment: EXPERIMENT_DEFAULTS, connection, store: '', dashboard, telemetryWaitMs, ...keys, help: true };
   if (keys.printKey) return { experiment: EXPERIMENT_DEFAULTS, connection, store: str('store') ?? 'tinyproto-server.db', dashboard, telemetryWaitMs, ...keys, help: false };
   let file: Record<string, unknown> = {};
@@ -253,18 +261,19 @@ export async function runServer(argv: string[], out: (s: string) => void, logger
   const auth = new AgentAuthentication({
     store,
     experiment: args.experiment.experiment,
-    agents: args.experiment.agents,
+    agents: [...args.experiment.agents, ...args.relays],
     keys: args.agentKeys ? readAgentKeysFile(args.agentKeys) : null,
     logger,
   });
   const transport = auth.wrap(signingAggregatorTransport(mqttTransport, key.signer));
-  const aggregator = new Aggregator({ config: args.experiment, store, transport, logger, commit: args.commit });
+  const aggregator = new Aggregator({ config: args.experiment, store, transport, logger, commit: args.commit, relays: args.relays });
   auth.onRefused((r) => out(`refused ${r.agent ?? '?'} round ${r.round ?? '?'}: ${r.code} ${r.message}`));
   out(`aggregator key ${key.publicKey} (${key.source}; agents pin it on first contact or take it with --aggregator-key)`);
   aggregator.on('roundOpened', (r: { round: number; selected: string[]; resumed: boolean }) =>
     out(`round ${r.round} ${r.resumed ? 'resumed' : 'opened'}: ${r.selected.length} agent(s) selected`),
   );
   aggregator.on('roundClosed', (r: RoundClosed) => out(roundLine(r)));
+  aggregator.on('partial', (p: PartialAccepted) => out(`partial of round ${p.round} from ${p.relay}: ${p.agents} upload(s), ${p.accepted}/${p.expected} counted`));
   aggregator.on('rejected', (r: UploadRejected) => out(`rejected ${r.agent ?? '?'} round ${r.round ?? '?'}: ${r.code} ${r.message}`));
   // the transport retries its first connection for ever (each failure logged, classified):
   // a signal while it is still connecting closes it, which ends start()

@@ -33,6 +33,9 @@ export type ErrorCode =
   | 'E_ROUND'
   // aggregator-side rejections of well-formed messages
   | 'E_UNKNOWN_AGENT'
+  // a PARTIAL from a sender that is not a configured relay, or naming an agent already counted
+  | 'E_UNKNOWN_RELAY'
+  | 'E_PARTIAL_OVERLAP'
   | 'E_NOT_SELECTED'
   | 'E_UPLOAD_FORMAT'
   | 'E_DUPLICATE'

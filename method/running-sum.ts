@@ -77,6 +77,43 @@ export class RunningSums {
     this.count += other.count;
   }
 
+  /**
+   * Another process's sums (a relay's PARTIAL: its float64 sums per class with its contributor
+   * count, and how many uploads it summed), checked: class ids in [0, K), len sums each, finite,
+   * 1 <= contributors <= count. Merging them with mergeFrom is adding those uploads here.
+   */
+  static fromParts(K: number, len: number, count: number, classes: ReadonlyArray<{ readonly classId: number; readonly contributors: number; readonly sums: Float64Array }>): RunningSums {
+    const out = new RunningSums(K, len);
+    if (!Number.isInteger(count) || count < 1) throw new TinyProtoError('E_SHAPE', `partial sums need at least one upload, got ${count}`, { count });
+    for (const c of classes) {
+      const j = c.classId;
+      if (!Number.isInteger(j) || j < 0 || j >= K) throw new TinyProtoError('E_SHAPE', `partial sums have class id ${j}, expected an integer in [0, ${K})`, { classId: j, K });
+      if (c.sums.length !== len) throw new TinyProtoError('E_SHAPE', `partial sums of class ${j} have ${c.sums.length} values, expected ${len}`, { classId: j });
+      if (!Number.isInteger(c.contributors) || c.contributors < 1 || c.contributors > count) {
+        throw new TinyProtoError('E_SHAPE', `partial sums of class ${j} have ${c.contributors} contributors, expected 1..${count}`, { classId: j });
+      }
+      if (out.contributors[j] !== 0) throw new TinyProtoError('E_SHAPE', `partial sums have class ${j} twice`, { classId: j });
+      for (let t = 0; t < len; t++) {
+        const x = c.sums[t]!;
+        if (x - x !== 0) throw new TinyProtoError('E_NON_FINITE', `partial sums of class ${j} have a non-finite value at ${t}`, { classId: j, index: t });
+        out.sums[j * len + t] = x;
+      }
+      out.contributors[j] = c.contributors;
+    }
+    out.count = count;
+    return out;
+  }
+
+  /** The classes with contributors: what a PARTIAL carries (sums copied). */
+  parts(): { classId: number; contributors: number; sums: Float64Array }[] {
+    const out = [];
+    for (let j = 0; j < this.K; j++) {
+      if (this.contributors[j] === 0) continue;
+      out.push({ classId: j, contributors: this.contributors[j]!, sums: this.sums.slice(j * this.len, (j + 1) * this.len) });
+    }
+    return out;
+  }
+
   /** Per class with contributors: sum * scaleFor(j), as float32 (E_NON_FINITE on overflow). */
   finish(scaleFor: (j: number) => number): AggregateResult {
     const out = new Map<number, Float32Array>();

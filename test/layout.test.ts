@@ -26,6 +26,7 @@ export const LAYERS: Readonly<Record<string, number>> = Object.freeze({
   aggregator: 4,
   sim: 4,
   dashboard: 5,
+  relay: 5,
   emulation: 5,
   fleet: 6,
   report: 7,

@@ -69,10 +69,10 @@ test('E_CODEC_MAGIC and E_CODEC_VERSION', () => {
   throwsExactly(() => decodeUpload(rawFrame({ type: 3, version: 2, payload: '' })), 'E_CODEC_VERSION', 'upload: unsupported protocol version 2 (this decoder speaks 1)');
 });
 
-test('E_CODEC_TYPE: unknown (0, 8 reserved, >= 10), not the expected type; 6 (TELEMETRY), 7 (RECEIPT) and 9 (EXPERIMENT) are known types', () => {
+test('E_CODEC_TYPE: unknown (0, >= 10), not the expected type; 6 (TELEMETRY), 7 (RECEIPT), 8 (PARTIAL) and 9 (EXPERIMENT) are known types', () => {
   throwsExactly(() => decodeMessage(rawFrame({ type: 10, payload: '' })), 'E_CODEC_TYPE', 'message: unknown message type 10');
   assert.equal(peekHeader(rawFrame({ type: 9, payload: '' })).type, MessageType.Experiment);
-  throwsExactly(() => decodeMessage(rawFrame({ type: 8, payload: '' })), 'E_CODEC_TYPE', 'message: unknown message type 8');
+  assert.equal(peekHeader(rawFrame({ type: 8, payload: '' })).type, MessageType.Partial);
   assert.equal(peekHeader(rawFrame({ type: 7, payload: '' })).type, MessageType.Receipt);
   throwsExactly(() => decodeMessage(rawFrame({ type: 0, payload: '' })), 'E_CODEC_TYPE', 'message: unknown message type 0');
   assert.equal(peekHeader(rawFrame({ type: 6, payload: '00' })).type, MessageType.Telemetry);

@@ -138,7 +138,8 @@ test('EXPERIMENT decode errors: exact codes and messages', () => {
   throwsExactly(() => decodeExperiment(patched(38, '0300')), 'E_CODEC_TRUNCATED', 'experiment: truncated: assigned agent id length needs 1 bytes at payload offset 63, 0 remain');
   const long = rawFrame({ type: 9, experiment: 'e1', sender: 'agg', round: 0, payload: toHex(hexToBytes(LIST_HEX).subarray(peekHeader(hexToBytes(LIST_HEX)).headerLength, -4)) + '00' });
   throwsExactly(() => decodeExperiment(long), 'E_CODEC_TRAILING', 'experiment: payload declares 64 bytes but the body uses 63');
-  throwsExactly(() => decodeExperiment(rawFrame({ type: 8, payload: '' })), 'E_CODEC_TYPE', 'experiment: unknown message type 8');
+  throwsExactly(() => decodeExperiment(rawFrame({ type: 8, payload: '' })), 'E_CODEC_TYPE', 'experiment: expected message type 9 (EXPERIMENT), got 8 (PARTIAL)');
+  throwsExactly(() => decodeExperiment(rawFrame({ type: 10, payload: '' })), 'E_CODEC_TYPE', 'experiment: unknown message type 10');
   throwsExactly(() => decodeExperiment(hexToBytes(LIST_HEX), { experiment: 'e2' }), 'E_EXPERIMENT', 'experiment: experiment "e1" does not match expected "e2"');
 });
 

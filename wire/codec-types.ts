@@ -25,7 +25,8 @@ export const MessageType = {
   Status: 5,
   Telemetry: 6,
   Receipt: 7,
-  // 8 is reserved (PARTIAL)
+  /** A relay's partial sums of one round. */
+  Partial: 8,
   Experiment: 9,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
@@ -38,6 +39,7 @@ export const MESSAGE_TYPE_NAMES: Readonly<Record<number, string>> = Object.freez
   5: 'STATUS',
   6: 'TELEMETRY',
   7: 'RECEIPT',
+  8: 'PARTIAL',
   9: 'EXPERIMENT',
 });
 
@@ -256,6 +258,30 @@ export interface ReceiptBody {
   code: string;
 }
 
+/** One class of a PARTIAL: its float64 running sum and how many of the summed uploads had it. */
+export interface PartialClassSums {
+  classId: number;
+  /** Uploads that contributed to this class (1..agents.length). */
+  contributors: number;
+  /** s float64 sums (what RunningSums holds, never rounded to float32). */
+  sums: Float64Array;
+}
+
+/**
+ * PARTIAL body: a relay's running sums of one round (header round; sender = the relay's id) and
+ * the agents whose uploads it summed, sorted (ids only, never class counts).
+ */
+export interface PartialBody {
+  K: number;
+  d: number;
+  s: number;
+  layout: Layout;
+  /** Classes with at least one contributor, any order on input; decoded in increasing order. */
+  classes: PartialClassSums[];
+  /** The contributing agents; any order on input, decoded sorted (unique). */
+  agents: string[];
+}
+
 export interface Decoded<T extends MessageType, B> {
   type: T;
   header: MessageHeader;
@@ -268,5 +294,6 @@ export type DecodedGlobal = Decoded<typeof MessageType.Global, GlobalBody>;
 export type DecodedStatus = Decoded<typeof MessageType.Status, StatusBody>;
 export type DecodedTelemetry = Decoded<typeof MessageType.Telemetry, TelemetryBody>;
 export type DecodedReceipt = Decoded<typeof MessageType.Receipt, ReceiptBody>;
+export type DecodedPartial = Decoded<typeof MessageType.Partial, PartialBody>;
 export type DecodedExperiment = Decoded<typeof MessageType.Experiment, ExperimentBody>;
-export type DecodedMessage = DecodedMasks | DecodedRound | DecodedUpload | DecodedGlobal | DecodedStatus | DecodedTelemetry | DecodedReceipt | DecodedExperiment;
+export type DecodedMessage = DecodedMasks | DecodedRound | DecodedUpload | DecodedGlobal | DecodedStatus | DecodedTelemetry | DecodedReceipt | DecodedPartial | DecodedExperiment;

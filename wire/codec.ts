@@ -15,6 +15,7 @@ import {
   type DecodedGlobal,
   type DecodedMasks,
   type DecodedMessage,
+  type DecodedPartial,
   type DecodedReceipt,
   type DecodedRound,
   type DecodedStatus,
@@ -26,6 +27,7 @@ import {
   type HeaderFields,
   type MasksBody,
   type MessageHeader,
+  type PartialBody,
   type ReceiptBody,
   type RoundBody,
   type StatusBody,
@@ -37,6 +39,7 @@ import { Reader } from './codec-io.ts';
 import { checkEncodedSize, checkHeaderExpect, checkHeaderFields, checkSignature, encodeFrame, frameOverhead, parseFrame } from './codec-header.ts';
 import { decodeReceiptBody, encodeReceiptBody } from './codec-receipt.ts';
 import { decodeExperimentBody, encodeExperimentBody } from './codec-experiment.ts';
+import { decodePartialBody, encodePartialBody } from './codec-partial.ts';
 import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES } from './signature.ts';
 import { crc32 } from './crc32.ts';
 import { checkPrototypeBody, decodePrototypeBody, encodePrototypeBody, prototypeBodySize } from './codec-values.ts';
@@ -65,6 +68,7 @@ const CTX: Record<MessageType, string> = {
   [MessageType.Telemetry]: 'telemetry',
   [MessageType.Receipt]: 'receipt',
   [MessageType.Experiment]: 'experiment',
+  [MessageType.Partial]: 'partial',
 };
 
 const NO_EXPECT: DecodeExpect = Object.freeze({});
@@ -135,6 +139,12 @@ export function encodeExperiment(h: HeaderFields, body: ExperimentBody, opts?: E
   return encodeFrame('experiment', h, MessageType.Experiment, encodeExperimentBody('experiment', body), opts?.maxBytes, opts?.signer, opts?.embedKey);
 }
 
+/** PARTIAL: a relay's float64 sums of one round and its contributing agents (sender = the relay). */
+export function encodePartial(h: HeaderFields, body: PartialBody, opts?: EncodeOptions): Uint8Array {
+  checkHeaderFields('partial', h);
+  return encodeFrame('partial', h, MessageType.Partial, encodePartialBody('partial', body), opts?.maxBytes, opts?.signer, opts?.embedKey);
+}
+
 // ------------------------------------------------------------------------------------ decoders
 
 /** Validate the frame (size, magic, version, lengths, CRC, type, flags, ids) and return the header. */
@@ -193,6 +203,11 @@ export function decodeExperiment(buf: Uint8Array, expect: DecodeExpect = NO_EXPE
   return { type: MessageType.Experiment, header: h, body: decodeExperimentBody(r) };
 }
 
+export function decodePartial(buf: Uint8Array, expect: DecodeExpect = NO_EXPECT): DecodedPartial {
+  const { h, r } = open('partial', MessageType.Partial, buf, expect);
+  return { type: MessageType.Partial, header: h, body: decodePartialBody(r, expect) };
+}
+
 /** Decode any message; the result is a union discriminated by `type` (a MessageType). */
 export function decodeMessage(buf: Uint8Array, expect: DecodeExpect = NO_EXPECT): DecodedMessage {
   const h = parseFrame('message', buf, expect.maxBytes);
@@ -217,6 +232,8 @@ export function decodeMessage(buf: Uint8Array, expect: DecodeExpect = NO_EXPECT)
       return { type: h.type, header: h, body: decodeReceiptBody(r) };
     case MessageType.Experiment:
       return { type: h.type, header: h, body: decodeExperimentBody(r) };
+    case MessageType.Partial:
+      return { type: h.type, header: h, body: decodePartialBody(r, expect) };
   }
 }
 

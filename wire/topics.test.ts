@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { agentFilter, agentTopic, aggregatorTopic, assertValidId, parseTopic, receiptTopic } from './topics.ts';
+import { agentFilter, agentTopic, aggregatorTopic, assertValidId, parseTopic, partialTopic, receiptTopic } from './topics.ts';
 
 test('topics are built and parsed symmetrically', () => {
   assert.equal(aggregatorTopic('exp-1', 'global'), 'tinyproto/exp-1/global');
@@ -10,6 +10,9 @@ test('topics are built and parsed symmetrically', () => {
   assert.deepEqual(parseTopic('tinyproto/exp-1/round'), { experiment: 'exp-1', kind: 'round' });
   assert.equal(receiptTopic('exp-1', 'agent-3'), 'tinyproto/exp-1/receipt/agent-3');
   assert.deepEqual(parseTopic('tinyproto/exp-1/receipt/agent-3'), { experiment: 'exp-1', kind: 'receipt', agent: 'agent-3' });
+  assert.equal(partialTopic('exp-1', 'relay-a'), 'tinyproto/exp-1/partial/relay-a');
+  assert.equal(agentFilter('exp-1', 'partial'), 'tinyproto/exp-1/partial/+');
+  assert.deepEqual(parseTopic('tinyproto/exp-1/partial/relay-a'), { experiment: 'exp-1', kind: 'partial', agent: 'relay-a' });
 });
 
 test('foreign or malformed topics parse to null', () => {

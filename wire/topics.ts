@@ -2,7 +2,8 @@
  * MQTT topic names (PROTOCOL.md): one place that builds and parses them.
  *   tinyproto/{experiment}/masks | round | global            aggregator -> agents, retained
  *   tinyproto/{experiment}/upload | status | telemetry/{agent}   agent -> aggregator
- *   tinyproto/{experiment}/receipt/{agent}                   aggregator -> one agent, retained
+ *   tinyproto/{experiment}/receipt/{agent}                   aggregator -> one agent (or relay), retained
+ *   tinyproto/{experiment}/partial/{relay}                   relay -> coordinator (PARTIAL)
  *   tinyproto/fleet/{fleet}/experiment/{experiment}          aggregator -> a fleet's agents, retained
  * (fleet topics have five levels, experiment topics three or four: an experiment named "fleet"
  * does not collide with them)
@@ -16,6 +17,10 @@ export type AggregatorTopic = 'masks' | 'round' | 'global';
 export type AgentTopic = 'upload' | 'status' | 'telemetry';
 /** Per-agent topics the aggregator publishes on (the agent subscribes to its own only). */
 export type ReceiptTopic = 'receipt';
+/** A relay's partial sums, to the coordinator (an aggregator configured with that relay). */
+export type PartialTopic = 'partial';
+/** Everything the aggregator receives on a sender's topic: agent messages and relays' partials. */
+export type SenderTopic = AgentTopic | PartialTopic;
 
 /** Experiment and agent ids: 1..32 characters of [A-Za-z0-9._-] (they appear in topics and headers). */
 export function isValidId(id: string): boolean {
@@ -41,14 +46,19 @@ export function receiptTopic(experiment: string, agent: string): string {
   return `${TOPIC_ROOT}/${experiment}/receipt/${agent}`;
 }
 
-/** Subscription filter for one kind of agent message from every agent of an experiment. */
-export function agentFilter(experiment: string, kind: AgentTopic): string {
+/** Where a relay publishes its PARTIALs. */
+export function partialTopic(experiment: string, relay: string): string {
+  return `${TOPIC_ROOT}/${experiment}/partial/${relay}`;
+}
+
+/** Subscription filter for one kind of agent message (or relays' partials) of an experiment. */
+export function agentFilter(experiment: string, kind: SenderTopic): string {
   return `${TOPIC_ROOT}/${experiment}/${kind}/+`;
 }
 
 export type ParsedTopic =
   | { experiment: string; kind: AggregatorTopic }
-  | { experiment: string; kind: AgentTopic | ReceiptTopic; agent: string };
+  | { experiment: string; kind: SenderTopic | ReceiptTopic; agent: string };
 
 /** Parses a tinyproto topic; null for anything else (wrong root, unknown kind, bad ids). */
 export function parseTopic(topic: string): ParsedTopic | null {
@@ -59,7 +69,7 @@ export function parseTopic(topic: string): ParsedTopic | null {
   if (experiment === undefined || !isValidId(experiment) || kind === undefined) return null;
   if (parts.length === 3 && (kind === 'masks' || kind === 'round' || kind === 'global')) return { experiment, kind };
   const agent = parts[3];
-  if (parts.length === 4 && (kind === 'upload' || kind === 'status' || kind === 'telemetry' || kind === 'receipt') && agent !== undefined && isValidId(agent)) {
+  if (parts.length === 4 && (kind === 'upload' || kind === 'status' || kind === 'telemetry' || kind === 'receipt' || kind === 'partial') && agent !== undefined && isValidId(agent)) {
     return { experiment, kind, agent };
   }
   return null;
