@@ -154,7 +154,7 @@ export class Aggregator extends RoundIntake {
 
   private progress(): Parameters<typeof atDeadline>[0] {
     const c = this.config;
-    return { selected: this.selected.size, accepted: this.accepted.size, offline: this.offline.gone(this.selected, this.accepted), minUploads: c.minUploads, extensions: this.extensions, maxExtensions: c.maxDeadlineExtensions };
+    return { selected: this.selected.size, accepted: this.accepted.size, offline: this.offline.gone(this.selected, this.accepted), minUploads: c.minUploads, closeAt: c.closeAt, extensions: this.extensions, maxExtensions: c.maxDeadlineExtensions };
   }
 
   private async onDeadline(round: number): Promise<void> {

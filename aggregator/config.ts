@@ -33,6 +33,11 @@ export interface ExperimentConfig extends Omit<AggregatorSetup, 'method'> {
   /** Uploads needed to close a round at its deadline; with fewer the deadline is extended. */
   readonly minUploads: number;
   /**
+   * Over-selection: select more agents than needed (participation) and close the round as soon
+   * as this many uploaded (null = wait for every selected agent, up to the deadline).
+   */
+  readonly closeAt: number | null;
+  /**
    * How many times a round below minUploads gets another deadline period; after that it closes
    * with what it has (or is abandoned with none), so every round ends.
    */
@@ -53,6 +58,7 @@ export const EXPERIMENT_DEFAULTS: ExperimentConfig = Object.freeze({
   participation: 1,
   roundDeadlineMs: 10 * 60 * 1000,
   minUploads: 1,
+  closeAt: null,
   maxDeadlineExtensions: 2,
   offlineGraceMs: 30_000,
 } satisfies ExperimentConfig);
@@ -76,6 +82,7 @@ export function resolveExperimentConfig(options: ExperimentOptions = {}): Experi
   const selected = participantsPerRound(c.agents.length, c.participation);
   // clamp: a round can never need more uploads than it selects agents
   const minUploads = Math.min(int('minUploads', c.minUploads, 1), selected);
+  if (c.closeAt !== null) int('closeAt', c.closeAt, minUploads, selected);
   int('maxDeadlineExtensions', c.maxDeadlineExtensions, 0, 1000);
   int('offlineGraceMs', c.offlineGraceMs, 0, 86_400_000);
   return Object.freeze({ ...c, minUploads, agents: Object.freeze([...c.agents]) });

@@ -2,13 +2,20 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { atDeadline, earlyClose, type RoundProgress } from './round-policy.ts';
 
-const p = (o: Partial<RoundProgress>): RoundProgress => ({ selected: 4, accepted: 0, offline: 0, minUploads: 2, extensions: 0, maxExtensions: 2, ...o });
+const p = (o: Partial<RoundProgress>): RoundProgress => ({ selected: 4, accepted: 0, offline: 0, minUploads: 2, closeAt: null, extensions: 0, maxExtensions: 2, ...o });
 
 test('a round closes early when everyone uploaded, or when everyone missing is offline and the minimum is met', () => {
   assert.equal(earlyClose(p({ accepted: 4 }))?.outcome, 'complete');
   assert.equal(earlyClose(p({ accepted: 2, offline: 2 }))?.outcome, 'agents-offline');
   assert.equal(earlyClose(p({ accepted: 1, offline: 3 })), null, 'below the minimum: wait for the deadline');
   assert.equal(earlyClose(p({ accepted: 2, offline: 1 })), null, 'one agent is still online');
+});
+
+test('over-selection: a round closes at the first closeAt uploads', () => {
+  assert.equal(earlyClose(p({ selected: 6, accepted: 3, closeAt: 4 })), null);
+  const e = earlyClose(p({ selected: 6, accepted: 4, closeAt: 4 }));
+  assert.equal(e?.outcome, 'enough');
+  assert.equal(e?.reason, "over-selection: closed at the first 4 of 6 selected agents' uploads");
 });
 
 test('every round ends: extensions are bounded, then it closes with what it has or is abandoned', () => {

@@ -3,11 +3,12 @@
  * is extended, at most `maxExtensions` times; after that it closes with what it has, or, with no
  * upload at all, it is abandoned with a recorded reason. Before the deadline a round closes as
  * soon as no agent it still waits for is online (every selected agent has uploaded, or went
- * offline by its last will) and it has enough uploads.
+ * offline by its last will) and it has enough uploads, or, with over-selection (`closeAt`), as
+ * soon as the first `closeAt` uploads are in; a later upload of that round is stale (E_ROUND).
  */
 
 /** How a round ended (kept in the round's summary). */
-export type RoundOutcome = 'complete' | 'deadline' | 'below-minimum' | 'abandoned' | 'agents-offline';
+export type RoundOutcome = 'complete' | 'deadline' | 'below-minimum' | 'abandoned' | 'agents-offline' | 'enough';
 
 export interface RoundProgress {
   /** Selected agents. */
@@ -17,6 +18,8 @@ export interface RoundProgress {
   /** Selected agents that have not uploaded and are offline (their last will). */
   readonly offline: number;
   readonly minUploads: number;
+  /** Over-selection: close as soon as this many uploads arrived (null = wait for every selected agent). */
+  readonly closeAt: number | null;
   /** Deadline extensions already granted. */
   readonly extensions: number;
   readonly maxExtensions: number;
@@ -27,6 +30,7 @@ export type DeadlineDecision = { readonly action: 'close'; readonly outcome: Rou
 /** Whether the round can close now, before its deadline (null = keep waiting). */
 export function earlyClose(p: RoundProgress): { outcome: RoundOutcome; reason: string } | null {
   if (p.accepted >= p.selected) return { outcome: 'complete', reason: `all ${p.selected} selected agents uploaded` };
+  if (p.closeAt !== null && p.accepted >= p.closeAt) return { outcome: 'enough', reason: `over-selection: closed at the first ${p.closeAt} of ${p.selected} selected agents' uploads` };
   if (p.accepted + p.offline >= p.selected && p.accepted >= p.minUploads) {
     return { outcome: 'agents-offline', reason: `${p.accepted} of ${p.selected} uploaded; the other ${p.selected - p.accepted} are offline` };
   }

@@ -41,6 +41,7 @@ export const SERVER_FLAGS: FlagTable = {
   participation: { field: 'participation', type: 'number', help: `fraction of agents selected per round (default ${EXPERIMENT_DEFAULTS.participation})` },
   'deadline-ms': { field: 'roundDeadlineMs', type: 'int', help: `round deadline in ms (default ${EXPERIMENT_DEFAULTS.roundDeadlineMs})` },
   'min-uploads': { field: 'minUploads', type: 'int', help: `uploads needed to close a round at its deadline (default ${EXPERIMENT_DEFAULTS.minUploads})` },
+  'close-at': { field: 'closeAt', type: 'int', help: 'over-selection: close a round as soon as this many of its selected agents uploaded (default none: wait for all)' },
   'max-extensions': { field: 'maxDeadlineExtensions', type: 'int', help: `deadline extensions of a round below --min-uploads before it closes with what it has (default ${EXPERIMENT_DEFAULTS.maxDeadlineExtensions})` },
   'offline-grace-ms': { field: 'offlineGraceMs', type: 'int', help: `how long a round waits for a selected agent that went offline (default ${EXPERIMENT_DEFAULTS.offlineGraceMs})` },
   'value-type': { field: 'valueType', type: 'string', help: `${VALUE_TYPES.join(' | ')} (wire encoding of prototypes; default ${EXPERIMENT_DEFAULTS.valueType})` },
@@ -167,7 +168,7 @@ function scaleArgs(str: (k: string) => string | null): { embeddedPort: number | 
 }
 
 /** The experiment-file fields the aggregator takes (agents separately: a count becomes ids). */
-const SERVER_FILE_FIELDS = ['method', 'rounds', 'seed', 'featureDim', 'ratio', 'lambda', 'mu', 'muFactor', 'valueType', 'lr', 'batchSize', 'localEpochs', 'participation', 'roundDeadlineMs', 'minUploads'] as const;
+const SERVER_FILE_FIELDS = ['method', 'rounds', 'seed', 'featureDim', 'ratio', 'lambda', 'mu', 'muFactor', 'valueType', 'lr', 'batchSize', 'localEpochs', 'participation', 'roundDeadlineMs', 'minUploads', 'closeAt'] as const;
 
 function agentIds(n: number): string[] {
   return Array.from({ length: n }, (_, i) => `agent-${i}`);
@@ -211,6 +212,9 @@ export function serverArgs(argv: string[], env: NodeJS.ProcessEnv): ServerArgs {
   const agents = fields['agents'] as string[] | undefined;
   if (agents && agents.length === 1 && /^\d+$/.test(agents[0]!)) fields['agents'] = agentIds(Number(agents[0]));
   const experiment = resolveExperimentConfig({ ...fromExpFile, ...file, ...fields } as Partial<ExperimentConfig>);
+  // a relay seals its site's round on its own schedule: a coordinator closing at the first K could
+  // refuse a relay's partial after the relay had receipted its agents' uploads
+  if (experiment.closeAt !== null && relays.length > 0) throw new TinyProtoError('E_CONFIG', '--close-at (over-selection) cannot be combined with --relays: a round closed at the first K uploads would refuse partial sums that relays had already receipted to their agents');
   const fleet = fleetArgs(str, expFile, env);
   return { experiment, connection, store: str('store') ?? 'tinyproto-server.db', dashboard, telemetryWaitMs, ...keys, fleet, help: false };
 }

@@ -19,12 +19,12 @@ import { boardEmulation } from '../emulation/boards.ts';
 /** The experiment-file fields simulate takes (agents = its clients; fleet.board = the energy profile). */
 const SIM_FILE_FIELDS = ['method', 'agents', 'alpha', 'rounds', 'samplesPerClient', 'seed', 'dataDir', 'featureDim', 'ratio', 'lambda', 'batchSize', 'lr', 'localEpochs', 'mu', 'muFactor', 'families', 'valueType'] as const;
 /** Fields of an experiment file that simulate does not model (every client takes part in every round, no link). */
-const SIM_IGNORED = ['participation', 'roundDeadlineMs', 'minUploads', 'link'] as const;
+const SIM_IGNORED = ['participation', 'roundDeadlineMs', 'minUploads', 'closeAt', 'link'] as const;
 
 function simFileOptions(file: ExperimentFileFields): { options: Partial<SimConfig>; ignored: string[] } {
   const options = pickFields(file, SIM_FILE_FIELDS, { agents: 'clients' }) as Partial<SimConfig>;
   const board = file.board === undefined ? {} : { board: boardEmulation(file.board).board };
-  const keyOf = { participation: 'round.participation', roundDeadlineMs: 'round.deadline-ms', minUploads: 'round.min-uploads', link: 'fleet.link' } as const;
+  const keyOf = { participation: 'round.participation', roundDeadlineMs: 'round.deadline-ms', minUploads: 'round.min-uploads', closeAt: 'round.close-at', link: 'fleet.link' } as const;
   return { options: { ...options, ...board }, ignored: SIM_IGNORED.filter((k) => file[k] !== undefined).map((k) => keyOf[k]) };
 }
 

@@ -10,7 +10,7 @@
  *   mu = "auto"                  mu-factor = 0.65  value-type = "float32"
  *   lr = 0.01                    batch-size = 32   local-epochs = 1
  *   [data]  dir = "..."  alpha = 0.1  samples-per-client = 300 | "all"
- *   [round] participation = 1  deadline-ms = 600000  min-uploads = 1
+ *   [round] participation = 1  deadline-ms = 600000  min-uploads = 1  close-at = 8
  *   [fleet] link = "wifi-congested"  board = "rpi4b"
  */
 import { TinyProtoError } from '../common/errors.ts';
@@ -39,6 +39,7 @@ export interface ExperimentFileFields {
   readonly participation?: number;
   readonly roundDeadlineMs?: number;
   readonly minUploads?: number;
+  readonly closeAt?: number;
   readonly link?: string;
   readonly board?: string;
 }
@@ -87,6 +88,7 @@ const KEYS: Readonly<Record<string, Readonly<Record<string, readonly [Field, Che
     participation: ['participation', isNum(0, 1, true)],
     'deadline-ms': ['roundDeadlineMs', isInt(100, 2 ** 31)],
     'min-uploads': ['minUploads', isInt(1, 100_000)],
+    'close-at': ['closeAt', isInt(1, 100_000)],
   },
   fleet: {
     link: ['link', isText],

@@ -216,7 +216,7 @@ export class Relay extends RoundIntake {
 
   protected async closeIfDone(): Promise<void> {
     if (this.sealed || this.finished) return;
-    const e = earlyClose({ selected: this.selected.size, accepted: this.accepted.size, offline: this.offline.gone(this.selected, this.accepted), minUploads: 1, extensions: 0, maxExtensions: 0 });
+    const e = earlyClose({ selected: this.selected.size, accepted: this.accepted.size, offline: this.offline.gone(this.selected, this.accepted), minUploads: 1, closeAt: null, extensions: 0, maxExtensions: 0 });
     if (e) await this.seal(e.outcome, e.reason);
   }
 
