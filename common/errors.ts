@@ -7,6 +7,9 @@ export type ErrorCode =
   | 'E_DATA_MISSING'
   | 'E_DATA_CORRUPT'
   | 'E_DATA_TRUNCATED'
+  // an image folder (data/image-folder.ts) laid out wrongly, or an image format it does not read
+  | 'E_DATA_LAYOUT'
+  | 'E_DATA_UNSUPPORTED'
   | 'E_PARTITION'
   | 'E_MASK'
   | 'E_SHAPE'
