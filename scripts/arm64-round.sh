@@ -3,12 +3,14 @@
 # onnxruntime-node, better-sqlite3 cross-compiled for arm64) under qemu-user emulation, against
 # the x64 aggregator (`tinyproto server --broker embedded`) on loopback. Debian x64, as root.
 #
-#   scripts/arm64-round.sh [--quick] [--samples N] [--data DIR] [--keep]
+#   scripts/arm64-round.sh [--quick] [--samples N] [--data DIR | --image-folder] [--keep]
 #
-#   --quick      the CI form: 100 samples instead of 600 (one round either way)
-#   --samples N  the agent's sample cap
-#   --data DIR   the agent's data set (default /usr/share/datasets/fashion-mnist)
-#   --keep       keep the run folder (logs, both SQLite stores) in $ARM64_CACHE/run
+#   --quick         the CI form: 100 samples instead of 600 (one round either way)
+#   --samples N     the agent's sample cap
+#   --data DIR      the agent's data set (default /usr/share/datasets/fashion-mnist)
+#   --image-folder  the agent reads an image folder (DIR/<class>/<n>.png) written from
+#                   Fashion-MNIST's first N/10 images of each class (data source image-folder)
+#   --keep          keep the run folder (logs, both SQLite stores) in $ARM64_CACHE/run
 #
 # Steps (each timed): Debian packages (qemu-user-static, libc6:arm64, libstdc++6:arm64,
 # g++-aarch64-linux-gnu; only what is missing), Node 20 linux-arm64 from the npm registry
@@ -30,14 +32,16 @@ CACHE="$(realpath -m "${ARM64_CACHE:-.cache/arm64}")"
 SAMPLES=600
 DATA=/usr/share/datasets/fashion-mnist
 KEEP=0
+IMAGES=0
 MODE=full
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) MODE=quick; SAMPLES=100 ;;
     --samples) SAMPLES="$2"; shift ;;
     --data) DATA="$2"; shift ;;
+    --image-folder) IMAGES=1 ;;
     --keep) KEEP=1 ;;
-    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "arm64-round: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -183,6 +187,31 @@ cleanup() {
 }
 trap cleanup EXIT
 
+if [ "$IMAGES" = 1 ]; then
+  # an image folder from Fashion-MNIST's IDX files: greyscale PNGs (filter 0), one folder per class
+  node -e '
+    const fs = require("fs"), path = require("path"), zlib = require("zlib");
+    const [src, out, perClass] = [process.argv[1], process.argv[2], Number(process.argv[3])];
+    const rd = (f) => { const b = fs.readFileSync(path.join(src, f)); return b[0] === 0x1f ? zlib.gunzipSync(b) : b; };
+    const img = rd("train-images-idx3-ubyte.gz"), lab = rd("train-labels-idx1-ubyte.gz");
+    const names = ["T-shirt_top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle_boot"];
+    const chunk = (type, data) => { const h = Buffer.alloc(8); h.writeUInt32BE(data.length); h.write(type, 4, "latin1");
+      const c = Buffer.alloc(4); c.writeUInt32BE(zlib.crc32(Buffer.concat([h.subarray(4), data]))); return Buffer.concat([h, data, c]); };
+    const ihdr = Buffer.from([0, 0, 0, 28, 0, 0, 0, 28, 8, 0, 0, 0, 0]);
+    const done = new Array(10).fill(0);
+    for (let n = 0; n < lab.length - 8 && done.some((d) => d < perClass); n++) {
+      const k = lab[8 + n]; if (done[k] >= perClass) continue;
+      const rows = Buffer.alloc(28 * 29);
+      for (let y = 0; y < 28; y++) img.copy(rows, y * 29 + 1, 16 + n * 784 + y * 28, 16 + n * 784 + (y + 1) * 28);
+      const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", ihdr), chunk("IDAT", zlib.deflateSync(rows)), chunk("IEND", Buffer.alloc(0))]);
+      fs.mkdirSync(path.join(out, names[k]), { recursive: true });
+      fs.writeFileSync(path.join(out, names[k], `${String(n).padStart(5, "0")}.png`), png);
+      done[k]++;
+    }' "$DATA" "$RUN/images" $(( (SAMPLES + 9) / 10 ))
+  DATA="$RUN/images"
+fi
+SOURCE="$( [ "$IMAGES" = 1 ] && echo "image folder of $(find "$DATA" -name '*.png' | wc -l) PNGs" || echo "$(basename "$DATA")" )"
+
 t=$(now)
 node bin/tinyproto.mjs server --broker embedded --embedded-port "$PORT" --experiment "$EXP" --agents agent-0 \
   --rounds 1 --total-train-samples "$SAMPLES" --deadline-ms 900000 --telemetry-wait-ms 120000 \
@@ -245,11 +274,11 @@ TIME[total]=$(since "$T0")
 trained="$(grep -o 'trained in [0-9.]* s' "$RUN/agent.log" | head -n1 || true)"
 timings="setup ${TIME[setup]} s (apt ${TIME[apt]}, node ${TIME[node]}, build ${TIME[build]}, deps ${TIME[deps]}, better-sqlite3 cross-build ${TIME[sqlite]}), agent start to GLOBAL ${TIME[agent]} s (${trained:-not trained}), total ${TIME[total]} s"
 if [ ${#fail[@]} -eq 0 ]; then
-  echo "arm64-round: PASS ($MODE, $SAMPLES samples): $NODE_VERSION linux-arm64 under qemu-aarch64-static; $arm64_proof; $CHILD; $stores; $timings"
+  echo "arm64-round: PASS ($MODE, $SAMPLES samples, $SOURCE): $NODE_VERSION linux-arm64 under qemu-aarch64-static; $arm64_proof; $CHILD; $stores; $timings"
 else
   for f in "${fail[@]}"; do log "FAIL: $f"; done
   log "agent log:"; tail -n 30 "$RUN/agent.log" >&2 || true
   log "aggregator log:"; tail -n 15 "$RUN/server.log" >&2 || true
-  echo "arm64-round: FAIL ($MODE, $SAMPLES samples): ${fail[*]}; $timings"
+  echo "arm64-round: FAIL ($MODE, $SAMPLES samples, $SOURCE): ${fail[*]}; $timings"
   exit 1
 fi
