@@ -13,7 +13,7 @@
 import { EventEmitter } from 'node:events';
 import { TinyProtoError, errorCode } from '../common/errors.ts';
 import { silentLogger, type Logger } from '../common/logger.ts';
-import { SerialQueue } from '../common/serial.ts';
+import { SerialQueue, settleWithin } from '../common/serial.ts';
 import { expandGlobalPrototypes } from '../method/prototypes.ts';
 import type { ClassMasks } from '../wire/masks.ts';
 import { decodeGlobal, decodeMasks, decodeRound, encodeStatus } from '../wire/codec.ts';
@@ -180,15 +180,15 @@ export class Agent extends EventEmitter {
     this.catchUp.arm();
   }
 
-  /**
-   * Finishes the work in hand, announces itself offline (a clean disconnect sends no last will),
-   * and frees the model. The caller owns and closes the transport and the store.
-   */
+  /** Finishes the work in hand, announces itself offline (a clean disconnect sends no last will),
+   * and frees the model. The caller owns and closes the transport and the store. */
   async stop(): Promise<void> {
     this.delivery.close();
     this.silence.stop();
     this.catchUp.stop();
-    await this.queue.push(() => this.setState('offline', 'stopped'));
+    const last = this.queue.push(() => this.setState('offline', 'stopped', 2_000));
+    // after 5 s, close the transport: a publish the broker cannot acknowledge (gone) then fails
+    await settleWithin(last, 5_000, 'stop').catch(() => this.transport.close());
     await this.queue.close();
     this.learner?.dispose();
   }
@@ -214,7 +214,7 @@ export class Agent extends EventEmitter {
     await this.setState('idle');
   }
 
-  private async setState(state: AgentState, note = ''): Promise<void> {
+  private async setState(state: AgentState, note = '', waitMs = Infinity): Promise<void> {
     this.state = state;
     const c = this.config;
     const bytes = encodeStatus(
@@ -222,7 +222,7 @@ export class Agent extends EventEmitter {
       { state, timeMs: this.now(), lastRound: this.lastCompletedRound, modelFamily: this.family ?? '', note },
     );
     try {
-      await this.transport.publish('status', bytes, true);
+      await settleWithin(this.transport.publish('status', bytes, true), waitMs, `${state} status`);
     } catch (e) {
       this.logger.debug('status not published', { state, error: (e as Error).message });
     }

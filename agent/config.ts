@@ -13,6 +13,7 @@ import { mergeSetup, setupDefaults } from '../method/experiment.ts';
 import { FAMILIES } from '../models/zoo-info.ts';
 import type { Family } from '../models/engine.ts';
 import { BOARD_NAMES, isBoardName } from '../board/profiles.ts';
+import { DATA_SOURCES, parseImageShape, type DataSource } from '../data/index.ts';
 import { validateEngineSettings, type EngineChoice, type OrtProviderChoice, type TfjsBackendChoice } from '../learner/engine-settings.ts';
 
 /** The agent's settings: its broker connection (mqtt/options.ts BrokerConnection) and: */
@@ -33,6 +34,11 @@ export interface AgentConfig extends BrokerConnection {
   readonly family: Family | null;
   /** Data source for the first start (later starts read the SQLite cache). */
   readonly dataDir: string | null;
+  /** Its format: 'auto' (detected), 'idx', 'cifar10' or 'image-folder' (the board's own DIR/<class>/<image>.png, used whole as its shard). */
+  readonly dataSource: DataSource;
+  /** image-folder only: the shape its images are converted to ("HxWxC", C = 1 or 3) and the classes in label order (null = the folder names, sorted). */
+  readonly imageShape: string;
+  readonly imageClasses: readonly string[] | null;
   /** This agent's shard: client index among `clients`, Dirichlet alpha, partition seed, cap. */
   readonly client: number;
   readonly clients: number;
@@ -83,6 +89,9 @@ export const AGENT_DEFAULTS: AgentConfig = Object.freeze({
   mqttVersion: 'auto',
   family: null,
   dataDir: null,
+  dataSource: 'auto',
+  imageShape: '28x28x1',
+  imageClasses: null,
   client: 0,
   // the shard and d of the experiment setup (method/experiment.ts): the paper's by default
   ...setupDefaults('clients', 'alpha', 'seed', 'featureDim'),
@@ -119,6 +128,7 @@ export function coerceAgentField(field: keyof AgentConfig, value: string): unkno
   }
   if (field === 'allowCpu') return value === '1' || value === 'true';
   if (field === 'datasets') return parseDatasetList(value);
+  if (field === 'imageClasses') return value.trim() === '' ? null : value.split(',').map((v) => v.trim()).filter(Boolean);
   return value;
 }
 
@@ -161,6 +171,9 @@ export function resolveAgentConfig(options: Partial<AgentConfig> = {}): AgentCon
   if (typeof c.broker !== 'string' || !/^(mqtts?|wss?):\/\/[^\s]+$/.test(c.broker)) fail('broker', 'must be an mqtt://, mqtts://, ws:// or wss:// URL', c.broker);
   oneOf('mqttVersion', c.mqttVersion, ['auto', '5', '3.1.1']);
   if (c.family !== null) oneOf('family', c.family, FAMILIES);
+  oneOf('dataSource', c.dataSource, DATA_SOURCES);
+  parseImageShape(c.imageShape);
+  if (c.imageClasses !== null && (!Array.isArray(c.imageClasses) || c.imageClasses.some((x) => typeof x !== 'string'))) fail('imageClasses', 'must be a list of class names', c.imageClasses);
   int('client', c.client, 0, c.clients - 1);
   if (c.samplesPerClient !== null) int('samplesPerClient', c.samplesPerClient, 4);
   if (typeof c.store !== 'string' || c.store === '') fail('store', 'must be a file path (or :memory:)', c.store);

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { TinyProtoError, type ErrorCode } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import { nodeArgsFor, siblingModule } from '../common/runtime.ts';
-import { DEFAULT_DATA_DIR, SHARD_DEFAULTS, gatherLabels, gatherPixels, loadDataset, makeShards, toFloatBatch } from '../data/index.ts';
+import { DEFAULT_DATA_DIR, SHARD_DEFAULTS, gatherLabels, gatherPixels, loadDataset, makeShards, parseImageShape, resolveFormat, toFloatBatch } from '../data/index.ts';
 import type { ImageDataset } from '../data/types.ts';
 import type { AgentStore, ShardMeta, ShardPart } from './store.ts';
 import type { AgentConfig } from './config.ts';
@@ -44,21 +44,26 @@ function toFloat(meta: ShardMeta, part: ShardPart): { x: Float32Array; y: Int32A
 }
 
 /** The settings that decide a client's shard. */
-export type ShardConfig = Pick<AgentConfig, 'client' | 'clients' | 'alpha' | 'seed' | 'samplesPerClient' | 'dataDir'>;
+export type ShardConfig = Pick<AgentConfig, 'client' | 'clients' | 'alpha' | 'seed' | 'samplesPerClient' | 'dataDir' | 'dataSource' | 'imageShape' | 'imageClasses'>;
 
-/** Carves client `cfg.client`'s shard out of the whole data set (the simulation's partition). */
+/**
+ * Carves client `cfg.client`'s shard out of the whole data set (the simulation's partition); an
+ * image folder is the board's own data, so all of it (up to the cap) is the shard.
+ */
 export function carveShard(cfg: ShardConfig): { meta: ShardMeta; train: ShardPart; test: ShardPart } {
   const dir = cfg.dataDir ?? DEFAULT_DATA_DIR;
-  const ds = loadDataset(dir, 'all');
+  const format = resolveFormat(dir, cfg.dataSource ?? 'auto');
+  const own = format === 'image-folder';
+  const ds = loadDataset(dir, 'all', { source: format, imageShape: parseImageShape(cfg.imageShape ?? '28x28x1'), imageClasses: cfg.imageClasses ?? null });
   const shards = makeShards(ds, {
-    clients: cfg.clients,
+    clients: own ? 1 : cfg.clients,
     alpha: cfg.alpha,
     seed: cfg.seed,
     minPerClient: SHARD_DEFAULTS.minPerClient,
     trainFraction: SHARD_DEFAULTS.trainFraction,
     ...(cfg.samplesPerClient === null ? {} : { samplesPerClient: cfg.samplesPerClient }),
   });
-  const own = shards[cfg.client]!;
+  const mine = shards[own ? 0 : cfg.client]!;
   const meta: ShardMeta = {
     dataset: ds.name,
     source: dir,
@@ -76,8 +81,8 @@ export function carveShard(cfg: ShardConfig): { meta: ShardMeta; train: ShardPar
   };
   return {
     meta,
-    train: { pixels: gatherPixels(ds, own.train), labels: gatherLabels(ds, own.train) },
-    test: { pixels: gatherPixels(ds, own.test), labels: gatherLabels(ds, own.test) },
+    train: { pixels: gatherPixels(ds, mine.train), labels: gatherLabels(ds, mine.train) },
+    test: { pixels: gatherPixels(ds, mine.test), labels: gatherLabels(ds, mine.test) },
   };
 }
 
@@ -92,7 +97,8 @@ export function carveShard(cfg: ShardConfig): { meta: ShardMeta; train: ShardPar
 function carveInChild(cfg: ShardConfig, store: AgentStore, logger: Logger): { meta: ShardMeta; train: ShardPart; test: ShardPart } | null {
   if (store.path === ':memory:') return null;
   const script = siblingModule(import.meta.url, './carve-shard');
-  const args = JSON.stringify({ client: cfg.client, clients: cfg.clients, alpha: cfg.alpha, seed: cfg.seed, samplesPerClient: cfg.samplesPerClient, dataDir: cfg.dataDir, store: store.path });
+  const { client, clients, alpha, seed, samplesPerClient, dataDir, dataSource, imageShape, imageClasses } = cfg;
+  const args = JSON.stringify({ client, clients, alpha, seed, samplesPerClient, dataDir, dataSource, imageShape, imageClasses, store: store.path });
   // compiled: plain node; from sources: tsx resolved from this package, not from the working directory
   const r = spawnSync(process.execPath, [...nodeArgsFor(script), args], { encoding: 'utf8', timeout: 600_000 });
   if (r.error !== undefined) {

@@ -13,7 +13,7 @@ function throwsCode(fn: () => void, code: string, message: RegExp): void {
 test('checkDataSource: the announced kind must be one this build loads, and what the directory holds', () => {
   checkDataSource('e1', 'idx', IDX, false);
   checkDataSource('e1', 'cifar', CIFAR, false);
-  throwsCode(() => checkDataSource('e1', 'image-folder', IDX, false), 'E_DATA_SOURCE', /^experiment "e1" reads an image-folder data set, which this agent build cannot load yet/);
+  throwsCode(() => checkDataSource('e1', 'image-folder', IDX, false), 'E_DATA_SOURCE', new RegExp(`^experiment "e1" announces an image-folder data set, but ${IDX} holds idx files$`));
   throwsCode(() => checkDataSource('e1', 'cifar', IDX, false), 'E_DATA_SOURCE', new RegExp(`^experiment "e1" announces a cifar data set, but ${IDX} holds idx files$`));
   throwsCode(() => checkDataSource('e1', 'idx', CIFAR, false), 'E_DATA_SOURCE', /holds cifar10 files$/);
   throwsCode(() => checkDataSource('e1', 'idx', 'test/fixtures/data/none', false), 'E_DATA_MISSING', /none/);

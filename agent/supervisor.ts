@@ -54,14 +54,16 @@ const CURRENT = 'fleet/current';
 const endedKey = (e: string): string => `fleet/ended/${e}`;
 
 /** Checks that this build can load the announced data source kind from `dir` (E_DATA_SOURCE otherwise). */
+/** The agent's data source for an announced kind (an image folder is the board's own images, all of them its shard). */
+export function dataSourceOf(kind: DataSourceKind): 'idx' | 'cifar10' | 'image-folder' {
+  return kind === 'cifar' ? 'cifar10' : kind === 'image-folder' ? 'image-folder' : 'idx';
+}
+
 export function checkDataSource(experiment: string, kind: DataSourceKind, dir: string | null, storeExists: boolean): void {
-  if (kind === 'image-folder') {
-    throw new TinyProtoError('E_DATA_SOURCE', `experiment "${experiment}" reads an image-folder data set, which this agent build cannot load yet (it loads idx and cifar)`, { kind });
-  }
   if (storeExists || dir === null) return; // the shard is cached, or the default directory is checked when carving
   const format = detectFormat(dir);
-  const want = kind === 'cifar' ? 'cifar10' : 'idx';
-  if (format !== want) throw new TinyProtoError('E_DATA_SOURCE', `experiment "${experiment}" announces a ${kind} data set, but ${dir} holds ${format} files`, { kind, dir, format });
+  const want = dataSourceOf(kind);
+  if (format !== want) throw new TinyProtoError('E_DATA_SOURCE', `experiment "${experiment}" announces ${kind === 'cifar' ? 'a' : 'an'} ${kind} data set, but ${dir} holds ${format} files`, { kind, dir, format });
 }
 
 export class FleetSupervisor extends EventEmitter {
@@ -257,6 +259,8 @@ export class FleetSupervisor extends EventEmitter {
       featureDim: body.featureDim,
       family: assigned.family as AgentConfig['family'],
       dataDir: datasetDir(base, body.dataset),
+      // image-shape and image-classes stay the board's own settings; K must match the experiment's
+      dataSource: dataSourceOf(body.source),
       store: experimentStorePath(base.stateDir, experiment),
       // the key the fleet's announcements verified against signs the experiment's messages too
       aggregatorKey: this.authenticity.aggregatorKey ?? base.aggregatorKey,

@@ -9,6 +9,9 @@ export type ErrorCode =
   | 'E_DATA_TRUNCATED'
   // a data source kind (EXPERIMENT announcement) this build cannot load, or that the board's directory does not hold
   | 'E_DATA_SOURCE'
+  // an image folder (data/image-folder.ts) laid out wrongly, or an image format it does not read
+  | 'E_DATA_LAYOUT'
+  | 'E_DATA_UNSUPPORTED'
   | 'E_PARTITION'
   | 'E_MASK'
   | 'E_SHAPE'

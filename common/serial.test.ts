@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SerialQueue } from './serial.ts';
+import { SerialQueue, settleWithin } from './serial.ts';
+import { isTinyProtoError } from './errors.ts';
 
 test('tasks run one at a time in order; a failure is reported and the queue goes on', async () => {
   const order: string[] = [];
@@ -28,4 +29,15 @@ test('after close, queued tasks are skipped', async () => {
     ran = true;
   });
   assert.equal(ran, false);
+});
+
+test('settleWithin: the promise when it settles in time, E_TIMEOUT when it does not, the promise itself for Infinity', async () => {
+  assert.equal(await settleWithin(Promise.resolve(7), 1_000, 'x'), 7);
+  await assert.rejects(settleWithin(Promise.reject(new Error('own')), 1_000, 'x'), /own/);
+  let rejectLate: (e: Error) => void = () => undefined;
+  const never = new Promise<number>((_, reject) => (rejectLate = reject));
+  await assert.rejects(settleWithin(never, 20, 'the ack'), (e: unknown) => isTinyProtoError(e, 'E_TIMEOUT') && /the ack/.test((e as Error).message));
+  rejectLate(new Error('late')); // ignored: no unhandled rejection
+  const p = Promise.resolve(1);
+  assert.equal(settleWithin(p, Infinity, 'x'), p);
 });

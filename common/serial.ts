@@ -1,3 +1,5 @@
+import { TinyProtoError } from './errors.ts';
+
 /**
  * Runs async tasks one at a time, in the order they were queued: the agent and the aggregator
  * handle every message and timer through one, so their state never sees interleaved handlers.
@@ -33,4 +35,21 @@ export class SerialQueue {
     this.closed = true;
     return this.tail;
   }
+}
+
+/**
+ * `p`, or an E_TIMEOUT rejection once `ms` have passed without it settling (its later rejection
+ * is then ignored). For a wait that must end, e.g. an acknowledgement from an unreachable broker.
+ * `ms` = Infinity: `p` itself.
+ */
+export function settleWithin<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  if (!Number.isFinite(ms)) return p;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      p.catch(() => undefined);
+      reject(new TinyProtoError('E_TIMEOUT', `${what}: no answer within ${ms} ms`, { ms }));
+    }, ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }

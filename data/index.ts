@@ -11,7 +11,9 @@ export {
   type Split,
 } from './idx.ts';
 export { CIFAR10_CLASSES, loadCifar10, parseCifarBatch, type CifarBatch, type CifarLoadOptions } from './cifar.ts';
-export { detectFormat, loadDataset, type DataFormat } from './load.ts';
+export { DATA_SOURCES, detectFormat, loadDataset, resolveFormat, type DataFormat, type DataSource, type LoadOptions } from './load.ts';
+export { DEFAULT_IMAGE_SHAPE, formatImageShape, isImageFolder, listImageFolder, loadImageFolder, parseImageShape, type ImageFolderOptions, type ImageShape } from './image-folder.ts';
+export { decodePng, type DecodedImage } from './png.ts';
 export {
   capPerClient,
   classCounts,

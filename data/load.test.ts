@@ -8,6 +8,7 @@ import { isTinyProtoError } from '../common/errors.ts';
 import { makeCifarBatch } from './fixtures.ts';
 import { DEFAULT_DATA_DIR, detectFormat, loadDataset } from './load.ts';
 import { classCounts } from './partition.ts';
+import { solidGray } from '../test/helpers/png.ts';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', 'test', 'fixtures', 'data');
 const tmpRoot = mkdtempSync(join(tmpdir(), 'tinyproto-load-'));
@@ -39,6 +40,25 @@ describe('loadDataset', () => {
     }
   });
 
+  test('detects an image folder, or reads one when named, in the requested shape', () => {
+    const root = join(tmpRoot, 'images');
+    for (const [cls, v] of [['boot', 10], ['sandal', 20]] as const) {
+      mkdirSync(join(root, cls), { recursive: true });
+      for (let i = 0; i < 3; i++) writeFileSync(join(root, cls, `${i}.png`), solidGray(40, 30, v + i));
+    }
+    assert.equal(detectFormat(root), 'image-folder');
+    const ds = loadDataset(root);
+    assert.deepEqual([ds.count, ds.height, ds.width, ds.channels, ds.numClasses], [6, 28, 28, 1, 2]);
+    assert.deepEqual(ds.classNames, ['boot', 'sandal']);
+    const rgb = loadDataset(root, 'all', { source: 'image-folder', imageShape: { height: 32, width: 32, channels: 3 }, imageClasses: ['sandal', 'boot', 'sneaker'] });
+    assert.deepEqual([rgb.height, rgb.width, rgb.channels, rgb.numClasses], [32, 32, 3, 3]);
+    assert.deepEqual(Array.from(rgb.labels), [1, 1, 1, 0, 0, 0]);
+    assert.throws(() => loadDataset(root, 'test'), (e: unknown) => isTinyProtoError(e, 'E_CONFIG'));
+    // a named source is not second-guessed
+    assert.throws(() => loadDataset(root, 'all', { source: 'idx' }), (e: unknown) => isTinyProtoError(e) && e.code.startsWith('E_DATA'));
+    assert.throws(() => loadDataset(join(FIXTURES, 'idx-mini'), 'all', { source: 'image-folder' }), (e: unknown) => isTinyProtoError(e, 'E_DATA_LAYOUT'));
+  });
+
   test('missing or unrecognised dir -> E_DATA_MISSING naming it', () => {
     const missing = join(tmpRoot, 'missing');
     assert.throws(() => loadDataset(missing), (e: unknown) => isTinyProtoError(e, 'E_DATA_MISSING') && e.message.includes(missing));
@@ -47,7 +67,7 @@ describe('loadDataset', () => {
     writeFileSync(join(empty, 'README.txt'), 'hi');
     assert.throws(
       () => loadDataset(empty),
-      (e: unknown) => isTinyProtoError(e, 'E_DATA_MISSING') && e.message.includes(empty) && /no recognised data set/.test(e.message) && /data_batch_1\.bin/.test(e.message),
+      (e: unknown) => isTinyProtoError(e, 'E_DATA_MISSING') && e.message.includes(empty) && /no recognised data set/.test(e.message) && /data_batch_1\.bin/.test(e.message) && /<class>\/<image>\.png/.test(e.message),
     );
   });
 

@@ -85,6 +85,7 @@ export class MqttSession {
   private readonly pubackReasons = new Map<number, number>();
   /** The client of an attempt in progress (ended by close()). */
   private pending: MqttLikeClient | null = null;
+  private readonly inFlight = new Set<(e: Error) => void>(); // publishes awaiting a PUBACK: close() fails them
   private startWait: { timer: NodeJS.Timeout; wake: () => void } | null = null;
   private readonly logger: Logger;
   private closing = false;
@@ -355,7 +356,7 @@ export class MqttSession {
     if (!client || this.closing) throw new TinyProtoError('E_NOT_CONNECTED', `not connected: cannot publish to ${topic}`);
     let sent: unknown;
     try {
-      sent = await client.publishAsync(topic, Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), { qos: 1, retain });
+      sent = await this.untilClosed(client.publishAsync(topic, Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), { qos: 1, retain }));
     } catch (e) {
       const rc = (e as { code?: unknown }).code;
       if (typeof rc !== 'number') throw e;
@@ -372,8 +373,18 @@ export class MqttSession {
     if ((rc === 0x10 && !retain) || rc >= 0x80) throw notDelivered(topic, rc, '');
   }
 
+  /** `p`, or E_NOT_CONNECTED when close() comes first (MQTT.js keeps unacknowledged QoS 1 publishes pending for ever). */
+  private untilClosed<T>(p: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.inFlight.add(reject);
+      p.then(resolve, reject).finally(() => this.inFlight.delete(reject));
+    });
+  }
+
   async close(): Promise<void> {
     this.closing = true;
+    for (const fail of this.inFlight) fail(new TinyProtoError('E_NOT_CONNECTED', `closed before the broker acknowledged a publish (${this.opts.settings.url})`));
+    this.inFlight.clear();
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;
     if (this.startWait) {
@@ -381,7 +392,9 @@ export class MqttSession {
       this.startWait.wake();
     }
     await this.pending?.endAsync(true).catch(() => undefined);
-    await this.client?.endAsync(false).catch(() => undefined);
+    // disconnected (the broker is gone), a graceful end would wait for PUBACKs that cannot come;
+    // forced, it ends at once (the publishes in flight were failed above)
+    await this.client?.endAsync(!this.client.connected).catch(() => undefined);
     this.socket.sample();
   }
 }
