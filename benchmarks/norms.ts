@@ -45,14 +45,14 @@ const variants = values.methods.split(',').map((v) => {
 const methods = variants.map((v) => v.name);
 process.stdout.write(`bench:norms — ${ds.name}, ${size.clients} clients, Dir(${alpha}), ${size.rounds} rounds, at most ${size.samplesPerClient} samples per client, seed ${size.seed}; ${methods.join(' vs ')}\n`);
 
-const runs: { method: string; result: SimResult }[] = [];
+const runs: { method: string; base: Method; result: SimResult }[] = [];
 for (const { name: method, method: m, prototypeScale } of variants) {
   const cfg = resolveSimConfig({ ...paperSimSettings(size, true), alpha, method: m, prototypeScale });
   const result = await simulate(cfg, {
     dataset: ds,
     onRound: (r) => process.stderr.write(`  ${method} round ${r.round}: head ${pct(r.accuracyHead)} proto ${pct(r.accuracyPrototype)} own ${pct(r.accuracyPrototypeOwn)} ${r.seconds.toFixed(0)} s\n`),
   });
-  runs.push({ method, result });
+  runs.push({ method, base: m, result });
 }
 
 const f = (x: number | null | undefined, d = 2): string => (x === null || x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(d));
@@ -61,7 +61,7 @@ const rows = Array.from({ length: size.rounds }, (_, k) => {
   const cells = [String(k + 1)];
   let muCell = '-';
   let maskCell = '-';
-  for (const { method, result } of runs) {
+  for (const { base, result } of runs) {
     const r = result.rounds[k];
     if (!r) {
       cells.push('-', '-', '-', '-', '-');
@@ -70,7 +70,7 @@ const rows = Array.from({ length: size.rounds }, (_, k) => {
     const local = spread(r.prototypeScales.map((c) => c.localNorm));
     const ratio = spread(r.prototypeScales.map((c) => c.ratio));
     cells.push(pct(r.accuracyHead), pct(r.accuracyPrototype), pct(r.accuracyPrototypeOwn), f(local?.mean), ratio ? `${f(ratio.min)}-${f(ratio.max)}` : '-');
-    if (method === 'tinyproto') {
+    if (base === 'tinyproto' && muCell === '-') {
       const mu = spread(r.prototypeScales.map((c) => c.muScale));
       muCell = mu ? `${f(mu.min)}-${f(mu.max)}` : '-';
       maskCell = f(spread(r.prototypeScales.map((c) => c.onMask))?.mean);
