@@ -10,6 +10,19 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mos
 # headless browser and a font for the dashboard's end-to-end test (test/dashboard.test.ts)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
+# arm64 emulation for test/arm64-round.test.ts (one agent round as linux-arm64 under qemu-user):
+# installed only as root on x86_64 Debian (it adds the arm64 architecture to dpkg); set
+# TINYPROTO_NO_ARM64=1 to leave it out (the test then skips and says why)
+arm64=()
+if [ "$(id -u)" -eq 0 ] && [ "$(uname -m)" = x86_64 ] && [ -z "${TINYPROTO_NO_ARM64:-}" ]; then
+  for p in qemu-user-static libc6:arm64 libstdc++6:arm64 g++-aarch64-linux-gnu file; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || arm64+=("$p")
+  done
+  if [ ${#arm64[@]} -gt 0 ]; then
+    dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
+    need+=("${arm64[@]}")
+  fi
+fi
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
