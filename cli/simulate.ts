@@ -17,14 +17,14 @@ import { pickFields, type ExperimentFileFields } from '../method/experiment-file
 import { boardEmulation } from '../emulation/boards.ts';
 
 /** The experiment-file fields simulate takes (agents = its clients; fleet.board = the energy profile). */
-const SIM_FILE_FIELDS = ['method', 'agents', 'alpha', 'rounds', 'samplesPerClient', 'seed', 'dataDir', 'featureDim', 'ratio', 'lambda', 'batchSize', 'lr', 'localEpochs', 'mu', 'muFactor', 'families', 'valueType'] as const;
-/** Fields of an experiment file that simulate does not model (every client takes part in every round, no link). */
-const SIM_IGNORED = ['participation', 'roundDeadlineMs', 'minUploads', 'closeAt', 'link'] as const;
+const SIM_FILE_FIELDS = ['method', 'participation', 'agents', 'alpha', 'rounds', 'samplesPerClient', 'seed', 'dataDir', 'featureDim', 'ratio', 'lambda', 'batchSize', 'lr', 'localEpochs', 'mu', 'muFactor', 'families', 'valueType'] as const;
+/** Fields of an experiment file that simulate does not model (no deadline, no link). */
+const SIM_IGNORED = ['roundDeadlineMs', 'minUploads', 'closeAt', 'link'] as const;
 
 function simFileOptions(file: ExperimentFileFields): { options: Partial<SimConfig>; ignored: string[] } {
   const options = pickFields(file, SIM_FILE_FIELDS, { agents: 'clients' }) as Partial<SimConfig>;
   const board = file.board === undefined ? {} : { board: boardEmulation(file.board).board };
-  const keyOf = { participation: 'round.participation', roundDeadlineMs: 'round.deadline-ms', minUploads: 'round.min-uploads', closeAt: 'round.close-at', link: 'fleet.link' } as const;
+  const keyOf = { roundDeadlineMs: 'round.deadline-ms', minUploads: 'round.min-uploads', closeAt: 'round.close-at', link: 'fleet.link' } as const;
   return { options: { ...options, ...board }, ignored: SIM_IGNORED.filter((k) => file[k] !== undefined).map((k) => keyOf[k]) };
 }
 
@@ -33,11 +33,14 @@ export const SIMULATE_HELP = `Usage: tinyproto simulate [options]
 Runs a federated experiment with every client in this machine (clients spread over worker threads).
 
 ${EXPERIMENT_FILE_HELP}
-                          (its agents = --clients, fleet.board = --board; participation,
-                          deadline, min-uploads and link are fleet/server matters: ignored here)
+                          (its agents = --clients, fleet.board = --board; deadline, min-uploads,
+                          close-at and link are fleet/server matters: ignored here)
 
   --method M              ${METHODS.join(' | ')}            (default ${SIM_DEFAULTS.method})
-  --clients N             number of clients, all participate       (default ${SIM_DEFAULTS.clients})
+  --clients N             number of clients                        (default ${SIM_DEFAULTS.clients})
+  --participation F       fraction of the clients selected each round, by the aggregator's rule
+                          over agent-0..agent-(N-1) and --experiment (default ${SIM_DEFAULTS.participation})
+  --experiment ID         the experiment id the selection hashes, as a fleet's (default ${SIM_DEFAULTS.experiment})
   --alpha A               Dirichlet label-skew concentration       (default ${SIM_DEFAULTS.alpha})
   --rounds R              communication rounds                     (default ${SIM_DEFAULTS.rounds})
   --samples-per-client M  cap each client's samples (before the 75/25 train/test split) (default all)
@@ -82,6 +85,8 @@ export function parseSimulateArgs(argv: string[]): { config: SimConfig; json?: s
     options: {
       method: { type: 'string' },
       clients: { type: 'string' },
+      participation: { type: 'string' },
+      experiment: { type: 'string' },
       alpha: { type: 'string' },
       rounds: { type: 'string' },
       'samples-per-client': { type: 'string' },
@@ -121,6 +126,8 @@ export function parseSimulateArgs(argv: string[]): { config: SimConfig; json?: s
   const flags: Partial<SimConfig> = {
     method: values.method as Method | undefined,
     clients: flagInt('clients', values.clients),
+    participation: flagNumber('participation', values.participation),
+    experiment: values.experiment,
     alpha: flagNumber('alpha', values.alpha),
     rounds: flagInt('rounds', values.rounds),
     samplesPerClient: flagInt('samples-per-client', values['samples-per-client']),
@@ -200,7 +207,7 @@ export async function runSimulate(argv: string[], out: (s: string) => void, logg
     out(SIMULATE_HELP);
     return 0;
   }
-  if (ignored.length > 0) logger.warn(`simulate ignores the experiment file's ${ignored.join(', ')} (every client takes part in every round, without link emulation)`);
+  if (ignored.length > 0) logger.warn(`simulate ignores the experiment file's ${ignored.join(', ')} (no round deadline, no link emulation)`);
   const widths = ROUND_HEADER.map((h) => Math.max(h.length, 12));
   const fmt = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i]!)).join(' ');
   const bar = progressBar();

@@ -11,6 +11,7 @@ import type { RoundRecord } from './simulate.ts';
 function record(round: number): RoundRecord {
   return {
     round,
+    selected: [0, 1],
     evaluated: true,
     accuracyHead: 0.5 + round / 100,
     accuracyPrototype: null,

@@ -13,6 +13,7 @@ import { validateEngineSettings, type EngineChoice, type OrtProviderChoice, type
 
 import { METHODS, type Method } from '../method/method.ts';
 import { PROTOTYPE_SCALES, type PrototypeScale } from '../method/prototype-scale.ts';
+import { assertValidId } from '../wire/topics.ts';
 import { mergeSetup, setupDefaults, type ExperimentSetup } from '../method/experiment.ts';
 
 export { METHODS, type Method };
@@ -62,6 +63,15 @@ export interface SimConfig extends SimSetup {
   readonly checkpoint: string | null;
   /** Continue from `checkpoint` when it holds a run of the same setup. */
   readonly resume: boolean;
+  /**
+   * Fraction of the clients that train and upload each round (at least one), chosen by the
+   * selection rule the aggregator announces (method/selection.ts) for experiment `experiment`
+   * and agent ids agent-0..agent-(N-1), so a simulation and a fleet of one experiment file agree
+   * on who takes part in which round. Every client evaluates every evaluated round.
+   */
+  readonly participation: number;
+  /** The experiment id the selection hashes (a fleet's --experiment). */
+  readonly experiment: string;
   /** 'server': global prototypes as received (the paper); 'local': at each client's own scale (method/prototype-scale.ts). */
   readonly prototypeScale: PrototypeScale;
 }
@@ -87,6 +97,8 @@ export const SIM_DEFAULTS: SimConfig = Object.freeze({
   checkpoint: null,
   resume: false,
   prototypeScale: 'server',
+  participation: 1,
+  experiment: 'sim',
 } satisfies SimConfig);
 
 /** Merge `options` over the defaults, validate every field, and freeze the result. */
@@ -112,6 +124,8 @@ export function resolveSimConfig(options: Partial<SimConfig> = {}): SimConfig {
   num('plateauDelta', c.plateauDelta, 0, 1);
   if (c.checkpoint !== null && (typeof c.checkpoint !== 'string' || c.checkpoint === '')) fail('checkpoint', 'must be a file path', c.checkpoint);
   oneOf('prototypeScale', c.prototypeScale, PROTOTYPE_SCALES);
+  num('participation', c.participation, 0, 1, { openMin: true });
+  assertValidId('experiment', c.experiment);
   if (c.resume && c.checkpoint === null) fail('resume', 'needs a checkpoint file (--checkpoint FILE)', c.resume);
   return Object.freeze({ ...c, families: Object.freeze([...c.families]) });
 }

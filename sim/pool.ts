@@ -16,8 +16,8 @@ import type { WorkerProgress, WorkerReply, WorkerRequest } from './worker-protoc
 export interface ClientPool {
   /** Builds every client's model; returns their descriptions. */
   readonly models: readonly ModelInfo[];
-  /** Trains every client; `onTrained` is called as each one finishes. */
-  train(round: number, global: GlobalState | null, onTrained?: (client: number) => void): Promise<ClientUpload[]>;
+  /** Trains the clients in `only` (default every client); `onTrained` is called as each one finishes. */
+  train(round: number, global: GlobalState | null, onTrained?: (client: number) => void, only?: readonly number[]): Promise<ClientUpload[]>;
   evaluate(round: number, global: GlobalState | null): Promise<ClientEval[]>;
   /** Every client's model state, in client order (checkpoints). */
   getStates(): Promise<ModelState[]>;
@@ -36,9 +36,10 @@ export class InProcessPool implements ClientPool {
     this.models = this.clients.map((c) => c.info());
   }
 
-  async train(round: number, global: GlobalState | null, onTrained?: (client: number) => void): Promise<ClientUpload[]> {
+  async train(round: number, global: GlobalState | null, onTrained?: (client: number) => void, only?: readonly number[]): Promise<ClientUpload[]> {
     const out: ClientUpload[] = [];
     for (const c of this.clients) {
+      if (only !== undefined && !only.includes(c.id)) continue;
       out.push(await c.train(round, global));
       onTrained?.(c.id);
     }
@@ -169,15 +170,14 @@ export class WorkerPool implements ClientPool {
   }
 
   private collect<T extends { client: number }>(parts: T[][]): T[] {
-    const out = new Array<T>(this.numClients);
-    let k = 0;
-    for (const part of parts) for (const r of part) out[k++] = r;
+    const out: T[] = [];
+    for (const part of parts) out.push(...part);
     return out.sort((a, b) => a.client - b.client);
   }
 
-  async train(round: number, global: GlobalState | null, onTrained?: (client: number) => void): Promise<ClientUpload[]> {
+  async train(round: number, global: GlobalState | null, onTrained?: (client: number) => void, only?: readonly number[]): Promise<ClientUpload[]> {
     for (const w of this.workers) w.onProgress = onTrained ? (p) => onTrained(p.client) : null;
-    const parts = await Promise.all(this.workers.map((h) => h.call<ClientUpload[]>({ type: 'train', round, global })));
+    const parts = await Promise.all(this.workers.map((h) => h.call<ClientUpload[]>({ type: 'train', round, global, ...(only ? { only: [...only] } : {}) })));
     return this.collect(parts);
   }
 

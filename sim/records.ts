@@ -29,6 +29,8 @@ export interface ClientRoundRecord {
 
 export interface RoundRecord {
   readonly round: number;
+  /** The clients that trained and uploaded (participation < 1: the aggregator's selection rule). */
+  readonly selected: readonly number[];
   /** Whether the clients evaluated after this round (every --eval-every rounds, and the last). */
   readonly evaluated: boolean;
   /** Test-size-weighted mean over clients of accuracy by the head (null when not evaluated). */

@@ -31,6 +31,7 @@ import { averageStates, stateBytes } from '../method/fedavg.ts';
 import { SimCheckpointStore, setupKey } from './checkpoint.ts';
 import { evaluatesRound, PlateauRule } from './long-run.ts';
 import { classScales } from './diagnostics.ts';
+import { selectParticipants } from '../method/selection.ts';
 import type { ClientRoundRecord, RoundRecord } from './records.ts';
 
 /**
@@ -232,6 +233,8 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
   });
 
   const profile = getProfile(resolveBoard(cfg.board).board);
+  const agentIds = inits.map((i) => `agent-${i.client}`);
+  const initOf = new Map(inits.map((i) => [i.client, i]));
   const rounds: RoundRecord[] = [];
   let global: GlobalState | null = null;
   let globalPrototypes = new Map<number, Float32Array>();
@@ -260,14 +263,17 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
     for (let round = rounds.length + 1; round <= cfg.rounds && plateau.stoppedAt === null; round++) {
       const tr = performance.now();
       let trained = 0;
-      hooks.onProgress?.(round, 0, cfg.clients);
-      const uploads = await pool.train(round, global, () => hooks.onProgress?.(round, ++trained, cfg.clients));
+      // the aggregator's selection rule (method/selection.ts) over agent-0..agent-(N-1)
+      const selected = selectParticipants(agentIds, cfg.participation, cfg.experiment, round).selected.map((a) => agentIds.indexOf(a)).sort((a, b) => a - b);
+      const only = selected.length < cfg.clients ? selected : undefined;
+      hooks.onProgress?.(round, 0, selected.length);
+      const uploads = await pool.train(round, global, () => hooks.onProgress?.(round, ++trained, selected.length), only);
       const s = masks?.s ?? d;
       const wire: WireContext = { experiment: 'sim', round, K, d, s, layout: masks ? 'sparse' : 'dense', valueType: cfg.valueType };
       // Local sends nothing; the others send their prototypes through the real codec
       const sent = uploads.map((u) => (cfg.method === 'local' || cfg.method === 'fedavg' ? null : uploadThroughWire(u.client, u.prototypes, wire)));
       // FedAvg: the server averages the weights (by training-set size) and every client takes the average
-      const weightBytes = cfg.method === 'fedavg' ? await averageWeights(pool, inits.map((i) => i.trainY.length)) : 0;
+      const weightBytes = cfg.method === 'fedavg' ? await averageWeights(pool, inits.map((i) => (selected.includes(i.client) ? i.trainY.length : 0))) : 0;
       const update = updateGlobalPrototypes(
         { method: cfg.method, numClasses: K, featureDim: d, masks, mu },
         sent.map((w) => w?.prototypes ?? new Map<number, Float32Array>()),
@@ -284,10 +290,11 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
       const evaluated = evaluatesRound(round, cfg.rounds, cfg.evalEvery);
       const evals = evaluated ? await pool.evaluate(round, global) : null;
       const clients: ClientRoundRecord[] = uploads.map((u, i) => {
-        const e = evals?.[i] ?? null;
+        const e = evals?.find((x) => x.client === u.client) ?? null;
+        const family = initOf.get(u.client)!.family;
         return {
           client: u.client,
-          family: inits[i]!.family,
+          family,
           testCount: e?.testCount ?? 0,
           accuracyHead: e === null ? null : e.testCount ? e.headCorrect / e.testCount : 0,
           accuracyPrototype: e === null || e.prototypeCorrect === null ? null : e.testCount ? e.prototypeCorrect / e.testCount : 0,
@@ -302,7 +309,7 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
           trainSeconds: u.trainSeconds,
           telemetry: simulatedTelemetry(u, e, {
             experiment: 'sim',
-            family: inits[i]!.family,
+            family,
             profile,
             messageBytesUp: sent[i]?.messageBytes ?? weightBytes,
             messageBytesDown: down.messageBytes,
@@ -313,12 +320,14 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
       const steps = uploads.reduce((a, u) => a + u.train.steps, 0) || 1;
       const rec: RoundRecord = {
         round,
+        selected,
         evaluated,
         accuracyHead: evals === null ? null : (weightedAccuracy(evals.map((e) => ({ count: e.testCount, correct: e.headCorrect }))) ?? 0),
         accuracyPrototype: evals === null ? null : weightedAccuracy(evals.map((e) => ({ count: e.testCount, correct: e.prototypeCorrect }))),
         accuracyPrototypeOwn: evals === null ? null : weightedAccuracy(evals.map((e) => ({ count: e.testCount, correct: e.prototypeOwnCorrect }))),
         bytesUp,
-        bytesDown: down.payloadBytes * clients.length,
+        // every client receives the broadcast; only the selected ones upload
+        bytesDown: down.payloadBytes * cfg.clients,
         bytesUpPerClient: bytesUp / clients.length,
         bytesDownPerClient: down.payloadBytes,
         messageBytesUpPerClient: clients.reduce((a, c) => a + c.messageBytesUp, 0) / clients.length,

@@ -4,7 +4,7 @@ import type { ClientInit, GlobalState, RunnerSettings } from '../learner/types.t
 
 export type WorkerRequest =
   | { type: 'init'; settings: RunnerSettings; clients: ClientInit[] }
-  | { type: 'train'; round: number; global: GlobalState | null }
+  | { type: 'train'; round: number; global: GlobalState | null; only?: number[] }
   | { type: 'evaluate'; round: number; global: GlobalState | null }
   | { type: 'getStates' }
   | { type: 'setStates'; states: ModelState[] };

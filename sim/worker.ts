@@ -21,6 +21,7 @@ async function handle(req: WorkerRequest): Promise<unknown> {
     case 'train': {
       const out = [];
       for (const c of clients) {
+        if (req.only !== undefined && !req.only.includes(c.id)) continue;
         out.push(await c.train(req.round, req.global));
         port.postMessage({ progress: { round: req.round, client: c.id } } satisfies WorkerProgress);
       }

@@ -74,8 +74,10 @@ test('the wifi example carries participation, deadline, minimum uploads, link an
   const fleet = fleetOptions(['--experiment-file', path, '--experiment', 'files-wifi']).options;
   const agg = fleetExperimentConfig(fleet, K, TOTAL_TRAIN);
   assert.deepEqual([fleet.agents, agg.participation, agg.roundDeadlineMs, agg.minUploads, fleet.link, fleet.board], [12, 0.8, 120_000, 6, 'wifi-congested', 'rpi4b']);
-  const { ignored } = parseSimulateArgs(['--experiment-file', path]);
-  assert.deepEqual(ignored, ['round.participation', 'round.deadline-ms', 'round.min-uploads', 'fleet.link']);
+  const { ignored, config } = parseSimulateArgs(['--experiment-file', path]);
+  // simulate selects by the same rule; it has no deadline and no link
+  assert.equal(config.participation, 0.8);
+  assert.deepEqual(ignored, ['round.deadline-ms', 'round.min-uploads', 'fleet.link']);
   assert.equal(parseSimulateArgs(['--experiment-file', path]).config.board, 'rpi4b');
 });
 
