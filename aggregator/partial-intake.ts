@@ -7,19 +7,13 @@
  */
 import { TinyProtoError } from '../common/errors.ts';
 import { decodePartial } from '../wire/codec.ts';
-import type { DecodedPartial, Layout } from '../wire/codec-types.ts';
+import type { DecodedPartial } from '../wire/codec-types.ts';
 import { uploadNormBound } from '../method/robust.ts';
 import { RunningSums } from '../method/running-sum.ts';
-import { checkSender } from './intake.ts';
-import type { ExperimentConfig } from './config.ts';
+import { checkSender, type IntakeContext } from './intake.ts';
 
-export interface PartialContext {
-  readonly config: ExperimentConfig;
-  readonly round: number;
-  readonly mu: number | null;
-  readonly valuesPerClass: number;
-  readonly layout: Layout;
-  readonly selected: ReadonlySet<string>;
+/** An upload's context (aggregator/intake.ts), plus: */
+export interface PartialContext extends IntakeContext {
   /** Agents already counted this round (direct uploads and earlier partials). */
   readonly counted: ReadonlySet<string>;
   readonly relays: ReadonlySet<string>;

@@ -5,16 +5,15 @@
  */
 import { TinyProtoError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
-import { openAggregatorStore } from '../aggregator/store.ts';
-import { aggregatorSigningKey, signingAggregatorTransport } from '../aggregator/signing.ts';
+import { signingAggregatorTransport } from '../aggregator/signing.ts';
 import { AgentAuthentication, readAgentKeysFile } from '../aggregator/authenticity.ts';
 import { MqttAggregatorTransport } from '../aggregator/transport.ts';
-import { startEmbeddedBroker, type EmbeddedBroker } from '../mqtt/broker.ts';
 import { assertValidId } from '../wire/topics.ts';
 import { Relay, type PartialSettled, type RoundSealed } from '../relay/relay.ts';
 import { MqttRelayUpstream } from '../relay/upstream.ts';
 import { CoordinatorAuthenticity } from '../relay/coordinator-key.ts';
 import { serverArgs } from './server.ts';
+import { openAggregatorSide } from './server-start.ts';
 
 export const RELAY_HELP = `Usage: tinyproto relay --id ID --upstream URL --agents IDS [server options]
 
@@ -80,20 +79,9 @@ export async function runRelay(argv: string[], out: (s: string) => void, logger:
   const hasStore = rest.some((a) => a === '--store' || a.startsWith('--store='));
   const args = serverArgs(hasStore ? rest : [...rest, '--store', 'tinyproto-relay.db'], process.env);
   const c = args.experiment;
-  const store = openAggregatorStore(args.store);
-  const key = aggregatorSigningKey(store.keys, args.signingKey);
-  if (args.printKey) {
-    out(key.publicKey);
-    store.close();
-    return 0;
-  }
-  let broker: EmbeddedBroker | null = null;
-  let connection = args.connection;
-  if (args.embeddedPort !== null) {
-    broker = await startEmbeddedBroker({ port: args.embeddedPort, logger });
-    connection = { ...connection, broker: broker.url };
-    out(`embedded MQTT broker (aedes, MQTT 3.1.1) on ${broker.url}`);
-  }
+  const opened = await openAggregatorSide(args, logger, out);
+  if (opened === null) return 0;
+  const { store, key, broker, connection } = opened;
   // on one broker the relay's site session would take over the coordinator's (same client id)
   if (connection.broker === flags.upstream) throw new TinyProtoError('E_CONFIG', `relay: --broker and --upstream are the same broker (${flags.upstream}); a relay links a site broker to the coordinator's`);
   const site = new MqttAggregatorTransport(c.experiment, connection, logger);

@@ -2,8 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Aggregator, type PartialAccepted, type RoundClosed, type UploadRejected } from '../aggregator/aggregator.ts';
 import { EXPERIMENT_DEFAULTS, resolveExperimentConfig, type ExperimentConfig } from '../aggregator/config.ts';
-import { openAggregatorStore } from '../aggregator/store.ts';
-import { aggregatorSigningKey, signingAggregatorTransport } from '../aggregator/signing.ts';
+import { signingAggregatorTransport } from '../aggregator/signing.ts';
 import { AgentAuthentication, readAgentKeysFile } from '../aggregator/authenticity.ts';
 import { MqttAggregatorTransport, type AggregatorConnection } from '../aggregator/transport.ts';
 import { parseDashboardPort, startDashboard, type Dashboard } from '../dashboard/server.ts';
@@ -16,12 +15,12 @@ import { METHODS } from '../method/method.ts';
 import { VALUE_TYPES } from '../wire/codec-types.ts';
 import { BATCH_DEFAULTS, commitPolicy } from '../aggregator/batch.ts';
 import type { CommitPolicy } from '../aggregator/aggregator.ts';
-import { startEmbeddedBroker, type EmbeddedBroker } from '../mqtt/broker.ts';
 import { EXPERIMENT_FILE_HELP, experimentFileFields } from './experiment-file.ts';
 import { pickFields } from '../method/experiment-file.ts';
 import { announceToFleet, FLEET_DEFAULTS, resolveFleetSpec, type FleetSpec } from '../aggregator/fleet-announce.ts';
 import { flagInt, flagList, flagNumber } from './args.ts';
 import { assertValidId } from '../wire/topics.ts';
+import { openAggregatorSide } from './server-start.ts';
 
 export const SERVER_FLAGS: FlagTable = {
   experiment: { field: 'experiment', type: 'string', help: `experiment id (default ${EXPERIMENT_DEFAULTS.experiment})` },
@@ -247,20 +246,9 @@ export async function runServer(argv: string[], out: (s: string) => void, logger
     out(SERVER_HELP);
     return 0;
   }
-  const store = openAggregatorStore(args.store);
-  const key = aggregatorSigningKey(store.keys, args.signingKey);
-  if (args.printKey) {
-    out(key.publicKey);
-    store.close();
-    return 0;
-  }
-  let broker: EmbeddedBroker | null = null;
-  let connection = args.connection;
-  if (args.embeddedPort !== null) {
-    broker = await startEmbeddedBroker({ port: args.embeddedPort, logger });
-    connection = { ...connection, broker: broker.url };
-    out(`embedded MQTT broker (aedes, MQTT 3.1.1) on ${broker.url}`);
-  }
+  const opened = await openAggregatorSide(args, logger, out);
+  if (opened === null) return 0;
+  const { store, key, broker, connection } = opened;
   const mqttTransport = new MqttAggregatorTransport(args.experiment.experiment, connection, logger);
   const auth = new AgentAuthentication({
     store,
