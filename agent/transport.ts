@@ -6,25 +6,14 @@
 import mqtt from 'mqtt';
 import type { Logger } from '../common/logger.ts';
 import { MqttSession, type ConnectionErrorHandler, type MqttConnectFn, type WireCounters } from '../mqtt/session.ts';
-import { agentClientId, type MqttConnectionSettings } from '../mqtt/options.ts';
+import { agentClientId, connectionSettings, type MqttConnectionSettings } from '../mqtt/options.ts';
 import { agentTopic, aggregatorTopic, fleetExperimentFilter, parseFleetTopic, parseTopic, receiptTopic, type AgentTopic } from '../wire/topics.ts';
 import type { AgentInbound, AgentTransport } from './agent-types.ts';
 import type { AgentConfig } from './config.ts';
 
 /** How an agent connects: its client id (scoped to the experiment), login, TLS files, a persistent session of a week. */
 export function agentConnectionSettings(config: AgentConfig, connectTimeoutMs: number): MqttConnectionSettings {
-  return {
-    url: config.broker,
-    clientId: agentClientId(config.experiment, config.id),
-    username: config.username ?? config.id,
-    password: config.password,
-    caFile: config.caFile,
-    certFile: config.certFile,
-    keyFile: config.keyFile,
-    version: config.mqttVersion,
-    sessionExpirySeconds: 7 * 24 * 3600,
-    connectTimeoutMs,
-  };
+  return connectionSettings(config, agentClientId(config.experiment, config.id), config.username ?? config.id, connectTimeoutMs);
 }
 
 /** A long-lived agent's fleet announcements, carried on the experiment's connection while it runs. */

@@ -6,7 +6,7 @@
 import mqtt from 'mqtt';
 import type { Logger } from '../common/logger.ts';
 import { MqttSession, type ConnectionErrorHandler, type MqttConnectFn, type WireCounters } from '../mqtt/session.ts';
-import type { BrokerConnection } from '../mqtt/options.ts';
+import { connectionSettings, type BrokerConnection } from '../mqtt/options.ts';
 import { agentFilter, aggregatorTopic, fleetExperimentTopic, parseTopic, receiptTopic, type AggregatorTopic, type SenderTopic } from '../wire/topics.ts';
 import type { AggregatorTransport } from './aggregator.ts';
 
@@ -25,18 +25,9 @@ export class MqttAggregatorTransport implements AggregatorTransport {
   ) {
     this.session = new MqttSession({
       settings: {
-        url: conn.broker,
-        clientId: `aggregator-${experiment}`.slice(0, 64),
-        username: conn.username,
-        password: conn.password,
-        caFile: conn.caFile,
-        certFile: conn.certFile,
-        keyFile: conn.keyFile,
-        version: conn.mqttVersion,
-        sessionExpirySeconds: 7 * 24 * 3600,
+        ...connectionSettings(conn, `aggregator-${experiment}`.slice(0, 64), conn.username),
         // held PUBACKs: let the broker keep a whole group-commit batch in flight to the aggregator
         receiveMaximum: 10_000,
-        connectTimeoutMs: 10_000,
       },
       subscriptions: [agentFilter(experiment, 'upload'), agentFilter(experiment, 'status'), agentFilter(experiment, 'telemetry'), agentFilter(experiment, 'partial')],
       connect: mqtt.connect as unknown as MqttConnectFn,

@@ -38,6 +38,22 @@ export interface MqttConnectionSettings {
   readonly connectTimeoutMs: number;
 }
 
+/** A session's settings from a broker connection: its login and TLS files, a persistent session of a week. */
+export function connectionSettings(conn: BrokerConnection, clientId: string, username: string | null, connectTimeoutMs = 10_000): MqttConnectionSettings {
+  return {
+    url: conn.broker,
+    clientId,
+    username,
+    password: conn.password,
+    caFile: conn.caFile,
+    certFile: conn.certFile,
+    keyFile: conn.keyFile,
+    version: conn.mqttVersion,
+    sessionExpirySeconds: 7 * 24 * 3600,
+    connectTimeoutMs,
+  };
+}
+
 function readPem(what: string, path: string | null): Buffer | undefined {
   if (path === null) return undefined;
   try {

@@ -7,7 +7,7 @@
 import mqtt from 'mqtt';
 import type { Logger } from '../common/logger.ts';
 import { MqttSession, type ConnectionErrorHandler, type MqttConnectFn } from '../mqtt/session.ts';
-import { agentClientId, type BrokerConnection } from '../mqtt/options.ts';
+import { agentClientId, connectionSettings, type BrokerConnection } from '../mqtt/options.ts';
 import { aggregatorTopic, parseTopic, partialTopic, receiptTopic } from '../wire/topics.ts';
 
 export type UpstreamKind = 'masks' | 'round' | 'global' | 'receipt';
@@ -30,18 +30,7 @@ export class MqttRelayUpstream implements RelayUpstream {
     logger?: Logger,
   ) {
     this.session = new MqttSession({
-      settings: {
-        url: conn.broker,
-        clientId: agentClientId(experiment, relay),
-        username: conn.username ?? relay,
-        password: conn.password,
-        caFile: conn.caFile,
-        certFile: conn.certFile,
-        keyFile: conn.keyFile,
-        version: conn.mqttVersion,
-        sessionExpirySeconds: 7 * 24 * 3600,
-        connectTimeoutMs: 10_000,
-      },
+      settings: connectionSettings(conn, agentClientId(experiment, relay), conn.username ?? relay),
       subscriptions: [aggregatorTopic(experiment, 'masks'), aggregatorTopic(experiment, 'round'), aggregatorTopic(experiment, 'global'), receiptTopic(experiment, relay)],
       connect: mqtt.connect as unknown as MqttConnectFn,
       ...(logger ? { logger } : {}),
