@@ -12,7 +12,8 @@ import { isTinyProtoError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import { flagHelp, parseFlags, type FlagTable } from './flags.ts';
 import { pct } from '../common/table.ts';
-import { ENGINE_HELP, engineLabel, engineOptions } from '../learner/engine-settings.ts';
+import { availableParallelism } from 'node:os';
+import { ENGINE_HELP, autoTrainThreadsAlone, engineLabel, engineOptions } from '../learner/engine-settings.ts';
 
 export const AGENT_FLAGS: FlagTable = {
   id: { field: 'id', type: 'string', help: `agent id = MQTT username (default ${AGENT_DEFAULTS.id}); client id {experiment}:{id}` },
@@ -34,7 +35,8 @@ export const AGENT_FLAGS: FlagTable = {
   'feature-dim': { field: 'featureDim', type: 'int', help: `d, must match the experiment (default ${AGENT_DEFAULTS.featureDim})` },
   store: { field: 'store', type: 'string', help: `SQLite file (default ${AGENT_DEFAULTS.store})` },
   engine: { field: 'engine', type: 'string', help: `ort | tfjs | auto: ${ENGINE_HELP}` },
-  threads: { field: 'threads', type: 'int', help: 'ort: ONNX Runtime intra-op threads (default 0 = auto: 1, measured fastest)' },
+  threads: { field: 'threads', type: 'int', help: 'ort: ONNX Runtime intra-op threads of each training session (default 0 = auto: 1, measured fastest)' },
+  'train-threads': { field: 'trainThreads', type: 'int', help: 'ort: worker threads each training batch is split over, each with its own session (default 0 = auto: one per core, up to 4)' },
   provider: { field: 'provider', type: 'string', help: 'ort: auto | cpu | cuda execution provider (default auto: cuda when available, else cpu)' },
   backend: { field: 'backend', type: 'string', help: 'tfjs: auto | tensorflow | wasm | cpu (default auto: tfjs-node if installed, else wasm)' },
   'allow-cpu': { field: 'allowCpu', type: 'bool', help: 'tfjs: permit the pure-JS cpu backend (default off)' },
@@ -63,6 +65,11 @@ export function agentConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): { c
   return { config: resolveAgentConfig({ ...file, ...agentConfigFromEnv(env), ...(fields as Partial<AgentConfig>) }), help: false };
 }
 
+/** e.g. "2 training threads x 1 intra-op thread". */
+export function ortThreadsText(threads: number, trainThreads: number): string {
+  return `${trainThreads} training thread${trainThreads === 1 ? '' : 's'} x ${threads} intra-op thread${threads === 1 ? '' : 's'}`;
+}
+
 export async function runAgent(argv: string[], out: (s: string) => void, logger: Logger): Promise<number> {
   const { config, help } = agentConfigFromArgs(argv, process.env);
   if (help) {
@@ -71,7 +78,8 @@ export async function runAgent(argv: string[], out: (s: string) => void, logger:
   }
   const store = openAgentStore(config.store);
   const family = config.family ?? familyForClient(config.client);
-  const engine = await createEngine(engineOptions(config, logger));
+  const engineOpts = engineOptions(config, logger, autoTrainThreadsAlone(availableParallelism()));
+  const engine = await createEngine(engineOpts);
   // the agent signs what it publishes (its last will too) with its own key, kept in its store, and
   // accepts from the aggregator only what the aggregator's key signed (configured, or pinned on
   // first contact)
@@ -82,7 +90,7 @@ export async function runAgent(argv: string[], out: (s: string) => void, logger:
   const agent = new Agent({ config, store, transport: authenticity.wrap(signingAgentTransport(transport, signer)), engine, logger });
   authenticity.onDrop((d) => out(`${`[${config.id}]`} dropped a ${d.kind} message that the aggregator did not sign: ${d.code}`));
   const tag = `[${config.id}]`;
-  out(`${tag} engine ${engineLabel(engine)}${engine.name === 'ort' && config.threads > 0 ? ` (${config.threads} threads)` : ''}`);
+  out(`${tag} engine ${engineLabel(engine)}${engine.name === 'ort' ? ` (${ortThreadsText(engineOpts.threads ?? 1, engineOpts.trainThreads ?? 1)})` : ''}`);
   agent.on('trained', (t: RoundTrained) =>
     out(`${tag} round ${t.round}: trained in ${t.trainSeconds.toFixed(1)} s (loss ${t.loss.toFixed(4)}), ${t.classesHeld} classes, upload ${t.uploadBytes} B`),
   );
@@ -104,6 +112,7 @@ export async function runAgent(argv: string[], out: (s: string) => void, logger:
       void (async () => {
         await agent.stop();
         await transport.close();
+        await engine.close?.();
         store.close();
         resolve();
       })();

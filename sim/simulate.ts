@@ -202,6 +202,7 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
     masks,
     engine: cfg.engine,
     threads,
+    trainThreads: cfg.trainThreads,
     provider: cfg.provider,
     backend: cfg.backend,
     allowCpu: cfg.allowCpu,
