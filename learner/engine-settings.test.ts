@@ -26,7 +26,12 @@ test('trainThreadsPerEngine: a set value wins; 0 or absent is the caller\'s auto
   assert.equal(trainThreadsPerEngine(2, 4), 2);
   assert.equal(trainThreadsPerEngine(0, 4), 4);
   assert.equal(trainThreadsPerEngine(undefined, 0), 1);
-  assert.deepEqual([1, 2, 4, 8].map(autoTrainThreadsAlone), [1, 2, 4, 4]);
+  assert.deepEqual([1, 2, 4, 8].map((c) => autoTrainThreadsAlone(c)), [1, 2, 4, 4]);
+  const MB = 2 ** 20;
+  assert.equal(autoTrainThreadsAlone(4, 512 * MB), 1); // Pi Zero 2 W
+  assert.equal(autoTrainThreadsAlone(4, 1024 * MB), 2); // Pi 3
+  assert.equal(autoTrainThreadsAlone(4, 4096 * MB), 4); // Pi 4 / Pi 5
+  assert.equal(autoTrainThreadsAlone(4, 300 * MB), 1);
 });
 
 test('engineLabel names engine and backend', () => {

@@ -85,13 +85,18 @@ export function trainThreadsPerEngine(trainThreads: number | undefined, auto: nu
   return trainThreads !== undefined && trainThreads > 0 ? trainThreads : Math.max(1, auto);
 }
 
+/** Memory per training thread that `autoTrainThreadsAlone` budgets (bench:memory: about 35-70 MB RSS each). */
+export const MEMORY_PER_TRAIN_THREAD = 512 * 2 ** 20;
+
 /**
  * `trainThreads` auto for a process that has the machine to itself (the agent on its board): one
- * per core, up to 4. Measured with `npm run bench:train` (README): on 2 cores, two workers
- * trained ResNet-8 batch 32 about 1.8x as fast as one session (see the benchmark's table).
+ * per core, up to 4, and one per 512 MB of memory (each training thread's session and arena cost
+ * RSS: `npm run bench:memory`), so a 512 MB Pi Zero 2 W trains on one thread, a 1 GB Pi 3 on two
+ * and a Pi 4 / Pi 5 on four. Measured with `npm run bench:train` / `bench:memory` (README): on 2
+ * cores, two workers trained ResNet-8 at batch 32 about 1.8-1.9x as fast as one session.
  */
-export function autoTrainThreadsAlone(cores: number): number {
-  return Math.max(1, Math.min(4, cores));
+export function autoTrainThreadsAlone(cores: number, totalMemoryBytes = Number.POSITIVE_INFINITY): number {
+  return Math.max(1, Math.min(4, cores, Math.floor(totalMemoryBytes / MEMORY_PER_TRAIN_THREAD)));
 }
 
 /**
