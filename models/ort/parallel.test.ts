@@ -129,7 +129,10 @@ test('worker buffers do not grow across steps or epochs; a second model rebinds;
   await other.trainEpochOn(runners, x, y, o); // binds its own buffers
   await m.trainEpochOn(runners, x, y, o); // and this one binds again
   assert.ok((await runners.stats())[0]!.tensorsCreated > later[0]!.tensorsCreated);
+  // closing during an epoch fails that epoch (no step is left waiting); after it, every call fails
+  const during = assert.rejects(m.trainEpochOn(runners, x, y, o), (err) => isTinyProtoError(err, 'E_WORKER'));
   await runners.close();
+  await during;
   await assert.rejects(m.trainEpochOn(runners, x, y, o), (err) => isTinyProtoError(err, 'E_WORKER'));
   m.dispose();
   other.dispose();

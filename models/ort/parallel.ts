@@ -88,9 +88,8 @@ class PartWorker {
       this.pending.clear();
     };
     this.worker.on('error', die);
-    this.worker.on('exit', (code) => {
-      if (!this.closing) die(new Error(`exited with code ${code}`));
-    });
+    // an exit fails whatever is still pending: a crash, or close() during a step
+    this.worker.on('exit', (code) => die(new Error(this.closing ? 'closed' : `exited with code ${code}`)));
   }
 
   call(req: TrainWorkerRequest): Promise<unknown> {
