@@ -64,9 +64,11 @@ async function main(): Promise<void> {
   };
   await step(); // warm-up: session creation, first allocations
   let images = 0;
+  const cpu0 = process.cpuUsage(); // this process, every thread (the training workers too)
   const t0 = performance.now();
   while (performance.now() - t0 < seconds * 1000) images += await step();
   const elapsed = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   const ortVersion = engine.name === 'ort' ? await (await import('../models/ort/runtime.ts')).ortVersion() : undefined;
   const out = {
     engine: engine.name,
@@ -79,6 +81,8 @@ async function main(): Promise<void> {
     threads,
     trainThreads,
     imagesPerSecond: images / elapsed,
+    // CPU time per image: what the work costs whatever else runs on the machine
+    cpuMsPerImage: (cpu.user + cpu.system) / 1000 / images,
     images,
     seconds: elapsed,
     peakRssBytes: peakRssBytes(),
