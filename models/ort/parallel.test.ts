@@ -129,8 +129,11 @@ test('worker buffers do not grow across steps or epochs; a second model rebinds;
   await other.trainEpochOn(runners, x, y, o); // binds its own buffers
   await m.trainEpochOn(runners, x, y, o); // and this one binds again
   assert.ok((await runners.stats())[0]!.tensorsCreated > later[0]!.tensorsCreated);
-  // closing during an epoch fails that epoch (no step is left waiting); after it, every call fails
-  const during = assert.rejects(m.trainEpochOn(runners, x, y, o), (err) => isTinyProtoError(err, 'E_WORKER'));
+  // closing during an epoch lets the step in flight finish, then fails that epoch (nothing is left
+  // waiting, and the worker is not torn down inside onnxruntime); after it, every call fails
+  const long = data(960, s); // 60 steps: the close below lands while steps run
+  const during = assert.rejects(m.trainEpochOn(runners, long.x, long.y, o), (err) => isTinyProtoError(err, 'E_WORKER'));
+  await new Promise((resolve) => setTimeout(resolve, 20));
   await runners.close();
   await during;
   await assert.rejects(m.trainEpochOn(runners, x, y, o), (err) => isTinyProtoError(err, 'E_WORKER'));

@@ -67,6 +67,7 @@ class PartWorker {
   private readonly worker: Worker;
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private readonly inFlight = new Set<Promise<unknown>>();
   private failed: Error | null = null;
   private closing = false;
 
@@ -96,15 +97,24 @@ class PartWorker {
     if (this.failed) return Promise.reject(new TinyProtoError('E_WORKER', `train worker failed earlier: ${this.failed.message}`));
     if (this.closing) return Promise.reject(new TinyProtoError('E_WORKER', 'train worker used after close()'));
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
+    const p = new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.worker.ref();
       this.worker.postMessage({ ...req, id });
     });
+    this.inFlight.add(p);
+    const settled = (): void => void this.inFlight.delete(p);
+    p.then(settled, settled);
+    return p;
   }
 
+  /**
+   * Lets the requests in flight finish (at most one step or session load), then ends the thread:
+   * terminating a worker inside an onnxruntime call aborts the whole process.
+   */
   async close(): Promise<void> {
     this.closing = true;
+    await Promise.allSettled([...this.inFlight]);
     await this.worker.terminate();
   }
 }
