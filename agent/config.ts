@@ -39,7 +39,7 @@ export interface AgentConfig extends BrokerConnection {
   readonly threads: number;
   /**
    * ort only: worker threads each training batch is split over (learner/engine-settings.ts);
-   * 0 = auto: one per core and per 512 MB of memory, up to 4 (the agent has its board to itself).
+   * 0 = auto: 1 (AUTO_TRAIN_THREADS).
    */
   readonly trainThreads: number;
   /** ort only: execution provider; 'auto' = CUDA when available, else CPU. */

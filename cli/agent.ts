@@ -12,8 +12,7 @@ import { isTinyProtoError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import { flagHelp, parseFlags, type FlagTable } from './flags.ts';
 import { pct } from '../common/table.ts';
-import { availableParallelism, totalmem } from 'node:os';
-import { ENGINE_HELP, autoTrainThreadsAlone, engineLabel, engineOptions } from '../learner/engine-settings.ts';
+import { ENGINE_HELP, engineLabel, engineOptions } from '../learner/engine-settings.ts';
 
 export const AGENT_FLAGS: FlagTable = {
   id: { field: 'id', type: 'string', help: `agent id = MQTT username (default ${AGENT_DEFAULTS.id}); client id {experiment}:{id}` },
@@ -36,7 +35,7 @@ export const AGENT_FLAGS: FlagTable = {
   store: { field: 'store', type: 'string', help: `SQLite file (default ${AGENT_DEFAULTS.store})` },
   engine: { field: 'engine', type: 'string', help: `ort | tfjs | auto: ${ENGINE_HELP}` },
   threads: { field: 'threads', type: 'int', help: 'ort: ONNX Runtime intra-op threads of each training session (default 0 = auto: 1, measured fastest)' },
-  'train-threads': { field: 'trainThreads', type: 'int', help: 'ort: worker threads each training batch is split over, each with its own session (default 0 = auto: one per core and 512 MB of memory, up to 4)' },
+  'train-threads': { field: 'trainThreads', type: 'int', help: 'ort: worker threads each training batch is split over, each with its own session (default 0 = auto: 1; set N on a board with N cores free for training)' },
   provider: { field: 'provider', type: 'string', help: 'ort: auto | cpu | cuda execution provider (default auto: cuda when available, else cpu)' },
   backend: { field: 'backend', type: 'string', help: 'tfjs: auto | tensorflow | wasm | cpu (default auto: tfjs-node if installed, else wasm)' },
   'allow-cpu': { field: 'allowCpu', type: 'bool', help: 'tfjs: permit the pure-JS cpu backend (default off)' },
@@ -78,7 +77,7 @@ export async function runAgent(argv: string[], out: (s: string) => void, logger:
   }
   const store = openAgentStore(config.store);
   const family = config.family ?? familyForClient(config.client);
-  const engineOpts = engineOptions(config, logger, autoTrainThreadsAlone(availableParallelism(), totalmem()));
+  const engineOpts = engineOptions(config, logger);
   const engine = await createEngine(engineOpts);
   // the agent signs what it publishes (its last will too) with its own key, kept in its store, and
   // accepts from the aggregator only what the aggregator's key signed (configured, or pinned on

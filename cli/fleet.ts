@@ -78,7 +78,7 @@ export const FLEET_FLAGS: FlagTable = {
   'deadline-ms': { field: 'roundDeadlineMs', type: 'int', help: `round deadline (default ${FLEET_DEFAULTS.roundDeadlineMs})` },
   engine: { field: 'engine', type: 'string', help: `every agent's engine, ort | tfjs | auto: ${ENGINE_HELP}` },
   threads: { field: 'threads', type: 'int', help: 'ort: intra-op threads of each training session (default 0 = auto: 1, measured fastest)' },
-  'train-threads': { field: 'trainThreads', type: 'int', help: 'ort: worker threads each agent splits a training batch over (default 0 = auto: 1, the agents share the cores)' },
+  'train-threads': { field: 'trainThreads', type: 'int', help: 'ort: worker threads each agent splits a training batch over (default 0 = auto: 1)' },
   provider: { field: 'provider', type: 'string', help: 'ort: auto | cpu | cuda execution provider (default auto: cuda when available, else cpu)' },
   backend: { field: 'backend', type: 'string', help: 'tfjs: backend auto | tensorflow | wasm (default auto: tfjs-node if installed, else wasm)' },
   dashboard: { field: 'dashboardPort', type: 'int', help: 'live web dashboard on http://127.0.0.1:PORT/ (0 = any free port; no auth; default none)' },

@@ -53,7 +53,7 @@ ${EXPERIMENT_FILE_HELP}
   --workers N             worker threads (0 = one per core)        (default ${SIM_DEFAULTS.workers})
   --engine E              ort | tfjs | auto: ${ENGINE_HELP}
   --threads N             ort: ONNX Runtime intra-op threads of each training session (default 0 = auto: 1, measured fastest)
-  --train-threads N       ort: worker threads each client's training batch is split over (default 0 = auto: 1, the workers share the cores)
+  --train-threads N       ort: worker threads each client's training batch is split over (default 0 = auto: 1)
   --provider P            ort: auto | cpu | cuda execution provider (default auto: cuda when available, else cpu)
   --backend B             tfjs: auto | tensorflow | wasm | cpu     (default auto: tfjs-node if installed, else wasm)
   --allow-cpu             tfjs: permit the pure-JS cpu backend (under 1 image/s; debugging only; default off)

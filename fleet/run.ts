@@ -60,8 +60,8 @@ export interface FleetOptions {
    */
   readonly threads?: number;
   /**
-   * ort: training worker threads of each agent (learner/engine-settings.ts); 0/absent = 1, since
-   * the agents share this machine's cores.
+   * ort: training worker threads of each agent (learner/engine-settings.ts); 0/absent = auto
+   * (AUTO_TRAIN_THREADS = 1).
    */
   readonly trainThreads?: number;
   /** ort: execution provider of every agent (absent = the agent's default, auto). */
@@ -307,7 +307,7 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
         '--client', String(i), '--clients', String(opts.agents), '--alpha', String(opts.alpha), '--seed', String(opts.seed),
         '--samples-per-client', opts.samplesPerClient === null ? 'all' : String(opts.samplesPerClient),
         '--feature-dim', String(opts.featureDim), '--store', join(dir, `${id}.db`), '--family', familyForClient(i, families),
-        '--engine', opts.engine ?? 'auto', '--threads', String(agentThreads), '--train-threads', String(trainThreadsPerEngine(opts.trainThreads, 1)), '--backend', opts.backend,
+        '--engine', opts.engine ?? 'auto', '--threads', String(agentThreads), '--train-threads', String(trainThreadsPerEngine(opts.trainThreads)), '--backend', opts.backend,
         ...(opts.provider !== undefined ? ['--provider', opts.provider] : []),
         ...(opts.dataDir ? ['--data', opts.dataDir] : []),
         ...(opts.caFile ? ['--ca', opts.caFile] : []),

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AUTO_ORT_THREADS, autoTrainThreadsAlone, engineLabel, trainThreadsPerEngine, engineOptions, threadsPerEngine, validateEngineSettings, type EngineSettings } from './engine-settings.ts';
+import { AUTO_ORT_THREADS, AUTO_TRAIN_THREADS, engineLabel, trainThreadsPerEngine, engineOptions, threadsPerEngine, validateEngineSettings, type EngineSettings } from './engine-settings.ts';
 
 const base: EngineSettings = { engine: 'auto', backend: 'auto', allowCpu: false, threads: 0, provider: 'auto' };
 
@@ -13,8 +13,8 @@ test('threadsPerEngine: a set value wins; 0 is auto, one thread', () => {
 
 test('engineOptions passes every field, threads 0 as the auto value', () => {
   assert.deepEqual(engineOptions(base), { engine: 'auto', backend: 'auto', allowCpu: false, provider: 'auto', threads: AUTO_ORT_THREADS, trainThreads: 1 });
-  assert.equal(engineOptions({ ...base, trainThreads: 0 }, undefined, 4).trainThreads, 4);
-  assert.equal(engineOptions({ ...base, trainThreads: 3 }, undefined, 4).trainThreads, 3);
+  assert.equal(engineOptions({ ...base, trainThreads: 0 }).trainThreads, AUTO_TRAIN_THREADS);
+  assert.equal(engineOptions({ ...base, trainThreads: 3 }).trainThreads, 3);
   const o = engineOptions({ ...base, engine: 'ort', threads: 3, provider: 'cpu' });
   assert.equal(o.threads, 3);
   assert.equal(o.engine, 'ort');
@@ -22,16 +22,11 @@ test('engineOptions passes every field, threads 0 as the auto value', () => {
   assert.equal(engineOptions(base).logger, undefined);
 });
 
-test('trainThreadsPerEngine: a set value wins; 0 or absent is the caller\'s auto; alone = one per core up to 4', () => {
-  assert.equal(trainThreadsPerEngine(2, 4), 2);
-  assert.equal(trainThreadsPerEngine(0, 4), 4);
-  assert.equal(trainThreadsPerEngine(undefined, 0), 1);
-  assert.deepEqual([1, 2, 4, 8].map((c) => autoTrainThreadsAlone(c)), [1, 2, 4, 4]);
-  const MB = 2 ** 20;
-  assert.equal(autoTrainThreadsAlone(4, 512 * MB), 1); // Pi Zero 2 W
-  assert.equal(autoTrainThreadsAlone(4, 1024 * MB), 2); // Pi 3
-  assert.equal(autoTrainThreadsAlone(4, 4096 * MB), 4); // Pi 4 / Pi 5
-  assert.equal(autoTrainThreadsAlone(4, 300 * MB), 1);
+test('trainThreadsPerEngine: a set value wins; 0 or absent is auto, one thread', () => {
+  assert.equal(trainThreadsPerEngine(2), 2);
+  assert.equal(trainThreadsPerEngine(0), AUTO_TRAIN_THREADS);
+  assert.equal(trainThreadsPerEngine(undefined), AUTO_TRAIN_THREADS);
+  assert.equal(AUTO_TRAIN_THREADS, 1);
 });
 
 test('engineLabel names engine and backend', () => {

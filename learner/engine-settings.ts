@@ -38,7 +38,7 @@ export interface EngineSettings {
   /**
    * ort only: worker threads each batch is split over (data-parallel training with per-part
    * batch norm, models/ort/parallel.ts), each running a session of `threads` intra-op threads;
-   * 0 or absent = auto (see trainThreadsPerEngine). Ignored by tfjs.
+   * 0 or absent = auto (AUTO_TRAIN_THREADS). Ignored by tfjs.
    */
   readonly trainThreads?: number;
 }
@@ -76,41 +76,28 @@ export function threadsPerEngine(threads: number): number {
 }
 
 /**
- * Training worker threads of an engine: `trainThreads` when set (> 0), else `auto`, which the
- * caller states because it depends on what else shares the cores: an agent alone on its board
- * takes every core (AUTO_TRAIN_THREADS_ALONE), while a simulation's workers or a fleet's agents on
- * one host already use the cores and keep one each.
+ * Training worker threads when none are asked for (trainThreads 0 = auto): one. Measured on this
+ * project's 2-vCPU machine (README, "Every core"), two data-parallel workers trained ResNet-8 at
+ * batch 32 at 0.8-0.9x one session in one quiet run and 0.57-1.9x in loaded ones: synchronous
+ * data-parallel steps wait for the slower part, so a second core that is not free costs more than
+ * it gives. On a board with N cores free for training, `--train-threads N` uses them.
  */
-export function trainThreadsPerEngine(trainThreads: number | undefined, auto: number): number {
-  return trainThreads !== undefined && trainThreads > 0 ? trainThreads : Math.max(1, auto);
+export const AUTO_TRAIN_THREADS = 1;
+
+/** The training worker threads an engine gets: `trainThreads` when set (> 0), else AUTO_TRAIN_THREADS. */
+export function trainThreadsPerEngine(trainThreads: number | undefined): number {
+  return trainThreads !== undefined && trainThreads > 0 ? trainThreads : AUTO_TRAIN_THREADS;
 }
 
-/** Memory per training thread that `autoTrainThreadsAlone` budgets (bench:memory: about 35-70 MB RSS each). */
-export const MEMORY_PER_TRAIN_THREAD = 512 * 2 ** 20;
-
-/**
- * `trainThreads` auto for a process that has the machine to itself (the agent on its board): one
- * per core, up to 4, and one per 512 MB of memory (each training thread's session and arena cost
- * RSS: `npm run bench:memory`), so a 512 MB Pi Zero 2 W trains on one thread, a 1 GB Pi 3 on two
- * and a Pi 4 / Pi 5 on four. Measured with `npm run bench:train` / `bench:memory` (README): on 2
- * cores, two workers trained ResNet-8 at batch 32 about 1.8-1.9x as fast as one session.
- */
-export function autoTrainThreadsAlone(cores: number, totalMemoryBytes = Number.POSITIVE_INFINITY): number {
-  return Math.max(1, Math.min(4, cores, Math.floor(totalMemoryBytes / MEMORY_PER_TRAIN_THREAD)));
-}
-
-/**
- * `createEngine` options for these settings (threads 0 = auto, see AUTO_ORT_THREADS;
- * trainThreads 0 = `autoTrainThreads`, 1 unless given).
- */
-export function engineOptions(s: EngineSettings, logger?: Logger, autoTrainThreads = 1): CreateEngineOptions {
+/** `createEngine` options for these settings (threads and trainThreads 0 = auto: AUTO_ORT_THREADS, AUTO_TRAIN_THREADS). */
+export function engineOptions(s: EngineSettings, logger?: Logger): CreateEngineOptions {
   return {
     engine: s.engine,
     backend: s.backend,
     allowCpu: s.allowCpu,
     provider: s.provider,
     threads: threadsPerEngine(s.threads),
-    trainThreads: trainThreadsPerEngine(s.trainThreads, autoTrainThreads),
+    trainThreads: trainThreadsPerEngine(s.trainThreads),
     ...(logger !== undefined ? { logger } : {}),
   };
 }

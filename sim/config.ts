@@ -41,7 +41,7 @@ export interface SimConfig extends SimSetup {
   readonly threads: number;
   /**
    * ort only: worker threads each client's training batch is split over (learner/engine-settings.ts);
-   * 0 = auto: 1, since the simulation's workers already share the cores.
+   * 0 = auto: 1 (AUTO_TRAIN_THREADS).
    */
   readonly trainThreads: number;
   /** ort only: execution provider; 'auto' = CUDA when available, else CPU. */
