@@ -41,6 +41,7 @@ export const AGENT_KEYS: Readonly<Record<string, keyof AgentConfig>> = Object.fr
   store: 'store',
   engine: 'engine',
   threads: 'threads',
+  'train-threads': 'trainThreads',
   provider: 'provider',
   backend: 'backend',
   'allow-cpu': 'allowCpu',

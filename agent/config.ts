@@ -53,6 +53,11 @@ export interface AgentConfig extends BrokerConnection {
   readonly engine: EngineChoice;
   /** ort only: ONNX Runtime intra-op threads; 0 = auto (1 thread, learner/engine-settings.ts). */
   readonly threads: number;
+  /**
+   * ort only: worker threads each training batch is split over (learner/engine-settings.ts);
+   * 0 = auto: 1 (AUTO_TRAIN_THREADS).
+   */
+  readonly trainThreads: number;
   /** ort only: execution provider; 'auto' = CUDA when available, else CPU. */
   readonly provider: OrtProviderChoice;
   /** tfjs only: the TensorFlow.js backend; auto picks tfjs-node when installed, else wasm. */
@@ -99,6 +104,7 @@ export const AGENT_DEFAULTS: AgentConfig = Object.freeze({
   store: 'tinyproto-agent.db',
   engine: 'auto',
   threads: 0,
+  trainThreads: 0,
   provider: 'auto',
   backend: 'auto',
   allowCpu: false,
@@ -116,7 +122,7 @@ export function envName(field: string): string {
   return 'TINYPROTO_' + field.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
 }
 
-const NUMERIC: readonly (keyof AgentConfig)[] = ['client', 'clients', 'alpha', 'seed', 'samplesPerClient', 'featureDim', 'threads', 'reconnectMinMs', 'reconnectMaxMs', 'resendAfterMs', 'silenceWarnMs', 'catchUpMs'];
+const NUMERIC: readonly (keyof AgentConfig)[] = ['client', 'clients', 'alpha', 'seed', 'samplesPerClient', 'featureDim', 'threads', 'trainThreads', 'reconnectMinMs', 'reconnectMaxMs', 'resendAfterMs', 'silenceWarnMs', 'catchUpMs'];
 
 /** Converts string values (environment, flags) to the field's type. */
 export function coerceAgentField(field: keyof AgentConfig, value: string): unknown {

@@ -95,6 +95,8 @@ export async function startExperimentAgent(config: AgentConfig, opts: Experiment
         (stopped ??= (async () => {
           await a.stop();
           await t.close();
+          // the engine's training worker threads, if any
+          await engine.close?.();
           store.close();
         })()),
     };

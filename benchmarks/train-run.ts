@@ -5,7 +5,7 @@
  * one JSON line.
  *
  *   tsx benchmarks/train-run.ts --engine ort|tfjs --family resnet8 --input 28x28x1 --batch 64
- *                               --mode train|infer [--seconds 6] [--threads 0]
+ *                               --mode train|infer [--seconds 6] [--threads 0] [--train-threads 1]
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -23,6 +23,7 @@ const { values } = parseArgs({
     mode: { type: 'string', default: 'train' },
     seconds: { type: 'string', default: '6' },
     threads: { type: 'string', default: '0' },
+    'train-threads': { type: 'string', default: '1' },
   },
 });
 
@@ -43,7 +44,8 @@ async function main(): Promise<void> {
   const mode = values.mode === 'infer' ? 'infer' : 'train';
   const threads = Number(values.threads);
   // threads 0: onnxruntime's own default (one per core); the engine's default would be 1
-  const engine = await createEngine({ engine: values.engine as EngineChoice, backend: 'auto', threads });
+  const trainThreads = Number(values['train-threads']);
+  const engine = await createEngine({ engine: values.engine as EngineChoice, backend: 'auto', threads, trainThreads });
   const K = SETUP_DEFAULTS.numClasses;
   const d = SETUP_DEFAULTS.featureDim;
   const model = engine.createModel({ family: family as Family, inputShape: [h, w, c], featureDim: d, numClasses: K, seed: 1 });
@@ -62,9 +64,11 @@ async function main(): Promise<void> {
   };
   await step(); // warm-up: session creation, first allocations
   let images = 0;
+  const cpu0 = process.cpuUsage(); // this process, every thread (the training workers too)
   const t0 = performance.now();
   while (performance.now() - t0 < seconds * 1000) images += await step();
   const elapsed = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   const ortVersion = engine.name === 'ort' ? await (await import('../models/ort/runtime.ts')).ortVersion() : undefined;
   const out = {
     engine: engine.name,
@@ -74,7 +78,11 @@ async function main(): Promise<void> {
     input: values.input,
     batch,
     mode,
+    threads,
+    trainThreads,
     imagesPerSecond: images / elapsed,
+    // CPU time per image: what the work costs whatever else runs on the machine
+    cpuMsPerImage: (cpu.user + cpu.system) / 1000 / images,
     images,
     seconds: elapsed,
     peakRssBytes: peakRssBytes(),
@@ -83,6 +91,7 @@ async function main(): Promise<void> {
   };
   process.stdout.write(JSON.stringify(out) + '\n');
   model.dispose();
+  await (engine as { close?: () => Promise<void> }).close?.();
 }
 
 main().catch((e: unknown) => {

@@ -2,12 +2,17 @@
  * `npm run bench:train`: training and inference speed and peak memory of the training engines,
  * each backbone at 28x28x1 and 32x32x3, batch 32 and 64:
  *
- * - ort: this project's ONNX Runtime engine (models/ort), onnxruntime's default intra-op threads
- *   (one per core); ort1: the same with one thread;
+ * - ort1: this project's ONNX Runtime engine (models/ort) on one core (one session, one thread);
+ * - ortN: the same on every core, data-parallel (--train-threads = cores: each batch split over
+ *   one worker thread per core, models/ort/parallel.ts); training only;
+ * - ort: one session with onnxruntime's default intra-op threads (one per core);
  * - tfjs: the TensorFlow.js engine (tfjs-node when installed, else wasm, single-threaded);
- * - pytorch: the same networks in PyTorch (benchmarks/train_torch.py), when Debian's
- *   python3-torch is installed (this benchmark installs nothing; it says when PyTorch is absent),
- *   with as many threads as there are cores.
+ * - pytorch1 / pytorch: the same networks in PyTorch (benchmarks/train_torch.py) with one thread
+ *   and with as many threads as there are cores (torch.set_num_threads), when Debian's
+ *   python3-torch is installed (this benchmark installs nothing; it says when PyTorch is absent).
+ *
+ * The CPU's model and vector extensions (avx512f, avx2, fma, asimd) are printed with the results
+ * and stored in the JSON: the engines' relative speed depends on them.
  *
  * Every measurement runs in its own process (peak RSS = that process's VmHWM / ru_maxrss): the
  * engine's real trainEpoch / embed path on random data, the same loss (CE + 10 x prototype MSE),
@@ -30,11 +35,12 @@ import { markdownTable, textTable } from '../common/table.ts';
 import { writeBenchmarkResults } from './readme-block.ts';
 import { loadRun } from '../report/load.ts';
 import { SETUP_DEFAULTS } from '../method/experiment.ts';
+import { cpuInfo, cpuLine } from './cpu-info.ts';
 
 const { values } = parseArgs({
   options: {
     seconds: { type: 'string', default: '3' },
-    engines: { type: 'string', default: 'ort,ort1,tfjs,pytorch' },
+    engines: { type: 'string', default: 'ort1,ortN,ort,tfjs,pytorch1,pytorch' },
     families: { type: 'string', default: FAMILIES.join(',') },
     inputs: { type: 'string', default: '28x28x1,32x32x3' },
     batches: { type: 'string', default: '32,64' },
@@ -77,12 +83,22 @@ function torchStatus(): { ok: true; version: string } | { ok: false; reason: str
   return { ok: false, reason: `PyTorch is not installed for ${PYTHON} (Debian: apt-get install python3-torch); the PyTorch columns are empty` };
 }
 
+const CORES = cpus().length;
+
+/** The command of one measurement: engine ort1 / ortN / ort / tfjs / pytorch1 / pytorch. */
+function command(engine: string, family: string, input: string, batch: number, mode: string): string[] {
+  const shape = ['--family', family, '--input', input, '--batch', String(batch), '--mode', mode, '--seconds', String(seconds)];
+  if (engine === 'pytorch' || engine === 'pytorch1') return [PYTHON, 'benchmarks/train_torch.py', ...shape, '--threads', engine === 'pytorch1' ? '1' : String(CORES)];
+  const run = [process.execPath, '--import', 'tsx', 'benchmarks/train-run.ts', ...shape];
+  if (engine === 'ort1') return [...run, '--engine', 'ort', '--threads', '1', '--train-threads', '1'];
+  if (engine === 'ortN') return [...run, '--engine', 'ort', '--threads', '1', '--train-threads', String(CORES)];
+  if (engine === 'ort') return [...run, '--engine', 'ort', '--threads', '0', '--train-threads', '1'];
+  return [...run, '--engine', engine];
+}
+
 function measure(engine: string, family: string, input: string, batch: number, mode: string): Measurement {
   const base = { engine, family, input, batch, mode };
-  const args =
-    engine === 'pytorch'
-      ? [PYTHON, 'benchmarks/train_torch.py', '--family', family, '--input', input, '--batch', String(batch), '--mode', mode, '--seconds', String(seconds), '--threads', String(cpus().length)]
-      : [process.execPath, '--import', 'tsx', 'benchmarks/train-run.ts', '--engine', engine === 'ort1' ? 'ort' : engine, '--threads', engine === 'ort1' ? '1' : '0', '--family', family, '--input', input, '--batch', String(batch), '--mode', mode, '--seconds', String(seconds)];
+  const args = command(engine, family, input, batch, mode);
   const r = spawnSync(args[0]!, args.slice(1), { encoding: 'utf8', timeout: (seconds * 4 + 120) * 1000 });
   const j = lastJsonLine(r.stdout ?? '');
   if (j === null || typeof j['imagesPerSecond'] !== 'number') {
@@ -125,6 +141,8 @@ const ratio = (a: number | null, b: number | null): string => (a === null || b =
 
 async function main(): Promise<void> {
   const t0 = performance.now();
+  const cpu = cpuInfo();
+  process.stderr.write(`bench:train: CPU ${cpuLine(cpu)}\n`);
   const torch = engines.includes('pytorch') ? torchStatus() : { ok: false as const, reason: 'not requested' };
   if (!torch.ok && engines.includes('pytorch')) process.stderr.write(`bench:train: ${torch.reason}\n`);
   const results: Measurement[] = [];
@@ -135,8 +153,8 @@ async function main(): Promise<void> {
         for (const batch of values.batches!.split(',').map(Number)) {
           const m: Record<string, Measurement> = {};
           for (const engine of engines) {
-            if (engine === 'pytorch' && !torch.ok) continue;
-            if (engine === 'ort1' && mode === 'infer') continue; // the thread comparison is for training
+            if (engine.startsWith('pytorch') && !torch.ok) continue;
+            if (engine === 'ortN' && mode === 'infer') continue; // data-parallel is a training path
             const r = measure(engine, family, input, batch, mode);
             m[engine] = r;
             results.push(r);
@@ -144,18 +162,33 @@ async function main(): Promise<void> {
           }
           const v = (e: string): number | null => m[e]?.imagesPerSecond ?? null;
           const rss = (e: string): number | null => m[e]?.peakRssBytes ?? null;
-          const best = (): number | null => Math.max(v('ort') ?? 0, v('ort1') ?? 0) || null;
-          rows.push([mode, family, input, String(batch), ips(v('ort')), ips(v('ort1')), ips(v('tfjs')), ips(v('pytorch')), ratio(best(), v('pytorch')), ratio(best(), v('tfjs')), mb(rss('ort')), mb(rss('tfjs')), mb(rss('pytorch'))]);
+          // all cores: the faster of data-parallel workers and one session's intra-op threads
+          const allCores = (): number | null => Math.max(v('ortN') ?? 0, v('ort') ?? 0) || null;
+          const best = (): number | null => Math.max(allCores() ?? 0, v('ort1') ?? 0) || null;
+          rows.push([
+            mode, family, input, String(batch),
+            ips(v('ort1')), ips(v('pytorch1')), ratio(v('ort1'), v('pytorch1')),
+            ips(v('ortN')), ips(v('ort')), ips(v('pytorch')), ratio(allCores(), v('pytorch')),
+            ips(v('tfjs')), ratio(best(), v('tfjs')),
+            mb(rss('ort1')), mb(rss('ortN')), mb(rss('pytorch')),
+          ]);
         }
       }
     }
   }
   const agent = values['no-agent'] ? null : agentPeakRss();
-  const header = ['mode', 'family', 'input', 'batch', `ORT img/s (${cpus().length} thr)`, 'ORT img/s (1 thr)', 'tfjs img/s', 'PyTorch img/s', 'best ORT / PyTorch', 'best ORT / tfjs', 'ORT MB', 'tfjs MB', 'PyTorch MB'];
+  const N = CORES;
+  const header = [
+    'mode', 'family', 'input', 'batch',
+    'ORT 1 core', 'PyTorch 1 thr', 'ORT / PyTorch (1 core)',
+    `ORT ${N} workers`, `ORT ${N} intra-op thr`, `PyTorch ${N} thr`, `best ORT / PyTorch (${N} cores)`,
+    'tfjs', 'best ORT / tfjs',
+    'ORT 1 core MB', `ORT ${N} workers MB`, `PyTorch ${N} thr MB`,
+  ];
   const tfjsBackend = results.find((r) => r.engine === 'tfjs' && r.detail !== undefined)?.detail?.['backend'] ?? 'n/a';
   const notes = [
-    `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}; ${seconds} s per measurement after a warm-up pass, each in its own process; peak RSS of that process.`,
-    `ORT: onnxruntime-node ${String(results.find((r) => r.engine === 'ort' && r.detail !== undefined)?.detail?.['ortVersion'] ?? '')}, default intra-op threads (one per core) and one thread; tfjs: backend ${String(tfjsBackend)}; PyTorch: ${torch.ok ? `${torch.version}, ${cpus().length} threads` : torch.reason}.`,
+    `CPU: ${cpuLine(cpu)}; Node ${process.version}; ${seconds} s per measurement after a warm-up pass, each in its own process; images/s; peak RSS of that process.`,
+    `ORT: onnxruntime-node ${String(results.find((r) => r.engine.startsWith('ort') && r.detail !== undefined)?.detail?.['ortVersion'] ?? '')}: 1 core = one session, one thread; ${N} workers = data-parallel over ${N} worker threads (\`--train-threads ${N}\`, per-part batch norm, models/ort/parallel.ts), one thread each; ${N} intra-op thr = one session, onnxruntime's default threads. tfjs: backend ${String(tfjsBackend)}. PyTorch: ${torch.ok ? `${torch.version}, torch.set_num_threads(1) and (${N})` : torch.reason}.`,
     `Training = the engine's trainEpoch (CE + ${SETUP_DEFAULTS.lambda} x prototype MSE, plain SGD lr ${SETUP_DEFAULTS.lr}, batch-norm statistics updated); inference = embed (features and logits, eval mode).`,
   ];
   if (agent !== null) {
@@ -167,7 +200,7 @@ async function main(): Promise<void> {
   }
   const md = [markdownTable(header, rows), '', ...notes.map((n) => `- ${n}`)].join('\n');
   process.stdout.write(textTable(header, rows) + '\n\n' + notes.join('\n') + '\n');
-  const json = { benchmark: 'train', date: new Date().toISOString(), seconds, cores: cpus().length, cpu: cpus()[0]?.model, node: process.version, torch, results, agent, minutes: (performance.now() - t0) / 60000 };
+  const json = { benchmark: 'train', date: new Date().toISOString(), seconds, cores: CORES, cpu: cpu.model, vectorExtensions: cpu.vector, simd: cpu.simd, node: process.version, torch, results, agent, minutes: (performance.now() - t0) / 60000 };
   const updated = writeBenchmarkResults(values.out!, 'train', 'bench:train', md, json);
   process.stderr.write(`bench:train: ${((performance.now() - t0) / 60000).toFixed(1)} min; results in ${values.out}/train.json${updated ? ' and README.md' : ''}\n`);
 }

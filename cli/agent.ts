@@ -12,7 +12,7 @@ import { connectionFailureLine } from '../mqtt/failures.ts';
 import { isTinyProtoError, type TinyProtoError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import { flagHelp, parseFlags, type FlagSpec, type FlagTable } from './flags.ts';
-import { ENGINE_HELP, engineLabel } from '../learner/engine-settings.ts';
+import { ENGINE_HELP, engineLabel, engineOptions } from '../learner/engine-settings.ts';
 
 type FlagDoc = Omit<FlagSpec, 'field'>;
 /** Help and type of each flag; the flag names are the config file's keys (agent/config-file.ts AGENT_KEYS). */
@@ -42,7 +42,8 @@ const FLAG_DOCS: Readonly<Record<string, FlagDoc>> = {
   'feature-dim': { type: 'int', help: `d, must match the experiment (default ${AGENT_DEFAULTS.featureDim}; --fleet: as announced)` },
   store: { type: 'string', help: `SQLite file (default ${AGENT_DEFAULTS.store}; --fleet: {state-dir}/{experiment}.db)` },
   engine: { type: 'string', help: `ort | tfjs | auto: ${ENGINE_HELP}` },
-  threads: { type: 'int', help: 'ort: ONNX Runtime intra-op threads (default 0 = auto: 1, measured fastest)' },
+  threads: { type: 'int', help: 'ort: ONNX Runtime intra-op threads of each training session (default 0 = auto: 1, measured fastest)' },
+  'train-threads': { type: 'int', help: 'ort: worker threads each training batch is split over, each with its own session (default 0 = auto: 1; set N on a board with N cores free for training)' },
   provider: { type: 'string', help: 'ort: auto | cpu | cuda execution provider (default auto: cuda when available, else cpu)' },
   backend: { type: 'string', help: 'tfjs: auto | tensorflow | wasm | cpu (default auto: tfjs-node if installed, else wasm)' },
   'allow-cpu': { type: 'bool', help: 'tfjs: permit the pure-JS cpu backend (default off)' },
@@ -83,6 +84,11 @@ export function agentConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): { c
   if (extra['help']) return { config: AGENT_DEFAULTS, help: true, mode: 'single' };
   const { config, mode } = loadAgentConfig({ file: typeof extra['config'] === 'string' ? extra['config'] : null, env, flags: fields as Partial<AgentConfig> });
   return { config, help: false, mode };
+}
+
+/** e.g. "2 training threads x 1 intra-op thread". */
+export function ortThreadsText(threads: number, trainThreads: number): string {
+  return `${trainThreads} training thread${trainThreads === 1 ? '' : 's'} x ${threads} intra-op thread${threads === 1 ? '' : 's'}`;
 }
 
 /** Prints a session's connection failures when their cause changes, and the reconnection after one. */
@@ -131,7 +137,8 @@ async function runSingleAgent(config: AgentConfig, out: (s: string) => void, log
   const tag = `[${config.id}]`;
   const run = await startExperimentAgent(config, { logger, out });
   const { transport } = run;
-  out(`${tag} engine ${engineLabel(run.engine)}${run.engine.name === 'ort' && config.threads > 0 ? ` (${config.threads} threads)` : ''}`);
+  const engineOpts = engineOptions(config, logger);
+  out(`${tag} engine ${engineLabel(run.engine)}${run.engine.name === 'ort' ? ` (${ortThreadsText(engineOpts.threads ?? 1, engineOpts.trainThreads ?? 1)})` : ''}`);
   const signal = untilSignal(() => run.stop());
   printConnection(transport, tag, config.broker, out);
   try {

@@ -17,6 +17,10 @@ test('simulate: --engine, --threads, --provider reach the config; defaults auto 
   assertConfigError(() => parseSimulateArgs(['--provider', 'rocm']), /invalid provider: must be one of auto, cpu, cuda/);
   assert.match(SIMULATE_HELP, /--engine E .*auto \(default\) = ort: ONNX Runtime; tfjs = TensorFlow\.js \(tfjs-node when installed, else wasm\)/);
   assert.match(SIMULATE_HELP, /--threads N/);
+  assert.equal(d.trainThreads, 0);
+  assert.equal(parseSimulateArgs(['--train-threads', '2']).config.trainThreads, 2);
+  assertConfigError(() => parseSimulateArgs(['--train-threads=-1']), /invalid trainThreads/);
+  assert.match(SIMULATE_HELP, /--train-threads N/);
   assert.match(SIMULATE_HELP, /--provider P/);
 });
 
@@ -34,6 +38,11 @@ test('agent: --engine, --threads, --provider, over the environment', () => {
   assertConfigError(() => agentConfigFromArgs(['--engine', 'onnx'], {}), /invalid engine/);
   assertConfigError(() => agentConfigFromArgs(['--threads', '1.5'], {}), /--threads expects an integer/);
   assert.match(AGENT_HELP, /--engine V +ort \| tfjs \| auto: auto \(default\) = ort: ONNX Runtime/);
+  assert.equal(agentConfigFromArgs([], {}).config.trainThreads, 0);
+  assert.equal(agentConfigFromArgs(['--train-threads', '2'], { TINYPROTO_TRAIN_THREADS: '4' }).config.trainThreads, 2);
+  assert.equal(agentConfigFromArgs([], { TINYPROTO_TRAIN_THREADS: '4' }).config.trainThreads, 4);
+  assertConfigError(() => agentConfigFromArgs(['--train-threads=-1'], {}), /invalid trainThreads/);
+  assert.match(AGENT_HELP, /--train-threads V +ort: worker threads each training batch is split over/);
 });
 
 test('fleet: --engine, --threads, --provider are validated and kept for the agents', () => {
@@ -46,4 +55,8 @@ test('fleet: --engine, --threads, --provider are validated and kept for the agen
   assertConfigError(() => fleetOptions(['--provider', 'gpu']), /invalid provider/);
   assertConfigError(() => fleetOptions(['--backend', 'cpu']), /cpu backend trains at under 1 image\/s/);
   assert.match(FLEET_HELP, /--engine V/);
+  assert.equal(d.trainThreads, 0);
+  assert.equal(fleetOptions(['--train-threads', '2']).options.trainThreads, 2);
+  assertConfigError(() => fleetOptions(['--train-threads=-1']), /invalid trainThreads/);
+  assert.match(FLEET_HELP, /--train-threads V/);
 });

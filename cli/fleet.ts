@@ -36,6 +36,7 @@ const FLEET_DEFAULTS = Object.freeze({
   roundDeadlineMs: EXPERIMENT_DEFAULTS.roundDeadlineMs,
   engine: 'auto' as NonNullable<FleetOptions['engine']>,
   threads: 0,
+  trainThreads: 0,
   provider: 'auto' as NonNullable<FleetOptions['provider']>,
   backend: 'auto' as FleetOptions['backend'],
   dashboardPort: null as number | null,
@@ -78,7 +79,8 @@ export const FLEET_FLAGS: FlagTable = {
   ca: { field: 'caFile', type: 'string', help: 'CA certificate for mqtts:// brokers (default none)' },
   'deadline-ms': { field: 'roundDeadlineMs', type: 'int', help: `round deadline (default ${FLEET_DEFAULTS.roundDeadlineMs})` },
   engine: { field: 'engine', type: 'string', help: `every agent's engine, ort | tfjs | auto: ${ENGINE_HELP}` },
-  threads: { field: 'threads', type: 'int', help: 'ort: intra-op threads per agent (default 0 = auto: 1, measured fastest)' },
+  threads: { field: 'threads', type: 'int', help: 'ort: intra-op threads of each training session (default 0 = auto: 1, measured fastest)' },
+  'train-threads': { field: 'trainThreads', type: 'int', help: 'ort: worker threads each agent splits a training batch over (default 0 = auto: 1)' },
   provider: { field: 'provider', type: 'string', help: 'ort: auto | cpu | cuda execution provider (default auto: cuda when available, else cpu)' },
   backend: { field: 'backend', type: 'string', help: 'tfjs: backend auto | tensorflow | wasm (default auto: tfjs-node if installed, else wasm)' },
   dashboard: { field: 'dashboardPort', type: 'int', help: 'live web dashboard on http://127.0.0.1:PORT/ (0 = any free port; no auth; default none)' },
@@ -118,7 +120,7 @@ export function fleetOptions(argv: string[], now = new Date()): { options: Fleet
   checkSetup({ method: o.method, alpha: o.alpha, seed: o.seed, featureDim: o.featureDim, ratio: o.ratio, valueType: o.valueType });
   for (const f of o.families ?? []) if (!FAMILIES.includes(f)) throw new TinyProtoError('E_CONFIG', `unknown family ${f}; known: ${FAMILIES.join(', ')}`);
   validateEngineSettings(
-    { engine: o.engine ?? 'auto', threads: o.threads ?? 0, provider: o.provider ?? 'auto', backend: o.backend, allowCpu: false },
+    { engine: o.engine ?? 'auto', threads: o.threads ?? 0, trainThreads: o.trainThreads ?? 0, provider: o.provider ?? 'auto', backend: o.backend, allowCpu: false },
     'run the agents yourself with --allow-cpu',
   );
   assertValidId('experiment', o.experiment);

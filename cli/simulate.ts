@@ -56,7 +56,8 @@ ${EXPERIMENT_FILE_HELP}
   --families LIST         backbones assigned by client id mod count (default ${SIM_DEFAULTS.families.join(',')})
   --workers N             worker threads (0 = one per core)        (default ${SIM_DEFAULTS.workers})
   --engine E              ort | tfjs | auto: ${ENGINE_HELP}
-  --threads N             ort: ONNX Runtime intra-op threads per worker (default 0 = auto: 1, measured fastest)
+  --threads N             ort: ONNX Runtime intra-op threads of each training session (default 0 = auto: 1, measured fastest)
+  --train-threads N       ort: worker threads each client's training batch is split over (default 0 = auto: 1)
   --provider P            ort: auto | cpu | cuda execution provider (default auto: cuda when available, else cpu)
   --backend B             tfjs: auto | tensorflow | wasm | cpu     (default auto: tfjs-node if installed, else wasm)
   --allow-cpu             tfjs: permit the pure-JS cpu backend (under 1 image/s; debugging only; default off)
@@ -104,6 +105,7 @@ export function parseSimulateArgs(argv: string[]): { config: SimConfig; json?: s
       workers: { type: 'string' },
       engine: { type: 'string' },
       threads: { type: 'string' },
+      'train-threads': { type: 'string' },
       provider: { type: 'string' },
       backend: { type: 'string' },
       'allow-cpu': { type: 'boolean' },
@@ -145,6 +147,7 @@ export function parseSimulateArgs(argv: string[]): { config: SimConfig; json?: s
     workers: flagInt('workers', values.workers),
     engine: values.engine as SimConfig['engine'] | undefined,
     threads: flagInt('threads', values.threads),
+    trainThreads: flagInt('train-threads', values['train-threads']),
     provider: values.provider as SimConfig['provider'] | undefined,
     backend: values.backend as SimConfig['backend'] | undefined,
     allowCpu: values['allow-cpu'],

@@ -28,7 +28,7 @@ import { startDashboard, type Dashboard } from '../dashboard/server.ts';
 import { readAgentEvaluations, type AgentEvaluation } from './evaluations.ts';
 import { weightedAccuracy } from '../learner/eval.ts';
 import { resolveEngineName, type EngineName } from '../models/index.ts';
-import { threadsPerEngine, type EngineChoice, type OrtProviderChoice, type TfjsBackendChoice } from '../learner/engine-settings.ts';
+import { threadsPerEngine, trainThreadsPerEngine, type EngineChoice, type OrtProviderChoice, type TfjsBackendChoice } from '../learner/engine-settings.ts';
 import { FleetEmulation } from '../emulation/fleet-emulation.ts';
 
 export interface FleetOptions {
@@ -59,6 +59,11 @@ export interface FleetOptions {
    * since the agents share this machine's cores.
    */
   readonly threads?: number;
+  /**
+   * ort: training worker threads of each agent (learner/engine-settings.ts); 0/absent = auto
+   * (AUTO_TRAIN_THREADS = 1).
+   */
+  readonly trainThreads?: number;
   /** ort: execution provider of every agent (absent = the agent's default, auto). */
   readonly provider?: OrtProviderChoice;
   /** tfjs only: every agent's TensorFlow.js backend. */
@@ -302,7 +307,7 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
         '--client', String(i), '--clients', String(opts.agents), '--alpha', String(opts.alpha), '--seed', String(opts.seed),
         '--samples-per-client', opts.samplesPerClient === null ? 'all' : String(opts.samplesPerClient),
         '--feature-dim', String(opts.featureDim), '--store', join(dir, `${id}.db`), '--family', familyForClient(i, families),
-        '--engine', opts.engine ?? 'auto', '--threads', String(agentThreads), '--backend', opts.backend,
+        '--engine', opts.engine ?? 'auto', '--threads', String(agentThreads), '--train-threads', String(trainThreadsPerEngine(opts.trainThreads)), '--backend', opts.backend,
         ...(opts.provider !== undefined ? ['--provider', opts.provider] : []),
         ...(opts.dataDir ? ['--data', opts.dataDir] : []),
         ...(opts.caFile ? ['--ca', opts.caFile] : []),

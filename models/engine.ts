@@ -84,4 +84,6 @@ export interface Engine {
   readonly backend: string;
   createModel(spec: ModelSpec): LocalModel;
   memory(): EngineMemory;
+  /** Stops the engine's helper threads, if it has any (ort with trainThreads > 1). */
+  close?(): Promise<void>;
 }

@@ -43,6 +43,8 @@ export interface CreateEngineOptions {
   threads?: number;
   /** ort only: execution provider. */
   provider?: OrtProviderChoice;
+  /** ort only: data-parallel training over this many worker threads (models/ort/parallel.ts); undefined = 1. */
+  trainThreads?: number;
   logger?: Logger;
 }
 
@@ -60,6 +62,7 @@ export async function createEngine(opts: CreateEngineOptions = {}): Promise<Engi
     return OrtEngine.create({
       ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
       ...(opts.provider !== undefined ? { provider: opts.provider } : {}),
+      ...(opts.trainThreads !== undefined ? { trainThreads: opts.trainThreads } : {}),
       ...(opts.logger !== undefined ? { logger: opts.logger } : {}),
     });
   }

@@ -41,6 +41,11 @@ export interface SimConfig extends SimSetup {
    * fastest; learner/engine-settings.ts), so the workers share the cores.
    */
   readonly threads: number;
+  /**
+   * ort only: worker threads each client's training batch is split over (learner/engine-settings.ts);
+   * 0 = auto: 1 (AUTO_TRAIN_THREADS).
+   */
+  readonly trainThreads: number;
   /** ort only: execution provider; 'auto' = CUDA when available, else CPU. */
   readonly provider: OrtProviderChoice;
   /** tfjs only: the TensorFlow.js backend; auto picks tfjs-node when installed, else wasm. */
@@ -86,6 +91,7 @@ export const SIM_DEFAULTS: SimConfig = Object.freeze({
   workers: 0,
   engine: 'auto',
   threads: 0,
+  trainThreads: 0,
   provider: 'auto',
   backend: 'auto',
   allowCpu: false,

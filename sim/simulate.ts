@@ -186,6 +186,7 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
     prototypeScale: cfg.prototypeScale,
     engine: cfg.engine,
     threads,
+    trainThreads: cfg.trainThreads,
     provider: cfg.provider,
     backend: cfg.backend,
     allowCpu: cfg.allowCpu,

@@ -19,18 +19,27 @@ import { checkEmbedArgs, checkState, checkTrainArgs, epochBatches, imageSize, pr
 import { initValues } from '../init.ts';
 import { buildInferGraph, buildTrainGraph, nextName, type BuiltGraph } from './graphs.ts';
 import type { ParamDef } from '../arch/builder.ts';
+import { parallelTrainEpoch, WorkerParts, type ParallelBinding, type PartRunners } from './parallel.ts';
 import { createSession, loadOrt, resolveProvider, type Ort, type OrtProvider, type OrtSession, type OrtTensor } from './runtime.ts';
 
 export interface OrtEngineOptions {
   /** Intra-op threads per session; undefined = 1; 0 = onnxruntime's default (one per core). */
   readonly threads?: number;
   readonly provider?: 'auto' | 'cpu' | 'cuda';
+  /**
+   * Data-parallel training (parallel.ts): each batch split over this many worker threads, each
+   * with its own session of `threads` intra-op threads; undefined or 1 = the single-session path.
+   * CPU provider only.
+   */
+  readonly trainThreads?: number;
   readonly logger?: Logger;
 }
 
 /** The compiled graphs of one (family, input shape, d, K). */
 interface Compiled {
   readonly train: BuiltGraph;
+  /** The 'grads' training graph, for data-parallel training (built on first use). */
+  grads: Uint8Array | null;
   trainSession: Promise<OrtSession> | null;
   inferSession: Promise<OrtSession> | null;
 }
@@ -41,11 +50,13 @@ export class OrtEngine implements Engine {
   readonly name = 'ort';
   private readonly compiled = new Map<string, Compiled>();
   private readonly live = new Set<OrtLocalModel>();
+  private parts: WorkerParts | null = null;
 
   private constructor(
     readonly ort: Ort,
     readonly backend: OrtProvider,
     readonly threads: number,
+    readonly trainThreads: number,
     readonly logger: Logger,
   ) {}
 
@@ -54,8 +65,26 @@ export class OrtEngine implements Engine {
     // one thread unless asked: onnxruntime's intra-op parallelism did not pay on these graphs
     const threads = opts.threads ?? 1;
     if (!Number.isInteger(threads) || threads < 0) throw new TinyProtoError('E_CONFIG', `ort engine: threads must be an integer >= 0, got ${threads}`);
+    const trainThreads = opts.trainThreads ?? 1;
+    if (!Number.isInteger(trainThreads) || trainThreads < 1) throw new TinyProtoError('E_CONFIG', `ort engine: trainThreads must be an integer >= 1, got ${trainThreads}`);
     const ort = await loadOrt();
-    return new OrtEngine(ort, resolveProvider(opts.provider ?? 'auto', logger), threads, logger);
+    const provider = resolveProvider(opts.provider ?? 'auto', logger);
+    // the CUDA provider trains one session on the whole batch
+    return new OrtEngine(ort, provider, threads, provider === 'cpu' ? trainThreads : 1, logger);
+  }
+
+  /** The data-parallel workers (started on first use), or null when training is single-session. */
+  partRunners(): WorkerParts | null {
+    if (this.trainThreads <= 1) return null;
+    this.parts ??= new WorkerParts(this.trainThreads);
+    return this.parts;
+  }
+
+  /** Stops the data-parallel workers, if any (idle workers never keep the process alive). */
+  async close(): Promise<void> {
+    const p = this.parts;
+    this.parts = null;
+    await p?.close();
   }
 
   /** The shared graphs of a spec (built on first use). */
@@ -63,7 +92,7 @@ export class OrtEngine implements Engine {
     const key = specKey(spec);
     let c = this.compiled.get(key);
     if (c === undefined) {
-      c = { train: buildTrainGraph(spec, 'sgd'), trainSession: null, inferSession: null };
+      c = { train: buildTrainGraph(spec, 'sgd'), grads: null, trainSession: null, inferSession: null };
       this.compiled.set(key, c);
     }
     return c;
@@ -108,6 +137,8 @@ export class OrtLocalModel implements LocalModel {
   private readonly defs: readonly ParamDef[];
   private state = new Map<string, Float32Array>();
   private disposed = false;
+  /** The data-parallel buffers of the last epoch (parallel.ts), reused by the next. */
+  private binding: ParallelBinding | null = null;
 
   constructor(
     private readonly engine: OrtEngine,
@@ -149,6 +180,8 @@ export class OrtLocalModel implements LocalModel {
 
   async trainEpoch(x: Float32Array, y: Int32Array, opts: TrainOptions): Promise<EpochStats> {
     this.checkAlive();
+    const parts = this.engine.partRunners();
+    if (parts !== null) return this.trainEpochOn(parts, x, y, opts);
     const t0 = performance.now();
     const { useProto } = checkTrainArgs(this.spec, x, y, opts);
     const session = await this.engine.session(this.spec, 'train');
@@ -238,6 +271,23 @@ export class OrtLocalModel implements LocalModel {
     return { loss: sumLoss / k, ceLoss: sumCe / k, protoLoss: sumProto / k, samples, steps, seconds: (performance.now() - t0) / 1000 };
   }
 
+  /** Data-parallel epoch on `runners` (parallel.ts; also the tests' single-core reference). */
+  async trainEpochOn(runners: PartRunners, x: Float32Array, y: Int32Array, opts: TrainOptions): Promise<EpochStats> {
+    this.checkAlive();
+    const c = this.engine.compiledFor(this.spec);
+    c.grads ??= buildTrainGraph(this.spec, 'grads').bytes;
+    const { stats, state, binding } = await parallelTrainEpoch(
+      { spec: this.spec, defs: this.defs, state: this.state, graphKey: specKey(this.spec), graphBytes: c.grads, threads: this.engine.threads, runners, checkAlive: () => this.checkAlive() },
+      x,
+      y,
+      opts,
+      this.binding,
+    );
+    this.state = state;
+    this.binding = binding;
+    return stats;
+  }
+
   async embed(x: Float32Array, n: number, batchSize = 256): Promise<Embedding> {
     this.checkAlive();
     checkEmbedArgs(this.spec, x, n, batchSize);
@@ -278,6 +328,7 @@ export class OrtLocalModel implements LocalModel {
     if (this.disposed) return;
     this.disposed = true;
     this.state.clear();
+    this.binding = null;
     this.engine.forget(this);
   }
 }

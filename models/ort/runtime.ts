@@ -58,6 +58,8 @@ export interface SessionSettings {
   /** Intra-op threads; 0 = onnxruntime's default (one per physical core). */
   readonly threads: number;
   readonly provider: OrtProvider;
+  /** onnxruntime's own profiler: writes PREFIX_<date>.json (per-node timings) at endProfiling(). */
+  readonly profileFilePrefix?: string;
 }
 
 export async function createSession(ort: Ort, bytes: Uint8Array, s: SessionSettings): Promise<OrtSession> {
@@ -76,6 +78,7 @@ export async function createSession(ort: Ort, bytes: Uint8Array, s: SessionSetti
       // the same speed.
       enableCpuMemArena: true,
       enableMemPattern: false,
+      ...(s.profileFilePrefix !== undefined ? { enableProfiling: true, profileFilePrefix: s.profileFilePrefix } : {}),
     });
   } catch (e) {
     throw new TinyProtoError('E_BACKEND', `onnxruntime could not load a tinyproto graph: ${(e as Error).message}`);
