@@ -55,9 +55,7 @@ export class Aggregator extends RoundIntake {
   constructor(opts: AggregatorOptions) {
     super(opts, 'aggregator');
     this.relays = new Set(opts.relays ?? []);
-    for (const r of this.relays) {
-      if (this.known.has(r)) throw new TinyProtoError('E_CONFIG', `relay id "${r}" is also an agent id; relays and agents need distinct ids`);
-    }
+    for (const r of this.relays) this.assertRelayId(r);
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
   }
 

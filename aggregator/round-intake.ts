@@ -75,6 +75,11 @@ export abstract class RoundIntake extends EventEmitter {
     });
   }
 
+  /** A relay's id must not be an agent's: the two share topics and RECEIPTs (E_CONFIG). */
+  protected assertRelayId(relay: string): void {
+    if (this.known.has(relay)) throw new TinyProtoError('E_CONFIG', `relay id "${relay}" is also an agent id; relays and agents need distinct ids`);
+  }
+
   /** Values per class on the wire: s under the mask (TinyProto) or d (FedProto). */
   get valuesPerClass(): number { return this.masks?.s ?? this.config.featureDim; } // prettier-ignore
   get layout(): Layout { return this.masks ? 'sparse' : 'dense'; } // prettier-ignore

@@ -12,7 +12,7 @@ import { connectionFailureLine } from '../mqtt/failures.ts';
 import { isTinyProtoError, type TinyProtoError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import { flagHelp, parseFlags, type FlagSpec, type FlagTable } from './flags.ts';
-import { ENGINE_HELP, engineLabel, engineOptions } from '../learner/engine-settings.ts';
+import { ENGINE_HELP, engineLabel, threadsPerEngine, trainThreadsPerEngine } from '../learner/engine-settings.ts';
 
 type FlagDoc = Omit<FlagSpec, 'field'>;
 /** Help and type of each flag; the flag names are the config file's keys (agent/config-file.ts AGENT_KEYS). */
@@ -87,7 +87,7 @@ export function agentConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): { c
 }
 
 /** e.g. "2 training threads x 1 intra-op thread". */
-export function ortThreadsText(threads: number, trainThreads: number): string {
+function ortThreadsText(threads: number, trainThreads: number): string {
   return `${trainThreads} training thread${trainThreads === 1 ? '' : 's'} x ${threads} intra-op thread${threads === 1 ? '' : 's'}`;
 }
 
@@ -137,8 +137,7 @@ async function runSingleAgent(config: AgentConfig, out: (s: string) => void, log
   const tag = `[${config.id}]`;
   const run = await startExperimentAgent(config, { logger, out });
   const { transport } = run;
-  const engineOpts = engineOptions(config, logger);
-  out(`${tag} engine ${engineLabel(run.engine)}${run.engine.name === 'ort' ? ` (${ortThreadsText(engineOpts.threads ?? 1, engineOpts.trainThreads ?? 1)})` : ''}`);
+  out(`${tag} engine ${engineLabel(run.engine)}${run.engine.name === 'ort' ? ` (${ortThreadsText(threadsPerEngine(config.threads), trainThreadsPerEngine(config.trainThreads))})` : ''}`);
   const signal = untilSignal(() => run.stop());
   printConnection(transport, tag, config.broker, out);
   try {

@@ -16,6 +16,9 @@ export function averageStates(states: readonly ModelState[], weights: readonly n
   const total = weights.reduce((a, w) => a + w, 0);
   if (!(total > 0)) throw new TinyProtoError('E_CONFIG', 'fedavg: the weights sum to 0');
   const names = Object.keys(first).sort();
+  for (const [i, st] of states.entries()) {
+    if (Object.keys(st).length !== names.length) throw new TinyProtoError('E_SHAPE', `fedavg: client ${i} has ${Object.keys(st).length} tensors, client 0 has ${names.length}`);
+  }
   const out: ModelState = {};
   for (const name of names) {
     const t0 = first[name]!;
@@ -30,9 +33,6 @@ export function averageStates(states: readonly ModelState[], weights: readonly n
       for (let k = 0; k < acc.length; k++) acc[k]! += w * t.data[k]!;
     });
     out[name] = { shape: [...t0.shape], data: Float32Array.from(acc) };
-  }
-  for (const [i, st] of states.entries()) {
-    if (Object.keys(st).length !== names.length) throw new TinyProtoError('E_SHAPE', `fedavg: client ${i} has ${Object.keys(st).length} tensors, client 0 has ${names.length}`);
   }
   return out;
 }

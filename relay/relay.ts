@@ -76,7 +76,7 @@ export class Relay extends RoundIntake {
     this.signer = opts.signer ?? null;
     this.marginMs = opts.marginMs ?? 2000;
     this.resendMs = opts.resendMs ?? 2000;
-    if (this.known.has(this.relayId)) throw new TinyProtoError('E_CONFIG', `relay id "${this.relayId}" is also an agent id; relays and agents need distinct ids`);
+    this.assertRelayId(this.relayId);
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
   }
 
