@@ -50,6 +50,18 @@ export function parseExperimentFile(text: string, source: string): ExperimentFil
   };
   profile('link', resolveLinkProfile);
   profile('board', boardEmulation);
+  for (const [i, g] of (fields.groups ?? []).entries()) {
+    for (const [key, check] of [['link', resolveLinkProfile], ['board', boardEmulation]] as const) {
+      const v = g[key];
+      if (v === null) continue;
+      try {
+        check(v);
+      } catch (e) {
+        const line = lineOf(`group#${i}`, key);
+        throw new TinyProtoError('E_CONFIG', `${line === null ? source : `${source}:${line}`}: "group[${i}].${key}": ${(e as Error).message}`, { field: `group[${i}].${key}`, value: v });
+      }
+    }
+  }
   return fields;
 }
 

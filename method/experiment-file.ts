@@ -12,9 +12,12 @@
  *   [data]  dir = "..."  alpha = 0.1  samples-per-client = 300 | "all"
  *   [round] participation = 1  deadline-ms = 600000  min-uploads = 1  close-at = 8
  *   [fleet] link = "wifi-congested"  board = "rpi4b"
+ *   [[group]] name = "edge"  agents = 4  link = "wifi-weak"  board = "rpi-zero-2w"  offline = ["5-8"]  crash-upload = [3]
+ *             (method/fleet-plan.ts; one table per group of agents)
  */
 import { TinyProtoError } from '../common/errors.ts';
 import { checkSetup, type ExperimentSetup } from './experiment.ts';
+import { validateGroups, type FleetGroup } from './fleet-plan.ts';
 
 /** What an experiment file sets, as config field names; absent = not set (the command's default or flag). */
 export interface ExperimentFileFields {
@@ -42,6 +45,8 @@ export interface ExperimentFileFields {
   readonly closeAt?: number;
   readonly link?: string;
   readonly board?: string;
+  /** The fleet's agents in groups ([[group]] tables, method/fleet-plan.ts). */
+  readonly groups?: readonly FleetGroup[];
 }
 
 type Field = keyof ExperimentFileFields;
@@ -97,9 +102,15 @@ const KEYS: Readonly<Record<string, Readonly<Record<string, readonly [Field, Che
 };
 
 /** Every key a file may hold, "section.key" (for help and docs). */
-export const EXPERIMENT_FILE_KEYS: readonly string[] = Object.freeze(Object.entries(KEYS).flatMap(([s, keys]) => Object.keys(keys).map((k) => (s ? `${s}.${k}` : k))));
+export const EXPERIMENT_FILE_KEYS: readonly string[] = Object.freeze([
+  ...Object.entries(KEYS).flatMap(([s, keys]) => Object.keys(keys).map((k) => (s ? `${s}.${k}` : k))),
+  ...['name', 'agents', 'link', 'board', 'offline', 'crash-upload'].map((k) => `group.${k}`),
+]);
 
-/** Where a key is in the file's text (1-based line), when it can be found. */
+/**
+ * Where a key is in the file's text (1-based line), when it can be found. `section` may name
+ * the n-th table of an array as "group#n" (0-based).
+ */
 export type LineOf = (section: string, key: string) => number | null;
 
 /** The line of `key` under `[section]` in a TOML text, or of `"key":` in a JSON text (first occurrence after the section's name). */
@@ -110,10 +121,17 @@ export function lineFinder(text: string): LineOf {
     const keyRe = new RegExp(`^\\s*(?:"${esc(key)}"|'${esc(key)}'|${esc(key)})\\s*[=:]`);
     const sectionRe = new RegExp(`^\\s*(?:\\[\\s*${esc(section)}\\s*\\]|"${esc(section)}"\\s*:)`);
     let current = '';
+    const seen = new Map<string, number>();
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i]!;
-      const header = /^\s*\[\s*([^\]\s]+)\s*\]/.exec(line);
-      if (header) current = header[1]!;
+      const array = /^\s*\[\[\s*([^\]\s]+)\s*\]\]/.exec(line);
+      const header = array ? null : /^\s*\[\s*([^\]\s]+)\s*\]/.exec(line);
+      if (array) {
+        const n = seen.get(array[1]!) ?? 0;
+        seen.set(array[1]!, n + 1);
+        current = `${array[1]!}#${n}`;
+        if (key === '' && current === section) return i + 1;
+      } else if (header) current = header[1]!;
       else if (section !== '' && sectionRe.test(line)) current = section;
       if ((current === section || (section === '' && current === '')) && keyRe.test(line)) return i + 1;
     }
@@ -138,6 +156,10 @@ export function validateExperimentFile(doc: unknown, source: string, lineOf: Lin
     const keys = KEYS[section]!;
     for (const [key, value] of Object.entries(table)) {
       const name = section ? `${section}.${key}` : key;
+      if (section === '' && key === 'group') {
+        out['groups'] = Object.freeze(validateGroups(value, (i, k) => where(source, lineOf(`group#${i}`, k ?? ''))));
+        continue;
+      }
       if (section === '' && key in KEYS && key !== '') {
         if (!isTable(value)) throw new TinyProtoError('E_CONFIG', `${where(source, lineOf('', key))}: "${key}" is a section ([${key}]), not a value`, { field: key });
         visit(key, value);
