@@ -9,6 +9,7 @@ import { availableParallelism } from 'node:os';
 import { silentLogger, type Logger } from '../common/logger.ts';
 import { TinyProtoError } from '../common/errors.ts';
 import { LinkEmulator } from './link-emulator.ts';
+import type { Transfer } from './link-direction.ts';
 import { resolveLinkProfile, type LinkProfile } from './link-profiles.ts';
 import { BoardEmulator, type BoardPlacement } from './board-emulator.ts';
 import { boardEmulation } from './boards.ts';
@@ -116,10 +117,11 @@ export class FleetEmulation {
     this.boards.attach(p, pid);
   }
 
-  linkStats(): { agent: string; upBytes: number; downBytes: number; stalls: number; resets: number }[] {
+  /** Per agent: bytes, stalls and resets through its emulator, and its up transfers (performance.now() ms). */
+  linkStats(): { agent: string; upBytes: number; downBytes: number; stalls: number; resets: number; upTransfers: readonly Transfer[] }[] {
     return [...this.links].map(([agent, e]) => {
       const s = e.stats();
-      return { agent, upBytes: s.up.bytes, downBytes: s.down.bytes, stalls: s.up.stalls + s.down.stalls, resets: s.resets };
+      return { agent, upBytes: s.up.bytes, downBytes: s.down.bytes, stalls: s.up.stalls + s.down.stalls, resets: s.resets, upTransfers: s.transfers.up };
     });
   }
 

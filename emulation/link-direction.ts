@@ -18,6 +18,21 @@ export interface DirectionStats {
   stalls: number;
 }
 
+/**
+ * One transfer through a direction: bytes that arrived while the direction was idle (nothing
+ * queued) and everything that arrived behind them before the queue drained, e.g. one MQTT
+ * PUBLISH. Times are ms on the direction's clock: when its first byte arrived and when its last
+ * byte was (or is to be) delivered, so endMs - startMs is the time the link took for it.
+ */
+export interface Transfer {
+  readonly startMs: number;
+  endMs: number;
+  bytes: number;
+}
+
+/** Transfers kept per direction (the oldest are dropped beyond it). */
+export const MAX_TRANSFERS = 4096;
+
 export interface DirectionContext {
   /** ms since the emulator started (monotonic). */
   readonly now: () => number;
@@ -35,6 +50,8 @@ export function burstBytes(rateKbit: number): number {
 
 export class LinkDirection {
   readonly stats: DirectionStats = { bytes: 0, segments: 0, stalls: 0 };
+  /** The last MAX_TRANSFERS transfers, oldest first. */
+  readonly transfers: Transfer[] = [];
   private readonly queue: { buf: Buffer; at: number }[] = [];
   private queued = 0;
   private lastDelivery = 0;
@@ -77,11 +94,19 @@ export class LinkDirection {
 
   private push(chunk: Buffer): void {
     if (this.closed) return;
+    if (this.queue.length === 0) {
+      this.transfers.push({ startMs: this.ctx.now(), endMs: this.ctx.now(), bytes: 0 });
+      if (this.transfers.length > MAX_TRANSFERS) this.transfers.shift();
+    }
+    const transfer = this.transfers[this.transfers.length - 1]!;
     for (let o = 0; o < chunk.length; o += SEGMENT_BYTES) {
       const buf = chunk.subarray(o, Math.min(chunk.length, o + SEGMENT_BYTES));
-      this.queue.push({ buf, at: this.schedule(buf.length) });
+      const at = this.schedule(buf.length);
+      this.queue.push({ buf, at });
       this.queued += buf.length;
       this.stats.segments++;
+      transfer.endMs = at;
+      transfer.bytes += buf.length;
     }
     if (this.queued > HIGH_WATER) this.src.pause();
     this.flush();

@@ -9,6 +9,7 @@ import { createServer, connect, type AddressInfo, type Server, type Socket } fro
 import mqtt from 'mqtt';
 import { LinkEmulator } from './link-emulator.ts';
 import { resolveLinkProfile } from './link-profiles.ts';
+import { burstBytes } from './link-direction.ts';
 import { startEmbeddedBroker } from '../mqtt/broker.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -199,6 +200,19 @@ test('an MQTT client (as an agent connects) sees the configured delay and upload
     const expected = 50 + (SIZE * 8) / 1000; // RTT + serialisation at 1 Mbit/s
     ctx.diagnostic(`100 kB QoS 1 publish ${ms.toFixed(0)} ms (expected ${expected.toFixed(0)})`);
     assert.ok(ms > expected * 0.9 && ms < expected * 1.15 + SLACK, `100 kB QoS 1 publish took ${ms.toFixed(0)} ms, expected about ${expected.toFixed(0)}`);
+    // the emulator's own record of it: one up transfer of the PUBLISH (payload + MQTT header and
+    // topic), lasting the latency + its bytes beyond the bucket's burst at the rate
+    const big = emu.stats().transfers.up.filter((x) => x.bytes >= SIZE);
+    assert.equal(big.length, 1, 'the 100 kB PUBLISH is one transfer');
+    const tr = big[0]!;
+    const linkMs = tr.endMs - tr.startMs;
+    const floor = 25 + ((tr.bytes - burstBytes(1000)) * 8) / 1000;
+    ctx.diagnostic(`up transfer ${tr.bytes} B in ${linkMs.toFixed(1)} ms (at least ${floor.toFixed(1)})`);
+    assert.ok(tr.bytes < SIZE + 100, `${tr.bytes} B: the payload and its MQTT header`);
+    assert.ok(linkMs >= floor && linkMs < floor + SLACK, `transfer took ${linkMs.toFixed(1)} ms on the link, expected about ${floor.toFixed(1)}`);
+    assert.ok(tr.startMs >= t && tr.endMs <= performance.now(), 'transfer times are in the performance.now() time base');
+    const smallUp = emu.stats().transfers.up.filter((x) => x.bytes < 100 && x.bytes > 16);
+    assert.ok(smallUp.length >= 5, `the small publishes are transfers too (${smallUp.length})`);
   } finally {
     await client.endAsync(true);
     await emu.close();

@@ -8,7 +8,7 @@ import { createServer, connect, type AddressInfo, type Server, type Socket } fro
 import { silentLogger, type Logger } from '../common/logger.ts';
 import { Rng } from '../common/rng.ts';
 import { TinyProtoError } from '../common/errors.ts';
-import { LinkDirection, type DirectionStats } from './link-direction.ts';
+import { LinkDirection, MAX_TRANSFERS, type DirectionStats, type Transfer } from './link-direction.ts';
 import { activeEvent, type LinkProfile } from './link-profiles.ts';
 
 export interface LinkEmulatorOptions {
@@ -34,6 +34,11 @@ export interface LinkStats {
   readonly resets: number;
   readonly up: DirectionStats;
   readonly down: DirectionStats;
+  /**
+   * The last transfers per direction over all connections (link-direction.ts Transfer), ordered
+   * by start, with times in the performance.now() time base of this process.
+   */
+  readonly transfers: { readonly up: readonly Transfer[]; readonly down: readonly Transfer[] };
 }
 
 interface Pair {
@@ -54,6 +59,8 @@ export class LinkEmulator {
   private connections = 0;
   private resets = 0;
   private readonly totals = { up: { bytes: 0, segments: 0, stalls: 0 }, down: { bytes: 0, segments: 0, stalls: 0 } };
+  /** Transfers of connections already closed. */
+  private readonly closedTransfers: { up: Transfer[]; down: Transfer[] } = { up: [], down: [] };
 
   constructor(private readonly opts: LinkEmulatorOptions) {
     this.rng = new Rng(opts.seed ?? 1);
@@ -93,7 +100,12 @@ export class LinkEmulator {
       for (const p of this.pairs) for (const f of ['bytes', 'segments', 'stalls'] as const) s[f] += p[k].stats[f];
       return s;
     };
-    return { connections: this.connections, open: this.pairs.size, resets: this.resets, up: sum('up'), down: sum('down') };
+    const transfers = (k: 'up' | 'down'): Transfer[] =>
+      [...this.closedTransfers[k], ...[...this.pairs].flatMap((p) => p[k].transfers)]
+        .map((t) => ({ startMs: t.startMs + this.t0, endMs: t.endMs + this.t0, bytes: t.bytes }))
+        .sort((a, b) => a.startMs - b.startMs)
+        .slice(-MAX_TRANSFERS);
+    return { connections: this.connections, open: this.pairs.size, resets: this.resets, up: sum('up'), down: sum('down'), transfers: { up: transfers('up'), down: transfers('down') } };
   }
 
   private checkDisconnect(): void {
@@ -133,6 +145,9 @@ export class LinkEmulator {
     for (const k of ['up', 'down'] as const) {
       pair[k].close();
       for (const f of ['bytes', 'segments', 'stalls'] as const) this.totals[k][f] += pair[k].stats[f];
+      const kept = this.closedTransfers[k];
+      kept.push(...pair[k].transfers);
+      if (kept.length > MAX_TRANSFERS) kept.splice(0, kept.length - MAX_TRANSFERS);
     }
     for (const s of [pair.client, pair.server]) {
       if (s.destroyed) continue;
