@@ -23,8 +23,8 @@ import { readAgentEvaluations, type AgentEvaluation } from './evaluations.ts';
 import { weightedAccuracy } from '../learner/eval.ts';
 import { resolveEngineName } from '../models/index.ts';
 import { threadsPerEngine, trainThreadsPerEngine } from '../learner/engine-settings.ts';
-import { FleetEmulation } from '../emulation/fleet-emulation.ts';
-import { agentIds } from '../method/fleet-plan.ts';
+import { FleetEmulation, needsEmulation } from '../emulation/fleet-emulation.ts';
+import { agentIds, fleetPlan, type AgentPlan } from '../method/fleet-plan.ts';
 import { AgentProcesses, type AgentProcessSpec } from './agents.ts';
 import type { FleetHooks, FleetOptions, FleetResult, FleetRound } from './types.ts';
 
@@ -113,12 +113,23 @@ export function fleetExperimentConfig(opts: FleetOptions, numClasses: number, to
   });
 }
 
+/** The fleet's agent plans: `opts.plans`, or every agent on the fleet-wide link and board (E_CONFIG when they do not match `agents`). */
+export function fleetPlans(opts: Pick<FleetOptions, 'agents' | 'plans' | 'link' | 'board'>): readonly AgentPlan[] {
+  const plans = opts.plans ?? fleetPlan({ agents: opts.agents, groups: null, link: opts.link ?? null, board: opts.board ?? null });
+  const ids = agentIds(opts.agents);
+  if (plans.length !== opts.agents || plans.some((p, i) => p.id !== ids[i] || p.index !== i)) {
+    throw new TinyProtoError('E_CONFIG', `the fleet's plans name ${plans.length} agents (${plans.map((p) => p.id).join(', ')}); expected agent-0 .. agent-${opts.agents - 1}`, { field: 'plans' });
+  }
+  return plans;
+}
+
 export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Promise<FleetResult> {
   const logger = hooks.logger ?? silentLogger;
   const t0 = performance.now();
   const dir = resolve(opts.dir);
   mkdirSync(dir, { recursive: true });
-  const ids = fleetAgentIds(opts.agents);
+  const plans = fleetPlans(opts);
+  const ids = plans.map((p) => p.id);
   const creds = readCredentials(opts.credentials);
 
   // the same deterministic partition the agents carve their shards from: the fleet's total
@@ -181,9 +192,9 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
     await transport.start();
     await aggregator.start();
     const agentThreads = threadsPerEngine(opts.threads ?? 0);
-    if ((opts.link ?? null) !== null || (opts.board ?? null) !== null) {
+    if (needsEmulation(plans)) {
       emulation = await FleetEmulation.start({
-        link: opts.link ?? null, board: opts.board ?? null, brokerUrl, agents: ids, tag: experiment.experiment,
+        agents: plans, brokerUrl, tag: experiment.experiment,
         hostImagesPerSec: opts.hostImagesPerSec ?? null, threadsPerAgent: agentThreads, seed: opts.seed, logger,
       });
       hooks.onEmulation?.(emulation.lines);
@@ -210,7 +221,7 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
         ...(opts.dataDir ? ['--data', opts.dataDir] : []),
         ...(opts.caFile ? ['--ca', opts.caFile] : []),
       ],
-      env: { ...process.env, ...emulation?.agentEnv(), ...(creds[id] !== undefined ? { TINYPROTO_PASSWORD: creds[id] } : {}) },
+      env: { ...process.env, ...emulation?.agentEnv(id), ...(creds[id] !== undefined ? { TINYPROTO_PASSWORD: creds[id] } : {}) },
     }));
     const failures = new Map(ids.map((id) => [id, connectionFailureWatcher(id, hooks, logger)] as const));
     const procs = new AgentProcesses({

@@ -10,6 +10,7 @@ import type { AgentEvaluation } from './evaluations.ts';
 import type { EngineName } from '../models/index.ts';
 import type { EngineChoice, OrtProviderChoice, TfjsBackendChoice } from '../learner/engine-settings.ts';
 import type { FleetEmulation } from '../emulation/fleet-emulation.ts';
+import type { AgentPlan } from '../method/fleet-plan.ts';
 
 export interface FleetOptions {
   readonly agents: number;
@@ -56,6 +57,12 @@ export interface FleetOptions {
   readonly board?: string | null;
   /** This machine's one-core training speed for the board quota, images/s; null/absent = measured at start. */
   readonly hostImagesPerSec?: number | null;
+  /**
+   * One plan per agent (method/fleet-plan.ts fleetPlan: its group, link, board and churn);
+   * absent = fleetPlan({agents, groups: null, link, board}): every agent on `link` and `board`, no churn.
+   * Its length must be `agents`.
+   */
+  readonly plans?: readonly AgentPlan[];
   /** Aggregator settings beyond the above (lambda, mu, participation, minUploads, ...; from the experiment file or flags). */
   readonly aggregator?: Partial<ExperimentConfig>;
 }
