@@ -1,5 +1,5 @@
 /** `tinyproto fleet`: aggregator + N agent processes + broker on this machine. */
-import { runFleet, type FleetOptions } from '../fleet/index.ts';
+import { runFleet, participationLines, type ChurnEvent, type FleetOptions } from '../fleet/index.ts';
 import type { Logger } from '../common/logger.ts';
 import { TinyProtoError } from '../common/errors.ts';
 import { assertValidId } from '../wire/topics.ts';
@@ -157,6 +157,7 @@ export async function runFleetCommand(argv: string[], out: (s: string) => void, 
     },
     onDashboard: (url) => out(`dashboard on ${url}`),
     onEmulation: (lines) => out(lines.join('\n')),
+    onChurn: (e) => out(`  churn: ${churnText(e)}`),
     onRound: (r) => {
       selected.set(r.round, r.selected);
       bar.clear();
@@ -203,6 +204,9 @@ export async function runFleetCommand(argv: string[], out: (s: string) => void, 
     const sum = (f: (l: (typeof res.links)[number]) => number): number => res.links.reduce((x, l) => x + f(l), 0);
     out(`through the link emulators: ${bytes(sum((l) => l.upBytes))} up, ${bytes(sum((l) => l.downBytes))} down, ${sum((l) => l.stalls)} retransmission stalls, ${sum((l) => l.resets)} resets`);
   }
+  out('participation');
+  for (const l of participationLines(res.participation, res.crashes)) out(`  ${l}`);
+  if (res.churn.length > 0) out(`churn: ${res.churn.length} action(s): ${(['offline', 'rejoin', 'crash', 'restart'] as const).map((a) => `${res.churn.filter((e) => e.action === a).length} ${a}`).join(', ')}`);
   const rej = Object.entries(res.rejections);
   out(`rejected messages: ${rej.length ? rej.map(([k, v]) => `${k} x${v}`).join(', ') : 'none'}; ${res.seconds.toFixed(0)} s; stores in ${res.dir}`);
   return 0;
@@ -222,4 +226,19 @@ export function groupLines(o: Pick<FleetOptions, 'plans'>): string[] {
     ];
     return `  group ${g}: ${ps[0]!.id}..${ps[ps.length - 1]!.id}, link ${p.link ?? 'direct'}, board ${p.board ?? 'none'}${churn.length ? `, ${churn.join(', ')}` : ''}${hasChurn(ps) ? '' : ', no churn'}`;
   });
+}
+
+/** "agent-2 stopped for its offline rounds from round 3 (pid 123)". */
+export function churnText(e: ChurnEvent): string {
+  const pid = e.pid === null ? '' : ` (pid ${e.pid})`;
+  switch (e.action) {
+    case 'offline':
+      return `${e.agent} offline from round ${e.round}${e.pid === null ? ' (not started)' : `: stopped${pid}`}`;
+    case 'rejoin':
+      return `${e.agent} rejoins in round ${e.round}: started${pid}`;
+    case 'crash':
+      return `${e.agent} killed (SIGKILL) while uploading round ${e.round}${pid}`;
+    case 'restart':
+      return `${e.agent} restarted after its crash in round ${e.round}${pid}`;
+  }
 }

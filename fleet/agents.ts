@@ -102,6 +102,7 @@ export class AgentProcesses {
   async stop(id: string, graceMs = 30_000): Promise<AgentExit | null> {
     const r = this.running.get(id);
     if (!r) return null;
+    if (r.requested) return r.exited; // stopping or killed already: one signal each
     r.requested = true;
     const kill = setTimeout(() => r.child.kill('SIGKILL'), graceMs);
     r.child.kill('SIGTERM');

@@ -11,7 +11,7 @@ import { cliNodeArgs } from '../common/runtime.ts';
 import { DEFAULT_DATA_DIR, SHARD_DEFAULTS, loadDataset, makeShards } from '../data/index.ts';
 import { familyForClient } from '../models/zoo-info.ts';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../mqtt/broker.ts';
-import { Aggregator, type RoundClosed } from '../aggregator/aggregator.ts';
+import { Aggregator, type RoundClosed, type RoundOpened } from '../aggregator/aggregator.ts';
 import { resolveExperimentConfig, type ExperimentConfig } from '../aggregator/config.ts';
 import { aggregatorSigningKey, signingAggregatorTransport } from '../aggregator/signing.ts';
 import { AgentAuthentication } from '../aggregator/authenticity.ts';
@@ -19,13 +19,16 @@ import { openAggregatorStore } from '../aggregator/store.ts';
 import { MqttAggregatorTransport } from '../aggregator/transport.ts';
 import { connectionFailureShort } from '../mqtt/failures.ts';
 import { startDashboard, type Dashboard } from '../dashboard/server.ts';
-import { readAgentEvaluations, type AgentEvaluation } from './evaluations.ts';
+import { readAgentEvaluations, readAgentUploads, type AgentEvaluation } from './evaluations.ts';
 import { weightedAccuracy } from '../learner/eval.ts';
 import { resolveEngineName } from '../models/index.ts';
 import { threadsPerEngine, trainThreadsPerEngine } from '../learner/engine-settings.ts';
 import { FleetEmulation, needsEmulation } from '../emulation/fleet-emulation.ts';
 import { agentIds, fleetPlan, type AgentPlan } from '../method/fleet-plan.ts';
 import { AgentProcesses, type AgentProcessSpec } from './agents.ts';
+import { FleetChurn } from './churn.ts';
+import { crashOutcomes, participation } from './participation.ts';
+import { selectParticipants } from '../method/selection.ts';
 import type { FleetHooks, FleetOptions, FleetResult, FleetRound } from './types.ts';
 
 export type { FleetOptions, FleetHooks, FleetRound, FleetResult } from './types.ts';
@@ -148,6 +151,8 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
 
   let broker: EmbeddedBroker | null = null;
   let agents: AgentProcesses | null = null;
+  let churn: FleetChurn | null = null;
+  let config: ExperimentConfig | null = null;
   const store = openAggregatorStore(join(dir, 'aggregator.db'));
   let transport: MqttAggregatorTransport | null = null;
   let aggregator: Aggregator | null = null;
@@ -159,6 +164,7 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
     if (opts.broker === 'embedded') broker = await startEmbeddedBroker({ port: 0, logger });
     const brokerUrl = broker ? broker.url : opts.broker;
     const experiment = fleetExperimentConfig(opts, ds.numClasses, totalTrainSamples);
+    config = experiment;
     transport = new MqttAggregatorTransport(
       experiment.experiment,
       {
@@ -230,18 +236,26 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
       onStart: (id, pid) => emulation?.attach(id, pid),
       onLine: (id, line) => {
         failures.get(id)?.line(line);
+        churn?.agentLine(id, line);
         hooks.onAgentLine?.(id, line);
       },
     });
     agents = procs;
-    for (const id of ids) procs.start(id);
+    // the churn schedule (offline rounds, crashes mid-upload) follows the aggregator's rounds
+    const ch = new FleetChurn({ plans, rounds: opts.rounds, processes: procs, now: () => performance.now() - t0, logger, ...(hooks.onChurn ? { onEvent: hooks.onChurn } : {}) });
+    churn = ch;
+    aggregator.on('roundClosed', (r: RoundClosed) => ch.roundClosed(r.round));
+    aggregator.on('roundOpened', (r: RoundOpened) => ch.roundOpened(r.round));
+    ch.begin(Math.max(1, store.getExperiment(experiment.experiment)?.currentRound ?? 1));
     await aggregator.done;
+    await ch.settle(30_000); // a restart after a crash in the last round
     // let every agent evaluate the last global prototypes before it is stopped
     await waitForEvaluations(ids.map((id) => join(dir, `${id}.db`)), opts.experiment, opts.rounds, (i) => procs.isRunning(ids[i]!), 120_000);
     // and send the telemetry of it to the aggregator
     const missing = await aggregator.awaitFinalTelemetry(15_000);
     if (missing.length > 0) logger.warn('no telemetry of the last round from some agents', { missing });
   } finally {
+    await churn?.close();
     await agents?.stopAll(30_000);
     links = emulation?.linkStats() ?? [];
     boards = emulation?.boardUsage() ?? [];
@@ -266,6 +280,18 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
       };
     });
   const rejections = store.rejectionCounts(opts.experiment);
+  const churnEvents = churn?.events ?? [];
+  const facts = {
+    plans,
+    rounds: summaries.map((r) => ({ round: r.round, outcome: r.status === 'closed' ? ((r.summary ?? {}) as { outcome?: string }).outcome ?? null : null })),
+    selected: (round: number) => (config ? selectParticipants(config.agents, config.participation, config.experiment, round).selected : []),
+    uploaded: (round: number) => store.uploadsFor(opts.experiment, round).map((u) => u.agent),
+    outbox: ids.flatMap((id) => readAgentUploads(join(dir, `${id}.db`), id, opts.experiment)),
+    churn: churnEvents,
+    exits: churn?.exits ?? [],
+  };
+  const part = participation(facts);
+  const crashes = crashOutcomes(facts);
   store.close();
-  return { dir, brokerUrl: broker ? 'embedded' : opts.broker, rounds, rejections, evaluations, seconds: (performance.now() - t0) / 1000, links, boards };
+  return { dir, brokerUrl: broker ? 'embedded' : opts.broker, rounds, rejections, evaluations, seconds: (performance.now() - t0) / 1000, links, boards, churn: churnEvents, participation: part, crashes };
 }

@@ -11,6 +11,8 @@ import type { EngineName } from '../models/index.ts';
 import type { EngineChoice, OrtProviderChoice, TfjsBackendChoice } from '../learner/engine-settings.ts';
 import type { FleetEmulation } from '../emulation/fleet-emulation.ts';
 import type { AgentPlan } from '../method/fleet-plan.ts';
+import type { ChurnEvent } from './churn.ts';
+import type { CrashOutcome, RoundParticipation } from './participation.ts';
 
 export interface FleetOptions {
   readonly agents: number;
@@ -93,6 +95,8 @@ export interface FleetHooks {
   readonly onAggregator?: (a: Aggregator) => void;
   /** What the link and board emulation set up (or could not), one line each. */
   readonly onEmulation?: (lines: readonly string[]) => void;
+  /** A churn action (fleet/churn.ts): an agent stopped for its offline rounds, rejoining, killed mid-upload, restarted. */
+  readonly onChurn?: (e: ChurnEvent) => void;
 }
 
 export interface FleetRound extends RoundClosed {
@@ -113,4 +117,10 @@ export interface FleetResult {
   readonly links: ReturnType<FleetEmulation['linkStats']>;
   /** Per agent in a board cgroup, its CPU throttling and peak memory (empty without --board or cgroups). */
   readonly boards: ReturnType<FleetEmulation['boardUsage']>;
+  /** Every churn action applied (fleet/churn.ts), in order; empty without offline or crash-upload schedules. */
+  readonly churn: readonly ChurnEvent[];
+  /** Per round: selected, uploaded, offline, crashed, late (stale) and duplicate uploads. */
+  readonly participation: readonly RoundParticipation[];
+  /** What became of each upload interrupted by a crash. */
+  readonly crashes: readonly CrashOutcome[];
 }
