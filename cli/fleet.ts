@@ -1,5 +1,5 @@
 /** `tinyproto fleet`: aggregator + N agent processes + broker on this machine. */
-import { runFleet, type FleetOptions } from '../fleet/index.ts';
+import { runFleet, participationLines, type ChurnEvent, type FleetOptions } from '../fleet/index.ts';
 import type { Logger } from '../common/logger.ts';
 import { TinyProtoError } from '../common/errors.ts';
 import { assertValidId } from '../wire/topics.ts';
@@ -22,6 +22,7 @@ import { LINK_PROFILE_NAMES } from '../emulation/link-profiles.ts';
 import { EMULATED_BOARDS } from '../emulation/boards.ts';
 import { EXPERIMENT_FILE_HELP, experimentFileFields } from './experiment-file.ts';
 import { pickFields } from '../method/experiment-file.ts';
+import { fleetPlan, hasChurn } from '../method/fleet-plan.ts';
 
 /** The fleet's own defaults; the learning settings are the experiment setup's (method/experiment.ts). */
 const FLEET_DEFAULTS = Object.freeze({
@@ -112,7 +113,10 @@ export function fleetOptions(argv: string[], now = new Date()): { options: Fleet
     delete merged[k];
   }
   checkSetup(aggregator);
-  const o = { ...FLEET_DEFAULTS, dir: `runs/fleet-${stamp}`, experiment: `fleet-${stamp}`, ...merged, ...(Object.keys(aggregator).length > 0 ? { aggregator } : {}) } as FleetOptions;
+  const base = { ...FLEET_DEFAULTS, dir: `runs/fleet-${stamp}`, experiment: `fleet-${stamp}`, ...merged, ...(Object.keys(aggregator).length > 0 ? { aggregator } : {}) } as FleetOptions;
+  // [[group]] tables: one plan per agent (its group's link, board and churn); agents = their sum
+  const plans = file.groups ? fleetPlan({ agents: (merged['agents'] as number | undefined) ?? null, groups: file.groups, link: base.link ?? null, board: base.board ?? null }) : null;
+  const o: FleetOptions = plans ? { ...base, agents: plans.length, plans } : base;
   if (!Number.isInteger(o.agents) || o.agents < 1 || o.agents > 256) throw new TinyProtoError('E_CONFIG', `--agents must be 1..256, got ${o.agents}`);
   if (!Number.isInteger(o.rounds) || o.rounds < 1) throw new TinyProtoError('E_CONFIG', `--rounds must be a positive integer, got ${o.rounds}`);
   if (o.broker !== 'embedded' && !/^(mqtts?|wss?):\/\//.test(o.broker)) throw new TinyProtoError('E_CONFIG', `--broker must be "embedded" or an mqtt:// / mqtts:// URL, got "${o.broker}"`);
@@ -137,6 +141,7 @@ export async function runFleetCommand(argv: string[], out: (s: string) => void, 
     return 0;
   }
   out(`fleet: ${options.agents} agents, ${options.rounds} rounds, ${options.method}, broker ${options.broker}, run directory ${options.dir}`);
+  for (const g of groupLines(options)) out(g);
   const bar = progressBar();
   const t0 = Date.now();
   const telemetry = new Map<number, RoundTelemetry[]>();
@@ -152,6 +157,7 @@ export async function runFleetCommand(argv: string[], out: (s: string) => void, 
     },
     onDashboard: (url) => out(`dashboard on ${url}`),
     onEmulation: (lines) => out(lines.join('\n')),
+    onChurn: (e) => out(`  churn: ${churnText(e)}`),
     onRound: (r) => {
       selected.set(r.round, r.selected);
       bar.clear();
@@ -198,7 +204,41 @@ export async function runFleetCommand(argv: string[], out: (s: string) => void, 
     const sum = (f: (l: (typeof res.links)[number]) => number): number => res.links.reduce((x, l) => x + f(l), 0);
     out(`through the link emulators: ${bytes(sum((l) => l.upBytes))} up, ${bytes(sum((l) => l.downBytes))} down, ${sum((l) => l.stalls)} retransmission stalls, ${sum((l) => l.resets)} resets`);
   }
+  out('participation');
+  for (const l of participationLines(res.participation, res.crashes)) out(`  ${l}`);
+  if (res.churn.length > 0) out(`churn: ${res.churn.length} action(s): ${(['offline', 'rejoin', 'crash', 'restart'] as const).map((a) => `${res.churn.filter((e) => e.action === a).length} ${a}`).join(', ')}`);
   const rej = Object.entries(res.rejections);
   out(`rejected messages: ${rej.length ? rej.map(([k, v]) => `${k} x${v}`).join(', ') : 'none'}; ${res.seconds.toFixed(0)} s; stores in ${res.dir}`);
   return 0;
+}
+
+/** One line per [[group]]: its agents, link, board and churn schedule (none without groups). */
+export function groupLines(o: Pick<FleetOptions, 'plans'>): string[] {
+  const plans = o.plans ?? [];
+  if (!plans.some((p) => p.group !== 'all')) return [];
+  const groups = [...new Set(plans.map((p) => p.group))];
+  return groups.map((g) => {
+    const ps = plans.filter((p) => p.group === g);
+    const p = ps[0]!;
+    const churn = [
+      ...(p.offline.length ? [`offline rounds ${p.offline.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(', ')}`] : []),
+      ...(p.crashUpload.length ? [`crash mid-upload in round ${p.crashUpload.join(', ')}`] : []),
+    ];
+    return `  group ${g}: ${ps[0]!.id}..${ps[ps.length - 1]!.id}, link ${p.link ?? 'direct'}, board ${p.board ?? 'none'}${churn.length ? `, ${churn.join(', ')}` : ''}${hasChurn(ps) ? '' : ', no churn'}`;
+  });
+}
+
+/** "agent-2 stopped for its offline rounds from round 3 (pid 123)". */
+export function churnText(e: ChurnEvent): string {
+  const pid = e.pid === null ? '' : ` (pid ${e.pid})`;
+  switch (e.action) {
+    case 'offline':
+      return `${e.agent} offline from round ${e.round}${e.pid === null ? ' (not started)' : `: stopped${pid}`}`;
+    case 'rejoin':
+      return `${e.agent} rejoins in round ${e.round}: started${pid}`;
+    case 'crash':
+      return `${e.agent} killed (SIGKILL) while uploading round ${e.round}${pid}`;
+    case 'restart':
+      return `${e.agent} restarted after its crash in round ${e.round}${pid}`;
+  }
 }

@@ -3,21 +3,15 @@
  * with the fleet config), the aggregator in this process, and N agent processes with
  * heterogeneous backbones, each with its own SQLite store in the run directory.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { TinyProtoError } from '../common/errors.ts';
 import { silentLogger, type Logger } from '../common/logger.ts';
 import { cliNodeArgs } from '../common/runtime.ts';
-import type { Method } from '../method/method.ts';
-import type { ValueType } from '../wire/codec-types.ts';
 import { DEFAULT_DATA_DIR, SHARD_DEFAULTS, loadDataset, makeShards } from '../data/index.ts';
 import { familyForClient } from '../models/zoo-info.ts';
-import type { Family } from '../models/engine.ts';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../mqtt/broker.ts';
-import { Aggregator, type RoundClosed, type UploadAccepted, type UploadRejected } from '../aggregator/aggregator.ts';
-import type { RoundTelemetry } from '../wire/telemetry.ts';
+import { Aggregator, type RoundClosed, type RoundOpened } from '../aggregator/aggregator.ts';
 import { resolveExperimentConfig, type ExperimentConfig } from '../aggregator/config.ts';
 import { aggregatorSigningKey, signingAggregatorTransport } from '../aggregator/signing.ts';
 import { AgentAuthentication } from '../aggregator/authenticity.ts';
@@ -25,108 +19,19 @@ import { openAggregatorStore } from '../aggregator/store.ts';
 import { MqttAggregatorTransport } from '../aggregator/transport.ts';
 import { connectionFailureShort } from '../mqtt/failures.ts';
 import { startDashboard, type Dashboard } from '../dashboard/server.ts';
-import { readAgentEvaluations, type AgentEvaluation } from './evaluations.ts';
+import { readAgentEvaluations, readAgentUploads, type AgentEvaluation } from './evaluations.ts';
 import { weightedAccuracy } from '../learner/eval.ts';
-import { resolveEngineName, type EngineName } from '../models/index.ts';
-import { threadsPerEngine, trainThreadsPerEngine, type EngineChoice, type OrtProviderChoice, type TfjsBackendChoice } from '../learner/engine-settings.ts';
-import { FleetEmulation } from '../emulation/fleet-emulation.ts';
+import { resolveEngineName } from '../models/index.ts';
+import { threadsPerEngine, trainThreadsPerEngine } from '../learner/engine-settings.ts';
+import { FleetEmulation, needsEmulation } from '../emulation/fleet-emulation.ts';
+import { agentIds, fleetPlan, type AgentPlan } from '../method/fleet-plan.ts';
+import { AgentProcesses, type AgentProcessSpec } from './agents.ts';
+import { FleetChurn } from './churn.ts';
+import { crashOutcomes, participation } from './participation.ts';
+import { selectParticipants } from '../method/selection.ts';
+import type { FleetHooks, FleetOptions, FleetResult, FleetRound } from './types.ts';
 
-export interface FleetOptions {
-  readonly agents: number;
-  readonly rounds: number;
-  /** 'embedded' starts aedes in this process; otherwise an mqtt:// or mqtts:// URL. */
-  readonly broker: 'embedded' | string;
-  readonly dir: string;
-  readonly experiment: string;
-  readonly method: Method;
-  readonly alpha: number;
-  readonly seed: number;
-  readonly samplesPerClient: number | null;
-  readonly dataDir: string | null;
-  readonly featureDim: number;
-  readonly ratio: number;
-  readonly valueType: ValueType;
-  readonly families: readonly Family[] | null;
-  /** JSON file {"aggregator": "...", "agent-0": "..."} of MQTT passwords (make-fleet-credentials.sh writes one). */
-  readonly credentials: string | null;
-  /** CA certificate for mqtts:// brokers. */
-  readonly caFile: string | null;
-  readonly roundDeadlineMs: number;
-  /** Every agent's training engine: 'auto' (= 'ort', ONNX Runtime; the default) or 'tfjs'. */
-  readonly engine?: EngineChoice;
-  /**
-   * ort: ONNX Runtime intra-op threads of each agent; 0/absent = auto (AUTO_ORT_THREADS = 1),
-   * since the agents share this machine's cores.
-   */
-  readonly threads?: number;
-  /**
-   * ort: training worker threads of each agent (learner/engine-settings.ts); 0/absent = auto
-   * (AUTO_TRAIN_THREADS = 1).
-   */
-  readonly trainThreads?: number;
-  /** ort: execution provider of every agent (absent = the agent's default, auto). */
-  readonly provider?: OrtProviderChoice;
-  /** tfjs only: every agent's TensorFlow.js backend. */
-  readonly backend: TfjsBackendChoice;
-  /** Port of the live web dashboard on 127.0.0.1 (0 = any free port); null/absent = none. */
-  readonly dashboardPort?: number | null;
-  /** Link profile of every agent's connection (emulation/link-profiles.ts, e.g. 'wifi-congested'); null/absent = direct. */
-  readonly link?: string | null;
-  /** Board every agent emulates (emulation/boards.ts): cgroup CPU quota and memory limit, energy profile; null/absent = none. */
-  readonly board?: string | null;
-  /** This machine's one-core training speed for the board quota, images/s; null/absent = measured at start. */
-  readonly hostImagesPerSec?: number | null;
-  /** Aggregator settings beyond the above (lambda, mu, participation, minUploads, ...; from the experiment file or flags). */
-  readonly aggregator?: Partial<ExperimentConfig>;
-}
-
-export interface FleetHooks {
-  readonly logger?: Logger;
-  readonly onReady?: (info: {
-    brokerUrl: string;
-    agents: { id: string; family: Family; train: number; test: number }[];
-    mu: number | null;
-    /** The engine every agent was asked for ('ort' or 'tfjs', 'auto' resolved) and, for ort, its intra-op threads. */
-    engine: EngineName;
-    threads: number;
-  }) => void;
-  readonly onRound?: (r: RoundClosed) => void;
-  readonly onRejected?: (r: UploadRejected) => void;
-  readonly onAgentLine?: (agent: string, line: string) => void;
-  /**
-   * A fleet member (an agent id, or 'aggregator') cannot connect to the broker, e.g.
-   * ('agent-2', 'cannot connect: broker refused the credentials (E_MQTT_AUTH)', 'E_MQTT_AUTH').
-   * Called once per cause (again after the member connected in between); the member keeps retrying.
-   */
-  readonly onConnectionError?: (member: string, line: string, code: string) => void;
-  readonly onDashboard?: (url: string) => void;
-  readonly onUpload?: (u: UploadAccepted) => void;
-  readonly onTelemetry?: (t: RoundTelemetry) => void;
-  /** The aggregator itself, once started (tests use it to watch rounds open). */
-  readonly onAggregator?: (a: Aggregator) => void;
-  /** What the link and board emulation set up (or could not), one line each. */
-  readonly onEmulation?: (lines: readonly string[]) => void;
-}
-
-export interface FleetRound extends RoundClosed {
-  /** Test-size-weighted mean over the agents that evaluated this round. */
-  readonly accuracyHead: number | null;
-  readonly accuracyPrototype: number | null;
-  readonly evaluatedBy: number;
-}
-
-export interface FleetResult {
-  readonly dir: string;
-  readonly brokerUrl: string;
-  readonly rounds: readonly FleetRound[];
-  readonly rejections: Record<string, number>;
-  readonly evaluations: readonly AgentEvaluation[];
-  readonly seconds: number;
-  /** Per agent, what went through its link emulator (empty without --link). */
-  readonly links: ReturnType<FleetEmulation['linkStats']>;
-  /** Per agent in a board cgroup, its CPU throttling and peak memory (empty without --board or cgroups). */
-  readonly boards: ReturnType<FleetEmulation['boardUsage']>;
-}
+export type { FleetOptions, FleetHooks, FleetRound, FleetResult } from './types.ts';
 
 const CLI = cliNodeArgs(); // compiled: dist/cli/main.js with plain node; from sources: cli/main.ts through tsx
 /** Node flags for agent processes (also recommended on boards: NODE_OPTIONS=--max-semi-space-size=2). */
@@ -149,14 +54,10 @@ function weighted(evals: readonly AgentEvaluation[], pick: (e: AgentEvaluation) 
   }));
 }
 
-async function waitForEvaluations(paths: string[], experiment: string, round: number, children: ChildProcess[], timeoutMs: number): Promise<void> {
+async function waitForEvaluations(paths: string[], experiment: string, round: number, running: (i: number) => boolean, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
-    const pending = paths.filter((p, i) => {
-      const c = children[i];
-      if (c && (c.exitCode !== null || c.signalCode !== null)) return false;
-      return !readAgentEvaluations(p, '', experiment, round).some((e) => e.round === round);
-    });
+    const pending = paths.filter((p, i) => running(i) && !readAgentEvaluations(p, '', experiment, round).some((e) => e.round === round));
     if (pending.length === 0) return;
     await new Promise((r) => setTimeout(r, 300));
   }
@@ -189,10 +90,8 @@ function connectionFailureWatcher(member: string, hooks: FleetHooks, logger: Log
 }
 const CANNOT_CONNECT = /(?:cannot connect|access denied): (.+) \((E_MQTT_[A-Z]+)\)/;
 
-/** Agent ids of a fleet of n: agent-0 .. agent-(n-1). */
-export function fleetAgentIds(n: number): string[] {
-  return Array.from({ length: n }, (_, i) => `agent-${i}`);
-}
+/** Agent ids of a fleet of n: agent-0 .. agent-(n-1) (method/fleet-plan.ts agentIds). */
+export const fleetAgentIds = agentIds;
 
 /**
  * The aggregator's experiment config of a fleet, for a data set of `numClasses` classes whose
@@ -217,12 +116,23 @@ export function fleetExperimentConfig(opts: FleetOptions, numClasses: number, to
   });
 }
 
+/** The fleet's agent plans: `opts.plans`, or every agent on the fleet-wide link and board (E_CONFIG when they do not match `agents`). */
+export function fleetPlans(opts: Pick<FleetOptions, 'agents' | 'plans' | 'link' | 'board'>): readonly AgentPlan[] {
+  const plans = opts.plans ?? fleetPlan({ agents: opts.agents, groups: null, link: opts.link ?? null, board: opts.board ?? null });
+  const ids = agentIds(opts.agents);
+  if (plans.length !== opts.agents || plans.some((p, i) => p.id !== ids[i] || p.index !== i)) {
+    throw new TinyProtoError('E_CONFIG', `the fleet's plans name ${plans.length} agents (${plans.map((p) => p.id).join(', ')}); expected agent-0 .. agent-${opts.agents - 1}`, { field: 'plans' });
+  }
+  return plans;
+}
+
 export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Promise<FleetResult> {
   const logger = hooks.logger ?? silentLogger;
   const t0 = performance.now();
   const dir = resolve(opts.dir);
   mkdirSync(dir, { recursive: true });
-  const ids = fleetAgentIds(opts.agents);
+  const plans = fleetPlans(opts);
+  const ids = plans.map((p) => p.id);
   const creds = readCredentials(opts.credentials);
 
   // the same deterministic partition the agents carve their shards from: the fleet's total
@@ -240,7 +150,9 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
   const families = opts.families ?? undefined;
 
   let broker: EmbeddedBroker | null = null;
-  const children: ChildProcess[] = [];
+  let agents: AgentProcesses | null = null;
+  let churn: FleetChurn | null = null;
+  let config: ExperimentConfig | null = null;
   const store = openAggregatorStore(join(dir, 'aggregator.db'));
   let transport: MqttAggregatorTransport | null = null;
   let aggregator: Aggregator | null = null;
@@ -252,6 +164,7 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
     if (opts.broker === 'embedded') broker = await startEmbeddedBroker({ port: 0, logger });
     const brokerUrl = broker ? broker.url : opts.broker;
     const experiment = fleetExperimentConfig(opts, ds.numClasses, totalTrainSamples);
+    config = experiment;
     transport = new MqttAggregatorTransport(
       experiment.experiment,
       {
@@ -285,9 +198,9 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
     await transport.start();
     await aggregator.start();
     const agentThreads = threadsPerEngine(opts.threads ?? 0);
-    if ((opts.link ?? null) !== null || (opts.board ?? null) !== null) {
+    if (needsEmulation(plans)) {
       emulation = await FleetEmulation.start({
-        link: opts.link ?? null, board: opts.board ?? null, brokerUrl, agents: ids, tag: experiment.experiment,
+        agents: plans, brokerUrl, tag: experiment.experiment,
         hostImagesPerSec: opts.hostImagesPerSec ?? null, threadsPerAgent: agentThreads, seed: opts.seed, logger,
       });
       hooks.onEmulation?.(emulation.lines);
@@ -300,10 +213,12 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
       agents: ids.map((id, i) => ({ id, family: familyForClient(i, families), train: shards[i]!.train.length, test: shards[i]!.test.length })),
     });
 
-    for (let i = 0; i < ids.length; i++) {
-      const id = ids[i]!;
-      const args = [
-        ...CLI, 'agent', '--id', id, '--experiment', experiment.experiment, '--broker', emulation?.brokerUrlFor(id) ?? brokerUrl,
+    const specs: AgentProcessSpec[] = ids.map((id, i) => ({
+      id,
+      // a small V8 young generation: an agent allocates little on the JS side, and the default
+      // 16 MB semi-spaces were about 30 MB of a ResNet-8 agent's peak RSS (README, bench:train)
+      args: [
+        ...AGENT_NODE_FLAGS, ...CLI, 'agent', '--id', id, '--experiment', experiment.experiment, '--broker', emulation?.brokerUrlFor(id) ?? brokerUrl,
         '--client', String(i), '--clients', String(opts.agents), '--alpha', String(opts.alpha), '--seed', String(opts.seed),
         '--samples-per-client', opts.samplesPerClient === null ? 'all' : String(opts.samplesPerClient),
         '--feature-dim', String(opts.featureDim), '--store', join(dir, `${id}.db`), '--family', familyForClient(i, families),
@@ -311,45 +226,37 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
         ...(opts.provider !== undefined ? ['--provider', opts.provider] : []),
         ...(opts.dataDir ? ['--data', opts.dataDir] : []),
         ...(opts.caFile ? ['--ca', opts.caFile] : []),
-      ];
-      const env = { ...process.env, ...emulation?.agentEnv(), ...(creds[id] !== undefined ? { TINYPROTO_PASSWORD: creds[id] } : {}) };
-      // a small V8 young generation: an agent allocates little on the JS side, and the default
-      // 16 MB semi-spaces were about 30 MB of a ResNet-8 agent's peak RSS (README, bench:train)
-      const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-      children.push(child);
-      emulation?.attach(id, child.pid);
-      const failures = connectionFailureWatcher(id, hooks, logger);
-      for (const stream of [child.stdout, child.stderr]) {
-        createInterface({ input: stream }).on('line', (line) => {
-          failures.line(line);
-          hooks.onAgentLine?.(id, line);
-        });
-      }
-      child.on('exit', (code, signal) => {
-        if (code !== 0 && signal === null) logger.error('agent process exited', { agent: id, code });
-      });
-    }
+      ],
+      env: { ...process.env, ...emulation?.agentEnv(id), ...(creds[id] !== undefined ? { TINYPROTO_PASSWORD: creds[id] } : {}) },
+    }));
+    const failures = new Map(ids.map((id) => [id, connectionFailureWatcher(id, hooks, logger)] as const));
+    const procs = new AgentProcesses({
+      specs,
+      logger,
+      onStart: (id, pid) => emulation?.attach(id, pid),
+      onLine: (id, line) => {
+        failures.get(id)?.line(line);
+        churn?.agentLine(id, line);
+        hooks.onAgentLine?.(id, line);
+      },
+    });
+    agents = procs;
+    // the churn schedule (offline rounds, crashes mid-upload) follows the aggregator's rounds
+    const ch = new FleetChurn({ plans, rounds: opts.rounds, processes: procs, now: () => performance.now() - t0, logger, ...(hooks.onChurn ? { onEvent: hooks.onChurn } : {}) });
+    churn = ch;
+    aggregator.on('roundClosed', (r: RoundClosed) => ch.roundClosed(r.round));
+    aggregator.on('roundOpened', (r: RoundOpened) => ch.roundOpened(r.round));
+    ch.begin(Math.max(1, store.getExperiment(experiment.experiment)?.currentRound ?? 1));
     await aggregator.done;
+    await ch.settle(30_000); // a restart after a crash in the last round
     // let every agent evaluate the last global prototypes before it is stopped
-    await waitForEvaluations(ids.map((id) => join(dir, `${id}.db`)), opts.experiment, opts.rounds, children, 120_000);
+    await waitForEvaluations(ids.map((id) => join(dir, `${id}.db`)), opts.experiment, opts.rounds, (i) => procs.isRunning(ids[i]!), 120_000);
     // and send the telemetry of it to the aggregator
     const missing = await aggregator.awaitFinalTelemetry(15_000);
     if (missing.length > 0) logger.warn('no telemetry of the last round from some agents', { missing });
   } finally {
-    await Promise.all(
-      children.map(
-        (c) =>
-          new Promise<void>((res) => {
-            if (c.exitCode !== null || c.signalCode !== null) return res();
-            const kill = setTimeout(() => c.kill('SIGKILL'), 30_000);
-            c.once('exit', () => {
-              clearTimeout(kill);
-              res();
-            });
-            c.kill('SIGTERM');
-          }),
-      ),
-    );
+    await churn?.close();
+    await agents?.stopAll(30_000);
     links = emulation?.linkStats() ?? [];
     boards = emulation?.boardUsage() ?? [];
     await emulation?.close();
@@ -373,6 +280,18 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
       };
     });
   const rejections = store.rejectionCounts(opts.experiment);
+  const churnEvents = churn?.events ?? [];
+  const facts = {
+    plans,
+    rounds: summaries.map((r) => ({ round: r.round, outcome: r.status === 'closed' ? ((r.summary ?? {}) as { outcome?: string }).outcome ?? null : null })),
+    selected: (round: number) => (config ? selectParticipants(config.agents, config.participation, config.experiment, round).selected : []),
+    uploaded: (round: number) => store.uploadsFor(opts.experiment, round).map((u) => u.agent),
+    outbox: ids.flatMap((id) => readAgentUploads(join(dir, `${id}.db`), id, opts.experiment)),
+    churn: churnEvents,
+    exits: churn?.exits ?? [],
+  };
+  const part = participation(facts);
+  const crashes = crashOutcomes(facts);
   store.close();
-  return { dir, brokerUrl: broker ? 'embedded' : opts.broker, rounds, rejections, evaluations, seconds: (performance.now() - t0) / 1000, links, boards };
+  return { dir, brokerUrl: broker ? 'embedded' : opts.broker, rounds, rejections, evaluations, seconds: (performance.now() - t0) / 1000, links, boards, churn: churnEvents, participation: part, crashes };
 }
