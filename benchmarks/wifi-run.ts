@@ -8,6 +8,7 @@
 import { join } from 'node:path';
 import { runFleet, type FleetOptions, type FleetResult } from '../fleet/run.ts';
 import type { Method } from '../method/method.ts';
+import type { AgentPlan } from '../method/fleet-plan.ts';
 import type { Logger } from '../common/logger.ts';
 import { loadAggregatorDb } from '../report/load.ts';
 import type { RunData } from '../report/model.ts';
@@ -15,16 +16,9 @@ import { resolveLinkProfile } from '../emulation/link-profiles.ts';
 import type { Transfer } from '../emulation/link-direction.ts';
 import { computedSeconds, matchUploads, type UploadOnLink, type UploadSeen } from './wifi-analysis.ts';
 
-/** What one agent of the bench emulates. */
-export interface BenchAgent {
-  readonly id: string;
-  readonly group: string;
-  readonly link: string | null;
-  readonly board: string | null;
-}
-
 export interface WifiRunSettings {
-  readonly agents: readonly BenchAgent[];
+  /** One plan per agent (method/fleet-plan.ts): group, link, board, offline rounds, crashes mid-upload. */
+  readonly agents: readonly AgentPlan[];
   readonly rounds: number;
   readonly samplesPerClient: number;
   readonly seed: number;
@@ -32,8 +26,6 @@ export interface WifiRunSettings {
   readonly hostImagesPerSec: number;
   readonly roundDeadlineMs: number;
   readonly dir: string;
-  /** Options for the fleet beyond the uniform ones (per-agent groups and churn, when the fleet has them). */
-  readonly fleet: Partial<FleetOptions>;
   readonly aggregator: NonNullable<FleetOptions['aggregator']>;
 }
 
@@ -57,13 +49,11 @@ export async function runWifiMethod(method: Method, s: WifiRunSettings, tag: str
   const uploads: UploadSeen[] = [];
   let emulation: readonly string[] = [];
   const t0 = performance.now();
-  const link = uniform(s.agents.map((a) => a.link));
-  const board = uniform(s.agents.map((a) => a.board));
   const opts: FleetOptions = {
     agents: s.agents.length, rounds: s.rounds, broker: 'embedded', dir, experiment, method, alpha: s.alpha, seed: s.seed,
     samplesPerClient: s.samplesPerClient, dataDir: null, featureDim: 500, ratio: 0.1, valueType: 'float32', families: null,
     credentials: null, caFile: null, roundDeadlineMs: s.roundDeadlineMs, backend: 'auto', engine: 'auto',
-    link, board, hostImagesPerSec: s.hostImagesPerSec, aggregator: s.aggregator, ...s.fleet,
+    link: null, board: null, plans: s.agents, hostImagesPerSec: s.hostImagesPerSec, aggregator: s.aggregator,
   };
   const result = await runFleet(opts, {
     ...(logger ? { logger } : {}),
@@ -71,6 +61,7 @@ export async function runWifiMethod(method: Method, s: WifiRunSettings, tag: str
       emulation = lines;
       for (const l of lines) log(`  ${method}: ${l}`);
     },
+    onChurn: (e) => log(`  ${method} churn: ${e.agent} ${e.action} (round ${e.round})`),
     onUpload: (u) => uploads.push({ round: u.round, agent: u.agent, bytes: u.bytes, atMs: performance.now() }),
     onRound: (r) => {
       const el = (performance.now() - t0) / 1000;
@@ -89,10 +80,4 @@ export async function runWifiMethod(method: Method, s: WifiRunSettings, tag: str
     return spec ? computedSeconds(u.linkBytes, resolveLinkProfile(spec).up) : 0;
   });
   return { method, experiment, run, result, uploads: matched, computed, accepted: uploads.length, emulation, seconds: (performance.now() - t0) / 1000 };
-}
-
-/** The one value all agents share, or null when they differ (the fleet then needs per-agent groups). */
-function uniform(xs: readonly (string | null)[]): string | null {
-  const set = new Set(xs);
-  return set.size === 1 ? xs[0]! : null;
 }

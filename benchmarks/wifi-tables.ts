@@ -1,6 +1,6 @@
 /** The tables and the statement of `npm run bench:wifi` (Markdown), from the runs' figures. */
 import { markdownTable } from '../common/table.ts';
-import { roundTimes, toTarget } from '../report/targets.ts';
+import { roundTimes, stragglers, toTarget } from '../report/targets.ts';
 import { compareWorth, spread, uploadWorth, type UploadWorth, type WorthComparison } from './wifi-analysis.ts';
 import type { WifiRun } from './wifi-run.ts';
 
@@ -21,6 +21,10 @@ export interface MethodFigures {
   readonly agentUploadSeconds: ReturnType<typeof spread>;
   readonly worth: UploadWorth;
   readonly runSeconds: number;
+  /** Agent-rounds offline, crashes mid-upload (with what became of the upload), late (stale) uploads. */
+  readonly churn: { offline: number; crashed: number; crashOutcomes: string[]; late: number };
+  /** Agents whose round took over 1.5x the round's median (report/targets.ts), most often first. */
+  readonly stragglers: readonly { agent: string; rounds: number }[];
 }
 
 const mean = (xs: readonly number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
@@ -48,6 +52,13 @@ export function methodFigures(w: WifiRun, target: number): MethodFigures {
     agentUploadSeconds: spread(tel.map((t) => t.phases.upload)),
     worth: uploadWorth({ method: w.method, uploads: w.uploads, computed: w.computed, roundSeconds: run.rounds.map((r) => r.seconds) }),
     runSeconds: w.seconds,
+    churn: {
+      offline: result.participation.reduce((a, r) => a + r.offline.length, 0),
+      crashed: result.crashes.length,
+      crashOutcomes: result.crashes.map((c) => `${c.agent} r${c.round}: ${c.outcome}`),
+      late: result.participation.reduce((a, r) => a + r.late.length, 0),
+    },
+    stragglers: stragglers(run),
   };
 }
 
@@ -74,6 +85,8 @@ export function resultsTable(figs: readonly MethodFigures[], target: number): st
     row('bytes per round up / down (through the links)', (m) => `${kib(m.linkBytesPerRound.up)} / ${kib(m.linkBytesPerRound.down)}`),
     row('energy, whole run (all agents)', (m) => j(m.energyJoules)),
     row('retransmission stalls (all links)', (m) => String(m.stalls)),
+    row('churn: offline agent-rounds / crashes mid-upload / late uploads', (m) => `${m.churn.offline} / ${m.churn.crashed}${m.churn.crashOutcomes.length ? ` (${m.churn.crashOutcomes.join(', ')})` : ''} / ${m.churn.late}`),
+    row('stragglers (round > 1.5x median; rounds)', (m) => (m.stragglers.length ? m.stragglers.slice(0, 4).map((x) => `${x.agent} (${x.rounds})`).join(', ') : 'none')),
   ]);
 }
 
