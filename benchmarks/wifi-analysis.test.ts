@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compareWorth, computedSeconds, matchUploads, reachableTarget, spread, uploadWorth, type UploadOnLink } from './wifi-analysis.ts';
+import { compareWorth, computedSeconds, matchUploads, reachableTarget, spread, stallOdds, uploadWorth, type UploadOnLink } from './wifi-analysis.ts';
 
 const near = (a: number | null, b: number, eps = 1e-9): void => assert.ok(a !== null && Math.abs(a - b) < eps, `${a} != ${b}`);
 
@@ -56,7 +56,7 @@ test('what the smaller upload is worth: medians of the measured and computed tim
   near(c.computedSavingSeconds, 0.0321 - 0.0212);
   near(c.slowestSavingSeconds, 0.18 - 0.035);
   near(c.roundDifferenceSeconds, 11 - 10.7);
-  near(c.savingShareOfRound, 0.025 / 10.7);
+  near(c.savingShareOfRound, (0.18 - 0.035) / 10.7);
   const none = compareWorth(uploadWorth({ method: 'x', uploads: [], computed: [], roundSeconds: [] }), tiny);
   assert.deepEqual([none.bytesRatio, none.measuredSavingSeconds, none.roundDifferenceSeconds], [null, null, null]);
 });
@@ -68,4 +68,17 @@ test('spread and the reachable target', () => {
   assert.equal(reachableTarget([0.5, 0.5], 1), 0.5);
   assert.equal(reachableTarget([0.7, null]), null);
   assert.equal(reachableTarget([]), null);
+});
+
+test('stall odds: segments of 1448 B, each lost with p, costing the stall time', () => {
+  const fed = stallOdds(17_224, 0.005, 250, 12); // 12 segments
+  assert.equal(fed.segments, 12);
+  near(fed.anyStall, 1 - 0.995 ** 12);
+  near(fed.meanSeconds, 0.015);
+  near(fed.anyInRound, 1 - 0.995 ** 144);
+  const tiny = stallOdds(1_925, 0.005, 250, 12);
+  assert.equal(tiny.segments, 2);
+  near(tiny.meanSeconds, 0.0025);
+  assert.equal(stallOdds(0, 0.01, 100, 1).segments, 1);
+  assert.equal(stallOdds(1000, 0, 250, 12).anyInRound, 0);
 });

@@ -6,7 +6,7 @@
  */
 import { TinyProtoError } from '../common/errors.ts';
 import { quantile } from '../report/bands.ts';
-import type { DirectionSpec } from '../emulation/link-profiles.ts';
+import { SEGMENT_BYTES, type DirectionSpec } from '../emulation/link-profiles.ts';
 import type { Transfer } from '../emulation/link-direction.ts';
 
 /** An upload as the aggregator accepted it: `atMs` when it was handed over (performance.now()). */
@@ -48,6 +48,22 @@ export function matchUploads(transfers: ReadonlyMap<string, readonly Transfer[]>
 export function computedSeconds(bytes: number, spec: DirectionSpec): number {
   if (!(bytes >= 0) || !Number.isFinite(bytes)) throw new TinyProtoError('E_CONFIG', `bytes must be >= 0, got ${bytes}`);
   return spec.latencyMs / 1000 + (spec.rateKbit > 0 ? (bytes * 8) / (spec.rateKbit * 1000) : 0);
+}
+
+/**
+ * Retransmission stalls an upload of `bytes` risks on a link that loses each 1448 B segment
+ * with probability `p` (link-profiles.ts stallProbability), each stall costing `stallMs`:
+ * its segments, the chance that at least one stalls, the mean stall time it adds, and the
+ * chance that at least one of `uploads` such uploads in a round stalls.
+ */
+export function stallOdds(bytes: number, p: number, stallMs: number, uploads: number): { segments: number; anyStall: number; meanSeconds: number; anyInRound: number } {
+  const segments = Math.max(1, Math.ceil(bytes / SEGMENT_BYTES));
+  return {
+    segments,
+    anyStall: 1 - (1 - p) ** segments,
+    meanSeconds: (segments * p * stallMs) / 1000,
+    anyInRound: 1 - (1 - p) ** (segments * uploads),
+  };
 }
 
 export interface Spread {
@@ -109,7 +125,7 @@ export interface WorthComparison {
   readonly slowestSavingSeconds: number | null;
   /** Median round time, larger minus smaller, s. */
   readonly roundDifferenceSeconds: number | null;
-  /** measuredSaving over the smaller-bytes method's median round time. */
+  /** slowestSaving (what a round pays) over the smaller-bytes method's median round time. */
   readonly savingShareOfRound: number | null;
 }
 
@@ -117,13 +133,14 @@ export interface WorthComparison {
 export function compareWorth(big: UploadWorth, small: UploadWorth): WorthComparison {
   const diff = (a: Spread | null, b: Spread | null): number | null => (a && b ? a.p50 - b.p50 : null);
   const measured = diff(big.measuredSeconds, small.measuredSeconds);
+  const slowest = diff(big.slowestPerRound, small.slowestPerRound);
   return {
     bytesRatio: big.linkBytes && small.linkBytes && small.linkBytes.p50 > 0 ? big.linkBytes.p50 / small.linkBytes.p50 : null,
     measuredSavingSeconds: measured,
     computedSavingSeconds: diff(big.computedSeconds, small.computedSeconds),
-    slowestSavingSeconds: diff(big.slowestPerRound, small.slowestPerRound),
+    slowestSavingSeconds: slowest,
     roundDifferenceSeconds: diff(big.roundSeconds, small.roundSeconds),
-    savingShareOfRound: measured !== null && small.roundSeconds && small.roundSeconds.p50 > 0 ? measured / small.roundSeconds.p50 : null,
+    savingShareOfRound: slowest !== null && small.roundSeconds && small.roundSeconds.p50 > 0 ? slowest / small.roundSeconds.p50 : null,
   };
 }
 

@@ -9,7 +9,7 @@ test('the bench scenario: the experiment file\'s groups, --quick, --agents, and 
   assert.equal(mainLink(full.plans), 'wifi-congested');
   assert.ok(full.plans.some((p) => p.offline.length > 0) && full.plans.some((p) => p.crashUpload.length > 0), 'the file has churn');
   assert.equal(full.aggregator.minUploads, 6);
-  assert.match(describeGroups(full.plans), /zero: 3 x rpizero2w on wifi-congested, offline rounds 3-4/);
+  assert.match(describeGroups(full.plans), /zero \(agent-9..agent-11\): 3 x rpizero2w on wifi-congested, offline rounds 3-4/);
 
   const quick = wifiScenario({ quick: true, file: WIFI_EXPERIMENT_FILE });
   assert.equal(quick.plans.length, 4);

@@ -78,7 +78,7 @@ export function wifiScenario(flags: WifiFlags): WifiScenario {
   };
 }
 
-/** "pi4: 4 x rpi4b on wifi-congested; zero: 3 x rpizero2w on wifi-congested, offline rounds 4-5; ..." */
+/** "pi4 (agent-0..agent-3): 4 x rpi4b on wifi-congested; zero (agent-4..agent-6): 3 x rpizero2w on wifi-congested, offline rounds 4-5; ..." */
 export function describeGroups(plans: readonly AgentPlan[]): string {
   const byGroup = new Map<string, AgentPlan[]>();
   for (const p of plans) byGroup.set(p.group, [...(byGroup.get(p.group) ?? []), p]);
@@ -89,7 +89,8 @@ export function describeGroups(plans: readonly AgentPlan[]): string {
         ...(p.offline.length ? [`offline rounds ${p.offline.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(', ')}`] : []),
         ...(p.crashUpload.length ? [`crashes mid-upload in round ${p.crashUpload.join(', ')}`] : []),
       ];
-      return `${name}: ${ps.length} x ${p.board ?? 'unthrottled'} on ${p.link ?? 'a direct connection'}${churn.length ? `, ${churn.join(', ')}` : ''}`;
+      const ids = ps.length === 1 ? p.id : `${p.id}..${ps[ps.length - 1]!.id}`;
+      return `${name} (${ids}): ${ps.length} x ${p.board ?? 'unthrottled'} on ${p.link ?? 'a direct connection'}${churn.length ? `, ${churn.join(', ')}` : ''}`;
     })
     .join('; ');
 }

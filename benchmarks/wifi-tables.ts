@@ -1,7 +1,7 @@
 /** The tables and the statement of `npm run bench:wifi` (Markdown), from the runs' figures. */
 import { markdownTable } from '../common/table.ts';
 import { roundTimes, stragglers, toTarget } from '../report/targets.ts';
-import { compareWorth, spread, uploadWorth, type UploadWorth, type WorthComparison } from './wifi-analysis.ts';
+import { compareWorth, spread, stallOdds, uploadWorth, type UploadWorth, type WorthComparison } from './wifi-analysis.ts';
 import type { WifiRun } from './wifi-run.ts';
 
 export interface MethodFigures {
@@ -106,21 +106,35 @@ export function uploadTable(figs: readonly MethodFigures[]): string {
 }
 
 /** "What the 10x smaller upload is worth in seconds", stated from the figures. */
-export function worthStatement(big: MethodFigures, small: MethodFigures, linkLabel: string): { text: string; comparison: WorthComparison } {
+export function worthStatement(
+  big: MethodFigures,
+  small: MethodFigures,
+  link: { label: string; stallProbability: number; stallMs: number },
+): { text: string; comparison: WorthComparison } {
   const c = compareWorth(big.worth, small.worth);
   const f = (x: number | null, unit: 'ms' | 's'): string => (x === null ? 'n/a' : unit === 'ms' ? `${(x * 1000).toFixed(1)} ms` : `${x.toFixed(2)} s`);
   const ratio = c.bytesRatio === null ? 'n/a' : `${c.bytesRatio.toFixed(1)}x`;
-  const roundsNoise = big.worth.roundSeconds && small.worth.roundSeconds ? Math.max(big.worth.roundSeconds.p95 - big.worth.roundSeconds.p50, small.worth.roundSeconds.p95 - small.worth.roundSeconds.p50) : null;
+  const perRound = (m: MethodFigures): number => {
+    const n = m.worth.measuredSeconds?.n ?? 0;
+    return m.rounds > 0 ? Math.max(1, Math.round(n / m.rounds)) : 1;
+  };
+  const odds = (m: MethodFigures): string => {
+    const o = stallOdds(m.worth.linkBytes?.p50 ?? 0, link.stallProbability, link.stallMs, perRound(m));
+    return `${m.method}'s ${o.segments} segment${o.segments === 1 ? '' : 's'}: ${(o.anyStall * 100).toFixed(1)}% of uploads and ${(o.anyInRound * 100).toFixed(0)}% of rounds of ${perRound(m)} uploads`;
+  };
+  const spreadOf = (m: MethodFigures): number | null => (m.worth.roundSeconds ? m.worth.roundSeconds.p95 - m.worth.roundSeconds.p50 : null);
+  const noise = Math.max(spreadOf(big) ?? 0, spreadOf(small) ?? 0);
   const text =
-    `**What the smaller upload is worth in seconds.** On ${linkLabel}, ${big.method}'s upload is ${ratio} ${small.method}'s on the link ` +
+    `**What the smaller upload is worth in seconds.** On ${link.label}, ${big.method}'s upload is ${ratio} ${small.method}'s on the link ` +
     `(${b(big.worth.linkBytes?.p50)} vs ${b(small.worth.linkBytes?.p50)} per MQTT PUBLISH, median). ` +
-    `Computed as bytes / rate + latency that is ${f(c.computedSavingSeconds, 'ms')} per upload (${ms(big.worth.computedSeconds?.p50)} vs ${ms(small.worth.computedSeconds?.p50)}); ` +
-    `measured through the emulators (first byte in to last byte out) ${f(c.measuredSavingSeconds, 'ms')} (${ms(big.worth.measuredSeconds?.p50)} vs ${ms(small.worth.measuredSeconds?.p50)}, median), ` +
-    `and ${f(c.slowestSavingSeconds, 'ms')} on the slowest upload of a round, which is what a round that waits for every upload pays. ` +
-    `The measured round time p50 differed by ${f(c.roundDifferenceSeconds, 's')} (${big.method} - ${small.method}; ${sec(big.worth.roundSeconds?.p50, 2)} vs ${sec(small.worth.roundSeconds?.p50, 2)}), ` +
-    `so the upload saving is ${c.savingShareOfRound === null ? 'n/a' : `${(c.savingShareOfRound * 100).toFixed(2)}%`} of a round` +
-    (roundsNoise !== null && c.roundDifferenceSeconds !== null && Math.abs(c.roundDifferenceSeconds) < roundsNoise
-      ? `; the round-time difference is smaller than the rounds' own spread (p95 - p50 up to ${roundsNoise.toFixed(2)} s): training time on the emulated boards, not the upload, sets the round time here.`
+    `Computed as bytes / rate + latency, that is ${f(c.computedSavingSeconds, 'ms')} per upload (${ms(big.worth.computedSeconds?.p50)} vs ${ms(small.worth.computedSeconds?.p50)}); ` +
+    `measured through the emulators (first byte in, last byte out) ${f(c.measuredSavingSeconds, 'ms')} (${ms(big.worth.measuredSeconds?.p50)} vs ${ms(small.worth.measuredSeconds?.p50)}, median). ` +
+    `A round waits for its slowest upload, and there the difference is ${f(c.slowestSavingSeconds, 'ms')} (median over rounds, ${ms(big.worth.slowestPerRound?.p50)} vs ${ms(small.worth.slowestPerRound?.p50)}), ` +
+    `mostly retransmission stalls rather than the rate: a stall (${link.stallMs} ms) hits ${odds(big)}, against ${odds(small)} (computed). ` +
+    `The measured round time p50 was ${sec(big.worth.roundSeconds?.p50, 2)} for ${big.method} and ${sec(small.worth.roundSeconds?.p50, 2)} for ${small.method} (difference ${f(c.roundDifferenceSeconds, 's')}), ` +
+    `so on this link the smaller upload is worth about ${f(c.slowestSavingSeconds, 'ms')} per round, ${c.savingShareOfRound === null ? 'n/a' : `${(c.savingShareOfRound * 100).toFixed(2)}%`} of a ${small.method} round` +
+    (c.roundDifferenceSeconds !== null && Math.abs(c.roundDifferenceSeconds) < noise
+      ? `; the measured round-time difference is within the rounds' own spread (p95 - p50 up to ${noise.toFixed(1)} s), so it does not show the saving: training on the emulated boards sets the round time here.`
       : '.');
   return { text, comparison: c };
 }

@@ -106,7 +106,7 @@ const [tiny, fed] = [figs[0]!, figs[1]!];
 const linkSpec = mainLink(plans) ?? 'none';
 const linkProfile = resolveLinkProfile(linkSpec);
 const linkLabel = `\`${linkSpec}\` (${linkProfile.up.rateKbit / 1000} Mbit/s up, ${linkProfile.up.latencyMs} + 0-${linkProfile.up.jitterMs} ms one way, ${(linkProfile.stallProbability * 100).toFixed(2)}% segment loss)`;
-const worth = worthStatement(fed, tiny, linkLabel);
+const worth = worthStatement(fed, tiny, { label: linkLabel, stallProbability: linkProfile.stallProbability, stallMs: linkProfile.stallMs });
 const computedNote =
   `Computed leaves out what the emulator adds on top: the jitter (uniform 0-${linkProfile.up.jitterMs} ms, mean ${linkProfile.up.jitterMs / 2} ms) and retransmission stalls ` +
   `(${(linkProfile.stallProbability * 100).toFixed(2)}% per 1448 B segment, ${linkProfile.stallMs} ms each), and the token bucket's burst ` +
