@@ -16,6 +16,9 @@ import { resolveLinkProfile } from '../emulation/link-profiles.ts';
 import type { Transfer } from '../emulation/link-direction.ts';
 import { computedSeconds, matchUploads, type UploadOnLink, type UploadSeen } from './wifi-analysis.ts';
 
+/** The methods' names in tables and chart legends. */
+export const METHOD_LABELS: Partial<Record<Method, string>> = { tinyproto: 'TinyProto', fedproto: 'FedProto' };
+
 export interface WifiRunSettings {
   /** One plan per agent (method/fleet-plan.ts): group, link, board, offline rounds, crashes mid-upload. */
   readonly agents: readonly AgentPlan[];
@@ -71,7 +74,7 @@ export async function runWifiMethod(method: Method, s: WifiRunSettings, tag: str
   });
   const runs = loadAggregatorDb(join(dir, 'aggregator.db'));
   const found = runs.find((r) => r.name === experiment) ?? runs[0]!;
-  const run: RunData = { ...found, name: method };
+  const run: RunData = { ...found, name: METHOD_LABELS[method] ?? method };
   const transfers = new Map<string, readonly Transfer[]>(result.links.map((l) => [l.agent, l.upTransfers]));
   const matched = matchUploads(transfers, uploads);
   const linkOf = new Map(s.agents.map((a) => [a.id, a.link]));

@@ -35,7 +35,7 @@ export function methodFigures(w: WifiRun, target: number): MethodFigures {
   const later = { ...run, rounds: run.rounds.filter((r) => r.round > 1) };
   const tel = run.telemetry;
   return {
-    method: w.method,
+    method: w.run.name,
     rounds,
     bestHead: Math.max(...run.rounds.map((r) => r.accuracyHead ?? -1)) >= 0 ? Math.max(...run.rounds.map((r) => r.accuracyHead ?? -1)) : null,
     lastHead: run.rounds[rounds - 1]?.accuracyHead ?? null,
@@ -50,7 +50,7 @@ export function methodFigures(w: WifiRun, target: number): MethodFigures {
     stalls: result.links.reduce((a, l) => a + l.stalls, 0),
     energyJoules: tel.length ? tel.reduce((a, t) => a + t.energy.joules, 0) : null,
     agentUploadSeconds: spread(tel.map((t) => t.phases.upload)),
-    worth: uploadWorth({ method: w.method, uploads: w.uploads, computed: w.computed, roundSeconds: run.rounds.map((r) => r.seconds) }),
+    worth: uploadWorth({ method: w.run.name, uploads: w.uploads, computed: w.computed, roundSeconds: run.rounds.map((r) => r.seconds) }),
     runSeconds: w.seconds,
     churn: {
       offline: result.participation.reduce((a, r) => a + r.offline.length, 0),
