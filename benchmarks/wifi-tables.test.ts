@@ -9,7 +9,7 @@ function figures(method: string, bytes: number, times: number[], rounds: number[
   const uploads = times.map((t, i) => up(1 + (i % 2), `agent-${i >> 1}`, bytes, t));
   return {
     method, rounds: 2, bestHead: 0.6, lastHead: 0.6, roundSeconds: { p50: rounds[0]!, p95: rounds[1]! }, roundSecondsAfterFirst: null,
-    toTarget: { round: 2, seconds: 30, bytes: bytes * 8, energyJoules: 100 }, messageBytesPerRound: { up: bytes * 2, down: 4000 }, linkBytesPerRound: { up: bytes * 3, down: 5000 },
+    toTarget: { round: 2, seconds: 30, bytes: bytes * 8, energyJoules: 100 }, toTargetAfterFirst: 12, messageBytesPerRound: { up: bytes * 2, down: 4000 }, linkBytesPerRound: { up: bytes * 3, down: 5000 },
     stalls: 1, energyJoules: 120, agentUploadSeconds: null,
     worth: uploadWorth({ method, uploads, computed: uploads.map(() => 0.03), roundSeconds: rounds }), runSeconds: 60,
     churn: { offline: 3, crashed: 1, crashOutcomes: ['agent-8 r5: counted'], late: 0 }, stragglers: [{ agent: 'agent-9', rounds: 2 }],
@@ -30,6 +30,7 @@ test('the worth statement is the figures: ratio, computed and measured savings, 
   assert.match(text, /within the rounds' own spread/);
   const table = resultsTable([tiny, fed], 0.55);
   assert.match(table, /rounds to 55\.0%/);
+  assert.match(table, /after round 1 \(start-up excluded\) \| 12\.0 s \| 12\.0 s/);
   assert.match(table, /3 \/ 1 \(agent-8 r5: counted\) \/ 0/);
   assert.match(uploadTable([tiny, fed]), /1,925 B \| 17,224 B/);
 });

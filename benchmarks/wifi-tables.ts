@@ -13,6 +13,8 @@ export interface MethodFigures {
   /** Rounds 2.. only: round 1 includes the agents' start-up. */
   readonly roundSecondsAfterFirst: { p50: number; p95: number } | null;
   readonly toTarget: ReturnType<typeof toTarget>;
+  /** Seconds from the end of round 1 (which includes the agents' start-up) to the target; 0 when round 1 reached it. */
+  readonly toTargetAfterFirst: number | null;
   readonly messageBytesPerRound: { up: number; down: number };
   readonly linkBytesPerRound: { up: number; down: number };
   readonly stalls: number;
@@ -34,6 +36,7 @@ export function methodFigures(w: WifiRun, target: number): MethodFigures {
   const rounds = run.rounds.length;
   const later = { ...run, rounds: run.rounds.filter((r) => r.round > 1) };
   const tel = run.telemetry;
+  const reached = toTarget(run, target, 'head');
   return {
     method: w.run.name,
     rounds,
@@ -41,7 +44,8 @@ export function methodFigures(w: WifiRun, target: number): MethodFigures {
     lastHead: run.rounds[rounds - 1]?.accuracyHead ?? null,
     roundSeconds: roundTimes(run),
     roundSecondsAfterFirst: roundTimes(later),
-    toTarget: toTarget(run, target, 'head'),
+    toTarget: reached,
+    toTargetAfterFirst: reached === null ? null : reached.round === 1 ? 0 : (toTarget(later, target, 'head')?.seconds ?? null),
     messageBytesPerRound: { up: mean(run.rounds.map((r) => r.bytesUp)), down: mean(run.rounds.map((r) => r.bytesDown)) },
     linkBytesPerRound: {
       up: rounds ? result.links.reduce((a, l) => a + l.upBytes, 0) / rounds : 0,
@@ -79,6 +83,7 @@ export function resultsTable(figs: readonly MethodFigures[], target: number): st
     row('round time p50 / p95, rounds 2+', (m) => `${sec(m.roundSecondsAfterFirst?.p50)} / ${sec(m.roundSecondsAfterFirst?.p95)}`),
     row(`rounds to ${pc(target)}`, (m) => (m.toTarget ? String(m.toTarget.round) : 'not reached')),
     row(`time to ${pc(target)}`, (m) => sec(m.toTarget?.seconds)),
+    row(`time to ${pc(target)} after round 1 (start-up excluded)`, (m) => sec(m.toTargetAfterFirst)),
     row(`bytes to ${pc(target)} (messages, up + down)`, (m) => kib(m.toTarget?.bytes)),
     row(`energy to ${pc(target)} (all agents)`, (m) => j(m.toTarget?.energyJoules)),
     row('bytes per round up / down (messages)', (m) => `${kib(m.messageBytesPerRound.up)} / ${kib(m.messageBytesPerRound.down)}`),
