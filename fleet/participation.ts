@@ -9,6 +9,9 @@ import { isOffline, type AgentPlan } from '../method/fleet-plan.ts';
 import type { ChurnEvent, ChurnExit } from './churn.ts';
 import type { AgentUploadOutcome } from './evaluations.ts';
 
+/** The file in a fleet's run directory with its churn events, participation and crash outcomes ({experiment, churn, participation, crashes}). */
+export const PARTICIPATION_FILE = 'participation.json';
+
 export interface RoundParticipation {
   readonly round: number;
   /** How the round ended (aggregator/round-policy.ts), null while open. */
