@@ -94,7 +94,10 @@ export const FLEET_HELP = `Usage: tinyproto fleet [options]
 
 Runs a local fleet: a broker (embedded aedes by default), the aggregator, and N agent processes
 with heterogeneous backbones, each with its own SQLite store in the run directory. Shows a live
-round table and ends with a summary (accuracy read from the agents' stores).
+round table and ends with a summary (accuracy read from the agents' stores, and per round who
+was selected, uploaded, offline or crashed). The experiment file's [[group]] tables give each
+group of agents its own link, board and churn (offline rounds, crash-upload rounds; the churn
+happens to the real agent processes): docs/fleet-churn.md.
 
 ${EXPERIMENT_FILE_HELP}
 ${flagHelp(FLEET_FLAGS)}

@@ -46,9 +46,10 @@ test('fleet churn: offline rounds, a crash mid-upload, rejoin and restart from t
     agents: plans.length, rounds, broker: 'embedded', dir, experiment, method: 'tinyproto', alpha: 1, seed: 5, samplesPerClient: 150,
     dataDir: null, featureDim: 500, ratio: 0.1, valueType: 'float32', families: ['resnet8'], credentials: null, caFile: null,
     // a short deadline: a round with a selected agent offline closes at it with the others'
-    // uploads; a crashed agent is waited for (within the aggregator's offline grace)
+    // uploads; a crashed or rejoining agent is waited for (within the aggregator's offline grace,
+    // longer than rounds 2-3 take)
     roundDeadlineMs: 12_000, backend: 'wasm', plans,
-    aggregator: { minUploads: 1 },
+    aggregator: { minUploads: 1, offlineGraceMs: 60_000 },
   };
   const seen: ChurnEvent[] = [];
   try {
