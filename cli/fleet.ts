@@ -208,7 +208,7 @@ export async function runFleetCommand(argv: string[], out: (s: string) => void, 
     out(`through the link emulators: ${bytes(sum((l) => l.upBytes))} up, ${bytes(sum((l) => l.downBytes))} down, ${sum((l) => l.stalls)} retransmission stalls, ${sum((l) => l.resets)} resets`);
   }
   out('participation');
-  for (const l of participationLines(res.participation, res.crashes)) out(`  ${l}`);
+  for (const l of participationLines(res.participation, res.crashes, options.agents)) out(`  ${l}`);
   if (res.churn.length > 0) out(`churn: ${res.churn.length} action(s): ${(['offline', 'rejoin', 'crash', 'restart'] as const).map((a) => `${res.churn.filter((e) => e.action === a).length} ${a}`).join(', ')}`);
   const rej = Object.entries(res.rejections);
   out(`rejected messages: ${rej.length ? rej.map(([k, v]) => `${k} x${v}`).join(', ') : 'none'}; ${res.seconds.toFixed(0)} s; stores in ${res.dir}`);
