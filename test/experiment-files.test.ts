@@ -98,6 +98,12 @@ test('the churn and mixed Wi-Fi examples: groups with their own links, boards an
   assert.deepEqual(new Set(wifi.plans!.map((p) => p.board)), new Set(['rpizero2w', 'rpi4b', 'rpi5', 'jetson-orin-nano']));
   assert.deepEqual(new Set(wifi.plans!.map((p) => p.link)), new Set(['wifi-good', 'wifi-congested', 'wifi-weak', 'lte']));
   assert.ok(hasChurn(wifi.plans!));
+  // without a top-level agents key the groups' sum is the fleet's and the server's agent count
+  const dir = mkdtempSync(join(tmpdir(), 'tp-groups-'));
+  const f = join(dir, 'g.toml');
+  writeFileSync(f, '[[group]]\nagents = 2\n\n[[group]]\nagents = 3\noffline = ["2"]\n');
+  assert.equal(fleetOptions(['--experiment-file', f, '--experiment', 'g']).options.agents, 5);
+  assert.deepEqual([...serverArgs(['--experiment-file', f, '--total-train-samples', '10'], {}).experiment.agents], ['agent-0', 'agent-1', 'agent-2', 'agent-3', 'agent-4']);
 });
 
 test('flags override the file in every command', () => {
