@@ -148,7 +148,7 @@ export async function runFleetCommand(argv: string[], out: (s: string) => void, 
   const bar = progressBar();
   const t0 = Date.now();
   const telemetry = new Map<number, RoundTelemetry[]>();
-  /** Agents selected per round (with participation < 1, only they train and send telemetry). */
+  /** Uploads counted per round: the agents whose telemetry of the round completes its line (offline or crashed agents send none). */
   const selected = new Map<number, number>();
   const res = await runFleet(options, {
     logger,
@@ -162,7 +162,7 @@ export async function runFleetCommand(argv: string[], out: (s: string) => void, 
     onEmulation: (lines) => out(lines.join('\n')),
     onChurn: (e) => out(`  churn: ${churnText(e)}`),
     onRound: (r) => {
-      selected.set(r.round, r.selected);
+      selected.set(r.round, r.uploads);
       bar.clear();
       out(`${roundLine(r)}  ${etaText(t0, Date.now(), r.round, options.rounds)}`);
     },
@@ -231,7 +231,7 @@ export function groupLines(o: Pick<FleetOptions, 'plans'>): string[] {
   });
 }
 
-/** "agent-2 stopped for its offline rounds from round 3 (pid 123)". */
+/** "agent-2 offline from round 3: stopped (pid 123)", "agent-4 killed (SIGKILL) while uploading round 2 (pid 124)". */
 export function churnText(e: ChurnEvent): string {
   const pid = e.pid === null ? '' : ` (pid ${e.pid})`;
   switch (e.action) {
