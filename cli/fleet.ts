@@ -47,7 +47,7 @@ const FLEET_DEFAULTS = Object.freeze({
 });
 
 /** Aggregator settings the fleet passes through (FleetOptions.aggregator), with their defaults. */
-const FLEET_AGGREGATOR_FIELDS = ['lambda', 'mu', 'muFactor', 'lr', 'batchSize', 'localEpochs', 'participation', 'minUploads', 'closeAt'] as const;
+const FLEET_AGGREGATOR_FIELDS = ['lambda', 'mu', 'muFactor', 'lr', 'batchSize', 'localEpochs', 'participation', 'minUploads', 'closeAt', 'offlineGraceMs'] as const;
 
 /** The experiment-file fields the fleet takes as its own options. */
 const FLEET_FILE_FIELDS = ['agents', 'rounds', 'method', 'alpha', 'seed', 'samplesPerClient', 'dataDir', 'featureDim', 'ratio', 'valueType', 'families', 'roundDeadlineMs', 'link', 'board'] as const;
@@ -74,6 +74,7 @@ export const FLEET_FLAGS: FlagTable = {
   'local-epochs': { field: 'localEpochs', type: 'int', help: `local epochs per round (default ${EXPERIMENT_DEFAULTS.localEpochs})` },
   participation: { field: 'participation', type: 'number', help: `fraction of agents selected per round (default ${EXPERIMENT_DEFAULTS.participation})` },
   'min-uploads': { field: 'minUploads', type: 'int', help: `uploads needed to close a round at its deadline (default ${EXPERIMENT_DEFAULTS.minUploads})` },
+  'offline-grace-ms': { field: 'offlineGraceMs', type: 'int', help: `how long a round waits for a selected agent that went offline (default ${EXPERIMENT_DEFAULTS.offlineGraceMs})` },
   'close-at': { field: 'closeAt', type: 'int', help: 'over-selection: close a round as soon as this many of its selected agents uploaded (default none: wait for all)' },
   families: { field: 'families', type: 'list', help: `backbones by agent index mod count (default ${FAMILIES.join(',')})` },
   credentials: { field: 'credentials', type: 'string', help: 'credentials.json from broker-config/make-fleet-credentials.sh (default none)' },

@@ -93,6 +93,8 @@ test('the churn and mixed Wi-Fi examples: groups with their own links, boards an
   assert.deepEqual(churn.plans!.filter((p) => p.crashUpload.length > 0).map((p) => [p.id, p.crashUpload]), [['agent-4', [2]]]);
   const agg = fleetExperimentConfig(churn, K, TOTAL_TRAIN);
   assert.ok(agg.roundDeadlineMs <= 30_000 && agg.minUploads <= 2, 'a short deadline and a small minimum: offline agents do not stall rounds');
+  assert.equal(agg.offlineGraceMs, 60_000);
+  assert.equal(serverArgs(['--experiment-file', join(DIR, 'churn.toml'), '--total-train-samples', '10'], {}).experiment.offlineGraceMs, 60_000);
   const wifi = fleetOptions(['--experiment-file', join(DIR, 'wifi-mixed.toml'), '--experiment', 'files-mixed']).options;
   assert.ok(wifi.agents >= 12);
   assert.deepEqual(new Set(wifi.plans!.map((p) => p.board)), new Set(['rpizero2w', 'rpi4b', 'rpi5', 'jetson-orin-nano']));
