@@ -211,6 +211,9 @@ export async function runFleetCommand(argv: string[], out: (s: string) => void, 
   out('participation');
   for (const l of participationLines(res.participation, res.crashes, options.agents)) out(`  ${l}`);
   if (res.churn.length > 0) out(`churn: ${res.churn.length} action(s): ${(['offline', 'rejoin', 'crash', 'restart'] as const).map((a) => `${res.churn.filter((e) => e.action === a).length} ${a}`).join(', ')}`);
+  // a crash-upload round in which the agent did not upload (not selected, or offline) has nothing to interrupt
+  const notApplied = (options.plans ?? []).flatMap((p) => p.crashUpload.filter((r) => r <= options.rounds && !res.churn.some((e) => e.action === 'crash' && e.agent === p.id && e.round === r)).map((r) => `${p.id} round ${r}`));
+  if (notApplied.length > 0) out(`crash-upload not applied (the agent did not upload that round): ${notApplied.join(', ')}`);
   const rej = Object.entries(res.rejections);
   out(`rejected messages: ${rej.length ? rej.map(([k, v]) => `${k} x${v}`).join(', ') : 'none'}; ${res.seconds.toFixed(0)} s; stores in ${res.dir}`);
   return 0;
