@@ -19,9 +19,8 @@ import type { ClassMasks } from '../wire/masks.ts';
 import { decodeGlobal, decodeMasks, decodeRound, encodeStatus } from '../wire/codec.ts';
 import { encodeRoundUpload } from './upload.ts';
 import type { AgentState, RoundBody } from '../wire/codec-types.ts';
-import type { Engine } from '../models/engine.ts';
+import type { Engine, Family } from '../models/engine.ts';
 import { familyForClient } from '../models/zoo-info.ts';
-import type { Family } from '../models/engine.ts';
 import type { AgentConfig } from './config.ts';
 import { Learner } from '../learner/learner.ts';
 import { engineLabel } from '../learner/engine-settings.ts';
@@ -34,7 +33,6 @@ import type { AgentStore } from './store.ts';
 import { Delivery } from './delivery.ts';
 import { SilenceWatch } from './silence.ts';
 import { CatchUp } from './catch-up.ts';
-
 import type { AgentInbound, AgentOptions, AgentTransport, EvaluationRecord, RoundTrained } from './agent-types.ts';
 import { isSelected } from '../method/selection.ts';
 
@@ -54,6 +52,7 @@ export class Agent extends EventEmitter {
   private global: { round: number; state: GlobalState } | null = null;
   /** A round announced before the masks arrived; handled when they do. */
   private waitingRound: Uint8Array | null = null;
+  private stopping = false; // set by stop(): a round announced from then on is not taken up
   private readonly queue: SerialQueue;
   private readonly delivery: Delivery;
   private state: AgentState = 'offline';
@@ -76,8 +75,7 @@ export class Agent extends EventEmitter {
     this.now = opts.now ?? Date.now;
     this.energy = opts.energy ?? null;
     this.delivery = new Delivery({
-      experiment: this.config.experiment,
-      agent: this.config.id,
+      experiment: this.config.experiment, agent: this.config.id,
       store: this.store,
       transport: this.transport,
       logger: this.logger,
@@ -180,9 +178,10 @@ export class Agent extends EventEmitter {
     this.catchUp.arm();
   }
 
-  /** Finishes the work in hand, announces itself offline (a clean disconnect sends no last will),
-   * and frees the model. The caller owns and closes the transport and the store. */
+  /** Takes no new round, finishes the work in hand, announces itself offline (a clean disconnect
+   * sends no last will), and frees the model. The caller owns and closes the transport and the store. */
   async stop(): Promise<void> {
+    this.stopping = true;
     this.delivery.close();
     this.silence.stop();
     this.catchUp.stop();
@@ -328,6 +327,7 @@ export class Agent extends EventEmitter {
       return;
     }
     const { round, body } = announcement;
+    if (this.stopping) return this.logger.info('stopping: round not taken up', { round });
     const done = this.lastCompletedRound;
     if (round <= done) {
       // a retained announcement seen again (reconnect, restart): make sure its upload went out

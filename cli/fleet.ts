@@ -47,7 +47,7 @@ const FLEET_DEFAULTS = Object.freeze({
 });
 
 /** Aggregator settings the fleet passes through (FleetOptions.aggregator), with their defaults. */
-const FLEET_AGGREGATOR_FIELDS = ['lambda', 'mu', 'muFactor', 'lr', 'batchSize', 'localEpochs', 'participation', 'minUploads', 'closeAt'] as const;
+const FLEET_AGGREGATOR_FIELDS = ['lambda', 'mu', 'muFactor', 'lr', 'batchSize', 'localEpochs', 'participation', 'minUploads', 'closeAt', 'offlineGraceMs'] as const;
 
 /** The experiment-file fields the fleet takes as its own options. */
 const FLEET_FILE_FIELDS = ['agents', 'rounds', 'method', 'alpha', 'seed', 'samplesPerClient', 'dataDir', 'featureDim', 'ratio', 'valueType', 'families', 'roundDeadlineMs', 'link', 'board'] as const;
@@ -74,6 +74,7 @@ export const FLEET_FLAGS: FlagTable = {
   'local-epochs': { field: 'localEpochs', type: 'int', help: `local epochs per round (default ${EXPERIMENT_DEFAULTS.localEpochs})` },
   participation: { field: 'participation', type: 'number', help: `fraction of agents selected per round (default ${EXPERIMENT_DEFAULTS.participation})` },
   'min-uploads': { field: 'minUploads', type: 'int', help: `uploads needed to close a round at its deadline (default ${EXPERIMENT_DEFAULTS.minUploads})` },
+  'offline-grace-ms': { field: 'offlineGraceMs', type: 'int', help: `how long a round waits for a selected agent that went offline (default ${EXPERIMENT_DEFAULTS.offlineGraceMs})` },
   'close-at': { field: 'closeAt', type: 'int', help: 'over-selection: close a round as soon as this many of its selected agents uploaded (default none: wait for all)' },
   families: { field: 'families', type: 'list', help: `backbones by agent index mod count (default ${FAMILIES.join(',')})` },
   credentials: { field: 'credentials', type: 'string', help: 'credentials.json from broker-config/make-fleet-credentials.sh (default none)' },
@@ -94,7 +95,10 @@ export const FLEET_HELP = `Usage: tinyproto fleet [options]
 
 Runs a local fleet: a broker (embedded aedes by default), the aggregator, and N agent processes
 with heterogeneous backbones, each with its own SQLite store in the run directory. Shows a live
-round table and ends with a summary (accuracy read from the agents' stores).
+round table and ends with a summary (accuracy read from the agents' stores, and per round who
+was selected, uploaded, offline or crashed). The experiment file's [[group]] tables give each
+group of agents its own link, board and churn (offline rounds, crash-upload rounds; the churn
+happens to the real agent processes): docs/fleet-churn.md.
 
 ${EXPERIMENT_FILE_HELP}
 ${flagHelp(FLEET_FLAGS)}
@@ -145,7 +149,7 @@ export async function runFleetCommand(argv: string[], out: (s: string) => void, 
   const bar = progressBar();
   const t0 = Date.now();
   const telemetry = new Map<number, RoundTelemetry[]>();
-  /** Agents selected per round (with participation < 1, only they train and send telemetry). */
+  /** Uploads counted per round: the agents whose telemetry of the round completes its line (offline or crashed agents send none). */
   const selected = new Map<number, number>();
   const res = await runFleet(options, {
     logger,
@@ -159,7 +163,7 @@ export async function runFleetCommand(argv: string[], out: (s: string) => void, 
     onEmulation: (lines) => out(lines.join('\n')),
     onChurn: (e) => out(`  churn: ${churnText(e)}`),
     onRound: (r) => {
-      selected.set(r.round, r.selected);
+      selected.set(r.round, r.uploads);
       bar.clear();
       out(`${roundLine(r)}  ${etaText(t0, Date.now(), r.round, options.rounds)}`);
     },
@@ -205,8 +209,11 @@ export async function runFleetCommand(argv: string[], out: (s: string) => void, 
     out(`through the link emulators: ${bytes(sum((l) => l.upBytes))} up, ${bytes(sum((l) => l.downBytes))} down, ${sum((l) => l.stalls)} retransmission stalls, ${sum((l) => l.resets)} resets`);
   }
   out('participation');
-  for (const l of participationLines(res.participation, res.crashes)) out(`  ${l}`);
+  for (const l of participationLines(res.participation, res.crashes, options.agents)) out(`  ${l}`);
   if (res.churn.length > 0) out(`churn: ${res.churn.length} action(s): ${(['offline', 'rejoin', 'crash', 'restart'] as const).map((a) => `${res.churn.filter((e) => e.action === a).length} ${a}`).join(', ')}`);
+  // a crash-upload round in which the agent did not upload (not selected, or offline) has nothing to interrupt
+  const notApplied = (options.plans ?? []).flatMap((p) => p.crashUpload.filter((r) => r <= options.rounds && !res.churn.some((e) => e.action === 'crash' && e.agent === p.id && e.round === r)).map((r) => `${p.id} round ${r}`));
+  if (notApplied.length > 0) out(`crash-upload not applied (the agent did not upload that round): ${notApplied.join(', ')}`);
   const rej = Object.entries(res.rejections);
   out(`rejected messages: ${rej.length ? rej.map(([k, v]) => `${k} x${v}`).join(', ') : 'none'}; ${res.seconds.toFixed(0)} s; stores in ${res.dir}`);
   return 0;
@@ -228,7 +235,7 @@ export function groupLines(o: Pick<FleetOptions, 'plans'>): string[] {
   });
 }
 
-/** "agent-2 stopped for its offline rounds from round 3 (pid 123)". */
+/** "agent-2 offline from round 3: stopped (pid 123)", "agent-4 killed (SIGKILL) while uploading round 2 (pid 124)". */
 export function churnText(e: ChurnEvent): string {
   const pid = e.pid === null ? '' : ` (pid ${e.pid})`;
   switch (e.action) {

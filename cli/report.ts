@@ -5,6 +5,7 @@ import { targetText } from '../report/html.ts';
 import { TinyProtoError } from '../common/errors.ts';
 import { loadRuns } from '../report/load.ts';
 import { writeReport } from '../report/write.ts';
+import { participationText } from '../report/summary.ts';
 
 export const REPORT_HELP = `Usage: tinyproto report FILE [FILE...] --out DIR [options]
 
@@ -51,6 +52,7 @@ export function runReport(argv: string[], out: (s: string) => void): number {
     const times = s.roundSeconds === null ? '' : `, round time p50 ${s.roundSeconds.p50.toFixed(1)} s / p95 ${s.roundSeconds.p95.toFixed(1)} s`;
     out(`run ${s.name} (${s.kind}, ${s.method}): ${s.rounds} rounds, ${s.agents} agents${times}`);
     if (s.stragglers.length > 0) out(`  stragglers: ${s.stragglers.slice(0, 8).map((x) => `${x.agent} (${x.rounds} rounds)`).join(', ')}`);
+    if (s.participation !== null) out(`  participation: ${participationText(s.participation)}`);
     if (s.target !== null) for (const m of ['head', 'prototype'] as const) out(`  to ${(s.target.accuracy * 100).toFixed(1)}% (${m}): ${targetText(s.target[m])}`);
   }
   out(`wrote ${res.files.length} files to ${res.outDir}: ${res.files.join(', ')}`);

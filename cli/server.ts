@@ -167,7 +167,7 @@ function scaleArgs(str: (k: string) => string | null): { embeddedPort: number | 
 }
 
 /** The experiment-file fields the aggregator takes (agents separately: a count becomes ids). */
-const SERVER_FILE_FIELDS = ['method', 'rounds', 'seed', 'featureDim', 'ratio', 'lambda', 'mu', 'muFactor', 'valueType', 'lr', 'batchSize', 'localEpochs', 'participation', 'roundDeadlineMs', 'minUploads', 'closeAt'] as const;
+const SERVER_FILE_FIELDS = ['method', 'rounds', 'seed', 'featureDim', 'ratio', 'lambda', 'mu', 'muFactor', 'valueType', 'lr', 'batchSize', 'localEpochs', 'participation', 'roundDeadlineMs', 'minUploads', 'closeAt', 'offlineGraceMs'] as const;
 
 function agentIds(n: number): string[] {
   return Array.from({ length: n }, (_, i) => `agent-${i}`);
@@ -207,7 +207,9 @@ export function serverArgs(argv: string[], env: NodeJS.ProcessEnv): ServerArgs {
   }
   const expFile = experimentFileFields(str('experiment-file'));
   const fromExpFile = pickFields(expFile, SERVER_FILE_FIELDS);
-  if (expFile.agents !== undefined) fromExpFile['agents'] = agentIds(expFile.agents);
+  // the file's agents, else its [[group]] tables' sum (the fleet's agent-0..agent-(N-1))
+  const fileAgents = expFile.agents ?? expFile.groups?.reduce((a, g) => a + g.agents, 0);
+  if (fileAgents !== undefined) fromExpFile['agents'] = agentIds(fileAgents);
   const agents = fields['agents'] as string[] | undefined;
   if (agents && agents.length === 1 && /^\d+$/.test(agents[0]!)) fields['agents'] = agentIds(Number(agents[0]));
   const experiment = resolveExperimentConfig({ ...fromExpFile, ...file, ...fields } as Partial<ExperimentConfig>);

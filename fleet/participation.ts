@@ -9,6 +9,9 @@ import { isOffline, type AgentPlan } from '../method/fleet-plan.ts';
 import type { ChurnEvent, ChurnExit } from './churn.ts';
 import type { AgentUploadOutcome } from './evaluations.ts';
 
+/** The file in a fleet's run directory with its churn events, participation and crash outcomes ({experiment, churn, participation, crashes}). */
+export const PARTICIPATION_FILE = 'participation.json';
+
 export interface RoundParticipation {
   readonly round: number;
   /** How the round ended (aggregator/round-policy.ts), null while open. */
@@ -88,10 +91,16 @@ export function crashOutcomes(i: Pick<ParticipationInput, 'uploaded' | 'outbox' 
     });
 }
 
-/** One line per round for a summary: "round 2 (deadline): uploaded 3/4 selected; offline agent-1; crashed agent-4 (stale)". */
-export function participationLines(rounds: readonly RoundParticipation[], crashes: readonly CrashOutcome[]): string[] {
+/**
+ * One line per round for a summary: "round 2 (deadline): uploaded 3/4 selected (missing agent-1);
+ * offline agent-1; crashed mid-upload agent-4 (stale)"; the selected agents are listed when
+ * fewer than `agents` were.
+ */
+export function participationLines(rounds: readonly RoundParticipation[], crashes: readonly CrashOutcome[], agents: number | null = null): string[] {
   return rounds.map((r) => {
     const parts = [`uploaded ${r.uploaded.length}/${r.selected.length} selected${r.selected.length > r.uploaded.length ? ` (missing ${r.selected.filter((a) => !r.uploaded.includes(a)).join(', ')})` : ''}`];
+    // with partial participation, who was selected
+    if (agents !== null && r.selected.length < agents) parts.unshift(`selected ${r.selected.join(', ')}`);
     if (r.offline.length) parts.push(`offline ${r.offline.join(', ')}`);
     if (r.crashed.length) parts.push(`crashed mid-upload ${r.crashed.map((a) => `${a} (${crashes.find((c) => c.agent === a && c.round === r.round)?.outcome ?? '?'})`).join(', ')}`);
     if (r.late.length) parts.push(`late (stale, E_ROUND) ${r.late.join(', ')}`);

@@ -3,7 +3,7 @@
  * with the fleet config), the aggregator in this process, and N agent processes with
  * heterogeneous backbones, each with its own SQLite store in the run directory.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TinyProtoError } from '../common/errors.ts';
 import { silentLogger, type Logger } from '../common/logger.ts';
@@ -27,7 +27,7 @@ import { FleetEmulation, needsEmulation } from '../emulation/fleet-emulation.ts'
 import { agentIds, fleetPlan, type AgentPlan } from '../method/fleet-plan.ts';
 import { AgentProcesses, type AgentProcessSpec } from './agents.ts';
 import { FleetChurn } from './churn.ts';
-import { crashOutcomes, participation } from './participation.ts';
+import { PARTICIPATION_FILE, crashOutcomes, participation } from './participation.ts';
 import { selectParticipants } from '../method/selection.ts';
 import type { FleetHooks, FleetOptions, FleetResult, FleetRound } from './types.ts';
 
@@ -292,6 +292,8 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
   };
   const part = participation(facts);
   const crashes = crashOutcomes(facts);
+  // for `tinyproto report` (report/load.ts reads it next to aggregator.db)
+  writeFileSync(join(dir, PARTICIPATION_FILE), JSON.stringify({ experiment: opts.experiment, churn: churnEvents, participation: part, crashes }, null, 1));
   store.close();
   return { dir, brokerUrl: broker ? 'embedded' : opts.broker, rounds, rejections, evaluations, seconds: (performance.now() - t0) / 1000, links, boards, churn: churnEvents, participation: part, crashes };
 }

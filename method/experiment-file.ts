@@ -43,6 +43,8 @@ export interface ExperimentFileFields {
   readonly roundDeadlineMs?: number;
   readonly minUploads?: number;
   readonly closeAt?: number;
+  /** How long a round waits for a selected agent that went offline (fleet and server). */
+  readonly offlineGraceMs?: number;
   readonly link?: string;
   readonly board?: string;
   /** The fleet's agents in groups ([[group]] tables, method/fleet-plan.ts). */
@@ -94,6 +96,7 @@ const KEYS: Readonly<Record<string, Readonly<Record<string, readonly [Field, Che
     'deadline-ms': ['roundDeadlineMs', isInt(100, 2 ** 31)],
     'min-uploads': ['minUploads', isInt(1, 100_000)],
     'close-at': ['closeAt', isInt(1, 100_000)],
+    'offline-grace-ms': ['offlineGraceMs', isInt(0, 86_400_000)],
   },
   fleet: {
     link: ['link', isText],

@@ -1,7 +1,7 @@
 /** The self-contained index.html: summary table per run, charts inline as SVG with PNG links. */
 import { bytes, pct } from '../common/table.ts';
 import type { Chart, SkippedChart } from './charts.ts';
-import type { RunSummary } from './summary.ts';
+import { participationText, type RunSummary } from './summary.ts';
 import type { ToTarget } from './targets.ts';
 import { escapeXml } from './svg.ts';
 
@@ -26,6 +26,7 @@ function runTable(s: RunSummary): string {
     ['energy (all agents, all rounds)', s.energyJoules === null ? 'n/a (no telemetry)' : `${s.energyJoules.toFixed(1)} J (${s.energySources.join('; ')})`],
     ['round time p50 / p95', s.roundSeconds === null ? 'n/a' : `${s.roundSeconds.p50.toFixed(1)} s / ${s.roundSeconds.p95.toFixed(1)} s`],
     ['stragglers (rounds over 1.5x the median)', s.stragglers.length === 0 ? 'none' : s.stragglers.slice(0, 8).map((x) => `${x.agent} (${x.rounds})`).join(', ')],
+    ...(s.participation === null ? [] : ([['participation and churn', participationText(s.participation)]] as [string, string][])),
     ...(s.target === null ? [] : (['head', 'prototype'] as const).map((m): [string, string] => [`to ${pct(s.target!.accuracy)} (${m})`, targetText(s.target![m])])),
   ];
   return [

@@ -9,6 +9,7 @@ import { openStoreDb, closeDb } from '../storage/sqlite.ts';
 import { AGGREGATOR_SCHEMA, openAggregatorStore } from '../aggregator/store.ts';
 import { openAgentStore } from '../agent/store.ts';
 import { loadAggregatorDb, loadRun, loadRuns, loadSimulationJson } from './load.ts';
+import { participationText, summariseRun } from './summary.ts';
 import { telemetryFor, tinySimulation } from '../test/helpers/report.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tinyproto-report-load-'));
@@ -145,5 +146,33 @@ describe('loadRun / loadRuns', () => {
     const names = loadRuns([a, b]).map((r) => r.name);
     assert.equal(new Set(names).size, 4);
     assert.ok(names.every((n) => /a\.db:|b\.db:/.test(n)));
+  });
+});
+
+describe('a fleet run directory with participation.json', () => {
+  test('churn and participation reach the run and its summary; a malformed file is E_CONFIG', () => {
+    const sub = mkdtempSync(join(dir, 'fleet-'));
+    const path = join(sub, 'aggregator.db');
+    makeStore(path, { telemetry: true });
+    const round = (r: number, uploaded: string[], offline: string[], late: string[]) => ({ round: r, outcome: 'deadline', selected: ['a', 'b'], uploaded, offline, crashed: [], late, duplicates: [] });
+    const doc = {
+      experiment: 'exp',
+      churn: [{ agent: 'b', round: 2, action: 'offline', atMs: 10, pid: 1 }, { agent: 'a', round: 1, action: 'crash', atMs: 5, pid: 2 }, { agent: 'a', round: 1, action: 'restart', atMs: 7, pid: 3 }],
+      participation: [round(1, ['a', 'b'], [], []), round(2, ['a'], ['b'], ['b'])],
+      crashes: [{ agent: 'a', round: 1, pid: 2, signal: 'SIGKILL', restarted: true, counted: true, outcome: 'duplicate' }],
+    };
+    writeFileSync(join(sub, 'participation.json'), JSON.stringify(doc));
+    const runs = loadAggregatorDb(path);
+    const exp = runs.find((r) => r.name === 'exp')!;
+    assert.equal(exp.participation!.rounds.length, 2);
+    assert.equal(exp.participation!.churn.length, 3);
+    assert.equal(runs.find((r) => r.name === 'second')!.participation, undefined, 'the file is of another experiment');
+    const s = summariseRun(exp).participation!;
+    assert.deepEqual([s.uploads, s.selected, s.late, s.duplicates], [3, 4, 1, 0]);
+    assert.equal(participationText(s), 'uploads 3/4 selected; offline: b round 2; crashed mid-upload: a round 1 (duplicate); late (stale) uploads 1');
+    writeFileSync(join(sub, 'participation.json'), JSON.stringify({ experiment: 'exp' }));
+    assert.throws(() => loadAggregatorDb(path), configError(/participation\.json: not a fleet participation file/));
+    writeFileSync(join(sub, 'participation.json'), JSON.stringify({ ...doc, participation: [{ round: 1 }] }));
+    assert.throws(() => loadAggregatorDb(path), configError(/participation\[0\] is not a round record/));
   });
 });

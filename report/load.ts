@@ -3,13 +3,14 @@
  * it), into RunData. The store is opened read-only and never migrated, so a report can be made
  * while the aggregator runs and never changes the benchmark's file.
  */
-import { openSync, readSync, closeSync, readFileSync } from 'node:fs';
+import { openSync, readSync, closeSync, readFileSync, existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { TinyProtoError } from '../common/errors.ts';
 import type { RoundTelemetry } from '../wire/telemetry.ts';
 import { openAggregatorStoreReadOnly } from '../aggregator/store-view.ts';
 import { readAgentEvaluations } from '../fleet/evaluations.ts';
-import type { AgentAccuracy, RunData, RunRound } from './model.ts';
+import type { AgentAccuracy, RunData, RunParticipation, RunRound } from './model.ts';
+import { PARTICIPATION_FILE } from '../fleet/participation.ts';
 import { recordedScores, weightedAccuracy } from '../learner/eval.ts';
 
 const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
@@ -132,6 +133,27 @@ export function loadSimulationJson(path: string, text?: string): RunData {
 }
 
 
+/** The churn and participation a fleet wrote next to its aggregator store (fleet/run.ts), when it is of `experiment`. */
+function readParticipation(dir: string, experiment: string): RunParticipation | null {
+  const path = join(dir, PARTICIPATION_FILE);
+  if (!existsSync(path)) return null;
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readText(path));
+  } catch (e) {
+    if (e instanceof TinyProtoError) throw e;
+    throw configError(path, `not valid JSON (${(e as Error).message})`);
+  }
+  if (!isObj(doc) || typeof doc['experiment'] !== 'string' || !Array.isArray(doc['churn']) || !Array.isArray(doc['participation']) || !Array.isArray(doc['crashes'])) {
+    throw configError(path, 'not a fleet participation file (expected "experiment", "churn", "participation" and "crashes")');
+  }
+  if (doc['experiment'] !== experiment) return null;
+  for (const [i, r] of (doc['participation'] as unknown[]).entries()) {
+    if (!isObj(r) || num(r['round']) === null || !['selected', 'uploaded', 'offline', 'crashed', 'late', 'duplicates'].every((k) => Array.isArray(r[k]))) throw configError(path, `participation[${i}] is not a round record`);
+  }
+  return { churn: doc['churn'] as RunParticipation['churn'], rounds: doc['participation'] as RunParticipation['rounds'], crashes: doc['crashes'] as RunParticipation['crashes'] };
+}
+
 /**
  * Every experiment of an aggregator store, one RunData each (ordered by creation). Rounds are
  * the closed rounds; accuracy comes from the telemetry table when it holds any for the
@@ -164,6 +186,7 @@ export function loadAggregatorDb(path: string): RunData[] {
           evals.map((e) => ({ round: e.round, accuracy: { head: e.accuracyHead, prototype: e.accuracyPrototype, testCount: e.testCount } }) as unknown as RoundTelemetry),
         );
       }
+      const participation = readParticipation(dirname(path), exp.id);
       const rounds: RunRound[] = rows.map((row) => {
         const s: Obj = row.summary ?? {}; // no summary: zeros
         const recipients = agentIds.length || (num(s['selected']) ?? 0);
@@ -184,6 +207,7 @@ export function loadAggregatorDb(path: string): RunData[] {
         rounds,
         perAgent,
         telemetry,
+        ...(participation ? { participation } : {}),
       };
     });
   } catch (e) {

@@ -3,6 +3,8 @@
  * experiment of an aggregator store), whatever it came from.
  */
 import type { RoundTelemetry } from '../wire/telemetry.ts';
+import type { ChurnEvent } from '../fleet/churn.ts';
+import type { CrashOutcome, RoundParticipation } from '../fleet/participation.ts';
 
 export type RunKind = 'simulate' | 'fleet';
 
@@ -39,4 +41,12 @@ export interface RunData {
   readonly perAgent: readonly AgentAccuracy[];
   /** Ordered by round, then agent. */
   readonly telemetry: readonly RoundTelemetry[];
+  /** A fleet run's churn actions and per-round participation (its run directory's participation.json); absent otherwise. */
+  readonly participation?: RunParticipation;
+}
+
+export interface RunParticipation {
+  readonly churn: readonly ChurnEvent[];
+  readonly rounds: readonly RoundParticipation[];
+  readonly crashes: readonly CrashOutcome[];
 }

@@ -17,6 +17,7 @@ import { simulationSetup } from '../sim/simulate.ts';
 import { fleetExperimentConfig } from '../fleet/index.ts';
 import { experimentMasks, SETUP_DEFAULTS } from '../method/experiment.ts';
 import { isTinyProtoError } from '../common/errors.ts';
+import { hasChurn } from '../method/fleet-plan.ts';
 
 const DIR = new URL('../experiments/', import.meta.url).pathname;
 const FILES = readdirSync(DIR).filter((f) => /\.(toml|json)$/.test(f)).sort();
@@ -24,7 +25,7 @@ const K = 10;
 const TOTAL_TRAIN = 1000;
 
 test('the repository has the example experiment files the README names', () => {
-  for (const f of ['quick-fleet.toml', 'compare-tinyproto.toml', 'compare-fedproto.toml', 'wifi-constrained.toml']) assert.ok(FILES.includes(f), f);
+  for (const f of ['quick-fleet.toml', 'compare-tinyproto.toml', 'compare-fedproto.toml', 'wifi-constrained.toml', 'churn.toml', 'wifi-mixed.toml']) assert.ok(FILES.includes(f), f);
 });
 
 for (const name of FILES) {
@@ -53,6 +54,8 @@ for (const name of FILES) {
     if (file.families !== undefined) assert.deepEqual([...sim.families], [...(fleet.families ?? [])]);
     for (const k of ['participation', 'minUploads', 'roundDeadlineMs', 'lambda'] as const) assert.equal(agg[k], server[k], k);
     if (file.link !== undefined) assert.equal(fleet.link, file.link);
+    // [[group]] tables: one plan per agent, as many as the file's agents
+    if (file.groups !== undefined) assert.equal(fleet.plans?.length, fleet.agents);
     if (file.board !== undefined) assert.equal(fleet.board, file.board);
     // masks: byte-identical between the simulation and both aggregators
     const simMasks = simulationSetup(sim, K, TOTAL_TRAIN).masks;
@@ -79,6 +82,30 @@ test('the wifi example carries participation, deadline, minimum uploads, link an
   assert.equal(config.participation, 0.8);
   assert.deepEqual(ignored, ['round.deadline-ms', 'round.min-uploads', 'fleet.link']);
   assert.equal(parseSimulateArgs(['--experiment-file', path]).config.board, 'rpi4b');
+});
+
+test('the churn and mixed Wi-Fi examples: groups with their own links, boards and churn reach the fleet', () => {
+  const churn = fleetOptions(['--experiment-file', join(DIR, 'churn.toml'), '--experiment', 'files-churn']).options;
+  assert.equal(churn.agents, 5);
+  assert.deepEqual([...new Set(churn.plans!.map((p) => p.group))], ['steady', 'away', 'crashy']);
+  assert.ok(hasChurn(churn.plans!));
+  assert.deepEqual(churn.plans!.filter((p) => p.offline.length > 0).map((p) => [p.id, p.offline]), [['agent-2', [[2, 3]]], ['agent-3', [[2, 3]]]]);
+  assert.deepEqual(churn.plans!.filter((p) => p.crashUpload.length > 0).map((p) => [p.id, p.crashUpload]), [['agent-4', [2]]]);
+  const agg = fleetExperimentConfig(churn, K, TOTAL_TRAIN);
+  assert.ok(agg.roundDeadlineMs <= 30_000 && agg.minUploads <= 2, 'a short deadline and a small minimum: offline agents do not stall rounds');
+  assert.equal(agg.offlineGraceMs, 60_000);
+  assert.equal(serverArgs(['--experiment-file', join(DIR, 'churn.toml'), '--total-train-samples', '10'], {}).experiment.offlineGraceMs, 60_000);
+  const wifi = fleetOptions(['--experiment-file', join(DIR, 'wifi-mixed.toml'), '--experiment', 'files-mixed']).options;
+  assert.ok(wifi.agents >= 12);
+  assert.deepEqual(new Set(wifi.plans!.map((p) => p.board)), new Set(['rpizero2w', 'rpi4b', 'rpi5', 'jetson-orin-nano']));
+  assert.deepEqual(new Set(wifi.plans!.map((p) => p.link)), new Set(['wifi-good', 'wifi-congested', 'wifi-weak', 'lte']));
+  assert.ok(hasChurn(wifi.plans!));
+  // without a top-level agents key the groups' sum is the fleet's and the server's agent count
+  const dir = mkdtempSync(join(tmpdir(), 'tp-groups-'));
+  const f = join(dir, 'g.toml');
+  writeFileSync(f, '[[group]]\nagents = 2\n\n[[group]]\nagents = 3\noffline = ["2"]\n');
+  assert.equal(fleetOptions(['--experiment-file', f, '--experiment', 'g']).options.agents, 5);
+  assert.deepEqual([...serverArgs(['--experiment-file', f, '--total-train-samples', '10'], {}).experiment.agents], ['agent-0', 'agent-1', 'agent-2', 'agent-3', 'agent-4']);
 });
 
 test('flags override the file in every command', () => {

