@@ -1,0 +1,161 @@
+/**
+ * Simulated time of a federated round, pure and on plain numbers (rates, latencies, images/s):
+ * how long each client takes to download the last global message, train, and upload over its
+ * link, and when the round closes by the aggregator's own rule (method/round-policy.ts:
+ * earlyClose / atDeadline), so that `simulate` drops the same stragglers a fleet would.
+ *
+ * The link is modelled as the userspace link emulator shapes one TCP stream
+ * (emulation/link-emulator.ts): a message of B bytes takes latency + U(0, jitter) + 8B / rate,
+ * and every TCP segment of it is lost once with the profile's stall probability, holding the
+ * stream for stallMs (head-of-line). Training takes images / imagesPerSec. A crash mid-upload
+ * loses half an upload, then the agent restarts (restartSeconds) and sends the whole upload again.
+ * Not modelled: scheduled outages and disconnects, TCP slow start, MQTT framing, evaluation time.
+ * All draws come from the `Rng` given, so a seed fixes every simulated time.
+ */
+import type { Rng } from '../common/rng.ts';
+import { atDeadline, earlyClose, type RoundOutcome } from './round-policy.ts';
+
+/** One direction of a link (the same fields as emulation/link-profiles.ts DirectionSpec). */
+export interface DirectionTiming {
+  /** One-way delay, ms. */
+  readonly latencyMs: number;
+  /** Extra delay, uniform in [0, jitterMs], ms. */
+  readonly jitterMs: number;
+  /** Bottleneck rate, kbit/s (1000 bit/s); 0 = unlimited. */
+  readonly rateKbit: number;
+}
+
+export interface LinkTiming {
+  /** Agent to broker. */
+  readonly up: DirectionTiming;
+  /** Broker to agent. */
+  readonly down: DirectionTiming;
+  /** Probability that one TCP segment is lost once and stalls the stream. */
+  readonly stallProbability: number;
+  readonly stallMs: number;
+  /** Payload bytes of one TCP segment (the unit a stall is drawn for). */
+  readonly segmentBytes: number;
+}
+
+/** Seconds one message of `bytes` takes in one direction (0 bytes: nothing is sent, 0 s). */
+export function transferSeconds(bytes: number, dir: DirectionTiming, link: Pick<LinkTiming, 'stallProbability' | 'stallMs' | 'segmentBytes'>, rng: Rng): number {
+  if (!(bytes > 0)) return 0;
+  let ms = dir.latencyMs + dir.jitterMs * rng.next();
+  // kbit/s = bits per ms
+  if (dir.rateKbit > 0) ms += (bytes * 8) / dir.rateKbit;
+  if (link.stallProbability > 0) {
+    const segments = Math.ceil(bytes / link.segmentBytes);
+    for (let i = 0; i < segments; i++) if (rng.next() < link.stallProbability) ms += link.stallMs;
+  }
+  return ms / 1000;
+}
+
+export interface ClientRoundInput {
+  /** null = a direct connection (no delay). */
+  readonly link: LinkTiming | null;
+  /** Training speed of this client's backbone on its board, images/s; null = not modelled (0 s). */
+  readonly imagesPerSec: number | null;
+  /** The global message the client receives before it trains (0 in the first round). */
+  readonly downloadBytes: number;
+  /** Images trained this round (training samples x local epochs). */
+  readonly trainImages: number;
+  readonly uploadBytes: number;
+  /** The agent crashes mid-upload this round and is restarted. */
+  readonly crash: boolean;
+  /** How long a restart takes (process start, store, reconnect), s. */
+  readonly restartSeconds: number;
+}
+
+export interface ClientRoundTimes {
+  readonly download: number;
+  readonly train: number;
+  /** A crash's cost: the half upload that was lost plus the restart (0 without a crash). */
+  readonly restart: number;
+  readonly upload: number;
+  /** download + train + restart + upload, s. */
+  readonly total: number;
+}
+
+/** One client's round, in seconds. Draws: download, then (crash) the lost upload, then the upload. */
+export function clientRoundTimes(x: ClientRoundInput, rng: Rng): ClientRoundTimes {
+  const link = x.link;
+  const download = link ? transferSeconds(x.downloadBytes, link.down, link, rng) : 0;
+  const train = x.imagesPerSec !== null && x.imagesPerSec > 0 ? x.trainImages / x.imagesPerSec : 0;
+  const restart = x.crash ? (link ? transferSeconds(x.uploadBytes, link.up, link, rng) / 2 : 0) + x.restartSeconds : 0;
+  const upload = link ? transferSeconds(x.uploadBytes, link.up, link, rng) : 0;
+  return { download, train, restart, upload, total: download + train + restart + upload };
+}
+
+/** The aggregator's round settings (aggregator/config.ts), in seconds. */
+export interface RoundRules {
+  readonly deadlineSeconds: number;
+  readonly minUploads: number;
+  /** Over-selection: close at the first closeAt uploads (null = wait for every selected agent). */
+  readonly closeAt: number | null;
+  readonly maxExtensions: number;
+}
+
+/** A selected client: when its upload arrives, or, offline, when the aggregator stops waiting for it. */
+export type RoundEntrant =
+  | { readonly client: number; readonly arrives: number }
+  /** Offline (its last will): counted as gone once its grace has passed, `goneAt` s after the round opened (<= 0: already gone). */
+  | { readonly client: number; readonly goneAt: number };
+
+export interface RoundClose {
+  /** When the round closed, s after it opened. */
+  readonly seconds: number;
+  readonly outcome: RoundOutcome;
+  readonly reason: string;
+  readonly extensions: number;
+  /** Clients whose upload arrived in time (aggregated), in arrival order. */
+  readonly uploaded: readonly number[];
+  /** Clients whose upload arrived after the close: stale (E_ROUND), not aggregated. */
+  readonly late: readonly number[];
+  /** Selected clients that were offline. */
+  readonly offline: readonly number[];
+}
+
+/**
+ * Plays a round's uploads and offline notices in time order through the aggregator's rule: after
+ * each one the round may close early (earlyClose); when the deadline passes first, atDeadline
+ * closes or extends it (at most maxExtensions times). An event at the deadline's instant counts
+ * before it. Bounded: every step consumes an event or a deadline.
+ */
+export function closeRound(entrants: readonly RoundEntrant[], rules: RoundRules): RoundClose {
+  const events = entrants
+    .map((e) => ('arrives' in e ? { t: e.arrives, upload: true, client: e.client } : { t: Math.max(0, e.goneAt), upload: false, client: e.client }))
+    .sort((a, b) => a.t - b.t || Number(b.upload) - Number(a.upload) || a.client - b.client);
+  const accepted: number[] = [];
+  let gone = 0;
+  let extensions = 0;
+  let deadline = rules.deadlineSeconds;
+  const progress = () => ({ selected: entrants.length, accepted: accepted.length, offline: gone, minUploads: rules.minUploads, closeAt: rules.closeAt, extensions, maxExtensions: rules.maxExtensions });
+  const close = (seconds: number, outcome: RoundOutcome, reason: string): RoundClose => {
+    const inTime = new Set(accepted);
+    return {
+      seconds,
+      outcome,
+      reason,
+      extensions,
+      uploaded: [...accepted],
+      late: events.filter((e) => e.upload && !inTime.has(e.client)).map((e) => e.client),
+      offline: entrants.filter((e) => !('arrives' in e)).map((e) => e.client).sort((a, b) => a - b),
+    };
+  };
+  let i = 0;
+  for (;;) {
+    const next = events[i];
+    if (next === undefined || next.t > deadline) {
+      const d = atDeadline(progress());
+      if (d.action === 'close') return close(deadline, d.outcome, d.reason);
+      extensions++;
+      deadline += rules.deadlineSeconds;
+      continue;
+    }
+    i++;
+    if (next.upload) accepted.push(next.client);
+    else gone++;
+    const e = earlyClose(progress());
+    if (e) return close(next.t, e.outcome, e.reason);
+  }
+}
