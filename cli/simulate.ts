@@ -225,7 +225,10 @@ export const TIMING_HEADER = ['sim time', 'in time', 'late', 'offline'];
 export function timingCells(r: RoundRecord): string[] {
   const t = r.timing;
   if (!t) return TIMING_HEADER.map(() => '');
-  const list = (xs: readonly number[]): string => (xs.length === 0 ? '-' : xs.length <= 3 ? xs.join(',') : `${xs.length}`);
+  const list = (xs: readonly number[]): string => {
+    const text = [...xs].sort((a, b) => a - b).join(',');
+    return xs.length === 0 ? '-' : text.length <= 12 ? text : `${xs.length} clients`;
+  };
   return [`${t.seconds.toFixed(1)}s`, `${t.uploaded.length}/${r.selected.length}`, list(t.late), list(t.offline)];
 }
 

@@ -99,3 +99,31 @@ test('a slow group misses the deadline: its uploads are late and not aggregated'
 function near(a: number, b: number, msg: string): void {
   assert.ok(Math.abs(a - b) < 1e-9, `${msg}: ${a} != ${b}`);
 }
+
+test('a timed run resumed from its checkpoint continues the simulated clock: stragglers stay busy into the next round', { skip, timeout: 240_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tp-simtime-resume-'));
+  const ds = loadDataset(DEFAULT_DATA_DIR, 'all');
+  const path = join(dir, 'e.toml');
+  writeFileSync(path, file('deadline-ms = 1000', ''));
+  const args = (rounds: number, db: string, ...more: string[]) => parseSimulateArgs(['--experiment-file', path, '--rounds', String(rounds), '--workers', '1', '--threads', '1', '--checkpoint', join(dir, db), ...more]).config;
+  try {
+    const whole = await simulate(args(2, 'whole.db'), { dataset: ds });
+    const [r1, r2] = whole.rounds.map((r) => r.timing!);
+    assert.equal(r2!.openedAt, r1!.seconds, 'round 2 opens when round 1 closes');
+    // the slow clients were still uploading round 1 when round 2 opened: they start late
+    for (const c of [3, 4]) {
+      const prev = r1!.clients.find((x) => x.client === c)!;
+      near(r2!.clients.find((x) => x.client === c)!.start, prev.arrives - r1!.seconds, `client ${c} start`);
+    }
+    assert.deepEqual(r2!.late, [3, 4]);
+    await simulate(args(1, 'part.db'), { dataset: ds });
+    const resumed = await simulate(args(2, 'part.db', '--resume'), { dataset: ds });
+    assert.equal(resumed.resumedFrom, 1);
+    assert.deepEqual(resumed.rounds.map((r) => r.timing), whole.rounds.map((r) => r.timing));
+    assert.deepEqual(resumed.summary.timing, whole.summary.timing);
+    // the timing is part of the setup: another deadline cannot continue this checkpoint
+    await assert.rejects(simulate(args(3, 'part.db', '--resume', '--deadline-ms', '2000'), { dataset: ds }), /another experiment setup/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
