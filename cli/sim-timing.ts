@@ -39,7 +39,7 @@ export function resolveSimTiming(s: SimTimingSources): SimTiming | null {
     if (p.link !== null) {
       if (!links.has(p.link)) {
         const l = resolveLinkProfile(p.link);
-        links.set(p.link, Object.freeze({ up: l.up, down: l.down, stallProbability: l.stallProbability, stallMs: l.stallMs, segmentBytes: SEGMENT_BYTES }));
+        links.set(p.link, Object.freeze({ up: l.up, down: l.down, stallProbability: l.stallProbability, stallMs: l.stallMs, segmentBytes: SEGMENT_BYTES, schedule: l.schedule }));
       }
       link = links.get(p.link)!;
     }

@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../common/rng.ts';
-import { clientRoundTimes, closeRound, transferSeconds, type LinkTiming, type RoundRules } from './round-timing.ts';
+import { clientRoundTimes, closeRound, scheduledFinishMs, transferSeconds, type LinkTiming, type RoundRules } from './round-timing.ts';
 
 const near = (a: number, b: number, msg?: string): void => assert.ok(Math.abs(a - b) < 1e-9, `${msg ?? ''} ${a} != ${b}`);
-const quiet = { stallProbability: 0, stallMs: 0, segmentBytes: 1448 };
+const quiet = { stallProbability: 0, stallMs: 0, segmentBytes: 1448, schedule: [] };
 
 test('a transfer takes latency + bytes / rate; nothing sent takes no time; rate 0 is unlimited', () => {
   const rng = new Rng(1);
@@ -40,6 +40,21 @@ test('a client round: download + training at the board speed + upload; a crash a
   near(c.total, 8.108 + 3.031);
   const direct = clientRoundTimes({ ...x, link: null, imagesPerSec: null }, new Rng(1));
   assert.deepEqual(direct, { download: 0, train: 0, restart: 0, upload: 0, total: 0 });
+});
+
+test("a link's outages hold a transfer until they end; a disconnect makes it start over", () => {
+  const outage = [{ kind: 'outage' as const, atMs: 1_000, forMs: 4_000, everyMs: 0 }];
+  assert.equal(scheduledFinishMs(0, 500, outage), 500, 'done before the outage');
+  assert.equal(scheduledFinishMs(800, 500, outage), 5_300, '200 ms before, held 4 s, 300 ms after');
+  assert.equal(scheduledFinishMs(2_000, 500, outage), 5_500, 'started inside the outage: waits for its end');
+  // every 10 s from 1 s, for 2 s: a 9.5 s transfer from 0 runs 1 s, waits to 3 s, runs 8 s (to 11), waits to 13, runs 0.5 s
+  assert.equal(scheduledFinishMs(0, 9_500, [{ kind: 'outage', atMs: 1_000, forMs: 2_000, everyMs: 10_000 }]), 13_500);
+  assert.equal(scheduledFinishMs(800, 500, [{ kind: 'disconnect', atMs: 1_000, forMs: 4_000, everyMs: 0 }]), 5_500, 'dropped at 1 s, sent again from 5 s');
+  // a client starting at 44.99 s on wifi-weak's first outage (45 s + 4 s) waits for the link
+  const sched: LinkTiming = { ...weak, schedule: [{ kind: 'outage', atMs: 45_000, forMs: 4_000, everyMs: 90_000 }] };
+  const t = clientRoundTimes({ link: sched, imagesPerSec: null, downloadBytes: 5_000, trainImages: 0, uploadBytes: 6_000, crash: false, restartSeconds: 0, startSeconds: 44.99 }, new Rng(1));
+  near(t.download, 0.046 + 4, 'the download waits out the outage');
+  near(t.upload, 0.062, 'the upload, after it, does not');
 });
 
 const rules = (o: Partial<RoundRules> = {}): RoundRules => ({ deadlineSeconds: 10, minUploads: 1, closeAt: null, maxExtensions: 2, ...o });

@@ -7,9 +7,12 @@
  * The link is modelled as the userspace link emulator shapes one TCP stream
  * (emulation/link-emulator.ts): a message of B bytes takes latency + U(0, jitter) + 8B / rate,
  * and every TCP segment of it is lost once with the profile's stall probability, holding the
- * stream for stallMs (head-of-line). Training takes images / imagesPerSec. A crash mid-upload
- * loses half an upload, then the agent restarts (restartSeconds) and sends the whole upload again.
- * Not modelled: scheduled outages and disconnects, TCP slow start, MQTT framing, evaluation time.
+ * stream for stallMs (head-of-line). The profile's scheduled events, timed from the run's start
+ * (the simulated clock), act on transfers as the emulator's do: an outage holds a transfer until
+ * it ends, a disconnect drops it and it is sent again once the link is back. Training takes
+ * images / imagesPerSec. A crash mid-upload loses half an upload, then the agent restarts
+ * (restartSeconds) and sends the whole upload again.
+ * Not modelled: TCP slow start, MQTT framing, reconnect back-off, evaluation time.
  * All draws come from the `Rng` given, so a seed fixes every simulated time.
  */
 import type { Rng } from '../common/rng.ts';
@@ -25,6 +28,16 @@ export interface DirectionTiming {
   readonly rateKbit: number;
 }
 
+/** A scheduled link event (the fields of emulation/link-profiles.ts LinkEvent). */
+export interface LinkEventTiming {
+  readonly kind: 'outage' | 'disconnect';
+  /** Start, ms after the run's start. */
+  readonly atMs: number;
+  readonly forMs: number;
+  /** Repeats every this many ms after atMs (0 = once). */
+  readonly everyMs: number;
+}
+
 export interface LinkTiming {
   /** Agent to broker. */
   readonly up: DirectionTiming;
@@ -35,6 +48,41 @@ export interface LinkTiming {
   readonly stallMs: number;
   /** Payload bytes of one TCP segment (the unit a stall is drawn for). */
   readonly segmentBytes: number;
+  /** Outages and disconnects (empty = none). */
+  readonly schedule: readonly LinkEventTiming[];
+}
+
+/** Bound on the schedule windows one transfer walks through (a disconnect that recurs faster than a transfer takes never lets it finish). */
+const MAX_WINDOWS = 10_000;
+
+/** The first window [start, end) of `e` that ends after `t` ms, or null. */
+function windowAfter(e: LinkEventTiming, t: number): { start: number; end: number } | null {
+  if (e.everyMs <= 0) return e.atMs + e.forMs > t ? { start: e.atMs, end: e.atMs + e.forMs } : null;
+  const k = Math.max(0, Math.floor((t - e.atMs - e.forMs) / e.everyMs) + 1);
+  const start = e.atMs + k * e.everyMs;
+  return { start, end: start + e.forMs };
+}
+
+/**
+ * When a transfer that needs `durMs` of link time, started at `t0Ms` (run clock), finishes: an
+ * outage overlapping it holds it until the outage ends; a disconnect drops it and it starts over
+ * when the link is back. Bounded by MAX_WINDOWS windows.
+ */
+export function scheduledFinishMs(t0Ms: number, durMs: number, schedule: readonly LinkEventTiming[]): number {
+  let t = t0Ms;
+  let remaining = durMs;
+  for (let n = 0; n < MAX_WINDOWS; n++) {
+    let next: { start: number; end: number; kind: LinkEventTiming['kind'] } | null = null;
+    for (const e of schedule) {
+      const w = windowAfter(e, t);
+      if (w && w.start < t + remaining && (next === null || w.start < next.start)) next = { ...w, kind: e.kind };
+    }
+    if (next === null) return t + remaining;
+    if (next.kind === 'outage') remaining -= Math.max(0, next.start - t);
+    else remaining = durMs;
+    t = next.end;
+  }
+  return t + remaining;
 }
 
 /** Seconds one message of `bytes` takes in one direction (0 bytes: nothing is sent, 0 s). */
@@ -64,6 +112,8 @@ export interface ClientRoundInput {
   readonly crash: boolean;
   /** How long a restart takes (process start, store, reconnect), s. */
   readonly restartSeconds: number;
+  /** When the client starts the round on the run's clock, s (for the link's schedule; default 0). */
+  readonly startSeconds?: number;
 }
 
 export interface ClientRoundTimes {
@@ -79,10 +129,22 @@ export interface ClientRoundTimes {
 /** One client's round, in seconds. Draws: download, then (crash) the lost upload, then the upload. */
 export function clientRoundTimes(x: ClientRoundInput, rng: Rng): ClientRoundTimes {
   const link = x.link;
-  const download = link ? transferSeconds(x.downloadBytes, link.down, link, rng) : 0;
+  let t = x.startSeconds ?? 0;
+  // a transfer's time on the link, held or redone by the schedule's events
+  const transfer = (bytes: number, dir: DirectionTiming): number => {
+    const d = link ? transferSeconds(bytes, dir, link, rng) : 0;
+    // the time the schedule adds (exactly 0 when no event overlaps the transfer)
+    const held = link && d > 0 && link.schedule.length > 0 ? scheduledFinishMs(t * 1000, d * 1000, link.schedule) - (t * 1000 + d * 1000) : 0;
+    const took = d + held / 1000;
+    t += took;
+    return took;
+  };
+  const download = link ? transfer(x.downloadBytes, link.down) : 0;
   const train = x.imagesPerSec !== null && x.imagesPerSec > 0 ? x.trainImages / x.imagesPerSec : 0;
+  t += train;
   const restart = x.crash ? (link ? transferSeconds(x.uploadBytes, link.up, link, rng) / 2 : 0) + x.restartSeconds : 0;
-  const upload = link ? transferSeconds(x.uploadBytes, link.up, link, rng) : 0;
+  t += restart;
+  const upload = link ? transfer(x.uploadBytes, link.up) : 0;
   return { download, train, restart, upload, total: download + train + restart + upload };
 }
 

@@ -136,6 +136,8 @@ export class SimulatedRounds {
         return { client, goneAt: since + t.offlineGraceMs / 1000 - opened };
       }
       const rng = Rng.derive(this.seed, `sim-timing/${round}/${client}`);
+      // a client still busy with a late round starts this one when it is done
+      const start = Math.max(0, (this.busyUntil[client] ?? 0) - opened);
       const times = clientRoundTimes(
         {
           link: p.link,
@@ -145,10 +147,10 @@ export class SimulatedRounds {
           uploadBytes: x.uploadBytes,
           crash: crashesInRound(p, round),
           restartSeconds: t.restartMs / 1000,
+          startSeconds: opened + start,
         },
         rng,
       );
-      const start = Math.max(0, (this.busyUntil[client] ?? 0) - opened);
       const arrives = start + times.total;
       this.busyUntil[client] = opened + arrives;
       clients.push({ client, start, download: times.download, train: times.train, restart: times.restart, upload: times.upload, arrives });
