@@ -12,7 +12,7 @@
  * it ends, a disconnect drops it and it is sent again once the link is back. Training takes
  * images / imagesPerSec. A crash mid-upload loses half an upload, then the agent restarts
  * (restartSeconds) and sends the whole upload again.
- * Not modelled: TCP slow start, MQTT framing, reconnect back-off, evaluation time.
+ * Not modelled: TCP slow start, MQTT framing, reconnect back-off, the prototype pass, evaluation.
  * All draws come from the `Rng` given, so a seed fixes every simulated time.
  */
 import type { Rng } from '../common/rng.ts';
