@@ -347,6 +347,7 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
             profile: profileOf(u.client),
             messageBytesUp: sent[i]?.messageBytes ?? modelBytes,
             messageBytesDown: down.messageBytes,
+            ...(timing ? { simulated: timing.clients.find((c) => c.client === u.client)! } : {}),
           }),
         };
       });
