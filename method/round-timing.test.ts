@@ -93,3 +93,12 @@ test('offline clients are not waited for after their grace; too few uploads exte
   const none = closeRound([{ client: 0, goneAt: 0 }], rules({ maxExtensions: 0 }));
   assert.deepEqual([none.seconds, none.outcome, none.uploaded], [10, 'abandoned', []]);
 });
+
+test('a rejoining client is waited for again from its online status on; before it, it counts as gone', () => {
+  const early = closeRound([{ client: 0, arrives: 1 }, { client: 1, arrives: 5, goneAt: 0, backAt: 3 }], rules());
+  assert.deepEqual([early.seconds, early.outcome, early.uploaded, early.late, early.offline], [1, 'agents-offline', [0], [1], []]);
+  const back = closeRound([{ client: 0, arrives: 1 }, { client: 1, arrives: 5, goneAt: 0, backAt: 0.5 }], rules());
+  assert.deepEqual([back.seconds, back.outcome, back.uploaded], [5, 'complete', [0, 1]]);
+  const never = closeRound([{ client: 0, arrives: 1 }, { client: 1 }], rules());
+  assert.deepEqual([never.seconds, never.outcome, never.offline], [10, 'deadline', [1]], 'never heard from: waited for until the deadline');
+});

@@ -157,11 +157,31 @@ export interface RoundRules {
   readonly maxExtensions: number;
 }
 
-/** A selected client: when its upload arrives, or, offline, when the aggregator stops waiting for it. */
-export type RoundEntrant =
-  | { readonly client: number; readonly arrives: number }
-  /** Offline (its last will): counted as gone once its grace has passed, `goneAt` s after the round opened (<= 0: already gone). */
-  | { readonly client: number; readonly goneAt: number };
+/** A selected client, in s after the round opened. */
+export interface RoundEntrant {
+  readonly client: number;
+  /** When its upload arrives (absent: offline all round, no upload). */
+  readonly arrives?: number;
+  /**
+   * When the aggregator stops waiting for it: its last will plus the offline grace (<= 0: from
+   * the start; absent or Infinity: never, e.g. an agent it has never heard from).
+   */
+  readonly goneAt?: number;
+  /** When it is back online (a rejoining agent's status): from then on it is waited for again. */
+  readonly backAt?: number;
+}
+
+type RoundEvent = { readonly t: number; readonly kind: 'upload' | 'back' | 'gone'; readonly client: number };
+const EVENT_ORDER = { upload: 0, back: 1, gone: 2 } as const;
+
+function eventsOf(e: RoundEntrant): RoundEvent[] {
+  const out: RoundEvent[] = [];
+  const gone = e.goneAt !== undefined && Number.isFinite(e.goneAt) && (e.backAt === undefined || e.goneAt < e.backAt);
+  if (gone) out.push({ t: Math.max(0, e.goneAt!), kind: 'gone', client: e.client });
+  if (gone && e.backAt !== undefined) out.push({ t: e.backAt, kind: 'back', client: e.client });
+  if (e.arrives !== undefined) out.push({ t: e.arrives, kind: 'upload', client: e.client });
+  return out;
+}
 
 export interface RoundClose {
   /** When the round closed, s after it opened. */
@@ -178,15 +198,13 @@ export interface RoundClose {
 }
 
 /**
- * Plays a round's uploads and offline notices in time order through the aggregator's rule: after
+ * Plays a round's uploads and offline and online notices in time order through the aggregator's rule: after
  * each one the round may close early (earlyClose); when the deadline passes first, atDeadline
  * closes or extends it (at most maxExtensions times). An event at the deadline's instant counts
  * before it. Bounded: every step consumes an event or a deadline.
  */
 export function closeRound(entrants: readonly RoundEntrant[], rules: RoundRules): RoundClose {
-  const events = entrants
-    .map((e) => ('arrives' in e ? { t: e.arrives, upload: true, client: e.client } : { t: Math.max(0, e.goneAt), upload: false, client: e.client }))
-    .sort((a, b) => a.t - b.t || Number(b.upload) - Number(a.upload) || a.client - b.client);
+  const events = entrants.flatMap(eventsOf).sort((a, b) => a.t - b.t || EVENT_ORDER[a.kind] - EVENT_ORDER[b.kind] || a.client - b.client);
   const accepted: number[] = [];
   let gone = 0;
   let extensions = 0;
@@ -200,8 +218,8 @@ export function closeRound(entrants: readonly RoundEntrant[], rules: RoundRules)
       reason,
       extensions,
       uploaded: [...accepted],
-      late: events.filter((e) => e.upload && !inTime.has(e.client)).map((e) => e.client),
-      offline: entrants.filter((e) => !('arrives' in e)).map((e) => e.client).sort((a, b) => a - b),
+      late: events.filter((e) => e.kind === 'upload' && !inTime.has(e.client)).map((e) => e.client),
+      offline: entrants.filter((e) => e.arrives === undefined).map((e) => e.client).sort((a, b) => a - b),
     };
   };
   let i = 0;
@@ -215,8 +233,8 @@ export function closeRound(entrants: readonly RoundEntrant[], rules: RoundRules)
       continue;
     }
     i++;
-    if (next.upload) accepted.push(next.client);
-    else gone++;
+    if (next.kind === 'upload') accepted.push(next.client);
+    else gone += next.kind === 'gone' ? 1 : -1;
     const e = earlyClose(progress());
     if (e) return close(next.t, e.outcome, e.reason);
   }

@@ -18,8 +18,31 @@ test('an offline stretch is waited for once: from its first round, for the grace
   assert.deepEqual([r2.openedAt, r2.seconds, r2.outcome, r2.offline], [1, 30, 'agents-offline', [2]]);
   const r3 = rounds.play(3, [0, 1, 2], trained([0, 1]), 0);
   assert.deepEqual([r3.openedAt, r3.seconds, r3.outcome], [31, 1, 'agents-offline']);
+  // back in round 4: its process starts as the round opens (3 s); the aggregator still has it
+  // offline, so the others' uploads at 1 s close the round and its upload (3 + 1 s) is late
   const r4 = rounds.play(4, [0, 1, 2], trained([0, 1, 2]), 0);
-  assert.deepEqual([r4.openedAt, r4.seconds, r4.outcome, r4.offline], [32, 1, 'complete', []]);
+  assert.deepEqual([r4.openedAt, r4.seconds, r4.outcome, r4.offline, r4.late], [32, 1, 'agents-offline', [], [2]]);
+  assert.equal(r4.clients.find((c) => c.client === 2)!.start, 3);
+});
+
+test('an agent offline from round 1 was never heard from: rounds wait for it (deadline); when it joins, it is waited for', () => {
+  const t = timing([client(), client({ offline: [[1, 1]] })], { deadlineMs: 5_000 });
+  const rounds = new SimulatedRounds(t, 1);
+  const r1 = rounds.play(1, [0, 1], trained([0]), 0);
+  assert.deepEqual([r1.seconds, r1.outcome, r1.uploaded], [5, 'deadline', [0]]);
+  const r2 = rounds.play(2, [0, 1], trained([0, 1]), 0);
+  assert.deepEqual([r2.seconds, r2.outcome, r2.late], [4, 'complete', []], 'started at 3 s, trained 1 s');
+});
+
+test('a short offline stretch (within the grace) is waited for on rejoining', () => {
+  const t = timing([client(), client({ offline: [[2, 2]] })], { offlineGraceMs: 60_000, deadlineMs: 10_000 });
+  const rounds = new SimulatedRounds(t, 1);
+  rounds.play(1, [0, 1], trained([0, 1]), 0);
+  const r2 = rounds.play(2, [0, 1], trained([0]), 0);
+  assert.deepEqual([r2.seconds, r2.outcome], [10, 'deadline'], 'still within its grace at the deadline');
+  const r3 = rounds.play(3, [0, 1], trained([0, 1]), 0);
+  // offline since round 2's opening (1 s): it would be gone at 61 s, but it is back 3 s after round 3 opened (11 s)
+  assert.deepEqual([r3.openedAt, r3.seconds, r3.outcome, r3.late], [11, 4, 'complete', []]);
 });
 
 test('a straggler still busy when the next round opens starts it late; the clock resumes from the records', () => {

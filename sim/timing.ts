@@ -109,6 +109,13 @@ export class SimulatedRounds {
     }
   }
 
+  /** The first round of the offline stretch that holds `round`. */
+  private stretchStart(p: SimClientTiming, round: number): number {
+    let from = round;
+    while (from > 1 && isOffline(p, from - 1)) from--;
+    return from;
+  }
+
   /** Clients offline in `round` (their plan), sorted. */
   offlineIn(round: number): number[] {
     return this.timing.clients.flatMap((c, i) => (isOffline(c, round) ? [i] : []));
@@ -128,16 +135,23 @@ export class SimulatedRounds {
     const entrants: RoundEntrant[] = selected.map((client) => {
       const p = t.clients[client]!;
       const x = byClient.get(client);
+      // gone for the aggregator once its grace has passed since its offline stretch began (its
+      // last will then); an agent offline from round 1 never connected: it is waited for
+      const goneAt = (last: number): number | undefined => {
+        const from = this.stretchStart(p, last);
+        return from === 1 ? undefined : (this.openedAt.get(from) ?? opened) + t.offlineGraceMs / 1000 - opened;
+      };
       if (x === undefined) {
-        // offline since the opening of the first round of its current offline stretch
-        let from = round;
-        while (from > 1 && isOffline(p, from - 1)) from--;
-        const since = this.openedAt.get(from) ?? opened;
-        return { client, goneAt: since + t.offlineGraceMs / 1000 - opened };
+        const g = goneAt(round);
+        return g === undefined ? { client } : { client, goneAt: g };
       }
+      // back from an offline stretch: its process is started when this round opens
+      const rejoin = round > 1 && isOffline(p, round - 1);
+      const back = rejoin ? t.restartMs / 1000 : 0;
+      const gone = rejoin ? goneAt(round - 1) : undefined;
       const rng = Rng.derive(this.seed, `sim-timing/${round}/${client}`);
       // a client still busy with a late round starts this one when it is done
-      const start = Math.max(0, (this.busyUntil[client] ?? 0) - opened);
+      const start = Math.max(back, (this.busyUntil[client] ?? 0) - opened);
       const times = clientRoundTimes(
         {
           link: p.link,
@@ -154,7 +168,7 @@ export class SimulatedRounds {
       const arrives = start + times.total;
       this.busyUntil[client] = opened + arrives;
       clients.push({ client, start, download: times.download, train: times.train, restart: times.restart, upload: times.upload, arrives });
-      return { client, arrives };
+      return gone === undefined ? { client, arrives } : { client, arrives, goneAt: gone, backAt: back };
     });
     const closed = closeRound(entrants, { deadlineSeconds: t.deadlineMs / 1000, minUploads: t.minUploads, closeAt: t.closeAt, maxExtensions: t.maxExtensions });
     this.clock = opened + closed.seconds;

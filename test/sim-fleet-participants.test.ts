@@ -2,7 +2,9 @@
  * One experiment file, one answer to "who took part in which round": `simulate` (simulated links
  * and boards, the plan's offline rounds) and the real aggregator (aggregator/aggregator.ts, as
  * `fleet` configures it from the same file) agree round by round, for a setup whose outcome does
- * not depend on timing: participation < 1, a group offline for rounds 2-3, a long deadline.
+ * not depend on timing: participation < 1, a group offline from round 3 on (it stops after
+ * round 2, as fleet/churn does it, and does not rejoin: a rejoiner's first round is a race that
+ * sim/timing.test.ts covers), a long deadline.
  *
  * The fleet's own churn (stopping an agent process for its offline rounds) is not in this tree
  * yet, so the agents' side is played here by the plan itself (method/fleet-plan.ts): a selected
@@ -52,10 +54,10 @@ name = "away"
 agents = 2
 link = "wifi-congested"
 board = "rpi4b"
-offline = ["2-3"]
+offline = ["3-4"]
 `;
 
-test('simulate and the aggregator agree on who took part in which round (participation 0.5, a group offline in rounds 2-3)', { skip, timeout: 240_000 }, async () => {
+test('simulate and the aggregator agree on who took part in which round (participation 0.5, a group offline in rounds 3-4)', { skip, timeout: 240_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tp-simfleet-'));
   const path = join(dir, 'exp.toml');
   writeFileSync(path, FILE);
@@ -85,8 +87,7 @@ test('simulate and the aggregator agree on who took part in which round (partici
     const play = async (e: RoundOpened): Promise<void> => {
       announced[e.round - 1] = [...e.selected].sort();
       const header = (agent: string) => ({ experiment: EXPERIMENT, sender: agent, round: e.round });
-      // every selected agent's state first (a rejoining agent is back before the round's first
-      // upload arrives: uploads take a round's training), then the uploads of the online ones
+      // every selected agent's state first (the offline ones' last will), then the online ones' uploads
       for (const agent of e.selected) {
         const offline = isOffline(plans.find((p) => p.id === agent)!, e.round);
         const body = offline ? ({ state: 'offline', note: 'connection lost' } as const) : ({ state: 'training', note: '' } as const);
