@@ -5,10 +5,13 @@
  * link, a crash's restart) decides when its upload arrives, and the aggregator's rule
  * (method/round-policy.ts) decides when the round closes. Uploads after the close are late
  * (stale, not aggregated), as the aggregator refuses them (E_ROUND). A client still busy with a
- * late round starts the next one when it is done. Draws are seeded per (seed, round, client),
- * so a run and its resumed continuation see the same times.
+ * late round starts the next one when it is done. Churn follows the plan as `fleet` applies it:
+ * an offline client's last will starts the aggregator's offline grace when its stretch begins
+ * (one offline from round 1 was never heard from), and a rejoining client is started as its
+ * rejoin round opens, counted offline until it is back. Draws are seeded per (seed, round,
+ * client), so a run and its resumed continuation see the same times.
  *
- * The profiles arrive here as plain numbers (SimTiming, resolved by cli/simulate.ts from the
+ * The profiles arrive here as plain numbers (SimTiming, resolved by cli/sim-timing.ts from the
  * named link and board profiles of emulation/), so that sim/ stays below emulation/.
  */
 import { Rng } from '../common/rng.ts';
@@ -20,9 +23,11 @@ import { clientRoundTimes, closeRound, type LinkTiming, type RoundEntrant } from
 import type { RoundRecord, RoundTiming } from './records.ts';
 
 /**
- * What a crash mid-upload costs besides the lost half upload, by default: starting the agent
- * process again (tsx costs 1.6-2.8 s per process start here, /work/shared/ENVIRONMENT.md),
- * reopening its SQLite store and reconnecting to the broker; engineering approximation, 3 s.
+ * What a restart costs, by default (a crash mid-upload, besides the lost half upload; a rejoin
+ * after an offline stretch): starting the agent process again (tsx costs 1.6-2.8 s per process
+ * start here, /work/shared/ENVIRONMENT.md), reopening its SQLite store and reconnecting to the
+ * broker; engineering approximation, 3 s (the fleet also waits 1.5 s before restarting a crashed
+ * agent, which this leaves out).
  */
 export const DEFAULT_RESTART_MS = 3_000;
 
