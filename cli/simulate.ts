@@ -196,7 +196,8 @@ export function parseSimulateArgs(argv: string[]): { config: SimConfig; json?: s
       });
   const config = timing ? resolveSimConfig({ ...merged, timing }) : base;
   const unused = [...(values.link !== undefined ? ['--link'] : []), ...Object.entries(rules).flatMap(([k, v]) => (v === undefined ? [] : [`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`]))];
-  const ignored = timing ? [] : [...file.ignored, ...unused];
+  const groupChurn = (fileFields.groups ?? []).some((g) => g.link !== null || g.board !== null || g.offline.length > 0 || g.crashUpload.length > 0);
+  const ignored = timing ? [] : [...file.ignored, ...unused, ...(groupChurn ? ['the [[group]] links, boards and churn'] : [])];
   return { config, ...(values.json ? { json: values.json } : {}), quiet: values.quiet ?? false, help: values.help ?? false, ignored };
 }
 
