@@ -74,7 +74,9 @@ ${EXPERIMENT_FILE_HELP}
   --allow-cpu             tfjs: permit the pure-JS cpu backend (under 1 image/s; debugging only; default off)
   --value-type T          ${VALUE_TYPES.join(' | ')}: how prototype values cross the wire (default ${SIM_DEFAULTS.valueType})
   --board NAME            board profile for energy estimates: auto (this machine), rpi3bplus, rpi4b,
-                          rpi5, rpizero2w, jetson-nano, jetson-orin-nano, x86-generic (default ${SIM_DEFAULTS.board})
+                          rpi5, rpizero2w, jetson-nano, jetson-orin-nano, x86-generic (default ${SIM_DEFAULTS.board});
+                          a board fleet emulates (rpizero2w, rpi4b, rpi5, jetson-orin-nano) also
+                          times each client's training at that board's speed
   --prototype-scale S     server | local: use the global prototypes as received (the paper), or
                           rescaled to each client's own class-mean norm (an option; default ${SIM_DEFAULTS.prototypeScale})
   --eval-every K          evaluate every K rounds and always the last (default ${SIM_DEFAULTS.evalEvery})
