@@ -15,10 +15,12 @@ import { ENGINE_HELP } from '../learner/engine-settings.ts';
 import { definedOnly, EXPERIMENT_FILE_HELP, experimentFileFields } from './experiment-file.ts';
 import { pickFields, type ExperimentFileFields } from '../method/experiment-file.ts';
 import { boardEmulation } from '../emulation/boards.ts';
+import { isEmulatedBoard, resolveSimTiming } from './sim-timing.ts';
+import { EXPERIMENT_DEFAULTS } from '../aggregator/config.ts';
 
 /** The experiment-file fields simulate takes (agents = its clients; fleet.board = the energy profile). */
 const SIM_FILE_FIELDS = ['method', 'participation', 'agents', 'alpha', 'rounds', 'samplesPerClient', 'seed', 'dataDir', 'featureDim', 'ratio', 'lambda', 'batchSize', 'lr', 'localEpochs', 'mu', 'muFactor', 'families', 'valueType'] as const;
-/** Fields of an experiment file that simulate does not model (no deadline, no link). */
+/** Fields of an experiment file that simulate uses only with simulated links and boards (or churn). */
 const SIM_IGNORED = ['roundDeadlineMs', 'minUploads', 'closeAt', 'link'] as const;
 
 function simFileOptions(file: ExperimentFileFields): { options: Partial<SimConfig>; ignored: string[] } {
@@ -33,8 +35,17 @@ export const SIMULATE_HELP = `Usage: tinyproto simulate [options]
 Runs a federated experiment with every client in this machine (clients spread over worker threads).
 
 ${EXPERIMENT_FILE_HELP}
-                          (its agents = --clients, fleet.board = --board; deadline, min-uploads,
-                          close-at and link are fleet/server matters: ignored here)
+                          (its agents = --clients, fleet.board = --board; with a link, a board or
+                          churn in [fleet] or [[group]] tables, each client's round is timed on its
+                          simulated link and board and rounds close by the aggregator's rules:
+                          README "Simulated links and boards")
+  --link SPEC             simulated link of every client without a group link: a profile of
+                          tinyproto fleet --link, e.g. wifi-congested (default none: no delay)
+  --deadline-ms MS        simulated round deadline (default ${EXPERIMENT_DEFAULTS.roundDeadlineMs}, the aggregator's)
+  --min-uploads N         uploads a simulated round needs at its deadline (default ${EXPERIMENT_DEFAULTS.minUploads})
+  --close-at K            over-selection: close a simulated round at its first K uploads (default none)
+  --no-timing             ignore links, boards, churn and round rules: every selected client
+                          uploads in time (default off)
 
   --method M              ${METHODS.join(' | ')}            (default ${SIM_DEFAULTS.method})
   --clients N             number of clients                        (default ${SIM_DEFAULTS.clients})
@@ -63,7 +74,9 @@ ${EXPERIMENT_FILE_HELP}
   --allow-cpu             tfjs: permit the pure-JS cpu backend (under 1 image/s; debugging only; default off)
   --value-type T          ${VALUE_TYPES.join(' | ')}: how prototype values cross the wire (default ${SIM_DEFAULTS.valueType})
   --board NAME            board profile for energy estimates: auto (this machine), rpi3bplus, rpi4b,
-                          rpi5, rpizero2w, jetson-nano, jetson-orin-nano, x86-generic (default ${SIM_DEFAULTS.board})
+                          rpi5, rpizero2w, jetson-nano, jetson-orin-nano, x86-generic (default ${SIM_DEFAULTS.board});
+                          a board fleet emulates (rpizero2w, rpi4b, rpi5, jetson-orin-nano) also
+                          times each client's training at that board's speed
   --prototype-scale S     server | local: use the global prototypes as received (the paper), or
                           rescaled to each client's own class-mean norm (an option; default ${SIM_DEFAULTS.prototypeScale})
   --eval-every K          evaluate every K rounds and always the last (default ${SIM_DEFAULTS.evalEvery})
@@ -120,11 +133,17 @@ export function parseSimulateArgs(argv: string[]): { config: SimConfig; json?: s
       json: { type: 'string' },
       quiet: { type: 'boolean' },
       'experiment-file': { type: 'string' },
+      link: { type: 'string' },
+      'deadline-ms': { type: 'string' },
+      'min-uploads': { type: 'string' },
+      'close-at': { type: 'string' },
+      'no-timing': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   const mu = values.mu === undefined || values.mu === 'auto' ? values.mu : flagNumber('mu', values.mu);
-  const file = simFileOptions(experimentFileFields(values['experiment-file']));
+  const fileFields = experimentFileFields(values['experiment-file']);
+  const file = simFileOptions(fileFields);
   const flags: Partial<SimConfig> = {
     method: values.method as Method | undefined,
     clients: flagInt('clients', values.clients),
@@ -160,8 +179,28 @@ export function parseSimulateArgs(argv: string[]): { config: SimConfig; json?: s
     checkpoint: values.checkpoint,
     resume: values.resume,
   };
-  const config = resolveSimConfig({ ...file.options, ...definedOnly(flags) });
-  return { config, ...(values.json ? { json: values.json } : {}), quiet: values.quiet ?? false, help: values.help ?? false, ignored: file.ignored };
+  const given: Partial<SimConfig> = { ...file.options, ...definedOnly(flags) };
+  // [[group]] tables without "agents": the clients are the groups' agents
+  const merged: Partial<SimConfig> = fileFields.groups && given.clients === undefined ? { ...given, clients: fileFields.groups.reduce((a, g) => a + g.agents, 0) } : given;
+  const base = resolveSimConfig(merged);
+  const rules = { deadlineMs: flagInt('deadline-ms', values['deadline-ms']), minUploads: flagInt('min-uploads', values['min-uploads']), closeAt: flagInt('close-at', values['close-at']) };
+  const timing = values['no-timing']
+    ? null
+    : resolveSimTiming({
+        clients: base.clients,
+        groups: fileFields.groups ?? null,
+        link: values.link ?? fileFields.link ?? null,
+        // the fleet-wide board: --board when it names an emulated board, else the file's
+        board: values.board !== undefined ? (isEmulatedBoard(values.board) ? values.board : null) : (fileFields.board ?? null),
+        deadlineMs: rules.deadlineMs ?? fileFields.roundDeadlineMs,
+        minUploads: rules.minUploads ?? fileFields.minUploads,
+        closeAt: rules.closeAt ?? fileFields.closeAt,
+      });
+  const config = timing ? resolveSimConfig({ ...merged, timing }) : base;
+  const unused = [...(values.link !== undefined ? ['--link'] : []), ...Object.entries(rules).flatMap(([k, v]) => (v === undefined ? [] : [`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`]))];
+  const groupChurn = (fileFields.groups ?? []).some((g) => g.link !== null || g.board !== null || g.offline.length > 0 || g.crashUpload.length > 0);
+  const ignored = timing ? [] : [...file.ignored, ...unused, ...(groupChurn ? ['the [[group]] links, boards and churn'] : [])];
+  return { config, ...(values.json ? { json: values.json } : {}), quiet: values.quiet ?? false, help: values.help ?? false, ignored };
 }
 
 export const ROUND_HEADER = ['round', 'acc (head)', 'acc (proto)', 'proto (own)', 'up B/client', 'down B/client', 'up msg B', 'loss', 'proto loss', 'energy J', 'peak RSS', 'time'];
@@ -178,9 +217,38 @@ export function roundRow(r: RoundRecord): string[] {
     r.loss.toFixed(4),
     r.protoLoss.toFixed(4),
     r.clients.reduce((a, c) => a + c.telemetry.energy.joules, 0).toFixed(1),
-    `${(Math.max(...r.clients.map((c) => c.telemetry.memory.peakRssBytes)) / 2 ** 20).toFixed(0)} MB`,
+    `${(Math.max(0, ...r.clients.map((c) => c.telemetry.memory.peakRssBytes)) / 2 ** 20).toFixed(0)} MB`,
     `${r.seconds.toFixed(1)}s`,
   ];
+}
+
+/** Extra columns with simulated links and boards: simulated round time, uploads in time, late, offline. */
+export const TIMING_HEADER = ['sim time', 'in time', 'late', 'offline'];
+
+export function timingCells(r: RoundRecord): string[] {
+  const t = r.timing;
+  if (!t) return TIMING_HEADER.map(() => '');
+  const list = (xs: readonly number[]): string => {
+    const text = [...xs].sort((a, b) => a - b).join(',');
+    return xs.length === 0 ? '-' : text.length <= 12 ? text : `${xs.length} clients`;
+  };
+  return [`${t.seconds.toFixed(1)}s`, `${t.uploaded.length}/${r.selected.length}`, list(t.late), list(t.offline)];
+}
+
+/** What is simulated, one line per group of clients. */
+export function timingText(config: SimConfig): string {
+  const t = config.timing;
+  if (!t) return '';
+  const groups = new Map<string, { n: number; c: (typeof t.clients)[number] }>();
+  for (const c of t.clients) groups.set(c.group, { n: (groups.get(c.group)?.n ?? 0) + 1, c });
+  const lines = [...groups].map(([name, { n, c }]) => {
+    const churn = [...(c.offline.length ? [`offline ${c.offline.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(',')}`] : []), ...(c.crashUpload.length ? [`crash-upload ${c.crashUpload.join(',')}`] : [])];
+    return `  ${name} (${n}): link ${c.linkName ?? 'direct'}, board ${c.board === null ? 'none (training not timed)' : `${c.board} ${c.boardImagesPerSec!.toFixed(0)} images/s (ResNet-8)`}${churn.length ? `, ${churn.join(', ')}` : ''}`;
+  });
+  return (
+    `simulated links and boards: deadline ${t.deadlineMs / 1000} s (at most ${t.maxExtensions} extensions), min uploads ${t.minUploads}` +
+    `${t.closeAt !== null ? `, close at the first ${t.closeAt}` : ''}; offline grace ${t.offlineGraceMs / 1000} s, crash restart ${t.restartMs / 1000} s\n${lines.join('\n')}\n`
+  );
 }
 
 /** e.g. "ort/cpu (2 threads per worker)", "tfjs/wasm". */
@@ -199,6 +267,12 @@ export function summaryText(res: SimResult): string {
     `payload per client per round: up ${bytes(s.meanBytesUpPerClientRound)}, down ${bytes(s.meanBytesDownPerClientRound)}; ` +
       `total up ${bytes(s.totalBytesUp)}, down ${bytes(s.totalBytesDown)}; ${res.seconds.toFixed(0)} s` +
       (res.resumedFrom !== null ? ` (continued from the checkpoint of round ${res.resumedFrom})` : ''),
+    ...(s.timing
+      ? [
+          `simulated time ${s.timing.totalSeconds.toFixed(1)} s; round time p50 ${s.timing.p50.toFixed(1)} s / p95 ${s.timing.p95.toFixed(1)} s; ` +
+            `${s.timing.lateUploads} late upload(s)${s.timing.stragglers.length ? ` (stragglers: ${s.timing.stragglers.slice(0, 8).map((x) => `client ${x.client} x${x.rounds}`).join(', ')})` : ''}; ${s.timing.offlineClientRounds} offline client-round(s)`,
+        ]
+      : []),
     ...(res.stopped.reason === 'plateau' ? [`stopped at round ${res.stopped.round}: ${res.config.plateau} evaluations without an improvement over ${pct(res.config.plateauDelta)}`] : []),
   ].join('\n');
 }
@@ -210,8 +284,10 @@ export async function runSimulate(argv: string[], out: (s: string) => void, logg
     out(SIMULATE_HELP);
     return 0;
   }
-  if (ignored.length > 0) logger.warn(`simulate ignores the experiment file's ${ignored.join(', ')} (no round deadline, no link emulation)`);
-  const widths = ROUND_HEADER.map((h) => Math.max(h.length, 12));
+  if (ignored.length > 0) logger.warn(`simulate ignores ${ignored.join(', ')}: no link, board or churn to time (or --no-timing), so every selected client uploads in time`);
+  const header = config.timing ? [...ROUND_HEADER, ...TIMING_HEADER] : ROUND_HEADER;
+  const row = (r: RoundRecord): string[] => (config.timing ? [...roundRow(r), ...timingCells(r)] : roundRow(r));
+  const widths = header.map((h) => Math.max(h.length, 12));
   const fmt = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i]!)).join(' ');
   const bar = progressBar();
   const t0 = Date.now();
@@ -235,15 +311,16 @@ export async function runSimulate(argv: string[], out: (s: string) => void, logg
             ['family', 'clients', 'params', 'MFLOP/img'],
             [...fams].map(([f, v]) => [f, String(v.n), String(v.params), (v.flops / 1e6).toFixed(2)]),
           ) +
-          `\nclients: ${info.clients.map((c) => `${c.client}:${c.family}[${c.train}/${c.test}; classes ${c.classes.join(',')}]`).join(' ')}\n`,
+          `\nclients: ${info.clients.map((c) => `${c.client}:${c.family}[${c.train}/${c.test}; classes ${c.classes.join(',')}]`).join(' ')}\n` +
+          timingText(config),
       );
-      out(fmt(ROUND_HEADER));
+      out(fmt(header));
     },
     onRound: (r) => {
       bar.clear();
       // this invocation's rounds: a resumed run estimates from where it continued
       first ??= r.round - 1;
-      if (!quiet) out(`${fmt(roundRow(r))}  ${etaText(t0, Date.now(), r.round - first, config.rounds - first)}`);
+      if (!quiet) out(`${fmt(row(r))}  ${etaText(t0, Date.now(), r.round - first, config.rounds - first)}`);
     },
   });
   out(summaryText(result));

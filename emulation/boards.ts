@@ -62,6 +62,11 @@ export function boardEmulation(name: string): BoardEmulation {
   return BOARD_EMULATIONS[name as EmulatedBoard];
 }
 
+/** The board's estimated ResNet-8 training speed on one core, images/s (what its CPU quota and `simulate`'s simulated boards use). */
+export function boardTrainImagesPerSec(b: BoardEmulation): number {
+  return PI4_RESNET8_TRAIN_IMAGES_PER_SEC.value * b.speedVsPi4.value;
+}
+
 export interface CpuQuota {
   /** Cores of this machine the board's agent may use per wall second. */
   readonly cores: number;
@@ -77,7 +82,7 @@ export interface CpuQuota {
  */
 export function cpuQuotaFor(b: BoardEmulation, hostImagesPerSec: number, maxCores = 1): CpuQuota {
   if (!(hostImagesPerSec > 0) || !Number.isFinite(hostImagesPerSec)) throw new TinyProtoError('E_CONFIG', `host training speed must be > 0 images/s, got ${hostImagesPerSec}`);
-  const boardImagesPerSec = PI4_RESNET8_TRAIN_IMAGES_PER_SEC.value * b.speedVsPi4.value;
+  const boardImagesPerSec = boardTrainImagesPerSec(b);
   const raw = boardImagesPerSec / hostImagesPerSec;
   return { cores: Math.min(maxCores, Math.max(0.01, raw)), boardImagesPerSec, clamped: raw > maxCores };
 }

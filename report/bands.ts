@@ -4,18 +4,13 @@
  * the same colour), instead of one line per agent from a 10-colour palette.
  */
 import type { LineSeries } from './svg.ts';
+import { quantile } from '../common/stats.ts';
 
 /** One line per agent up to this many agents; the median and a percentile band above. */
 export const MAX_AGENT_LINES = 10;
 
-/** The q-quantile (0..1) of sorted values, linearly interpolated. */
-export function quantile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
-}
+/** The q-quantile (0..1) of sorted values, linearly interpolated (common/stats.ts). */
+export { quantile };
 
 /**
  * `values(round)` gives the agents' values in that round (nulls dropped): three series named

@@ -56,6 +56,16 @@ describe('loadSimulationJson', () => {
     assert.deepEqual(run.telemetry, []);
   });
 
+  test('a run with simulated links and boards is timed by its simulated round times', () => {
+    const path = file('sim-timed.json');
+    const doc = tinySimulation({ rounds: 2, clients: 2 }) as { rounds: Record<string, unknown>[] };
+    doc.rounds[1]!['timing'] = { openedAt: 0, seconds: 42.5 };
+    writeFileSync(path, JSON.stringify(doc));
+    const run = loadSimulationJson(path);
+    assert.equal(run.rounds[1]!.seconds, 42.5);
+    assert.equal(run.rounds[0]!.seconds, doc.rounds[0]!['seconds'], 'without timing: the round record\'s own seconds');
+  });
+
   test('rounds[].clients[].telemetry is picked up; malformed telemetry is E_CONFIG naming the file', () => {
     const path = file('sim-tel.json');
     writeFileSync(path, JSON.stringify(tinySimulation({ rounds: 2, clients: 2, telemetry: true })));

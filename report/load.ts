@@ -81,7 +81,10 @@ function readText(path: string): string {
   }
 }
 
-/** A `tinyproto simulate --json FILE` result (per-client telemetry under rounds[].clients[].telemetry when present). */
+/**
+ * A `tinyproto simulate --json FILE` result (per-client telemetry under rounds[].clients[].telemetry
+ * when present; a round's time is its simulated time when the run simulated links and boards).
+ */
 export function loadSimulationJson(path: string, text?: string): RunData {
   let doc: unknown;
   try {
@@ -110,7 +113,8 @@ export function loadSimulationJson(path: string, text?: string): RunData {
       accuracyPrototype: num(r['accuracyPrototype']),
       bytesUp: msgUp !== null && n > 0 ? msgUp * n : (num(r['bytesUp']) ?? 0),
       bytesDown: msgDown !== null && n > 0 ? msgDown * n : (num(r['bytesDown']) ?? 0),
-      seconds: num(r['seconds']) ?? 0,
+      // simulated links and boards (rounds[].timing): the simulated round time, not this machine's
+      seconds: (isObj(r['timing']) ? num(r['timing']['seconds']) : null) ?? num(r['seconds']) ?? 0,
     });
     for (const [j, c] of clients.entries()) {
       if (!isObj(c)) throw configError(path, `rounds[${i}].clients[${j}] is not a client record`);

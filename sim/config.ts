@@ -15,6 +15,7 @@ import { METHODS, type Method } from '../method/method.ts';
 import { PROTOTYPE_SCALES, type PrototypeScale } from '../method/prototype-scale.ts';
 import { assertValidId } from '../wire/topics.ts';
 import { mergeSetup, setupDefaults, type ExperimentSetup } from '../method/experiment.ts';
+import { checkTiming, type SimTiming } from './timing.ts';
 
 export { METHODS, type Method };
 
@@ -79,6 +80,11 @@ export interface SimConfig extends SimSetup {
   readonly experiment: string;
   /** 'server': global prototypes as received (the paper); 'local': at each client's own scale (method/prototype-scale.ts). */
   readonly prototypeScale: PrototypeScale;
+  /**
+   * Simulated links and boards, churn and the aggregator's round rules (sim/timing.ts); absent =
+   * none: every selected client uploads in time and rounds have no simulated time.
+   */
+  readonly timing?: SimTiming;
 }
 
 export const SIM_DEFAULTS: SimConfig = Object.freeze({
@@ -109,7 +115,8 @@ export const SIM_DEFAULTS: SimConfig = Object.freeze({
 
 /** Merge `options` over the defaults, validate every field, and freeze the result. */
 export function resolveSimConfig(options: Partial<SimConfig> = {}): SimConfig {
-  const c = mergeSetup(SIM_DEFAULTS, options);
+  const { timing, ...rest } = options;
+  const c = mergeSetup(SIM_DEFAULTS, rest);
   if (c.samplesPerClient !== null) int('samplesPerClient', c.samplesPerClient, 4);
   int('minPerClient', c.minPerClient, 2);
   if (c.samplesPerClient !== null && c.minPerClient > c.samplesPerClient) {
@@ -133,5 +140,5 @@ export function resolveSimConfig(options: Partial<SimConfig> = {}): SimConfig {
   num('participation', c.participation, 0, 1, { openMin: true });
   assertValidId('experiment', c.experiment);
   if (c.resume && c.checkpoint === null) fail('resume', 'needs a checkpoint file (--checkpoint FILE)', c.resume);
-  return Object.freeze({ ...c, families: Object.freeze([...c.families]) });
+  return Object.freeze({ ...c, families: Object.freeze([...c.families]), ...(timing !== undefined ? { timing: checkTiming(timing, c.clients, c.participation) } : {}) });
 }

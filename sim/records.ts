@@ -2,6 +2,7 @@
 import type { Family } from '../models/engine.ts';
 import type { RoundTelemetry } from '../wire/telemetry.ts';
 import type { ClassScale } from './diagnostics.ts';
+import type { RoundOutcome } from '../method/round-policy.ts';
 
 export interface ClientRoundRecord {
   readonly client: number;
@@ -52,4 +53,25 @@ export interface RoundRecord {
   /** Per class: local and global prototype norms and TinyProto's mu * n_j (sim/diagnostics.ts). */
   readonly prototypeScales: readonly ClassScale[];
   readonly clients: readonly ClientRoundRecord[];
+  /** Simulated links and boards (sim/timing.ts): absent when the run has none. */
+  readonly timing?: RoundTiming;
 }
+
+/** The timing part of a round record (RoundRecord.timing; absent without timing). */
+export interface RoundTiming {
+  /** Simulated seconds from the run's start to this round's opening. */
+  readonly openedAt: number;
+  /** Simulated round time: opening to close, s. */
+  readonly seconds: number;
+  readonly outcome: RoundOutcome;
+  readonly reason: string;
+  /** Selected clients whose upload arrived in time (aggregated), in arrival order. */
+  readonly uploaded: readonly number[];
+  /** Selected clients whose upload arrived after the close (stragglers; stale, not aggregated). */
+  readonly late: readonly number[];
+  /** Every client offline this round (selected or not): none of them trained. */
+  readonly offline: readonly number[];
+  /** Per client that trained: when it started (s after the opening; > 0 when still busy) and its phases, s. */
+  readonly clients: readonly { client: number; start: number; download: number; train: number; restart: number; upload: number; arrives: number }[];
+}
+

@@ -14,7 +14,7 @@ import { expandGlobalPrototypes } from '../method/aggregate.ts';
 import { experimentMasks, resolveMu } from '../method/experiment.ts';
 import { globalThroughWire, uploadThroughWire, type WireContext } from './wire.ts';
 import { simulatedTelemetry } from './telemetry.ts';
-import { getProfile } from '../board/profiles.ts';
+import { getProfile, isBoardName } from '../board/profiles.ts';
 import { resolveBoard } from '../board/detect.ts';
 import { updateGlobalPrototypes } from '../method/global.ts';
 import { loadDataset, makeShards, toFloatBatch, gatherLabels, DEFAULT_DATA_DIR } from '../data/index.ts';
@@ -33,10 +33,12 @@ import { evaluatesRound, PlateauRule } from './long-run.ts';
 import { classScales } from './diagnostics.ts';
 import { selectParticipants } from '../method/selection.ts';
 import type { ClientRoundRecord, RoundRecord } from './records.ts';
+import { SimulatedRounds, timingSummary, type TimingSummary } from './timing.ts';
 
 /**
- * Relative training cost per image of each family (ResNet-8 = 1), used only as a scheduling hint
- * to balance clients across worker threads; an unbalanced guess costs wall time, never results.
+ * Relative training cost per image of each family (ResNet-8 = 1): a scheduling hint to balance
+ * clients across worker threads (an unbalanced guess costs wall time, never results), and, for
+ * ort, how much slower than ResNet-8 a simulated board trains each family (sim/timing.ts).
  * Measured by `npm run bench:train` at 28x28x1, batch 32, one thread: ONNX Runtime 788 / 665 /
  * 643 / 515 images/s, tfjs on wasm 226 / 169 / 152 / 149 (ResNet-8, MobileNetV2, ShuffleNetV2,
  * EfficientNet-lite).
@@ -57,6 +59,8 @@ export interface SimSummary {
   readonly totalBytesDown: number;
   readonly meanBytesUpPerClientRound: number;
   readonly meanBytesDownPerClientRound: number;
+  /** Simulated round times (p50 / p95), stragglers and churn: only with simulated links and boards. */
+  readonly timing?: TimingSummary;
 }
 
 export interface SimResult {
@@ -91,6 +95,7 @@ export interface SimHooks {
 }
 
 export function summarise(rounds: readonly RoundRecord[]): SimSummary {
+  const timing = timingSummary(rounds);
   let bestH = -1;
   let bestHR = 0;
   let bestP: number | null = null;
@@ -120,6 +125,7 @@ export function summarise(rounds: readonly RoundRecord[]): SimSummary {
     totalBytesDown: down,
     meanBytesUpPerClientRound: clientRounds ? up / clientRounds : 0,
     meanBytesDownPerClientRound: clientRounds ? down / clientRounds : 0,
+    ...(timing ? { timing } : {}),
   };
 }
 
@@ -134,8 +140,8 @@ export function simulationSetup(cfg: SimConfig, numClasses: number, totalTrainSa
 }
 
 /** FedAvg's server step: the clients' weights averaged (method/fedavg.ts), sent back to all; returns the bytes of one model. */
-async function averageWeights(pool: ClientPool, trainSizes: readonly number[]): Promise<number> {
-  const avg = averageStates(await pool.getStates(), trainSizes);
+async function averageWeights(pool: ClientPool, states: Parameters<typeof averageStates>[0], trainSizes: readonly number[]): Promise<number> {
+  const avg = averageStates(states, trainSizes);
   await pool.setStates(trainSizes.map(() => avg));
   return stateBytes(avg);
 }
@@ -234,6 +240,11 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
   });
 
   const profile = getProfile(resolveBoard(cfg.board).board);
+  // simulated boards: each client's energy estimate uses its own board's profile
+  const profileOf = (client: number) => {
+    const b = cfg.timing?.clients[client]?.board;
+    return b && isBoardName(b) ? getProfile(b) : profile;
+  };
   const agentIds = inits.map((i) => `agent-${i.client}`);
   const initOf = new Map(inits.map((i) => [i.client, i]));
   const rounds: RoundRecord[] = [];
@@ -261,25 +272,47 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
         logger.info('no checkpoint to resume from: starting at round 1', { checkpoint: cfg.checkpoint });
       }
     }
+    // simulated links and boards: the clock continues from the records of a resumed run
+    const simRounds = cfg.timing ? new SimulatedRounds(cfg.timing, cfg.seed, rounds) : null;
+    const familyCost = FAMILY_COST.ort;
     for (let round = rounds.length + 1; round <= cfg.rounds && plateau.stoppedAt === null; round++) {
       const tr = performance.now();
       let trained = 0;
       // the aggregator's selection rule (method/selection.ts) over agent-0..agent-(N-1)
       const selected = selectParticipants(agentIds, cfg.participation, cfg.experiment, round).selected.map((a) => agentIds.indexOf(a)).sort((a, b) => a - b);
-      const only = selected.length < cfg.clients ? selected : undefined;
-      hooks.onProgress?.(round, 0, selected.length);
-      const uploads = await pool.train(round, global, () => hooks.onProgress?.(round, ++trained, selected.length), only);
+      // offline clients (the plan's churn) neither train nor upload
+      const offline = simRounds?.offlineIn(round) ?? [];
+      const trainees = offline.length > 0 ? selected.filter((c) => !offline.includes(c)) : selected;
+      const only = trainees.length < cfg.clients ? trainees : undefined;
+      hooks.onProgress?.(round, 0, trainees.length);
+      const uploads = trainees.length > 0 ? await pool.train(round, global, () => hooks.onProgress?.(round, ++trained, trainees.length), only) : [];
       const s = masks?.s ?? d;
       const wire: WireContext = { experiment: 'sim', round, K, d, s, layout: masks ? 'sparse' : 'dense', valueType: cfg.valueType };
       // Local sends nothing; the others send their prototypes through the real codec
       const sent = uploads.map((u) => (cfg.method === 'local' || cfg.method === 'fedavg' ? null : uploadThroughWire(u.client, u.prototypes, wire)));
-      // FedAvg: the server averages the weights (by training-set size) and every client takes the average
-      const weightBytes = cfg.method === 'fedavg' ? await averageWeights(pool, inits.map((i) => (selected.includes(i.client) ? i.trainY.length : 0))) : 0;
-      const update = updateGlobalPrototypes(
-        { method: cfg.method, numClasses: K, featureDim: d, masks, mu },
-        sent.map((w) => w?.prototypes ?? new Map<number, Float32Array>()),
-        globalPrototypes,
+      // FedAvg: one architecture, so every upload and download is one model's bytes
+      const states = cfg.method === 'fedavg' ? await pool.getStates() : null;
+      const modelBytes = states ? stateBytes(states[0]!) : 0;
+      // simulated time: only the uploads that arrive before the round closes count (the others are stale)
+      const timing = simRounds?.play(
+        round,
+        selected,
+        uploads.map((u, i) => ({ client: u.client, trainImages: u.train.samples, uploadBytes: sent[i]?.messageBytes ?? modelBytes, familyCost: familyCost[initOf.get(u.client)!.family] })),
+        rounds.at(-1)?.messageBytesDownPerClient ?? 0,
       );
+      const inTime = timing ? new Set(timing.uploaded) : null;
+      const counted = uploads.flatMap((u, i) => (inTime === null || inTime.has(u.client) ? [i] : []));
+      const countedClients = new Set(counted.map((i) => uploads[i]!.client));
+      // FedAvg: the server averages the weights (by training-set size) and every client takes the average
+      const weightBytes = states && counted.length > 0 ? await averageWeights(pool, states, inits.map((i) => (countedClients.has(i.client) ? i.trainY.length : 0))) : 0;
+      const update =
+        counted.length === 0
+          ? null
+          : updateGlobalPrototypes(
+              { method: cfg.method, numClasses: K, featureDim: d, masks, mu },
+              counted.map((i) => sent[i]?.prototypes ?? new Map<number, Float32Array>()),
+              globalPrototypes,
+            );
       let down: { payloadBytes: number; messageBytes: number } = { payloadBytes: weightBytes, messageBytes: weightBytes };
       if (update) {
         globalPrototypes = update.prototypes;
@@ -301,9 +334,9 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
           accuracyPrototype: e === null || e.prototypeCorrect === null ? null : e.testCount ? e.prototypeCorrect / e.testCount : 0,
           accuracyPrototypeOwn: e === null || e.prototypeOwnCorrect === null ? null : e.testCount ? e.prototypeOwnCorrect / e.testCount : 0,
           classesHeld: u.classesHeld,
-          bytesUp: sent[i]?.payloadBytes ?? weightBytes,
+          bytesUp: sent[i]?.payloadBytes ?? modelBytes,
           bytesDown: down.payloadBytes,
-          messageBytesUp: sent[i]?.messageBytes ?? weightBytes,
+          messageBytesUp: sent[i]?.messageBytes ?? modelBytes,
           messageBytesDown: down.messageBytes,
           loss: u.train.loss,
           protoLoss: u.train.protoLoss,
@@ -311,9 +344,10 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
           telemetry: simulatedTelemetry(u, e, {
             experiment: 'sim',
             family,
-            profile,
-            messageBytesUp: sent[i]?.messageBytes ?? weightBytes,
+            profile: profileOf(u.client),
+            messageBytesUp: sent[i]?.messageBytes ?? modelBytes,
             messageBytesDown: down.messageBytes,
+            ...(timing ? { simulated: timing.clients.find((c) => c.client === u.client)! } : {}),
           }),
         };
       });
@@ -329,15 +363,16 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
         bytesUp,
         // every client receives the broadcast; only the selected ones upload
         bytesDown: down.payloadBytes * cfg.clients,
-        bytesUpPerClient: bytesUp / clients.length,
+        bytesUpPerClient: clients.length ? bytesUp / clients.length : 0,
         bytesDownPerClient: down.payloadBytes,
-        messageBytesUpPerClient: clients.reduce((a, c) => a + c.messageBytesUp, 0) / clients.length,
+        messageBytesUpPerClient: clients.length ? clients.reduce((a, c) => a + c.messageBytesUp, 0) / clients.length : 0,
         messageBytesDownPerClient: down.messageBytes,
         loss: uploads.reduce((a, u) => a + u.train.loss * u.train.steps, 0) / steps,
         protoLoss: uploads.reduce((a, u) => a + u.train.protoLoss * u.train.steps, 0) / steps,
         seconds: (performance.now() - tr) / 1000,
         prototypeScales: classScales(uploads.map((u) => u.diagnostics), received, mu, K),
         clients,
+        ...(timing ? { timing } : {}),
       };
       rounds.push(rec);
       plateau.feed(rec);

@@ -5,6 +5,10 @@
  * estimate for that busy time plus its message bytes (board/profiles.ts). Memory is what
  * the client's thread observed (RSS is process-wide: all clients share the simulation process).
  * Bytes are the encoded messages (no MQTT framing: no broker in a simulation).
+ * With simulated links and boards (sim/timing.ts) the phases are the simulated ones: training
+ * at the board's speed, the download (as waitGlobal) and the upload over the link, and the
+ * round from the client's start to its upload's arrival, the board powered all along; the
+ * prototype pass and evaluation keep their measured times.
  */
 import os from 'node:os';
 import { estimateEnergy, type BoardProfile } from '../board/profiles.ts';
@@ -14,11 +18,22 @@ import type { RoundTelemetry } from '../wire/telemetry.ts';
 export function simulatedTelemetry(
   u: ClientUpload,
   e: ClientEval | null,
-  ctx: { experiment: string; family: string; profile: BoardProfile; messageBytesUp: number; messageBytesDown: number },
+  ctx: {
+    experiment: string;
+    family: string;
+    profile: BoardProfile;
+    messageBytesUp: number;
+    messageBytesDown: number;
+    /** Simulated phases, s (method/round-timing.ts ClientRoundTimes); absent without simulated links and boards. */
+    simulated?: { download: number; train: number; restart: number; upload: number };
+  },
 ): RoundTelemetry {
   const evalSeconds = e?.evalSeconds ?? 0;
-  const busy = u.trainSeconds + u.prototypeSeconds + evalSeconds;
-  const usage = { wallSeconds: busy, cpuUserSeconds: busy, cpuSystemSeconds: 0, bytesSent: ctx.messageBytesUp, bytesReceived: ctx.messageBytesDown };
+  const sim = ctx.simulated;
+  const train = sim ? sim.train : u.trainSeconds;
+  const busy = train + u.prototypeSeconds + evalSeconds;
+  const round = sim ? busy + sim.download + sim.restart + sim.upload : busy;
+  const usage = { wallSeconds: round, cpuUserSeconds: busy, cpuSystemSeconds: 0, bytesSent: ctx.messageBytesUp, bytesReceived: ctx.messageBytesDown };
   const energy = estimateEnergy(ctx.profile, usage);
   return {
     experiment: ctx.experiment,
@@ -26,7 +41,7 @@ export function simulatedTelemetry(
     round: u.round,
     family: ctx.family,
     board: ctx.profile.name,
-    phases: { dataLoad: 0, train: u.trainSeconds, prototypes: u.prototypeSeconds, encode: 0, upload: 0, waitGlobal: 0, evaluate: evalSeconds, round: busy },
+    phases: { dataLoad: 0, train, prototypes: u.prototypeSeconds, encode: 0, upload: sim ? sim.restart + sim.upload : 0, waitGlobal: sim?.download ?? 0, evaluate: evalSeconds, round },
     memory: {
       peakRssBytes: u.memory.rssBytes,
       heapUsedBytes: u.memory.heapUsedBytes,

@@ -78,9 +78,15 @@ test('the wifi example carries participation, deadline, minimum uploads, link an
   const agg = fleetExperimentConfig(fleet, K, TOTAL_TRAIN);
   assert.deepEqual([fleet.agents, agg.participation, agg.roundDeadlineMs, agg.minUploads, fleet.link, fleet.board], [12, 0.8, 120_000, 6, 'wifi-congested', 'rpi4b']);
   const { ignored, config } = parseSimulateArgs(['--experiment-file', path]);
-  // simulate selects by the same rule; it has no deadline and no link
+  // simulate selects by the same rule, times each round on the file's link and board, and closes it by the same deadline and minimum
   assert.equal(config.participation, 0.8);
-  assert.deepEqual(ignored, ['round.deadline-ms', 'round.min-uploads', 'fleet.link']);
+  assert.deepEqual(ignored, []);
+  const t = config.timing;
+  assert.deepEqual([t?.clients.length, t?.deadlineMs, t?.minUploads, t?.clients[0]?.linkName, t?.clients[0]?.board], [12, 120_000, 6, 'wifi-congested', 'rpi4b']);
+  // --no-timing: no simulated time, and simulate says what it ignores
+  const off = parseSimulateArgs(['--experiment-file', path, '--no-timing']);
+  assert.equal(off.config.timing, undefined);
+  assert.deepEqual(off.ignored, ['round.deadline-ms', 'round.min-uploads', 'fleet.link']);
   assert.equal(parseSimulateArgs(['--experiment-file', path]).config.board, 'rpi4b');
 });
 
