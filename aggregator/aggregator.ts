@@ -26,7 +26,7 @@
  */
 import { TinyProtoError, errorCode } from '../common/errors.ts';
 import { MessageType, type ReceiptOutcome } from '../wire/codec-types.ts';
-import { decodePartial } from '../wire/codec.ts';
+import { decodePartial, decodeUpload } from '../wire/codec.ts';
 import { selectParticipants } from '../method/selection.ts';
 import { RunningSums } from '../method/running-sum.ts';
 import { uploadIdentity } from './intake.ts';
@@ -36,6 +36,8 @@ import { atDeadline, earlyClose, type RoundOutcome } from './round-policy.ts';
 import { closeFromSums, emptySums, sumsFromFrames } from './close.ts';
 import { announceRound, awaitTelemetry } from './announce.ts';
 import { RoundIntake } from './round-intake.ts';
+import { chooseMu, totalsDisagreement, type MuChoice } from './train-samples.ts';
+import type { ExperimentConfig } from './config.ts';
 import type { Ack } from './batch.ts';
 import type { AggregatorOptions, AggregatorTransport, CommitPolicy, PartialAccepted, RoundClosed, RoundOpened, UploadAccepted, UploadRejected } from './aggregator-types.ts';
 
@@ -48,6 +50,9 @@ export class Aggregator extends RoundIntake {
   private timer: NodeJS.Timeout | null = null;
   /** Relays whose PARTIALs count (--relays); empty: direct uploads only. */
   private readonly relays: ReadonlySet<string>;
+  /** The config mu is chosen with: a coordinator with relays keeps the configured total. */
+  private readonly muConfig: ExperimentConfig;
+  private lastWarning: string | null = null;
   private resolveDone!: () => void;
   /** Resolves when the last round has closed (or stop() was called). */
   readonly done: Promise<void>;
@@ -56,6 +61,14 @@ export class Aggregator extends RoundIntake {
     super(opts, 'aggregator');
     this.relays = new Set(opts.relays ?? []);
     for (const r of this.relays) this.assertRelayId(r);
+    const c = this.config;
+    this.muConfig = c;
+    if (this.relays.size > 0 && c.method === 'tinyproto' && c.mu === 'auto') {
+      // agents behind a relay report their counts to the relay only (PROTOCOL.md §3.8)
+      if (c.totalTrainSamples === null) throw new TinyProtoError('E_CONFIG', "a coordinator with relays needs --total-train-samples (or a fixed mu) for mu 'auto': agents behind relays report their training-sample counts to their relay only");
+      this.muConfig = Object.freeze({ ...c, muFrom: 'configured' as const });
+      this.logger.warn('relays: mu from the configured total training samples (agents behind relays do not report theirs to the coordinator)', { totalTrainSamples: c.totalTrainSamples });
+    }
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
   }
 
@@ -96,10 +109,27 @@ export class Aggregator extends RoundIntake {
     this.resolveDone();
   }
 
+  /** Notes the counts of the stored uploads of rounds [from, to] (what intake noted before a restart). */
+  private noteStoredCounts(from: number, to: number): void {
+    for (let r = from; r <= to; r++) {
+      for (const u of this.store.uploadsFor(this.config.experiment, r)) this.reported.note(u.agent, decodeUpload(u.bytes).body.trainSamples ?? null);
+    }
+  }
+
+  /** The mu choice with the counts known now (aggregator/train-samples.ts). */
+  private muChoice(): MuChoice | null {
+    return chooseMu(this.muConfig, this.reported);
+  }
+
   private async resumeOrOpen(current: number): Promise<void> {
     const c = this.config;
     const row = current > 0 ? this.store.getRound(c.experiment, current) : null;
+    // the counts of earlier rounds fix the open round's intake mu, as they did before the restart
+    this.noteStoredCounts(1, current - 1);
+    if (!(row && row.status === 'open')) this.noteStoredCounts(current, current);
     if (row && row.status === 'open') {
+      this.mu = this.muChoice()?.mu ?? null;
+      this.noteStoredCounts(current, current);
       this.round = current;
       this.selected = new Set(selectParticipants(c.agents, c.participation, c.experiment, current).selected);
       const rows = this.store.uploadsFor(c.experiment, current);
@@ -128,6 +158,8 @@ export class Aggregator extends RoundIntake {
     if (round > c.rounds) return this.finish();
     const deadlineMs = this.now() + c.roundDeadlineMs;
     const { selected, bytes } = announceRound(c, this.sender, round, deadlineMs);
+    // the intake mu of this round: from the counts of earlier rounds (train-samples.ts)
+    this.mu = this.muChoice()?.mu ?? null;
     this.store.openRound(c.experiment, round, bytes, deadlineMs);
     this.store.setCurrentRound(c.experiment, round);
     this.round = round;
@@ -184,7 +216,13 @@ export class Aggregator extends RoundIntake {
     await this.flush(false);
     const c = this.config;
     const round = this.round;
-    const closed = closeFromSums(this.closeContext(), this.sums, this.globalPrototypes);
+    // the round's mu, from every count known now (its own uploads' included)
+    const choice = this.muChoice();
+    const mu = c.method === 'tinyproto' ? choice?.mu ?? null : null;
+    // tinyproto with no mu yet: no upload could have been accepted (train-samples.ts), nothing to aggregate
+    const closed = c.method === 'tinyproto' && mu === null ? { prototypes: this.globalPrototypes, bytes: null, classes: 0 } : closeFromSums({ ...this.closeContext(), mu }, this.sums, this.globalPrototypes);
+    if (mu !== null) this.lastMu = mu;
+    this.warnTotals(round, choice);
     const globalBytes = closed.bytes;
     const summary: RoundClosed = {
       round,
@@ -196,6 +234,9 @@ export class Aggregator extends RoundIntake {
       seconds: (this.now() - this.openedAt) / 1000,
       outcome,
       reason,
+      mu,
+      totalTrainSamples: choice?.totalTrainSamples ?? null,
+      muSource: c.method === 'tinyproto' ? choice?.source ?? null : null,
     };
     if (outcome === 'abandoned' || outcome === 'below-minimum') this.logger.warn('round closed', { round, outcome, reason });
     this.store.closeRound(c.experiment, round, globalBytes, { ...summary });
@@ -203,6 +244,15 @@ export class Aggregator extends RoundIntake {
     if (globalBytes) await this.transport.publishRetained('global', globalBytes);
     this.emit('roundClosed', summary);
     await this.openRound(round + 1);
+  }
+
+  /** A configured total that disagrees with the agents' counts by more than 10%: warned once per figure. */
+  private warnTotals(round: number, choice: MuChoice | null): void {
+    const w = totalsDisagreement(choice);
+    if (w === null || w === this.lastWarning || choice === null) return;
+    this.lastWarning = w;
+    this.logger.warn(w, { round, configured: choice.configured, reported: choice.reportedTotal, reportedAgents: choice.reportedAgents, mu: choice.mu, source: choice.source });
+    this.emit('muWarning', { round, message: w, configured: choice.configured, reported: choice.reportedTotal, mu: choice.mu, source: choice.source });
   }
 
   /**
