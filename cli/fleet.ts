@@ -46,7 +46,7 @@ const FLEET_DEFAULTS = Object.freeze({
 });
 
 /** Aggregator settings the fleet passes through (FleetOptions.aggregator), with their defaults. */
-const FLEET_AGGREGATOR_FIELDS = ['lambda', 'mu', 'muFactor', 'lr', 'batchSize', 'localEpochs', 'participation', 'minUploads', 'closeAt'] as const;
+const FLEET_AGGREGATOR_FIELDS = ['lambda', 'mu', 'muFactor', 'muFrom', 'totalTrainSamples', 'lr', 'batchSize', 'localEpochs', 'participation', 'minUploads', 'closeAt'] as const;
 
 /** The experiment-file fields the fleet takes as its own options. */
 const FLEET_FILE_FIELDS = ['agents', 'rounds', 'method', 'alpha', 'seed', 'samplesPerClient', 'dataDir', 'featureDim', 'ratio', 'valueType', 'families', 'roundDeadlineMs', 'link', 'board'] as const;
@@ -66,8 +66,10 @@ export const FLEET_FLAGS: FlagTable = {
   ratio: { field: 'ratio', type: 'number', help: `r (default ${FLEET_DEFAULTS.ratio})` },
   'value-type': { field: 'valueType', type: 'string', help: `${VALUE_TYPES.join(' | ')} (default ${FLEET_DEFAULTS.valueType})` },
   lambda: { field: 'lambda', type: 'number', help: `prototype loss weight (default ${EXPERIMENT_DEFAULTS.lambda})` },
-  mu: { field: 'mu', type: 'number|auto', help: `TinyProto server scale (default ${EXPERIMENT_DEFAULTS.mu}: from the fleet's training-set size)` },
+  mu: { field: 'mu', type: 'number|auto', help: `TinyProto server scale (default ${EXPERIMENT_DEFAULTS.mu}: mu-factor * K / N, N from the agents' reported training-sample counts)` },
   'mu-factor': { field: 'muFactor', type: 'number', help: `factor of the automatic mu (default ${EXPERIMENT_DEFAULTS.muFactor})` },
+  'mu-from': { field: 'muFrom', type: 'string', help: `where mu auto takes N from: reported (the agents' training-sample counts) | configured (--total-train-samples) (default ${EXPERIMENT_DEFAULTS.muFrom})` },
+  'total-train-samples': { field: 'totalTrainSamples', type: 'int', help: "the configured total, checked against the agents' counts (default: the partition's total)" },
   lr: { field: 'lr', type: 'number', help: `SGD learning rate (default ${EXPERIMENT_DEFAULTS.lr})` },
   'batch-size': { field: 'batchSize', type: 'int', help: `batch size (default ${EXPERIMENT_DEFAULTS.batchSize})` },
   'local-epochs': { field: 'localEpochs', type: 'int', help: `local epochs per round (default ${EXPERIMENT_DEFAULTS.localEpochs})` },
