@@ -20,7 +20,6 @@
  */
 import { TinyProtoError } from '../common/errors.ts';
 import { muFromTotals } from '../method/aggregate.ts';
-import type { ExperimentConfig } from './config.ts';
 
 export type MuFrom = 'reported' | 'configured';
 export const MU_FROM: readonly MuFrom[] = Object.freeze(['reported', 'configured'] as const);
@@ -29,7 +28,16 @@ export type MuSource = 'fixed' | 'reported' | 'estimated' | 'configured';
 /** A configured total further than this (relative to the reported one) from it is warned about. */
 export const TOTAL_DISAGREEMENT = 0.1;
 
-type MuConfig = Pick<ExperimentConfig, 'method' | 'mu' | 'muFactor' | 'numClasses' | 'totalTrainSamples' | 'muFrom' | 'agents'>;
+/** The ExperimentConfig fields (aggregator/config.ts) mu depends on. */
+export interface MuConfig {
+  readonly method: string;
+  readonly mu: number | 'auto';
+  readonly muFactor: number;
+  readonly numClasses: number;
+  readonly totalTrainSamples: number | null;
+  readonly muFrom: MuFrom;
+  readonly agents: readonly string[];
+}
 
 /** The training-sample counts the experiment's agents reported: one per agent, fixed for the experiment. */
 export class ReportedSamples {
