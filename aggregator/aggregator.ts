@@ -26,7 +26,7 @@
  */
 import { TinyProtoError, errorCode } from '../common/errors.ts';
 import { MessageType, type ReceiptOutcome } from '../wire/codec-types.ts';
-import { decodePartial, decodeUpload } from '../wire/codec.ts';
+import { decodePartial } from '../wire/codec.ts';
 import { selectParticipants } from '../method/selection.ts';
 import { RunningSums } from '../method/running-sum.ts';
 import { uploadIdentity } from './intake.ts';
@@ -37,7 +37,6 @@ import { closeFromSums, emptySums, sumsFromFrames } from './close.ts';
 import { announceRound, awaitTelemetry } from './announce.ts';
 import { RoundIntake } from './round-intake.ts';
 import { chooseMu, totalsDisagreement, type MuChoice } from './train-samples.ts';
-import type { ExperimentConfig } from './config.ts';
 import type { Ack } from './batch.ts';
 import type { AggregatorOptions, AggregatorTransport, CommitPolicy, PartialAccepted, RoundClosed, RoundOpened, UploadAccepted, UploadRejected } from './aggregator-types.ts';
 
@@ -50,8 +49,6 @@ export class Aggregator extends RoundIntake {
   private timer: NodeJS.Timeout | null = null;
   /** Relays whose PARTIALs count (--relays); empty: direct uploads only. */
   private readonly relays: ReadonlySet<string>;
-  /** The config mu is chosen with: a coordinator with relays keeps the configured total. */
-  private readonly muConfig: ExperimentConfig;
   private lastWarning: string | null = null;
   private resolveDone!: () => void;
   /** Resolves when the last round has closed (or stop() was called). */
@@ -61,14 +58,6 @@ export class Aggregator extends RoundIntake {
     super(opts, 'aggregator');
     this.relays = new Set(opts.relays ?? []);
     for (const r of this.relays) this.assertRelayId(r);
-    const c = this.config;
-    this.muConfig = c;
-    if (this.relays.size > 0 && c.method === 'tinyproto' && c.mu === 'auto') {
-      // agents behind a relay report their counts to the relay only (PROTOCOL.md §3.8)
-      if (c.totalTrainSamples === null) throw new TinyProtoError('E_CONFIG', "a coordinator with relays needs --total-train-samples (or a fixed mu) for mu 'auto': agents behind relays report their training-sample counts to their relay only");
-      this.muConfig = Object.freeze({ ...c, muFrom: 'configured' as const });
-      this.logger.warn('relays: mu from the configured total training samples (agents behind relays do not report theirs to the coordinator)', { totalTrainSamples: c.totalTrainSamples });
-    }
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
   }
 
@@ -109,16 +98,17 @@ export class Aggregator extends RoundIntake {
     this.resolveDone();
   }
 
-  /** Notes the counts of the stored uploads of rounds [from, to] (what intake noted before a restart). */
+  /** Notes the counts of the stored uploads and partials of rounds [from, to] (what intake noted before a restart). */
   private noteStoredCounts(from: number, to: number): void {
+    this.noteStoredUploads(from, to);
     for (let r = from; r <= to; r++) {
-      for (const u of this.store.uploadsFor(this.config.experiment, r)) this.reported.note(u.agent, decodeUpload(u.bytes).body.trainSamples ?? null);
+      for (const p of this.store.partials.forRound(this.config.experiment, r)) this.reported.noteRelay(p.relay, decodePartial(p.bytes).body.trainSamples ?? null);
     }
   }
 
   /** The mu choice with the counts known now (aggregator/train-samples.ts). */
   private muChoice(): MuChoice | null {
-    return chooseMu(this.muConfig, this.reported);
+    return chooseMu(this.config, this.reported);
   }
 
   private async resumeOrOpen(current: number): Promise<void> {
@@ -271,7 +261,7 @@ export class Aggregator extends RoundIntake {
       // a resend of a partial already held (also of a round that closed since) is a duplicate
       if (answerable && this.store.partials.get(c.experiment, answerable.round, relay)) throw new TinyProtoError('E_DUPLICATE', `duplicate partial from relay "${relay}" for round ${answerable.round}`);
       if (this.finished) throw new TinyProtoError('E_ROUND', `experiment "${c.experiment}" has finished; partial ignored`);
-      admitted = admitPartial({ ...this.closeContext(), selected: this.selected, counted: this.accepted, relays: this.relays }, relay, bytes);
+      admitted = admitPartial({ ...this.closeContext(), selected: this.selected, counted: this.accepted, relays: this.relays, reported: this.reported }, relay, bytes);
     } catch (e) {
       this.reject(answerable?.round ?? this.round, relay, e);
       if (answerable) await this.sendReceipt(relay, answerable, errorCode(e) === 'E_DUPLICATE' ? 'duplicate' : 'rejected', e);
@@ -287,6 +277,7 @@ export class Aggregator extends RoundIntake {
       return;
     }
     const agents = admitted.partial.body.agents;
+    this.reported.noteRelay(relay, admitted.partial.body.trainSamples ?? null);
     this.countPartial(agents, admitted.sums, bytes.length);
     this.emit('partial', { round: this.round, relay, agents: agents.length, accepted: this.accepted.size, expected: this.selected.size } satisfies PartialAccepted);
     await this.sendReceipt(relay, answerable!, 'accepted');

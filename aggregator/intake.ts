@@ -18,7 +18,7 @@ export interface IntakeContext {
   /** The round's intake mu (aggregator/train-samples.ts); null before any is known. */
   readonly mu: number | null;
   /** The counts agents reported so far: an upload's must equal its agent's earlier one (absent: not checked). */
-  readonly reported?: Pick<ReportedSamples, 'check'>;
+  readonly reported?: Pick<ReportedSamples, 'check' | 'checkRelay'>;
   readonly valuesPerClass: number;
   readonly layout: Layout;
   readonly selected: ReadonlySet<string>;

@@ -13,6 +13,7 @@ import { TinyProtoError, errorCode } from '../common/errors.ts';
 import { silentLogger, type Logger } from '../common/logger.ts';
 import { SerialQueue } from '../common/serial.ts';
 import type { ClassMasks } from '../wire/masks.ts';
+import { decodeUpload } from '../wire/codec.ts';
 import { experimentMasks } from '../method/experiment.ts';
 import type { SenderTopic } from '../wire/topics.ts';
 import type { Layout, ReceiptOutcome } from '../wire/codec-types.ts';
@@ -97,6 +98,13 @@ export abstract class RoundIntake extends EventEmitter {
   get classMasks(): ClassMasks | null { return this.masks; } // prettier-ignore
   /** The mu in use: the last closed round's, else the one known now (null: not yet known). */
   get scale(): number | null { return this.lastMu ?? this.mu; } // prettier-ignore
+
+  /** Notes the counts of the stored uploads of rounds [from, to] (what intake noted before a restart). */
+  protected noteStoredUploads(from: number, to: number): void {
+    for (let r = from; r <= to; r++) {
+      for (const u of this.store.uploadsFor(this.config.experiment, r)) this.reported.note(u.agent, decodeUpload(u.bytes).body.trainSamples ?? null);
+    }
+  }
 
   /** Closes the open round now when nothing more is expected. */
   protected abstract closeIfDone(): Promise<void>;

@@ -10,6 +10,9 @@
  *   none reported yet        N = the configured total, if any      (source 'configured')
  *   muFrom 'configured'      N = the configured total, always      (source 'configured')
  *
+ * A relay reports its agents' counts summed, with how many agents the sum covers (PARTIAL,
+ * PROTOCOL.md §3.8): the coordinator adds each relay's latest figure to its direct agents' counts.
+ *
  * Two mus per round, both reproducible from the store alone:
  * - the intake mu (value bounds and norm clip of method/robust.ts) is fixed when the round opens,
  *   from the counts of earlier rounds' uploads (or the configured total); before any count is
@@ -20,6 +23,7 @@
  */
 import { TinyProtoError } from '../common/errors.ts';
 import { muFromTotals } from '../method/aggregate.ts';
+import type { PartialTrainSamples } from '../wire/codec-types.ts';
 
 export type MuFrom = 'reported' | 'configured';
 export const MU_FROM: readonly MuFrom[] = Object.freeze(['reported', 'configured'] as const);
@@ -43,6 +47,8 @@ export interface MuConfig {
 export class ReportedSamples {
   private readonly counts = new Map<string, number>();
   private total = 0;
+  /** Per relay, its latest summed counts (how many of its agents, their total). */
+  private readonly relays = new Map<string, PartialTrainSamples>();
 
   constructor(private readonly agents: number) {}
 
@@ -70,12 +76,41 @@ export class ReportedSamples {
     this.total += n;
   }
 
+  /**
+   * E_TRAIN_SAMPLES when a relay's summed counts contradict its earlier ones: fewer agents, the
+   * same agents with another total, or more agents whose counts would be below 1 each.
+   */
+  checkRelay(relay: string, t: PartialTrainSamples | null): void {
+    const before = this.relays.get(relay);
+    if (t === null || before === undefined) return;
+    if (t.agents < before.agents || (t.agents === before.agents && t.total !== before.total) || t.total - before.total < t.agents - before.agents) {
+      throw new TinyProtoError('E_TRAIN_SAMPLES', `relay "${relay}" reports ${t.total} training samples of ${t.agents} agents, but reported ${before.total} of ${before.agents} earlier in this experiment; its agents' counts must not change`, { relay, before, got: t });
+    }
+  }
+
+  /** Records a committed PARTIAL's summed counts (checked with `checkRelay` at intake). */
+  noteRelay(relay: string, t: PartialTrainSamples | null): void {
+    if (t === null) return;
+    this.checkRelay(relay, t);
+    this.relays.set(relay, { agents: t.agents, total: t.total });
+  }
+
+  /** What a relay reports upstream: the counts of its agents so far, summed (null before any). */
+  summed(): PartialTrainSamples | null {
+    return this.counts.size === 0 ? null : { agents: this.counts.size, total: this.total };
+  }
+
   /** N from the counts: the sum when every agent reported, else the mean times the agents; null before any. */
   estimate(): { total: number; complete: boolean; reportedAgents: number; reportedSum: number } | null {
-    const k = this.counts.size;
+    let k = this.counts.size;
+    let sum = this.total;
+    for (const r of this.relays.values()) {
+      k += r.agents;
+      sum += r.total;
+    }
     if (k === 0) return null;
     const complete = k >= this.agents;
-    return { total: complete ? this.total : (this.total * this.agents) / k, complete, reportedAgents: k, reportedSum: this.total };
+    return { total: complete ? sum : (sum * this.agents) / k, complete, reportedAgents: k, reportedSum: sum };
   }
 }
 
@@ -121,6 +156,15 @@ export function uploadBoundMu(c: MuConfig, intakeMu: number | null, n: number | 
     throw new TinyProtoError('E_TRAIN_SAMPLES', `upload from "${agent}" reports no training-sample count, and mu 'auto' has no configured total to fall back on (give --total-train-samples or mu, or update the agent)`, { agent });
   }
   return muFromTotals(n * c.agents.length, c.numClasses, c.muFactor);
+}
+
+/** The mu a PARTIAL's sums are bounded with: the intake mu, or its relay's summed counts' (as for one upload). */
+export function partialBoundMu(c: MuConfig, intakeMu: number | null, t: PartialTrainSamples | null, relay: string): number | null {
+  if (c.method !== 'tinyproto' || intakeMu !== null) return intakeMu;
+  if (t === null) {
+    throw new TinyProtoError('E_TRAIN_SAMPLES', `partial from relay "${relay}" reports no training-sample counts, and mu 'auto' has no configured total to fall back on (give --total-train-samples or mu, or update the relay)`, { relay });
+  }
+  return muFromTotals((t.total * c.agents.length) / t.agents, c.numClasses, c.muFactor);
 }
 
 /**

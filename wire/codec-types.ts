@@ -291,6 +291,18 @@ export interface PartialBody {
   classes: PartialClassSums[];
   /** The contributing agents; any order on input, decoded sorted (unique). */
   agents: string[];
+  /**
+   * The relay's agents' training-sample counts, summed (PROTOCOL.md §3.8): `agents` is how many
+   * of its agents have reported theirs so far (1..2^32 - 1), `total` their sum (1..2^53 - 1).
+   * Absent or null: not reported (a relay built before the field). Decoded only when present.
+   */
+  trainSamples?: PartialTrainSamples | null;
+}
+
+/** A PARTIAL's summed training-sample counts: one number (and how many agents it covers) per relay and round. */
+export interface PartialTrainSamples {
+  agents: number;
+  total: number;
 }
 
 export interface Decoded<T extends MessageType, B> {
