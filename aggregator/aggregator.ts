@@ -212,6 +212,7 @@ export class Aggregator extends RoundIntake {
     // tinyproto with no mu yet: no upload could have been accepted (train-samples.ts), nothing to aggregate
     const closed = c.method === 'tinyproto' && mu === null ? { prototypes: this.globalPrototypes, bytes: null, classes: 0 } : closeFromSums({ ...this.closeContext(), mu }, this.sums, this.globalPrototypes);
     if (mu !== null) this.lastMu = mu;
+    else if (c.method === 'tinyproto' && this.sums.count > 0) this.logger.error('round closed without a mu: its uploads are not aggregated', { round, uploads: this.sums.count });
     this.warnTotals(round, choice);
     const globalBytes = closed.bytes;
     const summary: RoundClosed = {
