@@ -11,7 +11,7 @@ import { FAMILIES } from '../models/zoo-info.ts';
 import type { Family } from '../models/engine.ts';
 import { flagHelp, parseFlags, type FlagTable } from './flags.ts';
 import { bytes, pct, textTable } from '../common/table.ts';
-import { ROUND_TABLE_HEADER, roundLine } from './server.ts';
+import { muLine, ROUND_TABLE_HEADER, roundLine } from './server.ts';
 import { progressBar } from './progress.ts';
 import { etaText } from './eta.ts';
 import type { RoundTelemetry } from '../wire/telemetry.ts';
@@ -144,11 +144,13 @@ export async function runFleetCommand(argv: string[], out: (s: string) => void, 
   const telemetry = new Map<number, RoundTelemetry[]>();
   /** Agents selected per round (with participation < 1, only they train and send telemetry). */
   const selected = new Map<number, number>();
+  let shownMu: number | null = null;
   const res = await runFleet(options, {
     logger,
     onReady: (info) => {
       const engine = info.engine === 'ort' ? `ort, ${info.threads} thread${info.threads === 1 ? '' : 's'} per agent` : `tfjs, backend ${options.backend}`;
       out(`broker ${info.brokerUrl}; mu ${info.mu === null ? 'n/a' : info.mu.toPrecision(3)}; engine ${engine}`);
+      shownMu = info.mu;
       out(info.agents.map((a) => `  ${a.id}: ${a.family}, ${a.train} train / ${a.test} test samples`).join('\n'));
       out(ROUND_TABLE_HEADER);
     },
@@ -158,6 +160,8 @@ export async function runFleetCommand(argv: string[], out: (s: string) => void, 
       selected.set(r.round, r.selected);
       bar.clear();
       out(`${roundLine(r)}  ${etaText(t0, Date.now(), r.round, options.rounds)}`);
+      if (r.mu !== null && r.mu !== shownMu) out(muLine(r));
+      shownMu = r.mu ?? shownMu;
     },
     onUpload: (u) => bar.update(`round ${u.round}/${options.rounds} uploads`, u.accepted, u.expected),
     onTelemetry: (t) => {

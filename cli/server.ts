@@ -241,6 +241,12 @@ export function roundLine(r: RoundClosed): string {
   return `${String(r.round).padStart(5)}  ${`${r.uploads}/${r.selected}`.padStart(7)}  ${bytes(r.bytesIn).padStart(8)}  ${String(r.globalBytes).padStart(9)}  ${String(r.classesWithGlobal).padStart(7)}  ${r.seconds.toFixed(1).padStart(5)} s`;
 }
 
+/** A round's mu and where its N came from (printed when it differs from the previous round's). */
+export function muLine(r: RoundClosed): string {
+  const n = r.totalTrainSamples === null ? '' : `N = ${Number.isInteger(r.totalTrainSamples) ? r.totalTrainSamples : r.totalTrainSamples.toFixed(1)}, `;
+  return `      round ${r.round} mu ${r.mu === null ? 'n/a' : r.mu.toPrecision(3)} (${n}${r.muSource ?? 'n/a'})`;
+}
+
 export async function runServer(argv: string[], out: (s: string) => void, logger: Logger): Promise<number> {
   const args = serverArgs(argv, process.env);
   if (args.help) {
@@ -265,7 +271,12 @@ export async function runServer(argv: string[], out: (s: string) => void, logger
   aggregator.on('roundOpened', (r: { round: number; selected: string[]; resumed: boolean }) =>
     out(`round ${r.round} ${r.resumed ? 'resumed' : 'opened'}: ${r.selected.length} agent(s) selected`),
   );
-  aggregator.on('roundClosed', (r: RoundClosed) => out(roundLine(r)));
+  let shownMu: number | null = null;
+  aggregator.on('roundClosed', (r: RoundClosed) => {
+    out(roundLine(r));
+    if (r.mu !== null && r.mu !== shownMu) out(muLine(r));
+    shownMu = r.mu ?? shownMu;
+  });
   aggregator.on('muWarning', (w: { message: string }) => out(`warning: ${w.message}`));
   aggregator.on('partial', (p: PartialAccepted) => out(`partial of round ${p.round} from ${p.relay}: ${p.agents} upload(s), ${p.accepted}/${p.expected} counted`));
   aggregator.on('rejected', (r: UploadRejected) => out(`rejected ${r.agent ?? '?'} round ${r.round ?? '?'}: ${r.code} ${r.message}`));
