@@ -370,7 +370,7 @@ export class Agent extends EventEmitter {
     this.recorder?.add('train', up.trainSeconds);
     this.recorder?.add('prototypes', up.prototypeSeconds);
     const tEncode = this.now();
-    const bytes = encodeRoundUpload({ experiment: c.experiment, agent: c.id, round, numClasses: this.numClasses, featureDim: c.featureDim, masks: this.masks }, body, up.prototypes);
+    const bytes = encodeRoundUpload({ experiment: c.experiment, agent: c.id, round, numClasses: this.numClasses, featureDim: c.featureDim, masks: this.masks, trainSamples: this.data!.trainY.length || null }, body, up.prototypes);
     this.recorder?.add('encode', (this.now() - tEncode) / 1000);
     // outbox, checkpoint and progress are committed before anything is sent
     this.store.enqueueUpload(c.experiment, round, bytes);

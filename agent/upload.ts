@@ -2,9 +2,13 @@ import { encodeUpload } from '../wire/codec.ts';
 import type { RoundBody } from '../wire/codec-types.ts';
 import type { ClassMasks } from '../wire/masks.ts';
 
-/** The UPLOAD of a round: sparse under the class masks (TinyProto) or dense (FedProto), in the announced value type. */
+/**
+ * The UPLOAD of a round: sparse under the class masks (TinyProto) or dense (FedProto), in the
+ * announced value type, with the agent's training-sample count (what the aggregator's mu needs;
+ * one number, never per class; null for an empty shard, which has nothing to report).
+ */
 export function encodeRoundUpload(
-  h: { experiment: string; agent: string; round: number; numClasses: number; featureDim: number; masks: ClassMasks | null },
+  h: { experiment: string; agent: string; round: number; numClasses: number; featureDim: number; masks: ClassMasks | null; trainSamples: number | null },
   body: RoundBody,
   prototypes: ReadonlyMap<number, Float32Array>,
 ): Uint8Array {
@@ -18,6 +22,7 @@ export function encodeRoundUpload(
       layout: sparse ? 'sparse' : 'dense',
       valueType: body.valueType,
       prototypes: [...prototypes].sort((a, b) => a[0] - b[0]).map(([classId, values]) => ({ classId, values })),
+      trainSamples: h.trainSamples,
     },
   );
 }

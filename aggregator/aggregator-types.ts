@@ -1,4 +1,5 @@
 /** What the aggregator needs from its transport and the events it emits (aggregator/aggregator.ts). */
+import type { MuSource } from './train-samples.ts';
 import type { Logger } from '../common/logger.ts';
 import type { AggregatorTopic, SenderTopic } from '../wire/topics.ts';
 import type { ExperimentConfig } from './config.ts';
@@ -61,6 +62,12 @@ export interface RoundClosed {
   /** How the round ended (aggregator/round-policy.ts) and why. */
   outcome: RoundOutcome;
   reason: string;
+  /** The mu this round's global prototypes were scaled with (null: not TinyProto, or nothing to scale). */
+  mu: number | null;
+  /** The N that mu came from (null for a fixed mu or without TinyProto). */
+  totalTrainSamples: number | null;
+  /** Where mu came from (aggregator/train-samples.ts): fixed, reported, estimated or configured. */
+  muSource: MuSource | null;
 }
 
 /** Group commit (aggregator/batch.ts). */

@@ -36,6 +36,7 @@ import { atDeadline, earlyClose, type RoundOutcome } from './round-policy.ts';
 import { closeFromSums, emptySums, sumsFromFrames } from './close.ts';
 import { announceRound, awaitTelemetry } from './announce.ts';
 import { RoundIntake } from './round-intake.ts';
+import { chooseMu, totalsDisagreement, type MuChoice } from './train-samples.ts';
 import type { Ack } from './batch.ts';
 import type { AggregatorOptions, AggregatorTransport, CommitPolicy, PartialAccepted, RoundClosed, RoundOpened, UploadAccepted, UploadRejected } from './aggregator-types.ts';
 
@@ -48,6 +49,7 @@ export class Aggregator extends RoundIntake {
   private timer: NodeJS.Timeout | null = null;
   /** Relays whose PARTIALs count (--relays); empty: direct uploads only. */
   private readonly relays: ReadonlySet<string>;
+  private lastWarning: string | null = null;
   private resolveDone!: () => void;
   /** Resolves when the last round has closed (or stop() was called). */
   readonly done: Promise<void>;
@@ -96,10 +98,28 @@ export class Aggregator extends RoundIntake {
     this.resolveDone();
   }
 
+  /** Notes the counts of the stored uploads and partials of rounds [from, to] (what intake noted before a restart). */
+  private noteStoredCounts(from: number, to: number): void {
+    this.noteStoredUploads(from, to);
+    for (let r = from; r <= to; r++) {
+      for (const p of this.store.partials.forRound(this.config.experiment, r)) this.reported.noteRelay(p.relay, decodePartial(p.bytes).body.trainSamples ?? null);
+    }
+  }
+
+  /** The mu choice with the counts known now (aggregator/train-samples.ts). */
+  private muChoice(): MuChoice | null {
+    return chooseMu(this.config, this.reported);
+  }
+
   private async resumeOrOpen(current: number): Promise<void> {
     const c = this.config;
     const row = current > 0 ? this.store.getRound(c.experiment, current) : null;
+    // the counts of earlier rounds fix the open round's intake mu, as they did before the restart
+    this.noteStoredCounts(1, current - 1);
+    if (!(row && row.status === 'open')) this.noteStoredCounts(current, current);
     if (row && row.status === 'open') {
+      this.mu = this.muChoice()?.mu ?? null;
+      this.noteStoredCounts(current, current);
       this.round = current;
       this.selected = new Set(selectParticipants(c.agents, c.participation, c.experiment, current).selected);
       const rows = this.store.uploadsFor(c.experiment, current);
@@ -128,6 +148,8 @@ export class Aggregator extends RoundIntake {
     if (round > c.rounds) return this.finish();
     const deadlineMs = this.now() + c.roundDeadlineMs;
     const { selected, bytes } = announceRound(c, this.sender, round, deadlineMs);
+    // the intake mu of this round: from the counts of earlier rounds (train-samples.ts)
+    this.mu = this.muChoice()?.mu ?? null;
     this.store.openRound(c.experiment, round, bytes, deadlineMs);
     this.store.setCurrentRound(c.experiment, round);
     this.round = round;
@@ -184,7 +206,14 @@ export class Aggregator extends RoundIntake {
     await this.flush(false);
     const c = this.config;
     const round = this.round;
-    const closed = closeFromSums(this.closeContext(), this.sums, this.globalPrototypes);
+    // the round's mu, from every count known now (its own uploads' included)
+    const choice = this.muChoice();
+    const mu = c.method === 'tinyproto' ? choice?.mu ?? null : null;
+    // tinyproto with no mu yet: no upload could have been accepted (train-samples.ts), nothing to aggregate
+    const closed = c.method === 'tinyproto' && mu === null ? { prototypes: this.globalPrototypes, bytes: null, classes: 0 } : closeFromSums({ ...this.closeContext(), mu }, this.sums, this.globalPrototypes);
+    if (mu !== null) this.lastMu = mu;
+    else if (c.method === 'tinyproto' && this.sums.count > 0) this.logger.error('round closed without a mu: its uploads are not aggregated', { round, uploads: this.sums.count });
+    this.warnTotals(round, choice);
     const globalBytes = closed.bytes;
     const summary: RoundClosed = {
       round,
@@ -196,6 +225,9 @@ export class Aggregator extends RoundIntake {
       seconds: (this.now() - this.openedAt) / 1000,
       outcome,
       reason,
+      mu,
+      totalTrainSamples: choice?.totalTrainSamples ?? null,
+      muSource: c.method === 'tinyproto' ? choice?.source ?? null : null,
     };
     if (outcome === 'abandoned' || outcome === 'below-minimum') this.logger.warn('round closed', { round, outcome, reason });
     this.store.closeRound(c.experiment, round, globalBytes, { ...summary });
@@ -203,6 +235,15 @@ export class Aggregator extends RoundIntake {
     if (globalBytes) await this.transport.publishRetained('global', globalBytes);
     this.emit('roundClosed', summary);
     await this.openRound(round + 1);
+  }
+
+  /** A configured total that disagrees with the agents' counts by more than 10%: warned once per figure. */
+  private warnTotals(round: number, choice: MuChoice | null): void {
+    const w = totalsDisagreement(choice);
+    if (w === null || w === this.lastWarning || choice === null) return;
+    this.lastWarning = w;
+    this.logger.warn(w, { round, configured: choice.configured, reported: choice.reportedTotal, reportedAgents: choice.reportedAgents, mu: choice.mu, source: choice.source });
+    this.emit('muWarning', { round, message: w, configured: choice.configured, reported: choice.reportedTotal, mu: choice.mu, source: choice.source });
   }
 
   /**
@@ -221,7 +262,7 @@ export class Aggregator extends RoundIntake {
       // a resend of a partial already held (also of a round that closed since) is a duplicate
       if (answerable && this.store.partials.get(c.experiment, answerable.round, relay)) throw new TinyProtoError('E_DUPLICATE', `duplicate partial from relay "${relay}" for round ${answerable.round}`);
       if (this.finished) throw new TinyProtoError('E_ROUND', `experiment "${c.experiment}" has finished; partial ignored`);
-      admitted = admitPartial({ ...this.closeContext(), selected: this.selected, counted: this.accepted, relays: this.relays }, relay, bytes);
+      admitted = admitPartial({ ...this.closeContext(), selected: this.selected, counted: this.accepted, relays: this.relays, reported: this.reported }, relay, bytes);
     } catch (e) {
       this.reject(answerable?.round ?? this.round, relay, e);
       if (answerable) await this.sendReceipt(relay, answerable, errorCode(e) === 'E_DUPLICATE' ? 'duplicate' : 'rejected', e);
@@ -237,6 +278,7 @@ export class Aggregator extends RoundIntake {
       return;
     }
     const agents = admitted.partial.body.agents;
+    this.reported.noteRelay(relay, admitted.partial.body.trainSamples ?? null);
     this.countPartial(agents, admitted.sums, bytes.length);
     this.emit('partial', { round: this.round, relay, agents: agents.length, accepted: this.accepted.size, expected: this.selected.size } satisfies PartialAccepted);
     await this.sendReceipt(relay, answerable!, 'accepted');

@@ -35,6 +35,8 @@ export interface PendingUpload {
   readonly receivedAt: number;
   /** Decoded once at intake; added to the round's sums after the commit. */
   readonly prototypes: readonly ClassValues[];
+  /** The training-sample count it reports (null: none), noted after the commit. */
+  readonly trainSamples: number | null;
   /** What its RECEIPT names. */
   readonly id: { round: number; crc: number };
 }

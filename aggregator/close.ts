@@ -11,12 +11,14 @@ import { updateGlobalFromSums } from '../method/global.ts';
 import { clipUpload } from '../method/robust.ts';
 import { RunningSums, type UploadEntries } from '../method/running-sum.ts';
 import type { ExperimentConfig } from './config.ts';
+import { uploadBoundMu } from './train-samples.ts';
 
 export interface CloseContext {
   readonly config: ExperimentConfig;
   readonly sender: string;
   readonly round: number;
   readonly masks: ClassMasks | null;
+  /** Summing: the round's intake mu (uploads are clipped with it); closing: the round's mu. */
   readonly mu: number | null;
   readonly valuesPerClass: number;
   readonly layout: Layout;
@@ -43,13 +45,16 @@ export function addUpload(ctx: SumContext, sums: RunningSums, prototypes: Upload
   sums.add(clipUpload(m as Map<number, Float32Array>, { method: ctx.config.method, mu: ctx.mu }).upload, who);
 }
 
-/** Decodes stored upload frames of the round into sums (recovery after a restart). */
+/**
+ * Decodes stored upload frames of the round into sums (recovery after a restart), each clipped
+ * with the mu intake used for it (the round's intake mu, or its own count's: train-samples.ts).
+ */
 export function sumsFromFrames(ctx: CloseContext, uploadFrames: readonly Uint8Array[]): RunningSums {
   const c = ctx.config;
   const sums = emptySums(ctx);
   uploadFrames.forEach((bytes, i) => {
     const m = decodeUpload(bytes, { experiment: c.experiment, round: ctx.round, K: c.numClasses, d: c.featureDim, s: ctx.valuesPerClass });
-    addUpload(ctx, sums, m.body.prototypes, String(i));
+    addUpload({ ...ctx, mu: uploadBoundMu(c, ctx.mu, m.body.trainSamples ?? null, m.header.sender) }, sums, m.body.prototypes, String(i));
   });
   return sums;
 }

@@ -8,6 +8,7 @@ import { participantsPerRound } from '../method/selection.ts';
 import { mergeSetup, resolveMu, setupDefaults, type ExperimentSetup } from '../method/experiment.ts';
 import { fail, int, num } from '../common/validate.ts';
 import { FLEET_METHODS, isFleetMethod, type FleetMethod, type Method } from '../method/method.ts';
+import { MU_FROM, type MuFrom } from './train-samples.ts';
 
 /** The setup fields the aggregator takes: K, the learning settings it announces, and the seed. */
 const AGGREGATOR_SETUP_FIELDS = ['method', 'numClasses', 'featureDim', 'ratio', 'mu', 'muFactor', 'lambda', 'lr', 'batchSize', 'localEpochs', 'rounds', 'valueType', 'seed'] as const;
@@ -22,8 +23,17 @@ export interface ExperimentConfig extends Omit<AggregatorSetup, 'method'> {
   readonly method: FleetMethod;
   /** Experiment id: appears in every topic and message header. */
   readonly experiment: string;
-  /** Total training samples across the fleet; needed only for mu 'auto'. */
+  /**
+   * Total training samples across the fleet, as configured (`--total-train-samples`): for mu
+   * 'auto', checked against the agents' reported counts (a warning beyond 10%) and used only
+   * before any count is known, or always with muFrom 'configured'.
+   */
   readonly totalTrainSamples: number | null;
+  /**
+   * Where mu 'auto' takes N from (aggregator/train-samples.ts): 'reported', the sum of the
+   * training-sample counts the agents' uploads carry (default), or 'configured', totalTrainSamples.
+   */
+  readonly muFrom: MuFrom;
   /** Agent ids allowed to upload; uploads from anyone else are rejected. */
   readonly agents: readonly string[];
   /** Fraction of the agents selected each round (at least one). */
@@ -54,6 +64,7 @@ export const EXPERIMENT_DEFAULTS: ExperimentConfig = Object.freeze({
   ...SETUP_DEFAULTS,
   method: SETUP_DEFAULTS.method,
   totalTrainSamples: null,
+  muFrom: 'reported',
   agents: Object.freeze([]) as readonly string[],
   participation: 1,
   roundDeadlineMs: 10 * 60 * 1000,
@@ -72,8 +83,10 @@ export function resolveExperimentConfig(options: ExperimentOptions = {}): Experi
   const c = { ...merged, method: merged.method };
   assertValidId('experiment', c.experiment);
   if (c.totalTrainSamples !== null) int('totalTrainSamples', c.totalTrainSamples, 1);
-  // mu 'auto' needs the fleet's training-set size: fails here (E_CONFIG naming mu) without it
-  resolveMu(c, c.totalTrainSamples);
+  if (!MU_FROM.includes(c.muFrom)) fail('muFrom', `must be one of ${MU_FROM.join(', ')}`, c.muFrom);
+  // mu 'auto' from the configured total needs one: fails here (E_CONFIG naming mu) without it;
+  // from the reported counts it needs none (the agents' uploads carry theirs)
+  if (c.muFrom === 'configured') resolveMu(c, c.totalTrainSamples);
   if (!Array.isArray(c.agents) || c.agents.length === 0) fail('agents', 'list the agent ids that take part', c.agents);
   for (const a of c.agents) assertValidId('agent', a);
   if (new Set(c.agents).size !== c.agents.length) fail('agents', 'agent ids must be unique', c.agents);
@@ -88,7 +101,11 @@ export function resolveExperimentConfig(options: ExperimentOptions = {}): Experi
   return Object.freeze({ ...c, minUploads, agents: Object.freeze([...c.agents]) });
 }
 
-/** The mu the experiment uses (null for methods without scaling). */
+/**
+ * The mu known before any agent reports (null for methods without scaling, and for mu 'auto'
+ * without a configured total): the given mu, or the one from the configured total. What a round
+ * really uses is aggregator/train-samples.ts `chooseMu`.
+ */
 export function experimentMu(c: ExperimentConfig): number | null {
-  return resolveMu(c, c.totalTrainSamples);
+  return c.method === 'tinyproto' && c.mu === 'auto' && c.totalTrainSamples === null ? null : resolveMu(c, c.totalTrainSamples);
 }

@@ -10,11 +10,15 @@ import { MessageType, RECEIPT_CODE_PATTERN, type DecodedUpload, type Layout, typ
 import { checkUploadValues } from '../method/robust.ts';
 import type { ExperimentConfig } from './config.ts';
 import type { AggregatorStore } from './store.ts';
+import { uploadBoundMu, type ReportedSamples } from './train-samples.ts';
 
 export interface IntakeContext {
   readonly config: ExperimentConfig;
   readonly round: number;
+  /** The round's intake mu (aggregator/train-samples.ts); null before any is known. */
   readonly mu: number | null;
+  /** The counts agents reported so far: an upload's must equal its agent's earlier one (absent: not checked). */
+  readonly reported?: Pick<ReportedSamples, 'check' | 'checkRelay'>;
   readonly valuesPerClass: number;
   readonly layout: Layout;
   readonly selected: ReadonlySet<string>;
@@ -22,7 +26,8 @@ export interface IntakeContext {
 
 /**
  * Decodes and validates an upload for the open round, values included (finite, within the bound
- * of method/robust.ts); throws a TinyProtoError with a code.
+ * of method/robust.ts), and its training-sample count (the same as the agent's earlier one,
+ * E_TRAIN_SAMPLES); throws a TinyProtoError with a code.
  */
 export function admitUpload(ctx: IntakeContext, agent: string, bytes: Uint8Array): DecodedUpload {
   const c = ctx.config;
@@ -40,7 +45,9 @@ export function admitUpload(ctx: IntakeContext, agent: string, bytes: Uint8Array
   if (up.body.layout !== ctx.layout || up.body.valueType !== c.valueType) {
     throw new TinyProtoError('E_UPLOAD_FORMAT', `upload of round ${round} is ${up.body.layout}/${up.body.valueType}; this experiment takes ${ctx.layout}/${c.valueType}`);
   }
-  checkUploadValues(up.body.prototypes, { method: c.method, mu: ctx.mu }, `upload from "${agent}"`);
+  const n = up.body.trainSamples ?? null;
+  ctx.reported?.check(agent, n);
+  checkUploadValues(up.body.prototypes, { method: c.method, mu: uploadBoundMu(c, ctx.mu, n, agent) }, `upload from "${agent}"`);
   return up;
 }
 

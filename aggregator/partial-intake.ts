@@ -2,7 +2,8 @@
  * The coordinator's boundary for PARTIALs (wire/codec-partial.ts): a relay's sums of one round
  * are checked completely before they can count (frame, experiment, round, K/d/s, sender = topic =
  * a configured relay, layout, every named agent known, selected and not counted yet this round,
- * sums within what clipped uploads can add up to), then turned into RunningSums to merge.
+ * sums within what clipped uploads can add up to, its summed training-sample counts consistent
+ * with the relay's earlier ones), then turned into RunningSums to merge.
  * Pure: no store, no transport.
  */
 import { TinyProtoError } from '../common/errors.ts';
@@ -11,6 +12,7 @@ import type { DecodedPartial } from '../wire/codec-types.ts';
 import { uploadNormBound } from '../method/robust.ts';
 import { RunningSums } from '../method/running-sum.ts';
 import { checkSender, type IntakeContext } from './intake.ts';
+import { partialBoundMu } from './train-samples.ts';
 
 /** An upload's context (aggregator/intake.ts), plus: */
 export interface PartialContext extends IntakeContext {
@@ -38,8 +40,11 @@ export function admitPartial(ctx: PartialContext, relay: string, bytes: Uint8Arr
     if (!ctx.selected.has(a)) throw new TinyProtoError('E_NOT_SELECTED', `partial from "${relay}" names agent "${a}", which was not selected for round ${round}`);
     if (ctx.counted.has(a)) throw new TinyProtoError('E_PARTIAL_OVERLAP', `partial from "${relay}" for round ${round} names agent "${a}", whose upload this round is already counted`, { relay, agent: a, round });
   }
+  // the relay's agents' counts must agree with what it reported before (E_TRAIN_SAMPLES)
+  const counts = p.body.trainSamples ?? null;
+  ctx.reported?.checkRelay(relay, counts);
   // every upload was clipped to this L2 norm per class before the relay summed it
-  const bound = uploadNormBound({ method: c.method, mu: ctx.mu });
+  const bound = uploadNormBound({ method: c.method, mu: partialBoundMu(c, ctx.mu, counts, relay) });
   for (const k of p.body.classes) {
     let sq = 0;
     for (let t = 0; t < k.sums.length; t++) sq += k.sums[t]! * k.sums[t]!;

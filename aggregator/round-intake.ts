@@ -13,6 +13,7 @@ import { TinyProtoError, errorCode } from '../common/errors.ts';
 import { silentLogger, type Logger } from '../common/logger.ts';
 import { SerialQueue } from '../common/serial.ts';
 import type { ClassMasks } from '../wire/masks.ts';
+import { decodeUpload } from '../wire/codec.ts';
 import { experimentMasks } from '../method/experiment.ts';
 import type { SenderTopic } from '../wire/topics.ts';
 import type { Layout, ReceiptOutcome } from '../wire/codec-types.ts';
@@ -22,6 +23,7 @@ import { statusEntry, telemetryEntry } from './experiment-open.ts';
 import { addUpload, emptySums, type CloseContext } from './close.ts';
 import { PendingBatch, batchWrite, commitPolicy, type Ack, type TakenBatch } from './batch.ts';
 import { OfflineAgents } from './offline.ts';
+import { ReportedSamples, uploadBoundMu } from './train-samples.ts';
 import type { RunningSums } from '../method/running-sum.ts';
 import type { AggregatorStore } from './store.ts';
 import type { AggregatorOptions, AggregatorTransport, CommitPolicy, UploadAccepted, UploadRejected } from './aggregator-types.ts';
@@ -35,7 +37,15 @@ export abstract class RoundIntake extends EventEmitter {
   protected readonly logger: Logger;
   protected readonly now: () => number;
   protected readonly masks: ClassMasks | null;
-  protected readonly mu: number | null;
+  /**
+   * The open round's intake mu (value bounds, norm clip): the aggregator fixes it when a round
+   * opens (aggregator/train-samples.ts); a relay keeps the configured one. Null: not known yet.
+   */
+  protected mu: number | null;
+  /** The training-sample counts the agents' committed uploads reported. */
+  protected readonly reported: ReportedSamples;
+  /** The mu the last closed round used (null before any). */
+  protected lastMu: number | null = null;
   protected round = 0;
   protected selected = new Set<string>();
   /** Agents counted in the open round (their uploads, or a relay's partial naming them). */
@@ -66,6 +76,7 @@ export abstract class RoundIntake extends EventEmitter {
     const c = this.config;
     this.masks = experimentMasks(c);
     this.mu = experimentMu(c);
+    this.reported = new ReportedSamples(c.agents.length);
     this.commit = commitPolicy(opts.commit);
     this.known = new Set(c.agents);
     this.sums = emptySums(this.closeContext());
@@ -85,7 +96,15 @@ export abstract class RoundIntake extends EventEmitter {
   get layout(): Layout { return this.masks ? 'sparse' : 'dense'; } // prettier-ignore
   get currentRound(): number { return this.round; } // prettier-ignore
   get classMasks(): ClassMasks | null { return this.masks; } // prettier-ignore
-  get scale(): number | null { return this.mu; } // prettier-ignore
+  /** The mu in use: the last closed round's, else the one known now (null: not yet known). */
+  get scale(): number | null { return this.lastMu ?? this.mu; } // prettier-ignore
+
+  /** Notes the counts of the stored uploads of rounds [from, to] (what intake noted before a restart). */
+  protected noteStoredUploads(from: number, to: number): void {
+    for (let r = from; r <= to; r++) {
+      for (const u of this.store.uploadsFor(this.config.experiment, r)) this.reported.note(u.agent, decodeUpload(u.bytes).body.trainSamples ?? null);
+    }
+  }
 
   /** Closes the open round now when nothing more is expected. */
   protected abstract closeIfDone(): Promise<void>;
@@ -149,11 +168,14 @@ export abstract class RoundIntake extends EventEmitter {
     const answerable = id !== null && id.sender === agent ? id : null;
     const round = this.round;
     let prototypes;
+    let trainSamples: number | null = null;
     try {
       // uploads: after the last round there is nothing to take part in
       const closed = this.uploadsClosed();
       if (closed) throw closed;
-      prototypes = admitUpload({ config: c, round, mu: this.mu, valuesPerClass: this.valuesPerClass, layout: this.layout, selected: this.selected }, agent, bytes).body.prototypes;
+      const up = admitUpload({ config: c, round, mu: this.mu, reported: this.reported, valuesPerClass: this.valuesPerClass, layout: this.layout, selected: this.selected }, agent, bytes);
+      prototypes = up.body.prototypes;
+      trainSamples = up.body.trainSamples ?? null;
       if (this.accepted.has(agent)) throw new TinyProtoError('E_DUPLICATE', `duplicate upload from "${agent}" for round ${round}`);
     } catch (e) {
       this.reject(round, agent, e);
@@ -161,7 +183,7 @@ export abstract class RoundIntake extends EventEmitter {
       ack();
       return;
     }
-    this.pending.addUpload({ round, agent, bytes, receivedAt: this.now(), prototypes, id: answerable! }, ack);
+    this.pending.addUpload({ round, agent, bytes, receivedAt: this.now(), prototypes, trainSamples, id: answerable! }, ack);
     await this.scheduleFlush();
   }
 
@@ -207,7 +229,8 @@ export abstract class RoundIntake extends EventEmitter {
     const receipts = b.uploads.map((u, i) => {
       // the store's key is the last word on duplicates (the batch was checked against `accepted`)
       if (uploads[i] !== 'accepted') return this.refuseDuplicate(u.agent, u.id);
-      addUpload(this.closeContext(), this.sums, u.prototypes, u.agent);
+      this.reported.note(u.agent, u.trainSamples);
+      addUpload({ ...this.closeContext(), mu: uploadBoundMu(this.config, this.mu, u.trainSamples, u.agent) }, this.sums, u.prototypes, u.agent);
       this.bytesIn += u.bytes.length;
       this.accepted.add(u.agent);
       this.emit('upload', { round: u.round, agent: u.agent, bytes: u.bytes.length, accepted: this.accepted.size, expected: this.selected.size } satisfies UploadAccepted);

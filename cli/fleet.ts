@@ -11,7 +11,7 @@ import { FAMILIES } from '../models/zoo-info.ts';
 import type { Family } from '../models/engine.ts';
 import { flagHelp, parseFlags, type FlagTable } from './flags.ts';
 import { bytes, pct, textTable } from '../common/table.ts';
-import { ROUND_TABLE_HEADER, roundLine } from './server.ts';
+import { muLine, ROUND_TABLE_HEADER, roundLine } from './server.ts';
 import { progressBar } from './progress.ts';
 import { etaText } from './eta.ts';
 import type { RoundTelemetry } from '../wire/telemetry.ts';
@@ -47,7 +47,7 @@ const FLEET_DEFAULTS = Object.freeze({
 });
 
 /** Aggregator settings the fleet passes through (FleetOptions.aggregator), with their defaults. */
-const FLEET_AGGREGATOR_FIELDS = ['lambda', 'mu', 'muFactor', 'lr', 'batchSize', 'localEpochs', 'participation', 'minUploads', 'closeAt', 'offlineGraceMs'] as const;
+const FLEET_AGGREGATOR_FIELDS = ['lambda', 'mu', 'muFactor', 'muFrom', 'totalTrainSamples', 'lr', 'batchSize', 'localEpochs', 'participation', 'minUploads', 'closeAt', 'offlineGraceMs'] as const;
 
 /** The experiment-file fields the fleet takes as its own options. */
 const FLEET_FILE_FIELDS = ['agents', 'rounds', 'method', 'alpha', 'seed', 'samplesPerClient', 'dataDir', 'featureDim', 'ratio', 'valueType', 'families', 'roundDeadlineMs', 'link', 'board'] as const;
@@ -67,8 +67,10 @@ export const FLEET_FLAGS: FlagTable = {
   ratio: { field: 'ratio', type: 'number', help: `r (default ${FLEET_DEFAULTS.ratio})` },
   'value-type': { field: 'valueType', type: 'string', help: `${VALUE_TYPES.join(' | ')} (default ${FLEET_DEFAULTS.valueType})` },
   lambda: { field: 'lambda', type: 'number', help: `prototype loss weight (default ${EXPERIMENT_DEFAULTS.lambda})` },
-  mu: { field: 'mu', type: 'number|auto', help: `TinyProto server scale (default ${EXPERIMENT_DEFAULTS.mu}: from the fleet's training-set size)` },
+  mu: { field: 'mu', type: 'number|auto', help: `TinyProto server scale (default ${EXPERIMENT_DEFAULTS.mu}: mu-factor * K / N, N from the agents' reported training-sample counts)` },
   'mu-factor': { field: 'muFactor', type: 'number', help: `factor of the automatic mu (default ${EXPERIMENT_DEFAULTS.muFactor})` },
+  'mu-from': { field: 'muFrom', type: 'string', help: `where mu auto takes N from: reported (the agents' training-sample counts) | configured (--total-train-samples) (default ${EXPERIMENT_DEFAULTS.muFrom})` },
+  'total-train-samples': { field: 'totalTrainSamples', type: 'int', help: "the configured total, checked against the agents' counts (default: the partition's total)" },
   lr: { field: 'lr', type: 'number', help: `SGD learning rate (default ${EXPERIMENT_DEFAULTS.lr})` },
   'batch-size': { field: 'batchSize', type: 'int', help: `batch size (default ${EXPERIMENT_DEFAULTS.batchSize})` },
   'local-epochs': { field: 'localEpochs', type: 'int', help: `local epochs per round (default ${EXPERIMENT_DEFAULTS.localEpochs})` },
@@ -151,11 +153,13 @@ export async function runFleetCommand(argv: string[], out: (s: string) => void, 
   const telemetry = new Map<number, RoundTelemetry[]>();
   /** Uploads counted per round: the agents whose telemetry of the round completes its line (offline or crashed agents send none). */
   const selected = new Map<number, number>();
+  let shownMu: number | null = null;
   const res = await runFleet(options, {
     logger,
     onReady: (info) => {
       const engine = info.engine === 'ort' ? `ort, ${info.threads} thread${info.threads === 1 ? '' : 's'} per agent` : `tfjs, backend ${options.backend}`;
       out(`broker ${info.brokerUrl}; mu ${info.mu === null ? 'n/a' : info.mu.toPrecision(3)}; engine ${engine}`);
+      shownMu = info.mu;
       out(info.agents.map((a) => `  ${a.id}: ${a.family}, ${a.train} train / ${a.test} test samples`).join('\n'));
       out(ROUND_TABLE_HEADER);
     },
@@ -166,6 +170,8 @@ export async function runFleetCommand(argv: string[], out: (s: string) => void, 
       selected.set(r.round, r.uploads);
       bar.clear();
       out(`${roundLine(r)}  ${etaText(t0, Date.now(), r.round, options.rounds)}`);
+      if (r.mu !== null && r.mu !== shownMu) out(muLine(r));
+      shownMu = r.mu ?? shownMu;
     },
     onUpload: (u) => bar.update(`round ${u.round}/${options.rounds} uploads`, u.accepted, u.expected),
     onTelemetry: (t) => {

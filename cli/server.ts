@@ -30,9 +30,10 @@ export const SERVER_FLAGS: FlagTable = {
   classes: { field: 'numClasses', type: 'int', help: `K (default ${EXPERIMENT_DEFAULTS.numClasses})` },
   'feature-dim': { field: 'featureDim', type: 'int', help: `d (default ${EXPERIMENT_DEFAULTS.featureDim})` },
   ratio: { field: 'ratio', type: 'number', help: `r, mask sparsity (default ${EXPERIMENT_DEFAULTS.ratio})` },
-  mu: { field: 'mu', type: 'number|auto', help: `TinyProto scale; auto needs --total-train-samples (default ${EXPERIMENT_DEFAULTS.mu})` },
+  mu: { field: 'mu', type: 'number|auto', help: `TinyProto scale; auto = mu-factor * K / N, N from the agents' reported training-sample counts (default ${EXPERIMENT_DEFAULTS.mu})` },
   'mu-factor': { field: 'muFactor', type: 'number', help: `factor of the automatic mu (default ${EXPERIMENT_DEFAULTS.muFactor})` },
-  'total-train-samples': { field: 'totalTrainSamples', type: 'int', help: "the fleet's total training samples (for mu auto; default none)" },
+  'total-train-samples': { field: 'totalTrainSamples', type: 'int', help: "the fleet's total training samples, as you know it: checked against the agents' reported counts (a warning beyond 10%), used before any is reported, or always with --mu-from configured (default none)" },
+  'mu-from': { field: 'muFrom', type: 'string', help: `where mu auto takes N from: reported (the sum of the agents' counts) | configured (--total-train-samples) (default ${EXPERIMENT_DEFAULTS.muFrom})` },
   lambda: { field: 'lambda', type: 'number', help: `prototype loss weight (default ${EXPERIMENT_DEFAULTS.lambda})` },
   lr: { field: 'lr', type: 'number', help: `SGD learning rate (default ${EXPERIMENT_DEFAULTS.lr})` },
   'batch-size': { field: 'batchSize', type: 'int', help: `batch size (default ${EXPERIMENT_DEFAULTS.batchSize})` },
@@ -167,7 +168,7 @@ function scaleArgs(str: (k: string) => string | null): { embeddedPort: number | 
 }
 
 /** The experiment-file fields the aggregator takes (agents separately: a count becomes ids). */
-const SERVER_FILE_FIELDS = ['method', 'rounds', 'seed', 'featureDim', 'ratio', 'lambda', 'mu', 'muFactor', 'valueType', 'lr', 'batchSize', 'localEpochs', 'participation', 'roundDeadlineMs', 'minUploads', 'closeAt', 'offlineGraceMs'] as const;
+const SERVER_FILE_FIELDS = ['method', 'rounds', 'seed', 'featureDim', 'ratio', 'lambda', 'mu', 'muFactor', 'muFrom', 'totalTrainSamples', 'valueType', 'lr', 'batchSize', 'localEpochs', 'participation', 'roundDeadlineMs', 'minUploads', 'closeAt', 'offlineGraceMs'] as const;
 
 function agentIds(n: number): string[] {
   return Array.from({ length: n }, (_, i) => `agent-${i}`);
@@ -242,6 +243,12 @@ export function roundLine(r: RoundClosed): string {
   return `${String(r.round).padStart(5)}  ${`${r.uploads}/${r.selected}`.padStart(7)}  ${bytes(r.bytesIn).padStart(8)}  ${String(r.globalBytes).padStart(9)}  ${String(r.classesWithGlobal).padStart(7)}  ${r.seconds.toFixed(1).padStart(5)} s`;
 }
 
+/** A round's mu and where its N came from (printed when it differs from the previous round's). */
+export function muLine(r: RoundClosed): string {
+  const n = r.totalTrainSamples === null ? '' : `N = ${Number.isInteger(r.totalTrainSamples) ? r.totalTrainSamples : r.totalTrainSamples.toFixed(1)}, `;
+  return `      round ${r.round} mu ${r.mu === null ? 'n/a' : r.mu.toPrecision(3)} (${n}${r.muSource ?? 'n/a'})`;
+}
+
 export async function runServer(argv: string[], out: (s: string) => void, logger: Logger): Promise<number> {
   const args = serverArgs(argv, process.env);
   if (args.help) {
@@ -266,7 +273,13 @@ export async function runServer(argv: string[], out: (s: string) => void, logger
   aggregator.on('roundOpened', (r: { round: number; selected: string[]; resumed: boolean }) =>
     out(`round ${r.round} ${r.resumed ? 'resumed' : 'opened'}: ${r.selected.length} agent(s) selected`),
   );
-  aggregator.on('roundClosed', (r: RoundClosed) => out(roundLine(r)));
+  let shownMu: number | null = null;
+  aggregator.on('roundClosed', (r: RoundClosed) => {
+    out(roundLine(r));
+    if (r.mu !== null && r.mu !== shownMu) out(muLine(r));
+    shownMu = r.mu ?? shownMu;
+  });
+  aggregator.on('muWarning', (w: { message: string }) => out(`warning: ${w.message}`));
   aggregator.on('partial', (p: PartialAccepted) => out(`partial of round ${p.round} from ${p.relay}: ${p.agents} upload(s), ${p.accepted}/${p.expected} counted`));
   aggregator.on('rejected', (r: UploadRejected) => out(`rejected ${r.agent ?? '?'} round ${r.round ?? '?'}: ${r.code} ${r.message}`));
   // the transport retries its first connection for ever (each failure logged, classified):

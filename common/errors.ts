@@ -45,6 +45,8 @@ export type ErrorCode =
   | 'E_SENDER'
   // a finite value beyond what any honest upload carries (method/robust.ts)
   | 'E_VALUE_BOUND'
+  // an upload's training-sample count that differs from what the agent reported before, or is missing where mu needs it
+  | 'E_TRAIN_SAMPLES'
   | 'E_NOT_CONNECTED'
   // why an MQTT connection failed (mqtt/failures.ts): host/port unreachable or no answer,
   // credentials refused (CONNACK 4/5; MQTT 5 0x86/0x87/0x8A/0x8C), TLS handshake or

@@ -53,7 +53,7 @@ export interface RoundTelemetrySummary {
 }
 
 /** A closed round as the aggregator summarised it, plus when it closed and its telemetry. */
-export interface DashboardRound extends Omit<RoundClosed, 'outcome' | 'reason'>, Partial<Pick<RoundClosed, 'outcome' | 'reason'>> {
+export interface DashboardRound extends Omit<RoundClosed, 'outcome' | 'reason' | 'mu' | 'totalTrainSamples' | 'muSource'>, Partial<Pick<RoundClosed, 'outcome' | 'reason' | 'mu' | 'totalTrainSamples' | 'muSource'>> {
   closedAt: number | null;
   telemetry: RoundTelemetrySummary | null;
 }

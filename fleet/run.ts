@@ -107,7 +107,7 @@ export function fleetExperimentConfig(opts: FleetOptions, numClasses: number, to
     numClasses,
     featureDim: opts.featureDim,
     ratio: opts.ratio,
-    totalTrainSamples,
+    totalTrainSamples: opts.aggregator?.totalTrainSamples ?? totalTrainSamples,
     rounds: opts.rounds,
     agents: fleetAgentIds(opts.agents),
     roundDeadlineMs: opts.roundDeadlineMs,

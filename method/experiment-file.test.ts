@@ -55,3 +55,10 @@ test('lineFinder finds keys in their TOML section and in JSON', () => {
   assert.equal(json('', 'rounds'), 2);
   assert.equal(json('data', 'alpha'), 4);
 });
+
+test('mu-from and total-train-samples: the aggregator\'s mu settings, checked', () => {
+  const f = validateExperimentFile({ mu: 'auto', 'mu-from': 'configured', 'total-train-samples': 52_500 }, 'x.toml');
+  assert.deepEqual({ ...f }, { mu: 'auto', muFrom: 'configured', totalTrainSamples: 52_500 });
+  assert.throws(() => validateExperimentFile({ 'mu-from': 'guess' }, 'x.toml'), /"mu-from" must be reported or configured/);
+  assert.throws(() => validateExperimentFile({ 'total-train-samples': 0 }, 'x.toml'), /"total-train-samples" must be an integer from 1/);
+});

@@ -32,6 +32,10 @@ export interface ExperimentFileFields {
   readonly lambda?: number;
   readonly mu?: number | 'auto';
   readonly muFactor?: number;
+  /** Where mu 'auto' takes N from (aggregator/train-samples.ts): the agents' reported counts or the configured total. */
+  readonly muFrom?: 'reported' | 'configured';
+  /** The configured total training samples (checked against the agents' reported counts). */
+  readonly totalTrainSamples?: number;
   readonly valueType?: ExperimentSetup['valueType'];
   readonly lr?: number;
   readonly batchSize?: number;
@@ -81,6 +85,8 @@ const KEYS: Readonly<Record<string, Readonly<Record<string, readonly [Field, Che
     lambda: ['lambda', setup('lambda')],
     mu: ['mu', setup('mu')],
     'mu-factor': ['muFactor', setup('muFactor')],
+    'mu-from': ['muFrom', (v) => (v === 'reported' || v === 'configured' ? null : 'must be reported or configured')],
+    'total-train-samples': ['totalTrainSamples', isInt(1, 2 ** 31)],
     'value-type': ['valueType', setup('valueType')],
     lr: ['lr', setup('lr')],
     'batch-size': ['batchSize', setup('batchSize')],

@@ -142,6 +142,8 @@ export class Relay extends RoundIntake {
   private async resume(current: number): Promise<void> {
     const c = this.config;
     const row = current > 0 ? this.store.getRound(c.experiment, current) : null;
+    // the counts its agents reported before the restart: what its PARTIALs sum and check against
+    this.noteStoredUploads(1, current);
     if (!row) return;
     this.round = current;
     this.sealed = row.status !== 'open';
@@ -231,7 +233,8 @@ export class Relay extends RoundIntake {
     if (this.sums.count > 0) {
       const fresh = encodePartial(
         { experiment: c.experiment, sender: this.relayId, round },
-        { K: c.numClasses, d: c.featureDim, s: this.valuesPerClass, layout: this.layout, classes: this.sums.parts(), agents: [...this.accepted] },
+        // with its agents' training-sample counts, summed: what the coordinator's mu needs
+        { K: c.numClasses, d: c.featureDim, s: this.valuesPerClass, layout: this.layout, classes: this.sums.parts(), agents: [...this.accepted], trainSamples: this.reported.summed() },
         this.signer ? { signer: this.signer, embedKey: true } : undefined,
       );
       // a round sealed again after a restart keeps the PARTIAL stored the first time

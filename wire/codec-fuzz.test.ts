@@ -89,7 +89,9 @@ function randomMessage(rng: Rng): Sample {
       const prototypes: Array<{ classId: number; values: Float32Array; contributors: number }> = [];
       for (let j = 0; j < K; j++) if (rng.int(2) === 0) prototypes.push({ classId: j, values: values(rng, s), contributors: rng.int(70000) % 65536 });
       const body = { K, d, s, layout, valueType, prototypes } as const;
-      const buf = type === MessageType.Upload ? encodeUpload(h, { ...body, prototypes }) : encodeGlobal(h, { ...body, prototypes });
+      // half the uploads report a training-sample count (1..2^31), half are an older agent's
+      const trainSamples = type === MessageType.Upload && rng.int(2) === 0 ? 1 + rng.int(2 ** 31) : undefined;
+      const buf = type === MessageType.Upload ? encodeUpload(h, { ...body, prototypes, trainSamples }) : encodeGlobal(h, { ...body, prototypes });
       return {
         buf,
         type,
@@ -97,6 +99,7 @@ function randomMessage(rng: Rng): Sample {
           assert.ok(m.type === MessageType.Upload || m.type === MessageType.Global);
           if (m.type !== MessageType.Upload && m.type !== MessageType.Global) return;
           assert.deepEqual(m.body.prototypes.map((p) => p.classId), prototypes.map((p) => p.classId));
+          if (m.type === MessageType.Upload) assert.equal(m.body.trainSamples, trainSamples);
           if (valueType === 'float32') m.body.prototypes.forEach((p, i) => assert.deepEqual(p.values, prototypes[i]!.values));
         },
       };

@@ -3,10 +3,11 @@
  * class with its contributor count, and the ids of the agents whose uploads it summed (ids only,
  * never class counts). Layout: K u16, d u16, s u16, layout u8, A u16 (agents), class-presence
  * bitmap ceil(K/8), per present class in increasing order contributors u16 then s f64 sums,
- * then A agent ids (u8 length + ASCII) in strictly increasing order (canonical).
+ * then A agent ids (u8 length + ASCII) in strictly increasing order (canonical). Bit 7 of the
+ * layout byte: the relay's summed training-sample counts follow A (u32 agents, u64 total).
  */
-import { LAYOUTS, type PartialBody, type PartialClassSums, type DecodeExpect } from './codec-types.ts';
-import { checkIdString, checkUint, enumIndex, enumName, fail, hex2, type Reader, Writer } from './codec-io.ts';
+import { LAYOUTS, UPLOAD_FLAG_TRAIN_SAMPLES, type PartialBody, type PartialClassSums, type PartialTrainSamples, type DecodeExpect } from './codec-types.ts';
+import { checkIdString, checkUint, enumIndex, enumName, fail, hex2, readU64, u64, type Reader, Writer } from './codec-io.ts';
 import { readShape } from './codec-values.ts';
 
 /** Agents a PARTIAL may name (u16). */
@@ -17,6 +18,11 @@ function byOrdinal(a: string, b: string): number {
 }
 
 /** Validates a PARTIAL body for the encoder; returns its classes and agents sorted. */
+function checkTrainSamples(ctx: string, t: PartialTrainSamples | null | undefined): PartialTrainSamples | null {
+  if (t === undefined || t === null) return null;
+  return { agents: checkUint(ctx, 'trainSamples.agents', t.agents, 1, 0xffffffff), total: checkUint(ctx, 'trainSamples.total', t.total, 1, Number.MAX_SAFE_INTEGER) };
+}
+
 function checkPartialBody(ctx: string, b: PartialBody): { classes: PartialClassSums[]; agents: string[] } {
   checkUint(ctx, 'K', b.K, 1, 0xffff);
   checkUint(ctx, 'd', b.d, 1, 0xffff);
@@ -47,19 +53,24 @@ function checkPartialBody(ctx: string, b: PartialBody): { classes: PartialClassS
   return { classes, agents };
 }
 
-/** PARTIAL payload bytes: 9 + ceil(K/8) + present * (2 + 8 s) + sum over agents of (1 + id length). */
-export function partialBodySize(K: number, present: number, s: number, agents: readonly string[]): number {
-  return 9 + Math.ceil(K / 8) + present * (2 + 8 * s) + agents.reduce((n, a) => n + 1 + a.length, 0);
+/** PARTIAL payload bytes: 9 + [12 with the counts] + ceil(K/8) + present * (2 + 8 s) + sum over agents of (1 + id length). */
+export function partialBodySize(K: number, present: number, s: number, agents: readonly string[], withTrainSamples = false): number {
+  return 9 + (withTrainSamples ? 12 : 0) + Math.ceil(K / 8) + present * (2 + 8 * s) + agents.reduce((n, a) => n + 1 + a.length, 0);
 }
 
 export function encodePartialBody(ctx: string, b: PartialBody): Uint8Array {
   const { classes, agents } = checkPartialBody(ctx, b);
-  const w = new Writer(partialBodySize(b.K, classes.length, b.s, agents));
+  const samples = checkTrainSamples(ctx, b.trainSamples);
+  const w = new Writer(partialBodySize(b.K, classes.length, b.s, agents, samples !== null));
   w.u16(b.K);
   w.u16(b.d);
   w.u16(b.s);
-  w.u8(enumIndex(ctx, 'layout', LAYOUTS, b.layout));
+  w.u8(enumIndex(ctx, 'layout', LAYOUTS, b.layout) | (samples !== null ? UPLOAD_FLAG_TRAIN_SAMPLES : 0));
   w.u16(agents.length);
+  if (samples !== null) {
+    w.u32(samples.agents);
+    u64(w, samples.total);
+  }
   const bitmap = new Uint8Array(Math.ceil(b.K / 8));
   for (const c of classes) bitmap[c.classId >> 3] = bitmap[c.classId >> 3]! | (1 << (c.classId & 7));
   w.bytes(bitmap);
@@ -74,10 +85,20 @@ export function encodePartialBody(ctx: string, b: PartialBody): Uint8Array {
 export function decodePartialBody(r: Reader, e: DecodeExpect): PartialBody {
   const ctx = r.ctx;
   const { K, d, s } = readShape(r, e);
-  const layout = enumName(ctx, 'layout', LAYOUTS, r.u8('layout'));
+  const layoutByte = r.u8('layout');
+  const hasSamples = (layoutByte & UPLOAD_FLAG_TRAIN_SAMPLES) !== 0;
+  const layout = enumName(ctx, 'layout', LAYOUTS, layoutByte & ~UPLOAD_FLAG_TRAIN_SAMPLES);
   if (layout === 'dense' && s !== d) fail('E_SHAPE', `${ctx}: dense layout needs s = d, got s = ${s}, d = ${d}`, { s, d });
   const A = r.u16('agent count');
   if (A < 1) fail('E_CODEC_FIELD', `${ctx}: a partial sums at least one upload, got 0 agents`, { got: 0 });
+  let trainSamples: PartialTrainSamples | null = null;
+  if (hasSamples) {
+    const agents = r.u32('training-sample agents');
+    const total = readU64(r, 'training-sample total');
+    if (agents < 1) fail('E_CODEC_FIELD', `${ctx}: training-sample counts of 0 agents`, { got: 0 });
+    if (total < 1) fail('E_CODEC_FIELD', `${ctx}: training-sample total must be >= 1, got 0`, { got: 0 });
+    trainSamples = { agents, total };
+  }
   const bitmap = r.bytes(Math.ceil(K / 8), 'class-presence bitmap');
   const tailBits = K & 7;
   const last = bitmap[bitmap.length - 1]!;
@@ -104,5 +125,5 @@ export function decodePartialBody(r: Reader, e: DecodeExpect): PartialBody {
     agents.push(a);
   }
   r.finish();
-  return { K, d, s, layout, classes, agents };
+  return trainSamples === null ? { K, d, s, layout, classes, agents } : { K, d, s, layout, classes, agents, trainSamples };
 }

@@ -206,7 +206,18 @@ export interface UploadBody {
   valueType: ValueType;
   /** Classes present, any order on input; decoded in increasing class order. */
   prototypes: ClassValues[];
+  /**
+   * The agent's total training-sample count n_i (one number, never per class), an integer in
+   * 1..2^31, for the aggregator's mu (PROTOCOL.md §3.3). Absent or null: not reported (an
+   * upload of an older agent); decoded only when the upload carries it.
+   */
+  trainSamples?: number | null;
 }
+
+/** UPLOAD byte 6, bit 7: the agent's training-sample count (u32) follows the value type byte. */
+export const UPLOAD_FLAG_TRAIN_SAMPLES = 0x80;
+/** Largest training-sample count an UPLOAD may report. */
+export const MAX_TRAIN_SAMPLES = 2 ** 31;
 
 export interface GlobalClassValues extends ClassValues {
   /** How many agents contributed to this global prototype (u16). */
@@ -280,6 +291,18 @@ export interface PartialBody {
   classes: PartialClassSums[];
   /** The contributing agents; any order on input, decoded sorted (unique). */
   agents: string[];
+  /**
+   * The relay's agents' training-sample counts, summed (PROTOCOL.md §3.8): `agents` is how many
+   * of its agents have reported theirs so far (1..2^32 - 1), `total` their sum (1..2^53 - 1).
+   * Absent or null: not reported (a relay built before the field). Decoded only when present.
+   */
+  trainSamples?: PartialTrainSamples | null;
+}
+
+/** A PARTIAL's summed training-sample counts: one number (and how many agents it covers) per relay and round. */
+export interface PartialTrainSamples {
+  agents: number;
+  total: number;
 }
 
 export interface Decoded<T extends MessageType, B> {

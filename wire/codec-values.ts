@@ -3,13 +3,16 @@
  *
  *   0  2  K (u16)            4  2  s (u16)            7  1  value type (0 f32, 1 f16, 2 int8)
  *   2  2  d (u16)            6  1  layout (0 sparse, 1 dense)
- *   8  ceil(K/8)  class-presence bitmap, LSB-first
+ *   UPLOAD only, when bit 7 of byte 6 is set: 8  4  the agent's training-sample count (u32)
+ *   8 (or 12)  ceil(K/8)  class-presence bitmap, LSB-first
  *   then per present class, increasing class id:
  *     [GLOBAL only: contributors u16] [int8 only: scale f32] s values (4, 2 or 1 bytes each)
  */
 import { float16BitsToFloat32, float32ToFloat16Bits, FLOAT16_MAX } from './float16.ts';
 import {
   LAYOUTS,
+  MAX_TRAIN_SAMPLES,
+  UPLOAD_FLAG_TRAIN_SAMPLES,
   VALUE_TYPES,
   type DecodeExpect,
   type GlobalClassValues,
@@ -46,16 +49,26 @@ function checkSizeArgs(K: number, presentCount: number, s: number): void {
   checkUint('size', 's', s, 1, 0xffff);
 }
 
-/** Payload bytes of an UPLOAD (withCounts = false) or GLOBAL (withCounts = true) body. */
+/**
+ * Payload bytes of an UPLOAD (withCounts = false) or GLOBAL (withCounts = true) body;
+ * withTrainSamples: an UPLOAD that reports its training-sample count (4 more bytes).
+ */
 export function prototypeBodySize(
   K: number,
   presentCount: number,
   s: number,
   valueType: ValueType,
   withCounts: boolean,
+  withTrainSamples = false,
 ): number {
   checkSizeArgs(K, presentCount, s);
-  return FIXED_BODY_BYTES + Math.ceil(K / 8) + presentCount * perClassBytes(s, valueType, withCounts);
+  return FIXED_BODY_BYTES + (withTrainSamples ? 4 : 0) + Math.ceil(K / 8) + presentCount * perClassBytes(s, valueType, withCounts);
+}
+
+/** An UPLOAD's training-sample count: null (not reported) or an integer in 1..2^31 (E_CODEC_FIELD). */
+export function checkTrainSamples(ctx: string, v: unknown): number | null {
+  if (v === undefined || v === null) return null;
+  return checkUint(ctx, 'trainSamples', v, 1, MAX_TRAIN_SAMPLES);
 }
 
 /** round(x) with halves away from zero (C roundf), so quantisation is symmetric in sign. */
@@ -86,6 +99,8 @@ export interface PrototypeBodyInput {
   layout: Layout;
   valueType: ValueType;
   prototypes: ReadonlyArray<{ classId: number; values: Float32Array; contributors?: number }>;
+  /** UPLOAD only: the agent's training-sample count (null / absent: not reported). */
+  trainSamples?: number | null;
 }
 
 /** Validate the shape fields shared by encoder and size precheck; returns sorted prototypes. */
@@ -128,13 +143,15 @@ export function checkPrototypeBody(
 
 export function encodePrototypeBody(ctx: string, b: PrototypeBodyInput, withCounts: boolean): Uint8Array {
   const sorted = checkPrototypeBody(ctx, b, withCounts);
-  const size = prototypeBodySize(b.K, sorted.length, b.s, b.valueType, withCounts);
+  const samples = withCounts ? null : checkTrainSamples(ctx, b.trainSamples);
+  const size = prototypeBodySize(b.K, sorted.length, b.s, b.valueType, withCounts, samples !== null);
   const w = new Writer(size);
   w.u16(b.K);
   w.u16(b.d);
   w.u16(b.s);
-  w.u8(enumIndex(ctx, 'layout', LAYOUTS, b.layout));
+  w.u8(enumIndex(ctx, 'layout', LAYOUTS, b.layout) | (samples !== null ? UPLOAD_FLAG_TRAIN_SAMPLES : 0));
   w.u8(enumIndex(ctx, 'value type', VALUE_TYPES, b.valueType));
+  if (samples !== null) w.u32(samples);
   const bitmap = new Uint8Array(Math.ceil(b.K / 8));
   for (const p of sorted) bitmap[p.classId >> 3] = bitmap[p.classId >> 3]! | (1 << (p.classId & 7));
   w.bytes(bitmap);
@@ -185,6 +202,8 @@ export interface DecodedPrototypeBody {
   layout: Layout;
   valueType: ValueType;
   prototypes: GlobalClassValues[];
+  /** UPLOAD only, present when the upload reports it. */
+  trainSamples?: number;
 }
 
 /** Reads K, d and s (u16 each), checks them and what the caller expects. */
@@ -204,10 +223,20 @@ export function readShape(r: Reader, e: DecodeExpect): { K: number; d: number; s
 export function decodePrototypeBody(r: Reader, e: DecodeExpect, withCounts: boolean): DecodedPrototypeBody {
   const ctx = r.ctx;
   const { K, d, s } = readShape(r, e);
-  const layout = enumName(ctx, 'layout', LAYOUTS, r.u8('layout'));
+  const layoutByte = r.u8('layout');
+  // bit 7 of an UPLOAD's layout byte: its training-sample count follows (GLOBAL has no such bit)
+  const hasSamples = !withCounts && (layoutByte & UPLOAD_FLAG_TRAIN_SAMPLES) !== 0;
+  const layout = enumName(ctx, 'layout', LAYOUTS, hasSamples ? layoutByte & ~UPLOAD_FLAG_TRAIN_SAMPLES : layoutByte);
   const valueType = enumName(ctx, 'value type', VALUE_TYPES, r.u8('value type'));
   if (layout === 'dense' && s !== d) {
     fail('E_SHAPE', `${ctx}: dense layout needs s = d, got s = ${s}, d = ${d}`, { s, d });
+  }
+  let trainSamples: number | null = null;
+  if (hasSamples) {
+    trainSamples = r.u32('training-sample count');
+    if (trainSamples < 1 || trainSamples > MAX_TRAIN_SAMPLES) {
+      fail('E_CODEC_FIELD', `${ctx}: training-sample count ${trainSamples} is outside 1..${MAX_TRAIN_SAMPLES}`, { got: trainSamples });
+    }
   }
   const bitmap = r.bytes(Math.ceil(K / 8), 'class-presence bitmap');
   const tailBits = K & 7;
@@ -237,7 +266,7 @@ export function decodePrototypeBody(r: Reader, e: DecodeExpect, withCounts: bool
     prototypes[n] = withCounts ? { classId, contributors, values } : ({ classId, values } as GlobalClassValues);
   }
   r.finish();
-  return { K, d, s, layout, valueType, prototypes };
+  return trainSamples === null ? { K, d, s, layout, valueType, prototypes } : { K, d, s, layout, valueType, prototypes, trainSamples };
 }
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;

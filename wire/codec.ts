@@ -42,7 +42,7 @@ import { decodeExperimentBody, encodeExperimentBody } from './codec-experiment.t
 import { decodePartialBody, encodePartialBody } from './codec-partial.ts';
 import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES } from './signature.ts';
 import { crc32 } from './crc32.ts';
-import { checkPrototypeBody, decodePrototypeBody, encodePrototypeBody, prototypeBodySize } from './codec-values.ts';
+import { checkPrototypeBody, checkTrainSamples, decodePrototypeBody, encodePrototypeBody, prototypeBodySize } from './codec-values.ts';
 import {
   decodeMasksBody,
   decodeRoundBody,
@@ -90,7 +90,8 @@ function encodePrototypeMessage(what: 'upload' | 'global', type: MessageType, h:
   const isGlobal = what === 'global';
   checkHeaderFields(what, h);
   const present = checkPrototypeBody(what, body, isGlobal).length;
-  const size = frameOverhead(h.experiment, h.sender) + prototypeBodySize(body.K, present, body.s, body.valueType, isGlobal) + (opts?.signer ? SIGNATURE_BYTES + (opts.embedKey ? PUBLIC_KEY_BYTES : 0) : 0);
+  const samples = isGlobal ? null : checkTrainSamples(what, (body as UploadBody).trainSamples);
+  const size = frameOverhead(h.experiment, h.sender) + prototypeBodySize(body.K, present, body.s, body.valueType, isGlobal, samples !== null) + (opts?.signer ? SIGNATURE_BYTES + (opts.embedKey ? PUBLIC_KEY_BYTES : 0) : 0);
   checkEncodedSize(what, size, opts?.maxBytes);
   return encodeFrame(what, h, type, encodePrototypeBody(what, body, isGlobal), opts?.maxBytes, opts?.signer, opts?.embedKey);
 }
@@ -272,14 +273,17 @@ export interface MessageIds {
   sender: string;
 }
 
-/** UPLOAD payload bytes: 8 + ceil(K/8) + present * ([4 if int8] + s * bytesPerValue). */
-export function uploadBodySize(K: number, presentCount: number, s: number, valueType: ValueType): number {
-  return prototypeBodySize(K, presentCount, s, valueType, false);
+/**
+ * UPLOAD payload bytes: 8 + [4 with the training-sample count] + ceil(K/8) + present * ([4 if
+ * int8] + s * bytesPerValue).
+ */
+export function uploadBodySize(K: number, presentCount: number, s: number, valueType: ValueType, withTrainSamples = false): number {
+  return prototypeBodySize(K, presentCount, s, valueType, false, withTrainSamples);
 }
 
 /** Whole UPLOAD message bytes (header + payload + CRC) for the given ids. */
-export function uploadSize(K: number, presentCount: number, s: number, valueType: ValueType, ids: MessageIds): number {
-  return frameOverhead(ids.experiment, ids.sender) + uploadBodySize(K, presentCount, s, valueType);
+export function uploadSize(K: number, presentCount: number, s: number, valueType: ValueType, ids: MessageIds, withTrainSamples = false): number {
+  return frameOverhead(ids.experiment, ids.sender) + uploadBodySize(K, presentCount, s, valueType, withTrainSamples);
 }
 
 /** GLOBAL payload bytes: like UPLOAD plus 2 (contributor count) per present class. */
