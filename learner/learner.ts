@@ -7,7 +7,7 @@ import type { Engine, LocalModel, EpochStats, ModelState } from '../models/engin
 import { classPrototypes, scaledSparsePrototypes, densePrototypes } from '../method/prototypes.ts';
 import { matchPrototypeScale } from '../method/prototype-scale.ts';
 import { Rng } from '../common/rng.ts';
-import { headCorrect, prototypeCorrect } from './eval.ts';
+import { headCorrect, prototypeCorrect, prototypeCorrectBy } from './eval.ts';
 import type { ClientEval, ClientInit, ClientUpload, GlobalState, ModelInfo, RunnerSettings } from './types.ts';
 import type { EngineSettings } from './engine-settings.ts';
 import { TinyProtoError } from '../common/errors.ts';
@@ -57,8 +57,11 @@ export class Learner {
     const s = this.settings;
     const { trainX, trainY } = this.init;
     this.testEmbedding = null;
-    const usePrototypes = s.method !== 'local' && global !== null && s.lambda > 0;
+    const relative = s.lambdaRule === 'relative';
+    const lambda = relative ? (s.lambdaRelative ?? 0) : s.lambda;
+    const usePrototypes = s.method !== 'local' && global !== null && lambda > 0 && round > (s.warmupRounds ?? 0);
     const target = usePrototypes ? await this.scaled(global) : null;
+    const classWeights = usePrototypes ? await this.prototypeTermWeights(global) : null;
     const t0 = performance.now();
     let stats: EpochStats | null = null;
     let loss = 0;
@@ -70,9 +73,10 @@ export class Learner {
       stats = await this.model.trainEpoch(trainX, trainY, {
         batchSize: s.batchSize,
         lr: s.lr,
-        lambda: s.lambda,
+        lambda,
         globalPrototypes: usePrototypes ? target!.prototypes : null,
         hasGlobal: usePrototypes ? global.hasGlobal : null,
+        ...(classWeights === null ? {} : { classWeights }),
         shuffleSeed: Rng.derive(s.seed, `shuffle:${this.id}:${round}:${e}`).nextUint32(),
       });
       loss += stats.loss * stats.steps;
@@ -120,6 +124,42 @@ export class Learner {
     };
   }
 
+  /**
+   * The prototype term's weights under the improvement options (null: the paper's loss, the
+   * engine's 0/1 flags): 'masked' weighs class j's mask dimensions by d / s and the others by 0
+   * (MSE over the mask); 'relative' divides class j's weight by the mean square of the client's
+   * own class mean on the same support (0 for a class it does not hold, or whose mean is 0).
+   */
+  private async prototypeTermWeights(global: GlobalState): Promise<Float32Array | null> {
+    const s = this.settings;
+    const masked = s.prototypeLoss === 'masked' && s.masks !== null;
+    const relative = s.lambdaRule === 'relative';
+    if (!masked && !relative) return null;
+    const { featureDim: d, numClasses: K } = s;
+    if (relative && (this.localMeans === null || this.localCounts === null)) await this.refreshLocalPrototypes();
+    const perClass = new Float32Array(K);
+    for (let j = 0; j < K; j++) {
+      if (global.hasGlobal[j] !== 1) continue;
+      let w = 1;
+      if (relative) {
+        const support = masked ? s.masks!.indices[j]! : null;
+        let q = 0;
+        if (support === null) for (let k = j * d; k < (j + 1) * d; k++) q += this.localMeans![k]! ** 2;
+        else for (const k of support) q += this.localMeans![j * d + k]! ** 2;
+        const ms = q / (support === null ? d : support.length);
+        w = this.localCounts![j]! > 0 && ms > 0 ? 1 / ms : 0;
+      }
+      perClass[j] = w;
+    }
+    if (!masked) return perClass;
+    const out = new Float32Array(K * d);
+    for (let j = 0; j < K; j++) {
+      const w = (perClass[j]! * d) / s.masks!.s;
+      for (const k of s.masks!.indices[j]!) out[j * d + k] = w;
+    }
+    return out;
+  }
+
   /** Class prototypes (means, counts) of the training split with the current weights. */
   private async refreshLocalPrototypes(): Promise<{ counts: Int32Array; means: Float32Array }> {
     const s = this.settings;
@@ -152,8 +192,10 @@ export class Learner {
       protoOwn = prototypeCorrect(features, testY, s.featureDim, this.localMeans!, own);
     } else if (global !== null) {
       const g = await this.scaled(global);
-      proto = prototypeCorrect(features, testY, s.featureDim, g.prototypes, g.hasGlobal);
-      protoOwn = prototypeCorrect(features, testY, s.featureDim, g.prototypes, Uint8Array.from(own, (o, j) => o & (g.hasGlobal[j] ?? 0)));
+      const rule = s.prototypeEval ?? 'full';
+      const support = s.masks?.indices ?? null;
+      proto = prototypeCorrectBy(rule, features, testY, s.featureDim, g.prototypes, g.hasGlobal, support);
+      protoOwn = prototypeCorrectBy(rule, features, testY, s.featureDim, g.prototypes, Uint8Array.from(own, (o, j) => o & (g.hasGlobal[j] ?? 0)), support);
     }
     return {
       client: this.id,

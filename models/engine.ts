@@ -30,6 +30,13 @@ export interface TrainOptions {
   readonly globalPrototypes: Float32Array | null;
   /** K flags: 1 where class j has a global prototype. Samples of other classes get no MSE term. */
   readonly hasGlobal: Uint8Array | null;
+  /**
+   * Weights of the prototype term in place of the 0/1 flags of `hasGlobal` (improvement options):
+   * K values (one per class: every dimension of a class-j sample's squared error gets weight w_j)
+   * or K*d values (row-major: dimension k of a class-j sample gets w_jk, e.g. the masked loss).
+   * The term stays sum w * (f - P_y)^2 / (B * d). Absent or null: the flags (the paper's loss).
+   */
+  readonly classWeights?: Float32Array | null;
   /** Seed for the order of mini-batches in this epoch. */
   readonly shuffleSeed: number;
 }

@@ -32,7 +32,22 @@ export function checkTrainArgs(spec: ModelSpec, x: Float32Array, y: Int32Array, 
   if (opts.hasGlobal !== null && opts.hasGlobal.length !== K) {
     throw new TinyProtoError('E_SHAPE', `trainEpoch: hasGlobal has ${opts.hasGlobal.length} flags, expected ${K}`);
   }
+  const w = opts.classWeights;
+  if (w !== undefined && w !== null) {
+    if (w.length !== K && w.length !== K * d) throw new TinyProtoError('E_SHAPE', `trainEpoch: classWeights has ${w.length} values, expected ${K} or ${K} x ${d}`);
+    for (let i = 0; i < w.length; i++) if (!(w[i]! >= 0) || !Number.isFinite(w[i]!)) throw new TinyProtoError('E_CONFIG', `trainEpoch: bad class weight ${w[i]} at ${i}`);
+  }
   return { useProto: opts.globalPrototypes !== null && opts.lambda > 0 };
+}
+
+/**
+ * The prototype term's weights as rows of `width` values per class: the flags of `hasGlobal`
+ * (width 1, the paper's loss) or `classWeights` (width 1 or d).
+ */
+export function prototypeWeights(K: number, d: number, opts: Pick<TrainOptions, 'hasGlobal' | 'classWeights'>): { weights: Float32Array; width: number } {
+  const w = opts.classWeights;
+  if (w === undefined || w === null) return { weights: prototypeFlags(K, opts.hasGlobal), width: 1 };
+  return { weights: w, width: w.length === K ? 1 : d };
 }
 
 /** K per-class weights of the prototype term: 1 where class j has a global prototype. */

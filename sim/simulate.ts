@@ -16,7 +16,7 @@ import { globalThroughWire, uploadThroughWire, type WireContext } from './wire.t
 import { simulatedTelemetry } from './telemetry.ts';
 import { getProfile } from '../board/profiles.ts';
 import { resolveBoard } from '../board/detect.ts';
-import { updateGlobalPrototypes } from '../method/global.ts';
+import { dropStalePrototypes, updateGlobalPrototypes } from '../method/global.ts';
 import { loadDataset, makeShards, toFloatBatch, gatherLabels, DEFAULT_DATA_DIR } from '../data/index.ts';
 import type { ImageDataset } from '../data/types.ts';
 import { createEngine, resolveEngineName, type EngineName } from '../models/index.ts';
@@ -184,6 +184,11 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
     evalBatchSize: cfg.evalBatchSize,
     masks,
     prototypeScale: cfg.prototypeScale,
+    prototypeLoss: cfg.prototypeLoss,
+    prototypeEval: cfg.prototypeEval,
+    warmupRounds: cfg.warmupRounds,
+    lambdaRule: cfg.lambdaRule,
+    lambdaRelative: cfg.lambdaRelative,
     engine: cfg.engine,
     threads,
     trainThreads: cfg.trainThreads,
@@ -240,6 +245,8 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
   let global: GlobalState | null = null;
   let globalPrototypes = new Map<number, Float32Array>();
   let received: Map<number, Float32Array> | null = null;
+  // rounds in a row without a contributor, per class (staleRounds); rebuilt from the records on resume
+  let ages: Int32Array = new Int32Array(K);
   const plateau = new PlateauRule(cfg.plateau, cfg.plateauDelta);
   const key = setupKey(cfg);
   let checkpoints: SimCheckpointStore | null = null;
@@ -255,6 +262,7 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
         received = cp.received === null ? null : new Map(cp.received);
         global = received === null ? null : expandGlobalPrototypes(received, masks, K, d);
         for (const r of rounds) plateau.feed(r);
+        for (const r of rounds) ages = dropStalePrototypes(new Map(), roundContributors(r.selected, clientsInfo, K), ages, 0).ages;
         resumedFrom = cp.round;
         logger.info('resumed from the checkpoint', { checkpoint: cfg.checkpoint, round: cp.round });
       } else if (cfg.resume) {
@@ -282,8 +290,10 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
       );
       let down: { payloadBytes: number; messageBytes: number } = { payloadBytes: weightBytes, messageBytes: weightBytes };
       if (update) {
-        globalPrototypes = update.prototypes;
-        const wired = globalThroughWire(update.prototypes, update.contributors, wire);
+        const kept = dropStalePrototypes(update.prototypes, update.contributors, ages, cfg.staleRounds);
+        ages = kept.ages;
+        globalPrototypes = kept.prototypes;
+        const wired = globalThroughWire(kept.prototypes, update.contributors, wire);
         down = wired;
         received = wired.prototypes;
         global = expandGlobalPrototypes(received, masks, K, d);
@@ -352,4 +362,11 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
   const stopped = plateau.stoppedAt !== null ? { reason: 'plateau' as const, round: plateau.stoppedAt } : { reason: 'rounds' as const, round: lastRound };
   if (stopped.reason === 'plateau') logger.info('stopped at a plateau', { round: stopped.round, patience: cfg.plateau, delta: cfg.plateauDelta });
   return { config: cfg, ...ready, rounds, summary: summarise(rounds), stopped, resumedFrom, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** Per class, how many of a round's selected clients hold it (each uploads every class it holds). */
+function roundContributors(selected: readonly number[], clients: readonly { readonly client: number; readonly classes: readonly number[] }[], K: number): Int32Array {
+  const out = new Int32Array(K);
+  for (const c of clients) if (selected.includes(c.client)) for (const j of c.classes) out[j]!++;
+  return out;
 }

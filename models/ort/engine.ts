@@ -15,7 +15,7 @@ import type { Embedding, Engine, EngineMemory, EpochStats, LocalModel, ModelSpec
 import { TinyProtoError } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
 import { silentLogger } from '../../common/logger.ts';
-import { checkEmbedArgs, checkState, checkTrainArgs, epochBatches, imageSize, prototypeFlags } from '../train-args.ts';
+import { checkEmbedArgs, checkState, checkTrainArgs, epochBatches, imageSize, prototypeWeights } from '../train-args.ts';
 import { initValues } from '../init.ts';
 import { buildInferGraph, buildTrainGraph, nextName, type BuiltGraph } from './graphs.ts';
 import type { ParamDef } from '../arch/builder.ts';
@@ -188,13 +188,14 @@ export class OrtLocalModel implements LocalModel {
     const { featureDim: d, numClasses: K } = this.spec;
     const [h, w, c] = this.spec.inputShape;
     const per = imageSize(this.spec);
-    const flags = useProto ? prototypeFlags(K, opts.hasGlobal) : null;
+    const pw = useProto ? prototypeWeights(K, d, opts) : null;
+    const wd = pw?.width ?? 1;
     const protos = opts.globalPrototypes;
     const bs = opts.batchSize;
     const xb = new Float32Array(bs * per);
     const onehot = new Float32Array(bs * K);
     const target = new Float32Array(bs * d);
-    const weight = new Float32Array(bs);
+    const weight = new Float32Array(bs * wd);
     const lambda = this.tensor(new Float32Array([useProto ? opts.lambda : 0]), []);
     const lr = this.tensor(new Float32Array([opts.lr]), []);
 
@@ -209,7 +210,7 @@ export class OrtLocalModel implements LocalModel {
       x: this.tensor(xb, [bs, h, w, c]),
       onehot: this.tensor(onehot, [bs, K]),
       protoTarget: this.tensor(target, [bs, d]),
-      protoWeight: this.tensor(weight, [bs, 1]),
+      protoWeight: this.tensor(weight, [bs, wd]),
     };
     const bindings = (read: Map<string, Float32Array>, write: Map<string, Float32Array>): { feeds: Record<string, OrtTensor>; fetches: Record<string, OrtTensor> } => {
       const feeds: Record<string, OrtTensor> = { lambda, lr, ...fullBatch };
@@ -237,8 +238,9 @@ export class OrtLocalModel implements LocalModel {
         const label = y[idx]!;
         xb.set(x.subarray(idx * per, (idx + 1) * per), i * per);
         onehot[i * K + label] = 1;
-        if (flags !== null && protos !== null) {
-          weight[i] = flags[label]!;
+        if (pw !== null && protos !== null) {
+          if (wd === 1) weight[i] = pw.weights[label]!;
+          else weight.set(pw.weights.subarray(label * d, (label + 1) * d), i * d);
           target.set(protos.subarray(label * d, (label + 1) * d), i * d);
         }
       }
@@ -251,7 +253,7 @@ export class OrtLocalModel implements LocalModel {
               x: this.tensor(xb.subarray(0, B * per), [B, h, w, c]),
               onehot: this.tensor(onehot.subarray(0, B * K), [B, K]),
               protoTarget: this.tensor(target.subarray(0, B * d), [B, d]),
-              protoWeight: this.tensor(weight.subarray(0, B), [B, 1]),
+              protoWeight: this.tensor(weight.subarray(0, B * wd), [B, wd]),
             };
       await session.run(feeds, io.fetches);
       [current, spare] = [spare, current];

@@ -2,7 +2,8 @@
  * The three graphs of a model: the zoo (models/arch/zoo.ts) executed by the layer autodiff (net.ts):
  *
  * - train ('sgd'): one SGD step. Inputs: x [N,h,w,c], onehot [N,K], protoTarget [N,d],
- *   protoWeight [N,1] (1 where the sample's class has a global prototype), lambda [], lr [],
+ *   protoWeight [N,1] (1 where the sample's class has a global prototype; or [N,d], a weight per
+ *   dimension: TrainOptions.classWeights), lambda [], lr [],
  *   every parameter and running statistic. Outputs: loss [3] = (total, CE, proto MSE), and
  *   `<name>:next` for every trainable parameter (w - lr * grad) and running statistic.
  * - train ('grads'): as 'sgd' without lr; outputs `<name>:grad` instead of updated weights
@@ -11,7 +12,7 @@
  *   baked in as initializers for export.
  *
  * Loss (same as the tfjs engine): CE(softmax(logits), y) averaged over the batch
- *   + lambda * sum_n w_n * ||f_n - P_{y_n}||^2 / (N * d).
+ *   + lambda * sum_n w_n * ||f_n - P_{y_n}||^2 / (N * d)  (w_n a row of d weights: sum_nk w_nk (f_nk - P_{y_n,k})^2 / (N * d)).
  */
 import type { ModelSpec } from '../engine.ts';
 import type { ParamDef } from '../arch/builder.ts';
@@ -38,7 +39,8 @@ export function buildTrainGraph(spec: ModelSpec, variant: 'sgd' | 'grads'): Buil
   const { features, logits } = describeNet(b, spec);
   const onehot = g.input('onehot', ['N', K]);
   const target = g.input('protoTarget', ['N', d]);
-  const weight = g.input('protoWeight', ['N', 1]);
+  // [N, 1] (one weight per sample) or [N, d] (one per dimension): Mul broadcasts either
+  const weight = g.input('protoWeight', ['N', 'W']);
   const lambda = g.input('lambda', []);
   const n = b.batchSize('x');
 

@@ -19,7 +19,7 @@
  * every batch so that network I/O keeps flowing during training.
  */
 import type { Embedding, Engine, EngineMemory, EpochStats, LocalModel, ModelSpec, ModelState, TrainOptions } from '../engine.ts';
-import { checkEmbedArgs, checkState, checkTrainArgs, epochBatches, imageSize, prototypeFlags } from '../train-args.ts';
+import { checkEmbedArgs, checkState, checkTrainArgs, epochBatches, imageSize, prototypeWeights } from '../train-args.ts';
 import { TinyProtoError } from '../../common/errors.ts';
 import type { BnMoments, FwdCtx, Tensor, Tensor2D, Tensor4D, Tf } from './layers.ts';
 import { buildNet, type Net } from './net.ts';
@@ -88,7 +88,8 @@ export class TfjsLocalModel implements LocalModel {
     let protoWeight: Tensor | null = null;
     if (useProto) {
       protos = tf.tensor2d(opts.globalPrototypes!, [K, d], 'float32');
-      protoWeight = tf.tensor1d(prototypeFlags(K, opts.hasGlobal), 'float32');
+      const pw = prototypeWeights(K, d, opts);
+      protoWeight = pw.width === 1 ? tf.tensor1d(pw.weights, 'float32') : tf.tensor2d(pw.weights, [K, d], 'float32');
     }
     const vars = this.net.store.trainableVariables();
     const lr = tf.scalar(opts.lr);
@@ -230,7 +231,7 @@ type TfScalar = import('@tensorflow/tfjs-core').Scalar;
 
 /**
  * The training loss of one batch (see the header): total = CE + lambda * proto. `protos` [K, d]
- * and `protoWeight` [K] are null when the prototype term is off.
+ * and `protoWeight` [K] or [K, d] are null when the prototype term is off.
  */
 export function tfjsLoss(
   tf: Tf,
@@ -249,7 +250,8 @@ export function tfjsLoss(
   const ce = tf.neg(tf.mean(tf.sum(tf.mul(onehot, tf.logSoftmax(logits)), 1)));
   if (protos === null || protoWeight === null) return { total: ce, ce, proto: tf.scalar(0), features: f };
   const target = tf.gather(protos, yt);
-  const wts = tf.reshape(tf.gather(protoWeight, yt), [B, 1]);
+  // [K] flags/weights: one per sample; [K, d]: one per dimension (TrainOptions.classWeights)
+  const wts = protoWeight.rank === 1 ? tf.reshape(tf.gather(protoWeight, yt), [B, 1]) : tf.gather(protoWeight, yt);
   const proto = tf.div(tf.sum(tf.mul(wts, tf.squaredDifference(f, target))), B * d);
   return { total: tf.add(ce, tf.mul(proto, lambda)), ce, proto, features: f };
 }
