@@ -10,6 +10,7 @@ import { Rng } from '../common/rng.ts';
 import { headCorrect, prototypeCorrect, prototypeCorrectBy } from './eval.ts';
 import type { ClientEval, ClientInit, ClientUpload, GlobalState, ModelInfo, RunnerSettings } from './types.ts';
 import type { EngineSettings } from './engine-settings.ts';
+import type { PrototypeEvalRule } from '../method/experiment.ts';
 import { TinyProtoError } from '../common/errors.ts';
 
 /** The settings a Learner uses: its engine is created (and given to it) by the caller. */
@@ -187,6 +188,7 @@ export class Learner {
     // training classes: the global prototypes of those classes, or Local's own class means
     let proto: number | null = null;
     let protoOwn: number | null = null;
+    let byRule: ClientEval['prototypeCorrectByRule'] = null;
     if (s.method === 'local') {
       if (this.localMeans === null) await this.refreshLocalPrototypes();
       protoOwn = prototypeCorrect(features, testY, s.featureDim, this.localMeans!, own);
@@ -196,6 +198,8 @@ export class Learner {
       const support = s.masks?.indices ?? null;
       proto = prototypeCorrectBy(rule, features, testY, s.featureDim, g.prototypes, g.hasGlobal, support);
       protoOwn = prototypeCorrectBy(rule, features, testY, s.featureDim, g.prototypes, Uint8Array.from(own, (o, j) => o & (g.hasGlobal[j] ?? 0)), support);
+      const by = (r: PrototypeEvalRule): number => prototypeCorrectBy(r, features, testY, s.featureDim, g.prototypes, g.hasGlobal, support) ?? 0;
+      if (proto !== null) byRule = { full: by('full'), masked: by('masked'), cosine: by('cosine') };
     }
     return {
       client: this.id,
@@ -204,6 +208,7 @@ export class Learner {
       headCorrect: head,
       prototypeCorrect: proto,
       prototypeOwnCorrect: protoOwn,
+      prototypeCorrectByRule: byRule,
       evalSeconds: (performance.now() - t0) / 1000,
     };
   }

@@ -99,5 +99,10 @@ export interface ClientEval {
    * methods (Local cannot choose among classes it never saw).
    */
   readonly prototypeOwnCorrect: number | null;
+  /**
+   * For measurements: the all-K nearest-prototype count under every evaluation rule
+   * (`prototypeEval`), from the same features; null where `prototypeCorrect` is null.
+   */
+  readonly prototypeCorrectByRule?: { readonly [R in PrototypeEvalRule]: number } | null;
   readonly evalSeconds: number;
 }

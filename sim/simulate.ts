@@ -23,7 +23,7 @@ import { createEngine, resolveEngineName, type EngineName } from '../models/inde
 import { familyForClient } from '../models/zoo-info.ts';
 import type { Family } from '../models/engine.ts';
 import type { SimConfig } from './config.ts';
-import type { ClientInit, GlobalState, ModelInfo, RunnerSettings } from '../learner/types.ts';
+import type { ClientEval, ClientInit, GlobalState, ModelInfo, RunnerSettings } from '../learner/types.ts';
 import { InProcessPool, WorkerPool, type ClientPool } from './pool.ts';
 import { engineOptions, threadsPerEngine } from '../learner/engine-settings.ts';
 import { weightedAccuracy } from '../learner/eval.ts';
@@ -336,6 +336,7 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
         accuracyHead: evals === null ? null : (weightedAccuracy(evals.map((e) => ({ count: e.testCount, correct: e.headCorrect }))) ?? 0),
         accuracyPrototype: evals === null ? null : weightedAccuracy(evals.map((e) => ({ count: e.testCount, correct: e.prototypeCorrect }))),
         accuracyPrototypeOwn: evals === null ? null : weightedAccuracy(evals.map((e) => ({ count: e.testCount, correct: e.prototypeOwnCorrect }))),
+        accuracyPrototypeByRule: evals === null ? null : byRule(evals),
         bytesUp,
         // every client receives the broadcast; only the selected ones upload
         bytesDown: down.payloadBytes * cfg.clients,
@@ -369,4 +370,10 @@ function roundContributors(selected: readonly number[], clients: readonly { read
   const out = new Int32Array(K);
   for (const c of clients) if (selected.includes(c.client)) for (const j of c.classes) out[j]!++;
   return out;
+}
+
+/** The all-K prototype accuracy under each evaluation rule (null before any prototype, and for Local). */
+function byRule(evals: readonly ClientEval[]): RoundRecord['accuracyPrototypeByRule'] {
+  const rule = (r: 'full' | 'masked' | 'cosine'): number | null => weightedAccuracy(evals.map((e) => ({ count: e.testCount, correct: e.prototypeCorrectByRule?.[r] ?? null })));
+  return evals.some((e) => (e.prototypeCorrectByRule ?? null) !== null) ? { full: rule('full'), masked: rule('masked'), cosine: rule('cosine') } : null;
 }
