@@ -3,7 +3,7 @@
  * TinyProto trailed FedProto"): one flag per field, plus `--plus` for the `tinyproto-plus`
  * preset. Shared by the commands that train (simulate; the agent can take the same).
  */
-import { PROTOTYPE_EVAL_RULES, PROTOTYPE_SUPPORTS, LAMBDA_RULES, SETUP_DEFAULTS, TINYPROTO_PLUS, type ImprovementOptions } from '../method/experiment.ts';
+import { PROTOTYPE_EVAL_RULES, PROTOTYPE_PASSES, PROTOTYPE_SUPPORTS, LAMBDA_RULES, SETUP_DEFAULTS, TINYPROTO_PLUS, type ImprovementOptions } from '../method/experiment.ts';
 import { flagInt, flagNumber } from './args.ts';
 
 const D = SETUP_DEFAULTS;
@@ -13,6 +13,8 @@ export const IMPROVEMENT_HELP = `  Improvement options (the defaults are the pap
                           over the class's mask only (TinyProto) (default ${D.prototypeLoss})
   --prototype-eval E      ${PROTOTYPE_EVAL_RULES.join(' | ')}: nearest prototype by distance over all d, over each
                           class's own mask, or by cosine similarity (default ${D.prototypeEval})
+  --prototype-pass P      ${PROTOTYPE_PASSES.join(' | ')}: class means from a pass after training (eval-mode batch
+                          norm; ours) or from the last epoch's training steps (the paper's code) (default ${D.prototypePass})
   --warmup-rounds N       rounds of CE alone before the prototype term starts (default ${D.warmupRounds})
   --lambda-rule R         ${LAMBDA_RULES.join(' | ')}: lambda * MSE, or --lambda-relative * MSE / (the client's own
                           class-mean mean square): a scale-free weight (default ${D.lambdaRule})
@@ -25,6 +27,7 @@ export const IMPROVEMENT_HELP = `  Improvement options (the defaults are the pap
 export const IMPROVEMENT_OPTIONS = {
   'prototype-loss': { type: 'string' },
   'prototype-eval': { type: 'string' },
+  'prototype-pass': { type: 'string' },
   'warmup-rounds': { type: 'string' },
   'lambda-rule': { type: 'string' },
   'lambda-relative': { type: 'string' },
@@ -39,6 +42,7 @@ export function improvementFlags(values: ImprovementFlagValues): Partial<Improve
   const given: Partial<Record<keyof ImprovementOptions, unknown>> = {
     prototypeLoss: values['prototype-loss'],
     prototypeEval: values['prototype-eval'],
+    prototypePass: values['prototype-pass'],
     warmupRounds: flagInt('warmup-rounds', values['warmup-rounds']),
     lambdaRule: values['lambda-rule'],
     lambdaRelative: flagNumber('lambda-relative', values['lambda-relative']),

@@ -3,7 +3,7 @@
  * (heterogeneous), its private shard, local training with the prototype term, the prototypes it
  * uploads, and evaluation on its own test split. The simulation and the MQTT agent both use it.
  */
-import type { Engine, LocalModel, EpochStats, ModelState } from '../models/engine.ts';
+import type { ClassFeatureSums, Engine, LocalModel, EpochStats, ModelState } from '../models/engine.ts';
 import { classPrototypes, scaledSparsePrototypes, densePrototypes } from '../method/prototypes.ts';
 import { matchPrototypeScale } from '../method/prototype-scale.ts';
 import { Rng } from '../common/rng.ts';
@@ -70,6 +70,7 @@ export class Learner {
     let pl = 0;
     let steps = 0;
     let samples = 0;
+    const fromTraining = s.prototypePass === 'training';
     for (let e = 0; e < s.localEpochs; e++) {
       stats = await this.model.trainEpoch(trainX, trainY, {
         batchSize: s.batchSize,
@@ -78,6 +79,7 @@ export class Learner {
         globalPrototypes: usePrototypes ? target!.prototypes : null,
         hasGlobal: usePrototypes ? global.hasGlobal : null,
         ...(classWeights === null ? {} : { classWeights }),
+        ...(fromTraining && e === s.localEpochs - 1 ? { collectFeatures: true } : {}),
         shuffleSeed: Rng.derive(s.seed, `shuffle:${this.id}:${round}:${e}`).nextUint32(),
       });
       loss += stats.loss * stats.steps;
@@ -87,8 +89,9 @@ export class Learner {
       samples += stats.samples;
     }
     const t1 = performance.now();
-    // Prototypes in one pass after training (METHOD.md's cleaner alternative), in eval mode.
-    const { counts, means } = await this.refreshLocalPrototypes();
+    // Prototypes in one pass after training (METHOD.md's cleaner alternative), in eval mode, or
+    // (prototypePass 'training') from the last epoch's training steps, as the paper's code.
+    const { counts, means } = fromTraining && stats?.classFeatures !== undefined ? this.trainingPrototypes(stats.classFeatures) : await this.refreshLocalPrototypes();
     let prototypes: Map<number, Float32Array>;
     if (s.method === 'tinyproto') {
       if (s.masks === null) throw new TinyProtoError('E_MASK', 'tinyproto client needs masks');
@@ -159,6 +162,19 @@ export class Learner {
       for (const k of s.masks!.indices[j]!) out[j * d + k] = w;
     }
     return out;
+  }
+
+  /** Class means of the features the training steps computed (prototypePass 'training'). */
+  private trainingPrototypes(c: ClassFeatureSums): { counts: Int32Array; means: Float32Array } {
+    const d = this.settings.featureDim;
+    const means = new Float32Array(c.sums.length);
+    for (let j = 0; j < c.counts.length; j++) {
+      const n = c.counts[j]!;
+      if (n > 0) for (let k = j * d; k < (j + 1) * d; k++) means[k] = c.sums[k]! / n;
+    }
+    this.localCounts = Int32Array.from(c.counts);
+    this.localMeans = means;
+    return { counts: this.localCounts, means };
   }
 
   /** Class prototypes (means, counts) of the training split with the current weights. */

@@ -6,7 +6,7 @@ import type { Family, EpochStats } from '../models/engine.ts';
 import type { Method } from '../method/method.ts';
 import type { ClassMasks } from '../wire/masks.ts';
 import type { PrototypeScale } from '../method/prototype-scale.ts';
-import type { LambdaRule, PrototypeEvalRule, PrototypeSupport } from '../method/experiment.ts';
+import type { LambdaRule, PrototypeEvalRule, PrototypePass, PrototypeSupport } from '../method/experiment.ts';
 import type { EngineSettings } from './engine-settings.ts';
 
 export interface ClientInit {
@@ -44,6 +44,7 @@ export interface RunnerSettings extends EngineSettings {
   /** Improvement options (method/experiment.ts); absent = the paper's method. */
   readonly prototypeLoss?: PrototypeSupport;
   readonly prototypeEval?: PrototypeEvalRule;
+  readonly prototypePass?: PrototypePass;
   readonly warmupRounds?: number;
   readonly lambdaRule?: LambdaRule;
   readonly lambdaRelative?: number;

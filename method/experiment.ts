@@ -56,6 +56,13 @@ export interface ExperimentSetup {
    * distances are comparable); 'cosine' = largest cosine similarity over all d dimensions.
    */
   readonly prototypeEval: PrototypeEvalRule;
+  /**
+   * Where a client's class means come from: 'after' = one pass over the training split after
+   * training, batch norm in eval mode (ours: METHOD.md's cleaner alternative); 'training' = the
+   * features the last local epoch's training steps computed (the paper's code; the model
+   * changes along the way, batch norm in training mode).
+   */
+  readonly prototypePass: PrototypePass;
   /** Rounds trained with CE alone before the prototype term starts (0 = from the first global prototype). */
   readonly warmupRounds: number;
   /**
@@ -78,6 +85,8 @@ export type PrototypeSupport = 'full' | 'masked';
 export const PROTOTYPE_SUPPORTS: readonly PrototypeSupport[] = Object.freeze(['full', 'masked']);
 export type PrototypeEvalRule = 'full' | 'masked' | 'cosine';
 export const PROTOTYPE_EVAL_RULES: readonly PrototypeEvalRule[] = Object.freeze(['full', 'masked', 'cosine']);
+export type PrototypePass = 'after' | 'training';
+export const PROTOTYPE_PASSES: readonly PrototypePass[] = Object.freeze(['after', 'training']);
 export type LambdaRule = 'fixed' | 'relative';
 export const LAMBDA_RULES: readonly LambdaRule[] = Object.freeze(['fixed', 'relative']);
 
@@ -101,6 +110,7 @@ export const SETUP_DEFAULTS: ExperimentSetup = Object.freeze({
   seed: 1,
   prototypeLoss: 'full',
   prototypeEval: 'full',
+  prototypePass: 'after',
   warmupRounds: 0,
   lambdaRule: 'fixed',
   lambdaRelative: 0.1,
@@ -108,7 +118,7 @@ export const SETUP_DEFAULTS: ExperimentSetup = Object.freeze({
 } satisfies ExperimentSetup);
 
 /** The improvement option fields (all default to the paper's method). */
-export const IMPROVEMENT_FIELDS = ['prototypeLoss', 'prototypeEval', 'warmupRounds', 'lambdaRule', 'lambdaRelative', 'staleRounds'] as const;
+export const IMPROVEMENT_FIELDS = ['prototypeLoss', 'prototypeEval', 'prototypePass', 'warmupRounds', 'lambdaRule', 'lambdaRelative', 'staleRounds'] as const;
 export type ImprovementOptions = Pick<ExperimentSetup, (typeof IMPROVEMENT_FIELDS)[number]>;
 
 /**
@@ -150,6 +160,7 @@ const CHECKS: { readonly [K in keyof ExperimentSetup]: Check } = {
   seed: (v) => int('seed', v, 0, 2 ** 32 - 1),
   prototypeLoss: (v) => oneOf('prototypeLoss', v, PROTOTYPE_SUPPORTS),
   prototypeEval: (v) => oneOf('prototypeEval', v, PROTOTYPE_EVAL_RULES),
+  prototypePass: (v) => oneOf('prototypePass', v, PROTOTYPE_PASSES),
   warmupRounds: (v) => int('warmupRounds', v, 0, 2 ** 32 - 1),
   lambdaRule: (v) => oneOf('lambdaRule', v, LAMBDA_RULES),
   lambdaRelative: (v) => num('lambdaRelative', v, 0, 1e6),

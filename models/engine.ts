@@ -39,6 +39,18 @@ export interface TrainOptions {
   readonly classWeights?: Float32Array | null;
   /** Seed for the order of mini-batches in this epoch. */
   readonly shuffleSeed: number;
+  /**
+   * Also return the per-class sums of the features the training steps computed (batch norm in
+   * training mode, each batch before its update): the paper code's prototypes. Single-session
+   * engines only (ort with trainThreads > 1 rejects it with E_CONFIG).
+   */
+  readonly collectFeatures?: boolean;
+}
+
+/** Per-class sums of features (K*d, row-major) and the sample counts (K). */
+export interface ClassFeatureSums {
+  readonly sums: Float64Array;
+  readonly counts: Int32Array;
 }
 
 export interface EpochStats {
@@ -49,6 +61,8 @@ export interface EpochStats {
   readonly samples: number;
   readonly steps: number;
   readonly seconds: number;
+  /** With TrainOptions.collectFeatures: the epoch's training-pass features per class. */
+  readonly classFeatures?: ClassFeatureSums;
 }
 
 export interface Embedding {

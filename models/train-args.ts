@@ -2,7 +2,7 @@
  * Argument checks and batching shared by both engines, so that they accept exactly the same
  * inputs, reject bad ones with the same errors, and visit the same mini-batches.
  */
-import type { ModelSpec, ModelState, TrainOptions } from './engine.ts';
+import type { ClassFeatureSums, ModelSpec, ModelState, TrainOptions } from './engine.ts';
 import { TinyProtoError } from '../common/errors.ts';
 import { Rng } from '../common/rng.ts';
 
@@ -95,5 +95,29 @@ export function checkState(entries: readonly { name: string; shape: readonly num
     if (!same) throw new TinyProtoError('E_SHAPE', `setState: ${e.name} has shape [${s.shape}], expected [${e.shape}]`);
     const size = e.shape.reduce((a, b) => a * b, 1);
     if (s.data.length !== size) throw new TinyProtoError('E_SHAPE', `setState: ${e.name} has ${s.data.length} values, expected ${size}`);
+  }
+}
+
+/** Accumulates TrainOptions.collectFeatures: each step's batch features, by the batch's labels. */
+export class FeatureSums implements ClassFeatureSums {
+  readonly sums: Float64Array;
+  readonly counts: Int32Array;
+  private readonly d: number;
+
+  constructor(K: number, d: number) {
+    this.sums = new Float64Array(K * d);
+    this.counts = new Int32Array(K);
+    this.d = d;
+  }
+
+  /** `features` holds at least batch.length rows of d; row i belongs to sample batch[i] of labels `y`. */
+  add(features: ArrayLike<number>, batch: Int32Array, y: Int32Array): void {
+    const d = this.d;
+    for (let i = 0; i < batch.length; i++) {
+      const j = y[batch[i]!]!;
+      this.counts[j]!++;
+      const o = j * d;
+      for (let k = 0; k < d; k++) this.sums[o + k]! += features[i * d + k]!;
+    }
   }
 }

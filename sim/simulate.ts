@@ -186,6 +186,7 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
     prototypeScale: cfg.prototypeScale,
     prototypeLoss: cfg.prototypeLoss,
     prototypeEval: cfg.prototypeEval,
+    prototypePass: cfg.prototypePass,
     warmupRounds: cfg.warmupRounds,
     lambdaRule: cfg.lambdaRule,
     lambdaRelative: cfg.lambdaRelative,

@@ -3,6 +3,7 @@
  * and in ort's data-parallel path: K weights equal to the flags reproduce the paper's loss
  * exactly, and per-dimension weights that are zero off a mask make the training step blind to
  * the target off the mask (zero gradient there) while it still follows the target on the mask.
+ * Also TrainOptions.collectFeatures (the training-pass prototypes).
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -89,4 +90,35 @@ test('classWeights of the wrong length or with a negative weight are typed error
   const train = await trainer('ort');
   await assert.rejects(train(opts({ classWeights: new Float32Array(K + 1) })), (e) => isTinyProtoError(e) && e.code === 'E_SHAPE');
   await assert.rejects(train(opts({ classWeights: Float32Array.from([1, -1, 1, 1]) })), (e) => isTinyProtoError(e) && e.code === 'E_CONFIG');
+});
+
+test('collectFeatures: the training steps\' class feature sums, the same in both engines, without changing the training', async () => {
+  const run = async (kind: 'ort' | 'tfjs', collect: boolean) => {
+    const e: Engine = kind === 'tfjs' ? await TfjsEngine.create({ backend: 'wasm' }) : await OrtEngine.create({ threads: 1, provider: 'cpu' });
+    if (e instanceof OrtEngine) engines.push(e);
+    const m = e.createModel(spec);
+    try {
+      const stats = await m.trainEpoch(x, y, opts({ collectFeatures: collect }));
+      return { stats, state: m.getState() };
+    } finally {
+      m.dispose();
+    }
+  };
+  const ort = await run('ort', true);
+  assert.equal(maxDiff(ort.state, (await run('ort', false)).state), 0, 'collecting must not change the step');
+  const c = ort.stats.classFeatures!;
+  // every sample is visited once (20 = 8 + 8 + 4, no single last sample): 5 per class
+  assert.deepEqual([...c.counts], [5, 5, 5, 5]);
+  assert.ok(c.sums.some((v) => Math.abs(v) > 1e-3));
+  const tf = (await run('tfjs', true)).stats.classFeatures!;
+  assert.deepEqual([...tf.counts], [...c.counts]);
+  let worst = 0;
+  for (let i = 0; i < c.sums.length; i++) worst = Math.max(worst, Math.abs(c.sums[i]! - tf.sums[i]!) / (1 + Math.abs(c.sums[i]!)));
+  assert.ok(worst < 1e-3, `ort and tfjs feature sums differ by ${worst}`);
+  assert.equal((await run('ort', false)).stats.classFeatures, undefined);
+  const parts = await OrtEngine.create({ threads: 1, provider: 'cpu' });
+  engines.push(parts);
+  const pm = parts.createModel(spec) as OrtLocalModel;
+  await assert.rejects(pm.trainEpochOn(new InThreadParts(2), x, y, opts({ collectFeatures: true })), (e) => isTinyProtoError(e) && e.code === 'E_CONFIG');
+  pm.dispose();
 });

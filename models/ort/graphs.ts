@@ -4,7 +4,8 @@
  * - train ('sgd'): one SGD step. Inputs: x [N,h,w,c], onehot [N,K], protoTarget [N,d],
  *   protoWeight [N,1] (1 where the sample's class has a global prototype; or [N,d], a weight per
  *   dimension: TrainOptions.classWeights), lambda [], lr [],
- *   every parameter and running statistic. Outputs: loss [3] = (total, CE, proto MSE), and
+ *   every parameter and running statistic. Outputs: loss [3] = (total, CE, proto MSE), features
+ *   [N,d] (fetched only for TrainOptions.collectFeatures), and
  *   `<name>:next` for every trainable parameter (w - lr * grad) and running statistic.
  * - train ('grads'): as 'sgd' without lr; outputs `<name>:grad` instead of updated weights
  *   (used by the gradient tests against the tfjs engine).
@@ -52,6 +53,8 @@ export function buildTrainGraph(spec: ModelSpec, variant: 'sgd' | 'grads'): Buil
   const total = g.op('Add', [ce, g.op('Mul', [lambda, proto])], {}, 'loss');
   const unsq = (v: string): string => g.op('Reshape', [v, g.constI([1])]);
   g.output('loss', g.op('Concat', [unsq(total), unsq(ce), unsq(proto)], { axis: 0 }), [3]);
+  // the step's features (training-mode batch norm), fetched only when asked (TrainOptions.collectFeatures)
+  g.output('features', features.name, ['N', d]);
 
   // seeds: d(total)/d(logits) = (softmax - onehot) / N; d(total)/d(features) from the MSE term
   const dLogits = g.op('Div', [g.op('Sub', [g.op('Exp', [logp]), onehot]), n], {}, 'dlogits');

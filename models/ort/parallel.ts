@@ -238,6 +238,7 @@ export async function parallelTrainEpoch(
   const t0 = performance.now();
   const { spec, defs, runners } = p;
   const { useProto } = checkTrainArgs(spec, x, y, opts);
+  if (opts.collectFeatures === true) throw new TinyProtoError('E_CONFIG', 'collectFeatures needs one training session: use trainThreads 1');
   const { featureDim: d, numClasses: K } = spec;
   const per = imageSize(spec);
   const pw = useProto ? prototypeWeights(K, d, opts) : null;

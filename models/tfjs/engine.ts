@@ -19,7 +19,7 @@
  * every batch so that network I/O keeps flowing during training.
  */
 import type { Embedding, Engine, EngineMemory, EpochStats, LocalModel, ModelSpec, ModelState, TrainOptions } from '../engine.ts';
-import { checkEmbedArgs, checkState, checkTrainArgs, epochBatches, imageSize, prototypeWeights } from '../train-args.ts';
+import { checkEmbedArgs, checkState, checkTrainArgs, epochBatches, FeatureSums, imageSize, prototypeWeights } from '../train-args.ts';
 import { TinyProtoError } from '../../common/errors.ts';
 import type { BnMoments, FwdCtx, Tensor, Tensor2D, Tensor4D, Tf } from './layers.ts';
 import { buildNet, type Net } from './net.ts';
@@ -96,6 +96,7 @@ export class TfjsLocalModel implements LocalModel {
     const bs = opts.batchSize;
     const xb = new Float32Array(bs * per);
     const yb = new Int32Array(bs);
+    const collected = opts.collectFeatures === true ? new FeatureSums(K, d) : null;
 
     let sumLoss = 0;
     let sumCe = 0;
@@ -112,6 +113,7 @@ export class TfjsLocalModel implements LocalModel {
         }
         const moments: BnMoments[] = [];
         let lossParts: Tensor | null = null;
+        let feats: Tensor | null = null;
         try {
           tf.tidy(() => {
             const xt = tf.tensor4d(B === bs ? xb : xb.subarray(0, B * per), [B, h, w, c], 'float32');
@@ -120,6 +122,7 @@ export class TfjsLocalModel implements LocalModel {
             const { value, grads } = tf.variableGrads(() => {
               const parts = tfjsLoss(tf, this.net, xt as Tensor4D, yt, protos, protoWeight, opts.lambda, ctx);
               lossParts = tf.keep(tf.stack([parts.total, parts.ce, parts.proto]));
+              if (collected !== null) feats = tf.keep(parts.features);
               return parts.total as TfScalar;
             }, vars);
             for (const v of vars) {
@@ -130,6 +133,7 @@ export class TfjsLocalModel implements LocalModel {
             for (const m of moments) m.layer.updateRunning(m.mean, m.variance, m.count);
           });
           const parts = (lossParts as Tensor | null)!.dataSync();
+          if (collected !== null) collected.add((feats as Tensor | null)!.dataSync(), batch, y);
           const [l, ce, pr] = [parts[0]!, parts[1]!, parts[2]!];
           if (!Number.isFinite(l)) {
             throw new TinyProtoError('E_NON_FINITE', `trainEpoch: non-finite loss ${l} at step ${steps}`, {
@@ -144,6 +148,7 @@ export class TfjsLocalModel implements LocalModel {
           sumProto += pr;
         } finally {
           (lossParts as Tensor | null)?.dispose();
+          (feats as Tensor | null)?.dispose();
           for (const m of moments) {
             m.mean.dispose();
             m.variance.dispose();
@@ -166,6 +171,7 @@ export class TfjsLocalModel implements LocalModel {
       samples,
       steps,
       seconds: (performance.now() - t0) / 1000,
+      ...(collected === null ? {} : { classFeatures: collected }),
     };
   }
 
