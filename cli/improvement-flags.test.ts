@@ -21,4 +21,7 @@ test('simulate takes the improvement flags into its config; without them the con
   assert.equal(c.lambdaRelative, 0.5);
   assert.equal(c.warmupRounds, 2);
   assert.throws(() => parseSimulateArgs(['--prototype-eval', 'l1']), /prototypeEval/);
+  const plus = parseSimulateArgs(['--plus']).config;
+  assert.deepEqual([plus.prototypeLoss, plus.prototypeEval, plus.prototypeScale], ['masked', 'masked', 'local']);
+  assert.equal(parseSimulateArgs(['--plus', '--prototype-scale', 'server']).config.prototypeScale, 'server');
 });

@@ -5,6 +5,7 @@
  */
 import { PROTOTYPE_EVAL_RULES, PROTOTYPE_PASSES, PROTOTYPE_SUPPORTS, LAMBDA_RULES, SETUP_DEFAULTS, TINYPROTO_PLUS, type ImprovementOptions } from '../method/experiment.ts';
 import { flagInt, flagNumber } from './args.ts';
+import type { PrototypeScale } from '../method/prototype-scale.ts';
 
 const D = SETUP_DEFAULTS;
 
@@ -38,7 +39,7 @@ export const IMPROVEMENT_OPTIONS = {
 export type ImprovementFlagValues = { readonly [K in keyof typeof IMPROVEMENT_OPTIONS]?: (typeof IMPROVEMENT_OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
 
 /** The options the flags give (undefined where a flag is absent; validation is the config's). */
-export function improvementFlags(values: ImprovementFlagValues): Partial<ImprovementOptions> {
+export function improvementFlags(values: ImprovementFlagValues): Partial<ImprovementOptions> & { prototypeScale?: PrototypeScale } {
   const given: Partial<Record<keyof ImprovementOptions, unknown>> = {
     prototypeLoss: values['prototype-loss'],
     prototypeEval: values['prototype-eval'],
@@ -50,5 +51,5 @@ export function improvementFlags(values: ImprovementFlagValues): Partial<Improve
   };
   const out: Record<string, unknown> = values.plus === true ? { ...TINYPROTO_PLUS } : {};
   for (const [k, v] of Object.entries(given)) if (v !== undefined) out[k] = v;
-  return out as Partial<ImprovementOptions>;
+  return out as Partial<ImprovementOptions> & { prototypeScale?: PrototypeScale };
 }

@@ -12,6 +12,7 @@ import { DEFAULT_MASK_CANDIDATES, makeClassMasks, type ClassMasks, type MaskPara
 import { VALUE_TYPES, type ValueType } from '../wire/codec-types.ts';
 import { METHODS, type Method } from './method.ts';
 import { DEFAULT_MU_FACTOR, muFromTotals } from './aggregate.ts';
+import type { PrototypeScale } from './prototype-scale.ts';
 
 export interface ExperimentSetup {
   readonly method: Method;
@@ -125,9 +126,12 @@ export type ImprovementOptions = Pick<ExperimentSetup, (typeof IMPROVEMENT_FIELD
  * `tinyproto-plus`: the improvement options combined (README "Why TinyProto trailed FedProto"
  * gives what each part is worth). A preset of fields, not a method: any of them can be overridden.
  */
-export const TINYPROTO_PLUS: Readonly<Partial<ImprovementOptions>> = Object.freeze({
+export const TINYPROTO_PLUS: Readonly<Partial<ImprovementOptions> & { readonly prototypeScale?: PrototypeScale }> = Object.freeze({
   prototypeLoss: 'masked',
   prototypeEval: 'masked',
+  // the simulation's prototypeScale (sim/config.ts): the masked distance needs prototypes at the
+  // clients' own scale, or a class with a small mu * n_j attracts every sample
+  prototypeScale: 'local',
 });
 
 /** The defaults of some setup fields, in the order given (for a config's own defaults object). */
