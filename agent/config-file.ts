@@ -38,6 +38,8 @@ export const AGENT_KEYS: Readonly<Record<string, keyof AgentConfig>> = Object.fr
   seed: 'seed',
   'samples-per-client': 'samplesPerClient',
   'feature-dim': 'featureDim',
+  'prototype-loss': 'prototypeLoss',
+  'prototype-eval': 'prototypeEval',
   store: 'store',
   engine: 'engine',
   threads: 'threads',

@@ -133,3 +133,12 @@ test('datasets from the environment or --datasets: name=dir pairs; a bad pair is
   assert.deepEqual(agentConfigFromEnv({ TINYPROTO_DATASETS: 'a=/x, b=/y' }), { datasets: { a: '/x', b: '/y' } });
   assertConfigError(() => agentConfigFromEnv({ TINYPROTO_DATASETS: 'a' }), /invalid datasets: expected name=directory\[,name=directory\.\.\.\], got "a"/);
 });
+
+test('the learner improvement options: paper defaults, from the environment, validated as setup fields', () => {
+  assert.equal(resolveAgentConfig({}).prototypeLoss, 'full');
+  assert.equal(resolveAgentConfig({}).prototypeEval, 'full');
+  const env = agentConfigFromEnv({ TINYPROTO_PROTOTYPE_LOSS: 'masked', TINYPROTO_PROTOTYPE_EVAL: 'masked' });
+  assert.deepEqual(env, { prototypeLoss: 'masked', prototypeEval: 'masked' });
+  assert.equal(resolveAgentConfig(env).prototypeLoss, 'masked');
+  assert.throws(() => resolveAgentConfig({ prototypeEval: 'l2' as never }), /prototypeEval/);
+});

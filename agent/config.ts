@@ -9,7 +9,7 @@ import type { BrokerConnection } from '../mqtt/options.ts';
 import { TinyProtoError } from '../common/errors.ts';
 import { assertValidId, isValidId } from '../wire/topics.ts';
 import { fail, int, oneOf } from '../common/validate.ts';
-import { mergeSetup, setupDefaults } from '../method/experiment.ts';
+import { mergeSetup, setupDefaults, type PrototypeEvalRule, type PrototypeSupport } from '../method/experiment.ts';
 import { FAMILIES } from '../models/zoo-info.ts';
 import type { Family } from '../models/engine.ts';
 import { BOARD_NAMES, isBoardName } from '../board/profiles.ts';
@@ -47,6 +47,9 @@ export interface AgentConfig extends BrokerConnection {
   readonly samplesPerClient: number | null;
   /** d: must match the experiment's. */
   readonly featureDim: number;
+  /** Improvement options of this agent's learner (method/experiment.ts; defaults = the paper's method). */
+  readonly prototypeLoss: PrototypeSupport;
+  readonly prototypeEval: PrototypeEvalRule;
   /** SQLite file. */
   readonly store: string;
   /** Training engine: 'auto' (= 'ort', ONNX Runtime) or 'tfjs' (TensorFlow.js). */
@@ -99,7 +102,7 @@ export const AGENT_DEFAULTS: AgentConfig = Object.freeze({
   imageClasses: null,
   client: 0,
   // the shard and d of the experiment setup (method/experiment.ts): the paper's by default
-  ...setupDefaults('clients', 'alpha', 'seed', 'featureDim'),
+  ...setupDefaults('clients', 'alpha', 'seed', 'featureDim', 'prototypeLoss', 'prototypeEval'),
   samplesPerClient: null,
   store: 'tinyproto-agent.db',
   engine: 'auto',

@@ -40,6 +40,8 @@ const FLAG_DOCS: Readonly<Record<string, FlagDoc>> = {
   seed: { type: 'int', help: `partition and initialisation seed (default ${AGENT_DEFAULTS.seed}; --fleet: as announced)` },
   'samples-per-client': { type: 'int|null', help: "cap on this shard's samples (default all; --fleet: as announced)" },
   'feature-dim': { type: 'int', help: `d, must match the experiment (default ${AGENT_DEFAULTS.featureDim}; --fleet: as announced)` },
+  'prototype-loss': { type: 'string', help: `full | masked: the prototype MSE over all d or over the class's mask (an option; default ${AGENT_DEFAULTS.prototypeLoss})` },
+  'prototype-eval': { type: 'string', help: `full | masked | cosine: nearest-prototype evaluation rule (an option; default ${AGENT_DEFAULTS.prototypeEval})` },
   store: { type: 'string', help: `SQLite file (default ${AGENT_DEFAULTS.store}; --fleet: {state-dir}/{experiment}.db)` },
   engine: { type: 'string', help: `ort | tfjs | auto: ${ENGINE_HELP}` },
   threads: { type: 'int', help: 'ort: ONNX Runtime intra-op threads of each training session (default 0 = auto: 1, measured fastest)' },

@@ -17,6 +17,7 @@ import { pickFields, type ExperimentFileFields } from '../method/experiment-file
 import { boardEmulation } from '../emulation/boards.ts';
 import { isEmulatedBoard, resolveSimTiming } from './sim-timing.ts';
 import { EXPERIMENT_DEFAULTS } from '../aggregator/config.ts';
+import { IMPROVEMENT_HELP, IMPROVEMENT_OPTIONS, improvementFlags } from './improvement-flags.ts';
 
 /** The experiment-file fields simulate takes (agents = its clients; fleet.board = the energy profile). */
 const SIM_FILE_FIELDS = ['method', 'participation', 'agents', 'alpha', 'rounds', 'samplesPerClient', 'seed', 'dataDir', 'featureDim', 'ratio', 'lambda', 'batchSize', 'lr', 'localEpochs', 'mu', 'muFactor', 'families', 'valueType'] as const;
@@ -79,7 +80,7 @@ ${EXPERIMENT_FILE_HELP}
                           times each client's training at that board's speed
   --prototype-scale S     server | local: use the global prototypes as received (the paper), or
                           rescaled to each client's own class-mean norm (an option; default ${SIM_DEFAULTS.prototypeScale})
-  --eval-every K          evaluate every K rounds and always the last (default ${SIM_DEFAULTS.evalEvery})
+${IMPROVEMENT_HELP}  --eval-every K          evaluate every K rounds and always the last (default ${SIM_DEFAULTS.evalEvery})
   --plateau N             stop when N evaluations in a row improved neither best accuracy by more
                           than --plateau-delta (default ${SIM_DEFAULTS.plateau} = never)
   --plateau-delta F       improvement that counts, a fraction (default ${SIM_DEFAULTS.plateauDelta} = ${SIM_DEFAULTS.plateauDelta * 100} points)
@@ -125,6 +126,7 @@ export function parseSimulateArgs(argv: string[]): { config: SimConfig; json?: s
       'value-type': { type: 'string' },
       board: { type: 'string' },
       'prototype-scale': { type: 'string' },
+      ...IMPROVEMENT_OPTIONS,
       'eval-every': { type: 'string' },
       plateau: { type: 'string' },
       'plateau-delta': { type: 'string' },
@@ -172,7 +174,8 @@ export function parseSimulateArgs(argv: string[]): { config: SimConfig; json?: s
     allowCpu: values['allow-cpu'],
     valueType: values['value-type'] as SimConfig['valueType'] | undefined,
     board: values.board,
-    prototypeScale: values['prototype-scale'] as SimConfig['prototypeScale'] | undefined,
+    ...improvementFlags(values),
+    ...(values['prototype-scale'] === undefined ? {} : { prototypeScale: values['prototype-scale'] as SimConfig['prototypeScale'] }),
     evalEvery: flagInt('eval-every', values['eval-every']),
     plateau: flagInt('plateau', values.plateau),
     plateauDelta: flagNumber('plateau-delta', values['plateau-delta']),

@@ -29,3 +29,27 @@ test('weightedAccuracy weights by test count; missing values and empty evaluatio
   assert.equal(weightedAccuracy([{ count: 0, correct: 0 }]), null);
   assert.equal(weightedAccuracy([{ count: 0, correct: 0 }, { count: 4, correct: 1 }]), 0.25);
 });
+
+test('prototypeCorrectBy: masked distance on each class support; cosine by direction; full and no-mask fall back to prototypeCorrect', async () => {
+  const { prototypeCorrectBy } = await import('./eval.ts');
+  const d = 4;
+  // class 0 lives on dims 0-1, class 1 on dims 2-3 (expanded with zeros off the mask)
+  const support = [Int32Array.from([0, 1]), Int32Array.from([2, 3])];
+  const all = new Uint8Array([1, 1]);
+  const y = new Int32Array([1]);
+  // a class-1 sample near P1 on its own dims but with much mass on class 0's dims: the full
+  // distance counts that mass against class 1 (18 + 0.5 vs 4.5 + 2), the masked one does not (0.5 vs 2)
+  const protos = new Float32Array([4, 4, 0, 0, 0, 0, 1, 1]);
+  const f = new Float32Array([3, 3, 1.5, 1.5]);
+  assert.equal(prototypeCorrectBy('full', f, y, d, protos, all, support), 0);
+  assert.equal(prototypeCorrectBy('full', f, y, d, protos, all, support), prototypeCorrect(f, y, d, protos, all));
+  assert.equal(prototypeCorrectBy('masked', f, y, d, protos, all, support), 1);
+  // no masks (FedProto): 'masked' is 'full'
+  assert.equal(prototypeCorrectBy('masked', f, y, d, protos, all, null), 0);
+  // a shrunken P1 (TinyProto's small mu * n_j): the full distance prefers class 0, cosine the direction
+  const shrunk = new Float32Array([1, 1, 0, 0, 0, 0, 0.05, 0.05]);
+  const g = new Float32Array([0.8, 0.8, 3, 3]);
+  assert.equal(prototypeCorrectBy('full', g, y, d, shrunk, all, support), 0);
+  assert.equal(prototypeCorrectBy('cosine', g, y, d, shrunk, all, support), 1);
+  assert.equal(prototypeCorrectBy('cosine', g, y, d, shrunk, new Uint8Array([0, 0]), support), null);
+});

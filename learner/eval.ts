@@ -63,6 +63,65 @@ export function prototypeCorrect(
   return correct;
 }
 
+/**
+ * `prototypeCorrect` under an evaluation rule (method/experiment.ts `prototypeEval`): 'full' is
+ * `prototypeCorrect` itself; 'masked' measures the squared distance on each class's own support
+ * (`support[j]`, its mask's dimensions: every class has the same s, so the distances compare);
+ * 'cosine' takes the class of largest cosine similarity over all d (a zero prototype never wins).
+ * 'masked' with `support` null (no masks: FedProto, Local) is 'full'.
+ */
+export function prototypeCorrectBy(
+  rule: 'full' | 'masked' | 'cosine',
+  features: Float32Array,
+  labels: Int32Array,
+  d: number,
+  prototypes: Float32Array,
+  available: Uint8Array,
+  support: readonly Int32Array[] | null,
+): number | null {
+  if (rule === 'full' || (rule === 'masked' && support === null)) return prototypeCorrect(features, labels, d, prototypes, available);
+  const K = available.length;
+  const candidates: number[] = [];
+  for (let j = 0; j < K; j++) if (available[j] === 1) candidates.push(j);
+  if (candidates.length === 0) return null;
+  const protoNorm = new Float64Array(K);
+  for (const j of candidates) {
+    let q = 0;
+    for (let k = j * d; k < (j + 1) * d; k++) q += prototypes[k]! * prototypes[k]!;
+    protoNorm[j] = Math.sqrt(q);
+  }
+  let correct = 0;
+  for (let i = 0; i < labels.length; i++) {
+    const f = i * d;
+    let best = -1;
+    let bestScore = -Infinity;
+    for (const j of candidates) {
+      const p = j * d;
+      let score: number;
+      if (rule === 'masked') {
+        let dist = 0;
+        for (const k of support![j]!) {
+          const diff = features[f + k]! - prototypes[p + k]!;
+          dist += diff * diff;
+        }
+        score = -dist;
+      } else {
+        if (protoNorm[j] === 0) continue;
+        let dot = 0;
+        for (let k = 0; k < d; k++) dot += features[f + k]! * prototypes[p + k]!;
+        // the feature's own norm is the same for every class: dividing by it does not change the choice
+        score = dot / protoNorm[j]!;
+      }
+      if (score > bestScore) {
+        bestScore = score;
+        best = j;
+      }
+    }
+    if (best === labels[i]) correct++;
+  }
+  return correct;
+}
+
 /** One evaluation (of an agent, a client) as its weight and its number of correct predictions. */
 export interface ScoredEvaluation {
   /** Test samples evaluated (the weight). */

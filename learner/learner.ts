@@ -3,13 +3,14 @@
  * (heterogeneous), its private shard, local training with the prototype term, the prototypes it
  * uploads, and evaluation on its own test split. The simulation and the MQTT agent both use it.
  */
-import type { Engine, LocalModel, EpochStats, ModelState } from '../models/engine.ts';
+import type { ClassFeatureSums, Engine, LocalModel, EpochStats, ModelState } from '../models/engine.ts';
 import { classPrototypes, scaledSparsePrototypes, densePrototypes } from '../method/prototypes.ts';
 import { matchPrototypeScale } from '../method/prototype-scale.ts';
 import { Rng } from '../common/rng.ts';
-import { headCorrect, prototypeCorrect } from './eval.ts';
+import { headCorrect, prototypeCorrect, prototypeCorrectBy } from './eval.ts';
 import type { ClientEval, ClientInit, ClientUpload, GlobalState, ModelInfo, RunnerSettings } from './types.ts';
 import type { EngineSettings } from './engine-settings.ts';
+import type { PrototypeEvalRule } from '../method/experiment.ts';
 import { TinyProtoError } from '../common/errors.ts';
 
 /** The settings a Learner uses: its engine is created (and given to it) by the caller. */
@@ -57,8 +58,11 @@ export class Learner {
     const s = this.settings;
     const { trainX, trainY } = this.init;
     this.testEmbedding = null;
-    const usePrototypes = s.method !== 'local' && global !== null && s.lambda > 0;
+    const relative = s.lambdaRule === 'relative';
+    const lambda = relative ? (s.lambdaRelative ?? 0) : s.lambda;
+    const usePrototypes = s.method !== 'local' && global !== null && lambda > 0 && round > (s.warmupRounds ?? 0);
     const target = usePrototypes ? await this.scaled(global) : null;
+    const classWeights = usePrototypes ? await this.prototypeTermWeights(global) : null;
     const t0 = performance.now();
     let stats: EpochStats | null = null;
     let loss = 0;
@@ -66,13 +70,16 @@ export class Learner {
     let pl = 0;
     let steps = 0;
     let samples = 0;
+    const fromTraining = s.prototypePass === 'training';
     for (let e = 0; e < s.localEpochs; e++) {
       stats = await this.model.trainEpoch(trainX, trainY, {
         batchSize: s.batchSize,
         lr: s.lr,
-        lambda: s.lambda,
+        lambda,
         globalPrototypes: usePrototypes ? target!.prototypes : null,
         hasGlobal: usePrototypes ? global.hasGlobal : null,
+        ...(classWeights === null ? {} : { classWeights }),
+        ...(fromTraining && e === s.localEpochs - 1 ? { collectFeatures: true } : {}),
         shuffleSeed: Rng.derive(s.seed, `shuffle:${this.id}:${round}:${e}`).nextUint32(),
       });
       loss += stats.loss * stats.steps;
@@ -82,8 +89,9 @@ export class Learner {
       samples += stats.samples;
     }
     const t1 = performance.now();
-    // Prototypes in one pass after training (METHOD.md's cleaner alternative), in eval mode.
-    const { counts, means } = await this.refreshLocalPrototypes();
+    // Prototypes in one pass after training (METHOD.md's cleaner alternative), in eval mode, or
+    // (prototypePass 'training') from the last epoch's training steps, as the paper's code.
+    const { counts, means } = fromTraining && stats?.classFeatures !== undefined ? this.trainingPrototypes(stats.classFeatures) : await this.refreshLocalPrototypes();
     let prototypes: Map<number, Float32Array>;
     if (s.method === 'tinyproto') {
       if (s.masks === null) throw new TinyProtoError('E_MASK', 'tinyproto client needs masks');
@@ -120,6 +128,55 @@ export class Learner {
     };
   }
 
+  /**
+   * The prototype term's weights under the improvement options (null: the paper's loss, the
+   * engine's 0/1 flags): 'masked' weighs class j's mask dimensions by d / s and the others by 0
+   * (MSE over the mask); 'relative' divides class j's weight by the mean square of the client's
+   * own class mean on the same support (0 for a class it does not hold, or whose mean is 0).
+   */
+  private async prototypeTermWeights(global: GlobalState): Promise<Float32Array | null> {
+    const s = this.settings;
+    const masked = s.prototypeLoss === 'masked' && s.masks !== null;
+    const relative = s.lambdaRule === 'relative';
+    if (!masked && !relative) return null;
+    const { featureDim: d, numClasses: K } = s;
+    if (relative && (this.localMeans === null || this.localCounts === null)) await this.refreshLocalPrototypes();
+    const perClass = new Float32Array(K);
+    for (let j = 0; j < K; j++) {
+      if (global.hasGlobal[j] !== 1) continue;
+      let w = 1;
+      if (relative) {
+        const support = masked ? s.masks!.indices[j]! : null;
+        let q = 0;
+        if (support === null) for (let k = j * d; k < (j + 1) * d; k++) q += this.localMeans![k]! ** 2;
+        else for (const k of support) q += this.localMeans![j * d + k]! ** 2;
+        const ms = q / (support === null ? d : support.length);
+        w = this.localCounts![j]! > 0 && ms > 0 ? 1 / ms : 0;
+      }
+      perClass[j] = w;
+    }
+    if (!masked) return perClass;
+    const out = new Float32Array(K * d);
+    for (let j = 0; j < K; j++) {
+      const w = (perClass[j]! * d) / s.masks!.s;
+      for (const k of s.masks!.indices[j]!) out[j * d + k] = w;
+    }
+    return out;
+  }
+
+  /** Class means of the features the training steps computed (prototypePass 'training'). */
+  private trainingPrototypes(c: ClassFeatureSums): { counts: Int32Array; means: Float32Array } {
+    const d = this.settings.featureDim;
+    const means = new Float32Array(c.sums.length);
+    for (let j = 0; j < c.counts.length; j++) {
+      const n = c.counts[j]!;
+      if (n > 0) for (let k = j * d; k < (j + 1) * d; k++) means[k] = c.sums[k]! / n;
+    }
+    this.localCounts = Int32Array.from(c.counts);
+    this.localMeans = means;
+    return { counts: this.localCounts, means };
+  }
+
   /** Class prototypes (means, counts) of the training split with the current weights. */
   private async refreshLocalPrototypes(): Promise<{ counts: Int32Array; means: Float32Array }> {
     const s = this.settings;
@@ -147,13 +204,18 @@ export class Learner {
     // training classes: the global prototypes of those classes, or Local's own class means
     let proto: number | null = null;
     let protoOwn: number | null = null;
+    let byRule: ClientEval['prototypeCorrectByRule'] = null;
     if (s.method === 'local') {
       if (this.localMeans === null) await this.refreshLocalPrototypes();
       protoOwn = prototypeCorrect(features, testY, s.featureDim, this.localMeans!, own);
     } else if (global !== null) {
       const g = await this.scaled(global);
-      proto = prototypeCorrect(features, testY, s.featureDim, g.prototypes, g.hasGlobal);
-      protoOwn = prototypeCorrect(features, testY, s.featureDim, g.prototypes, Uint8Array.from(own, (o, j) => o & (g.hasGlobal[j] ?? 0)));
+      const rule = s.prototypeEval ?? 'full';
+      const support = s.masks?.indices ?? null;
+      proto = prototypeCorrectBy(rule, features, testY, s.featureDim, g.prototypes, g.hasGlobal, support);
+      protoOwn = prototypeCorrectBy(rule, features, testY, s.featureDim, g.prototypes, Uint8Array.from(own, (o, j) => o & (g.hasGlobal[j] ?? 0)), support);
+      const by = (r: PrototypeEvalRule): number => prototypeCorrectBy(r, features, testY, s.featureDim, g.prototypes, g.hasGlobal, support) ?? 0;
+      if (proto !== null) byRule = { full: by('full'), masked: by('masked'), cosine: by('cosine') };
     }
     return {
       client: this.id,
@@ -162,6 +224,7 @@ export class Learner {
       headCorrect: head,
       prototypeCorrect: proto,
       prototypeOwnCorrect: protoOwn,
+      prototypeCorrectByRule: byRule,
       evalSeconds: (performance.now() - t0) / 1000,
     };
   }

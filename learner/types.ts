@@ -6,6 +6,7 @@ import type { Family, EpochStats } from '../models/engine.ts';
 import type { Method } from '../method/method.ts';
 import type { ClassMasks } from '../wire/masks.ts';
 import type { PrototypeScale } from '../method/prototype-scale.ts';
+import type { LambdaRule, PrototypeEvalRule, PrototypePass, PrototypeSupport } from '../method/experiment.ts';
 import type { EngineSettings } from './engine-settings.ts';
 
 export interface ClientInit {
@@ -40,6 +41,13 @@ export interface RunnerSettings extends EngineSettings {
    * method, the default), or 'local' (method/prototype-scale.ts: an improvement option).
    */
   readonly prototypeScale?: PrototypeScale;
+  /** Improvement options (method/experiment.ts); absent = the paper's method. */
+  readonly prototypeLoss?: PrototypeSupport;
+  readonly prototypeEval?: PrototypeEvalRule;
+  readonly prototypePass?: PrototypePass;
+  readonly warmupRounds?: number;
+  readonly lambdaRule?: LambdaRule;
+  readonly lambdaRelative?: number;
 }
 
 /** Global prototypes as the clients use them: K*d expanded, plus which classes have one. */
@@ -92,5 +100,10 @@ export interface ClientEval {
    * methods (Local cannot choose among classes it never saw).
    */
   readonly prototypeOwnCorrect: number | null;
+  /**
+   * For measurements: the all-K nearest-prototype count under every evaluation rule
+   * (`prototypeEval`), from the same features; null where `prototypeCorrect` is null.
+   */
+  readonly prototypeCorrectByRule?: { readonly [R in PrototypeEvalRule]: number } | null;
   readonly evalSeconds: number;
 }

@@ -52,3 +52,18 @@ test('mergeSetup: undefined keeps the default, unknown keys and bad setup fields
   assert.throws(() => checkSetup({ mu: -1 }), /invalid mu/);
   checkSetup({ mu: 'auto' });
 });
+
+test('the improvement options default to the paper method, are validated, and tinyproto-plus sets them and the local scale', async () => {
+  const { IMPROVEMENT_FIELDS, TINYPROTO_PLUS, SETUP_DEFAULTS: D, checkSetup } = await import('./experiment.ts');
+  assert.deepEqual(
+    Object.fromEntries(IMPROVEMENT_FIELDS.map((k) => [k, D[k]])),
+    { prototypeLoss: 'full', prototypeEval: 'full', prototypePass: 'after', warmupRounds: 0, lambdaRule: 'fixed', lambdaRelative: 0.1, staleRounds: 0 },
+  );
+  for (const k of Object.keys(TINYPROTO_PLUS)) assert.ok([...IMPROVEMENT_FIELDS, 'prototypeScale'].includes(k), k);
+  const { prototypeScale, ...setupPart } = TINYPROTO_PLUS;
+  assert.equal(prototypeScale, 'local');
+  checkSetup(setupPart);
+  for (const bad of [{ prototypeLoss: 'half' }, { prototypeEval: 'l1' }, { prototypePass: 'before' }, { warmupRounds: -1 }, { lambdaRule: 'auto' }, { lambdaRelative: -0.1 }, { staleRounds: 1.5 }]) {
+    assert.throws(() => checkSetup(bad), (e: unknown) => (e as { code?: string }).code === 'E_CONFIG' && String((e as Error).message).includes(Object.keys(bad)[0]!), JSON.stringify(bad));
+  }
+});

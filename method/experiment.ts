@@ -12,6 +12,7 @@ import { DEFAULT_MASK_CANDIDATES, makeClassMasks, type ClassMasks, type MaskPara
 import { VALUE_TYPES, type ValueType } from '../wire/codec-types.ts';
 import { METHODS, type Method } from './method.ts';
 import { DEFAULT_MU_FACTOR, muFromTotals } from './aggregate.ts';
+import type { PrototypeScale } from './prototype-scale.ts';
 
 export interface ExperimentSetup {
   readonly method: Method;
@@ -43,7 +44,52 @@ export interface ExperimentSetup {
   readonly rounds: number;
   /** The experiment seed: partition, class masks (through `maskSeedOf`), initial weights, selection. */
   readonly seed: number;
+  // Improvement options (README "Why TinyProto trailed FedProto"); the defaults are the paper's method.
+  /**
+   * The prototype term's support: 'full' (the paper) = MSE over all d dimensions against P_y
+   * expanded with zeros off the mask; 'masked' = MSE over the s dimensions of class y's mask only
+   * (TinyProto; FedProto has no mask, so it is 'full' there): no pull to zero off the mask.
+   */
+  readonly prototypeLoss: PrototypeSupport;
+  /**
+   * Nearest-prototype evaluation: 'full' (the paper) = squared distance over all d dimensions;
+   * 'masked' = squared distance over each class's own mask (every class has the same s, so the
+   * distances are comparable); 'cosine' = largest cosine similarity over all d dimensions.
+   */
+  readonly prototypeEval: PrototypeEvalRule;
+  /**
+   * Where a client's class means come from: 'after' = one pass over the training split after
+   * training, batch norm in eval mode (ours: METHOD.md's cleaner alternative); 'training' = the
+   * features the last local epoch's training steps computed (the paper's code; the model
+   * changes along the way, batch norm in training mode).
+   */
+  readonly prototypePass: PrototypePass;
+  /** Rounds trained with CE alone before the prototype term starts (0 = from the first global prototype). */
+  readonly warmupRounds: number;
+  /**
+   * The prototype term's weight: 'fixed' = lambda * MSE (the paper); 'relative' = lambdaRelative *
+   * MSE / (the client's own class-mean mean square on the same support), a scale-free term: the
+   * squared distance to P_y relative to the squared norm of the client's own class mean.
+   */
+  readonly lambdaRule: LambdaRule;
+  /** The coefficient of the 'relative' rule (dimensionless). */
+  readonly lambdaRelative: number;
+  /**
+   * Unreached classes: a class with no contributor for this many rounds in a row loses its
+   * global prototype (clients stop pulling towards it and stop predicting it by prototype);
+   * 0 = keep it for ever (the paper's aggregation).
+   */
+  readonly staleRounds: number;
 }
+
+export type PrototypeSupport = 'full' | 'masked';
+export const PROTOTYPE_SUPPORTS: readonly PrototypeSupport[] = Object.freeze(['full', 'masked']);
+export type PrototypeEvalRule = 'full' | 'masked' | 'cosine';
+export const PROTOTYPE_EVAL_RULES: readonly PrototypeEvalRule[] = Object.freeze(['full', 'masked', 'cosine']);
+export type PrototypePass = 'after' | 'training';
+export const PROTOTYPE_PASSES: readonly PrototypePass[] = Object.freeze(['after', 'training']);
+export type LambdaRule = 'fixed' | 'relative';
+export const LAMBDA_RULES: readonly LambdaRule[] = Object.freeze(['fixed', 'relative']);
 
 /** The paper's settings (METHOD.md); seed and value type are this project's. */
 export const SETUP_DEFAULTS: ExperimentSetup = Object.freeze({
@@ -63,7 +109,30 @@ export const SETUP_DEFAULTS: ExperimentSetup = Object.freeze({
   alpha: 0.1,
   rounds: 100,
   seed: 1,
+  prototypeLoss: 'full',
+  prototypeEval: 'full',
+  prototypePass: 'after',
+  warmupRounds: 0,
+  lambdaRule: 'fixed',
+  lambdaRelative: 0.1,
+  staleRounds: 0,
 } satisfies ExperimentSetup);
+
+/** The improvement option fields (all default to the paper's method). */
+export const IMPROVEMENT_FIELDS = ['prototypeLoss', 'prototypeEval', 'prototypePass', 'warmupRounds', 'lambdaRule', 'lambdaRelative', 'staleRounds'] as const;
+export type ImprovementOptions = Pick<ExperimentSetup, (typeof IMPROVEMENT_FIELDS)[number]>;
+
+/**
+ * `tinyproto-plus`: the improvement options combined (README "Why TinyProto trailed FedProto"
+ * gives what each part is worth). A preset of fields, not a method: any of them can be overridden.
+ */
+export const TINYPROTO_PLUS: Readonly<Partial<ImprovementOptions> & { readonly prototypeScale?: PrototypeScale }> = Object.freeze({
+  prototypeLoss: 'masked',
+  prototypeEval: 'masked',
+  // the simulation's prototypeScale (sim/config.ts): the masked distance needs prototypes at the
+  // clients' own scale, or a class with a small mu * n_j attracts every sample
+  prototypeScale: 'local',
+});
 
 /** The defaults of some setup fields, in the order given (for a config's own defaults object). */
 export function setupDefaults<K extends keyof ExperimentSetup>(...keys: K[]): Pick<ExperimentSetup, K> {
@@ -93,6 +162,13 @@ const CHECKS: { readonly [K in keyof ExperimentSetup]: Check } = {
   alpha: (v) => num('alpha', v, 0, 1e6, { openMin: true }),
   rounds: (v) => int('rounds', v, 1, 2 ** 32 - 1),
   seed: (v) => int('seed', v, 0, 2 ** 32 - 1),
+  prototypeLoss: (v) => oneOf('prototypeLoss', v, PROTOTYPE_SUPPORTS),
+  prototypeEval: (v) => oneOf('prototypeEval', v, PROTOTYPE_EVAL_RULES),
+  prototypePass: (v) => oneOf('prototypePass', v, PROTOTYPE_PASSES),
+  warmupRounds: (v) => int('warmupRounds', v, 0, 2 ** 32 - 1),
+  lambdaRule: (v) => oneOf('lambdaRule', v, LAMBDA_RULES),
+  lambdaRelative: (v) => num('lambdaRelative', v, 0, 1e6),
+  staleRounds: (v) => int('staleRounds', v, 0, 2 ** 32 - 1),
 };
 
 /** Validates every setup field that `config` carries (E_CONFIG naming the field); other fields are the caller's. */

@@ -29,3 +29,22 @@ test('fedproto: unweighted mean of dense prototypes; local: no update', () => {
   assert.deepEqual([...up!.expanded.prototypes], [0, 0, 2, 4]);
   assert.equal(updateGlobalPrototypes({ ...ctx, method: 'local' }, [], new Map()), null);
 });
+
+test('dropStalePrototypes: ages count rounds without a contributor; a class is dropped when its age reaches staleRounds; 0 keeps all', async () => {
+  const { dropStalePrototypes } = await import('./global.ts');
+  const protos = new Map([[0, new Float32Array([1])], [1, new Float32Array([2])]]);
+  let ages: Int32Array = new Int32Array(3);
+  const keep = dropStalePrototypes(protos, Int32Array.from([1, 0, 0]), ages, 0);
+  assert.deepEqual([...keep.ages], [0, 1, 1]);
+  assert.deepEqual([...keep.prototypes.keys()], [0, 1]);
+  // staleRounds 2: class 1 survives one round without contributors, not two
+  let r = dropStalePrototypes(protos, Int32Array.from([1, 0, 0]), ages, 2);
+  assert.deepEqual([...r.prototypes.keys()], [0, 1]);
+  ages = r.ages;
+  r = dropStalePrototypes(r.prototypes, Int32Array.from([2, 0, 0]), ages, 2);
+  assert.deepEqual([...r.prototypes.keys()], [0]);
+  assert.deepEqual([...r.ages], [0, 2, 2]);
+  // a contributor resets the age; the input is untouched
+  assert.deepEqual([...dropStalePrototypes(protos, Int32Array.from([0, 1, 0]), r.ages, 2).ages], [1, 0, 3]);
+  assert.equal(protos.size, 2);
+});

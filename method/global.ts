@@ -81,3 +81,22 @@ function withPrevious(ctx: GlobalContext, agg: AggregateResult, previous: Readon
     expanded: expandGlobalPrototypes(prototypes, ctx.method === 'tinyproto' ? ctx.masks : null, ctx.numClasses, ctx.featureDim),
   };
 }
+
+/**
+ * Unreached classes (ExperimentSetup.staleRounds): `ages[j]` counts the rounds in a row that
+ * class j had no contributor (reset to 0 by one); with `staleRounds` > 0 a class whose age
+ * reaches it loses its global prototype, and stays without one until a client uploads it again.
+ * 0 keeps every prototype for ever (the paper's aggregation). Returns the prototypes to send and
+ * the new ages; the inputs are untouched.
+ */
+export function dropStalePrototypes(
+  prototypes: ReadonlyMap<number, Float32Array>,
+  contributors: Int32Array,
+  ages: Int32Array,
+  staleRounds: number,
+): { prototypes: Map<number, Float32Array>; ages: Int32Array } {
+  const next = Int32Array.from(ages, (a, j) => ((contributors[j] ?? 0) > 0 ? 0 : a + 1));
+  const out = new Map(prototypes);
+  if (staleRounds > 0) for (const j of [...out.keys()]) if ((next[j] ?? 0) >= staleRounds) out.delete(j);
+  return { prototypes: out, ages: next };
+}

@@ -30,8 +30,27 @@ export interface TrainOptions {
   readonly globalPrototypes: Float32Array | null;
   /** K flags: 1 where class j has a global prototype. Samples of other classes get no MSE term. */
   readonly hasGlobal: Uint8Array | null;
+  /**
+   * Weights of the prototype term in place of the 0/1 flags of `hasGlobal` (improvement options):
+   * K values (one per class: every dimension of a class-j sample's squared error gets weight w_j)
+   * or K*d values (row-major: dimension k of a class-j sample gets w_jk, e.g. the masked loss).
+   * The term stays sum w * (f - P_y)^2 / (B * d). Absent or null: the flags (the paper's loss).
+   */
+  readonly classWeights?: Float32Array | null;
   /** Seed for the order of mini-batches in this epoch. */
   readonly shuffleSeed: number;
+  /**
+   * Also return the per-class sums of the features the training steps computed (batch norm in
+   * training mode, each batch before its update): the paper code's prototypes. Single-session
+   * engines only (ort with trainThreads > 1 rejects it with E_CONFIG).
+   */
+  readonly collectFeatures?: boolean;
+}
+
+/** Per-class sums of features (K*d, row-major) and the sample counts (K). */
+export interface ClassFeatureSums {
+  readonly sums: Float64Array;
+  readonly counts: Int32Array;
 }
 
 export interface EpochStats {
@@ -42,6 +61,8 @@ export interface EpochStats {
   readonly samples: number;
   readonly steps: number;
   readonly seconds: number;
+  /** With TrainOptions.collectFeatures: the epoch's training-pass features per class. */
+  readonly classFeatures?: ClassFeatureSums;
 }
 
 export interface Embedding {

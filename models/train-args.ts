@@ -2,7 +2,7 @@
  * Argument checks and batching shared by both engines, so that they accept exactly the same
  * inputs, reject bad ones with the same errors, and visit the same mini-batches.
  */
-import type { ModelSpec, ModelState, TrainOptions } from './engine.ts';
+import type { ClassFeatureSums, ModelSpec, ModelState, TrainOptions } from './engine.ts';
 import { TinyProtoError } from '../common/errors.ts';
 import { Rng } from '../common/rng.ts';
 
@@ -32,7 +32,22 @@ export function checkTrainArgs(spec: ModelSpec, x: Float32Array, y: Int32Array, 
   if (opts.hasGlobal !== null && opts.hasGlobal.length !== K) {
     throw new TinyProtoError('E_SHAPE', `trainEpoch: hasGlobal has ${opts.hasGlobal.length} flags, expected ${K}`);
   }
+  const w = opts.classWeights;
+  if (w !== undefined && w !== null) {
+    if (w.length !== K && w.length !== K * d) throw new TinyProtoError('E_SHAPE', `trainEpoch: classWeights has ${w.length} values, expected ${K} or ${K} x ${d}`);
+    for (let i = 0; i < w.length; i++) if (!(w[i]! >= 0) || !Number.isFinite(w[i]!)) throw new TinyProtoError('E_CONFIG', `trainEpoch: bad class weight ${w[i]} at ${i}`);
+  }
   return { useProto: opts.globalPrototypes !== null && opts.lambda > 0 };
+}
+
+/**
+ * The prototype term's weights as rows of `width` values per class: the flags of `hasGlobal`
+ * (width 1, the paper's loss) or `classWeights` (width 1 or d).
+ */
+export function prototypeWeights(K: number, d: number, opts: Pick<TrainOptions, 'hasGlobal' | 'classWeights'>): { weights: Float32Array; width: number } {
+  const w = opts.classWeights;
+  if (w === undefined || w === null) return { weights: prototypeFlags(K, opts.hasGlobal), width: 1 };
+  return { weights: w, width: w.length === K ? 1 : d };
 }
 
 /** K per-class weights of the prototype term: 1 where class j has a global prototype. */
@@ -80,5 +95,29 @@ export function checkState(entries: readonly { name: string; shape: readonly num
     if (!same) throw new TinyProtoError('E_SHAPE', `setState: ${e.name} has shape [${s.shape}], expected [${e.shape}]`);
     const size = e.shape.reduce((a, b) => a * b, 1);
     if (s.data.length !== size) throw new TinyProtoError('E_SHAPE', `setState: ${e.name} has ${s.data.length} values, expected ${size}`);
+  }
+}
+
+/** Accumulates TrainOptions.collectFeatures: each step's batch features, by the batch's labels. */
+export class FeatureSums implements ClassFeatureSums {
+  readonly sums: Float64Array;
+  readonly counts: Int32Array;
+  private readonly d: number;
+
+  constructor(K: number, d: number) {
+    this.sums = new Float64Array(K * d);
+    this.counts = new Int32Array(K);
+    this.d = d;
+  }
+
+  /** `features` holds at least batch.length rows of d; row i belongs to sample batch[i] of labels `y`. */
+  add(features: ArrayLike<number>, batch: Int32Array, y: Int32Array): void {
+    const d = this.d;
+    for (let i = 0; i < batch.length; i++) {
+      const j = y[batch[i]!]!;
+      this.counts[j]!++;
+      const o = j * d;
+      for (let k = 0; k < d; k++) this.sums[o + k]! += features[i * d + k]!;
+    }
   }
 }

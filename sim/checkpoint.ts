@@ -14,15 +14,24 @@ import { decodeState, encodeState } from '../storage/model-state.ts';
 import { TinyProtoError } from '../common/errors.ts';
 import type { ModelState } from '../models/engine.ts';
 import type { SimConfig } from './config.ts';
+import { IMPROVEMENT_FIELDS, SETUP_DEFAULTS } from '../method/experiment.ts';
 import type { RoundRecord } from './records.ts';
 
 /** Settings that do not change what a run computes, only how long or how fast it runs. */
 const NOT_SETUP: readonly (keyof SimConfig)[] = ['rounds', 'evalEvery', 'plateau', 'plateauDelta', 'checkpoint', 'resume', 'workers', 'threads'];
 
-/** The setup a checkpoint belongs to, as canonical JSON. */
+/**
+ * The setup a checkpoint belongs to, as canonical JSON. The improvement options count only when
+ * they differ from their defaults, so a checkpoint written before they existed still resumes.
+ */
 export function setupKey(cfg: SimConfig): string {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(cfg)) if (!NOT_SETUP.includes(k as keyof SimConfig)) out[k] = v;
+  const optional = IMPROVEMENT_FIELDS as readonly string[];
+  for (const [k, v] of Object.entries(cfg)) {
+    if (NOT_SETUP.includes(k as keyof SimConfig)) continue;
+    if (optional.includes(k) && v === SETUP_DEFAULTS[k as keyof typeof SETUP_DEFAULTS]) continue;
+    out[k] = v;
+  }
   return canonicalJson(out);
 }
 

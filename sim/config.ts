@@ -14,13 +14,13 @@ import { validateEngineSettings, type EngineChoice, type OrtProviderChoice, type
 import { METHODS, type Method } from '../method/method.ts';
 import { PROTOTYPE_SCALES, type PrototypeScale } from '../method/prototype-scale.ts';
 import { assertValidId } from '../wire/topics.ts';
-import { mergeSetup, setupDefaults, type ExperimentSetup } from '../method/experiment.ts';
+import { IMPROVEMENT_FIELDS, mergeSetup, setupDefaults, type ExperimentSetup } from '../method/experiment.ts';
 import { checkTiming, type SimTiming } from './timing.ts';
 
 export { METHODS, type Method };
 
 /** The setup fields the simulation takes (K comes from its data set). */
-const SIM_SETUP_FIELDS = ['method', 'clients', 'alpha', 'rounds', 'seed', 'featureDim', 'ratio', 'lambda', 'batchSize', 'lr', 'localEpochs', 'mu', 'muFactor', 'valueType'] as const;
+const SIM_SETUP_FIELDS = ['method', 'clients', 'alpha', 'rounds', 'seed', 'featureDim', 'ratio', 'lambda', 'batchSize', 'lr', 'localEpochs', 'mu', 'muFactor', 'valueType', ...IMPROVEMENT_FIELDS] as const;
 type SimSetup = Pick<ExperimentSetup, (typeof SIM_SETUP_FIELDS)[number]>;
 
 /** The experiment setup (method/experiment.ts: method, clients, alpha, rounds, seed, d, r, lambda, ...) plus: */

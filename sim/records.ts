@@ -40,6 +40,8 @@ export interface RoundRecord {
   readonly accuracyPrototype: number | null;
   /** Same, by the nearest prototype among each client's own classes (every method, Local included). */
   readonly accuracyPrototypeOwn: number | null;
+  /** For measurements: the all-K prototype accuracy under each evaluation rule (`prototypeEval`), from the same features. */
+  readonly accuracyPrototypeByRule?: { readonly full: number | null; readonly masked: number | null; readonly cosine: number | null } | null;
   /** Payload bytes summed over clients this round. */
   readonly bytesUp: number;
   readonly bytesDown: number;

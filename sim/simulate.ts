@@ -16,14 +16,14 @@ import { globalThroughWire, uploadThroughWire, type WireContext } from './wire.t
 import { simulatedTelemetry } from './telemetry.ts';
 import { getProfile, isBoardName } from '../board/profiles.ts';
 import { resolveBoard } from '../board/detect.ts';
-import { updateGlobalPrototypes } from '../method/global.ts';
+import { dropStalePrototypes, updateGlobalPrototypes } from '../method/global.ts';
 import { loadDataset, makeShards, toFloatBatch, gatherLabels, DEFAULT_DATA_DIR } from '../data/index.ts';
 import type { ImageDataset } from '../data/types.ts';
 import { createEngine, resolveEngineName, type EngineName } from '../models/index.ts';
 import { familyForClient } from '../models/zoo-info.ts';
 import type { Family } from '../models/engine.ts';
 import type { SimConfig } from './config.ts';
-import type { ClientInit, GlobalState, ModelInfo, RunnerSettings } from '../learner/types.ts';
+import type { ClientEval, ClientInit, GlobalState, ModelInfo, RunnerSettings } from '../learner/types.ts';
 import { InProcessPool, WorkerPool, type ClientPool } from './pool.ts';
 import { engineOptions, threadsPerEngine } from '../learner/engine-settings.ts';
 import { weightedAccuracy } from '../learner/eval.ts';
@@ -190,6 +190,12 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
     evalBatchSize: cfg.evalBatchSize,
     masks,
     prototypeScale: cfg.prototypeScale,
+    prototypeLoss: cfg.prototypeLoss,
+    prototypeEval: cfg.prototypeEval,
+    prototypePass: cfg.prototypePass,
+    warmupRounds: cfg.warmupRounds,
+    lambdaRule: cfg.lambdaRule,
+    lambdaRelative: cfg.lambdaRelative,
     engine: cfg.engine,
     threads,
     trainThreads: cfg.trainThreads,
@@ -251,6 +257,8 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
   let global: GlobalState | null = null;
   let globalPrototypes = new Map<number, Float32Array>();
   let received: Map<number, Float32Array> | null = null;
+  // rounds in a row without a contributor, per class (staleRounds); rebuilt from the records on resume
+  let ages: Int32Array = new Int32Array(K);
   const plateau = new PlateauRule(cfg.plateau, cfg.plateauDelta);
   const key = setupKey(cfg);
   let checkpoints: SimCheckpointStore | null = null;
@@ -266,6 +274,7 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
         received = cp.received === null ? null : new Map(cp.received);
         global = received === null ? null : expandGlobalPrototypes(received, masks, K, d);
         for (const r of rounds) plateau.feed(r);
+        for (const r of rounds) ages = dropStalePrototypes(new Map(), roundContributors(r.selected, clientsInfo, K), ages, 0).ages;
         resumedFrom = cp.round;
         logger.info('resumed from the checkpoint', { checkpoint: cfg.checkpoint, round: cp.round });
       } else if (cfg.resume) {
@@ -315,8 +324,10 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
             );
       let down: { payloadBytes: number; messageBytes: number } = { payloadBytes: weightBytes, messageBytes: weightBytes };
       if (update) {
-        globalPrototypes = update.prototypes;
-        const wired = globalThroughWire(update.prototypes, update.contributors, wire);
+        const kept = dropStalePrototypes(update.prototypes, update.contributors, ages, cfg.staleRounds);
+        ages = kept.ages;
+        globalPrototypes = kept.prototypes;
+        const wired = globalThroughWire(kept.prototypes, update.contributors, wire);
         down = wired;
         received = wired.prototypes;
         global = expandGlobalPrototypes(received, masks, K, d);
@@ -360,6 +371,7 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
         accuracyHead: evals === null ? null : (weightedAccuracy(evals.map((e) => ({ count: e.testCount, correct: e.headCorrect }))) ?? 0),
         accuracyPrototype: evals === null ? null : weightedAccuracy(evals.map((e) => ({ count: e.testCount, correct: e.prototypeCorrect }))),
         accuracyPrototypeOwn: evals === null ? null : weightedAccuracy(evals.map((e) => ({ count: e.testCount, correct: e.prototypeOwnCorrect }))),
+        accuracyPrototypeByRule: evals === null ? null : byRule(evals),
         bytesUp,
         // every client receives the broadcast; only the selected ones upload
         bytesDown: down.payloadBytes * cfg.clients,
@@ -387,4 +399,17 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
   const stopped = plateau.stoppedAt !== null ? { reason: 'plateau' as const, round: plateau.stoppedAt } : { reason: 'rounds' as const, round: lastRound };
   if (stopped.reason === 'plateau') logger.info('stopped at a plateau', { round: stopped.round, patience: cfg.plateau, delta: cfg.plateauDelta });
   return { config: cfg, ...ready, rounds, summary: summarise(rounds), stopped, resumedFrom, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** Per class, how many of a round's selected clients hold it (each uploads every class it holds). */
+function roundContributors(selected: readonly number[], clients: readonly { readonly client: number; readonly classes: readonly number[] }[], K: number): Int32Array {
+  const out = new Int32Array(K);
+  for (const c of clients) if (selected.includes(c.client)) for (const j of c.classes) out[j]!++;
+  return out;
+}
+
+/** The all-K prototype accuracy under each evaluation rule (null before any prototype, and for Local). */
+function byRule(evals: readonly ClientEval[]): RoundRecord['accuracyPrototypeByRule'] {
+  const rule = (r: 'full' | 'masked' | 'cosine'): number | null => weightedAccuracy(evals.map((e) => ({ count: e.testCount, correct: e.prototypeCorrectByRule?.[r] ?? null })));
+  return evals.some((e) => (e.prototypeCorrectByRule ?? null) !== null) ? { full: rule('full'), masked: rule('masked'), cosine: rule('cosine') } : null;
 }

@@ -15,7 +15,7 @@ import type { Embedding, Engine, EngineMemory, EpochStats, LocalModel, ModelSpec
 import { TinyProtoError } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
 import { silentLogger } from '../../common/logger.ts';
-import { checkEmbedArgs, checkState, checkTrainArgs, epochBatches, imageSize, prototypeFlags } from '../train-args.ts';
+import { checkEmbedArgs, checkState, checkTrainArgs, epochBatches, FeatureSums, imageSize, prototypeWeights } from '../train-args.ts';
 import { initValues } from '../init.ts';
 import { buildInferGraph, buildTrainGraph, nextName, type BuiltGraph } from './graphs.ts';
 import type { ParamDef } from '../arch/builder.ts';
@@ -188,13 +188,14 @@ export class OrtLocalModel implements LocalModel {
     const { featureDim: d, numClasses: K } = this.spec;
     const [h, w, c] = this.spec.inputShape;
     const per = imageSize(this.spec);
-    const flags = useProto ? prototypeFlags(K, opts.hasGlobal) : null;
+    const pw = useProto ? prototypeWeights(K, d, opts) : null;
+    const wd = pw?.width ?? 1;
     const protos = opts.globalPrototypes;
     const bs = opts.batchSize;
     const xb = new Float32Array(bs * per);
     const onehot = new Float32Array(bs * K);
     const target = new Float32Array(bs * d);
-    const weight = new Float32Array(bs);
+    const weight = new Float32Array(bs * wd);
     const lambda = this.tensor(new Float32Array([useProto ? opts.lambda : 0]), []);
     const lr = this.tensor(new Float32Array([opts.lr]), []);
 
@@ -205,15 +206,18 @@ export class OrtLocalModel implements LocalModel {
     let spare = new Map<string, Float32Array>();
     for (const p of this.defs) spare.set(p.name, new Float32Array(current.get(p.name)!.length));
     const lossOut = new Float32Array(3);
+    const collected = opts.collectFeatures === true ? new FeatureSums(K, d) : null;
+    const featOut = collected === null ? null : new Float32Array(bs * d);
     const fullBatch = {
       x: this.tensor(xb, [bs, h, w, c]),
       onehot: this.tensor(onehot, [bs, K]),
       protoTarget: this.tensor(target, [bs, d]),
-      protoWeight: this.tensor(weight, [bs, 1]),
+      protoWeight: this.tensor(weight, [bs, wd]),
     };
     const bindings = (read: Map<string, Float32Array>, write: Map<string, Float32Array>): { feeds: Record<string, OrtTensor>; fetches: Record<string, OrtTensor> } => {
       const feeds: Record<string, OrtTensor> = { lambda, lr, ...fullBatch };
       const fetches: Record<string, OrtTensor> = { loss: this.tensor(lossOut, [3]) };
+      if (featOut !== null) fetches['features'] = this.tensor(featOut, [bs, d]);
       for (const p of this.defs) {
         feeds[p.name] = this.tensor(read.get(p.name)!, p.shape);
         fetches[nextName(p.name)] = this.tensor(write.get(p.name)!, p.shape);
@@ -237,8 +241,9 @@ export class OrtLocalModel implements LocalModel {
         const label = y[idx]!;
         xb.set(x.subarray(idx * per, (idx + 1) * per), i * per);
         onehot[i * K + label] = 1;
-        if (flags !== null && protos !== null) {
-          weight[i] = flags[label]!;
+        if (pw !== null && protos !== null) {
+          if (wd === 1) weight[i] = pw.weights[label]!;
+          else weight.set(pw.weights.subarray(label * d, (label + 1) * d), i * d);
           target.set(protos.subarray(label * d, (label + 1) * d), i * d);
         }
       }
@@ -251,9 +256,11 @@ export class OrtLocalModel implements LocalModel {
               x: this.tensor(xb.subarray(0, B * per), [B, h, w, c]),
               onehot: this.tensor(onehot.subarray(0, B * K), [B, K]),
               protoTarget: this.tensor(target.subarray(0, B * d), [B, d]),
-              protoWeight: this.tensor(weight.subarray(0, B), [B, 1]),
+              protoWeight: this.tensor(weight.subarray(0, B * wd), [B, wd]),
             };
-      await session.run(feeds, io.fetches);
+      const fetches = B === bs || featOut === null ? io.fetches : { ...io.fetches, features: this.tensor(featOut.subarray(0, B * d), [B, d]) };
+      await session.run(feeds, fetches);
+      if (collected !== null) collected.add(featOut!, batch, y);
       [current, spare] = [spare, current];
       [io, ioSwapped] = [ioSwapped, io];
       this.state = current;
@@ -268,7 +275,7 @@ export class OrtLocalModel implements LocalModel {
       samples += B;
     }
     const k = Math.max(steps, 1);
-    return { loss: sumLoss / k, ceLoss: sumCe / k, protoLoss: sumProto / k, samples, steps, seconds: (performance.now() - t0) / 1000 };
+    return { loss: sumLoss / k, ceLoss: sumCe / k, protoLoss: sumProto / k, samples, steps, seconds: (performance.now() - t0) / 1000, ...(collected === null ? {} : { classFeatures: collected }) };
   }
 
   /** Data-parallel epoch on `runners` (parallel.ts; also the tests' single-core reference). */

@@ -2,8 +2,10 @@
  * The three graphs of a model: the zoo (models/arch/zoo.ts) executed by the layer autodiff (net.ts):
  *
  * - train ('sgd'): one SGD step. Inputs: x [N,h,w,c], onehot [N,K], protoTarget [N,d],
- *   protoWeight [N,1] (1 where the sample's class has a global prototype), lambda [], lr [],
- *   every parameter and running statistic. Outputs: loss [3] = (total, CE, proto MSE), and
+ *   protoWeight [N,1] (1 where the sample's class has a global prototype; or [N,d], a weight per
+ *   dimension: TrainOptions.classWeights), lambda [], lr [],
+ *   every parameter and running statistic. Outputs: loss [3] = (total, CE, proto MSE), features
+ *   [N,d] (fetched only for TrainOptions.collectFeatures), and
  *   `<name>:next` for every trainable parameter (w - lr * grad) and running statistic.
  * - train ('grads'): as 'sgd' without lr; outputs `<name>:grad` instead of updated weights
  *   (used by the gradient tests against the tfjs engine).
@@ -11,7 +13,7 @@
  *   baked in as initializers for export.
  *
  * Loss (same as the tfjs engine): CE(softmax(logits), y) averaged over the batch
- *   + lambda * sum_n w_n * ||f_n - P_{y_n}||^2 / (N * d).
+ *   + lambda * sum_n w_n * ||f_n - P_{y_n}||^2 / (N * d)  (w_n a row of d weights: sum_nk w_nk (f_nk - P_{y_n,k})^2 / (N * d)).
  */
 import type { ModelSpec } from '../engine.ts';
 import type { ParamDef } from '../arch/builder.ts';
@@ -38,7 +40,8 @@ export function buildTrainGraph(spec: ModelSpec, variant: 'sgd' | 'grads'): Buil
   const { features, logits } = describeNet(b, spec);
   const onehot = g.input('onehot', ['N', K]);
   const target = g.input('protoTarget', ['N', d]);
-  const weight = g.input('protoWeight', ['N', 1]);
+  // [N, 1] (one weight per sample) or [N, d] (one per dimension): Mul broadcasts either
+  const weight = g.input('protoWeight', ['N', 'W']);
   const lambda = g.input('lambda', []);
   const n = b.batchSize('x');
 
@@ -50,6 +53,8 @@ export function buildTrainGraph(spec: ModelSpec, variant: 'sgd' | 'grads'): Buil
   const total = g.op('Add', [ce, g.op('Mul', [lambda, proto])], {}, 'loss');
   const unsq = (v: string): string => g.op('Reshape', [v, g.constI([1])]);
   g.output('loss', g.op('Concat', [unsq(total), unsq(ce), unsq(proto)], { axis: 0 }), [3]);
+  // the step's features (training-mode batch norm), fetched only when asked (TrainOptions.collectFeatures)
+  g.output('features', features.name, ['N', d]);
 
   // seeds: d(total)/d(logits) = (softmax - onehot) / N; d(total)/d(features) from the MSE term
   const dLogits = g.op('Div', [g.op('Sub', [g.op('Exp', [logp]), onehot]), n], {}, 'dlogits');

@@ -21,7 +21,7 @@ import { TinyProtoError } from '../../common/errors.ts';
 import { COMPILED } from '../../common/runtime.ts';
 import type { EpochStats, ModelSpec, TrainOptions } from '../engine.ts';
 import type { ParamDef } from '../arch/builder.ts';
-import { checkTrainArgs, epochBatches, imageSize, prototypeFlags } from '../train-args.ts';
+import { checkTrainArgs, epochBatches, imageSize, prototypeWeights } from '../train-args.ts';
 import { gradName, nextName } from './graphs.ts';
 import { GradRunner } from './grad-runner.ts';
 import type { SharedSlot, TrainWorkerReply, TrainWorkerRequest, TrainWorkerStats } from './train-protocol.ts';
@@ -171,6 +171,8 @@ export interface ParallelEpoch {
 export interface ParallelBinding {
   readonly runners: PartRunners;
   readonly batchSize: number;
+  /** Prototype weights per row: 1 or d (TrainOptions.classWeights). */
+  readonly weightWidth: number;
   readonly parts: number;
   readonly weights: Float32Array;
   readonly weightSlots: readonly SharedSlot[];
@@ -180,7 +182,7 @@ export interface ParallelBinding {
   readonly outputSlots: readonly SharedSlot[];
 }
 
-async function bind(p: ParallelEpoch, bs: number): Promise<ParallelBinding> {
+async function bind(p: ParallelEpoch, bs: number, weightWidth: number): Promise<ParallelBinding> {
   const { spec, defs, runners } = p;
   const { featureDim: d, numClasses: K } = spec;
   const [h, w, c] = spec.inputShape;
@@ -192,7 +194,7 @@ async function bind(p: ParallelEpoch, bs: number): Promise<ParallelBinding> {
     { name: 'x', dims: [cap, h, w, c] },
     { name: 'onehot', dims: [cap, K] },
     { name: 'protoTarget', dims: [cap, d] },
-    { name: 'protoWeight', dims: [cap, 1] },
+    { name: 'protoWeight', dims: [cap, weightWidth] },
     { name: 'lambda', dims: [] },
   ]);
   const ol = layout([{ name: 'loss', dims: [3] }, ...defs.map((q) => ({ name: q.trainable ? gradName(q.name) : nextName(q.name), dims: q.shape }))]);
@@ -208,6 +210,7 @@ async function bind(p: ParallelEpoch, bs: number): Promise<ParallelBinding> {
   const b: ParallelBinding = {
     runners,
     batchSize: bs,
+    weightWidth,
     parts: W,
     weights: new Float32Array(weightsBuf),
     weightSlots: wl.slots,
@@ -235,12 +238,15 @@ export async function parallelTrainEpoch(
   const t0 = performance.now();
   const { spec, defs, runners } = p;
   const { useProto } = checkTrainArgs(spec, x, y, opts);
+  if (opts.collectFeatures === true) throw new TinyProtoError('E_CONFIG', 'collectFeatures needs one training session: use trainThreads 1');
   const { featureDim: d, numClasses: K } = spec;
   const per = imageSize(spec);
-  const flags = useProto ? prototypeFlags(K, opts.hasGlobal) : null;
+  const pw = useProto ? prototypeWeights(K, d, opts) : null;
+  const wd = pw?.width ?? 1;
   const protos = opts.globalPrototypes;
   const bs = opts.batchSize;
-  const binding = previous !== null && previous.runners === runners && runners.boundTo === previous && previous.batchSize === bs ? previous : await bind(p, bs);
+  const reuse = previous !== null && previous.runners === runners && runners.boundTo === previous && previous.batchSize === bs && previous.weightWidth === wd;
+  const binding = reuse ? previous : await bind(p, bs, wd);
   const { weights, weightSlots, inputs: inView, outputs: outView, parts: W } = binding;
   for (const s of weightSlots) weights.set(p.state.get(s.name)!, s.offset);
   const slot = (name: string): SharedSlot => binding.inputSlots.find((s) => s.name === name)!;
@@ -269,11 +275,12 @@ export async function parallelTrainEpoch(
         const label = y[idx]!;
         v.set(x.subarray(idx * per, (idx + 1) * per), xs.offset + j * per);
         v[hs.offset + j * K + label] = 1;
-        if (flags !== null && protos !== null) {
-          v[ws.offset + j] = flags[label]!;
+        if (pw !== null && protos !== null) {
+          if (wd === 1) v[ws.offset + j] = pw.weights[label]!;
+          else v.set(pw.weights.subarray(label * d, (label + 1) * d), ws.offset + j * d);
           v.set(protos.subarray(label * d, (label + 1) * d), ts.offset + j * d);
         } else {
-          v[ws.offset + j] = 0;
+          v.fill(0, ws.offset + j * wd, ws.offset + (j + 1) * wd);
         }
       }
       start += r;

@@ -19,7 +19,7 @@
  * every batch so that network I/O keeps flowing during training.
  */
 import type { Embedding, Engine, EngineMemory, EpochStats, LocalModel, ModelSpec, ModelState, TrainOptions } from '../engine.ts';
-import { checkEmbedArgs, checkState, checkTrainArgs, epochBatches, imageSize, prototypeFlags } from '../train-args.ts';
+import { checkEmbedArgs, checkState, checkTrainArgs, epochBatches, FeatureSums, imageSize, prototypeWeights } from '../train-args.ts';
 import { TinyProtoError } from '../../common/errors.ts';
 import type { BnMoments, FwdCtx, Tensor, Tensor2D, Tensor4D, Tf } from './layers.ts';
 import { buildNet, type Net } from './net.ts';
@@ -88,13 +88,15 @@ export class TfjsLocalModel implements LocalModel {
     let protoWeight: Tensor | null = null;
     if (useProto) {
       protos = tf.tensor2d(opts.globalPrototypes!, [K, d], 'float32');
-      protoWeight = tf.tensor1d(prototypeFlags(K, opts.hasGlobal), 'float32');
+      const pw = prototypeWeights(K, d, opts);
+      protoWeight = pw.width === 1 ? tf.tensor1d(pw.weights, 'float32') : tf.tensor2d(pw.weights, [K, d], 'float32');
     }
     const vars = this.net.store.trainableVariables();
     const lr = tf.scalar(opts.lr);
     const bs = opts.batchSize;
     const xb = new Float32Array(bs * per);
     const yb = new Int32Array(bs);
+    const collected = opts.collectFeatures === true ? new FeatureSums(K, d) : null;
 
     let sumLoss = 0;
     let sumCe = 0;
@@ -111,6 +113,7 @@ export class TfjsLocalModel implements LocalModel {
         }
         const moments: BnMoments[] = [];
         let lossParts: Tensor | null = null;
+        let feats: Tensor | null = null;
         try {
           tf.tidy(() => {
             const xt = tf.tensor4d(B === bs ? xb : xb.subarray(0, B * per), [B, h, w, c], 'float32');
@@ -119,6 +122,7 @@ export class TfjsLocalModel implements LocalModel {
             const { value, grads } = tf.variableGrads(() => {
               const parts = tfjsLoss(tf, this.net, xt as Tensor4D, yt, protos, protoWeight, opts.lambda, ctx);
               lossParts = tf.keep(tf.stack([parts.total, parts.ce, parts.proto]));
+              if (collected !== null) feats = tf.keep(parts.features);
               return parts.total as TfScalar;
             }, vars);
             for (const v of vars) {
@@ -129,6 +133,7 @@ export class TfjsLocalModel implements LocalModel {
             for (const m of moments) m.layer.updateRunning(m.mean, m.variance, m.count);
           });
           const parts = (lossParts as Tensor | null)!.dataSync();
+          if (collected !== null) collected.add((feats as Tensor | null)!.dataSync(), batch, y);
           const [l, ce, pr] = [parts[0]!, parts[1]!, parts[2]!];
           if (!Number.isFinite(l)) {
             throw new TinyProtoError('E_NON_FINITE', `trainEpoch: non-finite loss ${l} at step ${steps}`, {
@@ -143,6 +148,7 @@ export class TfjsLocalModel implements LocalModel {
           sumProto += pr;
         } finally {
           (lossParts as Tensor | null)?.dispose();
+          (feats as Tensor | null)?.dispose();
           for (const m of moments) {
             m.mean.dispose();
             m.variance.dispose();
@@ -165,6 +171,7 @@ export class TfjsLocalModel implements LocalModel {
       samples,
       steps,
       seconds: (performance.now() - t0) / 1000,
+      ...(collected === null ? {} : { classFeatures: collected }),
     };
   }
 
@@ -230,7 +237,7 @@ type TfScalar = import('@tensorflow/tfjs-core').Scalar;
 
 /**
  * The training loss of one batch (see the header): total = CE + lambda * proto. `protos` [K, d]
- * and `protoWeight` [K] are null when the prototype term is off.
+ * and `protoWeight` [K] or [K, d] are null when the prototype term is off.
  */
 export function tfjsLoss(
   tf: Tf,
@@ -249,7 +256,8 @@ export function tfjsLoss(
   const ce = tf.neg(tf.mean(tf.sum(tf.mul(onehot, tf.logSoftmax(logits)), 1)));
   if (protos === null || protoWeight === null) return { total: ce, ce, proto: tf.scalar(0), features: f };
   const target = tf.gather(protos, yt);
-  const wts = tf.reshape(tf.gather(protoWeight, yt), [B, 1]);
+  // [K] flags/weights: one per sample; [K, d]: one per dimension (TrainOptions.classWeights)
+  const wts = protoWeight.rank === 1 ? tf.reshape(tf.gather(protoWeight, yt), [B, 1]) : tf.gather(protoWeight, yt);
   const proto = tf.div(tf.sum(tf.mul(wts, tf.squaredDifference(f, target))), B * d);
   return { total: tf.add(ce, tf.mul(proto, lambda)), ce, proto, features: f };
 }

@@ -1,0 +1,27 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { improvementFlags } from './improvement-flags.ts';
+import { TINYPROTO_PLUS } from '../method/experiment.ts';
+import { parseSimulateArgs } from './simulate.ts';
+import { SIM_DEFAULTS } from '../sim/config.ts';
+
+test('improvement flags: absent flags give nothing; --plus is the preset, explicit flags override it', () => {
+  assert.deepEqual(improvementFlags({}), {});
+  assert.deepEqual(improvementFlags({ plus: true }), { ...TINYPROTO_PLUS });
+  assert.deepEqual(improvementFlags({ plus: true, 'prototype-eval': 'cosine', 'stale-rounds': '3' }), { ...TINYPROTO_PLUS, prototypeEval: 'cosine', staleRounds: 3 });
+  assert.throws(() => improvementFlags({ 'warmup-rounds': 'two' }), /--warmup-rounds expects/);
+});
+
+test('simulate takes the improvement flags into its config; without them the config is the default', () => {
+  const plain = parseSimulateArgs([]).config;
+  for (const k of ['prototypeLoss', 'prototypeEval', 'warmupRounds', 'lambdaRule', 'lambdaRelative', 'staleRounds'] as const) assert.equal(plain[k], SIM_DEFAULTS[k]);
+  const c = parseSimulateArgs(['--prototype-loss', 'masked', '--lambda-rule', 'relative', '--lambda-relative', '0.5', '--warmup-rounds', '2']).config;
+  assert.equal(c.prototypeLoss, 'masked');
+  assert.equal(c.lambdaRule, 'relative');
+  assert.equal(c.lambdaRelative, 0.5);
+  assert.equal(c.warmupRounds, 2);
+  assert.throws(() => parseSimulateArgs(['--prototype-eval', 'l1']), /prototypeEval/);
+  const plus = parseSimulateArgs(['--plus']).config;
+  assert.deepEqual([plus.prototypeLoss, plus.prototypeEval, plus.prototypeScale], ['masked', 'masked', 'local']);
+  assert.equal(parseSimulateArgs(['--plus', '--prototype-scale', 'server']).config.prototypeScale, 'server');
+});
