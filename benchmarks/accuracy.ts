@@ -33,14 +33,15 @@ import { loadStoredRuns, planRun, runAndStore, sizeDir, storedRun } from './accu
 import { curvesSvg, groupRuns, reportMarkdown, TABLE_HEADER, tableRows, verdictLines } from './accuracy-report.ts';
 
 /**
- * The default size, chosen to fit this machine (2 cores, shared): a probe of 8 clients x 200
- * samples ran 1.2 s per round, 10 clients x 300 samples about 1.7 s per round (ONNX Runtime, 2
- * workers). 10 clients x 300 samples (225 train / 75 test each), at most 60 rounds, evaluated every
- * 3 rounds, stopping after 4 evaluations in a row without a 0.2-point gain: at most ~2 min per
- * run, 18 runs (3 methods x 3 seeds x 2 alphas) in at most ~40 min; the baseline run of
- * 2026-12-02 took the time printed in benchmarks/results/accuracy.md.
+ * The default size, chosen to fit this machine (2 cores shared with other sessions): unloaded, a
+ * probe of 8 clients x 200 samples ran 1.2 s per round and 10 clients x 300 about 1.7 s (ONNX
+ * Runtime, 2 workers), but with the machine shared (load average 9-10) 10 x 300 ran 8-10 s per
+ * round, too slow for 18 runs of up to 60 rounds. So: 8 clients x 200 samples (150 train / 50 test
+ * each), at most 40 rounds, evaluated every 2 rounds, stopping after 4 evaluations in a row
+ * without a 0.2-point gain. The 18 runs of the default (3 methods x 3 seeds x 2 alphas) took the
+ * time printed under the table (benchmarks/results/accuracy.md).
  */
-const DEFAULT_SIZE = { clients: 10, samplesPerClient: 300, maxRounds: 60, evalEvery: 3, plateau: 4, plateauDelta: 0.002 } as const;
+const DEFAULT_SIZE = { clients: 8, samplesPerClient: 200, maxRounds: 40, evalEvery: 2, plateau: 4, plateauDelta: 0.002 } as const;
 
 const { values } = parseArgs({
   options: {
