@@ -27,7 +27,20 @@ export interface VariantStats {
   readonly bestRoundHead: Spread | null;
   readonly rounds: Spread | null;
   readonly plateaued: number;
+  /** Head accuracy gained over the run's last RECENT_ROUNDS rounds: near 0 when converged. */
+  readonly recentGain: Spread | null;
   readonly bytesUp: number | null;
+}
+
+export const RECENT_ROUNDS = 10;
+
+/** The head accuracy at the last evaluation minus the one RECENT_ROUNDS rounds earlier (null when the run is shorter). */
+export function recentHeadGain(run: StoredRun): number | null {
+  const ev = run.rounds.filter((r) => r.evaluated && r.accuracyHead !== null);
+  const last = ev[ev.length - 1];
+  if (!last) return null;
+  const before = [...ev].reverse().find((r) => r.round <= last.round - RECENT_ROUNDS);
+  return before ? last.accuracyHead! - before.accuracyHead! : null;
 }
 
 /** The last evaluated value of a metric in a run (the run's final evaluation). */
@@ -54,6 +67,7 @@ export function variantStats(runs: readonly StoredRun[]): VariantStats {
     bestRoundHead: spreadOf(runs.map((r) => r.summary.best.roundHead)),
     rounds: spreadOf(runs.map((r) => r.rounds.length)),
     plateaued: runs.filter((r) => r.stopped.reason === 'plateau').length,
+    recentGain: spreadOf(runs.map(recentHeadGain)),
     bytesUp: spreadOf(runs.map((r) => r.summary.meanBytesUpPerClientRound))?.mean ?? null,
   };
 }
@@ -80,7 +94,7 @@ export function groupRuns(runs: readonly StoredRun[], order: readonly string[]):
 
 const rangeText = (s: Spread | null, digits = 0): string => (s === null ? 'n/a' : s.n > 1 && s.min !== s.max ? `${s.mean.toFixed(digits)} (${s.min}-${s.max})` : s.mean.toFixed(digits));
 
-export const TABLE_HEADER = ['variant', 'seeds', 'head, last', 'proto, last', 'proto (own), last', 'best head', 'best proto', 'best-head round', 'rounds run', 'plateau', 'up B/client/round'];
+export const TABLE_HEADER = ['variant', 'seeds', 'head, last', 'proto, last', 'proto (own), last', 'best head', 'best proto', 'best-head round', 'rounds run', 'plateau', `head gain, last ${RECENT_ROUNDS} rounds`, 'up B/client/round'];
 
 export function tableRows(stats: readonly VariantStats[]): string[][] {
   return stats.map((s) => [
@@ -94,6 +108,7 @@ export function tableRows(stats: readonly VariantStats[]): string[][] {
     rangeText(s.bestRoundHead),
     rangeText(s.rounds),
     `${s.plateaued}/${s.seeds.length}`,
+    s.recentGain === null ? 'n/a' : `${s.recentGain.mean >= 0 ? '+' : ''}${(s.recentGain.mean * 100).toFixed(2)}`,
     s.bytesUp === null ? 'n/a' : s.bytesUp.toFixed(0),
   ]);
 }
@@ -165,10 +180,25 @@ export function curvesSvg(runs: readonly StoredRun[], groups: ReadonlyMap<number
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W * Math.max(1, panels.length)}" height="${H}" viewBox="0 0 ${W * Math.max(1, panels.length)} ${H}">\n<rect width="100%" height="100%" fill="#ffffff"/>\n${inner.join('\n')}\n</svg>\n`;
 }
 
+/** Whether the runs converged: how many the plateau rule stopped, and how much the others were still gaining. */
+export function convergenceLine(runs: readonly StoredRun[]): string {
+  const capped = runs.filter((r) => r.stopped.reason !== 'plateau');
+  const gain = spreadOf(capped.map(recentHeadGain));
+  const cap = Math.max(...runs.map((r) => r.size.maxRounds));
+  return (
+    `Convergence: the plateau rule stopped ${runs.length - capped.length} of ${runs.length} runs` +
+    (capped.length === 0
+      ? '.'
+      : `; the other ${capped.length} ran to the cap of ${cap} rounds` +
+        (gain === null ? '.' : `, their head accuracy still changing by ${(gain.mean * 100).toFixed(2)} points on average over their last ${RECENT_ROUNDS} rounds (${(gain.min * 100).toFixed(2)} to ${(gain.max * 100).toFixed(2)}), so they had ${gain.mean > 0.005 ? 'not' : 'nearly'} converged.`))
+  );
+}
+
 /** The Markdown of the report: per alpha a table, then the verdicts. */
-export function reportMarkdown(groups: ReadonlyMap<number, readonly VariantStats[]>): string {
+export function reportMarkdown(groups: ReadonlyMap<number, readonly VariantStats[]>, runs: readonly StoredRun[] = []): string {
   const parts: string[] = [];
   for (const [alpha, stats] of groups) parts.push(`**Dir(${alpha})**\n\n${markdownTable(TABLE_HEADER, tableRows(stats))}`);
+  if (runs.length > 0) parts.push(convergenceLine(runs));
   const lines = verdictLines(groups);
   if (lines.length > 0) parts.push(lines.join('\n\n'));
   return parts.join('\n\n');

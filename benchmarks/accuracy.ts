@@ -30,7 +30,7 @@ import { SETUP_DEFAULTS, setupText } from '../method/experiment.ts';
 import { writeBenchmarkResults } from './readme-block.ts';
 import { DEFAULT_METHODS, parseVariant, pickVariants, sizeKey, variantCatalogue, type BenchSize } from './accuracy-variants.ts';
 import { loadStoredRuns, planRun, runAndStore, sizeDir, storedRun } from './accuracy-runs.ts';
-import { curvesSvg, groupRuns, reportMarkdown, TABLE_HEADER, tableRows, verdictLines } from './accuracy-report.ts';
+import { convergenceLine, curvesSvg, groupRuns, reportMarkdown, TABLE_HEADER, tableRows, verdictLines } from './accuracy-report.ts';
 
 /**
  * The default size, chosen to fit this machine (2 cores shared with other sessions): unloaded, a
@@ -128,7 +128,7 @@ if (runs.length === 0) {
 const groups = groupRuns(runs, methodNames);
 for (const [alpha, stats] of groups) console.log(`\nDir(${alpha}):\n${textTable(TABLE_HEADER, tableRows(stats))}`);
 const lines = verdictLines(groups);
-console.log('\n' + lines.join('\n'));
+console.log('\n' + lines.join('\n') + '\n' + convergenceLine(runs));
 
 const svg = curvesSvg(runs, groups);
 writeFileSync(`${out}/accuracy-curves.svg`, svg);
@@ -137,7 +137,7 @@ const seconds = (performance.now() - t0) / 1000;
 const runSeconds = runs.reduce((a, r) => a + r.seconds, 0);
 const specs = [...new Map(runs.map((r) => [r.variant, r.spec])).entries()].map(([n, s]) => `${n} = ${s}`).join('; ');
 const md =
-  reportMarkdown(groups) +
+  reportMarkdown(groups, runs) +
   `\n\n![Accuracy per round, mean over seeds: head solid, prototype among own classes dashed](benchmarks/results/accuracy-curves.png)\n\n` +
   `_Fashion-MNIST (70,000 images pooled, split by Dirichlet alpha over ${size.clients} clients), ${capText}; heterogeneous ResNet-8 / MobileNetV2 / ShuffleNetV2 / EfficientNet-lite (client id mod 4), ` +
   `${setupText(paper)}, ${paper.localEpochs} local epoch. Variants: ${specs}. ${plateauRule[0]!.toUpperCase()}${plateauRule.slice(1)}. ` +
