@@ -10,6 +10,8 @@
  * a run in progress checkpoints every round and continues where it stopped. The report (tables,
  * verdicts, curves as SVG and PNG, README block) is rebuilt from every stored run of the size,
  * so a variant can be run later and joins the table (`--report-only` rebuilds without training).
+ * The default size writes benchmarks/results/accuracy.{md,json}, accuracy-curves.{svg,png} and the
+ * README block; any other size writes accuracy-<size>.{md,json} and accuracy-<size>-curves.*.
  *
  *   npm run bench:accuracy -- [--methods a,b,c] [--variant NAME:field=value,...]... [--seeds 1,2,3]
  *                             [--alphas 0.1,0.5] [--clients N] [--samples-per-client M|all]
@@ -130,15 +132,18 @@ for (const [alpha, stats] of groups) console.log(`\nDir(${alpha}):\n${textTable(
 const lines = verdictLines(groups);
 console.log('\n' + lines.join('\n') + '\n' + convergenceLine(runs));
 
+// the default size owns accuracy.{md,json}, the curves and the README block; another size writes files named after it
+const isDefaultSize = sizeKey(size) === sizeKey(DEFAULT_SIZE);
+const name = isDefaultSize ? 'accuracy' : `accuracy-${sizeKey(size)}`;
 const svg = curvesSvg(runs, groups);
-writeFileSync(`${out}/accuracy-curves.svg`, svg);
-writeFileSync(`${out}/accuracy-curves.png`, svgToPng(svg, 1400));
+writeFileSync(`${out}/${name}-curves.svg`, svg);
+writeFileSync(`${out}/${name}-curves.png`, svgToPng(svg, 1400));
 const seconds = (performance.now() - t0) / 1000;
 const runSeconds = runs.reduce((a, r) => a + r.seconds, 0);
 const specs = [...new Map(runs.map((r) => [r.variant, r.spec])).entries()].map(([n, s]) => `${n} = ${s}`).join('; ');
 const md =
   reportMarkdown(groups, runs) +
-  `\n\n![Accuracy per round, mean over seeds: head solid, prototype among own classes dashed](benchmarks/results/accuracy-curves.png)\n\n` +
+  `\n\n![Accuracy per round, mean over seeds: head solid, prototype among own classes dashed](benchmarks/results/${name}-curves.png)\n\n` +
   `_Fashion-MNIST (70,000 images pooled, split by Dirichlet alpha over ${size.clients} clients), ${capText}; heterogeneous ResNet-8 / MobileNetV2 / ShuffleNetV2 / EfficientNet-lite (client id mod 4), ` +
   `${setupText(paper)}, ${paper.localEpochs} local epoch. Variants: ${specs}. ${plateauRule[0]!.toUpperCase()}${plateauRule.slice(1)}. ` +
   `Each figure is the mean ± sample standard deviation (min-max) over seeds of the test-size-weighted mean over clients of each client's own test split, at the run's last evaluation ("last") or its best one ("best"). ` +
@@ -156,11 +161,11 @@ const json = {
   verdicts: lines,
   runs: runs.map((r) => ({ variant: r.variant, alpha: r.alpha, seed: r.seed, rounds: r.rounds.length, stopped: r.stopped, seconds: r.seconds, summary: r.summary })),
 };
-if (values['no-readme']) {
-  writeFileSync(`${out}/accuracy.md`, md + '\n');
-  writeFileSync(`${out}/accuracy.json`, JSON.stringify(json, null, 1));
+if (values['no-readme'] || !isDefaultSize) {
+  writeFileSync(`${out}/${name}.md`, md + '\n');
+  writeFileSync(`${out}/${name}.json`, JSON.stringify(json, null, 1));
 } else {
-  const updated = writeBenchmarkResults(out, 'accuracy', 'bench:accuracy', md, json);
+  const updated = writeBenchmarkResults(out, name, 'bench:accuracy', md, json);
   if (updated) console.log('README.md block refreshed');
 }
-console.log(`\nwrote ${out}/accuracy.json, accuracy.md, accuracy-curves.svg/png (${trained} run${trained === 1 ? '' : 's'} trained, ${(seconds / 60).toFixed(1)} min)`);
+console.log(`\nwrote ${out}/${name}.json, ${name}.md, ${name}-curves.svg/png${isDefaultSize ? '' : ' (not the default size: README block untouched)'} (${trained} run${trained === 1 ? '' : 's'} trained, ${(seconds / 60).toFixed(1)} min)`);
