@@ -1,113 +1,171 @@
 /**
- * `npm run bench:accuracy`: TinyProto vs FedProto vs Local on Fashion-MNIST in one run, with the
- * paper's settings (20 clients, Dir(0.1), heterogeneous backbones, d = 500, r = 10%, lambda = 10,
- * batch 32, SGD lr 0.01, 1 local epoch), plus a TinyProto sparsity sweep (r = 10/30/50/90%).
- * By default every client uses all of its data (the paper's scale; `--samples-per-client M` caps
- * it for a quicker run); the cap is printed and recorded. Writes benchmarks/results/accuracy.json and accuracy.md and
- * refreshes the table in README.md.
+ * `npm run bench:accuracy`: TinyProto vs FedProto vs Local on Fashion-MNIST at convergence, over
+ * seeds and Dirichlet alphas, each method with the paper's settings (benchmarks/sim-settings.ts:
+ * d = 500, r = 10%, lambda = 10, batch 32, SGD lr 0.01, 1 local epoch; heterogeneous backbones by
+ * client id mod 4). Each run evaluates every `--eval-every` rounds (and the last) and stops by the
+ * plateau rule (sim/long-run.ts) or at `--max-rounds`.
  *
- *   npm run bench:accuracy -- [--rounds R] [--samples-per-client M] [--clients N] [--seed S] [--no-sweep]
+ * Incremental and resumable: every finished (variant, alpha, seed) run of a size is stored under
+ * benchmarks/results/accuracy-runs/<size>/ (benchmarks/accuracy-runs.ts) and skipped next time;
+ * a run in progress checkpoints every round and continues where it stopped. The report (tables,
+ * verdicts, curves as SVG and PNG, README block) is rebuilt from every stored run of the size,
+ * so a variant can be run later and joins the table (`--report-only` rebuilds without training).
+ * The default size writes benchmarks/results/accuracy.{md,json}, accuracy-curves.{svg,png} and the
+ * README block; any other size writes accuracy-<size>.{md,json} and accuracy-<size>-curves.*.
+ *
+ *   npm run bench:accuracy -- [--methods a,b,c] [--variant NAME:field=value,...]... [--seeds 1,2,3]
+ *                             [--alphas 0.1,0.5] [--clients N] [--samples-per-client M|all]
+ *                             [--max-rounds R] [--eval-every K] [--plateau N] [--plateau-delta F]
+ *                             [--report-only] [--no-readme]
+ *
+ * Built-in variants (benchmarks/accuracy-variants.ts): tinyproto, fedproto, local (the default),
+ * tinyproto-r50 and tinyproto-r90 (s = 250 / 450 at d = 500), tinyproto-localscale.
  */
 import { parseArgs } from 'node:util';
 import os from 'node:os';
-import { resolveSimConfig, type SimConfig } from '../sim/config.ts';
-import { simulate, type SimResult } from '../sim/simulate.ts';
+import { writeFileSync } from 'node:fs';
 import { loadDataset, DEFAULT_DATA_DIR } from '../data/index.ts';
-import { markdownTable, pct, textTable } from '../common/table.ts';
-import { writeBenchmarkResults } from './readme-block.ts';
-import { paperSimSettings } from './sim-settings.ts';
+import { pct, textTable } from '../common/table.ts';
+import { TinyProtoError } from '../common/errors.ts';
+import { svgToPng } from '../report/png.ts';
 import { SETUP_DEFAULTS, setupText } from '../method/experiment.ts';
+import { writeBenchmarkResults } from './readme-block.ts';
+import { DEFAULT_METHODS, parseVariant, pickVariants, sizeKey, variantCatalogue, type BenchSize } from './accuracy-variants.ts';
+import { loadStoredRuns, planRun, runAndStore, sizeDir, storedRun } from './accuracy-runs.ts';
+import { convergenceLine, curvesSvg, groupRuns, reportMarkdown, TABLE_HEADER, tableRows, verdictLines } from './accuracy-report.ts';
+
+/**
+ * The default size, chosen to fit this machine (2 cores shared with other sessions): unloaded, a
+ * probe of 8 clients x 200 samples ran 1.2 s per round and 10 clients x 300 about 1.7 s (ONNX
+ * Runtime, 2 workers), but with the machine shared (load average 9-10) 10 x 300 ran 8-10 s per
+ * round, too slow for 18 runs of up to 60 rounds. So: 8 clients x 200 samples (150 train / 50 test
+ * each), at most 40 rounds, evaluated every 2 rounds, stopping after 4 evaluations in a row
+ * without a 0.2-point gain. The 18 runs of the default (3 methods x 3 seeds x 2 alphas) took the
+ * time printed under the table (benchmarks/results/accuracy.md).
+ */
+const DEFAULT_SIZE = { clients: 8, samplesPerClient: 200, maxRounds: 40, evalEvery: 2, plateau: 4, plateauDelta: 0.002 } as const;
 
 const { values } = parseArgs({
   options: {
-    rounds: { type: 'string', default: '20' },
-    'samples-per-client': { type: 'string', default: 'all' },
-    clients: { type: 'string', default: String(SETUP_DEFAULTS.clients) },
-    seed: { type: 'string', default: String(SETUP_DEFAULTS.seed) },
+    methods: { type: 'string', default: DEFAULT_METHODS.join(',') },
+    variant: { type: 'string', multiple: true, default: [] },
+    seeds: { type: 'string', default: '1,2,3' },
+    alphas: { type: 'string', default: '0.1,0.5' },
+    clients: { type: 'string', default: String(DEFAULT_SIZE.clients) },
+    'samples-per-client': { type: 'string', default: String(DEFAULT_SIZE.samplesPerClient) },
+    'max-rounds': { type: 'string', default: String(DEFAULT_SIZE.maxRounds) },
+    'eval-every': { type: 'string', default: String(DEFAULT_SIZE.evalEvery) },
+    plateau: { type: 'string', default: String(DEFAULT_SIZE.plateau) },
+    'plateau-delta': { type: 'string', default: String(DEFAULT_SIZE.plateauDelta) },
     data: { type: 'string' },
-    'no-sweep': { type: 'boolean', default: false },
+    'report-only': { type: 'boolean', default: false },
+    'no-readme': { type: 'boolean', default: false },
     out: { type: 'string', default: 'benchmarks/results' },
   },
 });
-const rounds = Number(values.rounds);
-const cap = values['samples-per-client'] === 'all' ? null : Number(values['samples-per-client']);
-const base: Partial<SimConfig> = paperSimSettings({ clients: Number(values.clients), rounds, samplesPerClient: cap, seed: Number(values.seed), dataDir: values.data ?? null }, false);
-const paper = SETUP_DEFAULTS;
 
-interface Run {
-  label: string;
-  method: SimConfig['method'];
-  ratio: number;
-}
-const runs: Run[] = [
-  { label: `TinyProto r=${paper.ratio * 100}%`, method: 'tinyproto', ratio: paper.ratio },
-  { label: 'FedProto', method: 'fedproto', ratio: 1 },
-  { label: 'Local', method: 'local', ratio: 1 },
-];
-if (!values['no-sweep']) for (const r of [0.3, 0.5, 0.9]) runs.push({ label: `TinyProto r=${r * 100}%`, method: 'tinyproto', ratio: r });
+const list = (s: string, what: string): number[] =>
+  s.split(',').map((x) => {
+    const n = Number(x.trim());
+    if (x.trim() === '' || !Number.isFinite(n)) throw new TinyProtoError('E_CONFIG', `--${what}: "${x}" is not a number`);
+    return n;
+  });
+const size: BenchSize = {
+  clients: Number(values.clients),
+  samplesPerClient: values['samples-per-client'] === 'all' ? null : Number(values['samples-per-client']),
+  maxRounds: Number(values['max-rounds']),
+  evalEvery: Number(values['eval-every']),
+  plateau: Number(values.plateau),
+  plateauDelta: Number(values['plateau-delta']),
+};
+const seeds = list(values.seeds, 'seeds');
+const alphas = list(values.alphas, 'alphas');
+const methodNames = values.methods.split(',').map((s) => s.trim()).filter((s) => s !== '');
+const catalogue = variantCatalogue(values.variant.map(parseVariant));
+const variants = pickVariants(catalogue, methodNames);
+const out = values.out;
+const dataDir = values.data ?? null;
+const plans = alphas.flatMap((alpha) => seeds.flatMap((seed) => variants.map((v) => planRun(out, size, v, alpha, seed, dataDir))));
+const paper = SETUP_DEFAULTS;
+const cores = os.availableParallelism();
+const plateauRule =
+  size.plateau > 0
+    ? `evaluate every ${size.evalEvery} rounds and the last; stop when ${size.plateau} evaluations in a row improved neither the best head nor the best prototype accuracy by more than ${(size.plateauDelta * 100).toFixed(1)} points, or at round ${size.maxRounds}`
+    : `evaluate every ${size.evalEvery} rounds and the last; no plateau rule: ${size.maxRounds} rounds`;
+const capText = size.samplesPerClient === null ? 'no cap (all of each client\'s data)' : `at most ${size.samplesPerClient} samples per client (75% train / 25% test)`;
+
+console.log(`bench:accuracy — ${size.clients} clients, ${capText}, Dir(${alphas.join('), Dir(')}), seeds ${seeds.join(', ')}; ${cores} cores`);
+console.log(`size ${sizeKey(size)}; stored runs in ${sizeDir(out, size)}`);
+console.log(`plateau rule: ${plateauRule}`);
+for (const v of variants) console.log(`  variant ${v.name}: ${v.spec}`);
 
 const t0 = performance.now();
-const ds = loadDataset(values.data ?? DEFAULT_DATA_DIR, 'all');
-console.log(
-  `bench:accuracy — ${ds.name}, ${base.clients} clients, Dir(${base.alpha}), ${rounds} rounds, ` +
-    `cap ${cap === null ? 'none (all data)' : `${cap} samples per client (75% train / 25% test)`}, ` +
-    `d=${paper.featureDim}, lambda=${paper.lambda}, batch ${paper.batchSize}, lr ${paper.lr}, ${paper.localEpochs} local epoch; ${os.availableParallelism()} cores`,
-);
-const results: { run: Run; result: SimResult }[] = [];
-for (const run of runs) {
-  const cfg = resolveSimConfig({ ...base, method: run.method, ratio: run.method === 'tinyproto' ? run.ratio : paper.ratio });
-  const t = performance.now();
-  const result = await simulate(cfg, {
-    dataset: ds,
-    onRound: (r) =>
-      process.stderr.write(
-        `  ${run.label} round ${r.round}/${rounds}: head ${pct(r.accuracyHead)} proto ${pct(r.accuracyPrototype)} (${r.seconds.toFixed(1)} s)\n`,
-      ),
-  });
-  console.log(`${run.label}: done in ${((performance.now() - t) / 1000).toFixed(0)} s`);
-  results.push({ run, result });
+let trained = 0;
+if (!values['report-only']) {
+  const todo = plans.filter((p) => storedRun(p) === null);
+  console.log(`${plans.length - todo.length} of ${plans.length} runs already stored; ${todo.length} to run`);
+  const ds = todo.length > 0 ? loadDataset(dataDir ?? DEFAULT_DATA_DIR, 'all') : null;
+  for (const [i, plan] of todo.entries()) {
+    const label = `${plan.variant.name} Dir(${plan.alpha}) seed ${plan.seed}`;
+    const run = await runAndStore(plan, {
+      dataset: ds!,
+      onRound: (_p, r) => {
+        if (r.evaluated) process.stderr.write(`  [${i + 1}/${todo.length}] ${label} round ${r.round}: head ${pct(r.accuracyHead)} proto ${pct(r.accuracyPrototype)} own ${pct(r.accuracyPrototypeOwn)} (${r.seconds.toFixed(1)} s)\n`);
+      },
+    });
+    trained++;
+    console.log(
+      `[${i + 1}/${todo.length}] ${label}: ${run.rounds.length} rounds (${run.stopped.reason === 'plateau' ? 'plateau' : 'max rounds'}${run.resumedFrom !== null ? `, resumed from round ${run.resumedFrom}` : ''}), ` +
+        `head ${pct(run.summary.last.accuracyHead)} proto ${pct(run.summary.last.accuracyPrototype)} own ${pct(run.summary.last.accuracyPrototypeOwn)}, ${run.seconds.toFixed(0)} s`,
+    );
+  }
 }
 
-const fed = results.find((r) => r.run.method === 'fedproto')?.result.summary.meanBytesUpPerClientRound ?? null;
-const header = ['method', 's/class', 'best acc (head)', 'last acc (head)', 'best acc (proto)', 'last acc (proto)', 'up B/client/round', 'down B/client/round', 'up vs FedProto', 'time'];
-const rows = results.map(({ run, result }) => {
-  const s = result.summary;
-  return [
-    run.label,
-    run.method === 'tinyproto' ? String(result.masks?.s ?? '') : run.method === 'fedproto' ? String(paper.featureDim) : '-',
-    `${pct(s.best.accuracyHead)} (r${s.best.roundHead})`,
-    pct(s.last.accuracyHead),
-    s.best.accuracyPrototype === null ? 'n/a' : `${pct(s.best.accuracyPrototype)} (r${s.best.roundPrototype})`,
-    pct(s.last.accuracyPrototype),
-    s.meanBytesUpPerClientRound.toFixed(0),
-    s.meanBytesDownPerClientRound.toFixed(0),
-    fed && s.meanBytesUpPerClientRound > 0 ? `${(fed / s.meanBytesUpPerClientRound).toFixed(1)}x less` : run.method === 'local' ? 'no comm.' : '1.0x',
-    `${result.seconds.toFixed(0)} s`,
-  ];
-});
-console.log('\n' + textTable(header, rows));
+// ------------------------------------------------------------------------------ report
+const runs = loadStoredRuns(out, size);
+if (runs.length === 0) {
+  console.log('no stored runs of this size: nothing to report');
+  process.exit(0);
+}
+const groups = groupRuns(runs, methodNames);
+for (const [alpha, stats] of groups) console.log(`\nDir(${alpha}):\n${textTable(TABLE_HEADER, tableRows(stats))}`);
+const lines = verdictLines(groups);
+console.log('\n' + lines.join('\n') + '\n' + convergenceLine(runs));
+
+// the default size owns accuracy.{md,json}, the curves and the README block; another size writes files named after it
+const isDefaultSize = sizeKey(size) === sizeKey(DEFAULT_SIZE);
+const name = isDefaultSize ? 'accuracy' : `accuracy-${sizeKey(size)}`;
+const svg = curvesSvg(runs, groups);
+writeFileSync(`${out}/${name}-curves.svg`, svg);
+writeFileSync(`${out}/${name}-curves.png`, svgToPng(svg, 1400));
 const seconds = (performance.now() - t0) / 1000;
+const runSeconds = runs.reduce((a, r) => a + r.seconds, 0);
+const specs = [...new Map(runs.map((r) => [r.variant, r.spec])).entries()].map(([n, s]) => `${n} = ${s}`).join('; ');
 const md =
-  markdownTable(header, rows) +
-  `\n\n_Fashion-MNIST (70,000 images pooled, split by Dir(${base.alpha}) over ${base.clients} clients, each client 75% train / 25% test), ` +
-  `${rounds} rounds, ${cap === null ? 'all of each client\'s data' : `at most ${cap} samples per client`}, heterogeneous ResNet-8 / MobileNetV2 / ShuffleNetV2 / EfficientNet-lite (client id mod 4), ` +
-  `${setupText(paper)}, ${paper.localEpochs} local epoch, seed ${base.seed}; accuracy is the test-size-weighted mean over clients of each client's own test split; ` +
-  `bytes are float32 payload per client per round (no headers). Local's "proto" column uses each client's own class means. ` +
-  `Measured ${new Date().toISOString().slice(0, 10)} in ${(seconds / 60).toFixed(0)} min on ${os.availableParallelism()} cores with \`npm run bench:accuracy\`._`;
-const updated = writeBenchmarkResults(values.out, 'accuracy', 'bench:accuracy', md, {
-      date: new Date().toISOString(),
-      seconds,
-      settings: { ...base, cap },
-      runs: results.map(({ run, result }) => ({
-        label: run.label,
-        method: run.method,
-        ratio: run.ratio,
-        mu: result.mu,
-        masks: result.masks,
-        summary: result.summary,
-        models: result.models,
-        clients: result.clients,
-        rounds: result.rounds.map(({ clients: _c, ...r }) => r),
-      })),
-    });
-console.log(`\nwrote ${values.out}/accuracy.json and accuracy.md${updated ? '; README.md table refreshed' : ''} (${(seconds / 60).toFixed(1)} min)`);
+  reportMarkdown(groups, runs) +
+  `\n\n![Accuracy per round, mean over seeds: head solid, prototype among own classes dashed](benchmarks/results/${name}-curves.png)\n\n` +
+  `_Fashion-MNIST (70,000 images pooled, split by Dirichlet alpha over ${size.clients} clients), ${capText}; heterogeneous ResNet-8 / MobileNetV2 / ShuffleNetV2 / EfficientNet-lite (client id mod 4), ` +
+  `${setupText(paper)}, ${paper.localEpochs} local epoch. Variants: ${specs}. ${plateauRule[0]!.toUpperCase()}${plateauRule.slice(1)}. ` +
+  `Each figure is the mean ± sample standard deviation (min-max) over seeds of the test-size-weighted mean over clients of each client's own test split, at the run's last evaluation ("last") or its best one ("best"). ` +
+  `"proto" = nearest global prototype among all K classes (Local has none); "proto (own)" = nearest prototype among the client's own classes (Local: its own class means), the metric comparable with Local. ` +
+  `A difference smaller than the larger of the two standard deviations is a tie. Curves: mean over seeds at each evaluated round; a run that stopped earlier counts with its last value. ` +
+  `${runs.length} stored runs (${sizeKey(size)}, benchmarks/results/accuracy-runs/), ${(runSeconds / 60).toFixed(0)} min of simulation on ${cores} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}); ` +
+  `refreshed ${new Date().toISOString().slice(0, 10)} with \`npm run bench:accuracy\`._`;
+const json = {
+  date: new Date().toISOString(),
+  size,
+  sizeKey: sizeKey(size),
+  plateauRule,
+  settings: { ...paper, samplesPerClient: size.samplesPerClient },
+  groups: Object.fromEntries([...groups].map(([a, s]) => [String(a), s])),
+  verdicts: lines,
+  runs: runs.map((r) => ({ variant: r.variant, alpha: r.alpha, seed: r.seed, rounds: r.rounds.length, stopped: r.stopped, seconds: r.seconds, summary: r.summary })),
+};
+if (values['no-readme'] || !isDefaultSize) {
+  writeFileSync(`${out}/${name}.md`, md + '\n');
+  writeFileSync(`${out}/${name}.json`, JSON.stringify(json, null, 1));
+} else {
+  const updated = writeBenchmarkResults(out, name, 'bench:accuracy', md, json);
+  if (updated) console.log('README.md block refreshed');
+}
+console.log(`\nwrote ${out}/${name}.json, ${name}.md, ${name}-curves.svg/png${isDefaultSize ? '' : ' (not the default size: README block untouched)'} (${trained} run${trained === 1 ? '' : 's'} trained, ${(seconds / 60).toFixed(1)} min)`);

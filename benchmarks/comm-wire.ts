@@ -51,6 +51,8 @@ export interface ScenarioResult {
   download: Record<string, Exchange>;
   /** The aggregator's cost of publishing one GLOBAL (PUBLISH + PUBACK), once per round for all agents. */
   aggregatorPublish: Record<string, number>;
+  /** FedAvg's model state up (agent -> aggregator) and down, in chunks (comm-fedavg.ts); null when not measured. */
+  fedavg: { upload: Exchange; download: Exchange; chunks: number } | null;
 }
 
 
@@ -81,7 +83,14 @@ async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Pro
   }
 }
 
-async function measureScenario(t: ScenarioTarget, reps: number): Promise<ScenarioResult> {
+/** Sends `chunks` one after the other (each resolves on its PUBACK) and waits until the other side has them all. */
+async function sendChunks(from: MqttSession, topic: string, chunks: readonly Uint8Array[], got: number[], what: string): Promise<void> {
+  const seen = got.length;
+  for (const c of chunks) await from.publish(topic, c, false);
+  await waitFor(() => got.length >= seen + chunks.length, what, 20_000);
+}
+
+async function measureScenario(t: ScenarioTarget, reps: number, fedavgChunks: readonly Uint8Array[] | null): Promise<ScenarioResult> {
   const tlsInfo = t.scheme === 'mqtts' && t.caFile !== null ? await negotiatedTls(t.host, t.port, t.caFile, t.tlsMaxVersion) : null;
   const label = tlsInfo ? `${t.label}/${tlsInfo.protocol.replace('TLSv', 'TLS ')} (mosquitto)` : t.label;
   const connect: MqttConnectFn = (url, options) =>
@@ -145,7 +154,29 @@ async function measureScenario(t: ScenarioTarget, reps: number): Promise<Scenari
       download[enc.label] = exchange(sent, received, t.scheme === 'mqtt' ? mqttPublishBytes(globalTopic(), msg.length, t.version) + MQTT_PUBACK_BYTES : null);
       aggregatorPublish[enc.label] = median(aggCost);
     }
-    return { key: t.key, label, protocolVersion: agent.protocolVersion, tls: t.scheme === 'mqtts', tlsInfo, agentSetupBytes, upload, download, aggregatorPublish };
+    let fedavg: ScenarioResult['fedavg'] = null;
+    if (fedavgChunks !== null) {
+      const expected = (topic: string): number | null => (t.scheme === 'mqtt' ? fedavgChunks.reduce((a, c) => a + mqttPublishBytes(topic, c.length, t.version) + MQTT_PUBACK_BYTES, 0) : null);
+      const us: number[] = [];
+      const ur: number[] = [];
+      const ds: number[] = [];
+      const dr: number[] = [];
+      for (let r = 0; r < reps; r++) {
+        let a0 = { ...agentRelay.count };
+        await sendChunks(agent, uploadTopic(), fedavgChunks, aggGot, 'the aggregator to receive the FedAvg state');
+        await settle(agentRelay);
+        us.push(agentRelay.count.toBroker - a0.toBroker);
+        ur.push(agentRelay.count.fromBroker - a0.fromBroker);
+        a0 = { ...agentRelay.count };
+        await sendChunks(aggregator, globalTopic(), fedavgChunks, agentGot, 'the agent to receive the FedAvg state');
+        await waitFor(() => agentRelay.count.toBroker - a0.toBroker >= fedavgChunks.length * MQTT_PUBACK_BYTES, "the agent's PUBACKs");
+        await settle(agentRelay);
+        ds.push(agentRelay.count.toBroker - a0.toBroker);
+        dr.push(agentRelay.count.fromBroker - a0.fromBroker);
+      }
+      fedavg = { upload: exchange(us, ur, expected(uploadTopic())), download: exchange(ds, dr, expected(globalTopic())), chunks: fedavgChunks.length };
+    }
+    return { key: t.key, label, protocolVersion: agent.protocolVersion, tls: t.scheme === 'mqtts', tlsInfo, agentSetupBytes, upload, download, aggregatorPublish, fedavg };
   } finally {
     await agent.close();
     await aggregator.close();
@@ -163,8 +194,8 @@ function exchange(sent: number[], received: number[], expected: number | null): 
  * Measures every scenario available here (aedes always; mosquitto's fleet config when installed
  * and not skipped), printing progress; `notMeasured` lists what could not be counted.
  */
-export async function measureWire(reps: number, noMosquitto: boolean): Promise<{ scenarios: ScenarioResult[]; notMeasured: string[] }> {
-  const measure = (t: ScenarioTarget): Promise<ScenarioResult> => measureScenario(t, reps);
+export async function measureWire(reps: number, noMosquitto: boolean, fedavgChunks: readonly Uint8Array[] | null = null): Promise<{ scenarios: ScenarioResult[]; notMeasured: string[] }> {
+  const measure = (t: ScenarioTarget): Promise<ScenarioResult> => measureScenario(t, reps, fedavgChunks);
   const scenarios: ScenarioResult[] = [];
   const notMeasured: string[] = [
     'TCP/IP headers: every TCP segment also carries 40+ bytes of IPv4 + TCP headers (60+ with IPv6), and the receiver sends ACK segments; they are not counted.',
@@ -230,7 +261,8 @@ export async function measureWire(reps: number, noMosquitto: boolean): Promise<{
     );
   }
   for (const sc of scenarios) {
-    for (const [k, e] of [...Object.entries(sc.upload), ...Object.entries(sc.download)]) {
+    const fa: [string, Exchange][] = sc.fedavg ? [['FedAvg upload', sc.fedavg.upload], ['FedAvg download', sc.fedavg.download]] : [];
+    for (const [k, e] of [...Object.entries(sc.upload), ...Object.entries(sc.download), ...fa]) {
       if (new Set(e.totals).size > 1) console.warn(`  note: ${sc.label} ${k}: repetitions differ (${e.totals.join(', ')}); the median is reported`);
       if (e.expected !== null && e.expected !== e.total) console.warn(`  WARNING: ${sc.label} ${k}: measured ${e.total} B, framing arithmetic says ${e.expected} B`);
     }

@@ -14,12 +14,15 @@
  *     TCP/IP headers (and TCP ACKs) are not counted.
  *  2. Accuracy of TinyProto float32 / float16 / int8 and FedProto float32 from a short simulation
  *     with the same seed, with the mean message bytes per client per round it recorded.
+ *  3. FedAvg (whole model, weights averaged) next to them: a ResNet-8 state's bytes on the same
+ *     connections, and FedAvg / FedProto / TinyProto accuracy with every client on ResNet-8
+ *     (comm-fedavg.ts; `--no-fedavg` skips it).
  *
  * Writes benchmarks/results/comm.json and comm.md and refreshes the README block. The parts:
- * comm-relay.ts (byte counting), comm-wire.ts (1), comm-tables.ts (tables), comm-accuracy.ts (2).
+ * comm-relay.ts (byte counting), comm-wire.ts (1), comm-tables.ts (tables), comm-accuracy.ts (2), comm-fedavg.ts (3).
  *
  *   npm run bench:comm -- [--rounds R] [--samples-per-client M] [--clients N] [--seed S]
- *                         [--reps N] [--no-sim] [--no-mosquitto]
+ *                         [--reps N] [--no-sim] [--no-mosquitto] [--no-fedavg]
  */
 import { parseArgs } from 'node:util';
 import os from 'node:os';
@@ -32,6 +35,9 @@ import { CLASS_COUNTS, COMM_SETTING, ENCODINGS } from './comm-sizes.ts';
 import { measureWire } from './comm-wire.ts';
 import { fmt, sizeTables } from './comm-tables.ts';
 import { simulateValueTypes } from './comm-accuracy.ts';
+import { chunkPayloads, fedavgStateBytes, fedavgWireTable, HOMOGENEOUS_HEADER, homogeneousTable, printHomogeneous, simulateHomogeneous, type HomogeneousRow } from './comm-fedavg.ts';
+import { loadDataset, DEFAULT_DATA_DIR } from '../data/index.ts';
+import { DEFAULT_MAX_MESSAGE_BYTES } from '../wire/codec-types.ts';
 
 const { values } = parseArgs({
   options: {
@@ -43,15 +49,25 @@ const { values } = parseArgs({
     data: { type: 'string' },
     'no-sim': { type: 'boolean', default: false },
     'no-mosquitto': { type: 'boolean', default: false },
+    'no-fedavg': { type: 'boolean', default: false },
     out: { type: 'string', default: 'benchmarks/results' },
   },
 });
 const reps = Number(values.reps);
 const t0 = performance.now();
 
-const { scenarios, notMeasured } = await measureWire(reps, values['no-mosquitto']);
+// FedAvg (comm-fedavg.ts): a real ResNet-8 state's float32 bytes, in chunks of the protocol's message limit
+const fedavgState = values['no-fedavg'] ? null : await fedavgStateBytes();
+if (fedavgState) console.log(`FedAvg: ResNet-8 state ${fedavgState.bytes} B (${fedavgState.params} trainable parameters, ${fedavgState.tensors} tensors incl. batch-norm statistics)`);
+const { scenarios, notMeasured } = await measureWire(reps, values['no-mosquitto'], fedavgState ? chunkPayloads(fedavgState.bytes) : null);
 const { fed, sizeRows, sizeHeader, sizeTable, ratioHeader, ratioTable, ratioJson, setupLine } = sizeTables(scenarios);
 const { rounds, cap, simBase, simRows, accHeader, accTable, datasetName } = await simulateValueTypes({ ...values, noSim: values['no-sim'] });
+let homogeneous: HomogeneousRow[] = [];
+if (!values['no-sim'] && fedavgState) {
+  console.log(`\nhomogeneous simulation (every client ResNet-8) — FedAvg, FedProto, TinyProto at the same setting`);
+  homogeneous = await simulateHomogeneous(simBase, loadDataset(values.data ?? DEFAULT_DATA_DIR, 'all'), (l) => console.log(l));
+  printHomogeneous(homogeneous);
+}
 
 // ------------------------------------------------------------------------------ output
 
@@ -105,6 +121,20 @@ if (simRows.length > 0) {
     `Bytes are means per client per round from the simulation's records (every prototype goes through the codec; the message has a shorter experiment id \`sim\` and sender \`client-N\`). ` +
     `A short run: differences of a point or two are within run-to-run noise._`;
 }
+if (fedavgState) {
+  const ft = fedavgWireTable(scenarios, sizeRows, fedavgState);
+  md +=
+    `\n\nFedAvg, which sends the whole model instead of prototypes, per client per round (upload: FedProto and TinyProto with 3 classes held; download: all ${COMM_SETTING.K} classes):\n\n` +
+    markdownTable(ft.header, ft.rows) +
+    `\n\n_FedAvg's payload is a real ResNet-8 model state (d = ${COMM_SETTING.d}, K = ${COMM_SETTING.K}, 28x28x1: ${fmt(fedavgState.params)} trainable parameters, ${fedavgState.tensors} tensors with the batch-norm statistics, all float32; method/fedavg.ts averages all of them). ` +
+    `Our protocol has no model message (the codec carries prototypes), so these are the exact state bytes with no codec header, split into QoS 1 PUBLISHes of at most ${fmt(DEFAULT_MAX_MESSAGE_BYTES)} B (the protocol's message limit; both brokers refuse larger packets) with no chunk header, and counted on the same relayed connections as the prototype messages: the wire bytes are measured, the payload carries no header (a real model transfer would add a few bytes per chunk)._`;
+  if (homogeneous.length > 0) {
+    md +=
+      `\n\nAccuracy with every client on ResNet-8 (FedAvg needs one architecture), same setting and seed as above:\n\n` +
+      markdownTable(HOMOGENEOUS_HEADER, homogeneousTable(homogeneous)) +
+      `\n\n_${datasetName}, ${simBase.clients} clients, Dir(${simBase.alpha}), ${rounds} rounds, at most ${cap} samples per client, all ResNet-8, ${setupText(SETUP_DEFAULTS)}, seed ${simBase.seed}. FedAvg's bytes are the state's float32 payload per client per round (simulate records stateBytes); FedAvg has no prototypes ("proto" n/a). A short run: a ranking by accuracy needs bench:accuracy's seeds and rounds._`;
+  }
+}
 md += `\n\n_Measured ${new Date().toISOString().slice(0, 10)} in ${(seconds / 60).toFixed(1)} min on ${os.availableParallelism()} cores with \`npm run bench:comm\`._`;
 if (notMeasured.length > 1) md += `\n\n_Not measured: ${notMeasured.slice(1).join(' ')}_`;
 
@@ -119,6 +149,14 @@ const updated = writeBenchmarkResults(values.out, 'comm', 'bench:comm', md, {
       ratios: ratioJson,
       wire: scenarios,
       notMeasured,
+      fedavg: fedavgState
+        ? {
+            state: fedavgState,
+            chunkLimit: DEFAULT_MAX_MESSAGE_BYTES,
+            wire: scenarios.map((s) => ({ key: s.key, ...s.fedavg })),
+            homogeneous: homogeneous.map((r) => ({ label: r.label, method: r.method, summary: r.result.summary, mu: r.result.mu, rounds: r.result.rounds.map(({ clients: _c, ...x }) => x) })),
+          }
+        : null,
       simulation:
         simRows.length === 0
           ? null

@@ -1,0 +1,48 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { loadStoredRuns, planRun, sizeDir, storedRun } from './accuracy-runs.ts';
+import { parseVariant } from './accuracy-variants.ts';
+import { setupKey } from '../sim/checkpoint.ts';
+
+const size = { clients: 4, samplesPerClient: 40, maxRounds: 6, evalEvery: 2, plateau: 3, plateauDelta: 0.002 };
+
+test("a planned run has the paper's settings, the size's, then the variant's, and its own checkpoint", () => {
+  const v = parseVariant('tp-r50:method=tinyproto,ratio=0.5,lambda=1');
+  const p = planRun('/tmp/out', size, v, 0.5, 2, null);
+  assert.equal(p.config.method, 'tinyproto');
+  assert.equal(p.config.ratio, 0.5);
+  assert.equal(p.config.lambda, 1);
+  assert.equal(p.config.featureDim, 500);
+  assert.equal(p.config.clients, 4);
+  assert.equal(p.config.samplesPerClient, 40);
+  assert.equal(p.config.alpha, 0.5);
+  assert.equal(p.config.seed, 2);
+  assert.equal(p.config.rounds, 6);
+  assert.equal(p.config.evalEvery, 2);
+  assert.equal(p.config.plateau, 3);
+  assert.equal(p.config.resume, true);
+  assert.equal(p.file, '/tmp/out/accuracy-runs/c4-n40-max6-every2-plateau3-d0.002/tp-r50-a0.5-s2.json');
+  assert.equal(p.checkpoint, '/tmp/out/accuracy-runs/c4-n40-max6-every2-plateau3-d0.002/tp-r50-a0.5-s2.ckpt.sqlite');
+});
+
+test('a stored run counts only for the same setup; every stored run of the size is loaded', () => {
+  const out = mkdtempSync(join(tmpdir(), 'tinyproto-accbench-'));
+  try {
+    const p = planRun(out, size, parseVariant('fedproto:method=fedproto'), 0.1, 1, null);
+    assert.equal(storedRun(p), null);
+    assert.deepEqual(loadStoredRuns(out, size), []);
+    mkdirSync(sizeDir(out, size), { recursive: true });
+    writeFileSync(p.file, JSON.stringify({ variant: 'fedproto', setup: setupKey(p.config) }));
+    assert.equal(storedRun(p)?.variant, 'fedproto');
+    // the same name with other settings is run again
+    const other = planRun(out, size, parseVariant('fedproto:method=fedproto,lambda=1'), 0.1, 1, null);
+    assert.equal(other.file, p.file);
+    assert.equal(storedRun(other), null);
+    assert.equal(loadStoredRuns(out, size).length, 1);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
