@@ -23,7 +23,7 @@ import { createEngine, resolveEngineName, type EngineName } from '../models/inde
 import { familyForClient } from '../models/zoo-info.ts';
 import type { Family } from '../models/engine.ts';
 import type { SimConfig } from './config.ts';
-import type { ClientEval, ClientInit, GlobalState, ModelInfo, RunnerSettings } from '../learner/types.ts';
+import type { ClientInit, GlobalState, ModelInfo, RunnerSettings } from '../learner/types.ts';
 import { InProcessPool, WorkerPool, type ClientPool } from './pool.ts';
 import { engineOptions, threadsPerEngine } from '../learner/engine-settings.ts';
 import { weightedAccuracy } from '../learner/eval.ts';
@@ -33,7 +33,9 @@ import { evaluatesRound, PlateauRule } from './long-run.ts';
 import { classScales } from './diagnostics.ts';
 import { selectParticipants } from '../method/selection.ts';
 import type { ClientRoundRecord, RoundRecord } from './records.ts';
-import { SimulatedRounds, timingSummary, type TimingSummary } from './timing.ts';
+import { SimulatedRounds } from './timing.ts';
+import { byRule, roundContributors, summarise, type SimSummary } from './summary.ts';
+export { summarise, type SimSummary } from './summary.ts';
 
 /**
  * Relative training cost per image of each family (ResNet-8 = 1): a scheduling hint to balance
@@ -50,18 +52,6 @@ const FAMILY_COST: Record<EngineName, Record<Family, number>> = {
 
 export type { ClientRoundRecord, RoundRecord } from './records.ts';
 
-export interface SimSummary {
-  readonly best: { readonly accuracyHead: number; readonly roundHead: number; readonly accuracyPrototype: number | null; readonly roundPrototype: number | null };
-  readonly last: { readonly accuracyHead: number; readonly accuracyPrototype: number | null; readonly accuracyPrototypeOwn: number | null };
-  /** Best of the comparable prototype metric (each client's own classes). */
-  readonly bestPrototypeOwn: number | null;
-  readonly totalBytesUp: number;
-  readonly totalBytesDown: number;
-  readonly meanBytesUpPerClientRound: number;
-  readonly meanBytesDownPerClientRound: number;
-  /** Simulated round times (p50 / p95), stragglers and churn: only with simulated links and boards. */
-  readonly timing?: TimingSummary;
-}
 
 export interface SimResult {
   readonly config: SimConfig;
@@ -94,40 +84,6 @@ export interface SimHooks {
   readonly dataset?: ImageDataset;
 }
 
-export function summarise(rounds: readonly RoundRecord[]): SimSummary {
-  const timing = timingSummary(rounds);
-  let bestH = -1;
-  let bestHR = 0;
-  let bestP: number | null = null;
-  let bestPR: number | null = null;
-  let up = 0;
-  let down = 0;
-  let clientRounds = 0;
-  for (const r of rounds) {
-    if (r.accuracyHead !== null && r.accuracyHead > bestH) {
-      bestH = r.accuracyHead;
-      bestHR = r.round;
-    }
-    if (r.accuracyPrototype !== null && (bestP === null || r.accuracyPrototype > bestP)) {
-      bestP = r.accuracyPrototype;
-      bestPR = r.round;
-    }
-    up += r.bytesUp;
-    down += r.bytesDown;
-    clientRounds += r.clients.length;
-  }
-  const last = rounds[rounds.length - 1];
-  return {
-    best: { accuracyHead: Math.max(bestH, 0), roundHead: bestHR, accuracyPrototype: bestP, roundPrototype: bestPR },
-    last: { accuracyHead: last?.accuracyHead ?? 0, accuracyPrototype: last?.accuracyPrototype ?? null, accuracyPrototypeOwn: last?.accuracyPrototypeOwn ?? null },
-    bestPrototypeOwn: rounds.reduce<number | null>((b, r) => (r.accuracyPrototypeOwn !== null && (b === null || r.accuracyPrototypeOwn > b) ? r.accuracyPrototypeOwn : b), null),
-    totalBytesUp: up,
-    totalBytesDown: down,
-    meanBytesUpPerClientRound: clientRounds ? up / clientRounds : 0,
-    meanBytesDownPerClientRound: clientRounds ? down / clientRounds : 0,
-    ...(timing ? { timing } : {}),
-  };
-}
 
 /**
  * The simulation's class masks and mu: the experiment's (method/experiment.ts), derived from
@@ -401,15 +357,3 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
   return { config: cfg, ...ready, rounds, summary: summarise(rounds), stopped, resumedFrom, seconds: (performance.now() - t0) / 1000 };
 }
 
-/** Per class, how many of a round's selected clients hold it (each uploads every class it holds). */
-function roundContributors(selected: readonly number[], clients: readonly { readonly client: number; readonly classes: readonly number[] }[], K: number): Int32Array {
-  const out = new Int32Array(K);
-  for (const c of clients) if (selected.includes(c.client)) for (const j of c.classes) out[j]!++;
-  return out;
-}
-
-/** The all-K prototype accuracy under each evaluation rule (null before any prototype, and for Local). */
-function byRule(evals: readonly ClientEval[]): RoundRecord['accuracyPrototypeByRule'] {
-  const rule = (r: 'full' | 'masked' | 'cosine'): number | null => weightedAccuracy(evals.map((e) => ({ count: e.testCount, correct: e.prototypeCorrectByRule?.[r] ?? null })));
-  return evals.some((e) => (e.prototypeCorrectByRule ?? null) !== null) ? { full: rule('full'), masked: rule('masked'), cosine: rule('cosine') } : null;
-}
