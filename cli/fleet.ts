@@ -50,7 +50,7 @@ const FLEET_DEFAULTS = Object.freeze({
 const FLEET_AGGREGATOR_FIELDS = ['lambda', 'mu', 'muFactor', 'muFrom', 'totalTrainSamples', 'lr', 'batchSize', 'localEpochs', 'participation', 'minUploads', 'closeAt', 'offlineGraceMs'] as const;
 
 /** The experiment-file fields the fleet takes as its own options. */
-const FLEET_FILE_FIELDS = ['agents', 'rounds', 'method', 'alpha', 'seed', 'samplesPerClient', 'dataDir', 'featureDim', 'ratio', 'valueType', 'families', 'roundDeadlineMs', 'link', 'board'] as const;
+const FLEET_FILE_FIELDS = ['experiment', 'agents', 'rounds', 'method', 'alpha', 'seed', 'samplesPerClient', 'dataDir', 'featureDim', 'ratio', 'valueType', 'families', 'roundDeadlineMs', 'link', 'board'] as const;
 
 export const FLEET_FLAGS: FlagTable = {
   agents: { field: 'agents', type: 'int', help: `number of agent processes (default ${FLEET_DEFAULTS.agents})` },

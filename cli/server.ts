@@ -168,7 +168,7 @@ function scaleArgs(str: (k: string) => string | null): { embeddedPort: number | 
 }
 
 /** The experiment-file fields the aggregator takes (agents separately: a count becomes ids). */
-const SERVER_FILE_FIELDS = ['method', 'rounds', 'seed', 'featureDim', 'ratio', 'lambda', 'mu', 'muFactor', 'muFrom', 'totalTrainSamples', 'valueType', 'lr', 'batchSize', 'localEpochs', 'participation', 'roundDeadlineMs', 'minUploads', 'closeAt', 'offlineGraceMs'] as const;
+const SERVER_FILE_FIELDS = ['experiment', 'method', 'rounds', 'seed', 'featureDim', 'ratio', 'lambda', 'mu', 'muFactor', 'muFrom', 'totalTrainSamples', 'valueType', 'lr', 'batchSize', 'localEpochs', 'participation', 'roundDeadlineMs', 'minUploads', 'closeAt', 'offlineGraceMs'] as const;
 
 function agentIds(n: number): string[] {
   return Array.from({ length: n }, (_, i) => `agent-${i}`);

@@ -62,3 +62,8 @@ test('mu-from and total-train-samples: the aggregator\'s mu settings, checked', 
   assert.throws(() => validateExperimentFile({ 'mu-from': 'guess' }, 'x.toml'), /"mu-from" must be reported or configured/);
   assert.throws(() => validateExperimentFile({ 'total-train-samples': 0 }, 'x.toml'), /"total-train-samples" must be an integer from 1/);
 });
+
+test('the experiment id is a file key (it seeds the selection, so simulate and fleet select alike)', () => {
+  assert.equal(validateExperimentFile({ experiment: 'wifi-1' }, 'e.toml').experiment, 'wifi-1');
+  assert.throws(() => validateExperimentFile({ experiment: 'a b' }, 'e.toml'), (e) => config(e) && /"experiment" must be an id/.test((e as Error).message));
+});

@@ -5,6 +5,7 @@
  * This module is pure: it validates an already parsed document; cli/experiment-file.ts reads
  * and parses the file and checks what needs the upper layers (families, link and board profiles).
  *
+ *   experiment = "wifi-1"       (the id; default: each command's own)
  *   method = "tinyproto"         rounds = 5        seed = 1        agents = 4
  *   families = ["resnet8"]       feature-dim = 500 ratio = 0.1     lambda = 10
  *   mu = "auto"                  mu-factor = 0.65  value-type = "float32"
@@ -21,6 +22,8 @@ import { validateGroups, type FleetGroup } from './fleet-plan.ts';
 
 /** What an experiment file sets, as config field names; absent = not set (the command's default or flag). */
 export interface ExperimentFileFields {
+  /** The experiment id: it seeds the per-round selection, so simulate and fleet given one file select alike. */
+  readonly experiment?: string;
   readonly method?: ExperimentSetup['method'];
   readonly rounds?: number;
   readonly seed?: number;
@@ -75,6 +78,7 @@ const setup = (field: keyof ExperimentSetup): Check => (v) => {
 /** section ('' = top level) -> key -> [field, check]. */
 const KEYS: Readonly<Record<string, Readonly<Record<string, readonly [Field, Check]>>>> = {
   '': {
+    experiment: ['experiment', (v) => (typeof v === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(v) ? null : 'must be an id of 1-64 letters, digits, "_", "." or "-"')],
     method: ['method', setup('method')],
     rounds: ['rounds', setup('rounds')],
     seed: ['seed', setup('seed')],

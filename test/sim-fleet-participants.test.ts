@@ -34,6 +34,7 @@ const skip = !existsSync(`${DEFAULT_DATA_DIR}/train-images-idx3-ubyte.gz`) && 'd
 const EXPERIMENT = 'sim-vs-fleet';
 
 const FILE = `
+experiment = "${EXPERIMENT}"
 method = "fedproto"
 rounds = 4
 seed = 5
@@ -63,12 +64,15 @@ test('simulate and the aggregator agree on who took part in which round (partici
   writeFileSync(path, FILE);
   try {
     // simulate
-    const { config } = parseSimulateArgs(['--experiment-file', path, '--experiment', EXPERIMENT, '--workers', '1', '--threads', '1']);
+    const { config } = parseSimulateArgs(['--experiment-file', path, '--workers', '1', '--threads', '1']);
     const sim = await simulate(config, { dataset: loadDataset(DEFAULT_DATA_DIR, 'all') });
     const simTookPart = sim.rounds.map((r) => [...r.timing!.uploaded].sort((a, b) => a - b).map((c) => `agent-${c}`));
 
     // the aggregator, configured as `fleet` configures it from the same file
-    const fleet = fleetOptions(['--experiment-file', path, '--experiment', EXPERIMENT]).options;
+    const fleet = fleetOptions(['--experiment-file', path]).options;
+    // the file's experiment id reaches both commands without a flag
+    assert.equal(config.experiment, EXPERIMENT);
+    assert.equal(fleet.experiment, EXPERIMENT);
     const fromFile = fleetExperimentConfig(fleet, 10, 240);
     const agg = resolveExperimentConfig({ ...fromFile, offlineGraceMs: 0 });
     const file = loadExperimentFile(path);
