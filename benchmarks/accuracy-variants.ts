@@ -9,6 +9,7 @@
  */
 import { TinyProtoError } from '../common/errors.ts';
 import { SIM_DEFAULTS, type SimConfig } from '../sim/config.ts';
+import { TINYPROTO_PLUS } from '../method/experiment.ts';
 
 export interface Variant {
   readonly name: string;
@@ -67,9 +68,13 @@ export const BUILTIN_VARIANTS: readonly Variant[] = [
   'tinyproto-r50:method=tinyproto,ratio=0.5',
   'tinyproto-r90:method=tinyproto,ratio=0.9',
   'tinyproto-localscale:method=tinyproto,prototypeScale=local',
+  // the improvement preset (method/experiment.ts TINYPROTO_PLUS, `simulate --plus`), and its two
+  // masked parts without the local scale
+  `tinyproto-plus:method=tinyproto,${Object.entries(TINYPROTO_PLUS).map(([k, v]) => `${k}=${String(v)}`).join(',')}`,
+  'tinyproto-masked:method=tinyproto,prototypeLoss=masked,prototypeEval=masked',
 ].map(parseVariant);
 
-export const DEFAULT_METHODS: readonly string[] = ['tinyproto', 'fedproto', 'local'];
+export const DEFAULT_METHODS: readonly string[] = ['tinyproto', 'tinyproto-plus', 'fedproto', 'local'];
 
 /** Built-ins plus `extra` (an extra variant replaces a built-in of the same name). */
 export function variantCatalogue(extra: readonly Variant[]): Map<string, Variant> {

@@ -18,8 +18,9 @@
  *                             [--max-rounds R] [--eval-every K] [--plateau N] [--plateau-delta F]
  *                             [--report-only] [--no-readme]
  *
- * Built-in variants (benchmarks/accuracy-variants.ts): tinyproto, fedproto, local (the default),
- * tinyproto-r50 and tinyproto-r90 (s = 250 / 450 at d = 500), tinyproto-localscale.
+ * Built-in variants (benchmarks/accuracy-variants.ts): tinyproto, tinyproto-plus (the improvement
+ * preset), fedproto, local (the default), tinyproto-r50 and tinyproto-r90 (s = 250 / 450 at
+ * d = 500), tinyproto-localscale, tinyproto-masked (masked loss and evaluation, no local scale).
  */
 import { parseArgs } from 'node:util';
 import os from 'node:os';
