@@ -141,4 +141,7 @@ test('the learner improvement options: paper defaults, from the environment, val
   assert.deepEqual(env, { prototypeLoss: 'masked', prototypeEval: 'masked' });
   assert.equal(resolveAgentConfig(env).prototypeLoss, 'masked');
   assert.throws(() => resolveAgentConfig({ prototypeEval: 'l2' as never }), /prototypeEval/);
+  assert.equal(resolveAgentConfig({}).prototypeScale, 'server');
+  assert.equal(resolveAgentConfig(agentConfigFromEnv({ TINYPROTO_PROTOTYPE_SCALE: 'local' })).prototypeScale, 'local');
+  assert.throws(() => resolveAgentConfig({ prototypeScale: 'global' as never }), /prototypeScale/);
 });

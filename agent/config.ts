@@ -3,6 +3,7 @@
  * or JSON; agent/config-file.ts), then TINYPROTO_* environment variables, then flags (later
  * wins: defaults < file < env < flags), and are validated here, in one place.
  */
+import { PROTOTYPE_SCALES, type PrototypeScale } from '../method/prototype-scale.ts';
 import { join } from 'node:path';
 import { parsePublicKey } from '../wire/signature.ts';
 import type { BrokerConnection } from '../mqtt/options.ts';
@@ -50,6 +51,8 @@ export interface AgentConfig extends BrokerConnection {
   /** Improvement options of this agent's learner (method/experiment.ts; defaults = the paper's method). */
   readonly prototypeLoss: PrototypeSupport;
   readonly prototypeEval: PrototypeEvalRule;
+  /** 'local': rescale each received global prototype to this agent's own class-mean norm (method/prototype-scale.ts; tinyproto-plus's third part). */
+  readonly prototypeScale: PrototypeScale;
   /** SQLite file. */
   readonly store: string;
   /** Training engine: 'auto' (= 'ort', ONNX Runtime) or 'tfjs' (TensorFlow.js). */
@@ -103,6 +106,7 @@ export const AGENT_DEFAULTS: AgentConfig = Object.freeze({
   client: 0,
   // the shard and d of the experiment setup (method/experiment.ts): the paper's by default
   ...setupDefaults('clients', 'alpha', 'seed', 'featureDim', 'prototypeLoss', 'prototypeEval'),
+  prototypeScale: 'server',
   samplesPerClient: null,
   store: 'tinyproto-agent.db',
   engine: 'auto',
@@ -181,6 +185,7 @@ export function resolveAgentConfig(options: Partial<AgentConfig> = {}): AgentCon
   oneOf('mqttVersion', c.mqttVersion, ['auto', '5', '3.1.1']);
   if (c.family !== null) oneOf('family', c.family, FAMILIES);
   oneOf('dataSource', c.dataSource, DATA_SOURCES);
+  oneOf('prototypeScale', c.prototypeScale, PROTOTYPE_SCALES);
   parseImageShape(c.imageShape);
   if (c.imageClasses !== null && (!Array.isArray(c.imageClasses) || c.imageClasses.some((x) => typeof x !== 'string'))) fail('imageClasses', 'must be a list of class names', c.imageClasses);
   int('client', c.client, 0, c.clients - 1);

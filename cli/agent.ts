@@ -42,6 +42,7 @@ const FLAG_DOCS: Readonly<Record<string, FlagDoc>> = {
   'feature-dim': { type: 'int', help: `d, must match the experiment (default ${AGENT_DEFAULTS.featureDim}; --fleet: as announced)` },
   'prototype-loss': { type: 'string', help: `full | masked: the prototype MSE over all d or over the class's mask (an option; default ${AGENT_DEFAULTS.prototypeLoss})` },
   'prototype-eval': { type: 'string', help: `full | masked | cosine: nearest-prototype evaluation rule (an option; default ${AGENT_DEFAULTS.prototypeEval})` },
+  'prototype-scale': { type: 'string', help: `server | local: use the global prototypes at the server's scale, or rescaled to this agent's own class-mean norm (an option; default ${AGENT_DEFAULTS.prototypeScale})` },
   store: { type: 'string', help: `SQLite file (default ${AGENT_DEFAULTS.store}; --fleet: {state-dir}/{experiment}.db)` },
   engine: { type: 'string', help: `ort | tfjs | auto: ${ENGINE_HELP}` },
   threads: { type: 'int', help: 'ort: ONNX Runtime intra-op threads of each training session (default 0 = auto: 1, measured fastest)' },
