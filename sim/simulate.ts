@@ -230,7 +230,7 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
         received = cp.received === null ? null : new Map(cp.received);
         global = received === null ? null : expandGlobalPrototypes(received, masks, K, d);
         for (const r of rounds) plateau.feed(r);
-        for (const r of rounds) ages = dropStalePrototypes(new Map(), roundContributors(r.selected, clientsInfo, K), ages, 0).ages;
+        for (const r of rounds) ages = dropStalePrototypes(new Map(), roundContributors(r.timing?.uploaded ?? r.selected, clientsInfo, K), ages, 0).ages;
         resumedFrom = cp.round;
         logger.info('resumed from the checkpoint', { checkpoint: cfg.checkpoint, round: cp.round });
       } else if (cfg.resume) {
