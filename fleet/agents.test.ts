@@ -43,7 +43,10 @@ test('start, graceful stop, stop escalating to SIGKILL, kill, restart with a new
     const b = procs.start('b');
     assert.throws(() => procs.start('a'), /runs already/);
     assert.throws(() => procs.start('x'), /no agent "x"/);
-    await until(() => lines.length === 2);
+    // wait for each script's own line: the signal handler is installed right after it (other
+    // output, e.g. a runtime warning on stderr, must not count as started)
+    const ups = (id: string): number => lines.filter((l) => l.startsWith(`${id}: up `)).length;
+    await until(() => ups('a') === 1 && ups('b') === 1);
     assert.deepEqual(started, ['a', 'b']);
     assert.ok(procs.isRunning('a') && procs.pid('a') === a);
     // a stops on SIGTERM; b ignores it and is killed after the grace
@@ -57,7 +60,7 @@ test('start, graceful stop, stop escalating to SIGKILL, kill, restart with a new
     // restart: same spec, a new process; kill: SIGKILL at once
     const a2 = await procs.restart('a');
     assert.notEqual(a2, a);
-    await until(() => lines.length === 3);
+    await until(() => ups('a') === 2);
     const k = await procs.kill('a');
     assert.equal(k!.signal, 'SIGKILL');
     assert.equal(alive(a2), false);
