@@ -212,10 +212,12 @@ export class Learner {
       const g = await this.scaled(global);
       const rule = s.prototypeEval ?? 'full';
       const support = s.masks?.indices ?? null;
-      proto = prototypeCorrectBy(rule, features, testY, s.featureDim, g.prototypes, g.hasGlobal, support);
+      // every rule over all K (recorded side by side); the configured one is the prototype figure
+      const by = (r: PrototypeEvalRule): number | null => prototypeCorrectBy(r, features, testY, s.featureDim, g.prototypes, g.hasGlobal, support);
+      const all = { full: by('full'), masked: by('masked'), cosine: by('cosine') };
+      proto = all[rule];
       protoOwn = prototypeCorrectBy(rule, features, testY, s.featureDim, g.prototypes, Uint8Array.from(own, (o, j) => o & (g.hasGlobal[j] ?? 0)), support);
-      const by = (r: PrototypeEvalRule): number => prototypeCorrectBy(r, features, testY, s.featureDim, g.prototypes, g.hasGlobal, support) ?? 0;
-      if (proto !== null) byRule = { full: by('full'), masked: by('masked'), cosine: by('cosine') };
+      if (proto !== null) byRule = { full: all.full ?? 0, masked: all.masked ?? 0, cosine: all.cosine ?? 0 };
     }
     return {
       client: this.id,
