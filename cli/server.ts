@@ -1,4 +1,5 @@
 /** `tinyproto server`: the aggregator. */
+import { agentIds } from '../method/fleet-plan.ts';
 import { readFileSync } from 'node:fs';
 import { Aggregator, type PartialAccepted, type RoundClosed, type UploadRejected } from '../aggregator/aggregator.ts';
 import { EXPERIMENT_DEFAULTS, resolveExperimentConfig, type ExperimentConfig } from '../aggregator/config.ts';
@@ -170,9 +171,6 @@ function scaleArgs(str: (k: string) => string | null): { embeddedPort: number | 
 /** The experiment-file fields the aggregator takes (agents separately: a count becomes ids). */
 const SERVER_FILE_FIELDS = ['experiment', 'method', 'rounds', 'seed', 'featureDim', 'ratio', 'lambda', 'mu', 'muFactor', 'muFrom', 'totalTrainSamples', 'valueType', 'lr', 'batchSize', 'localEpochs', 'participation', 'roundDeadlineMs', 'minUploads', 'closeAt', 'offlineGraceMs'] as const;
 
-function agentIds(n: number): string[] {
-  return Array.from({ length: n }, (_, i) => `agent-${i}`);
-}
 
 export function serverArgs(argv: string[], env: NodeJS.ProcessEnv): ServerArgs {
   const { fields, extra } = parseFlags(argv, SERVER_FLAGS, { ...CONNECTION_FLAGS });
