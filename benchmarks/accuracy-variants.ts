@@ -68,6 +68,8 @@ export const BUILTIN_VARIANTS: readonly Variant[] = [
   'tinyproto-r50:method=tinyproto,ratio=0.5',
   'tinyproto-r90:method=tinyproto,ratio=0.9',
   'tinyproto-localscale:method=tinyproto,prototypeScale=local',
+  // TinyProto without adaptive scaling: masked p_ij uploaded, averaged like FedProto's
+  'tinyproto-mean:method=tinyproto,prototypeAggregation=mean',
   // the improvement preset (method/experiment.ts TINYPROTO_PLUS, `simulate --plus`), and its two
   // masked parts without the local scale
   `tinyproto-plus:method=tinyproto,${Object.entries(TINYPROTO_PLUS).map(([k, v]) => `${k}=${String(v)}`).join(',')}`,

@@ -80,6 +80,8 @@ ${EXPERIMENT_FILE_HELP}
                           times each client's training at that board's speed
   --prototype-scale S     server | local: use the global prototypes as received (the paper), or
                           rescaled to each client's own class-mean norm (an option; default ${SIM_DEFAULTS.prototypeScale})
+  --prototype-aggregation A  scaled | mean: TinyProto with adaptive scaling (the paper: upload n_ij p_ij,
+                          server mu * sum) or without it (upload p_ij, server mean) (default ${SIM_DEFAULTS.prototypeAggregation})
 ${IMPROVEMENT_HELP}  --eval-every K          evaluate every K rounds and always the last (default ${SIM_DEFAULTS.evalEvery})
   --plateau N             stop when N evaluations in a row improved neither best accuracy by more
                           than --plateau-delta (default ${SIM_DEFAULTS.plateau} = never)
@@ -126,6 +128,7 @@ export function parseSimulateArgs(argv: string[]): { config: SimConfig; json?: s
       'value-type': { type: 'string' },
       board: { type: 'string' },
       'prototype-scale': { type: 'string' },
+      'prototype-aggregation': { type: 'string' },
       ...IMPROVEMENT_OPTIONS,
       'eval-every': { type: 'string' },
       plateau: { type: 'string' },
@@ -176,6 +179,7 @@ export function parseSimulateArgs(argv: string[]): { config: SimConfig; json?: s
     board: values.board,
     ...improvementFlags(values),
     ...(values['prototype-scale'] === undefined ? {} : { prototypeScale: values['prototype-scale'] as SimConfig['prototypeScale'] }),
+    ...(values['prototype-aggregation'] === undefined ? {} : { prototypeAggregation: values['prototype-aggregation'] as SimConfig['prototypeAggregation'] }),
     evalEvery: flagInt('eval-every', values['eval-every']),
     plateau: flagInt('plateau', values.plateau),
     plateauDelta: flagNumber('plateau-delta', values['plateau-delta']),

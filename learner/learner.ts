@@ -95,7 +95,8 @@ export class Learner {
     let prototypes: Map<number, Float32Array>;
     if (s.method === 'tinyproto') {
       if (s.masks === null) throw new TinyProtoError('E_MASK', 'tinyproto client needs masks');
-      prototypes = scaledSparsePrototypes(means, counts, s.masks);
+      // without adaptive scaling the client uploads p_ij itself (a count of one for every held class)
+      prototypes = scaledSparsePrototypes(means, s.prototypeAggregation === 'mean' ? counts.map((c) => (c > 0 ? 1 : 0)) : counts, s.masks);
     } else if (s.method === 'fedproto') {
       prototypes = densePrototypes(means, counts, s.featureDim);
     } else {

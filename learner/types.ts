@@ -6,6 +6,7 @@ import type { Family, EpochStats } from '../models/engine.ts';
 import type { Method } from '../method/method.ts';
 import type { ClassMasks } from '../wire/masks.ts';
 import type { PrototypeScale } from '../method/prototype-scale.ts';
+import type { PrototypeAggregation } from '../method/aggregate.ts';
 import type { LambdaRule, PrototypeEvalRule, PrototypePass, PrototypeSupport } from '../method/experiment.ts';
 import type { EngineSettings } from './engine-settings.ts';
 
@@ -41,6 +42,8 @@ export interface RunnerSettings extends EngineSettings {
    * method, the default), or 'local' (method/prototype-scale.ts: an improvement option).
    */
   readonly prototypeScale?: PrototypeScale;
+  /** TinyProto: 'scaled' (absent: upload n_ij * p_ij, the paper) or 'mean' (upload p_ij; method/aggregate.ts). */
+  readonly prototypeAggregation?: PrototypeAggregation;
   /** Improvement options (method/experiment.ts); absent = the paper's method. */
   readonly prototypeLoss?: PrototypeSupport;
   readonly prototypeEval?: PrototypeEvalRule;

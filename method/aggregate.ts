@@ -15,6 +15,14 @@ export { expandGlobalPrototypes, type ExpandedGlobals };
 
 export type ClassUpload = Map<number, Float32Array>;
 
+/**
+ * TinyProto's server rule: 'scaled' = adaptive prototype scaling (the paper: clients upload
+ * n_ij * p_ij under the mask, the server takes mu * the sum); 'mean' = without it (clients upload
+ * p_ij under the mask, the server takes FedProto's unweighted mean over the clients holding j).
+ */
+export type PrototypeAggregation = 'scaled' | 'mean';
+export const PROTOTYPE_AGGREGATIONS: readonly PrototypeAggregation[] = Object.freeze(['scaled', 'mean']);
+
 export type { AggregateResult };
 
 function checkPositiveInt(name: string, v: number): void {

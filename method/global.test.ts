@@ -22,6 +22,23 @@ test('tinyproto: mu * sum of scaled prototypes, expanded under the mask; absent 
   assert.equal(previous.size, 1, 'previous map not mutated');
 });
 
+test('tinyproto without adaptive scaling (aggregation mean): the unweighted mean of the masked prototypes, mu unused, from uploads and from running sums alike', async () => {
+  const { updateGlobalFromSums } = await import('./global.ts');
+  const { RunningSums } = await import('./running-sum.ts');
+  const ctx = { method: 'tinyproto' as const, numClasses: 4, featureDim: 8, masks, mu: 0.5, aggregation: 'mean' as const };
+  const uploads = [new Map([[0, new Float32Array([2, 4])]]), new Map([[0, new Float32Array([4, 0])], [1, new Float32Array([1, 3])]])];
+  const up = updateGlobalPrototypes(ctx, uploads, new Map());
+  assert.deepEqual([...up!.prototypes.get(0)!], [3, 2]);
+  assert.deepEqual([...up!.prototypes.get(1)!], [1, 3]);
+  const sums = new RunningSums(4, masks.s);
+  uploads.forEach((u, i) => sums.add(u, String(i)));
+  const fromSums = updateGlobalFromSums(ctx, sums, new Map());
+  assert.deepEqual([...fromSums!.prototypes.get(0)!], [3, 2]);
+  assert.deepEqual([...fromSums!.expanded.prototypes], [...up!.expanded.prototypes]);
+  // the paper's rule on the same uploads: mu * sum
+  assert.deepEqual([...updateGlobalPrototypes({ ...ctx, aggregation: 'scaled' }, uploads, new Map())!.prototypes.get(0)!], [3, 2].map((v) => v * 2 * 0.5));
+});
+
 test('fedproto: unweighted mean of dense prototypes; local: no update', () => {
   const ctx = { method: 'fedproto' as const, numClasses: 2, featureDim: 2, masks: null, mu: null };
   const up = updateGlobalPrototypes(ctx, [new Map([[1, new Float32Array([1, 3])]]), new Map([[1, new Float32Array([3, 5])]])], new Map());

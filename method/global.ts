@@ -5,7 +5,7 @@
 import { TinyProtoError } from '../common/errors.ts';
 import type { ClassMasks } from '../wire/masks.ts';
 import type { Method } from './method.ts';
-import { aggregateMean, aggregateScaled, expandGlobalPrototypes, type ClassUpload } from './aggregate.ts';
+import { aggregateMean, aggregateScaled, expandGlobalPrototypes, type ClassUpload, type PrototypeAggregation } from './aggregate.ts';
 import type { AggregateResult, RunningSums } from './running-sum.ts';
 
 export interface GlobalContext {
@@ -16,6 +16,8 @@ export interface GlobalContext {
   readonly masks: ClassMasks | null;
   /** TinyProto only: P_j = mu * sum_i n_ij p_ij. */
   readonly mu: number | null;
+  /** TinyProto only: 'scaled' (absent: the paper's adaptive scaling) or 'mean' (without it: method/aggregate.ts). */
+  readonly aggregation?: PrototypeAggregation;
 }
 
 export interface GlobalUpdate {
@@ -43,7 +45,7 @@ export function updateGlobalPrototypes(
     if (ctx.masks === null || ctx.mu === null) {
       throw new TinyProtoError('E_CONFIG', 'tinyproto aggregation needs masks and mu', { masks: ctx.masks !== null, mu: ctx.mu });
     }
-    agg = aggregateScaled(uploads, ctx.mu, K, ctx.masks.s);
+    agg = ctx.aggregation === 'mean' ? aggregateMean(uploads, K, ctx.masks.s) : aggregateScaled(uploads, ctx.mu, K, ctx.masks.s);
   } else if (ctx.method === 'fedproto') {
     agg = aggregateMean(uploads, K, d);
   } else {
@@ -63,7 +65,7 @@ export function updateGlobalFromSums(ctx: GlobalContext, sums: RunningSums, prev
       throw new TinyProtoError('E_CONFIG', 'tinyproto aggregation needs masks and mu > 0', { masks: ctx.masks !== null, mu: ctx.mu });
     }
     if (sums.len !== ctx.masks.s || sums.K !== ctx.numClasses) throw new TinyProtoError('E_SHAPE', `running sums are K = ${sums.K} x ${sums.len}, expected K = ${ctx.numClasses} x s = ${ctx.masks.s}`);
-    agg = sums.scaled(ctx.mu);
+    agg = ctx.aggregation === 'mean' ? sums.mean() : sums.scaled(ctx.mu);
   } else if (ctx.method === 'fedproto') {
     if (sums.len !== ctx.featureDim || sums.K !== ctx.numClasses) throw new TinyProtoError('E_SHAPE', `running sums are K = ${sums.K} x ${sums.len}, expected K = ${ctx.numClasses} x d = ${ctx.featureDim}`);
     agg = sums.mean();

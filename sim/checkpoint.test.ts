@@ -80,6 +80,9 @@ for (const where of ['memory', 'file'] as const) {
     assert.throws(() => store.load(other), (e: Error & { code?: string }) => e.code === 'E_CONFIG' && /another experiment setup \(seed: 3 in the checkpoint, 4 now\)/.test(e.message));
     // rounds, evaluation schedule, stopping rule, workers and threads do not make another setup
     assert.equal(setupKey(resolveSimConfig({ clients: 2, seed: 3, rounds: 300, evalEvery: 5, plateau: 10, workers: 1, threads: 2 })), key);
+    // a setting added later counts only away from its default, so earlier checkpoints still resume
+    assert.equal(setupKey(resolveSimConfig({ clients: 2, seed: 3, prototypeAggregation: 'scaled' })), key);
+    assert.notEqual(setupKey(resolveSimConfig({ clients: 2, seed: 3, prototypeAggregation: 'mean' })), key);
     store.close();
   });
 }

@@ -20,16 +20,19 @@ import type { RoundRecord } from './records.ts';
 /** Settings that do not change what a run computes, only how long or how fast it runs. */
 const NOT_SETUP: readonly (keyof SimConfig)[] = ['rounds', 'evalEvery', 'plateau', 'plateauDelta', 'checkpoint', 'resume', 'workers', 'threads'];
 
+/** Simulation settings added after checkpoints were written, with the default that reproduces those runs. */
+const LATER_DEFAULTS: Readonly<Partial<SimConfig>> = Object.freeze({ prototypeAggregation: 'scaled' });
+
 /**
  * The setup a checkpoint belongs to, as canonical JSON. The improvement options count only when
  * they differ from their defaults, so a checkpoint written before they existed still resumes.
  */
 export function setupKey(cfg: SimConfig): string {
   const out: Record<string, unknown> = {};
-  const optional = IMPROVEMENT_FIELDS as readonly string[];
+  const optional: Readonly<Record<string, unknown>> = { ...Object.fromEntries(IMPROVEMENT_FIELDS.map((k) => [k, SETUP_DEFAULTS[k]])), ...LATER_DEFAULTS };
   for (const [k, v] of Object.entries(cfg)) {
     if (NOT_SETUP.includes(k as keyof SimConfig)) continue;
-    if (optional.includes(k) && v === SETUP_DEFAULTS[k as keyof typeof SETUP_DEFAULTS]) continue;
+    if (Object.hasOwn(optional, k) && v === optional[k]) continue;
     out[k] = v;
   }
   return canonicalJson(out);

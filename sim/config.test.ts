@@ -33,6 +33,7 @@ test('invalid values give E_CONFIG errors naming the field', () => {
     [{ method: 'fedsgd' }, /invalid method: must be one of tinyproto, fedproto, local, fedavg/],
     [{ method: 'fedavg', families: ['resnet8', 'mobilenetv2'] }, /invalid families: fedavg averages weights/],
     [{ prototypeScale: 'global' }, /invalid prototypeScale: must be one of server, local/],
+    [{ prototypeAggregation: 'median' }, /invalid prototypeAggregation: must be one of scaled, mean/],
     [{ clients: 0 }, /invalid clients: must be between 1/],
     [{ clients: 2.5 }, /invalid clients: must be an integer/],
     [{ alpha: 0 }, /invalid alpha/],

@@ -13,6 +13,7 @@ import { validateEngineSettings, type EngineChoice, type OrtProviderChoice, type
 
 import { METHODS, type Method } from '../method/method.ts';
 import { PROTOTYPE_SCALES, type PrototypeScale } from '../method/prototype-scale.ts';
+import { PROTOTYPE_AGGREGATIONS, type PrototypeAggregation } from '../method/aggregate.ts';
 import { assertValidId } from '../wire/topics.ts';
 import { IMPROVEMENT_FIELDS, mergeSetup, setupDefaults, type ExperimentSetup } from '../method/experiment.ts';
 import { checkTiming, type SimTiming } from './timing.ts';
@@ -80,6 +81,8 @@ export interface SimConfig extends SimSetup {
   readonly experiment: string;
   /** 'server': global prototypes as received (the paper); 'local': at each client's own scale (method/prototype-scale.ts). */
   readonly prototypeScale: PrototypeScale;
+  /** TinyProto: 'scaled' = adaptive prototype scaling (the paper), 'mean' = without it (method/aggregate.ts). */
+  readonly prototypeAggregation: PrototypeAggregation;
   /**
    * Simulated links and boards, churn and the aggregator's round rules (sim/timing.ts); absent =
    * none: every selected client uploads in time and rounds have no simulated time.
@@ -109,6 +112,7 @@ export const SIM_DEFAULTS: SimConfig = Object.freeze({
   checkpoint: null,
   resume: false,
   prototypeScale: 'server',
+  prototypeAggregation: 'scaled',
   participation: 1,
   experiment: 'sim',
 } satisfies SimConfig);
@@ -137,6 +141,7 @@ export function resolveSimConfig(options: Partial<SimConfig> = {}): SimConfig {
   num('plateauDelta', c.plateauDelta, 0, 1);
   if (c.checkpoint !== null && (typeof c.checkpoint !== 'string' || c.checkpoint === '')) fail('checkpoint', 'must be a file path', c.checkpoint);
   oneOf('prototypeScale', c.prototypeScale, PROTOTYPE_SCALES);
+  oneOf('prototypeAggregation', c.prototypeAggregation, PROTOTYPE_AGGREGATIONS);
   num('participation', c.participation, 0, 1, { openMin: true });
   assertValidId('experiment', c.experiment);
   if (c.resume && c.checkpoint === null) fail('resume', 'needs a checkpoint file (--checkpoint FILE)', c.resume);

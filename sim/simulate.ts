@@ -146,6 +146,7 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
     evalBatchSize: cfg.evalBatchSize,
     masks,
     prototypeScale: cfg.prototypeScale,
+    prototypeAggregation: cfg.prototypeAggregation,
     prototypeLoss: cfg.prototypeLoss,
     prototypeEval: cfg.prototypeEval,
     prototypePass: cfg.prototypePass,
@@ -274,7 +275,7 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
         counted.length === 0
           ? null
           : updateGlobalPrototypes(
-              { method: cfg.method, numClasses: K, featureDim: d, masks, mu },
+              { method: cfg.method, numClasses: K, featureDim: d, masks, mu, aggregation: cfg.prototypeAggregation },
               counted.map((i) => sent[i]?.prototypes ?? new Map<number, Float32Array>()),
               globalPrototypes,
             );
