@@ -14,20 +14,55 @@ import type { AggregatorStore, ExperimentRecord } from './store.ts';
 import type { AggregatorTransport } from './aggregator-types.ts';
 
 /**
+ * Settings added after stores were written, each with the value that reproduces what those
+ * stores ran: a stored configuration without the field resumes only with that value.
+ */
+const LATER_FIELDS: Readonly<Record<string, { readonly value: unknown; readonly flag: string }>> = Object.freeze({
+  muFrom: { value: 'configured', flag: '--mu-from configured' },
+  staleRounds: { value: 0, flag: '--stale-rounds 0' },
+});
+
+export interface ConfigDifference {
+  readonly field: string;
+  readonly stored: unknown;
+  readonly given: unknown;
+}
+
+/** The first field (sorted) where `given` differs from `stored`, LATER_FIELDS counting as above; null when they agree. */
+export function configDifference(stored: Readonly<Record<string, unknown>>, given: Readonly<Record<string, unknown>>): ConfigDifference | null {
+  for (const field of [...new Set([...Object.keys(stored), ...Object.keys(given)])].sort()) {
+    const later = LATER_FIELDS[field];
+    const s = !Object.hasOwn(stored, field) && later ? later.value : stored[field];
+    if (canonicalJson(s ?? null) !== canonicalJson(given[field] ?? null)) return { field, stored: stored[field], given: given[field] };
+  }
+  return null;
+}
+
+function differenceText(d: ConfigDifference): string {
+  const later = LATER_FIELDS[d.field];
+  const show = (v: unknown): string => (v === undefined ? 'absent' : JSON.stringify(v));
+  const hint = later && d.stored === undefined ? ` (the store was written before ${d.field} existed; resume it with ${later.flag})` : '';
+  return `${d.field}: stored ${show(d.stored)}, given ${show(d.given)}${hint}`;
+}
+
+/**
  * Creates the experiment in the store, or resumes it when the stored configuration is the same
- * (E_CONFIG otherwise); checks the stored masks agree with `masks` (E_MASK).
+ * (E_CONFIG naming the first field that differs otherwise); checks the stored masks agree with
+ * `masks` (E_MASK).
  */
 export function openExperiment(store: AggregatorStore, c: ExperimentConfig, masks: ClassMasks | null, mu: number | null, sender: string, logger: Logger): ExperimentRecord {
   const configJson = { ...c, agents: [...c.agents], mu } as Record<string, unknown>;
   let exp = store.getExperiment(c.experiment);
+  let diff: ConfigDifference | null = null;
   if (exp === null) {
     const masksBytes = masks ? encodeMasks({ experiment: c.experiment, sender, round: 0 }, { mode: 'params', params: masks.params }) : null;
     store.createExperiment(c.experiment, configJson, masksBytes);
     exp = store.getExperiment(c.experiment)!;
     logger.info('experiment created', { experiment: c.experiment, method: c.method, mu });
-  } else if (canonicalJson(exp.config) !== canonicalJson(configJson)) {
-    throw new TinyProtoError('E_CONFIG', `experiment "${c.experiment}" already exists in the store with a different configuration; use a new experiment id or the same settings`, {
+  } else if ((diff = configDifference(exp.config as Record<string, unknown>, configJson)) !== null) {
+    throw new TinyProtoError('E_CONFIG', `experiment "${c.experiment}" already exists in the store with a different configuration (${differenceText(diff)}); use a new experiment id or the same settings`, {
       stored: exp.config,
+      field: diff.field,
     });
   } else {
     logger.info('experiment resumed', { experiment: c.experiment, round: exp.currentRound, status: exp.status });
