@@ -31,7 +31,7 @@ import { selectParticipants } from '../method/selection.ts';
 import { RunningSums } from '../method/running-sum.ts';
 import { uploadIdentity } from './intake.ts';
 import { admitPartial } from './partial-intake.ts';
-import { latestGlobalPrototypes, openExperiment, republishRetained } from './experiment-open.ts';
+import { classAges, latestGlobalPrototypes, openExperiment, republishRetained } from './experiment-open.ts';
 import { atDeadline, earlyClose, type RoundOutcome } from './round-policy.ts';
 import { closeFromSums, emptySums, sumsFromFrames } from './close.ts';
 import { announceRound, awaitTelemetry } from './announce.ts';
@@ -44,6 +44,8 @@ export type { AggregatorOptions, AggregatorTransport, CommitPolicy, PartialAccep
 
 export class Aggregator extends RoundIntake {
   private globalPrototypes = new Map<number, Float32Array>();
+  /** Per class, rounds in a row without a contributor (staleRounds); rebuilt from the store on start. */
+  private ages: Int32Array = new Int32Array(0);
   private extensions = 0;
   private openedAt = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -67,6 +69,7 @@ export class Aggregator extends RoundIntake {
     const exp = openExperiment(this.store, c, this.masks, this.mu, this.sender, this.logger);
     if (exp.masksBytes) await this.transport.publishRetained('masks', exp.masksBytes);
     this.globalPrototypes = latestGlobalPrototypes(this.store, c, this.valuesPerClass);
+    this.ages = classAges(this.store, c, this.valuesPerClass, exp.currentRound);
     // the round is resumed (or opened) before any agent message is handled: messages the broker
     // kept for this persistent session while the aggregator was down are delivered as soon as
     // the handler is registered, and belong to the resumed round
@@ -210,7 +213,7 @@ export class Aggregator extends RoundIntake {
     const choice = this.muChoice();
     const mu = c.method === 'tinyproto' ? choice?.mu ?? null : null;
     // tinyproto with no mu yet: no upload could have been accepted (train-samples.ts), nothing to aggregate
-    const closed = c.method === 'tinyproto' && mu === null ? { prototypes: this.globalPrototypes, bytes: null, classes: 0 } : closeFromSums({ ...this.closeContext(), mu }, this.sums, this.globalPrototypes);
+    const closed = c.method === 'tinyproto' && mu === null ? { prototypes: this.globalPrototypes, bytes: null, classes: 0, ages: this.ages } : closeFromSums({ ...this.closeContext(), mu }, this.sums, this.globalPrototypes, this.ages);
     if (mu !== null) this.lastMu = mu;
     else if (c.method === 'tinyproto' && this.sums.count > 0) this.logger.error('round closed without a mu: its uploads are not aggregated', { round, uploads: this.sums.count });
     this.warnTotals(round, choice);
@@ -232,6 +235,7 @@ export class Aggregator extends RoundIntake {
     if (outcome === 'abandoned' || outcome === 'below-minimum') this.logger.warn('round closed', { round, outcome, reason });
     this.store.closeRound(c.experiment, round, globalBytes, { ...summary });
     this.globalPrototypes = closed.prototypes;
+    this.ages = closed.ages;
     if (globalBytes) await this.transport.publishRetained('global', globalBytes);
     this.emit('roundClosed', summary);
     await this.openRound(round + 1);

@@ -7,6 +7,7 @@ import { updateGlobalPrototypes } from '../method/global.ts';
 import { clipUpload, uploadNormBound } from '../method/robust.ts';
 import { Rng } from '../common/rng.ts';
 import { addUpload, closeFromSums, closeGlobal, emptySums, type CloseContext } from './close.ts';
+import type { RunningSums } from '../method/running-sum.ts';
 
 function context(method: 'tinyproto' | 'fedproto', K = 10): CloseContext {
   const config: ExperimentConfig = resolveExperimentConfig({ method, numClasses: K, featureDim: 64, agents: ['a'], mu: 0.01 });
@@ -93,4 +94,45 @@ test('a bad upload added to the sums changes nothing', () => {
   assert.deepEqual(sums.sums, before);
   assert.equal(sums.count, 1);
   assert.deepEqual([...sums.contributors].slice(0, 3), [0, 1, 0]);
+});
+
+test('staleRounds: a class without a contributor for staleRounds rounds with uploads loses its global prototype; a round without uploads ages nothing; the ages are rebuilt from the stored GLOBALs', async () => {
+  const { openAggregatorStore } = await import('./store.ts');
+  const { classAges } = await import('./experiment-open.ts');
+  const base = context('tinyproto', 4);
+  const config: ExperimentConfig = resolveExperimentConfig({ ...base.config, staleRounds: 2 });
+  const ctx: CloseContext = { ...base, config };
+  const s = ctx.valuesPerClass;
+  const up = (classes: number[]): RunningSums => {
+    const sums = emptySums(ctx);
+    if (classes.length > 0) addUpload(ctx, sums, new Map(classes.map((j) => [j, new Float32Array(s).fill(j + 1)])), 'a');
+    return sums;
+  };
+  const store = openAggregatorStore(':memory:');
+  try {
+    store.createExperiment(config.experiment, { ...config }, null);
+    let previous = new Map<number, Float32Array>();
+    let ages: Int32Array = new Int32Array(4);
+    const plan: number[][] = [[0, 1], [0], [], [0], [0, 2]];
+    const seen: number[][] = [];
+    plan.forEach((classes, i) => {
+      const round = i + 1;
+      const closed = closeFromSums({ ...ctx, round }, up(classes), previous, ages);
+      store.openRound(config.experiment, round, new Uint8Array([1]), 1000);
+      store.closeRound(config.experiment, round, closed.bytes, { uploads: classes.length > 0 ? 1 : 0 });
+      previous = closed.prototypes;
+      ages = closed.ages;
+      seen.push([...previous.keys()].sort());
+      // what a restarted aggregator rebuilds before the next round: the ages, up to staleRounds
+      assert.deepEqual([...classAges(store, config, s, round + 1)], [...ages].map((a) => Math.min(a, 2)), `round ${round}`);
+    });
+    // class 1: uploaded in round 1, kept in round 2, its second round without a contributor
+    // with uploads is round 4 (round 3 had none), so it is gone from round 4 on
+    assert.deepEqual(seen, [[0, 1], [0, 1], [0, 1], [0], [0, 2]]);
+    assert.deepEqual([...ages], [0, 3, 0, 4]);
+    // staleRounds 0 (the default): nothing is dropped, and no ages are kept on restart
+    assert.deepEqual([...classAges(store, { ...config, staleRounds: 0 }, s, 6)], [0, 0, 0, 0]);
+  } finally {
+    store.close();
+  }
 });

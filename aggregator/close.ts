@@ -7,7 +7,7 @@
 import { encodeGlobal, decodeUpload } from '../wire/codec.ts';
 import type { ClassMasks } from '../wire/masks.ts';
 import type { Layout } from '../wire/codec-types.ts';
-import { updateGlobalFromSums } from '../method/global.ts';
+import { dropStalePrototypes, updateGlobalFromSums } from '../method/global.ts';
 import { clipUpload } from '../method/robust.ts';
 import { RunningSums, type UploadEntries } from '../method/running-sum.ts';
 import type { ExperimentConfig } from './config.ts';
@@ -30,6 +30,8 @@ export interface ClosedGlobal {
   /** The GLOBAL message, or null when no class has a global prototype yet. */
   readonly bytes: Uint8Array | null;
   readonly classes: number;
+  /** Rounds in a row without a contributor, per class, after this round (method/global.ts dropStalePrototypes). */
+  readonly ages: Int32Array;
 }
 
 type SumContext = Pick<CloseContext, 'config' | 'mu' | 'valuesPerClass'>;
@@ -59,11 +61,18 @@ export function sumsFromFrames(ctx: CloseContext, uploadFrames: readonly Uint8Ar
   return sums;
 }
 
-/** The round's result from its running sums: O(K * s), independent of the number of uploads. */
-export function closeFromSums(ctx: CloseContext, sums: RunningSums, previous: Map<number, Float32Array>): ClosedGlobal {
+/**
+ * The round's result from its running sums: O(K * s), independent of the number of uploads.
+ * `ages` (absent: none yet) counts, per class, the rounds in a row without a contributor; with
+ * `staleRounds` > 0 a class that reaches it loses its global prototype (ExperimentSetup.staleRounds),
+ * as in the simulation. A round without uploads ages nothing, as a simulated round without any.
+ */
+export function closeFromSums(ctx: CloseContext, sums: RunningSums, previous: Map<number, Float32Array>, ages: Int32Array = new Int32Array(ctx.config.numClasses)): ClosedGlobal {
   const c = ctx.config;
   const update = updateGlobalFromSums({ method: c.method, numClasses: c.numClasses, featureDim: c.featureDim, masks: ctx.masks, mu: ctx.mu }, sums, previous);
-  if (!update) return { prototypes: previous, bytes: null, classes: 0 };
+  if (!update) return { prototypes: previous, bytes: null, classes: 0, ages };
+  const kept = sums.count > 0 ? dropStalePrototypes(update.prototypes, update.contributors, ages, c.staleRounds) : { prototypes: update.prototypes, ages };
+  if (kept.prototypes.size === 0) return { prototypes: kept.prototypes, bytes: null, classes: 0, ages: kept.ages };
   const bytes = encodeGlobal(
     { experiment: c.experiment, sender: ctx.sender, round: ctx.round },
     {
@@ -72,13 +81,13 @@ export function closeFromSums(ctx: CloseContext, sums: RunningSums, previous: Ma
       s: ctx.valuesPerClass,
       layout: ctx.layout,
       valueType: c.valueType,
-      prototypes: [...update.prototypes].sort((a, b) => a[0] - b[0]).map(([classId, values]) => ({ classId, values, contributors: update.contributors[classId] ?? 0 })),
+      prototypes: [...kept.prototypes].sort((a, b) => a[0] - b[0]).map(([classId, values]) => ({ classId, values, contributors: update.contributors[classId] ?? 0 })),
     },
   );
-  return { prototypes: update.prototypes, bytes, classes: update.prototypes.size };
+  return { prototypes: kept.prototypes, bytes, classes: kept.prototypes.size, ages: kept.ages };
 }
 
 /** The round's result from its stored upload frames (decodes each; recovery and reference). */
-export function closeGlobal(ctx: CloseContext, uploadFrames: readonly Uint8Array[], previous: Map<number, Float32Array>): ClosedGlobal {
-  return closeFromSums(ctx, sumsFromFrames(ctx, uploadFrames), previous);
+export function closeGlobal(ctx: CloseContext, uploadFrames: readonly Uint8Array[], previous: Map<number, Float32Array>, ages?: Int32Array): ClosedGlobal {
+  return closeFromSums(ctx, sumsFromFrames(ctx, uploadFrames), previous, ages);
 }

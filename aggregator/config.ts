@@ -11,7 +11,7 @@ import { FLEET_METHODS, isFleetMethod, type FleetMethod, type Method } from '../
 import { MU_FROM, type MuFrom } from './train-samples.ts';
 
 /** The setup fields the aggregator takes: K, the learning settings it announces, and the seed. */
-const AGGREGATOR_SETUP_FIELDS = ['method', 'numClasses', 'featureDim', 'ratio', 'mu', 'muFactor', 'lambda', 'lr', 'batchSize', 'localEpochs', 'rounds', 'valueType', 'seed'] as const;
+const AGGREGATOR_SETUP_FIELDS = ['method', 'numClasses', 'featureDim', 'ratio', 'mu', 'muFactor', 'lambda', 'lr', 'batchSize', 'localEpochs', 'rounds', 'valueType', 'seed', 'staleRounds'] as const;
 type AggregatorSetup = Pick<ExperimentSetup, (typeof AGGREGATOR_SETUP_FIELDS)[number]>;
 
 /**

@@ -83,6 +83,34 @@ export function latestGlobalPrototypes(store: AggregatorStore, c: ExperimentConf
   return new Map(g.body.prototypes.map((p) => [p.classId, p.values]));
 }
 
+/**
+ * Per class, the rounds in a row without a contributor before `currentRound` (ExperimentSetup
+ * staleRounds), rebuilt from the stored GLOBAL messages, which carry each class's contributor
+ * count (a dropped class is absent: no contributor). Rounds without uploads age nothing; ages
+ * are counted up to staleRounds, which drops a class as the full count would. All zeros when
+ * staleRounds is 0 (nothing is ever dropped).
+ */
+export function classAges(store: AggregatorStore, c: ExperimentConfig, valuesPerClass: number, currentRound: number): Int32Array {
+  const K = c.numClasses;
+  const ages = new Int32Array(K);
+  if (c.staleRounds === 0) return ages;
+  const open = new Set(Array.from({ length: K }, (_, j) => j));
+  let counted = 0;
+  for (let r = currentRound - 1; r >= 1 && open.size > 0 && counted < c.staleRounds; r--) {
+    const row = store.getRound(c.experiment, r);
+    // the close summary's count includes the agents summed by relays (row.uploads: direct ones only)
+    const uploads = typeof row?.summary?.['uploads'] === 'number' ? row.summary['uploads'] : row?.uploads ?? 0;
+    if (row === null || row.status !== 'closed' || uploads === 0 || row.globalBytes === null) continue;
+    counted++;
+    const contributors = new Map(decodeGlobal(row.globalBytes, { experiment: c.experiment, K, d: c.featureDim, s: valuesPerClass }).body.prototypes.map((p) => [p.classId, p.contributors]));
+    for (const j of [...open]) {
+      if ((contributors.get(j) ?? 0) > 0) open.delete(j);
+      else ages[j]!++;
+    }
+  }
+  return ages;
+}
+
 /** A STATUS checked (codec, sender = topic) into its batch entry; throws a TinyProtoError. */
 export function statusEntry(experiment: string, agent: string, bytes: Uint8Array, now: number): PendingStatus {
   const s = decodeStatus(bytes, { experiment });

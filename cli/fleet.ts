@@ -47,7 +47,7 @@ const FLEET_DEFAULTS = Object.freeze({
 });
 
 /** Aggregator settings the fleet passes through (FleetOptions.aggregator), with their defaults. */
-const FLEET_AGGREGATOR_FIELDS = ['lambda', 'mu', 'muFactor', 'muFrom', 'totalTrainSamples', 'lr', 'batchSize', 'localEpochs', 'participation', 'minUploads', 'closeAt', 'offlineGraceMs'] as const;
+const FLEET_AGGREGATOR_FIELDS = ['lambda', 'mu', 'muFactor', 'muFrom', 'totalTrainSamples', 'lr', 'batchSize', 'localEpochs', 'participation', 'minUploads', 'closeAt', 'offlineGraceMs', 'staleRounds'] as const;
 
 /** The experiment-file fields the fleet takes as its own options. */
 const FLEET_FILE_FIELDS = ['experiment', 'agents', 'rounds', 'method', 'alpha', 'seed', 'samplesPerClient', 'dataDir', 'featureDim', 'ratio', 'valueType', 'families', 'roundDeadlineMs', 'link', 'board'] as const;
@@ -77,6 +77,7 @@ export const FLEET_FLAGS: FlagTable = {
   participation: { field: 'participation', type: 'number', help: `fraction of agents selected per round (default ${EXPERIMENT_DEFAULTS.participation})` },
   'min-uploads': { field: 'minUploads', type: 'int', help: `uploads needed to close a round at its deadline (default ${EXPERIMENT_DEFAULTS.minUploads})` },
   'offline-grace-ms': { field: 'offlineGraceMs', type: 'int', help: `how long a round waits for a selected agent that went offline (default ${EXPERIMENT_DEFAULTS.offlineGraceMs})` },
+  'stale-rounds': { field: 'staleRounds', type: 'int', help: `a class with no contributor for this many rounds in a row loses its global prototype (default ${EXPERIMENT_DEFAULTS.staleRounds} = keep for ever, the paper)` },
   'close-at': { field: 'closeAt', type: 'int', help: 'over-selection: close a round as soon as this many of its selected agents uploaded (default none: wait for all)' },
   families: { field: 'families', type: 'list', help: `backbones by agent index mod count (default ${FAMILIES.join(',')})` },
   credentials: { field: 'credentials', type: 'string', help: 'credentials.json from broker-config/make-fleet-credentials.sh (default none)' },

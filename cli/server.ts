@@ -45,6 +45,7 @@ export const SERVER_FLAGS: FlagTable = {
   'close-at': { field: 'closeAt', type: 'int', help: 'over-selection: close a round as soon as this many of its selected agents uploaded (default none: wait for all)' },
   'max-extensions': { field: 'maxDeadlineExtensions', type: 'int', help: `deadline extensions of a round below --min-uploads before it closes with what it has (default ${EXPERIMENT_DEFAULTS.maxDeadlineExtensions})` },
   'offline-grace-ms': { field: 'offlineGraceMs', type: 'int', help: `how long a round waits for a selected agent that went offline (default ${EXPERIMENT_DEFAULTS.offlineGraceMs})` },
+  'stale-rounds': { field: 'staleRounds', type: 'int', help: `a class with no contributor for this many rounds in a row loses its global prototype (default ${EXPERIMENT_DEFAULTS.staleRounds} = keep for ever, the paper)` },
   'value-type': { field: 'valueType', type: 'string', help: `${VALUE_TYPES.join(' | ')} (wire encoding of prototypes; default ${EXPERIMENT_DEFAULTS.valueType})` },
   seed: { field: 'seed', type: 'int', help: `experiment seed: class masks (as simulate and fleet derive them) and participant selection (default ${EXPERIMENT_DEFAULTS.seed})` },
 };
@@ -169,7 +170,7 @@ function scaleArgs(str: (k: string) => string | null): { embeddedPort: number | 
 }
 
 /** The experiment-file fields the aggregator takes (agents separately: a count becomes ids). */
-const SERVER_FILE_FIELDS = ['experiment', 'method', 'rounds', 'seed', 'featureDim', 'ratio', 'lambda', 'mu', 'muFactor', 'muFrom', 'totalTrainSamples', 'valueType', 'lr', 'batchSize', 'localEpochs', 'participation', 'roundDeadlineMs', 'minUploads', 'closeAt', 'offlineGraceMs'] as const;
+const SERVER_FILE_FIELDS = ['experiment', 'method', 'rounds', 'seed', 'featureDim', 'ratio', 'lambda', 'mu', 'muFactor', 'muFrom', 'totalTrainSamples', 'valueType', 'lr', 'batchSize', 'localEpochs', 'participation', 'roundDeadlineMs', 'minUploads', 'closeAt', 'offlineGraceMs', 'staleRounds'] as const;
 
 
 export function serverArgs(argv: string[], env: NodeJS.ProcessEnv): ServerArgs {

@@ -20,7 +20,7 @@ import { EXPERIMENT_DEFAULTS } from '../aggregator/config.ts';
 import { IMPROVEMENT_HELP, IMPROVEMENT_OPTIONS, improvementFlags } from './improvement-flags.ts';
 
 /** The experiment-file fields simulate takes (agents = its clients; fleet.board = the energy profile). */
-const SIM_FILE_FIELDS = ['experiment', 'method', 'participation', 'agents', 'alpha', 'rounds', 'samplesPerClient', 'seed', 'dataDir', 'featureDim', 'ratio', 'lambda', 'batchSize', 'lr', 'localEpochs', 'mu', 'muFactor', 'families', 'valueType'] as const;
+const SIM_FILE_FIELDS = ['experiment', 'method', 'participation', 'agents', 'alpha', 'rounds', 'samplesPerClient', 'seed', 'dataDir', 'featureDim', 'ratio', 'lambda', 'batchSize', 'lr', 'localEpochs', 'mu', 'muFactor', 'families', 'valueType', 'staleRounds'] as const;
 /** Fields of an experiment file that simulate uses only with simulated links and boards (or churn). */
 const SIM_IGNORED = ['roundDeadlineMs', 'minUploads', 'closeAt', 'link'] as const;
 

@@ -11,7 +11,7 @@
  *   mu = "auto"                  mu-factor = 0.65  value-type = "float32"
  *   lr = 0.01                    batch-size = 32   local-epochs = 1
  *   [data]  dir = "..."  alpha = 0.1  samples-per-client = 300 | "all"
- *   [round] participation = 1  deadline-ms = 600000  min-uploads = 1  close-at = 8
+ *   [round] participation = 1  deadline-ms = 600000  min-uploads = 1  close-at = 8  stale-rounds = 0
  *   [fleet] link = "wifi-congested"  board = "rpi4b"
  *   [[group]] name = "edge"  agents = 4  link = "wifi-weak"  board = "rpi-zero-2w"  offline = ["5-8"]  crash-upload = [3]
  *             (method/fleet-plan.ts; one table per group of agents)
@@ -52,6 +52,8 @@ export interface ExperimentFileFields {
   readonly closeAt?: number;
   /** How long a round waits for a selected agent that went offline (fleet and server). */
   readonly offlineGraceMs?: number;
+  /** Rounds without a contributor after which a class loses its global prototype (server, fleet and simulate). */
+  readonly staleRounds?: number;
   readonly link?: string;
   readonly board?: string;
   /** The fleet's agents in groups ([[group]] tables, method/fleet-plan.ts). */
@@ -107,6 +109,7 @@ const KEYS: Readonly<Record<string, Readonly<Record<string, readonly [Field, Che
     'min-uploads': ['minUploads', isInt(1, 100_000)],
     'close-at': ['closeAt', isInt(1, 100_000)],
     'offline-grace-ms': ['offlineGraceMs', isInt(0, 86_400_000)],
+    'stale-rounds': ['staleRounds', setup('staleRounds')],
   },
   fleet: {
     link: ['link', isText],

@@ -148,3 +148,19 @@ test('bad files: unknown key with file and line, bad TOML with line, bad profile
   assert.throws(() => loadExperimentFile(join(dir, 'missing.toml')), isConfig(/cannot read the experiment file/));
   assert.equal(parseExperimentFile('agents = 3\n', 'inline.toml').agents, 3);
 });
+
+test('[round] stale-rounds and --stale-rounds mean the same in simulate, server and fleet; a bad value is refused naming the key', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tp-stale-'));
+  const path = join(dir, 'stale.toml');
+  writeFileSync(path, 'agents = 4\n[round]\nstale-rounds = 3\n');
+  assert.equal(parseSimulateArgs(['--experiment-file', path]).config.staleRounds, 3);
+  assert.equal(serverArgs(['--experiment-file', path, '--total-train-samples', '10'], {}).experiment.staleRounds, 3);
+  assert.equal(fleetExperimentConfig(fleetOptions(['--experiment-file', path, '--experiment', 'files-stale']).options, K, TOTAL_TRAIN).staleRounds, 3);
+  // the flag wins over the file, in every command
+  assert.equal(parseSimulateArgs(['--experiment-file', path, '--stale-rounds', '1']).config.staleRounds, 1);
+  assert.equal(serverArgs(['--experiment-file', path, '--stale-rounds', '1', '--total-train-samples', '10'], {}).experiment.staleRounds, 1);
+  assert.equal(fleetExperimentConfig(fleetOptions(['--experiment-file', path, '--stale-rounds', '1', '--experiment', 'files-stale']).options, K, TOTAL_TRAIN).staleRounds, 1);
+  assert.equal(serverArgs(['--agents', '2'], {}).experiment.staleRounds, 0);
+  writeFileSync(path, '[round]\nstale-rounds = -1\n');
+  assert.throws(() => serverArgs(['--experiment-file', path], {}), (e: unknown) => isTinyProtoError(e, 'E_CONFIG') && /stale-rounds/.test((e as Error).message));
+});
