@@ -11,7 +11,8 @@
  * verdicts, curves as SVG and PNG, README block) is rebuilt from every stored run of the size,
  * so a variant can be run later and joins the table (`--report-only` rebuilds without training).
  * The default size writes benchmarks/results/accuracy.{md,json}, accuracy-curves.{svg,png} and the
- * README block; any other size writes accuracy-<size>.{md,json} and accuracy-<size>-curves.*.
+ * README block bench:accuracy; any other size writes accuracy-<size>.{md,json} and
+ * accuracy-<size>-curves.*, and the README block bench:accuracy:<size> when README has one.
  *
  *   npm run bench:accuracy -- [--methods a,b,c] [--variant NAME:field=value,...]... [--seeds 1,2,3]
  *                             [--alphas 0.1,0.5] [--clients N] [--samples-per-client M|all]
@@ -162,11 +163,14 @@ const json = {
   verdicts: lines,
   runs: runs.map((r) => ({ variant: r.variant, alpha: r.alpha, seed: r.seed, rounds: r.rounds.length, stopped: r.stopped, seconds: r.seconds, summary: r.summary })),
 };
-if (values['no-readme'] || !isDefaultSize) {
+// the default size's README block is bench:accuracy; another size's is bench:accuracy:<size>, refreshed when README has it
+const block = isDefaultSize ? 'bench:accuracy' : `bench:accuracy:${sizeKey(size)}`;
+let updated = false;
+if (values['no-readme']) {
   writeFileSync(`${out}/${name}.md`, md + '\n');
   writeFileSync(`${out}/${name}.json`, JSON.stringify(json, null, 1));
 } else {
-  const updated = writeBenchmarkResults(out, name, 'bench:accuracy', md, json);
-  if (updated) console.log('README.md block refreshed');
+  updated = writeBenchmarkResults(out, name, block, md, json);
+  if (updated) console.log(`README.md block ${block} refreshed`);
 }
-console.log(`\nwrote ${out}/${name}.json, ${name}.md, ${name}-curves.svg/png${isDefaultSize ? '' : ' (not the default size: README block untouched)'} (${trained} run${trained === 1 ? '' : 's'} trained, ${(seconds / 60).toFixed(1)} min)`);
+console.log(`\nwrote ${out}/${name}.json, ${name}.md, ${name}-curves.svg/png${updated ? '' : ` (README has no block ${block}: untouched)`} (${trained} run${trained === 1 ? '' : 's'} trained, ${(seconds / 60).toFixed(1)} min)`);
