@@ -33,6 +33,7 @@ import type { AgentStore } from './store.ts';
 import { Delivery } from './delivery.ts';
 import { SilenceWatch } from './silence.ts';
 import { CatchUp } from './catch-up.ts';
+import { Announcements } from './announcements.ts';
 import type { AgentInbound, AgentOptions, AgentTransport, EvaluationRecord, RoundTrained } from './agent-types.ts';
 import { isSelected } from '../method/selection.ts';
 
@@ -64,6 +65,7 @@ export class Agent extends EventEmitter {
   private awaitingGlobal: { round: number; since: number } | null = null;
   private readonly silence: SilenceWatch;
   private readonly catchUp: CatchUp;
+  private readonly announcements: Announcements;
 
   constructor(opts: AgentOptions) {
     super();
@@ -75,18 +77,14 @@ export class Agent extends EventEmitter {
     this.now = opts.now ?? Date.now;
     this.energy = opts.energy ?? null;
     this.delivery = new Delivery({
-      experiment: this.config.experiment, agent: this.config.id,
-      store: this.store,
-      transport: this.transport,
-      logger: this.logger,
+      experiment: this.config.experiment, agent: this.config.id, store: this.store, transport: this.transport, logger: this.logger,
       onUploaded: (u) => this.emit('uploaded', u),
       onDelivered: (u) => this.emit('delivered', u),
       resendAfterMs: this.config.resendAfterMs,
       now: this.now,
     });
-    this.silence = new SilenceWatch({ experiment: this.config.experiment, broker: this.config.broker }, this.logger, (waitedMs) =>
-      this.emit('silent', { experiment: this.config.experiment, waitedMs }),
-    );
+    this.silence = new SilenceWatch({ experiment: this.config.experiment, broker: this.config.broker }, this.logger, (waitedMs) => this.emit('silent', { experiment: this.config.experiment, waitedMs }));
+    this.announcements = new Announcements(this.config.experiment);
     this.catchUp = new CatchUp(this.config.catchUpMs, 600_000, this.transport.refresh?.bind(this.transport), this.logger);
     this.queue = new SerialQueue((e) => {
       this.logger.error('agent task failed', { code: errorCode(e), error: e instanceof Error ? e.message : String(e) });
@@ -168,7 +166,8 @@ export class Agent extends EventEmitter {
       engine: engineLabel(this.engine),
     });
     this.delivery.schedule = (task) => void this.queue.push(task);
-    this.transport.onMessage((kind, bytes) => void this.queue.push(() => this.onMessage(kind, bytes)));
+    // noted on arrival, so that a burst of missed announcements supersedes its older rounds (./announcements.ts)
+    this.transport.onMessage((kind, bytes) => (this.announcements.heard(kind, bytes), void this.queue.push(() => this.onMessage(kind, bytes))));
     this.transport.onDisconnect?.(() => this.delivery.disconnected());
     this.transport.onConnect(() => {
       this.delivery.connected();
@@ -334,6 +333,7 @@ export class Agent extends EventEmitter {
       if (this.delivery.uploadPending(round)) await this.delivery.flushOutbox();
       return;
     }
+    if (this.superseded(round)) return;
     if (!isSelected(c.id, c.experiment, round, body)) {
       this.logger.info('not selected for this round', { round });
       this.emit('skipped', { round, reason: 'not selected' });
@@ -348,23 +348,25 @@ export class Agent extends EventEmitter {
     await this.trainRound(round, body);
   }
 
+  /** A round the aggregator has already moved past (./announcements.ts): skipped, not trained. */
+  private superseded(round: number): boolean {
+    const later = this.announcements.supersededBy(round);
+    if (later) this.logger.info('round already over: not trained', { round, supersededBy: later });
+    if (later) this.emit('skipped', { round, reason: `superseded by ${later.by === 'round' ? `round ${later.round}` : `the global prototypes of round ${later.round}`}` });
+    return later !== null;
+  }
+
   private async trainRound(round: number, body: RoundBody): Promise<void> {
     const c = this.config;
     const learner = this.learner!;
-    learner.configure({
-      method: body.method,
-      lr: body.lr,
-      lambda: body.lambda,
-      batchSize: body.batchSize,
-      localEpochs: body.localEpochs,
-      masks: body.method === 'tinyproto' ? this.masks : null,
-    });
+    await this.setState('training');
+    if (this.superseded(round)) return this.setState('idle'); // heard while the status went out
+    learner.configure({ method: body.method, lr: body.lr, lambda: body.lambda, batchSize: body.batchSize, localEpochs: body.localEpochs, masks: body.method === 'tinyproto' ? this.masks : null });
     this.recorder?.begin(round);
     if (this.dataLoadSeconds > 0) {
       this.recorder?.add('dataLoad', this.dataLoadSeconds);
       this.dataLoadSeconds = 0;
     }
-    await this.setState('training');
     const global = body.method === 'local' ? null : this.global?.state ?? null;
     const up = await learner.train(round, global);
     this.recorder?.add('train', up.trainSeconds);
@@ -378,14 +380,7 @@ export class Agent extends EventEmitter {
     // of the spec, input shape and K, is in the cached shard's metadata)
     this.store.saveCheckpoint(c.experiment, round, learner.getState(), { family: this.family, featureDim: c.featureDim });
     this.store.setLastCompletedRound(c.experiment, round);
-    const trained: RoundTrained = {
-      round,
-      classesHeld: up.classesHeld,
-      uploadBytes: bytes.length,
-      trainSeconds: up.trainSeconds,
-      prototypeSeconds: up.prototypeSeconds,
-      loss: up.train.loss,
-    };
+    const trained: RoundTrained = { round, classesHeld: up.classesHeld, uploadBytes: bytes.length, trainSeconds: up.trainSeconds, prototypeSeconds: up.prototypeSeconds, loss: up.train.loss };
     this.emit('trained', trained);
     await this.setState('uploading');
     await this.timed('upload', () => this.delivery.flushOutbox());
