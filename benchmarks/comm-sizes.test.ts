@@ -53,15 +53,16 @@ test('upload message sizes = uploadSize = encoded length, for every encoding and
   for (const e of ENCODINGS) {
     for (const n of CLASS_COUNTS) {
       const expected = uploadMessageBytes(e, n);
-      assert.equal(expected, uploadSize(COMM_SETTING.K, n, e.s, e.valueType, ids), `${e.label} ${n} classes`);
+      assert.equal(expected, uploadSize(COMM_SETTING.K, n, e.s, e.valueType, ids, true), `${e.label} ${n} classes`);
       assert.equal(makeUploadMessage(e, n).length, expected, `${e.label} ${n} classes encoded`);
     }
   }
-  // PROTOCOL.md §6's table (3 classes)
-  assert.equal(uploadMessageBytes(enc('TinyProto float32'), 3), 644);
-  assert.equal(uploadMessageBytes(enc('TinyProto float16'), 3), 344);
-  assert.equal(uploadMessageBytes(enc('TinyProto int8'), 3), 206);
-  assert.equal(uploadMessageBytes(enc('FedProto float32'), 3), 6044);
+  // PROTOCOL.md §6's table (3 classes), with the agents' 4-byte training-sample count
+  assert.equal(uploadMessageBytes(enc('TinyProto float32'), 3), 648);
+  assert.equal(uploadMessageBytes(enc('TinyProto float16'), 3), 348);
+  assert.equal(uploadMessageBytes(enc('TinyProto int8'), 3), 210);
+  assert.equal(uploadMessageBytes(enc('FedProto float32'), 3), 6048);
+  assert.equal(uploadSize(COMM_SETTING.K, 3, enc('TinyProto float32').s, 'float32', ids), 644, 'without the count');
 });
 
 test('global message sizes = globalSize = encoded length', () => {

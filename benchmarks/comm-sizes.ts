@@ -28,6 +28,9 @@ export const COMM_SETTING = Object.freeze({
   s: blocksPerClassFor(SETUP_DEFAULTS.numClasses, SETUP_DEFAULTS.ratio) * Math.floor(SETUP_DEFAULTS.featureDim / SETUP_DEFAULTS.numClasses),
   experiment: 'cifar10',
   agent: 'agent-01',
+  // the agent's training-sample count, which every agent's UPLOAD carries (4 bytes; the paper's
+  // CIFAR-10 setting: 45,000 training images over 20 clients)
+  trainSamples: 2250,
   aggregator: 'aggregator',
 });
 
@@ -75,7 +78,7 @@ export function prototypeHeaderBytes(K: number): number {
 
 /** The whole UPLOAD message (what the agent publishes). */
 export function uploadMessageBytes(enc: Encoding, classes: number, K = COMM_SETTING.K, experiment = COMM_SETTING.experiment, sender = COMM_SETTING.agent): number {
-  return frameBytes(experiment, sender) + prototypeHeaderBytes(K) + payloadBytes(enc, classes);
+  return frameBytes(experiment, sender) + prototypeHeaderBytes(K) + TRAIN_SAMPLES_BYTES + payloadBytes(enc, classes);
 }
 
 /** The whole GLOBAL message (what every agent receives): 2 more bytes per class (contributors). */
@@ -119,7 +122,10 @@ function values(rng: Rng, n: number): Float32Array {
   return v;
 }
 
-/** A real UPLOAD message of `classes` classes (0..classes-1). */
+/** The u32 training-sample count an agent's UPLOAD carries (PROTOCOL.md, layout bit 7). */
+export const TRAIN_SAMPLES_BYTES = 4;
+
+/** A real UPLOAD message of `classes` classes (0..classes-1), with the training-sample count, as an agent sends it. */
 export function makeUploadMessage(enc: Encoding, classes: number, round = 1, seed = 7): Uint8Array {
   const rng = new Rng(seed);
   return encodeUpload(
@@ -131,6 +137,7 @@ export function makeUploadMessage(enc: Encoding, classes: number, round = 1, see
       layout: enc.layout,
       valueType: enc.valueType,
       prototypes: Array.from({ length: classes }, (_, classId) => ({ classId, values: values(rng, enc.s) })),
+      trainSamples: COMM_SETTING.trainSamples,
     },
   );
 }
