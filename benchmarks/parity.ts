@@ -5,7 +5,11 @@
  * float32 training is chaotic, and rounding differences of ~1e-7 between engines grow over
  * hundreds of SGD steps (see models/ort/cross-engine.test.ts).
  *
- *   npm run bench:parity -- [--clients 10] [--rounds 10] [--samples-per-client 400] [--seed 1]
+ * With `--plus` both engines run tinyproto-plus (method/experiment.ts TINYPROTO_PLUS: the masked
+ * prototype loss, which the engines take as per-dimension weights, the masked evaluation and the
+ * local scale) and the results go to parity-plus.{md,json} and the README block bench:parity-plus.
+ *
+ *   npm run bench:parity -- [--clients 10] [--rounds 10] [--samples-per-client 400] [--seed 1] [--plus]
  */
 import { parseArgs } from 'node:util';
 import os from 'node:os';
@@ -14,7 +18,7 @@ import { simulate, type SimResult } from '../sim/simulate.ts';
 import { loadDataset, DEFAULT_DATA_DIR } from '../data/index.ts';
 import { markdownTable, pct, textTable } from '../common/table.ts';
 import { writeBenchmarkResults } from './readme-block.ts';
-import { SETUP_DEFAULTS } from '../method/experiment.ts';
+import { SETUP_DEFAULTS, TINYPROTO_PLUS } from '../method/experiment.ts';
 
 const { values } = parseArgs({
   options: {
@@ -22,6 +26,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '10' },
     'samples-per-client': { type: 'string', default: '400' },
     seed: { type: 'string', default: String(SETUP_DEFAULTS.seed) },
+    plus: { type: 'boolean', default: false },
     out: { type: 'string', default: 'benchmarks/results' },
   },
 });
@@ -34,7 +39,10 @@ const base = {
   rounds: Number(values.rounds),
   samplesPerClient: Number(values['samples-per-client']),
   seed: Number(values.seed),
+  ...(values.plus ? TINYPROTO_PLUS : {}),
 };
+const label = values.plus ? 'tinyproto-plus (masked loss and evaluation, local scale)' : 'TinyProto';
+const name = values.plus ? 'parity-plus' : 'parity';
 const results: { engine: string; result: SimResult }[] = [];
 for (const engine of ['ort', 'tfjs'] as const) {
   const cfg = resolveSimConfig({ ...base, engine, backend: 'auto' });
@@ -52,14 +60,14 @@ const rows = results.map(({ engine, result }) => {
 const [a, b] = results.map((r) => r.result.summary);
 const diff = (x: number | null | undefined, y: number | null | undefined): string => (x == null || y == null ? 'n/a' : `${((x - y) * 100).toFixed(2)} points`);
 const note =
-  `_TinyProto, Fashion-MNIST, ${base.clients} clients, Dir(${SETUP_DEFAULTS.alpha}), ${base.rounds} rounds, at most ${base.samplesPerClient} samples per client, paper hyperparameters, seed ${base.seed}; ` +
+  `_${label}, Fashion-MNIST, ${base.clients} clients, Dir(${SETUP_DEFAULTS.alpha}), ${base.rounds} rounds, at most ${base.samplesPerClient} samples per client, paper hyperparameters, seed ${base.seed}; ` +
   `ORT - tfjs: best head ${diff(a?.best.accuracyHead, b?.best.accuracyHead)}, last head ${diff(a?.last.accuracyHead, b?.last.accuracyHead)}, ` +
   `best proto ${diff(a?.best.accuracyPrototype, b?.best.accuracyPrototype)}, last proto ${diff(a?.last.accuracyPrototype, b?.last.accuracyPrototype)}. ` +
-  `Measured ${new Date().toISOString().slice(0, 10)} on ${os.availableParallelism()} cores with \`npm run bench:parity\`._`;
+  `Measured ${new Date().toISOString().slice(0, 10)} on ${os.availableParallelism()} cores with \`npm run bench:parity${values.plus ? ' -- --plus' : ''}\`._`;
 const md = `${markdownTable(header, rows)}\n\n${note}`;
 console.log(`${textTable(header, rows)}\n\n${note}`);
 const seconds = (performance.now() - t0) / 1000;
-writeBenchmarkResults(values.out!, 'parity', 'bench:parity', md, {
+writeBenchmarkResults(values.out!, name, `bench:${name}`, md, {
   date: new Date().toISOString(),
   seconds,
   settings: base,
