@@ -173,4 +173,4 @@ if (values['no-readme']) {
   updated = writeBenchmarkResults(out, name, block, md, json);
   if (updated) console.log(`README.md block ${block} refreshed`);
 }
-console.log(`\nwrote ${out}/${name}.json, ${name}.md, ${name}-curves.svg/png${updated ? '' : ` (README has no block ${block}: untouched)`} (${trained} run${trained === 1 ? '' : 's'} trained, ${(seconds / 60).toFixed(1)} min)`);
+console.log(`\nwrote ${out}/${name}.json, ${name}.md, ${name}-curves.svg/png${updated ? '' : values['no-readme'] ? ' (--no-readme: README untouched)' : ` (README has no block ${block}: untouched)`} (${trained} run${trained === 1 ? '' : 's'} trained, ${(seconds / 60).toFixed(1)} min)`);
