@@ -255,7 +255,8 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
       const s = masks?.s ?? d;
       const wire: WireContext = { experiment: 'sim', round, K, d, s, layout: masks ? 'sparse' : 'dense', valueType: cfg.valueType };
       // Local sends nothing; the others send their prototypes through the real codec
-      const sent = uploads.map((u) => (cfg.method === 'local' || cfg.method === 'fedavg' ? null : uploadThroughWire(u.client, u.prototypes, wire)));
+      // (each UPLOAD carries the client's training-sample count, as an agent's does)
+      const sent = uploads.map((u) => (cfg.method === 'local' || cfg.method === 'fedavg' ? null : uploadThroughWire(u.client, u.prototypes, wire, initOf.get(u.client)!.trainY.length)));
       // FedAvg: one architecture, so every upload and download is one model's bytes
       const states = cfg.method === 'fedavg' ? await pool.getStates() : null;
       const modelBytes = states ? stateBytes(states[0]!) : 0;

@@ -31,8 +31,8 @@ function valueBytes(classes: number, s: number, vt: ValueType): number {
   return classes * (s * bytesPerValue(vt) + (vt === 'int8' ? 4 : 0));
 }
 
-/** A client's upload as it crosses the wire. */
-export function uploadThroughWire(client: number, prototypes: ReadonlyMap<number, Float32Array>, ctx: WireContext): WireResult {
+/** A client's upload as it crosses the wire, with its training-sample count as an agent sends it (null: without). */
+export function uploadThroughWire(client: number, prototypes: ReadonlyMap<number, Float32Array>, ctx: WireContext, trainSamples: number | null = null): WireResult {
   const bytes = encodeUpload(
     { experiment: ctx.experiment, sender: `client-${client}`, round: ctx.round },
     {
@@ -42,6 +42,7 @@ export function uploadThroughWire(client: number, prototypes: ReadonlyMap<number
       layout: ctx.layout,
       valueType: ctx.valueType,
       prototypes: [...prototypes].sort((a, b) => a[0] - b[0]).map(([classId, values]) => ({ classId, values })),
+      trainSamples: trainSamples !== null && trainSamples > 0 ? trainSamples : null,
     },
   );
   const m = decodeUpload(bytes, { experiment: ctx.experiment, round: ctx.round, K: ctx.K, d: ctx.d, s: ctx.s });

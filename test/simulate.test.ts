@@ -30,8 +30,9 @@ test('tinyproto simulation on Fashion-MNIST learns and accounts bytes exactly', 
   assert.equal(res.masks?.s, 50);
   for (const c of last.clients) {
     assert.equal(c.bytesUp, c.classesHeld * 50 * 4);
-    // the whole message: payload + header (19 + ids) + body fields (K, d, s, layout, type, bitmap) + CRC
-    assert.equal(c.messageBytesUp, uploadSize(10, c.classesHeld, 50, 'float32', { experiment: 'sim', sender: `client-${c.client}` }));
+    // the whole message: payload + header (19 + ids) + body fields (K, d, s, layout, type, bitmap),
+    // the 4-byte training-sample count (as an agent sends it) + CRC
+    assert.equal(c.messageBytesUp, uploadSize(10, c.classesHeld, 50, 'float32', { experiment: 'sim', sender: `client-${c.client}` }, true));
   }
   assert.equal(last.bytesDownPerClient, 10 * 50 * 4);
   // first round trains with CE only: no prototype term
