@@ -45,6 +45,7 @@ export function printAgentEvents(agent: Agent, tag: string, out: (line: string) 
     out(`${tag} round ${t.round}: trained in ${t.trainSeconds.toFixed(1)} s (loss ${t.loss.toFixed(4)}), ${t.classesHeld} classes, upload ${t.uploadBytes} B`),
   );
   agent.on('uploaded', (u: { round: number; attempts: number }) => out(`${tag} round ${u.round}: upload acknowledged by the broker (attempt ${u.attempts})`));
+  agent.on('skipped', (k: { round: number; reason: string }) => out(`${tag} round ${k.round}: skipped (${k.reason})`));
   agent.on('delivered', (u: { round: number; attempts: number; outcome: string; code: string }) =>
     out(`${tag} round ${u.round}: upload ${u.outcome === 'rejected' ? `rejected by the aggregator (${u.code})` : `committed by the aggregator (${u.outcome}, ${u.attempts} send(s))`}`),
   );

@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, type AgentTransport } from '../agent/agent.ts';
+import { printAgentEvents } from '../agent/run-experiment.ts';
 import { resolveAgentConfig } from '../agent/config.ts';
 import { openAgentStore } from '../agent/store.ts';
 import { createEngine } from '../models/index.ts';
@@ -51,6 +52,8 @@ test('missed announcements delivered in a burst: only the open round is trained'
   const skipped: string[] = [];
   agent.on('trained', (t: { round: number }) => trained.push(t.round));
   agent.on('skipped', (s: { round: number; reason: string }) => skipped.push(`${s.round}: ${s.reason}`));
+  const lines: string[] = [];
+  printAgentEvents(agent, '[agent-0]', (l) => lines.push(l));
   const announce = (r: number): void => transport.handler!('round', encodeRound({ experiment: 'burst', sender: 'aggregator', round: r }, BODY));
   try {
     await agent.start();
@@ -62,6 +65,8 @@ test('missed announcements delivered in a burst: only the open round is trained'
     assert.deepEqual(trained, [3]);
     assert.deepEqual(skipped, ['1: superseded by round 3', '2: superseded by round 3']);
     assert.equal(store.lastCompletedRound('burst'), 3);
+    // the agent's progress lines (what `tinyproto agent` and a fleet's --verbose show)
+    assert.ok(lines.includes('[agent-0] round 1: skipped (superseded by round 3)'), lines.join('\n'));
     // round 4: round 5 is announced while the agent tells the broker it is training round 4
     transport.onTraining = () => announce(5);
     announce(4);
