@@ -351,9 +351,10 @@ export class Agent extends EventEmitter {
   /** A round the aggregator has already moved past (./announcements.ts): skipped, not trained. */
   private superseded(round: number): boolean {
     const later = this.announcements.supersededBy(round);
-    if (later) this.logger.info('round already over: not trained', { round, supersededBy: later });
-    if (later) this.emit('skipped', { round, reason: `superseded by ${later.by === 'round' ? `round ${later.round}` : `the global prototypes of round ${later.round}`}` });
-    return later !== null;
+    if (later === null) return false;
+    this.logger.info('round already over: not trained', { round, supersededBy: later });
+    this.emit('skipped', { round, reason: `superseded by ${later.by === 'round' ? `round ${later.round}` : `the global prototypes of round ${later.round}`}` });
+    return true;
   }
 
   private async trainRound(round: number, body: RoundBody): Promise<void> {

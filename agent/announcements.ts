@@ -5,10 +5,11 @@
  * later has arrived. A rejoining agent's broker session delivers the announcements it missed in
  * one burst; each frame is noted on arrival (before the serial queue handles it), so the agent
  * skips a round it could only upload too late (refused as stale) instead of training it.
- * Frames reach this note after the transport's authenticity check; a frame that does not decode
- * for this experiment is not noted (the queue reports it when it handles the frame).
+ * Frames reach this note after the transport's authenticity check; a frame that is not a valid
+ * ROUND or GLOBAL frame of this experiment is not noted (the queue reports it when it handles it).
  */
-import { decodeGlobal, decodeRound } from '../wire/codec.ts';
+import { peekHeader } from '../wire/codec.ts';
+import { MessageType } from '../wire/codec-types.ts';
 import type { AgentInbound } from './agent-types.ts';
 
 export class Announcements {
@@ -19,11 +20,16 @@ export class Announcements {
 
   constructor(private readonly experiment: string) {}
 
-  /** Notes an inbound frame on arrival. Never throws. */
+  /**
+   * Notes an inbound frame on arrival from its header alone (the frame, its CRC and the
+   * experiment are checked; the body is decoded once, by the queue). Never throws.
+   */
   heard(kind: AgentInbound, bytes: Uint8Array): void {
+    if (kind !== 'round' && kind !== 'global') return;
     try {
-      if (kind === 'round') this.newestRound = Math.max(this.newestRound, decodeRound(bytes, { experiment: this.experiment }).header.round);
-      else if (kind === 'global') this.newestClosed = Math.max(this.newestClosed, decodeGlobal(bytes, { experiment: this.experiment }).header.round);
+      const h = peekHeader(bytes, { experiment: this.experiment });
+      if (kind === 'round' && h.type === MessageType.Round) this.newestRound = Math.max(this.newestRound, h.round);
+      else if (kind === 'global' && h.type === MessageType.Global) this.newestClosed = Math.max(this.newestClosed, h.round);
     } catch {
       // not noted: the serial queue decodes it again and reports why it is refused
     }

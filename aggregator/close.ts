@@ -72,7 +72,6 @@ export function closeFromSums(ctx: CloseContext, sums: RunningSums, previous: Ma
   const update = updateGlobalFromSums({ method: c.method, numClasses: c.numClasses, featureDim: c.featureDim, masks: ctx.masks, mu: ctx.mu }, sums, previous);
   if (!update) return { prototypes: previous, bytes: null, classes: 0, ages };
   const kept = sums.count > 0 ? dropStalePrototypes(update.prototypes, update.contributors, ages, c.staleRounds) : { prototypes: update.prototypes, ages };
-  if (kept.prototypes.size === 0) return { prototypes: kept.prototypes, bytes: null, classes: 0, ages: kept.ages };
   const bytes = encodeGlobal(
     { experiment: c.experiment, sender: ctx.sender, round: ctx.round },
     {

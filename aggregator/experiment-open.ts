@@ -98,9 +98,10 @@ export function classAges(store: AggregatorStore, c: ExperimentConfig, valuesPer
   let counted = 0;
   for (let r = currentRound - 1; r >= 1 && open.size > 0 && counted < c.staleRounds; r--) {
     const row = store.getRound(c.experiment, r);
+    if (row === null || row.status !== 'closed' || row.globalBytes === null) continue;
     // the close summary's count includes the agents summed by relays (row.uploads: direct ones only)
-    const uploads = typeof row?.summary?.['uploads'] === 'number' ? row.summary['uploads'] : row?.uploads ?? 0;
-    if (row === null || row.status !== 'closed' || uploads === 0 || row.globalBytes === null) continue;
+    const uploads = typeof row.summary?.['uploads'] === 'number' ? row.summary['uploads'] : row.uploads;
+    if (uploads === 0) continue;
     counted++;
     const contributors = new Map(decodeGlobal(row.globalBytes, { experiment: c.experiment, K, d: c.featureDim, s: valuesPerClass }).body.prototypes.map((p) => [p.classId, p.contributors]));
     for (const j of [...open]) {
