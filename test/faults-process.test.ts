@@ -27,8 +27,9 @@ test('an agent killed (-9) mid-round and restarted from its store: it never trai
   });
 });
 
-test('the aggregator killed (-9) mid-round and restarted from its store resumes the round; nothing accepted is lost', { skip: faultsSkip, timeout: 180_000 }, async () => {
-  await withFleet('aggregator-kill', {}, async (f, _broker, server, _agents, track) => {
+/** Kills the aggregator (-9) once round 2 opened, restarts it from its store: it resumes round 2, finishes, and nothing accepted is lost. */
+function aggregatorKilledAndRestarted(name: string, extraServerArgs: string[] = []): Promise<void> {
+  return withFleet(name, {}, async (f, _broker, server, _agents, track) => {
     await until(() => server.has(/^round 2 opened/), 'round 2 to open', 120_000);
     await server.kill9();
     await sleep(1000);
@@ -37,21 +38,15 @@ test('the aggregator killed (-9) mid-round and restarted from its store resumes 
     assert.equal(second.exitCode, 0, second.tail());
     assert.ok(second.has(/^round 2 resumed/), 'the restarted aggregator resumed round 2');
     assertEverythingDelivered(f);
-  });
+  }, { extraServerArgs });
+}
+
+test('the aggregator killed (-9) mid-round and restarted from its store resumes the round; nothing accepted is lost', { skip: faultsSkip, timeout: 180_000 }, async () => {
+  await aggregatorKilledAndRestarted('aggregator-kill');
 });
 
 test('the aggregator killed (-9) mid-round with --stale-rounds 1 and 2 of 3 agents a round: it rebuilds the class ages from its store and resumes; nothing accepted is lost', { skip: faultsSkip, timeout: 180_000 }, async () => {
-  const args = ['--participation', '0.67', '--stale-rounds', '1'];
-  await withFleet('aggregator-kill-stale', {}, async (f, _broker, server, _agents, track) => {
-    await until(() => server.has(/^round 2 opened/), 'round 2 to open', 120_000);
-    await server.kill9();
-    await sleep(1000);
-    const second = track(startServer(f));
-    await second.exited;
-    assert.equal(second.exitCode, 0, second.tail());
-    assert.ok(second.has(/^round 2 resumed/), 'the restarted aggregator resumed round 2');
-    assertEverythingDelivered(f);
-  }, { extraServerArgs: args });
+  await aggregatorKilledAndRestarted('aggregator-kill-stale', ['--participation', '0.67', '--stale-rounds', '1']);
 });
 
 test('the aggregator killed (-9) in the middle of a group commit, its PUBACKs held: the broker redelivers, nothing is lost or counted twice', { skip: faultsSkip, timeout: 180_000 }, async () => {
