@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { loadStoredRuns, planRun, sizeDir, storedRun } from './accuracy-runs.ts';
+import { adoptFromSmallerCap, loadStoredRuns, planRun, sizeDir, storedRun } from './accuracy-runs.ts';
 import { parseVariant } from './accuracy-variants.ts';
 import { setupKey } from '../sim/checkpoint.ts';
 
@@ -42,6 +42,39 @@ test('a stored run counts only for the same setup; every stored run of the size 
     assert.equal(other.file, p.file);
     assert.equal(storedRun(other), null);
     assert.equal(loadStoredRuns(out, size).length, 1);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
+
+test('a larger cap adopts a run that stopped by the plateau rule under a smaller one, never one that hit its cap', () => {
+  const out = mkdtempSync(join(tmpdir(), 'tinyproto-accbench-'));
+  try {
+    const big = { ...size, maxRounds: 12 };
+    const v = parseVariant('fedproto:method=fedproto');
+    const small = planRun(out, size, v, 0.1, 1, null);
+    const p = planRun(out, big, v, 0.1, 1, null);
+    assert.equal(adoptFromSmallerCap(out, p), null);
+    mkdirSync(sizeDir(out, size), { recursive: true });
+    const stored = { variant: 'fedproto', setup: setupKey(small.config), size, stopped: { reason: 'rounds', round: 6 }, rounds: [] };
+    writeFileSync(small.file, JSON.stringify(stored));
+    assert.equal(adoptFromSmallerCap(out, p), null, 'stopped at its cap: a larger cap could go on');
+    writeFileSync(small.file, JSON.stringify({ ...stored, setup: 'other' }));
+    assert.equal(adoptFromSmallerCap(out, p), null, 'another setup');
+    writeFileSync(small.file, JSON.stringify({ ...stored, stopped: { reason: 'plateau', round: 6 } }));
+    const adopted = adoptFromSmallerCap(out, p);
+    assert.equal(adopted?.reusedFrom, 'c4-n40-max6-every2-plateau3-d0.002');
+    assert.deepEqual(adopted?.size, big);
+    assert.equal(storedRun(p)?.reusedFrom, 'c4-n40-max6-every2-plateau3-d0.002', 'stored under the larger size');
+    // another size (eval every 3) is never adopted
+    const every3 = planRun(out, { ...big, evalEvery: 3 }, v, 0.1, 1, null);
+    assert.equal(adoptFromSmallerCap(out, every3), null);
+    // a cap that is not a multiple of evalEvery evaluated its last round: only a stop before it counts
+    const odd = { ...size, maxRounds: 7 };
+    const oddPlan = planRun(out, odd, v, 0.5, 1, null);
+    mkdirSync(sizeDir(out, odd), { recursive: true });
+    writeFileSync(oddPlan.file, JSON.stringify({ ...stored, setup: setupKey(oddPlan.config), size: odd, stopped: { reason: 'plateau', round: 7 } }));
+    assert.equal(adoptFromSmallerCap(out, planRun(out, big, v, 0.5, 1, null)), null);
   } finally {
     rmSync(out, { recursive: true, force: true });
   }

@@ -2,10 +2,12 @@
  * `npm run bench:accuracy`: one stored run per (variant, alpha, seed) of a size, as JSON under
  * `OUT/accuracy-runs/<size>/<variant>-a<alpha>-s<seed>.json`. A run already stored with the same
  * setup is skipped; a run in progress writes the simulation's checkpoint (sim/checkpoint.ts) next
- * to it after every round and continues from there when the benchmark is started again.
+ * to it after every round and continues from there when the benchmark is started again. A run
+ * that stopped by the plateau rule under a smaller round cap is the same run under a larger one
+ * (the cap is not part of the setup), so a larger cap adopts it instead of training it again.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { resolveSimConfig, type SimConfig } from '../sim/config.ts';
 import { simulate, type SimResult } from '../sim/simulate.ts';
 import { setupKey } from '../sim/checkpoint.ts';
@@ -31,6 +33,8 @@ export interface StoredRun {
   /** Seconds of the invocation that finished the run (a resumed run does not count the time before). */
   readonly seconds: number;
   readonly resumedFrom: number | null;
+  /** The size key of the smaller-cap run this one was taken from (adoptFromSmallerCap), or absent. */
+  readonly reusedFrom?: string;
   readonly mu: number | null;
   readonly masks: SimResult['masks'];
   readonly stopped: SimResult['stopped'];
@@ -77,6 +81,38 @@ export function storedRun(plan: PlannedRun): StoredRun | null {
   return run.setup === setupKey(plan.config) ? run : null;
 }
 
+/**
+ * A stored run of the same variant, alpha, seed and setup under a smaller round cap of the same
+ * size otherwise, which stopped by the plateau rule: the larger cap would have run exactly the
+ * same rounds (the same evaluations up to that round, the same stop), so it is stored for the
+ * plan's size too, marked `reusedFrom`, and returned. Null when there is none. A run that stopped
+ * at its cap is not adopted; nor is one whose cap was not a multiple of `evalEvery` (its extra
+ * evaluation at the cap could have decided the stop).
+ */
+export function adoptFromSmallerCap(out: string, plan: PlannedRun): StoredRun | null {
+  const want = sizeFromConfig(plan.config);
+  const root = join(out, 'accuracy-runs');
+  if (!existsSync(root)) return null;
+  const setup = setupKey(plan.config);
+  const name = basename(plan.file);
+  const candidates = readdirSync(root)
+    .filter((d) => d !== sizeKey(want) && existsSync(join(root, d, name)))
+    .map((d) => JSON.parse(readFileSync(join(root, d, name), 'utf8')) as StoredRun)
+    .filter((r) => {
+      const s = r.size;
+      const same = s.clients === want.clients && s.samplesPerClient === want.samplesPerClient && s.evalEvery === want.evalEvery && s.plateau === want.plateau && s.plateauDelta === want.plateauDelta;
+      const capOk = s.maxRounds < want.maxRounds && (r.stopped.round < s.maxRounds || s.maxRounds % s.evalEvery === 0);
+      return same && capOk && r.setup === setup && r.stopped.reason === 'plateau';
+    })
+    .sort((a, b) => b.size.maxRounds - a.size.maxRounds);
+  const from = candidates[0];
+  if (from === undefined) return null;
+  const run: StoredRun = { ...from, size: want, reusedFrom: from.reusedFrom ?? sizeKey(from.size) };
+  mkdirSync(join(plan.file, '..'), { recursive: true });
+  writeAtomic(plan.file, run);
+  return run;
+}
+
 /** Every stored run of a size, in file-name order. */
 export function loadStoredRuns(out: string, size: BenchSize): StoredRun[] {
   const dir = sizeDir(out, size);
@@ -120,11 +156,15 @@ export async function runAndStore(plan: PlannedRun, hooks: RunHooks): Promise<St
     clients: result.clients,
     rounds: result.rounds.map(({ clients: _c, ...r }) => r),
   };
-  const tmp = `${plan.file}.tmp`;
-  writeFileSync(tmp, JSON.stringify(run, null, 1) + '\n');
-  renameSync(tmp, plan.file);
+  writeAtomic(plan.file, run);
   for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(plan.checkpoint + suffix, { force: true });
   return run;
+}
+
+function writeAtomic(file: string, run: StoredRun): void {
+  const tmp = `${file}.tmp`;
+  writeFileSync(tmp, JSON.stringify(run, null, 1) + '\n');
+  renameSync(tmp, file);
 }
 
 function sizeFromConfig(c: SimConfig): BenchSize {

@@ -10,6 +10,7 @@
  * a run in progress checkpoints every round and continues where it stopped. The report (tables,
  * verdicts, curves as SVG and PNG, README block) is rebuilt from every stored run of the size,
  * so a variant can be run later and joins the table (`--report-only` rebuilds without training).
+ * A larger `--max-rounds` adopts the runs of a smaller cap that stopped by the plateau rule.
  * The default size writes benchmarks/results/accuracy.{md,json}, accuracy-curves.{svg,png} and the
  * README block bench:accuracy; any other size writes accuracy-<size>.{md,json} and
  * accuracy-<size>-curves.*, and the README block bench:accuracy:<size> when README has one.
@@ -33,7 +34,7 @@ import { svgToPng } from '../report/png.ts';
 import { SETUP_DEFAULTS, setupText } from '../method/experiment.ts';
 import { writeBenchmarkResults } from './readme-block.ts';
 import { DEFAULT_METHODS, parseVariant, pickVariants, sizeKey, variantCatalogue, type BenchSize } from './accuracy-variants.ts';
-import { loadStoredRuns, planRun, runAndStore, sizeDir, storedRun } from './accuracy-runs.ts';
+import { adoptFromSmallerCap, loadStoredRuns, planRun, runAndStore, sizeDir, storedRun } from './accuracy-runs.ts';
 import { convergenceLine, curvesSvg, groupRuns, reportMarkdown, TABLE_HEADER, tableRows, verdictLines } from './accuracy-report.ts';
 
 /**
@@ -104,8 +105,16 @@ for (const v of variants) console.log(`  variant ${v.name}: ${v.spec}`);
 const t0 = performance.now();
 let trained = 0;
 if (!values['report-only']) {
-  const todo = plans.filter((p) => storedRun(p) === null);
-  console.log(`${plans.length - todo.length} of ${plans.length} runs already stored; ${todo.length} to run`);
+  let adopted = 0;
+  const todo = plans.filter((p) => {
+    if (storedRun(p) !== null) return false;
+    const from = adoptFromSmallerCap(out, p);
+    if (from === null) return true;
+    adopted++;
+    console.log(`  ${p.variant.name} Dir(${p.alpha}) seed ${p.seed}: stopped by the plateau rule at round ${from.stopped.round} under ${from.reusedFrom}; adopted`);
+    return false;
+  });
+  console.log(`${plans.length - todo.length} of ${plans.length} runs already stored${adopted > 0 ? ` (${adopted} adopted from a smaller cap)` : ''}; ${todo.length} to run`);
   const ds = todo.length > 0 ? loadDataset(dataDir ?? DEFAULT_DATA_DIR, 'all') : null;
   for (const [i, plan] of todo.entries()) {
     const label = `${plan.variant.name} Dir(${plan.alpha}) seed ${plan.seed}`;
