@@ -79,7 +79,9 @@ test('verdicts come from the numbers: prototype vs FedProto by all K, vs Local b
   assert.match(tiny, /leads FedProto by head \(90\.20 vs 80\.20/);
   assert.match(tiny, /ties FedProto by prototype \(all K\)/);
   assert.match(tiny, /trails Local by head/);
-  assert.match(tiny, /ties Local by prototype \(own classes\) \(85\.00 vs 85\.00, spread 5\.00\)/);
+  assert.match(tiny, /ties Local by prototype \(own classes\) \(85\.00 vs 85\.00, spread 5\.00; paired by seed [+-]0\.00 ± 5\.00 \(2\/3 seeds >=\)\)/);
+  // paired by seed: the same split per seed, so a constant gap has no spread
+  assert.match(tiny, /trails Local by head \(90\.20 vs 95\.00, spread 0\.10; paired by seed -4\.80 ± 0\.10 \(0\/3 seeds >=\)\)/);
   // a variant measured at an alpha without baselines gets no sentence; the extra variant gets one
   assert.ok(!lines.some((l) => l.startsWith('**Dir(0.5)')));
   assert.ok(lines.some((l) => l.startsWith('**Dir(0.1), zz-extra**') && /trails FedProto by head/.test(l)));

@@ -11,7 +11,7 @@
  */
 import { markdownTable } from '../common/table.ts';
 import { colorAt, lineChart } from '../report/svg.ts';
-import { formatSpread, meanCurve, spreadOf, verdict, type Spread, type Verdict } from './accuracy-stats.ts';
+import { formatPaired, formatSpread, meanCurve, pairedDiff, spreadOf, verdict, type Spread, type Verdict } from './accuracy-stats.ts';
 import type { StoredRun } from './accuracy-runs.ts';
 
 export interface VariantStats {
@@ -30,7 +30,11 @@ export interface VariantStats {
   /** Head accuracy gained over the run's last RECENT_ROUNDS rounds: near 0 when converged. */
   readonly recentGain: Spread | null;
   readonly bytesUp: number | null;
+  /** Per seed, the last evaluation's head, proto and proto (own): for paired differences. */
+  readonly perSeed: { readonly head: SeedValues; readonly proto: SeedValues; readonly protoOwn: SeedValues };
 }
+
+type SeedValues = ReadonlyMap<number, number | null>;
 
 export const RECENT_ROUNDS = 10;
 
@@ -69,6 +73,11 @@ export function variantStats(runs: readonly StoredRun[]): VariantStats {
     plateaued: runs.filter((r) => r.stopped.reason === 'plateau').length,
     recentGain: spreadOf(runs.map(recentHeadGain)),
     bytesUp: spreadOf(runs.map((r) => r.summary.meanBytesUpPerClientRound))?.mean ?? null,
+    perSeed: {
+      head: new Map(runs.map((r) => [r.seed, lastOf(r, (x) => x.accuracyHead)])),
+      proto: new Map(runs.map((r) => [r.seed, lastOf(r, (x) => x.accuracyPrototype)])),
+      protoOwn: new Map(runs.map((r) => [r.seed, lastOf(r, (x) => x.accuracyPrototypeOwn)])),
+    },
   };
 }
 
@@ -116,11 +125,16 @@ export function tableRows(stats: readonly VariantStats[]): string[][] {
 const WORD: Record<Verdict, string> = { lead: 'leads', tie: 'ties', trail: 'trails' };
 const pts = (s: Spread): string => (s.mean * 100).toFixed(2);
 
-/** "leads FedProto by head (92.40 vs 91.00, spread 0.30)". */
-function compare(a: Spread | null, b: Spread | null, against: string, metric: string): { text: string; atLeast: boolean | null } {
-  if (a === null || b === null) return { text: `${metric} vs ${against}: not measured`, atLeast: null };
-  const v = verdict(a, b);
-  return { text: `${WORD[v]} ${against} by ${metric} (${pts(a)} vs ${pts(b)}, spread ${(Math.max(a.std, b.std) * 100).toFixed(2)})`, atLeast: v !== 'trail' };
+type Metric = 'head' | 'proto' | 'protoOwn';
+
+/** "leads FedProto by head (92.40 vs 91.00, spread 0.30; paired by seed +1.40 ± 0.20 (3/3 seeds >=))". */
+function compare(a: VariantStats, b: VariantStats, metric: Metric, against: string, label: string): { text: string; atLeast: boolean | null } {
+  const x = a[metric];
+  const y = b[metric];
+  if (x === null || y === null) return { text: `${label} vs ${against}: not measured`, atLeast: null };
+  const v = verdict(x, y);
+  const paired = formatPaired(pairedDiff(a.perSeed[metric], b.perSeed[metric]));
+  return { text: `${WORD[v]} ${against} by ${label} (${pts(x)} vs ${pts(y)}, spread ${(Math.max(x.std, y.std) * 100).toFixed(2)}; paired by seed ${paired})`, atLeast: v !== 'trail' };
 }
 
 const yesNo = (b: boolean | null): string => (b === null ? 'not measured' : b ? 'yes' : 'no');
@@ -137,8 +151,8 @@ export function verdictLines(groups: ReadonlyMap<number, readonly VariantStats[]
     for (const s of stats) {
       if (s === fed || s === local) continue;
       const parts: { text: string; atLeast: boolean | null }[] = [];
-      if (fed) parts.push(compare(s.head, fed.head, 'FedProto', 'head'), compare(s.proto, fed.proto, 'FedProto', 'prototype (all K)'));
-      if (local) parts.push(compare(s.head, local.head, 'Local', 'head'), compare(s.protoOwn, local.protoOwn, 'Local', 'prototype (own classes)'));
+      if (fed) parts.push(compare(s, fed, 'head', 'FedProto', 'head'), compare(s, fed, 'proto', 'FedProto', 'prototype (all K)'));
+      if (local) parts.push(compare(s, local, 'head', 'Local', 'head'), compare(s, local, 'protoOwn', 'Local', 'prototype (own classes)'));
       if (parts.length === 0) continue;
       const summary = [
         fed ? `>= FedProto by head: ${yesNo(parts[0]!.atLeast)}, by prototype: ${yesNo(parts[1]!.atLeast)}` : null,

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatSpread, meanCurve, spreadOf, verdict } from './accuracy-stats.ts';
+import { formatPaired, formatSpread, meanCurve, pairedDiff, spreadOf, verdict } from './accuracy-stats.ts';
 import { parseVariant, pickVariants, runKey, sizeKey, variantCatalogue } from './accuracy-variants.ts';
 import { isTinyProtoError } from '../common/errors.ts';
 
@@ -62,4 +62,17 @@ test('run identity: one folder per size, one file per variant, alpha and seed', 
   assert.equal(sizeKey({ clients: 8, samplesPerClient: 200, maxRounds: 40, evalEvery: 2, plateau: 4, plateauDelta: 0.002 }), 'c8-n200-max40-every2-plateau4-d0.002');
   assert.equal(sizeKey({ clients: 20, samplesPerClient: null, maxRounds: 100, evalEvery: 5, plateau: 0, plateauDelta: 0.002 }), 'c20-nall-max100-every5-plateau0-d0.002');
   assert.equal(runKey('tinyproto', 0.1, 3), 'tinyproto-a0.1-s3');
+});
+
+test('the paired difference uses only the seeds both have, and counts the seeds where a >= b', () => {
+  const a = new Map<number, number | null>([[1, 0.7], [2, 0.8], [3, 0.75], [4, 0.9]]);
+  const b = new Map<number, number | null>([[1, 0.72], [2, 0.78], [3, 0.75], [4, null]]);
+  const p = pairedDiff(a, b);
+  assert.equal(p.diff?.n, 3);
+  assert.ok(Math.abs(p.diff!.mean - 0) < 1e-12);
+  assert.ok(Math.abs(p.diff!.std - 0.02) < 1e-12);
+  assert.equal(p.atLeast, 2);
+  assert.equal(formatPaired(p), '+0.00 ± 2.00 (2/3 seeds >=)');
+  assert.equal(formatPaired(pairedDiff(new Map([[1, 0.5]]), new Map([[2, 0.5]]))), 'no common seed');
+  assert.equal(formatPaired(pairedDiff(new Map([[1, 0.5]]), new Map([[1, 0.51]]))), '-1.00 (0/1 seeds >=)');
 });

@@ -1,7 +1,8 @@
 /**
  * `npm run bench:accuracy`: statistics over seeds, pure. Mean, sample standard deviation and
  * min-max of a metric; and the verdict between two methods: a difference of means smaller than
- * the spread (the larger of the two standard deviations over seeds) is a tie.
+ * the spread (the larger of the two standard deviations over seeds) is a tie; and the paired
+ * per-seed difference (the seeds share their data split, so it removes the split's variance).
  */
 
 export interface Spread {
@@ -33,6 +34,30 @@ export function verdict(a: Spread, b: Spread): Verdict {
   const spread = Math.max(a.std, b.std);
   if (Math.abs(diff) <= spread) return 'tie';
   return diff > 0 ? 'lead' : 'trail';
+}
+
+/** The per-seed differences a - b over the seeds both have (same seed = same data split). */
+export interface Paired {
+  /** Spread of the differences a - b; null when no seed is common. */
+  readonly diff: Spread | null;
+  /** Seeds on which a >= b. */
+  readonly atLeast: number;
+}
+
+export function pairedDiff(a: ReadonlyMap<number, number | null>, b: ReadonlyMap<number, number | null>): Paired {
+  const d: number[] = [];
+  for (const [seed, x] of a) {
+    const y = b.get(seed);
+    if (typeof x === 'number' && typeof y === 'number') d.push(x - y);
+  }
+  return { diff: spreadOf(d), atLeast: d.filter((x) => x >= 0).length };
+}
+
+/** "-0.92 ± 0.40 (2/3 seeds >=)" in percentage points. */
+export function formatPaired(p: Paired): string {
+  if (p.diff === null) return 'no common seed';
+  const sign = (x: number): string => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(2)}`;
+  return `${sign(p.diff.mean)}${p.diff.n > 1 ? ` ± ${(p.diff.std * 100).toFixed(2)}` : ''} (${p.atLeast}/${p.diff.n} seeds >=)`;
 }
 
 /** "92.40 ± 0.31 (91.98-92.71)" in percentage points. */
