@@ -159,7 +159,7 @@ const md =
   `${setupText(paper)}, ${paper.localEpochs} local epoch. Variants: ${specs}. ${plateauRule[0]!.toUpperCase()}${plateauRule.slice(1)}. ` +
   `Each figure is the mean ± sample standard deviation (min-max) over seeds of the test-size-weighted mean over clients of each client's own test split, at the run's last evaluation ("last") or its best one ("best"). ` +
   `"proto" = nearest global prototype among all K classes (Local has none); "proto (own)" = nearest prototype among the client's own classes (Local: its own class means), the metric comparable with Local. ` +
-  `A difference smaller than the larger of the two standard deviations is a tie. Curves: mean over seeds at each evaluated round; a run that stopped earlier counts with its last value. ` +
+  `A difference smaller than the larger of the two standard deviations is a tie; "paired by seed" is the mean ± standard deviation of the per-seed differences (a seed is one data split, the same for every method) and on how many seeds the variant was at least as high. Curves: mean over seeds at each evaluated round; a run that stopped earlier counts with its last value. ` +
   `${runs.length} stored runs (${sizeKey(size)}, benchmarks/results/accuracy-runs/), ${(runSeconds / 60).toFixed(0)} min of simulation on ${cores} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}); ` +
   `refreshed ${new Date().toISOString().slice(0, 10)} with \`npm run bench:accuracy\`._`;
 const json = {
