@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { adoptFromSmallerCap, loadStoredRuns, planRun, sizeDir, storedRun } from './accuracy-runs.ts';
+import { adoptStoredRun, loadStoredRuns, planRun, sizeDir, storedRun } from './accuracy-runs.ts';
 import { parseVariant } from './accuracy-variants.ts';
 import { setupKey } from '../sim/checkpoint.ts';
 
@@ -54,27 +54,53 @@ test('a larger cap adopts a run that stopped by the plateau rule under a smaller
     const v = parseVariant('fedproto:method=fedproto');
     const small = planRun(out, size, v, 0.1, 1, null);
     const p = planRun(out, big, v, 0.1, 1, null);
-    assert.equal(adoptFromSmallerCap(out, p), null);
+    assert.equal(adoptStoredRun(out, p), null);
     mkdirSync(sizeDir(out, size), { recursive: true });
     const stored = { variant: 'fedproto', setup: setupKey(small.config), size, stopped: { reason: 'rounds', round: 6 }, rounds: [] };
     writeFileSync(small.file, JSON.stringify(stored));
-    assert.equal(adoptFromSmallerCap(out, p), null, 'stopped at its cap: a larger cap could go on');
+    assert.equal(adoptStoredRun(out, p), null, 'stopped at its cap: a larger cap could go on');
     writeFileSync(small.file, JSON.stringify({ ...stored, setup: 'other' }));
-    assert.equal(adoptFromSmallerCap(out, p), null, 'another setup');
+    assert.equal(adoptStoredRun(out, p), null, 'another setup');
     writeFileSync(small.file, JSON.stringify({ ...stored, stopped: { reason: 'plateau', round: 6 } }));
-    const adopted = adoptFromSmallerCap(out, p);
+    const adopted = adoptStoredRun(out, p);
     assert.equal(adopted?.reusedFrom, 'c4-n40-max6-every2-plateau3-d0.002');
     assert.deepEqual(adopted?.size, big);
     assert.equal(storedRun(p)?.reusedFrom, 'c4-n40-max6-every2-plateau3-d0.002', 'stored under the larger size');
     // another size (eval every 3) is never adopted
     const every3 = planRun(out, { ...big, evalEvery: 3 }, v, 0.1, 1, null);
-    assert.equal(adoptFromSmallerCap(out, every3), null);
+    assert.equal(adoptStoredRun(out, every3), null);
     // a cap that is not a multiple of evalEvery evaluated its last round: only a stop before it counts
     const odd = { ...size, maxRounds: 7 };
     const oddPlan = planRun(out, odd, v, 0.5, 1, null);
     mkdirSync(sizeDir(out, odd), { recursive: true });
     writeFileSync(oddPlan.file, JSON.stringify({ ...stored, setup: setupKey(oddPlan.config), size: odd, stopped: { reason: 'plateau', round: 7 } }));
-    assert.equal(adoptFromSmallerCap(out, planRun(out, big, v, 0.5, 1, null)), null);
+    assert.equal(adoptStoredRun(out, planRun(out, big, v, 0.5, 1, null)), null);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
+
+test('a run that reached its cap unstopped is the run of no plateau rule, or a longer one, at that cap', () => {
+  const out = mkdtempSync(join(tmpdir(), 'tinyproto-accbench-'));
+  try {
+    const v = parseVariant('local:method=local');
+    const ruled = planRun(out, size, v, 0.5, 2, null);
+    mkdirSync(sizeDir(out, size), { recursive: true });
+    const stored = { variant: 'local', setup: setupKey(ruled.config), size, stopped: { reason: 'rounds', round: 6 }, rounds: [] };
+    writeFileSync(ruled.file, JSON.stringify(stored));
+    const off = { ...size, plateau: 0 };
+    const adopted = adoptStoredRun(out, planRun(out, off, v, 0.5, 2, null));
+    assert.equal(adopted?.reusedFrom, 'c4-n40-max6-every2-plateau3-d0.002');
+    assert.deepEqual(adopted?.size, off);
+    assert.notEqual(adoptStoredRun(out, planRun(out, { ...size, plateau: 5 }, v, 0.5, 2, null)), null, 'a longer plateau, the same delta');
+    assert.equal(adoptStoredRun(out, planRun(out, { ...size, plateau: 2 }, v, 0.5, 2, null)), null, 'a shorter plateau could have stopped it');
+    assert.equal(adoptStoredRun(out, planRun(out, { ...size, plateau: 5, plateauDelta: 0.01 }, v, 0.5, 2, null)), null, 'another delta');
+    assert.equal(adoptStoredRun(out, planRun(out, { ...off, maxRounds: 8 }, v, 0.5, 2, null)), null, 'a larger cap goes on');
+    // a run that stopped by its plateau rule is not the run of no rule at the same cap
+    writeFileSync(ruled.file, JSON.stringify({ ...stored, stopped: { reason: 'plateau', round: 4 } }));
+    // (the copies adopted above are runs of their sizes too: drop them)
+    for (const s of [off, { ...size, plateau: 5 }]) rmSync(sizeDir(out, s), { recursive: true, force: true });
+    assert.equal(adoptStoredRun(out, planRun(out, off, v, 0.5, 2, null)), null);
   } finally {
     rmSync(out, { recursive: true, force: true });
   }

@@ -33,7 +33,7 @@ export interface StoredRun {
   /** Seconds of the invocation that finished the run (a resumed run does not count the time before). */
   readonly seconds: number;
   readonly resumedFrom: number | null;
-  /** The size key of the smaller-cap run this one was taken from (adoptFromSmallerCap), or absent. */
+  /** The size key of the run of another size this one was taken from (adoptStoredRun), or absent. */
   readonly reusedFrom?: string;
   readonly mu: number | null;
   readonly masks: SimResult['masks'];
@@ -82,14 +82,18 @@ export function storedRun(plan: PlannedRun): StoredRun | null {
 }
 
 /**
- * A stored run of the same variant, alpha, seed and setup under a smaller round cap of the same
- * size otherwise, which stopped by the plateau rule: the larger cap would have run exactly the
- * same rounds (the same evaluations up to that round, the same stop), so it is stored for the
- * plan's size too, marked `reusedFrom`, and returned. Null when there is none. A run that stopped
- * at its cap is not adopted; nor is one whose cap was not a multiple of `evalEvery` (its extra
- * evaluation at the cap could have decided the stop).
+ * A stored run of the same variant, alpha, seed and setup under another size that is the very run
+ * the plan would make (the same clients, samples and `evalEvery`), stored for the plan's size too,
+ * marked `reusedFrom`, and returned; null when there is none. Two cases:
+ * - a smaller round cap with the same plateau rule, where the run stopped by that rule: the larger
+ *   cap would have run exactly the same rounds (the same evaluations up to that round, the same
+ *   stop). A run that stopped at its cap is not adopted; nor is one whose cap was not a multiple
+ *   of `evalEvery` (its extra evaluation at the cap could have decided the stop);
+ * - the same round cap, where the run reached the cap without its plateau rule firing, and the
+ *   plan's rule is off (`plateau` 0) or more patient (a longer `plateau`, the same delta): a
+ *   streak that never reached the stored rule's length never reaches a longer one either.
  */
-export function adoptFromSmallerCap(out: string, plan: PlannedRun): StoredRun | null {
+export function adoptStoredRun(out: string, plan: PlannedRun): StoredRun | null {
   const want = sizeFromConfig(plan.config);
   const root = join(out, 'accuracy-runs');
   if (!existsSync(root)) return null;
@@ -98,12 +102,7 @@ export function adoptFromSmallerCap(out: string, plan: PlannedRun): StoredRun | 
   const candidates = readdirSync(root)
     .filter((d) => d !== sizeKey(want) && existsSync(join(root, d, name)))
     .map((d) => JSON.parse(readFileSync(join(root, d, name), 'utf8')) as StoredRun)
-    .filter((r) => {
-      const s = r.size;
-      const same = s.clients === want.clients && s.samplesPerClient === want.samplesPerClient && s.evalEvery === want.evalEvery && s.plateau === want.plateau && s.plateauDelta === want.plateauDelta;
-      const capOk = s.maxRounds < want.maxRounds && (r.stopped.round < s.maxRounds || s.maxRounds % s.evalEvery === 0);
-      return same && capOk && r.setup === setup && r.stopped.reason === 'plateau';
-    })
+    .filter((r) => r.setup === setup && sameRun(r, want))
     .sort((a, b) => b.size.maxRounds - a.size.maxRounds);
   const from = candidates[0];
   if (from === undefined) return null;
@@ -111,6 +110,19 @@ export function adoptFromSmallerCap(out: string, plan: PlannedRun): StoredRun | 
   mkdirSync(join(plan.file, '..'), { recursive: true });
   writeAtomic(plan.file, run);
   return run;
+}
+
+/** Whether stored run `r` (of another size) is the run that size `want` makes: adoptStoredRun's two cases. */
+function sameRun(r: StoredRun, want: BenchSize): boolean {
+  const s = r.size;
+  if (s.clients !== want.clients || s.samplesPerClient !== want.samplesPerClient || s.evalEvery !== want.evalEvery) return false;
+  if (r.stopped.reason === 'plateau') {
+    const sameRule = s.plateau === want.plateau && s.plateauDelta === want.plateauDelta;
+    const capOk = s.maxRounds < want.maxRounds && (r.stopped.round < s.maxRounds || s.maxRounds % s.evalEvery === 0);
+    return sameRule && capOk;
+  }
+  const patient = want.plateau === 0 || (s.plateau > 0 && want.plateau >= s.plateau && want.plateauDelta === s.plateauDelta);
+  return r.stopped.reason === 'rounds' && r.stopped.round === s.maxRounds && s.maxRounds === want.maxRounds && patient;
 }
 
 /** Every stored run of a size, in file-name order. */

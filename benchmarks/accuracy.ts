@@ -10,7 +10,8 @@
  * a run in progress checkpoints every round and continues where it stopped. The report (tables,
  * verdicts, curves as SVG and PNG, README block) is rebuilt from every stored run of the size,
  * so a variant can be run later and joins the table (`--report-only` rebuilds without training).
- * A larger `--max-rounds` adopts the runs of a smaller cap that stopped by the plateau rule.
+ * A larger `--max-rounds` adopts the runs of a smaller cap that stopped by the plateau rule, and
+ * `--plateau 0` (or a longer plateau) adopts the runs of the same cap that reached it unstopped.
  * The default size writes benchmarks/results/accuracy.{md,json}, accuracy-curves.{svg,png} and the
  * README block bench:accuracy; any other size writes accuracy-<size>.{md,json} and
  * accuracy-<size>-curves.*, and the README block bench:accuracy:<size> when README has one.
@@ -34,7 +35,7 @@ import { svgToPng } from '../report/png.ts';
 import { SETUP_DEFAULTS, setupText } from '../method/experiment.ts';
 import { writeBenchmarkResults } from './readme-block.ts';
 import { DEFAULT_METHODS, parseVariant, pickVariants, sizeKey, variantCatalogue, type BenchSize } from './accuracy-variants.ts';
-import { adoptFromSmallerCap, loadStoredRuns, planRun, runAndStore, sizeDir, storedRun } from './accuracy-runs.ts';
+import { adoptStoredRun, loadStoredRuns, planRun, runAndStore, sizeDir, storedRun } from './accuracy-runs.ts';
 import { convergenceLine, curvesSvg, groupRuns, reportMarkdown, TABLE_HEADER, tableRows, verdictLines } from './accuracy-report.ts';
 
 /**
@@ -108,13 +109,14 @@ if (!values['report-only']) {
   let adopted = 0;
   const todo = plans.filter((p) => {
     if (storedRun(p) !== null) return false;
-    const from = adoptFromSmallerCap(out, p);
+    const from = adoptStoredRun(out, p);
     if (from === null) return true;
     adopted++;
-    console.log(`  ${p.variant.name} Dir(${p.alpha}) seed ${p.seed}: stopped by the plateau rule at round ${from.stopped.round} under ${from.reusedFrom}; adopted`);
+    const how = from.stopped.reason === 'plateau' ? 'stopped by the plateau rule at round' : 'ran to its cap without its plateau rule firing, round';
+    console.log(`  ${p.variant.name} Dir(${p.alpha}) seed ${p.seed}: ${how} ${from.stopped.round} under ${from.reusedFrom}; adopted`);
     return false;
   });
-  console.log(`${plans.length - todo.length} of ${plans.length} runs already stored${adopted > 0 ? ` (${adopted} adopted from a smaller cap)` : ''}; ${todo.length} to run`);
+  console.log(`${plans.length - todo.length} of ${plans.length} runs already stored${adopted > 0 ? ` (${adopted} adopted from another size)` : ''}; ${todo.length} to run`);
   const ds = todo.length > 0 ? loadDataset(dataDir ?? DEFAULT_DATA_DIR, 'all') : null;
   for (const [i, plan] of todo.entries()) {
     const label = `${plan.variant.name} Dir(${plan.alpha}) seed ${plan.seed}`;
