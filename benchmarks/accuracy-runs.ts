@@ -121,8 +121,9 @@ function sameRun(r: StoredRun, want: BenchSize): boolean {
     const capOk = s.maxRounds < want.maxRounds && (r.stopped.round < s.maxRounds || s.maxRounds % s.evalEvery === 0);
     return sameRule && capOk;
   }
+  // stopped by 'rounds': it ran to its cap
   const patient = want.plateau === 0 || (s.plateau > 0 && want.plateau >= s.plateau && want.plateauDelta === s.plateauDelta);
-  return r.stopped.reason === 'rounds' && r.stopped.round === s.maxRounds && s.maxRounds === want.maxRounds && patient;
+  return s.maxRounds === want.maxRounds && patient;
 }
 
 /** Every stored run of a size, in file-name order. */
