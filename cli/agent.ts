@@ -1,4 +1,5 @@
 /** `tinyproto agent`: the on-board process (one experiment, or long-lived for a fleet). */
+import { PROTOTYPE_EVAL_RULES } from '../method/experiment.ts';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { AGENT_DEFAULTS, envName, type AgentConfig } from '../agent/config.ts';
@@ -41,7 +42,7 @@ const FLAG_DOCS: Readonly<Record<string, FlagDoc>> = {
   'samples-per-client': { type: 'int|null', help: "cap on this shard's samples (default all; --fleet: as announced)" },
   'feature-dim': { type: 'int', help: `d, must match the experiment (default ${AGENT_DEFAULTS.featureDim}; --fleet: as announced)` },
   'prototype-loss': { type: 'string', help: `full | masked: the prototype MSE over all d or over the class's mask (an option; default ${AGENT_DEFAULTS.prototypeLoss})` },
-  'prototype-eval': { type: 'string', help: `full | masked | cosine: nearest-prototype evaluation rule (an option; default ${AGENT_DEFAULTS.prototypeEval})` },
+  'prototype-eval': { type: 'string', help: `${PROTOTYPE_EVAL_RULES.join(' | ')}: nearest-prototype evaluation rule (an option; default ${AGENT_DEFAULTS.prototypeEval})` },
   'prototype-scale': { type: 'string', help: `server | local: use the global prototypes at the server's scale, or rescaled to this agent's own class-mean norm (an option; default ${AGENT_DEFAULTS.prototypeScale})` },
   store: { type: 'string', help: `SQLite file (default ${AGENT_DEFAULTS.store}; --fleet: {state-dir}/{experiment}.db)` },
   engine: { type: 'string', help: `ort | tfjs | auto: ${ENGINE_HELP}` },

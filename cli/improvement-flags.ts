@@ -12,8 +12,11 @@ const D = SETUP_DEFAULTS;
 export const IMPROVEMENT_HELP = `  Improvement options (the defaults are the paper's method; README "Why TinyProto trailed FedProto"):
   --prototype-loss L      ${PROTOTYPE_SUPPORTS.join(' | ')}: the prototype MSE over all d dimensions (the paper) or
                           over the class's mask only (TinyProto) (default ${D.prototypeLoss})
+  --off-mask-weight B     with the masked loss: pull each dimension off the class's mask towards
+                          zero with B times a mask dimension's weight (0..1; default ${D.offMaskWeight})
   --prototype-eval E      ${PROTOTYPE_EVAL_RULES.join(' | ')}: nearest prototype by distance over all d, over each
-                          class's own mask, or by cosine similarity (default ${D.prototypeEval})
+                          class's own mask, by cosine similarity, or over each class's mask divided by
+                          the spread of the client's own features of that class there (default ${D.prototypeEval})
   --prototype-pass P      ${PROTOTYPE_PASSES.join(' | ')}: class means from a pass after training (eval-mode batch
                           norm; ours) or from the last epoch's training steps (the paper's code) (default ${D.prototypePass})
   --warmup-rounds N       rounds of CE alone before the prototype term starts (default ${D.warmupRounds})
@@ -27,6 +30,7 @@ export const IMPROVEMENT_HELP = `  Improvement options (the defaults are the pap
 
 export const IMPROVEMENT_OPTIONS = {
   'prototype-loss': { type: 'string' },
+  'off-mask-weight': { type: 'string' },
   'prototype-eval': { type: 'string' },
   'prototype-pass': { type: 'string' },
   'warmup-rounds': { type: 'string' },
@@ -42,6 +46,7 @@ export type ImprovementFlagValues = { readonly [K in keyof typeof IMPROVEMENT_OP
 export function improvementFlags(values: ImprovementFlagValues): Partial<ImprovementOptions> & { prototypeScale?: PrototypeScale } {
   const given: Partial<Record<keyof ImprovementOptions, unknown>> = {
     prototypeLoss: values['prototype-loss'],
+    offMaskWeight: flagNumber('off-mask-weight', values['off-mask-weight']),
     prototypeEval: values['prototype-eval'],
     prototypePass: values['prototype-pass'],
     warmupRounds: flagInt('warmup-rounds', values['warmup-rounds']),

@@ -53,3 +53,23 @@ test('prototypeCorrectBy: masked distance on each class support; cosine by direc
   assert.equal(prototypeCorrectBy('cosine', g, y, d, shrunk, all, support), 1);
   assert.equal(prototypeCorrectBy('cosine', g, y, d, shrunk, new Uint8Array([0, 0]), support), null);
 });
+
+test("prototypeCorrectBy 'spread': the masked distance to class j divided by class j's own spread", async () => {
+  const { prototypeCorrectBy } = await import('./eval.ts');
+  const d = 4;
+  const support = [Int32Array.from([0, 1]), Int32Array.from([2, 3])];
+  const all = new Uint8Array([1, 1]);
+  const y = new Int32Array([0]);
+  const protos = new Float32Array([2, 2, 0, 0, 0, 0, 1, 1]);
+  // a class-0 sample 1.5 from P0 on each of its dims, 0.5 from P1: masked picks class 1 (4.5 vs 0.5)
+  const f = new Float32Array([0.5, 0.5, 1.5, 1.5]);
+  assert.equal(prototypeCorrectBy('masked', f, y, d, protos, all, support), 0);
+  // class 0's features scatter 10x more about its mean (spread 8 against 0.8): 0.5625 vs 0.625, class 0
+  assert.equal(prototypeCorrectBy('spread', f, y, d, protos, all, support, Float64Array.from([8, 0.8])), 1);
+  // equal spreads: the masked rule's choice; no spreads: not measured
+  assert.equal(prototypeCorrectBy('spread', f, y, d, protos, all, support, Float64Array.from([3, 3])), 0);
+  assert.equal(prototypeCorrectBy('spread', f, y, d, protos, all, support), null);
+  // no masks (FedProto): over all d (9 / 8 = 1.125 vs 1 / 0.8 = 1.25: class 0)
+  assert.equal(prototypeCorrectBy('spread', f, y, d, protos, all, null, Float64Array.from([8, 0.8])), 1);
+  assert.equal(prototypeCorrectBy('spread', f, y, d, protos, new Uint8Array([0, 0]), support, Float64Array.from([1, 1])), null);
+});

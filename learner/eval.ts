@@ -3,6 +3,8 @@
  * prototype (smallest MSE between a test feature and each available class prototype, over
  * all d dimensions; for TinyProto the prototypes are expanded with zeros off the mask).
  */
+import type { PrototypeEvalRule } from '../method/experiment.ts';
+import { squaredDistanceOn } from '../method/prototypes.ts';
 
 /** Number of rows whose argmax logit equals the label. */
 export function headCorrect(logits: Float32Array, labels: Int32Array, numClasses: number): number {
@@ -68,17 +70,23 @@ export function prototypeCorrect(
  * `prototypeCorrect` itself; 'masked' measures the squared distance on each class's own support
  * (`support[j]`, its mask's dimensions: every class has the same s, so the distances compare);
  * 'cosine' takes the class of largest cosine similarity over all d (a zero prototype never wins).
- * 'masked' with `support` null (no masks: FedProto, Local) is 'full'.
+ * 'masked' with `support` null (no masks: FedProto, Local) is 'full'. 'spread' is 'masked' (all d
+ * without masks) with class j's squared distance divided by `spread[j]`, the client's own mean
+ * squared distance of its class-j training features to their mean on the same support
+ * (method/prototypes.ts `classSpreads`): a class whose features scatter more is not penalised for
+ * it. Without `spread` it is null (not measured).
  */
 export function prototypeCorrectBy(
-  rule: 'full' | 'masked' | 'cosine',
+  rule: PrototypeEvalRule,
   features: Float32Array,
   labels: Int32Array,
   d: number,
   prototypes: Float32Array,
   available: Uint8Array,
   support: readonly Int32Array[] | null,
+  spread: Float64Array | null = null,
 ): number | null {
+  if (rule === 'spread' && spread === null) return null;
   if (rule === 'full' || (rule === 'masked' && support === null)) return prototypeCorrect(features, labels, d, prototypes, available);
   const K = available.length;
   const candidates: number[] = [];
@@ -98,14 +106,9 @@ export function prototypeCorrectBy(
     for (const j of candidates) {
       const p = j * d;
       let score: number;
-      if (rule === 'masked') {
-        let dist = 0;
-        for (const k of support![j]!) {
-          const diff = features[f + k]! - prototypes[p + k]!;
-          dist += diff * diff;
-        }
-        score = -dist;
-      } else {
+      if (rule === 'masked') score = -squaredDistanceOn(features, f, prototypes, p, d, support![j]!);
+      else if (rule === 'spread') score = -squaredDistanceOn(features, f, prototypes, p, d, support?.[j] ?? null) / spread![j]!;
+      else {
         if (protoNorm[j] === 0) continue;
         let dot = 0;
         for (let k = 0; k < d; k++) dot += features[f + k]! * prototypes[p + k]!;

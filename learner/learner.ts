@@ -4,8 +4,9 @@
  * uploads, and evaluation on its own test split. The simulation and the MQTT agent both use it.
  */
 import type { ClassFeatureSums, Engine, LocalModel, EpochStats, ModelState } from '../models/engine.ts';
-import { classPrototypes, scaledSparsePrototypes, densePrototypes } from '../method/prototypes.ts';
+import { classPrototypes, scaledSparsePrototypes, densePrototypes, classSpreads } from '../method/prototypes.ts';
 import { matchPrototypeScale } from '../method/prototype-scale.ts';
+import { prototypeTermWeights } from '../method/prototype-weights.ts';
 import { Rng } from '../common/rng.ts';
 import { headCorrect, prototypeCorrect, prototypeCorrectBy } from './eval.ts';
 import type { ClientEval, ClientInit, ClientUpload, GlobalState, ModelInfo, RunnerSettings } from './types.ts';
@@ -27,6 +28,8 @@ export class Learner {
   /** Class means and counts of the training split from the last prototype pass. */
   private localMeans: Float32Array | null = null;
   private localCounts: Int32Array | null = null;
+  /** Per class, the spread of the training features about their mean on the class's support ('spread' rule), for the current weights. */
+  private localSpread: Float64Array | null = null;
 
   constructor(engine: Engine, init: ClientInit, settings: LearnerSettings) {
     this.engine = engine;
@@ -89,6 +92,7 @@ export class Learner {
       samples += stats.samples;
     }
     const t1 = performance.now();
+    this.localSpread = null; // the weights changed
     // Prototypes in one pass after training (METHOD.md's cleaner alternative), in eval mode, or
     // (prototypePass 'training') from the last epoch's training steps, as the paper's code.
     const { counts, means } = fromTraining && stats?.classFeatures !== undefined ? this.trainingPrototypes(stats.classFeatures) : await this.refreshLocalPrototypes();
@@ -129,40 +133,21 @@ export class Learner {
     };
   }
 
-  /**
-   * The prototype term's weights under the improvement options (null: the paper's loss, the
-   * engine's 0/1 flags): 'masked' weighs class j's mask dimensions by d / s and the others by 0
-   * (MSE over the mask); 'relative' divides class j's weight by the mean square of the client's
-   * own class mean on the same support (0 for a class it does not hold, or whose mean is 0).
-   */
+  /** The prototype term's weights under the improvement options (method/prototype-weights.ts). */
   private async prototypeTermWeights(global: GlobalState): Promise<Float32Array | null> {
     const s = this.settings;
     const masked = s.prototypeLoss === 'masked' && s.masks !== null;
     const relative = s.lambdaRule === 'relative';
     if (!masked && !relative) return null;
-    const { featureDim: d, numClasses: K } = s;
     if (relative && (this.localMeans === null || this.localCounts === null)) await this.refreshLocalPrototypes();
-    const perClass = new Float32Array(K);
-    for (let j = 0; j < K; j++) {
-      if (global.hasGlobal[j] !== 1) continue;
-      let w = 1;
-      if (relative) {
-        const support = masked ? s.masks!.indices[j]! : null;
-        let q = 0;
-        if (support === null) for (let k = j * d; k < (j + 1) * d; k++) q += this.localMeans![k]! ** 2;
-        else for (const k of support) q += this.localMeans![j * d + k]! ** 2;
-        const ms = q / (support === null ? d : support.length);
-        w = this.localCounts![j]! > 0 && ms > 0 ? 1 / ms : 0;
-      }
-      perClass[j] = w;
-    }
-    if (!masked) return perClass;
-    const out = new Float32Array(K * d);
-    for (let j = 0; j < K; j++) {
-      const w = (perClass[j]! * d) / s.masks!.s;
-      for (const k of s.masks!.indices[j]!) out[j * d + k] = w;
-    }
-    return out;
+    return prototypeTermWeights(global.hasGlobal, {
+      numClasses: s.numClasses,
+      featureDim: s.featureDim,
+      maskIndices: s.masks?.indices ?? null,
+      masked,
+      offMaskWeight: s.offMaskWeight ?? 0,
+      relative: relative ? { means: this.localMeans!, counts: this.localCounts! } : null,
+    });
   }
 
   /** Class means of the features the training steps computed (prototypePass 'training'). */
@@ -186,6 +171,7 @@ export class Learner {
     const p = classPrototypes(emb.features, trainY, trainY.length, s.featureDim, s.numClasses);
     this.localCounts = p.counts;
     this.localMeans = p.means;
+    this.localSpread = classSpreads(emb.features, trainY, s.featureDim, p.means, s.masks?.indices ?? null);
     return p;
   }
 
@@ -213,12 +199,13 @@ export class Learner {
       const g = await this.scaled(global);
       const rule = s.prototypeEval ?? 'full';
       const support = s.masks?.indices ?? null;
+      const spread = await this.ownSpreads();
       // every rule over all K (recorded side by side); the configured one is the prototype figure
-      const by = (r: PrototypeEvalRule): number | null => prototypeCorrectBy(r, features, testY, s.featureDim, g.prototypes, g.hasGlobal, support);
-      const all = { full: by('full'), masked: by('masked'), cosine: by('cosine') };
+      const by = (r: PrototypeEvalRule): number | null => prototypeCorrectBy(r, features, testY, s.featureDim, g.prototypes, g.hasGlobal, support, spread);
+      const all = { full: by('full'), masked: by('masked'), cosine: by('cosine'), spread: by('spread') };
       proto = all[rule];
-      protoOwn = prototypeCorrectBy(rule, features, testY, s.featureDim, g.prototypes, Uint8Array.from(own, (o, j) => o & (g.hasGlobal[j] ?? 0)), support);
-      if (proto !== null) byRule = { full: all.full ?? 0, masked: all.masked ?? 0, cosine: all.cosine ?? 0 };
+      protoOwn = prototypeCorrectBy(rule, features, testY, s.featureDim, g.prototypes, Uint8Array.from(own, (o, j) => o & (g.hasGlobal[j] ?? 0)), support, spread);
+      if (proto !== null) byRule = all;
     }
     return {
       client: this.id,
@@ -230,6 +217,21 @@ export class Learner {
       prototypeCorrectByRule: byRule,
       evalSeconds: (performance.now() - t0) / 1000,
     };
+  }
+
+  /**
+   * The 'spread' rule's class spreads for the current weights: from the last pass after training,
+   * or (prototypePass 'training', whose means come from the training steps) one pass of its own
+   * that leaves the uploaded means alone.
+   */
+  private async ownSpreads(): Promise<Float64Array> {
+    if (this.localSpread !== null) return this.localSpread;
+    const s = this.settings;
+    const { trainX, trainY } = this.init;
+    const emb = await this.model.embed(trainX, trainY.length, s.evalBatchSize);
+    const p = classPrototypes(emb.features, trainY, trainY.length, s.featureDim, s.numClasses);
+    this.localSpread = classSpreads(emb.features, trainY, s.featureDim, p.means, s.masks?.indices ?? null);
+    return this.localSpread;
   }
 
   /** The global prototypes as this client uses them: as received, or at its own scale ('local'). */
@@ -268,6 +270,7 @@ export class Learner {
     this.testEmbedding = null;
     this.localMeans = null;
     this.localCounts = null;
+    this.localSpread = null;
   }
 
   dispose(): void {

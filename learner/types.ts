@@ -51,6 +51,7 @@ export interface RunnerSettings extends EngineSettings {
   readonly warmupRounds?: number;
   readonly lambdaRule?: LambdaRule;
   readonly lambdaRelative?: number;
+  readonly offMaskWeight?: number;
 }
 
 /** Global prototypes as the clients use them: K*d expanded, plus which classes have one. */
@@ -107,6 +108,6 @@ export interface ClientEval {
    * For measurements: the all-K nearest-prototype count under every evaluation rule
    * (`prototypeEval`), from the same features; null where `prototypeCorrect` is null.
    */
-  readonly prototypeCorrectByRule?: { readonly [R in PrototypeEvalRule]: number } | null;
+  readonly prototypeCorrectByRule?: { readonly [R in PrototypeEvalRule]: number | null } | null;
   readonly evalSeconds: number;
 }

@@ -52,9 +52,18 @@ export interface ExperimentSetup {
    */
   readonly prototypeLoss: PrototypeSupport;
   /**
+   * With the masked loss: the weight of each dimension off class y's mask, relative to a mask
+   * dimension, in the prototype term, which there pulls the feature towards the sparse
+   * prototype's zero; 0 = none (the masked loss). Keeps the growth of a class's features on its
+   * mask, where the masked evaluation looks (method/prototype-weights.ts).
+   */
+  readonly offMaskWeight: number;
+  /**
    * Nearest-prototype evaluation: 'full' (the paper) = squared distance over all d dimensions;
    * 'masked' = squared distance over each class's own mask (every class has the same s, so the
-   * distances are comparable); 'cosine' = largest cosine similarity over all d dimensions.
+   * distances are comparable); 'cosine' = largest cosine similarity over all d dimensions;
+   * 'spread' = the masked distance (all d without masks) to class j divided by the client's own
+   * mean squared distance of its class-j training features to their mean there (nothing is sent).
    */
   readonly prototypeEval: PrototypeEvalRule;
   /**
@@ -84,8 +93,8 @@ export interface ExperimentSetup {
 
 export type PrototypeSupport = 'full' | 'masked';
 export const PROTOTYPE_SUPPORTS: readonly PrototypeSupport[] = Object.freeze(['full', 'masked']);
-export type PrototypeEvalRule = 'full' | 'masked' | 'cosine';
-export const PROTOTYPE_EVAL_RULES: readonly PrototypeEvalRule[] = Object.freeze(['full', 'masked', 'cosine']);
+export type PrototypeEvalRule = 'full' | 'masked' | 'cosine' | 'spread';
+export const PROTOTYPE_EVAL_RULES: readonly PrototypeEvalRule[] = Object.freeze(['full', 'masked', 'cosine', 'spread']);
 export type PrototypePass = 'after' | 'training';
 export const PROTOTYPE_PASSES: readonly PrototypePass[] = Object.freeze(['after', 'training']);
 export type LambdaRule = 'fixed' | 'relative';
@@ -110,6 +119,7 @@ export const SETUP_DEFAULTS: ExperimentSetup = Object.freeze({
   rounds: 100,
   seed: 1,
   prototypeLoss: 'full',
+  offMaskWeight: 0,
   prototypeEval: 'full',
   prototypePass: 'after',
   warmupRounds: 0,
@@ -119,7 +129,7 @@ export const SETUP_DEFAULTS: ExperimentSetup = Object.freeze({
 } satisfies ExperimentSetup);
 
 /** The improvement option fields (all default to the paper's method). */
-export const IMPROVEMENT_FIELDS = ['prototypeLoss', 'prototypeEval', 'prototypePass', 'warmupRounds', 'lambdaRule', 'lambdaRelative', 'staleRounds'] as const;
+export const IMPROVEMENT_FIELDS = ['prototypeLoss', 'offMaskWeight', 'prototypeEval', 'prototypePass', 'warmupRounds', 'lambdaRule', 'lambdaRelative', 'staleRounds'] as const;
 export type ImprovementOptions = Pick<ExperimentSetup, (typeof IMPROVEMENT_FIELDS)[number]>;
 
 /**
@@ -163,6 +173,7 @@ const CHECKS: { readonly [K in keyof ExperimentSetup]: Check } = {
   rounds: (v) => int('rounds', v, 1, 2 ** 32 - 1),
   seed: (v) => int('seed', v, 0, 2 ** 32 - 1),
   prototypeLoss: (v) => oneOf('prototypeLoss', v, PROTOTYPE_SUPPORTS),
+  offMaskWeight: (v) => num('offMaskWeight', v, 0, 1),
   prototypeEval: (v) => oneOf('prototypeEval', v, PROTOTYPE_EVAL_RULES),
   prototypePass: (v) => oneOf('prototypePass', v, PROTOTYPE_PASSES),
   warmupRounds: (v) => int('warmupRounds', v, 0, 2 ** 32 - 1),

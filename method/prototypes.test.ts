@@ -75,3 +75,24 @@ test('assertFinite', () => {
     );
   }
 });
+
+test('classSpreads: each class about its own mean on its own support; the median for a class with fewer than 2 samples', async () => {
+  const { classPrototypes, classSpreads } = await import('./prototypes.ts');
+  const d = 2;
+  const K = 3;
+  // class 0: (0, 1), (2, 5); class 1: (5, 3), (5, 7), (5, 5); class 2: one sample
+  const features = Float32Array.from([0, 1, 2, 5, 5, 3, 5, 7, 5, 5, 9, 9]);
+  const labels = Int32Array.from([0, 0, 1, 1, 1, 2]);
+  const { means } = classPrototypes(features, labels, 6, d, K);
+  // all d: class 0 (1 + 4 + 1 + 4) / 2 = 5, class 1 (4 + 4 + 0) / 3 = 8/3, class 2 the median of the two
+  const all = classSpreads(features, labels, d, means, null);
+  assert.deepEqual([...all].map((x) => Math.round(x * 1e6) / 1e6), [5, 2.666667, 3.833333]);
+  // on masks (class 0: dim 0; classes 1 and 2: dim 1): class 0 (1 + 1) / 2 = 1, class 1 8/3
+  const masked = classSpreads(features, labels, d, means, [Int32Array.from([0]), Int32Array.from([1]), Int32Array.from([1])]);
+  assert.deepEqual([...masked].map((x) => Math.round(x * 1e6) / 1e6), [1, 2.666667, 1.833333]);
+  // a class that never varies keeps a spread that can divide
+  const flat = classSpreads(Float32Array.from([1, 1, 1, 1, 0, 0, 2, 2]), Int32Array.from([0, 0, 1, 1]), d, classPrototypes(Float32Array.from([1, 1, 1, 1, 0, 0, 2, 2]), Int32Array.from([0, 0, 1, 1]), 4, d, 2).means, null);
+  assert.ok(flat[0]! > 0 && Number.isFinite(1 / flat[0]!), String(flat[0]));
+  assert.throws(() => classSpreads(features.subarray(1), labels, d, means, null), /expected n\*d = 12/);
+  assert.throws(() => classSpreads(features, Int32Array.from([0, 0, 1, 1, 1, 7]), d, means, null), /label 7 at sample 5 is outside \[0, 3\)/);
+});

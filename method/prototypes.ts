@@ -80,6 +80,51 @@ export function classPrototypes(
   return { counts, sums, means };
 }
 
+/** sum over `on` (all d where null) of (a[aRow + k] - b[bRow + k])^2: two rows of d values. */
+export function squaredDistanceOn(a: Float32Array, aRow: number, b: Float32Array, bRow: number, d: number, on: Int32Array | null): number {
+  let q = 0;
+  if (on === null)
+    for (let k = 0; k < d; k++) {
+      const e = a[aRow + k]! - b[bRow + k]!;
+      q += e * e;
+    }
+  else
+    for (const k of on) {
+      const e = a[aRow + k]! - b[bRow + k]!;
+      q += e * e;
+    }
+  return q;
+}
+
+/**
+ * The spread of each class about its own mean on its own support: v_j = the mean over the
+ * samples of class j of sum_{k in support[j]} (f_k - means[j, k])^2 (all d where `support` is
+ * null). A class with fewer than 2 samples gets the median of the others (1 when no class has 2);
+ * a spread is at least 1e-6 of that median (and 1e-12), so it can divide. The 'spread'
+ * evaluation rule's scale (learner/eval.ts): local statistics of the client's own training split.
+ * Float64 sums.
+ */
+export function classSpreads(features: Float32Array, labels: Int32Array, d: number, means: Float32Array, support: readonly Int32Array[] | null): Float64Array {
+  const n = labels.length;
+  const K = means.length / d;
+  if (!Number.isInteger(K) || features.length !== n * d) throw new TinyProtoError('E_SHAPE', `features has length ${features.length} and means ${means.length}, expected n*d = ${n * d} and K*d`, { features: features.length, means: means.length, n, d });
+  const sum = new Float64Array(K);
+  const count = new Int32Array(K);
+  for (let i = 0; i < n; i++) {
+    const y = labels[i]!;
+    if (!(y >= 0 && y < K)) throw new TinyProtoError('E_SHAPE', `label ${y} at sample ${i} is outside [0, ${K})`, { label: y, index: i, K });
+    sum[y] = sum[y]! + squaredDistanceOn(features, i * d, means, y * d, d, support?.[y] ?? null);
+    count[y] = count[y]! + 1;
+  }
+  const held: number[] = [];
+  for (let j = 0; j < K; j++) if (count[j]! >= 2) held.push(sum[j]! / count[j]!);
+  held.sort((x, y) => x - y);
+  const h = held.length;
+  const median = h === 0 ? 1 : h % 2 === 1 ? held[(h - 1) / 2]! : (held[h / 2 - 1]! + held[h / 2]!) / 2;
+  const floor = Math.max(1e-6 * median, 1e-12);
+  return Float64Array.from(sum, (v, j) => Math.max(count[j]! >= 2 ? v / count[j]! : median, floor));
+}
+
 function checkMeans(means: Float32Array, counts: Int32Array, d: number): number {
   const K = counts.length;
   if (means.length !== K * d) {

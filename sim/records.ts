@@ -1,5 +1,6 @@
 /** What a simulation records per round and per client (sim/simulate.ts fills them in). */
 import type { Family } from '../models/engine.ts';
+import type { PrototypeEvalRule } from '../method/experiment.ts';
 import type { RoundTelemetry } from '../wire/telemetry.ts';
 import type { ClassScale } from './diagnostics.ts';
 import type { RoundOutcome } from '../method/round-policy.ts';
@@ -41,7 +42,7 @@ export interface RoundRecord {
   /** Same, by the nearest prototype among each client's own classes (every method, Local included). */
   readonly accuracyPrototypeOwn: number | null;
   /** For measurements: the all-K prototype accuracy under each evaluation rule (`prototypeEval`), from the same features. */
-  readonly accuracyPrototypeByRule?: { readonly full: number | null; readonly masked: number | null; readonly cosine: number | null } | null;
+  readonly accuracyPrototypeByRule?: { readonly [R in PrototypeEvalRule]?: number | null } | null;
   /** Payload bytes summed over clients this round. */
   readonly bytesUp: number;
   readonly bytesDown: number;

@@ -153,6 +153,7 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
     warmupRounds: cfg.warmupRounds,
     lambdaRule: cfg.lambdaRule,
     lambdaRelative: cfg.lambdaRelative,
+    offMaskWeight: cfg.offMaskWeight,
     engine: cfg.engine,
     threads,
     trainThreads: cfg.trainThreads,

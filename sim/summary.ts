@@ -3,6 +3,7 @@
  * figures simulate.ts derives from its clients' evaluations. Pure.
  */
 import type { ClientEval } from '../learner/types.ts';
+import type { PrototypeEvalRule } from '../method/experiment.ts';
 import { weightedAccuracy } from '../learner/eval.ts';
 import type { RoundRecord } from './records.ts';
 import { timingSummary, type TimingSummary } from './timing.ts';
@@ -64,6 +65,6 @@ export function roundContributors(selected: readonly number[], clients: readonly
 
 /** The all-K prototype accuracy under each evaluation rule (null before any prototype, and for Local). */
 export function byRule(evals: readonly ClientEval[]): RoundRecord['accuracyPrototypeByRule'] {
-  const rule = (r: 'full' | 'masked' | 'cosine'): number | null => weightedAccuracy(evals.map((e) => ({ count: e.testCount, correct: e.prototypeCorrectByRule?.[r] ?? null })));
-  return evals.some((e) => (e.prototypeCorrectByRule ?? null) !== null) ? { full: rule('full'), masked: rule('masked'), cosine: rule('cosine') } : null;
+  const rule = (r: PrototypeEvalRule): number | null => weightedAccuracy(evals.map((e) => ({ count: e.testCount, correct: e.prototypeCorrectByRule?.[r] ?? null })));
+  return evals.some((e) => (e.prototypeCorrectByRule ?? null) !== null) ? { full: rule('full'), masked: rule('masked'), cosine: rule('cosine'), spread: rule('spread') } : null;
 }

@@ -27,7 +27,7 @@ test('warm-up, masked loss, relative lambda, the training pass and the mean aggr
   assert.deepEqual(warm.slice(0, 2).map((r) => r.protoLoss), [0, 0]);
   assert.ok(warm[2]!.protoLoss > 0);
   assert.deepEqual(learned(warm[0]!), learned(paper[0]!));
-  for (const over of [{ prototypeLoss: 'masked' }, { lambdaRule: 'relative' }, { prototypePass: 'training' }, { prototypeAggregation: 'mean' }] as const) {
+  for (const over of [{ prototypeLoss: 'masked' }, { prototypeLoss: 'masked', offMaskWeight: 0.1 }, { lambdaRule: 'relative' }, { prototypePass: 'training' }, { prototypeAggregation: 'mean' }] as const) {
     const r = await run(over);
     // round 1 trains with CE alone, as the paper's (the training pass's prototypes differ already)
     assert.deepEqual([r[0]!.loss, r[0]!.accuracyHead], [paper[0]!.loss, paper[0]!.accuracyHead], JSON.stringify(over));
@@ -38,6 +38,19 @@ test('warm-up, masked loss, relative lambda, the training pass and the mean aggr
   assert.deepEqual(cos.map((r) => [r.loss, r.accuracyHead]), paper.map((r) => [r.loss, r.accuracyHead]));
   assert.deepEqual(cos.map((r) => r.accuracyPrototype), cos.map((r) => r.accuracyPrototypeByRule?.cosine ?? null));
   assert.deepEqual(paper.map((r) => r.accuracyPrototype), paper.map((r) => r.accuracyPrototypeByRule?.full ?? null));
+  const spread = await run({ prototypeEval: 'spread' });
+  assert.deepEqual(spread.map((r) => [r.loss, r.accuracyHead, r.accuracyPrototypeByRule?.masked]), paper.map((r) => [r.loss, r.accuracyHead, r.accuracyPrototypeByRule?.masked]));
+  assert.deepEqual(spread.map((r) => r.accuracyPrototype), spread.map((r) => r.accuracyPrototypeByRule?.spread ?? null));
+  assert.ok(spread.every((r) => typeof r.accuracyPrototypeByRule?.spread === 'number'), 'every evaluated round records the spread rule');
+});
+
+test('the off-mask weight changes the masked loss run from the second round on', { skip, timeout: 600_000 }, async () => {
+  const ds = loadDataset(DEFAULT_DATA_DIR, 'all');
+  const run = async (over: Partial<SimConfig>) => (await simulate(resolveSimConfig({ ...base, rounds: 2, prototypeLoss: 'masked', ...over }), { dataset: ds })).rounds;
+  const [masked, off] = [await run({}), await run({ offMaskWeight: 0.5 })];
+  assert.deepEqual(learned(off[0]!), learned(masked[0]!));
+  // the same global prototypes, a pull off the mask added: a larger prototype term
+  assert.ok(off[1]!.protoLoss > masked[1]!.protoLoss, `${off[1]!.protoLoss} > ${masked[1]!.protoLoss}`);
 });
 
 test('stale classes: a run with staleRounds stopped and resumed equals the uninterrupted run', { skip, timeout: 600_000 }, async () => {
