@@ -55,6 +55,9 @@ test('variants: the catalogue has the defaults, an extra one replaces a built-in
   assert.deepEqual(pickVariants(cat, ['tinyproto', 'local']).map((v) => v.fields.method), ['tinyproto', 'local']);
   assert.equal(pickVariants(cat, ['fedproto'])[0]!.fields.lambda, 1);
   assert.equal(pickVariants(cat, ['tinyproto-r50'])[0]!.fields.ratio, 0.5);
+  // tinyproto-plus-spread is the preset with another evaluation rule, and only that
+  const [plus, spread] = pickVariants(cat, ['tinyproto-plus', 'tinyproto-plus-spread']);
+  assert.deepEqual(spread!.fields, { ...plus!.fields, prototypeEval: 'spread' });
   assert.throws(() => pickVariants(cat, ['nope']), (e) => isTinyProtoError(e, 'E_CONFIG'));
 });
 

@@ -56,6 +56,11 @@ export function parseVariant(text: string): Variant {
   return { name, fields: fields as Partial<SimConfig>, spec: parts.join(', ') };
 }
 
+/** The tinyproto-plus preset's fields as `field=value,...`, with some of them replaced. */
+function plusFields(over: Readonly<Record<string, string>>): string {
+  return Object.entries({ ...TINYPROTO_PLUS, ...over }).map(([k, v]) => `${k}=${String(v)}`).join(',');
+}
+
 /**
  * The built-in variants, each with the paper's settings (benchmarks/sim-settings.ts). The first
  * three are the default comparison; the r sweep (s = 50 / 250 / 450 at d = 500) and the
@@ -72,7 +77,9 @@ export const BUILTIN_VARIANTS: readonly Variant[] = [
   'tinyproto-mean:method=tinyproto,prototypeAggregation=mean',
   // the improvement preset (method/experiment.ts TINYPROTO_PLUS, `simulate --plus`), and its two
   // masked parts without the local scale
-  `tinyproto-plus:method=tinyproto,${Object.entries(TINYPROTO_PLUS).map(([k, v]) => `${k}=${String(v)}`).join(',')}`,
+  `tinyproto-plus:method=tinyproto,${plusFields({})}`,
+  // tinyproto-plus with the 'spread' evaluation rule: the same training, another prototype figure
+  `tinyproto-plus-spread:method=tinyproto,${plusFields({ prototypeEval: 'spread' })}`,
   'tinyproto-masked:method=tinyproto,prototypeLoss=masked,prototypeEval=masked',
 ].map(parseVariant);
 
