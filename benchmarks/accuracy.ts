@@ -22,8 +22,8 @@
  *                             [--report-only] [--no-readme]
  *
  * Built-in variants (benchmarks/accuracy-variants.ts): tinyproto, tinyproto-plus (the improvement
- * preset), tinyproto-plus-spread (the preset with the 'spread' evaluation rule), fedproto, local (the default), tinyproto-r50 and tinyproto-r90 (s = 250 / 450 at
- * d = 500), tinyproto-localscale, tinyproto-masked (masked loss and evaluation, no local scale).
+ * preset), tinyproto-plus-spread (the preset with the 'spread' evaluation rule), fedproto, local
+ * (the default), tinyproto-r50 and tinyproto-r90 (s = 250 / 450 at d = 500), tinyproto-localscale, tinyproto-masked (masked loss and evaluation, no local scale).
  */
 import { parseArgs } from 'node:util';
 import os from 'node:os';

@@ -1,7 +1,7 @@
 /** `tinyproto agent`: the on-board process (one experiment, or long-lived for a fleet). */
-import { PROTOTYPE_EVAL_RULES } from '../method/experiment.ts';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { PROTOTYPE_EVAL_RULES } from '../method/experiment.ts';
 import { AGENT_DEFAULTS, envName, type AgentConfig } from '../agent/config.ts';
 import { AGENT_KEYS, loadAgentConfig } from '../agent/config-file.ts';
 import { startExperimentAgent, type ExperimentRun } from '../agent/run-experiment.ts';

@@ -165,14 +165,20 @@ export class Learner {
 
   /** Class prototypes (means, counts) of the training split with the current weights. */
   private async refreshLocalPrototypes(): Promise<{ counts: Int32Array; means: Float32Array }> {
+    const { prototypes: p, spread } = await this.trainSplitStatistics();
+    this.localCounts = p.counts;
+    this.localMeans = p.means;
+    this.localSpread = spread;
+    return p;
+  }
+
+  /** One pass over the training split with the current weights: its class prototypes and class spreads. */
+  private async trainSplitStatistics(): Promise<{ prototypes: ReturnType<typeof classPrototypes>; spread: Float64Array }> {
     const s = this.settings;
     const { trainX, trainY } = this.init;
     const emb = await this.model.embed(trainX, trainY.length, s.evalBatchSize);
-    const p = classPrototypes(emb.features, trainY, trainY.length, s.featureDim, s.numClasses);
-    this.localCounts = p.counts;
-    this.localMeans = p.means;
-    this.localSpread = classSpreads(emb.features, trainY, s.featureDim, p.means, s.masks?.indices ?? null);
-    return p;
+    const prototypes = classPrototypes(emb.features, trainY, trainY.length, s.featureDim, s.numClasses);
+    return { prototypes, spread: classSpreads(emb.features, trainY, s.featureDim, prototypes.means, s.masks?.indices ?? null) };
   }
 
   /**
@@ -225,12 +231,7 @@ export class Learner {
    * that leaves the uploaded means alone.
    */
   private async ownSpreads(): Promise<Float64Array> {
-    if (this.localSpread !== null) return this.localSpread;
-    const s = this.settings;
-    const { trainX, trainY } = this.init;
-    const emb = await this.model.embed(trainX, trainY.length, s.evalBatchSize);
-    const p = classPrototypes(emb.features, trainY, trainY.length, s.featureDim, s.numClasses);
-    this.localSpread = classSpreads(emb.features, trainY, s.featureDim, p.means, s.masks?.indices ?? null);
+    this.localSpread ??= (await this.trainSplitStatistics()).spread;
     return this.localSpread;
   }
 

@@ -7,6 +7,7 @@
  * norm of its own class mean on that support; classes it does not hold get the median of the
  * factors of the classes it holds. Pure, on typed arrays; needs nothing but the client's own data.
  */
+import { median } from '../common/stats.ts';
 
 /** How a client uses the global prototypes' magnitude. */
 export type PrototypeScale = 'server' | 'local';
@@ -33,10 +34,10 @@ export function matchPrototypeScale(global: Float32Array, hasGlobal: Uint8Array,
     if (g > 0 && (localCounts[j] ?? 0) > 0 && l > 0) factor[j] = Math.sqrt(l / g);
   }
   const held = [...factor].filter((f) => Number.isFinite(f)).sort((a, b) => a - b);
-  const median = held.length === 0 ? 1 : held.length % 2 === 1 ? held[(held.length - 1) / 2]! : (held[held.length / 2 - 1]! + held[held.length / 2]!) / 2;
+  const middle = median(held, 1);
   for (let j = 0; j < K; j++) {
     if (hasGlobal[j] !== 1) continue;
-    const f = Number.isFinite(factor[j]!) ? factor[j]! : median;
+    const f = Number.isFinite(factor[j]!) ? factor[j]! : middle;
     for (let k = j * d; k < (j + 1) * d; k++) out[k] = global[k]! * f;
   }
   return out;

@@ -5,6 +5,7 @@
  */
 import { TinyProtoError } from '../common/errors.ts';
 import type { ClassMasks } from '../wire/masks.ts';
+import { median } from '../common/stats.ts';
 
 export interface ClassPrototypes {
   /** Samples per class. */
@@ -118,11 +119,9 @@ export function classSpreads(features: Float32Array, labels: Int32Array, d: numb
   }
   const held: number[] = [];
   for (let j = 0; j < K; j++) if (count[j]! >= 2) held.push(sum[j]! / count[j]!);
-  held.sort((x, y) => x - y);
-  const h = held.length;
-  const median = h === 0 ? 1 : h % 2 === 1 ? held[(h - 1) / 2]! : (held[h / 2 - 1]! + held[h / 2]!) / 2;
-  const floor = Math.max(1e-6 * median, 1e-12);
-  return Float64Array.from(sum, (v, j) => Math.max(count[j]! >= 2 ? v / count[j]! : median, floor));
+  const middle = median(held.sort((x, y) => x - y), 1);
+  const floor = Math.max(1e-6 * middle, 1e-12);
+  return Float64Array.from(sum, (v, j) => Math.max(count[j]! >= 2 ? v / count[j]! : middle, floor));
 }
 
 function checkMeans(means: Float32Array, counts: Int32Array, d: number): number {
