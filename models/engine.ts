@@ -4,6 +4,8 @@
  * executing the one model zoo of models/arch.
  * All tensors cross this boundary as flat typed arrays (NHWC images, row-major features).
  */
+import type { PrototypeContrast } from './contrast.ts';
+
 export type Family = 'resnet8' | 'mobilenetv2' | 'shufflenetv2' | 'efficientnet-lite';
 
 export interface ModelSpec {
@@ -37,6 +39,11 @@ export interface TrainOptions {
    * The term stays sum w * (f - P_y)^2 / (B * d). Absent or null: the flags (the paper's loss).
    */
   readonly classWeights?: Float32Array | null;
+  /**
+   * The prototype contrast (models/contrast.ts; improvement option `prototypeContrast`): gamma
+   * times the cross-entropy of the nearest-prototype scores, added to the loss. Absent or null: off.
+   */
+  readonly contrast?: PrototypeContrast | null;
   /** Seed for the order of mini-batches in this epoch. */
   readonly shuffleSeed: number;
   /**

@@ -17,6 +17,7 @@ import type { Logger } from '../../common/logger.ts';
 import { silentLogger } from '../../common/logger.ts';
 import { checkEmbedArgs, checkState, checkTrainArgs, epochBatches, FeatureSums, imageSize, prototypeWeights } from '../train-args.ts';
 import { initValues } from '../init.ts';
+import { contrastInputs } from '../contrast.ts';
 import { buildInferGraph, buildTrainGraph, nextName, type BuiltGraph } from './graphs.ts';
 import type { ParamDef } from '../arch/builder.ts';
 import { parallelTrainEpoch, WorkerParts, type ParallelBinding, type PartRunners } from './parallel.ts';
@@ -198,6 +199,14 @@ export class OrtLocalModel implements LocalModel {
     const weight = new Float32Array(bs * wd);
     const lambda = this.tensor(new Float32Array([useProto ? opts.lambda : 0]), []);
     const lr = this.tensor(new Float32Array([opts.lr]), []);
+    const ci = contrastInputs(K, d, opts.contrast);
+    const contrastFeeds = {
+      contrastW: this.tensor(ci.w, [K, d]),
+      contrastWP: this.tensor(ci.wp, [K, d]),
+      contrastC: this.tensor(ci.c, [K]),
+      contrastAvail: this.tensor(ci.available, [K]),
+      gamma: this.tensor(new Float32Array([ci.gamma]), []),
+    };
 
     // Double-buffered weights: each step reads one set and onnxruntime writes the updated
     // weights straight into the other (pre-allocated outputs), then the two swap. A step then
@@ -215,7 +224,7 @@ export class OrtLocalModel implements LocalModel {
       protoWeight: this.tensor(weight, [bs, wd]),
     };
     const bindings = (read: Map<string, Float32Array>, write: Map<string, Float32Array>): { feeds: Record<string, OrtTensor>; fetches: Record<string, OrtTensor> } => {
-      const feeds: Record<string, OrtTensor> = { lambda, lr, ...fullBatch };
+      const feeds: Record<string, OrtTensor> = { lambda, lr, ...contrastFeeds, ...fullBatch };
       const fetches: Record<string, OrtTensor> = { loss: this.tensor(lossOut, [3]) };
       if (featOut !== null) fetches['features'] = this.tensor(featOut, [bs, d]);
       for (const p of this.defs) {

@@ -96,7 +96,7 @@ export class GradRunner {
         if (req.rows !== b.capacity) {
           // a part smaller than the bound capacity (the epoch's last batch): views of its rows
           feeds = { ...b.feeds };
-          for (const s of b.inputSlots) if (s.dims.length > 0) feeds[s.name] = await this.tensorOver(b.inputs.local, s, req.rows);
+          for (const s of b.inputSlots) if (s.dims.length > 0 && s.fixed !== true) feeds[s.name] = await this.tensorOver(b.inputs.local, s, req.rows);
         }
         b.weights.local.set(b.weights.shared);
         b.inputs.local.set(b.inputs.shared);

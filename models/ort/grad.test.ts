@@ -25,6 +25,7 @@ import { relDiff } from '../../test/helpers/assert.ts';
 import { OrtNetBuilder } from './net.ts';
 import type { V2, V4 } from './values.ts';
 import { buildTrainGraph, gradName, nextName } from './graphs.ts';
+import { contrastInputs, prototypeContrastLoss } from '../contrast.ts';
 import { createSession, loadOrt, type Ort, type OrtTensor } from './runtime.ts';
 
 type Tf = typeof TfCore;
@@ -247,7 +248,9 @@ for (const family of FAMILIES) {
     [12, 12, 1],
     [11, 13, 3],
   ] as [number, number, number][]) {
-    test(`${family} ${shape.join('x')}: full-loss gradients and one SGD step match tfjs`, async () => {
+    // the second shape also turns the prototype contrast on (models/contrast.ts), class 1 not a candidate
+    const withContrast = shape[2] === 3;
+    test(`${family} ${shape.join('x')}: full-loss gradients and one SGD step match tfjs${withContrast ? ' (with the prototype contrast)' : ''}`, async () => {
       const s = spec(family, shape);
       const B = 4;
       const [h, w, c] = shape;
@@ -259,6 +262,12 @@ for (const family of FAMILIES) {
       const flags = Float32Array.from({ length: K }, (_, j) => (j === 1 ? 0 : 1));
       const lambda = 10;
       const lr = 0.01;
+      const contrast = withContrast
+        ? contrastInputs(K, d, { weight: 0.7, prototypes: protos, dimWeights: Float32Array.from({ length: K * d }, (_, k) => (k % 3 === 0 ? 0 : 0.5 + (k % 7) / 7)), available: Uint8Array.from(flags) })
+        : contrastInputs(K, d, null);
+      const ct = withContrast
+        ? { gamma: contrast.gamma, w: tf.tensor2d(contrast.w, [K, d]), wp: tf.tensor2d(contrast.wp, [K, d]), c: tf.tensor1d(contrast.c), available: tf.tensor1d(contrast.available) }
+        : null;
       // tfjs
       const net = buildNet(tf, s);
       const ctx: FwdCtx = { training: true, moments: [] };
@@ -267,7 +276,19 @@ for (const family of FAMILIES) {
       const pt = tf.tensor2d(protos, [K, d]);
       const wt = tf.tensor1d(flags);
       const vars = net.store.trainableVariables();
-      const { value, grads } = tf.variableGrads(() => tfjsLoss(tf, net, xt, yt, pt, wt, lambda, ctx).total as TfCore.Scalar, vars);
+      let lossParts: { ce: number; proto: number; features: Float32Array } | null = null;
+      const { value, grads } = tf.variableGrads(() => {
+        const parts = tfjsLoss(tf, net, xt, yt, pt, wt, lambda, ctx, ct);
+        lossParts = { ce: parts.ce.dataSync()[0]!, proto: parts.proto.dataSync()[0]!, features: Float32Array.from(parts.features.dataSync()) };
+        return parts.total as TfCore.Scalar;
+      }, vars);
+      if (withContrast) {
+        // tfjs's contrast term against the float64 reference on the same (training-mode) features
+        const lp = lossParts as unknown as { ce: number; proto: number; features: Float32Array };
+        const ref = prototypeContrastLoss(lp.features, y, d, contrast);
+        const measured = (value.dataSync()[0] as number) - lp.ce - lambda * lp.proto;
+        assert.ok(ref.loss > 0 && Math.abs(measured - contrast.gamma * ref.loss) <= 1e-4 * Math.abs(contrast.gamma * ref.loss) + 1e-5, `contrast ${measured} vs ${contrast.gamma * ref.loss}`);
+      }
       // ORT: gradients, then an SGD step from the same weights
       const onehot = new Float32Array(B * K);
       const target = new Float32Array(B * d);
@@ -283,6 +304,11 @@ for (const family of FAMILIES) {
         protoTarget: new ort.Tensor('float32', target, [B, d]),
         protoWeight: new ort.Tensor('float32', weight, [B, 1]),
         lambda: new ort.Tensor('float32', new Float32Array([lambda]), []),
+        contrastW: new ort.Tensor('float32', contrast.w, [K, d]),
+        contrastWP: new ort.Tensor('float32', contrast.wp, [K, d]),
+        contrastC: new ort.Tensor('float32', contrast.c, [K]),
+        contrastAvail: new ort.Tensor('float32', contrast.available, [K]),
+        gamma: new ort.Tensor('float32', new Float32Array([contrast.gamma]), []),
       };
       for (const e of net.store.entries) feeds[e.name] = new ort.Tensor('float32', Float32Array.from(e.variable.dataSync() as Float32Array), [...e.shape]);
       const gOut = await run(buildTrainGraph(s, 'grads').bytes, feeds);
@@ -299,7 +325,7 @@ for (const family of FAMILIES) {
       for (const m of ctx.moments) m.layer.updateRunning(m.mean, m.variance, m.count);
       for (const e of net.store.entries) close(`${e.name} after one step`, sOut[nextName(e.name)]!, e.variable.dataSync() as Float32Array, 1e-3);
       for (const m of ctx.moments) tf.dispose([m.mean, m.variance]);
-      tf.dispose([xt, yt, pt, wt, value, ...Object.values(grads)]);
+      tf.dispose([xt, yt, pt, wt, value, ...Object.values(grads), ...(ct === null ? [] : [ct.w, ct.wp, ct.c, ct.available])]);
       net.store.dispose();
     });
   }

@@ -3,7 +3,8 @@
  *
  * - train ('sgd'): one SGD step. Inputs: x [N,h,w,c], onehot [N,K], protoTarget [N,d],
  *   protoWeight [N,1] (1 where the sample's class has a global prototype; or [N,d], a weight per
- *   dimension: TrainOptions.classWeights), lambda [], lr [],
+ *   dimension: TrainOptions.classWeights), lambda [], lr [], the prototype contrast's constants
+ *   (models/contrast.ts) contrastW [K,d], contrastWP [K,d], contrastC [K], contrastAvail [K], gamma [],
  *   every parameter and running statistic. Outputs: loss [3] = (total, CE, proto MSE), features
  *   [N,d] (fetched only for TrainOptions.collectFeatures), and
  *   `<name>:next` for every trainable parameter (w - lr * grad) and running statistic.
@@ -13,7 +14,9 @@
  *   baked in as initializers for export.
  *
  * Loss (same as the tfjs engine): CE(softmax(logits), y) averaged over the batch
- *   + lambda * sum_n w_n * ||f_n - P_{y_n}||^2 / (N * d)  (w_n a row of d weights: sum_nk w_nk (f_nk - P_{y_n,k})^2 / (N * d)).
+ *   + lambda * sum_n w_n * ||f_n - P_{y_n}||^2 / (N * d)  (w_n a row of d weights: sum_nk w_nk (f_nk - P_{y_n,k})^2 / (N * d))
+ *   + gamma * contrast (models/contrast.ts; 0 when gamma = 0). The loss output's "proto" is the MSE
+ *   term alone, so gamma * contrast = total - CE - lambda * proto.
  */
 import type { ModelSpec } from '../engine.ts';
 import type { ParamDef } from '../arch/builder.ts';
@@ -50,7 +53,8 @@ export function buildTrainGraph(spec: ModelSpec, variant: 'sgd' | 'grads'): Buil
   const diff = g.op('Sub', [features.name, target]);
   const nd = g.op('Mul', [n, g.constF([d])]);
   const proto = g.op('Div', [g.op('ReduceSum', [g.op('Mul', [weight, g.op('Mul', [diff, diff])])], { keepdims: 0 }), nd], {}, 'proto');
-  const total = g.op('Add', [ce, g.op('Mul', [lambda, proto])], {}, 'loss');
+  const contrast = contrastTerm(g, features.name, onehot, n, K, d);
+  const total = g.op('Add', [g.op('Add', [ce, g.op('Mul', [lambda, proto])]), g.op('Mul', [contrast.gamma, contrast.loss])], {}, 'loss');
   const unsq = (v: string): string => g.op('Reshape', [v, g.constI([1])]);
   g.output('loss', g.op('Concat', [unsq(total), unsq(ce), unsq(proto)], { axis: 0 }), [3]);
   // the step's features (training-mode batch norm), fetched only when asked (TrainOptions.collectFeatures)
@@ -59,7 +63,7 @@ export function buildTrainGraph(spec: ModelSpec, variant: 'sgd' | 'grads'): Buil
   // seeds: d(total)/d(logits) = (softmax - onehot) / N; d(total)/d(features) from the MSE term
   const dLogits = g.op('Div', [g.op('Sub', [g.op('Exp', [logp]), onehot]), n], {}, 'dlogits');
   const dFeatProto = g.op('Mul', [g.op('Mul', [diff, weight]), g.op('Div', [g.op('Mul', [lambda, g.constF([2])]), nd])], {}, 'dproto');
-  const grads = b.backward(logits.name, dLogits, [[features.name, dFeatProto]]);
+  const grads = b.backward(logits.name, dLogits, [[features.name, g.op('Add', [dFeatProto, contrast.dFeatures])]]);
 
   const lr = variant === 'sgd' ? g.input('lr', []) : null;
   for (const p of b.params) {
@@ -70,6 +74,31 @@ export function buildTrainGraph(spec: ModelSpec, variant: 'sgd' | 'grads'): Buil
   }
   for (const u of b.runningUpdates) g.output(nextName(u.name), u.value, [b.params.find((p) => p.name === u.name)!.shape[0]!]);
   return { bytes: g.toBytes(), params: b.params, flopsPerImage: b.flops, nodeCount: g.nodeCount };
+}
+
+/**
+ * The prototype contrast (models/contrast.ts) on the features: its mean loss and its gradient with
+ * respect to the features, times gamma. z = 2 f (W*P)^T - (f*f) W^T - c; dL/dz = gamma * (softmax(z)
+ * * rowFlag - onehot * avail) / N; dL/df = 2 (dL/dz (W*P) - f * (dL/dz W)).
+ */
+function contrastTerm(g: OrtNetBuilder['g'], f: string, onehot: string, n: string, K: number, d: number): { loss: string; dFeatures: string; gamma: string } {
+  const w = g.input('contrastW', [K, d]);
+  const wp = g.input('contrastWP', [K, d]);
+  const c = g.input('contrastC', [K]);
+  const avail = g.input('contrastAvail', [K]);
+  const gamma = g.input('gamma', []);
+  const two = g.constF([2]);
+  const wT = g.op('Transpose', [w], { perm: [1, 0] });
+  const wpT = g.op('Transpose', [wp], { perm: [1, 0] });
+  const z = g.op('Sub', [g.op('Sub', [g.op('Mul', [g.op('MatMul', [f, wpT]), two]), g.op('MatMul', [g.op('Mul', [f, f]), wT])]), c], {}, 'cz');
+  const logq = g.op('LogSoftmax', [z], { axis: 1 });
+  // a sample of a class that is not a candidate has a zero row here: it adds nothing
+  const target = g.op('Mul', [onehot, avail]);
+  const rowFlag = g.op('ReduceSum', [target, g.constI([1])], { keepdims: 1 });
+  const loss = g.op('Div', [g.op('Neg', [g.op('ReduceSum', [g.op('Mul', [target, logq])], { keepdims: 0 })]), n], {}, 'contrast');
+  const dz = g.op('Mul', [g.op('Div', [g.op('Sub', [g.op('Mul', [g.op('Exp', [logq]), rowFlag]), target]), n]), gamma], {}, 'dcontrast');
+  const dFeatures = g.op('Mul', [g.op('Sub', [g.op('MatMul', [dz, wp]), g.op('Mul', [f, g.op('MatMul', [dz, w])])]), two]);
+  return { loss, dFeatures, gamma };
 }
 
 /** Inference graph; `source` bakes weights in (export), null keeps them as inputs (one shared session). */

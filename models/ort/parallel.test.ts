@@ -60,27 +60,36 @@ test('splitBatch: parts as equal as possible, each of at least 2 samples, in ord
   }
 });
 
-test('one part is the single-session training step (grads graph + update here vs the fused SGD graph)', async () => {
+test('one part is the single-session training step (grads graph + update here vs the fused SGD graph), with and without the prototype contrast', async () => {
   const e = await engine();
   const s = spec();
   const { x, y, protos } = data(40, s);
-  const fused = e.createModel(s);
-  const split = e.createModel(s) as OrtLocalModel;
-  const o = opts(protos, 16); // 16 + 16 + 8: a partial last batch too
-  for (let epoch = 0; epoch < 2; epoch++) {
-    const a = await fused.trainEpoch(x, y, { ...o, shuffleSeed: epoch });
-    const b = await split.trainEpochOn(new InThreadParts(1), x, y, { ...o, shuffleSeed: epoch });
-    assert.equal(b.steps, a.steps);
-    assert.ok(Math.abs(a.loss - b.loss) < 1e-4 * (1 + a.loss), `loss ${a.loss} vs ${b.loss}`);
+  const K = s.numClasses;
+  const d = s.featureDim;
+  // the contrast's constants are epoch inputs ('fixed' slots): a partial last batch keeps them whole
+  const contrast = { weight: 0.5, prototypes: protos, dimWeights: Float32Array.from({ length: K * d }, (_, k) => (k % 2 === 0 ? 2 : 0)), available: Uint8Array.from([1, 1, 0, 1]) };
+  const losses: number[] = [];
+  for (const extra of [{}, { contrast }]) {
+    const fused = e.createModel(s);
+    const split = e.createModel(s) as OrtLocalModel;
+    const o = { ...opts(protos, 16), ...extra }; // 16 + 16 + 8: a partial last batch too
+    for (let epoch = 0; epoch < 2; epoch++) {
+      const a = await fused.trainEpoch(x, y, { ...o, shuffleSeed: epoch });
+      const b = await split.trainEpochOn(new InThreadParts(1), x, y, { ...o, shuffleSeed: epoch });
+      assert.equal(b.steps, a.steps);
+      assert.ok(Math.abs(a.loss - b.loss) < 1e-4 * (1 + a.loss), `loss ${a.loss} vs ${b.loss}`);
+      if (epoch === 0) losses.push(a.loss);
+    }
+    const diff = maxRelDiff(split.getState(), fused.getState());
+    assert.ok(diff < 1e-4, `state differs by ${diff}`);
+    fused.dispose();
+    split.dispose();
   }
-  const d = maxRelDiff(split.getState(), fused.getState());
-  assert.ok(d < 1e-4, `state differs by ${d}`);
-  fused.dispose();
-  split.dispose();
+  assert.ok(losses[1]! > losses[0]!, `the contrast adds to the loss: ${losses[1]} > ${losses[0]}`);
 });
 
 for (const family of ['resnet8', 'mobilenetv2'] as const) {
-  test(`${family}: two worker threads train exactly as the same parts one after another in one thread`, async () => {
+  test(`${family}: two worker threads train exactly as the same parts one after another in one thread${family === 'mobilenetv2' ? ' (with the prototype contrast)' : ''}`, async () => {
     const e = await engine(2);
     const ref = await engine();
     const s = spec(family);
@@ -88,7 +97,9 @@ for (const family of ['resnet8', 'mobilenetv2'] as const) {
     const par = e.createModel(s);
     const seq = ref.createModel(s) as OrtLocalModel;
     const runners = new InThreadParts(2);
-    const o = opts(protos, 12); // 12, 12, 12, 8: the last batch splits 4 + 4
+    const K = s.numClasses;
+    const contrast = { weight: 0.5, prototypes: protos, dimWeights: new Float32Array(K * s.featureDim).fill(1), available: Uint8Array.from([1, 1, 0, 1]) };
+    const o = { ...opts(protos, 12), ...(family === 'mobilenetv2' ? { contrast } : {}) }; // 12, 12, 12, 8: the last batch splits 4 + 4
     for (let epoch = 0; epoch < 3; epoch++) {
       const a = await par.trainEpoch(x, y, { ...o, shuffleSeed: epoch });
       const b = await seq.trainEpochOn(runners, x, y, { ...o, shuffleSeed: epoch });

@@ -23,6 +23,7 @@ import type { EpochStats, ModelSpec, TrainOptions } from '../engine.ts';
 import type { ParamDef } from '../arch/builder.ts';
 import { checkTrainArgs, epochBatches, imageSize, prototypeWeights } from '../train-args.ts';
 import { gradName, nextName } from './graphs.ts';
+import { contrastInputs } from '../contrast.ts';
 import { GradRunner } from './grad-runner.ts';
 import type { SharedSlot, TrainWorkerReply, TrainWorkerRequest, TrainWorkerStats } from './train-protocol.ts';
 
@@ -142,11 +143,11 @@ export class WorkerParts implements PartRunners {
 }
 
 /** Float32 slots laid out one after another in one shared buffer. */
-function layout(entries: readonly { name: string; dims: readonly number[] }[]): { slots: SharedSlot[]; floats: number } {
+function layout(entries: readonly { name: string; dims: readonly number[]; fixed?: true }[]): { slots: SharedSlot[]; floats: number } {
   let offset = 0;
   const slots = entries.map((e) => {
     const length = e.dims.reduce((a, b) => a * b, 1);
-    const s = { name: e.name, offset, length, dims: [...e.dims] };
+    const s: SharedSlot = { name: e.name, offset, length, dims: [...e.dims], ...(e.fixed ? { fixed: true } : {}) };
     offset += length;
     return s;
   });
@@ -196,6 +197,12 @@ async function bind(p: ParallelEpoch, bs: number, weightWidth: number): Promise<
     { name: 'protoTarget', dims: [cap, d] },
     { name: 'protoWeight', dims: [cap, weightWidth] },
     { name: 'lambda', dims: [] },
+    // the prototype contrast's constants (models/contrast.ts): one per epoch, not per row
+    { name: 'contrastW', dims: [K, d], fixed: true },
+    { name: 'contrastWP', dims: [K, d], fixed: true },
+    { name: 'contrastC', dims: [K], fixed: true },
+    { name: 'contrastAvail', dims: [K], fixed: true },
+    { name: 'gamma', dims: [] },
   ]);
   const ol = layout([{ name: 'loss', dims: [3] }, ...defs.map((q) => ({ name: q.trainable ? gradName(q.name) : nextName(q.name), dims: q.shape }))]);
   const weightsBuf = new SharedArrayBuffer(wl.floats * 4);
@@ -252,6 +259,9 @@ export async function parallelTrainEpoch(
   const slot = (name: string): SharedSlot => binding.inputSlots.find((s) => s.name === name)!;
   const [xs, hs, ts, ws, ls] = ['x', 'onehot', 'protoTarget', 'protoWeight', 'lambda'].map(slot) as [SharedSlot, SharedSlot, SharedSlot, SharedSlot, SharedSlot];
   for (const v of inView) v[ls.offset] = useProto ? opts.lambda : 0;
+  const ci = contrastInputs(K, d, opts.contrast);
+  const contrastValues: [string, Float32Array][] = [['contrastW', ci.w], ['contrastWP', ci.wp], ['contrastC', ci.c], ['contrastAvail', ci.available], ['gamma', Float32Array.of(ci.gamma)]];
+  for (const [name, values] of contrastValues) for (const v of inView) v.set(values, slot(name).offset);
 
   // offsets of each parameter in the weights and in every output buffer
   const pairs = defs.map((q, k) => ({ trainable: q.trainable, wo: weightSlots[k]!.offset, oo: binding.outputSlots[k + 1]!.offset, n: weightSlots[k]!.length }));

@@ -10,6 +10,8 @@ export interface SharedSlot {
   readonly offset: number;
   readonly length: number;
   readonly dims: readonly number[];
+  /** An input the same for every row (an epoch constant): a smaller part keeps its full dims. */
+  readonly fixed?: true;
 }
 
 export type TrainWorkerRequest =

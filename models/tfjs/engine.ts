@@ -20,6 +20,7 @@
  */
 import type { Embedding, Engine, EngineMemory, EpochStats, LocalModel, ModelSpec, ModelState, TrainOptions } from '../engine.ts';
 import { checkEmbedArgs, checkState, checkTrainArgs, epochBatches, FeatureSums, imageSize, prototypeWeights } from '../train-args.ts';
+import { contrastInputs } from '../contrast.ts';
 import { TinyProtoError } from '../../common/errors.ts';
 import type { BnMoments, FwdCtx, Tensor, Tensor2D, Tensor4D, Tf } from './layers.ts';
 import { buildNet, type Net } from './net.ts';
@@ -91,6 +92,11 @@ export class TfjsLocalModel implements LocalModel {
       const pw = prototypeWeights(K, d, opts);
       protoWeight = pw.width === 1 ? tf.tensor1d(pw.weights, 'float32') : tf.tensor2d(pw.weights, [K, d], 'float32');
     }
+    const ci = opts.contrast === null || opts.contrast === undefined ? null : contrastInputs(K, d, opts.contrast);
+    const contrast: ContrastTensors | null =
+      ci === null || ci.gamma === 0
+        ? null
+        : { gamma: ci.gamma, w: tf.tensor2d(ci.w, [K, d], 'float32'), wp: tf.tensor2d(ci.wp, [K, d], 'float32'), c: tf.tensor1d(ci.c, 'float32'), available: tf.tensor1d(ci.available, 'float32') };
     const vars = this.net.store.trainableVariables();
     const lr = tf.scalar(opts.lr);
     const bs = opts.batchSize;
@@ -120,7 +126,7 @@ export class TfjsLocalModel implements LocalModel {
             const yt = tf.tensor1d(B === bs ? yb : yb.subarray(0, B), 'int32');
             const ctx: FwdCtx = { training: true, moments };
             const { value, grads } = tf.variableGrads(() => {
-              const parts = tfjsLoss(tf, this.net, xt as Tensor4D, yt, protos, protoWeight, opts.lambda, ctx);
+              const parts = tfjsLoss(tf, this.net, xt as Tensor4D, yt, protos, protoWeight, opts.lambda, ctx, contrast);
               lossParts = tf.keep(tf.stack([parts.total, parts.ce, parts.proto]));
               if (collected !== null) feats = tf.keep(parts.features);
               return parts.total as TfScalar;
@@ -162,6 +168,7 @@ export class TfjsLocalModel implements LocalModel {
       lr.dispose();
       protos?.dispose();
       protoWeight?.dispose();
+      if (contrast !== null) for (const t of [contrast.w, contrast.wp, contrast.c, contrast.available]) t.dispose();
     }
     const k = Math.max(steps, 1);
     return {
@@ -235,9 +242,19 @@ export class TfjsLocalModel implements LocalModel {
 
 type TfScalar = import('@tensorflow/tfjs-core').Scalar;
 
+/** The prototype contrast's epoch constants (models/contrast.ts) as tensors. */
+interface ContrastTensors {
+  readonly gamma: number;
+  readonly w: Tensor2D;
+  readonly wp: Tensor2D;
+  readonly c: Tensor;
+  readonly available: Tensor;
+}
+
 /**
- * The training loss of one batch (see the header): total = CE + lambda * proto. `protos` [K, d]
- * and `protoWeight` [K] or [K, d] are null when the prototype term is off.
+ * The training loss of one batch (see the header): total = CE + lambda * proto + gamma * contrast.
+ * `protos` [K, d] and `protoWeight` [K] or [K, d] are null when the prototype term is off;
+ * `contrast` null when the prototype contrast (models/contrast.ts) is.
  */
 export function tfjsLoss(
   tf: Tf,
@@ -248,16 +265,24 @@ export function tfjsLoss(
   protoWeight: Tensor | null,
   lambda: number,
   ctx: FwdCtx,
+  contrast: ContrastTensors | null = null,
 ): { total: Tensor; ce: Tensor; proto: Tensor; features: Tensor2D } {
   const B = xt.shape[0];
   const d = net.spec.featureDim;
   const { features: f, logits } = net.forward(xt, ctx);
   const onehot = tf.oneHot(yt as import('@tensorflow/tfjs-core').Tensor1D, net.spec.numClasses);
   const ce = tf.neg(tf.mean(tf.sum(tf.mul(onehot, tf.logSoftmax(logits)), 1)));
-  if (protos === null || protoWeight === null) return { total: ce, ce, proto: tf.scalar(0), features: f };
+  let total: Tensor = ce;
+  if (contrast !== null) {
+    // z = 2 f (W*P)^T - (f*f) W^T - c; rows of classes that are not candidates add nothing
+    const z = tf.sub(tf.sub(tf.mul(tf.matMul(f, contrast.wp, false, true), 2), tf.matMul(tf.square(f), contrast.w, false, true)), contrast.c);
+    const target = tf.mul(onehot, contrast.available);
+    total = tf.add(total, tf.mul(tf.neg(tf.mean(tf.sum(tf.mul(target, tf.logSoftmax(z)), 1))), contrast.gamma));
+  }
+  if (protos === null || protoWeight === null) return { total, ce, proto: tf.scalar(0), features: f };
   const target = tf.gather(protos, yt);
   // [K] flags/weights: one per sample; [K, d]: one per dimension (TrainOptions.classWeights)
   const wts = protoWeight.rank === 1 ? tf.reshape(tf.gather(protoWeight, yt), [B, 1]) : tf.gather(protoWeight, yt);
   const proto = tf.div(tf.sum(tf.mul(wts, tf.squaredDifference(f, target))), B * d);
-  return { total: tf.add(ce, tf.mul(proto, lambda)), ce, proto, features: f };
+  return { total: tf.add(total, tf.mul(proto, lambda)), ce, proto, features: f };
 }

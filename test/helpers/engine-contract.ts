@@ -266,7 +266,7 @@ export function engineContract(label: string, makeEngine: () => Promise<Engine>)
     });
   });
 
-  it('no tensor leaks across trainEpoch, embed, getState/setState', async () => {
+  it('no tensor leaks across trainEpoch (with and without the prototype contrast), embed, getState/setState', async () => {
     const { x, y } = quadrants(20, 5);
     const K = 4;
     const d = 16;
@@ -280,6 +280,9 @@ export function engineContract(label: string, makeEngine: () => Promise<Engine>)
       for (let i = 0; i < 2; i++) {
         await m.trainEpoch(x, y, trainOpts({ batchSize: 8, shuffleSeed: i }));
         await m.trainEpoch(x, y, trainOpts({ batchSize: 8, lambda: 1, globalPrototypes: protos, hasGlobal: Uint8Array.from([1, 0, 1, 1]) }));
+        // with the prototype contrast (models/contrast.ts): its epoch constants are freed too
+        const contrast = { weight: 0.5, prototypes: protos, dimWeights: new Float32Array(K * d).fill(1), available: Uint8Array.from([1, 0, 1, 1]) };
+        await m.trainEpoch(x, y, trainOpts({ batchSize: 8, lambda: 1, globalPrototypes: protos, hasGlobal: Uint8Array.from([1, 0, 1, 1]), contrast }));
         await m.embed(x, 20, 6);
         m.setState(m.getState());
       }
