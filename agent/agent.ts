@@ -140,7 +140,7 @@ export class Agent extends EventEmitter {
         ...setupDefaults('batchSize', 'lr', 'lambda', 'localEpochs'),
         // small evaluation batches keep the engine's activation memory low on a board
         evalBatchSize: 64,
-        masks: null, prototypeLoss: c.prototypeLoss, prototypeEval: c.prototypeEval, prototypeScale: c.prototypeScale, // the learner's options (agent/config.ts)
+        masks: null, prototypeLoss: c.prototypeLoss, prototypeEval: c.prototypeEval, prototypeContrast: c.prototypeContrast, prototypeScale: c.prototypeScale, // the learner's options (agent/config.ts)
       },
     );
     const ckpt = this.store.latestCheckpoint(c.experiment);

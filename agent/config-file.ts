@@ -40,6 +40,7 @@ export const AGENT_KEYS: Readonly<Record<string, keyof AgentConfig>> = Object.fr
   'feature-dim': 'featureDim',
   'prototype-loss': 'prototypeLoss',
   'prototype-eval': 'prototypeEval',
+  'prototype-contrast': 'prototypeContrast',
   'prototype-scale': 'prototypeScale',
   store: 'store',
   engine: 'engine',

@@ -144,4 +144,8 @@ test('the learner improvement options: paper defaults, from the environment, val
   assert.equal(resolveAgentConfig({}).prototypeScale, 'server');
   assert.equal(resolveAgentConfig(agentConfigFromEnv({ TINYPROTO_PROTOTYPE_SCALE: 'local' })).prototypeScale, 'local');
   assert.throws(() => resolveAgentConfig({ prototypeScale: 'global' as never }), /prototypeScale/);
+  assert.equal(resolveAgentConfig({}).prototypeContrast, 0);
+  assert.equal(resolveAgentConfig(agentConfigFromEnv({ TINYPROTO_PROTOTYPE_CONTRAST: '1' })).prototypeContrast, 1);
+  assert.throws(() => agentConfigFromEnv({ TINYPROTO_PROTOTYPE_CONTRAST: 'lots' }), /invalid prototypeContrast/);
+  assert.throws(() => resolveAgentConfig({ prototypeContrast: -1 }), /prototypeContrast/);
 });

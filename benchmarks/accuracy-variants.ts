@@ -80,6 +80,8 @@ export const BUILTIN_VARIANTS: readonly Variant[] = [
   `tinyproto-plus:method=tinyproto,${plusFields({})}`,
   // tinyproto-plus with the 'spread' evaluation rule: the same training, another prototype figure
   `tinyproto-plus-spread:method=tinyproto,${plusFields({ prototypeEval: 'spread' })}`,
+  // tinyproto-plus with the prototype contrast (method/prototype-contrast.ts), gamma = 1
+  `tinyproto-plus-contrast:method=tinyproto,${plusFields({ prototypeContrast: '1' })}`,
   'tinyproto-masked:method=tinyproto,prototypeLoss=masked,prototypeEval=masked',
 ].map(parseVariant);
 

@@ -7,6 +7,8 @@ import type { ClassFeatureSums, Engine, LocalModel, EpochStats, ModelState } fro
 import { classPrototypes, scaledSparsePrototypes, densePrototypes, classSpreads } from '../method/prototypes.ts';
 import { matchPrototypeScale } from '../method/prototype-scale.ts';
 import { prototypeTermWeights } from '../method/prototype-weights.ts';
+import { contrastSetup } from '../method/prototype-contrast.ts';
+import type { PrototypeContrast } from '../models/contrast.ts';
 import { Rng } from '../common/rng.ts';
 import { headCorrect, prototypeCorrect, prototypeCorrectBy } from './eval.ts';
 import type { ClientEval, ClientInit, ClientUpload, GlobalState, ModelInfo, RunnerSettings } from './types.ts';
@@ -30,6 +32,8 @@ export class Learner {
   private localCounts: Int32Array | null = null;
   /** Per class, the spread of the training features about their mean on the class's support ('spread' rule), for the current weights. */
   private localSpread: Float64Array | null = null;
+  /** The training split's features from the last pass after training (the prototype contrast's temperature), for the current weights. */
+  private trainFeatures: Float32Array | null = null;
 
   constructor(engine: Engine, init: ClientInit, settings: LearnerSettings) {
     this.engine = engine;
@@ -66,6 +70,7 @@ export class Learner {
     const usePrototypes = s.method !== 'local' && global !== null && lambda > 0 && round > (s.warmupRounds ?? 0);
     const target = usePrototypes ? await this.scaled(global) : null;
     const classWeights = usePrototypes ? await this.prototypeTermWeights(global) : null;
+    const contrast = usePrototypes && (s.prototypeContrast ?? 0) > 0 ? await this.prototypeContrast(target!, s.prototypeContrast!, lambda) : null;
     const t0 = performance.now();
     let stats: EpochStats | null = null;
     let loss = 0;
@@ -82,6 +87,7 @@ export class Learner {
         globalPrototypes: usePrototypes ? target!.prototypes : null,
         hasGlobal: usePrototypes ? global.hasGlobal : null,
         ...(classWeights === null ? {} : { classWeights }),
+        ...(contrast === null ? {} : { contrast }),
         ...(fromTraining && e === s.localEpochs - 1 ? { collectFeatures: true } : {}),
         shuffleSeed: Rng.derive(s.seed, `shuffle:${this.id}:${round}:${e}`).nextUint32(),
       });
@@ -93,6 +99,7 @@ export class Learner {
     }
     const t1 = performance.now();
     this.localSpread = null; // the weights changed
+    this.trainFeatures = null;
     // Prototypes in one pass after training (METHOD.md's cleaner alternative), in eval mode, or
     // (prototypePass 'training') from the last epoch's training steps, as the paper's code.
     const { counts, means } = fromTraining && stats?.classFeatures !== undefined ? this.trainingPrototypes(stats.classFeatures) : await this.refreshLocalPrototypes();
@@ -150,6 +157,18 @@ export class Learner {
     });
   }
 
+  /**
+   * The prototype contrast (method/prototype-contrast.ts) against the prototypes as this client
+   * uses them, at the temperature of its own training features for the current weights; null
+   * (no contrast this round) when none of them has a class with a global prototype.
+   */
+  private async prototypeContrast(target: GlobalState, gamma: number, lambda: number): Promise<PrototypeContrast | null> {
+    const s = this.settings;
+    if (this.trainFeatures === null) await this.refreshLocalPrototypes();
+    const c = contrastSetup(gamma, lambda, this.trainFeatures!, this.init.trainY, s.featureDim, target.prototypes, target.hasGlobal, s.masks?.indices ?? null);
+    return c === null ? null : { weight: c.weight, prototypes: target.prototypes, dimWeights: c.dimWeights, available: target.hasGlobal };
+  }
+
   /** Class means of the features the training steps computed (prototypePass 'training'). */
   private trainingPrototypes(c: ClassFeatureSums): { counts: Int32Array; means: Float32Array } {
     const d = this.settings.featureDim;
@@ -177,6 +196,7 @@ export class Learner {
     const s = this.settings;
     const { trainX, trainY } = this.init;
     const emb = await this.model.embed(trainX, trainY.length, s.evalBatchSize);
+    this.trainFeatures = emb.features;
     const prototypes = classPrototypes(emb.features, trainY, trainY.length, s.featureDim, s.numClasses);
     return { prototypes, spread: classSpreads(emb.features, trainY, s.featureDim, prototypes.means, s.masks?.indices ?? null) };
   }
@@ -272,6 +292,7 @@ export class Learner {
     this.localMeans = null;
     this.localCounts = null;
     this.localSpread = null;
+    this.trainFeatures = null;
   }
 
   dispose(): void {

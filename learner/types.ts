@@ -52,6 +52,7 @@ export interface RunnerSettings extends EngineSettings {
   readonly lambdaRule?: LambdaRule;
   readonly lambdaRelative?: number;
   readonly offMaskWeight?: number;
+  readonly prototypeContrast?: number;
 }
 
 /** Global prototypes as the clients use them: K*d expanded, plus which classes have one. */

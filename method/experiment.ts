@@ -59,6 +59,13 @@ export interface ExperimentSetup {
    */
   readonly offMaskWeight: number;
   /**
+   * The prototype contrast's weight gamma (method/prototype-contrast.ts, models/contrast.ts): gamma
+   * times the cross-entropy of the 'spread' rule's nearest-prototype scores (the masked distance to
+   * each global prototype over the client's own class spread there) is added to the local loss,
+   * which then also keeps a feature away from the other classes' prototypes; 0 = off (the paper).
+   */
+  readonly prototypeContrast: number;
+  /**
    * Nearest-prototype evaluation: 'full' (the paper) = squared distance over all d dimensions;
    * 'masked' = squared distance over each class's own mask (every class has the same s, so the
    * distances are comparable); 'cosine' = largest cosine similarity over all d dimensions;
@@ -120,6 +127,7 @@ export const SETUP_DEFAULTS: ExperimentSetup = Object.freeze({
   seed: 1,
   prototypeLoss: 'full',
   offMaskWeight: 0,
+  prototypeContrast: 0,
   prototypeEval: 'full',
   prototypePass: 'after',
   warmupRounds: 0,
@@ -129,7 +137,7 @@ export const SETUP_DEFAULTS: ExperimentSetup = Object.freeze({
 } satisfies ExperimentSetup);
 
 /** The improvement option fields (all default to the paper's method). */
-export const IMPROVEMENT_FIELDS = ['prototypeLoss', 'offMaskWeight', 'prototypeEval', 'prototypePass', 'warmupRounds', 'lambdaRule', 'lambdaRelative', 'staleRounds'] as const;
+export const IMPROVEMENT_FIELDS = ['prototypeLoss', 'offMaskWeight', 'prototypeContrast', 'prototypeEval', 'prototypePass', 'warmupRounds', 'lambdaRule', 'lambdaRelative', 'staleRounds'] as const;
 export type ImprovementOptions = Pick<ExperimentSetup, (typeof IMPROVEMENT_FIELDS)[number]>;
 
 /**
@@ -174,6 +182,7 @@ const CHECKS: { readonly [K in keyof ExperimentSetup]: Check } = {
   seed: (v) => int('seed', v, 0, 2 ** 32 - 1),
   prototypeLoss: (v) => oneOf('prototypeLoss', v, PROTOTYPE_SUPPORTS),
   offMaskWeight: (v) => num('offMaskWeight', v, 0, 1),
+  prototypeContrast: (v) => num('prototypeContrast', v, 0, 100),
   prototypeEval: (v) => oneOf('prototypeEval', v, PROTOTYPE_EVAL_RULES),
   prototypePass: (v) => oneOf('prototypePass', v, PROTOTYPE_PASSES),
   warmupRounds: (v) => int('warmupRounds', v, 0, 2 ** 32 - 1),

@@ -53,6 +53,20 @@ test('the off-mask weight changes the masked loss run from the second round on',
   assert.ok(off[1]!.protoLoss > masked[1]!.protoLoss, `${off[1]!.protoLoss} > ${masked[1]!.protoLoss}`);
 });
 
+test('the prototype contrast changes the run from the second round on, with TinyProto-plus and with FedProto', { skip, timeout: 600_000 }, async () => {
+  const ds = loadDataset(DEFAULT_DATA_DIR, 'all');
+  for (const over of [{ prototypeLoss: 'masked', prototypeEval: 'masked', prototypeScale: 'local' }, { method: 'fedproto' }] as const) {
+    const run = async (more: Partial<SimConfig>) => (await simulate(resolveSimConfig({ ...base, rounds: 2, ...over, ...more }), { dataset: ds })).rounds;
+    const [plain, contrast] = [await run({}), await run({ prototypeContrast: 1 })];
+    // round 1 has no global prototype, so no contrast either
+    assert.deepEqual(learned(contrast[0]!), learned(plain[0]!), JSON.stringify(over));
+    // the same prototypes to train towards, one more term: the total loss differs, and it is the
+    // whole of the difference between the total and the CE + lambda * MSE parts' scale
+    assert.notEqual(contrast[1]!.loss, plain[1]!.loss, JSON.stringify(over));
+    assert.ok(contrast[1]!.loss > 0 && Number.isFinite(contrast[1]!.loss));
+  }
+});
+
 test('stale classes: a run with staleRounds stopped and resumed equals the uninterrupted run', { skip, timeout: 600_000 }, async () => {
   const ds = loadDataset(DEFAULT_DATA_DIR, 'all');
   const dir = mkdtempSync(join(tmpdir(), 'tinyproto-stale-'));
