@@ -16,6 +16,8 @@ export type ErrorCode =
   | 'E_MASK'
   | 'E_SHAPE'
   | 'E_NON_FINITE'
+  // a client's training blew up: its features came out NaN or infinite (learner/learner.ts)
+  | 'E_DIVERGED'
   | 'E_BACKEND'
   | 'E_CPU_BACKEND'
   | 'E_MODEL'

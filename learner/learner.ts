@@ -34,6 +34,8 @@ export class Learner {
   private localSpread: Float64Array | null = null;
   /** The training split's features from the last pass after training (the prototype contrast's temperature), for the current weights. */
   private trainFeatures: Float32Array | null = null;
+  /** The round train() last ran, for error messages. */
+  private round: number | null = null;
 
   constructor(engine: Engine, init: ClientInit, settings: LearnerSettings) {
     this.engine = engine;
@@ -64,6 +66,7 @@ export class Learner {
   async train(round: number, global: GlobalState | null): Promise<ClientUpload> {
     const s = this.settings;
     const { trainX, trainY } = this.init;
+    this.round = round;
     this.testEmbedding = null;
     const relative = s.lambdaRule === 'relative';
     const lambda = relative ? (s.lambdaRelative ?? 0) : s.lambda;
@@ -196,6 +199,10 @@ export class Learner {
     const s = this.settings;
     const { trainX, trainY } = this.init;
     const emb = await this.model.embed(trainX, trainY.length, s.evalBatchSize);
+    const bad = emb.features.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) {
+      throw new TinyProtoError('E_DIVERGED', `client ${this.id}: training diverged: its feature ${bad % s.featureDim} of training sample ${Math.floor(bad / s.featureDim)} is ${emb.features[bad]}${this.round === null ? '' : ` after round ${this.round}`} (lower --lr or --lambda, or turn off the improvement option that drove it)`, { client: this.id, round: this.round, sample: Math.floor(bad / s.featureDim) });
+    }
     this.trainFeatures = emb.features;
     const prototypes = classPrototypes(emb.features, trainY, trainY.length, s.featureDim, s.numClasses);
     return { prototypes, spread: classSpreads(emb.features, trainY, s.featureDim, prototypes.means, s.masks?.indices ?? null) };

@@ -86,6 +86,19 @@ export function assignClients(costs: readonly number[], n: number): number[][] {
   return bins.map((b) => b.ids.sort((a, b2) => a - b2));
 }
 
+/**
+ * Promise.all that waits for every worker's call to settle before it rejects with the first
+ * failure: a worker whose client failed must not be terminated (pool.close) while another is still
+ * inside an ONNX Runtime run, which aborts the whole process ("terminate called after throwing an
+ * instance of 'Napi::Error'") instead of reporting the failure.
+ */
+async function settleAll<T>(calls: readonly Promise<T>[]): Promise<T[]> {
+  const results = await Promise.allSettled(calls);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
 class WorkerHandle {
   private readonly worker: Worker;
   private nextId = 1;
@@ -158,7 +171,7 @@ export class WorkerPool implements ClientPool {
     const handles = groups.map((_, i) => new WorkerHandle(i, logger));
     const pool = new WorkerPool(handles, inits.length, groups);
     try {
-      const infos = await Promise.all(
+      const infos = await settleAll(
         handles.map((h, w) => h.call<ModelInfo[]>({ type: 'init', settings, clients: groups[w]!.map((i) => inits[i]!) })),
       );
       pool.models = pool.collect(infos);
@@ -177,17 +190,17 @@ export class WorkerPool implements ClientPool {
 
   async train(round: number, global: GlobalState | null, onTrained?: (client: number) => void, only?: readonly number[]): Promise<ClientUpload[]> {
     for (const w of this.workers) w.onProgress = onTrained ? (p) => onTrained(p.client) : null;
-    const parts = await Promise.all(this.workers.map((h) => h.call<ClientUpload[]>({ type: 'train', round, global, ...(only ? { only: [...only] } : {}) })));
+    const parts = await settleAll(this.workers.map((h) => h.call<ClientUpload[]>({ type: 'train', round, global, ...(only ? { only: [...only] } : {}) })));
     return this.collect(parts);
   }
 
   async evaluate(round: number, global: GlobalState | null): Promise<ClientEval[]> {
-    const parts = await Promise.all(this.workers.map((h) => h.call<ClientEval[]>({ type: 'evaluate', round, global })));
+    const parts = await settleAll(this.workers.map((h) => h.call<ClientEval[]>({ type: 'evaluate', round, global })));
     return this.collect(parts);
   }
 
   async getStates(): Promise<ModelState[]> {
-    const parts = await Promise.all(this.workers.map((h) => h.call<ModelState[]>({ type: 'getStates' })));
+    const parts = await settleAll(this.workers.map((h) => h.call<ModelState[]>({ type: 'getStates' })));
     const out = new Array<ModelState>(this.numClients);
     parts.forEach((part, w) => part.forEach((s, k) => (out[this.groups[w]![k]!] = s)));
     return out;
@@ -195,7 +208,7 @@ export class WorkerPool implements ClientPool {
 
   async setStates(states: readonly ModelState[]): Promise<void> {
     checkStates(states, this.numClients);
-    await Promise.all(this.workers.map((h, w) => h.call<null>({ type: 'setStates', states: this.groups[w]!.map((i) => states[i]!) })));
+    await settleAll(this.workers.map((h, w) => h.call<null>({ type: 'setStates', states: this.groups[w]!.map((i) => states[i]!) })));
   }
 
   async close(): Promise<void> {

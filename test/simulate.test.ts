@@ -61,3 +61,18 @@ test('fedproto and local run in process with dense and no communication', { skip
     for (const c of r.clients) assert.ok(c.accuracyPrototypeOwn !== null);
   }
 });
+
+test('a client whose training diverges ends the run with an error that names it, while the other worker is still training (no process abort)', { skip: !haveData && 'dataset-fashion-mnist not installed' }, async () => {
+  const ds = loadDataset(DEFAULT_DATA_DIR, 'all');
+  // lr = 100 with lambda = 100 blows the features up to NaN in the first round; with two workers
+  // one fails while the other is inside an ONNX Runtime run, which used to abort the process
+  // ("terminate called after throwing an instance of 'Napi::Error'") when the pool closed at once
+  const cfg = resolveSimConfig({ method: 'tinyproto', clients: 4, alpha: 0.5, rounds: 3, samplesPerClient: 60, seed: 7, workers: 2, lr: 100, lambda: 100 });
+  await assert.rejects(simulate(cfg, { dataset: ds }), (e: unknown) => {
+    const err = e as { code?: string; message?: string; details?: { code?: string } };
+    assert.equal(err.code, 'E_WORKER');
+    assert.equal(err.details?.code, 'E_DIVERGED');
+    assert.match(err.message ?? '', /^worker \d: client \d: training diverged: its feature \d+ of training sample \d+ is (NaN|-?Infinity) after round 1 \(lower --lr or --lambda/);
+    return true;
+  });
+});
