@@ -105,6 +105,7 @@ for (const v of variants) console.log(`  variant ${v.name}: ${v.spec}`);
 
 const t0 = performance.now();
 let trained = 0;
+const failed: string[] = [];
 if (!values['report-only']) {
   let adopted = 0;
   const todo = plans.filter((p) => {
@@ -120,12 +121,22 @@ if (!values['report-only']) {
   const ds = todo.length > 0 ? loadDataset(dataDir ?? DEFAULT_DATA_DIR, 'all') : null;
   for (const [i, plan] of todo.entries()) {
     const label = `${plan.variant.name} Dir(${plan.alpha}) seed ${plan.seed}`;
-    const run = await runAndStore(plan, {
-      dataset: ds!,
-      onRound: (_p, r) => {
-        if (r.evaluated) process.stderr.write(`  [${i + 1}/${todo.length}] ${label} round ${r.round}: head ${pct(r.accuracyHead)} proto ${pct(r.accuracyPrototype)} own ${pct(r.accuracyPrototypeOwn)} (${r.seconds.toFixed(1)} s)\n`);
-      },
-    });
+    let run: Awaited<ReturnType<typeof runAndStore>>;
+    try {
+      run = await runAndStore(plan, {
+        dataset: ds!,
+        onRound: (_p, r) => {
+          if (r.evaluated) process.stderr.write(`  [${i + 1}/${todo.length}] ${label} round ${r.round}: head ${pct(r.accuracyHead)} proto ${pct(r.accuracyPrototype)} own ${pct(r.accuracyPrototypeOwn)} (${r.seconds.toFixed(1)} s)\n`);
+        },
+      });
+    } catch (e) {
+      // a run that fails (a client's training diverged: E_DIVERGED) is not stored and stays out of
+      // the table; the others go on, and the failure is listed at the end
+      const message = e instanceof Error ? e.message : String(e);
+      failed.push(`${label}: ${message}`);
+      console.log(`[${i + 1}/${todo.length}] ${label}: FAILED, not stored: ${message}`);
+      continue;
+    }
     trained++;
     console.log(
       `[${i + 1}/${todo.length}] ${label}: ${run.rounds.length} rounds (${run.stopped.reason === 'plateau' ? 'plateau' : 'max rounds'}${run.resumedFrom !== null ? `, resumed from round ${run.resumedFrom}` : ''}), ` +
@@ -138,7 +149,7 @@ if (!values['report-only']) {
 const runs = loadStoredRuns(out, size);
 if (runs.length === 0) {
   console.log('no stored runs of this size: nothing to report');
-  process.exit(0);
+  process.exit(failed.length > 0 ? 1 : 0);
 }
 const groups = groupRuns(runs, methodNames);
 for (const [alpha, stats] of groups) console.log(`\nDir(${alpha}):\n${textTable(TABLE_HEADER, tableRows(stats))}`);
@@ -185,3 +196,7 @@ if (values['no-readme']) {
   if (updated) console.log(`README.md block ${block} refreshed`);
 }
 console.log(`\nwrote ${out}/${name}.json, ${name}.md, ${name}-curves.svg/png${updated ? '' : values['no-readme'] ? ' (--no-readme: README untouched)' : ` (README has no block ${block}: untouched)`} (${trained} run${trained === 1 ? '' : 's'} trained, ${(seconds / 60).toFixed(1)} min)`);
+if (failed.length > 0) {
+  console.log(`\n${failed.length === 1 ? '1 run failed and is' : `${failed.length} runs failed and are`} not in the table (a rerun continues from the last checkpoint of each):\n${failed.map((f) => `  ${f}`).join('\n')}`);
+  process.exitCode = 1;
+}
