@@ -38,6 +38,12 @@ import { DEFAULT_METHODS, parseVariant, pickVariants, sizeKey, variantCatalogue,
 import { adoptStoredRun, loadStoredRuns, planRun, runAndStore, sizeDir, storedRun } from './accuracy-runs.ts';
 import { convergenceLine, curvesSvg, groupRuns, reportMarkdown, TABLE_HEADER, tableRows, verdictLines } from './accuracy-report.ts';
 
+// a wrong flag or variant (TinyProtoError) is one line with its code, not a stack trace
+process.on('uncaughtException', (e) => {
+  process.stderr.write(e instanceof TinyProtoError ? `bench:accuracy: ${e.message} [${e.code}]\n` : `bench:accuracy: ${e.stack ?? e.message}\n`);
+  process.exit(2);
+});
+
 /**
  * The default size, chosen to fit this machine (2 cores shared with other sessions): unloaded, a
  * probe of 8 clients x 200 samples ran 1.2 s per round and 10 clients x 300 about 1.7 s (ONNX
