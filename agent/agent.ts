@@ -48,6 +48,8 @@ export class Agent extends EventEmitter {
   private readonly now: () => number;
   private data: AgentData | null = null;
   private learner: Learner | null = null;
+  /** The learner's weights before any round, to fall back on when a round fails without a checkpoint. */
+  private initialState: ReturnType<Learner['getState']> | null = null;
   private family: Family | null = null;
   private masks: ClassMasks | null = null;
   private global: { round: number; state: GlobalState } | null = null;
@@ -143,6 +145,7 @@ export class Agent extends EventEmitter {
         masks: null, prototypeLoss: c.prototypeLoss, prototypeEval: c.prototypeEval, prototypeContrast: c.prototypeContrast, prototypeScale: c.prototypeScale, // the learner's options (agent/config.ts)
       },
     );
+    this.initialState = this.learner.getState();
     const ckpt = this.store.latestCheckpoint(c.experiment);
     if (ckpt) {
       try {
@@ -369,7 +372,19 @@ export class Agent extends EventEmitter {
       this.dataLoadSeconds = 0;
     }
     const global = body.method === 'local' ? null : this.global?.state ?? null;
-    const up = await learner.train(round, global);
+    let up: Awaited<ReturnType<Learner['train']>>;
+    try {
+      up = await learner.train(round, global);
+    } catch (e) {
+      // a round that does not train (E_DIVERGED: the weights blew up) sends nothing; the weights
+      // go back to the last round's checkpoint (or the initial ones), so the next round starts
+      // from sound weights, and the status says so instead of staying 'training'
+      this.recorder?.abort();
+      const ckpt = this.store.latestCheckpoint(c.experiment);
+      learner.setState(ckpt ? ckpt.state : this.initialState!);
+      await this.setState('idle', `round ${round} not trained: ${errorCode(e)}`);
+      throw e;
+    }
     this.recorder?.add('train', up.trainSeconds);
     this.recorder?.add('prototypes', up.prototypeSeconds);
     const tEncode = this.now();

@@ -1,0 +1,78 @@
+/**
+ * A round whose training blows up (here lr = 100: the features come out NaN) does not take the
+ * agent down or leave it stuck: it reports the failure (E_DIVERGED), publishes 'idle' with the
+ * reason instead of staying 'training', sends nothing, and goes back to sound weights, so the next
+ * round trains normally.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Agent, type AgentTransport } from '../agent/agent.ts';
+import { resolveAgentConfig } from '../agent/config.ts';
+import { openAgentStore } from '../agent/store.ts';
+import { createEngine } from '../models/index.ts';
+import { DEFAULT_DATA_DIR } from '../data/index.ts';
+import { decodeStatus, encodeRound } from '../wire/codec.ts';
+import type { RoundBody } from '../wire/codec-types.ts';
+import { errorCode } from '../common/errors.ts';
+
+const haveData = existsSync(`${DEFAULT_DATA_DIR}/train-images-idx3-ubyte.gz`);
+const body = (lr: number): RoundBody => ({ method: 'fedproto', valueType: 'float32', deadlineMs: Date.now() + 600_000, lambda: 1, lr, batchSize: 8, localEpochs: 1, selected: [] });
+
+/** In memory: the test delivers ROUND frames; every publish is acknowledged at once. */
+class MemoryTransport implements AgentTransport {
+  handler: ((kind: Parameters<Parameters<AgentTransport['onMessage']>[0]>[0], bytes: Uint8Array) => void) | null = null;
+  readonly uploads: number[] = [];
+  readonly statuses: string[] = [];
+  onMessage(h: NonNullable<MemoryTransport['handler']>): void {
+    this.handler = h;
+  }
+  onConnect(): void {}
+  async publish(kind: Parameters<AgentTransport['publish']>[0], bytes: Uint8Array): Promise<void> {
+    if (kind === 'upload') this.uploads.push(bytes.length);
+    if (kind === 'status') {
+      const s = decodeStatus(bytes).body;
+      this.statuses.push(s.note === '' ? s.state : `${s.state} (${s.note})`);
+    }
+  }
+  async close(): Promise<void> {}
+}
+
+test('a round that diverges is reported, sends nothing, and the next round trains from sound weights', { skip: !haveData && 'dataset-fashion-mnist not installed', timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tinyproto-diverged-'));
+  const cfg = resolveAgentConfig({ id: 'agent-0', experiment: 'blowup', broker: 'mqtt://127.0.0.1:1', client: 0, clients: 4, samplesPerClient: 40, store: join(dir, 'agent.db'), family: 'resnet8' });
+  const store = openAgentStore(cfg.store);
+  const engine = await createEngine();
+  const transport = new MemoryTransport();
+  const agent = new Agent({ config: cfg, store, transport, engine });
+  const failures: string[] = [];
+  const trained: { round: number; loss: number }[] = [];
+  agent.on('failure', (e: unknown) => failures.push(errorCode(e)));
+  agent.on('trained', (t: { round: number; loss: number }) => trained.push(t));
+  const announce = (r: number, lr: number): void => transport.handler!('round', encodeRound({ experiment: 'blowup', sender: 'aggregator', round: r }, body(lr)));
+  try {
+    await agent.start();
+    announce(1, 100);
+    await agent.idle();
+    assert.deepEqual(failures, ['E_DIVERGED']);
+    assert.equal(trained.length, 0);
+    assert.equal(transport.uploads.length, 0, 'a failed round uploads nothing');
+    assert.equal(store.lastCompletedRound('blowup'), 0);
+    assert.equal(transport.statuses.at(-1), 'idle (round 1 not trained: E_DIVERGED)');
+    // the same agent, the next round, a sane learning rate: it trains from the initial weights
+    announce(2, 0.01);
+    await agent.idle();
+    assert.deepEqual(failures, ['E_DIVERGED']);
+    assert.equal(trained.length, 1);
+    assert.equal(trained[0]!.round, 2);
+    assert.ok(Number.isFinite(trained[0]!.loss) && trained[0]!.loss < 10, `round 2 loss ${trained[0]!.loss}`);
+    assert.equal(transport.uploads.length, 1);
+    assert.equal(store.lastCompletedRound('blowup'), 2);
+  } finally {
+    await agent.stop();
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
