@@ -22,13 +22,13 @@ import type { AgentState, RoundBody } from '../wire/codec-types.ts';
 import type { Engine, Family } from '../models/engine.ts';
 import { familyForClient } from '../models/zoo-info.ts';
 import type { AgentConfig } from './config.ts';
-import { Learner } from '../learner/learner.ts';
+import type { Learner } from '../learner/learner.ts';
+import { createAgentLearner } from './agent-learner.ts';
 import { engineLabel } from '../learner/engine-settings.ts';
 import type { ClientEval, GlobalState } from '../learner/types.ts';
 import { loadAgentData, type AgentData } from './shard.ts';
 import { RoundRecorder, type EnergyMeterLike, type Phase } from './telemetry.ts';
 import { createEnergyMeter, temperature } from '../board/index.ts';
-import { setupDefaults } from '../method/experiment.ts';
 import type { AgentStore } from './store.ts';
 import { Delivery } from './delivery.ts';
 import { SilenceWatch } from './silence.ts';
@@ -130,21 +130,7 @@ export class Agent extends EventEmitter {
     });
     this.family = c.family ?? familyForClient(c.client);
     const d = this.data;
-    this.learner = new Learner(
-      this.engine,
-      { client: c.client, family: this.family, inputShape: d.inputShape, trainX: d.trainX, trainY: d.trainY, testX: d.testX, testY: d.testY },
-      {
-        method: 'tinyproto',
-        featureDim: c.featureDim,
-        numClasses: d.meta.numClasses,
-        seed: c.seed,
-        // until a ROUND announces the experiment's settings
-        ...setupDefaults('batchSize', 'lr', 'lambda', 'localEpochs'),
-        // small evaluation batches keep the engine's activation memory low on a board
-        evalBatchSize: 64,
-        masks: null, prototypeLoss: c.prototypeLoss, prototypeEval: c.prototypeEval, prototypeContrast: c.prototypeContrast, prototypeScale: c.prototypeScale, // the learner's options (agent/config.ts)
-      },
-    );
+    this.learner = createAgentLearner(this.engine, c, d, this.family);
     this.initialState = this.learner.getState();
     const ckpt = this.store.latestCheckpoint(c.experiment);
     if (ckpt) {
