@@ -6,47 +6,18 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Agent, type AgentTransport } from '../agent/agent.ts';
-import { resolveAgentConfig } from '../agent/config.ts';
-import { openAgentStore } from '../agent/store.ts';
-import { createEngine } from '../models/index.ts';
+import { existsSync } from 'node:fs';
+import { memoryAgent } from './helpers/memory-transport.ts';
 import { DEFAULT_DATA_DIR } from '../data/index.ts';
-import { decodeStatus, encodeRound } from '../wire/codec.ts';
+import { encodeRound } from '../wire/codec.ts';
 import type { RoundBody } from '../wire/codec-types.ts';
 import { errorCode } from '../common/errors.ts';
 
 const haveData = existsSync(`${DEFAULT_DATA_DIR}/train-images-idx3-ubyte.gz`);
 const body = (lr: number): RoundBody => ({ method: 'fedproto', valueType: 'float32', deadlineMs: Date.now() + 600_000, lambda: 1, lr, batchSize: 8, localEpochs: 1, selected: [] });
 
-/** In memory: the test delivers ROUND frames; every publish is acknowledged at once. */
-class MemoryTransport implements AgentTransport {
-  handler: ((kind: Parameters<Parameters<AgentTransport['onMessage']>[0]>[0], bytes: Uint8Array) => void) | null = null;
-  readonly uploads: number[] = [];
-  readonly statuses: string[] = [];
-  onMessage(h: NonNullable<MemoryTransport['handler']>): void {
-    this.handler = h;
-  }
-  onConnect(): void {}
-  async publish(kind: Parameters<AgentTransport['publish']>[0], bytes: Uint8Array): Promise<void> {
-    if (kind === 'upload') this.uploads.push(bytes.length);
-    if (kind === 'status') {
-      const s = decodeStatus(bytes).body;
-      this.statuses.push(s.note === '' ? s.state : `${s.state} (${s.note})`);
-    }
-  }
-  async close(): Promise<void> {}
-}
-
 test('a round that diverges is reported, sends nothing, and the next round trains from sound weights', { skip: !haveData && 'dataset-fashion-mnist not installed', timeout: 120_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tinyproto-diverged-'));
-  const cfg = resolveAgentConfig({ id: 'agent-0', experiment: 'blowup', broker: 'mqtt://127.0.0.1:1', client: 0, clients: 4, samplesPerClient: 40, store: join(dir, 'agent.db'), family: 'resnet8' });
-  const store = openAgentStore(cfg.store);
-  const engine = await createEngine();
-  const transport = new MemoryTransport();
-  const agent = new Agent({ config: cfg, store, transport, engine });
+  const { agent, store, transport, close } = await memoryAgent('blowup');
   const failures: string[] = [];
   const trained: { round: number; loss: number }[] = [];
   agent.on('failure', (e: unknown) => failures.push(errorCode(e)));
@@ -71,8 +42,6 @@ test('a round that diverges is reported, sends nothing, and the next round train
     assert.equal(transport.uploads.length, 1);
     assert.equal(store.lastCompletedRound('blowup'), 2);
   } finally {
-    await agent.stop();
-    store.close();
-    rmSync(dir, { recursive: true, force: true });
+    await close();
   }
 });

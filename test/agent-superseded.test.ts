@@ -5,14 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Agent, type AgentTransport } from '../agent/agent.ts';
+import { existsSync } from 'node:fs';
+import { memoryAgent } from './helpers/memory-transport.ts';
 import { printAgentEvents } from '../agent/run-experiment.ts';
-import { resolveAgentConfig } from '../agent/config.ts';
-import { openAgentStore } from '../agent/store.ts';
-import { createEngine } from '../models/index.ts';
 import { DEFAULT_DATA_DIR } from '../data/index.ts';
 import { encodeRound } from '../wire/codec.ts';
 import type { RoundBody } from '../wire/codec-types.ts';
@@ -20,34 +15,8 @@ import type { RoundBody } from '../wire/codec-types.ts';
 const haveData = existsSync(`${DEFAULT_DATA_DIR}/train-images-idx3-ubyte.gz`);
 const BODY: RoundBody = { method: 'fedproto', valueType: 'float32', deadlineMs: Date.now() + 600_000, lambda: 1, lr: 0.01, batchSize: 8, localEpochs: 1, selected: [] };
 
-/** In memory: the test delivers aggregator frames; every publish is acknowledged at once. */
-class BurstTransport implements AgentTransport {
-  handler: ((kind: Parameters<Parameters<AgentTransport['onMessage']>[0]>[0], bytes: Uint8Array) => void) | null = null;
-  readonly published: string[] = [];
-  /** Runs once, when the agent publishes its next 'training' status (before it trains). */
-  onTraining: (() => void) | null = null;
-  onMessage(h: NonNullable<BurstTransport['handler']>): void {
-    this.handler = h;
-  }
-  onConnect(): void {}
-  async publish(kind: Parameters<AgentTransport['publish']>[0]): Promise<void> {
-    this.published.push(kind);
-    if (kind === 'status' && this.onTraining) {
-      const f = this.onTraining;
-      this.onTraining = null;
-      f();
-    }
-  }
-  async close(): Promise<void> {}
-}
-
 test('missed announcements delivered in a burst: only the open round is trained', { skip: !haveData && 'dataset-fashion-mnist not installed', timeout: 120_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tinyproto-superseded-'));
-  const cfg = resolveAgentConfig({ id: 'agent-0', experiment: 'burst', broker: 'mqtt://127.0.0.1:1', client: 0, clients: 4, samplesPerClient: 40, store: join(dir, 'agent.db'), family: 'resnet8' });
-  const store = openAgentStore(cfg.store);
-  const engine = await createEngine();
-  const transport = new BurstTransport();
-  const agent = new Agent({ config: cfg, store, transport, engine });
+  const { agent, store, transport, close } = await memoryAgent('burst');
   const trained: number[] = [];
   const skipped: string[] = [];
   agent.on('trained', (t: { round: number }) => trained.push(t.round));
@@ -76,8 +45,6 @@ test('missed announcements delivered in a burst: only the open round is trained'
     assert.deepEqual(skipped.slice(2), ['4: superseded by round 5']);
     assert.equal(store.lastCompletedRound('burst'), 5);
   } finally {
-    await agent.stop();
-    store.close();
-    rmSync(dir, { recursive: true, force: true });
+    await close();
   }
 });
