@@ -14,8 +14,8 @@ export const IMPROVEMENT_HELP = `  Improvement options (the defaults are the pap
                           over the class's mask only (TinyProto) (default ${D.prototypeLoss})
   --off-mask-weight B     with the masked loss: pull each dimension off the class's mask towards
                           zero with B times a mask dimension's weight (0..1; default ${D.offMaskWeight})
-  --prototype-contrast G  add G times the cross-entropy of the spread rule's nearest-prototype
-                          scores to the local loss (0..100; 0 = off) (default ${D.prototypeContrast})
+  --prototype-contrast G  add G times the cross-entropy of the masked nearest-prototype scores
+                          to the local loss (0..100; 0 = off) (default ${D.prototypeContrast})
   --prototype-eval E      ${PROTOTYPE_EVAL_RULES.join(' | ')}: nearest prototype by distance over all d, over each
                           class's own mask, by cosine similarity, or over each class's mask divided by
                           the spread of the client's own features of that class there (default ${D.prototypeEval})

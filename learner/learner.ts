@@ -14,7 +14,7 @@ import { headCorrect, prototypeCorrect, prototypeCorrectBy } from './eval.ts';
 import type { ClientEval, ClientInit, ClientUpload, GlobalState, ModelInfo, RunnerSettings } from './types.ts';
 import type { EngineSettings } from './engine-settings.ts';
 import type { PrototypeEvalRule } from '../method/experiment.ts';
-import { TinyProtoError } from '../common/errors.ts';
+import { TinyProtoError, isTinyProtoError } from '../common/errors.ts';
 
 /** The settings a Learner uses: its engine is created (and given to it) by the caller. */
 export type LearnerSettings = Omit<RunnerSettings, keyof EngineSettings>;
@@ -32,7 +32,7 @@ export class Learner {
   private localCounts: Int32Array | null = null;
   /** Per class, the spread of the training features about their mean on the class's support ('spread' rule), for the current weights. */
   private localSpread: Float64Array | null = null;
-  /** The training split's features from the last pass after training (the prototype contrast's temperature), for the current weights. */
+  /** The training split's features from the last pass after training, for the current weights: with the prototype contrast only (its temperature). */
   private trainFeatures: Float32Array | null = null;
   /** The round train() last ran, for error messages. */
   private round: number | null = null;
@@ -199,12 +199,18 @@ export class Learner {
     const s = this.settings;
     const { trainX, trainY } = this.init;
     const emb = await this.model.embed(trainX, trainY.length, s.evalBatchSize);
-    const bad = emb.features.findIndex((v) => !Number.isFinite(v));
-    if (bad >= 0) {
-      throw new TinyProtoError('E_DIVERGED', `client ${this.id}: training diverged: its feature ${bad % s.featureDim} of training sample ${Math.floor(bad / s.featureDim)} is ${emb.features[bad]}${this.round === null ? '' : ` after round ${this.round}`} (lower --lr or --lambda, or turn off the improvement option that drove it)`, { client: this.id, round: this.round, sample: Math.floor(bad / s.featureDim) });
+    let prototypes: ReturnType<typeof classPrototypes>;
+    try {
+      prototypes = classPrototypes(emb.features, trainY, trainY.length, s.featureDim, s.numClasses);
+    } catch (e) {
+      // classPrototypes checks the features are finite: here that means the weights blew up
+      if (!isTinyProtoError(e, 'E_NON_FINITE')) throw e;
+      const bad = e.details?.['index'] as number;
+      const sample = Math.floor(bad / s.featureDim);
+      throw new TinyProtoError('E_DIVERGED', `client ${this.id}: training diverged: its feature ${bad % s.featureDim} of training sample ${sample} is ${emb.features[bad]}${this.round === null ? '' : ` after round ${this.round}`} (lower --lr or --lambda, or turn off the improvement option that drove it)`, { client: this.id, round: this.round, sample });
     }
-    this.trainFeatures = emb.features;
-    const prototypes = classPrototypes(emb.features, trainY, trainY.length, s.featureDim, s.numClasses);
+    // kept only for the prototype contrast's temperature (n x d floats)
+    this.trainFeatures = (s.prototypeContrast ?? 0) > 0 ? emb.features : null;
     return { prototypes, spread: classSpreads(emb.features, trainY, s.featureDim, prototypes.means, s.masks?.indices ?? null) };
   }
 

@@ -60,9 +60,10 @@ export interface ExperimentSetup {
   readonly offMaskWeight: number;
   /**
    * The prototype contrast's weight gamma (method/prototype-contrast.ts, models/contrast.ts): gamma
-   * times the cross-entropy of the 'spread' rule's nearest-prototype scores (the masked distance to
-   * each global prototype over the client's own class spread there) is added to the local loss,
-   * which then also keeps a feature away from the other classes' prototypes; 0 = off (the paper).
+   * times the cross-entropy of the nearest-prototype scores (the masked distance to each global
+   * prototype over one temperature T, the client's own mean distance to its class prototypes) is
+   * added to the local loss, which then also keeps a feature away from the other classes'
+   * prototypes; 0 = off (the paper).
    */
   readonly prototypeContrast: number;
   /**
