@@ -136,8 +136,9 @@ if (!values['report-only']) {
         },
       });
     } catch (e) {
-      // a run that fails (a client's training diverged: E_DIVERGED) is not stored and stays out of
-      // the table; the others go on, and the failure is listed at the end
+      // a run that fails is not stored and stays out of the table; the others go on, and the
+      // failure is listed at the end (a client whose training diverges does not fail the run: it
+      // skips that round, as an agent does, and the run's summary counts it)
       const message = e instanceof Error ? e.message : String(e);
       failed.push(`${label}: ${message}`);
       console.log(`[${i + 1}/${todo.length}] ${label}: FAILED, not stored: ${message}`);
@@ -146,7 +147,8 @@ if (!values['report-only']) {
     trained++;
     console.log(
       `[${i + 1}/${todo.length}] ${label}: ${run.rounds.length} rounds (${run.stopped.reason === 'plateau' ? 'plateau' : 'max rounds'}${run.resumedFrom !== null ? `, resumed from round ${run.resumedFrom}` : ''}), ` +
-        `head ${pct(run.summary.last.accuracyHead)} proto ${pct(run.summary.last.accuracyPrototype)} own ${pct(run.summary.last.accuracyPrototypeOwn)}, ${run.seconds.toFixed(0)} s`,
+        `head ${pct(run.summary.last.accuracyHead)} proto ${pct(run.summary.last.accuracyPrototype)} own ${pct(run.summary.last.accuracyPrototypeOwn)}, ${run.seconds.toFixed(0)} s` +
+        ((run.summary.failedClientRounds ?? 0) > 0 ? `; ${run.summary.failedClientRounds} client-round(s) diverged and were skipped` : ''),
     );
   }
 }

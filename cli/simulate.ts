@@ -265,6 +265,18 @@ export function engineText(info: Pick<SimResult, 'models' | 'threads'>): string 
   return `${m.engine}/${m.backend}` + (m.engine === 'ort' ? ` (${info.threads} thread${info.threads === 1 ? '' : 's'} per worker)` : '');
 }
 
+/** e.g. "3 client-round(s) did not train (E_DIVERGED; weights restored, nothing uploaded): client 4 in rounds 131, 132, 133". */
+function failedText(rounds: readonly RoundRecord[], count: number): string {
+  const byClient = new Map<number, number[]>();
+  const codes = new Set<string>();
+  for (const r of rounds) for (const f of r.failed ?? []) {
+    byClient.set(f.client, [...(byClient.get(f.client) ?? []), f.round]);
+    codes.add(f.code);
+  }
+  const list = [...byClient].sort((a, b) => a[0] - b[0]).map(([c, rs]) => `client ${c} in round${rs.length === 1 ? '' : 's'} ${rs.slice(0, 6).join(', ')}${rs.length > 6 ? ` and ${rs.length - 6} more` : ''}`);
+  return `${count} client-round(s) did not train (${[...codes].join(', ')}; weights restored, nothing uploaded): ${list.join('; ')}`;
+}
+
 export function summaryText(res: SimResult): string {
   const s = res.summary;
   return [
@@ -280,6 +292,7 @@ export function summaryText(res: SimResult): string {
             `${s.timing.lateUploads} late upload(s)${s.timing.stragglers.length ? ` (stragglers: ${s.timing.stragglers.slice(0, 8).map((x) => `client ${x.client} x${x.rounds}`).join(', ')})` : ''}; ${s.timing.offlineClientRounds} offline client-round(s)`,
         ]
       : []),
+    ...((s.failedClientRounds ?? 0) > 0 ? [failedText(res.rounds, s.failedClientRounds!)] : []),
     ...(res.stopped.reason === 'plateau' ? [`stopped at round ${res.stopped.round}: ${res.config.plateau} evaluations without an improvement over ${pct(res.config.plateauDelta)}`] : []),
   ].join('\n');
 }

@@ -65,7 +65,6 @@ export class Learner {
   /** Local epochs with the current global prototypes, then the local prototypes and the upload. */
   async train(round: number, global: GlobalState | null): Promise<ClientUpload> {
     const s = this.settings;
-    const { trainX, trainY } = this.init;
     this.round = round;
     this.testEmbedding = null;
     const relative = s.lambdaRule === 'relative';
@@ -83,7 +82,7 @@ export class Learner {
     let samples = 0;
     const fromTraining = s.prototypePass === 'training';
     for (let e = 0; e < s.localEpochs; e++) {
-      stats = await this.model.trainEpoch(trainX, trainY, {
+      stats = await this.trainEpoch(e, {
         batchSize: s.batchSize,
         lr: s.lr,
         lambda,
@@ -141,6 +140,17 @@ export class Learner {
       prototypeSeconds: (t2 - t1) / 1000,
       memory: this.memory(),
     };
+  }
+
+  /** One local epoch; a non-finite loss (the engines' E_NON_FINITE) is this client's training diverging: E_DIVERGED. */
+  private async trainEpoch(epoch: number, options: Parameters<LocalModel['trainEpoch']>[2]): Promise<EpochStats> {
+    try {
+      return await this.model.trainEpoch(this.init.trainX, this.init.trainY, options);
+    } catch (e) {
+      if (!isTinyProtoError(e, 'E_NON_FINITE')) throw e;
+      const at = e.details?.['step'];
+      throw new TinyProtoError('E_DIVERGED', `client ${this.id}: training diverged: its loss is ${String(e.details?.['loss'] ?? 'not finite')} at step ${String(at)} of epoch ${epoch + 1} of round ${this.round} (lower --lr or --lambda, or turn off the improvement option that drove it)`, { client: this.id, round: this.round, step: at });
+    }
   }
 
   /** The prototype term's weights under the improvement options (method/prototype-weights.ts). */

@@ -10,14 +10,19 @@ import type { Logger } from '../common/logger.ts';
 import { COMPILED } from '../common/runtime.ts';
 import type { Engine, ModelState } from '../models/engine.ts';
 import { Learner } from '../learner/learner.ts';
-import type { ClientEval, ClientInit, ClientUpload, GlobalState, ModelInfo, RunnerSettings } from '../learner/types.ts';
+import type { ClientEval, ClientInit, GlobalState, ModelInfo, RunnerSettings } from '../learner/types.ts';
 import type { WorkerProgress, WorkerReply, WorkerRequest } from './worker-protocol.ts';
+import { trainClients, type RoundTraining } from './train-client.ts';
 
 export interface ClientPool {
   /** Builds every client's model; returns their descriptions. */
   readonly models: readonly ModelInfo[];
-  /** Trains the clients in `only` (default every client); `onTrained` is called as each one finishes. */
-  train(round: number, global: GlobalState | null, onTrained?: (client: number) => void, only?: readonly number[]): Promise<ClientUpload[]>;
+  /**
+   * Trains the clients in `only` (default every client); `onTrained` is called as each one
+   * finishes. A client whose training diverged is in `failed`, its weights as before the round
+   * (sim/train-client.ts).
+   */
+  train(round: number, global: GlobalState | null, onTrained?: (client: number) => void, only?: readonly number[]): Promise<RoundTraining>;
   evaluate(round: number, global: GlobalState | null): Promise<ClientEval[]>;
   /** Every client's model state, in client order (checkpoints). */
   getStates(): Promise<ModelState[]>;
@@ -36,14 +41,8 @@ export class InProcessPool implements ClientPool {
     this.models = this.clients.map((c) => c.info());
   }
 
-  async train(round: number, global: GlobalState | null, onTrained?: (client: number) => void, only?: readonly number[]): Promise<ClientUpload[]> {
-    const out: ClientUpload[] = [];
-    for (const c of this.clients) {
-      if (only !== undefined && !only.includes(c.id)) continue;
-      out.push(await c.train(round, global));
-      onTrained?.(c.id);
-    }
-    return out;
+  async train(round: number, global: GlobalState | null, onTrained?: (client: number) => void, only?: readonly number[]): Promise<RoundTraining> {
+    return trainClients(this.clients, round, global, only, onTrained);
   }
 
   async evaluate(round: number, global: GlobalState | null): Promise<ClientEval[]> {
@@ -188,10 +187,10 @@ export class WorkerPool implements ClientPool {
     return out.sort((a, b) => a.client - b.client);
   }
 
-  async train(round: number, global: GlobalState | null, onTrained?: (client: number) => void, only?: readonly number[]): Promise<ClientUpload[]> {
+  async train(round: number, global: GlobalState | null, onTrained?: (client: number) => void, only?: readonly number[]): Promise<RoundTraining> {
     for (const w of this.workers) w.onProgress = onTrained ? (p) => onTrained(p.client) : null;
-    const parts = await settleAll(this.workers.map((h) => h.call<ClientUpload[]>({ type: 'train', round, global, ...(only ? { only: [...only] } : {}) })));
-    return this.collect(parts);
+    const parts = await settleAll(this.workers.map((h) => h.call<RoundTraining>({ type: 'train', round, global, ...(only ? { only: [...only] } : {}) })));
+    return { uploads: this.collect(parts.map((p) => p.uploads)), failed: this.collect(parts.map((p) => p.failed)) };
   }
 
   async evaluate(round: number, global: GlobalState | null): Promise<ClientEval[]> {

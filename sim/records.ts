@@ -4,6 +4,7 @@ import type { PrototypeEvalRule } from '../method/experiment.ts';
 import type { RoundTelemetry } from '../wire/telemetry.ts';
 import type { ClassScale } from './diagnostics.ts';
 import type { RoundOutcome } from '../method/round-policy.ts';
+import type { ClientFailure } from './train-client.ts';
 
 export interface ClientRoundRecord {
   readonly client: number;
@@ -56,6 +57,11 @@ export interface RoundRecord {
   /** Per class: local and global prototype norms and TinyProto's mu * n_j (sim/diagnostics.ts). */
   readonly prototypeScales: readonly ClassScale[];
   readonly clients: readonly ClientRoundRecord[];
+  /**
+   * Trainees whose training diverged this round (sim/train-client.ts): they uploaded nothing and
+   * went back to their weights from before the round, as an agent does. Absent when none did.
+   */
+  readonly failed?: readonly ClientFailure[];
   /** Simulated links and boards (sim/timing.ts): absent when the run has none. */
   readonly timing?: RoundTiming;
 }

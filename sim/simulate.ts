@@ -34,7 +34,7 @@ import { classScales } from './diagnostics.ts';
 import { selectParticipants } from '../method/selection.ts';
 import type { ClientRoundRecord, RoundRecord } from './records.ts';
 import { SimulatedRounds } from './timing.ts';
-import { byRule, roundContributors, summarise, type SimSummary } from './summary.ts';
+import { byRule, roundContributors, roundUploaders, summarise, type SimSummary } from './summary.ts';
 export { summarise, type SimSummary } from './summary.ts';
 
 /**
@@ -233,7 +233,7 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
         received = cp.received === null ? null : new Map(cp.received);
         global = received === null ? null : expandGlobalPrototypes(received, masks, K, d);
         for (const r of rounds) plateau.feed(r);
-        for (const r of rounds) ages = dropStalePrototypes(new Map(), roundContributors(r.timing?.uploaded ?? r.selected, clientsInfo, K), ages, 0).ages;
+        for (const r of rounds) ages = dropStalePrototypes(new Map(), roundContributors(roundUploaders(r), clientsInfo, K), ages, 0).ages;
         resumedFrom = cp.round;
         logger.info('resumed from the checkpoint', { checkpoint: cfg.checkpoint, round: cp.round });
       } else if (cfg.resume) {
@@ -253,7 +253,8 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
       const trainees = offline.length > 0 ? selected.filter((c) => !offline.includes(c)) : selected;
       const only = trainees.length < cfg.clients ? trainees : undefined;
       hooks.onProgress?.(round, 0, trainees.length);
-      const uploads = trainees.length > 0 ? await pool.train(round, global, () => hooks.onProgress?.(round, ++trained, trainees.length), only) : [];
+      const { uploads, failed } = trainees.length > 0 ? await pool.train(round, global, () => hooks.onProgress?.(round, ++trained, trainees.length), only) : { uploads: [], failed: [] };
+      for (const f of failed) logger.warn('a client did not train this round: it uploads nothing and goes back to its weights from before the round', { round, client: f.client, code: f.code, error: f.message });
       const s = masks?.s ?? d;
       const wire: WireContext = { experiment: 'sim', round, K, d, s, layout: masks ? 'sparse' : 'dense', valueType: cfg.valueType };
       // Local sends nothing; the others send their prototypes through the real codec
@@ -344,6 +345,7 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
         seconds: (performance.now() - tr) / 1000,
         prototypeScales: classScales(uploads.map((u) => u.diagnostics), received, mu, K),
         clients,
+        ...(failed.length > 0 ? { failed } : {}),
         ...(timing ? { timing } : {}),
       };
       rounds.push(rec);

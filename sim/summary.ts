@@ -17,6 +17,8 @@ export interface SimSummary {
   readonly totalBytesDown: number;
   readonly meanBytesUpPerClientRound: number;
   readonly meanBytesDownPerClientRound: number;
+  /** Client-rounds whose training diverged (RoundRecord.failed): 0 in a sound run (absent in runs stored before it was kept). */
+  readonly failedClientRounds?: number;
   /** Simulated round times (p50 / p95), stragglers and churn: only with simulated links and boards. */
   readonly timing?: TimingSummary;
 }
@@ -30,7 +32,9 @@ export function summarise(rounds: readonly RoundRecord[]): SimSummary {
   let up = 0;
   let down = 0;
   let clientRounds = 0;
+  let failed = 0;
   for (const r of rounds) {
+    failed += r.failed?.length ?? 0;
     if (r.accuracyHead !== null && r.accuracyHead > bestH) {
       bestH = r.accuracyHead;
       bestHR = r.round;
@@ -52,8 +56,16 @@ export function summarise(rounds: readonly RoundRecord[]): SimSummary {
     totalBytesDown: down,
     meanBytesUpPerClientRound: clientRounds ? up / clientRounds : 0,
     meanBytesDownPerClientRound: clientRounds ? down / clientRounds : 0,
+    failedClientRounds: failed,
     ...(timing ? { timing } : {}),
   };
+}
+
+/** The clients whose uploads a round counted: those that arrived in time, or (without timing) every selected one that trained. */
+export function roundUploaders(r: Pick<RoundRecord, 'selected' | 'timing' | 'failed'>): readonly number[] {
+  if (r.timing) return r.timing.uploaded;
+  const failed = new Set((r.failed ?? []).map((f) => f.client));
+  return failed.size === 0 ? r.selected : r.selected.filter((c) => !failed.has(c));
 }
 
 /** Per class, how many of a round's selected clients hold it (each uploads every class it holds). */

@@ -5,6 +5,7 @@ import { Learner } from '../learner/learner.ts';
 import { engineOptions } from '../learner/engine-settings.ts';
 import type { WorkerProgress, WorkerReply, WorkerRequest } from './worker-protocol.ts';
 import { TinyProtoError } from '../common/errors.ts';
+import { trainClients } from './train-client.ts';
 
 if (!parentPort) throw new TinyProtoError('E_WORKER', 'sim/worker.ts must run in a worker thread');
 const port = parentPort;
@@ -18,15 +19,8 @@ async function handle(req: WorkerRequest): Promise<unknown> {
       clients = req.clients.map((c) => new Learner(engine, c, req.settings));
       return clients.map((c) => c.info());
     }
-    case 'train': {
-      const out = [];
-      for (const c of clients) {
-        if (req.only !== undefined && !req.only.includes(c.id)) continue;
-        out.push(await c.train(req.round, req.global));
-        port.postMessage({ progress: { round: req.round, client: c.id } } satisfies WorkerProgress);
-      }
-      return out;
-    }
+    case 'train':
+      return trainClients(clients, req.round, req.global, req.only, (client) => port.postMessage({ progress: { round: req.round, client } } satisfies WorkerProgress));
     case 'evaluate': {
       const out = [];
       for (const c of clients) out.push(await c.evaluate(req.round, req.global));

@@ -275,7 +275,7 @@ export class OrtLocalModel implements LocalModel {
       this.state = current;
       const [l, ce, pr] = [lossOut[0]!, lossOut[1]!, lossOut[2]!];
       if (!Number.isFinite(l)) {
-        throw new TinyProtoError('E_NON_FINITE', `trainEpoch: non-finite loss ${l} at step ${steps}`, { family: this.spec.family, step: steps, ce, proto: pr });
+        throw new TinyProtoError('E_NON_FINITE', `trainEpoch: non-finite loss ${l} at step ${steps}`, { family: this.spec.family, loss: l, step: steps, ce, proto: pr });
       }
       sumLoss += l;
       sumCe += ce;

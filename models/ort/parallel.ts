@@ -306,7 +306,7 @@ export async function parallelTrainEpoch(
       pr += share[i]! * outView[i]![2]!;
     }
     if (!Number.isFinite(l)) {
-      throw new TinyProtoError('E_NON_FINITE', `trainEpoch: non-finite loss ${l} at step ${steps}`, { family: spec.family, step: steps, ce, proto: pr });
+      throw new TinyProtoError('E_NON_FINITE', `trainEpoch: non-finite loss ${l} at step ${steps}`, { family: spec.family, loss: l, step: steps, ce, proto: pr });
     }
     for (const q of pairs) {
       for (let j = 0; j < q.n; j++) {

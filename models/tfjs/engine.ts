@@ -144,6 +144,7 @@ export class TfjsLocalModel implements LocalModel {
           if (!Number.isFinite(l)) {
             throw new TinyProtoError('E_NON_FINITE', `trainEpoch: non-finite loss ${l} at step ${steps}`, {
               family: this.spec.family,
+              loss: l,
               step: steps,
               ce,
               proto: pr,
