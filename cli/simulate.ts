@@ -266,12 +266,14 @@ export function engineText(info: Pick<SimResult, 'models' | 'threads'>): string 
 }
 
 /** e.g. "3 client-round(s) did not train (E_DIVERGED; weights restored, nothing uploaded): client 4 in rounds 131, 132, 133". */
-function failedText(rounds: readonly RoundRecord[], count: number): string {
+function failedText(rounds: readonly RoundRecord[]): string {
   const byClient = new Map<number, number[]>();
   const codes = new Set<string>();
+  let count = 0;
   for (const r of rounds) for (const f of r.failed ?? []) {
     byClient.set(f.client, [...(byClient.get(f.client) ?? []), f.round]);
     codes.add(f.code);
+    count++;
   }
   const list = [...byClient].sort((a, b) => a[0] - b[0]).map(([c, rs]) => `client ${c} in round${rs.length === 1 ? '' : 's'} ${rs.slice(0, 6).join(', ')}${rs.length > 6 ? ` and ${rs.length - 6} more` : ''}`);
   return `${count} client-round(s) did not train (${[...codes].join(', ')}; weights restored, nothing uploaded): ${list.join('; ')}`;
@@ -292,7 +294,7 @@ export function summaryText(res: SimResult): string {
             `${s.timing.lateUploads} late upload(s)${s.timing.stragglers.length ? ` (stragglers: ${s.timing.stragglers.slice(0, 8).map((x) => `client ${x.client} x${x.rounds}`).join(', ')})` : ''}; ${s.timing.offlineClientRounds} offline client-round(s)`,
         ]
       : []),
-    ...((s.failedClientRounds ?? 0) > 0 ? [failedText(res.rounds, s.failedClientRounds!)] : []),
+    ...((s.failedClientRounds ?? 0) > 0 ? [failedText(res.rounds)] : []),
     ...(res.stopped.reason === 'plateau' ? [`stopped at round ${res.stopped.round}: ${res.config.plateau} evaluations without an improvement over ${pct(res.config.plateauDelta)}`] : []),
   ].join('\n');
 }
