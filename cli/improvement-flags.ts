@@ -14,6 +14,8 @@ export const IMPROVEMENT_HELP = `  Improvement options (the defaults are the pap
                           over the class's mask only (TinyProto) (default ${D.prototypeLoss})
   --off-mask-weight B     with the masked loss: pull each dimension off the class's mask towards
                           zero with B times a mask dimension's weight (0..1; default ${D.offMaskWeight})
+  --class-balance BETA    weigh class j's prototype term by n_j^-BETA (the total kept): 1 = every
+                          held class the same share, 0 = every sample alike (0..1; default ${D.classBalance})
   --prototype-contrast G  add G times the cross-entropy of the masked nearest-prototype scores
                           to the local loss (0..100; 0 = off) (default ${D.prototypeContrast})
   --prototype-eval E      ${PROTOTYPE_EVAL_RULES.join(' | ')}: nearest prototype by distance over all d, over each
@@ -33,6 +35,7 @@ export const IMPROVEMENT_HELP = `  Improvement options (the defaults are the pap
 export const IMPROVEMENT_OPTIONS = {
   'prototype-loss': { type: 'string' },
   'off-mask-weight': { type: 'string' },
+  'class-balance': { type: 'string' },
   'prototype-contrast': { type: 'string' },
   'prototype-eval': { type: 'string' },
   'prototype-pass': { type: 'string' },
@@ -50,6 +53,7 @@ export function improvementFlags(values: ImprovementFlagValues): Partial<Improve
   const given: Partial<Record<keyof ImprovementOptions, unknown>> = {
     prototypeLoss: values['prototype-loss'],
     offMaskWeight: flagNumber('off-mask-weight', values['off-mask-weight']),
+    classBalance: flagNumber('class-balance', values['class-balance']),
     prototypeContrast: flagNumber('prototype-contrast', values['prototype-contrast']),
     prototypeEval: values['prototype-eval'],
     prototypePass: values['prototype-pass'],

@@ -158,7 +158,8 @@ export class Learner {
     const s = this.settings;
     const masked = s.prototypeLoss === 'masked' && s.masks !== null;
     const relative = s.lambdaRule === 'relative';
-    if (!masked && !relative) return null;
+    const beta = s.classBalance ?? 0;
+    if (!masked && !relative && beta === 0) return null;
     if (relative && (this.localMeans === null || this.localCounts === null)) await this.refreshLocalPrototypes();
     return prototypeTermWeights(global.hasGlobal, {
       numClasses: s.numClasses,
@@ -167,6 +168,7 @@ export class Learner {
       masked,
       offMaskWeight: s.offMaskWeight ?? 0,
       relative: relative ? { means: this.localMeans!, counts: this.localCounts! } : null,
+      classBalance: beta > 0 ? { beta, counts: this.classCounts() } : null,
     });
   }
 
@@ -283,6 +285,13 @@ export class Learner {
     if (this.settings.prototypeScale !== 'local') return global;
     if (this.localMeans === null || this.localCounts === null) await this.refreshLocalPrototypes();
     return { prototypes: matchPrototypeScale(global.prototypes, global.hasGlobal, this.localMeans!, this.localCounts!, this.settings.featureDim), hasGlobal: global.hasGlobal };
+  }
+
+  /** The training split's class counts (labels only). */
+  private classCounts(): Int32Array {
+    const counts = new Int32Array(this.settings.numClasses);
+    for (const y of this.init.trainY) counts[y]!++;
+    return counts;
   }
 
   /** 1 for each class of the training split (labels only: the same whatever the weights). */

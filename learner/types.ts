@@ -52,6 +52,7 @@ export interface RunnerSettings extends EngineSettings {
   readonly lambdaRule?: LambdaRule;
   readonly lambdaRelative?: number;
   readonly offMaskWeight?: number;
+  readonly classBalance?: number;
   readonly prototypeContrast?: number;
 }
 

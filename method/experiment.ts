@@ -59,6 +59,13 @@ export interface ExperimentSetup {
    */
   readonly offMaskWeight: number;
   /**
+   * The class balance beta of the prototype term (method/prototype-weights.ts): class j's weight
+   * times n_j^-beta, normalised so the term's total over the client's samples is unchanged; 1 =
+   * every held class the same share of the term, moving the pull from a client's dominant
+   * classes to its rare ones; 0 = off (the paper: every sample the same weight).
+   */
+  readonly classBalance: number;
+  /**
    * The prototype contrast's weight gamma (method/prototype-contrast.ts, models/contrast.ts): gamma
    * times the cross-entropy of the nearest-prototype scores (the masked distance to each global
    * prototype over one temperature T, the client's own mean distance to its class prototypes) is
@@ -128,6 +135,7 @@ export const SETUP_DEFAULTS: ExperimentSetup = Object.freeze({
   seed: 1,
   prototypeLoss: 'full',
   offMaskWeight: 0,
+  classBalance: 0,
   prototypeContrast: 0,
   prototypeEval: 'full',
   prototypePass: 'after',
@@ -138,7 +146,7 @@ export const SETUP_DEFAULTS: ExperimentSetup = Object.freeze({
 } satisfies ExperimentSetup);
 
 /** The improvement option fields (all default to the paper's method). */
-export const IMPROVEMENT_FIELDS = ['prototypeLoss', 'offMaskWeight', 'prototypeContrast', 'prototypeEval', 'prototypePass', 'warmupRounds', 'lambdaRule', 'lambdaRelative', 'staleRounds'] as const;
+export const IMPROVEMENT_FIELDS = ['prototypeLoss', 'offMaskWeight', 'classBalance', 'prototypeContrast', 'prototypeEval', 'prototypePass', 'warmupRounds', 'lambdaRule', 'lambdaRelative', 'staleRounds'] as const;
 export type ImprovementOptions = Pick<ExperimentSetup, (typeof IMPROVEMENT_FIELDS)[number]>;
 
 /**
@@ -183,6 +191,7 @@ const CHECKS: { readonly [K in keyof ExperimentSetup]: Check } = {
   seed: (v) => int('seed', v, 0, 2 ** 32 - 1),
   prototypeLoss: (v) => oneOf('prototypeLoss', v, PROTOTYPE_SUPPORTS),
   offMaskWeight: (v) => num('offMaskWeight', v, 0, 1),
+  classBalance: (v) => num('classBalance', v, 0, 1),
   prototypeContrast: (v) => num('prototypeContrast', v, 0, 100),
   prototypeEval: (v) => oneOf('prototypeEval', v, PROTOTYPE_EVAL_RULES),
   prototypePass: (v) => oneOf('prototypePass', v, PROTOTYPE_PASSES),

@@ -154,6 +154,7 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
     lambdaRule: cfg.lambdaRule,
     lambdaRelative: cfg.lambdaRelative,
     offMaskWeight: cfg.offMaskWeight,
+    classBalance: cfg.classBalance,
     prototypeContrast: cfg.prototypeContrast,
     engine: cfg.engine,
     threads,

@@ -27,7 +27,7 @@ test('warm-up, masked loss, relative lambda, the training pass and the mean aggr
   assert.deepEqual(warm.slice(0, 2).map((r) => r.protoLoss), [0, 0]);
   assert.ok(warm[2]!.protoLoss > 0);
   assert.deepEqual(learned(warm[0]!), learned(paper[0]!));
-  for (const over of [{ prototypeLoss: 'masked' }, { prototypeLoss: 'masked', offMaskWeight: 0.1 }, { lambdaRule: 'relative' }, { prototypePass: 'training' }, { prototypeAggregation: 'mean' }] as const) {
+  for (const over of [{ prototypeLoss: 'masked' }, { prototypeLoss: 'masked', offMaskWeight: 0.1 }, { classBalance: 1 }, { prototypeLoss: 'masked', classBalance: 1 }, { lambdaRule: 'relative' }, { prototypePass: 'training' }, { prototypeAggregation: 'mean' }] as const) {
     const r = await run(over);
     // round 1 trains with CE alone, as the paper's (the training pass's prototypes differ already)
     assert.deepEqual([r[0]!.loss, r[0]!.accuracyHead], [paper[0]!.loss, paper[0]!.accuracyHead], JSON.stringify(over));
