@@ -36,12 +36,16 @@ export class Learner {
   private trainFeatures: Float32Array | null = null;
   /** The round train() last ran, for error messages. */
   private round: number | null = null;
+  /** The training split's class counts (labels only: fixed for the learner's life). */
+  private readonly trainClassCounts: Int32Array;
 
   constructor(engine: Engine, init: ClientInit, settings: LearnerSettings) {
     this.engine = engine;
     this.id = init.client;
     this.init = init;
     this.settings = settings;
+    this.trainClassCounts = new Int32Array(settings.numClasses);
+    for (const y of init.trainY) this.trainClassCounts[y]!++;
     this.model = engine.createModel({
       family: init.family,
       inputShape: init.inputShape,
@@ -168,7 +172,7 @@ export class Learner {
       masked,
       offMaskWeight: s.offMaskWeight ?? 0,
       relative: relative ? { means: this.localMeans!, counts: this.localCounts! } : null,
-      classBalance: beta > 0 ? { beta, counts: this.classCounts() } : null,
+      classBalance: beta > 0 ? { beta, counts: this.trainClassCounts } : null,
     });
   }
 
@@ -287,18 +291,9 @@ export class Learner {
     return { prototypes: matchPrototypeScale(global.prototypes, global.hasGlobal, this.localMeans!, this.localCounts!, this.settings.featureDim), hasGlobal: global.hasGlobal };
   }
 
-  /** The training split's class counts (labels only). */
-  private classCounts(): Int32Array {
-    const counts = new Int32Array(this.settings.numClasses);
-    for (const y of this.init.trainY) counts[y]!++;
-    return counts;
-  }
-
   /** 1 for each class of the training split (labels only: the same whatever the weights). */
   private ownClasses(): Uint8Array {
-    const own = new Uint8Array(this.settings.numClasses);
-    for (const y of this.init.trainY) own[y] = 1;
-    return own;
+    return Uint8Array.from(this.trainClassCounts, (n) => (n > 0 ? 1 : 0));
   }
 
   private memory(): ClientUpload['memory'] {

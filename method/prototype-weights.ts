@@ -52,7 +52,7 @@ export function classBalanceFactors(hasGlobal: Uint8Array, counts: Int32Array, b
   return out;
 }
 
-/** K*d weights for a masked loss, K weights for the relative rule alone, null for the paper's loss. */
+/** K*d weights for a masked loss, K weights for the relative rule or the class balance alone, null for the paper's loss. */
 export function prototypeTermWeights(hasGlobal: Uint8Array, o: PrototypeWeightOptions): Float32Array | null {
   const { numClasses: K, featureDim: d } = o;
   const masked = o.masked && o.maskIndices !== null;
