@@ -14,7 +14,7 @@ test('improvement flags: absent flags give nothing; --plus is the preset, explic
 
 test('simulate takes the improvement flags into its config; without them the config is the default', () => {
   const plain = parseSimulateArgs([]).config;
-  for (const k of ['prototypeLoss', 'offMaskWeight', 'classBalance', 'prototypeContrast', 'prototypeEval', 'warmupRounds', 'lambdaRule', 'lambdaRelative', 'staleRounds'] as const) assert.equal(plain[k], SIM_DEFAULTS[k]);
+  for (const k of ['prototypeLoss', 'offMaskWeight', 'classBalance', 'prototypeContrast', 'prototypeEval', 'warmupRounds', 'lambdaRule', 'lambdaRelative', 'lambdaFinal', 'staleRounds'] as const) assert.equal(plain[k], SIM_DEFAULTS[k]);
   const c = parseSimulateArgs(['--prototype-loss', 'masked', '--lambda-rule', 'relative', '--lambda-relative', '0.5', '--warmup-rounds', '2']).config;
   assert.equal(c.prototypeLoss, 'masked');
   assert.equal(c.lambdaRule, 'relative');
@@ -26,6 +26,8 @@ test('simulate takes the improvement flags into its config; without them the con
   assert.equal(parseSimulateArgs(['--plus', '--class-balance', '1']).config.classBalance, 1);
   assert.throws(() => parseSimulateArgs(['--class-balance', '1.5']), /classBalance/);
   assert.throws(() => parseSimulateArgs(['--class-balance', 'all']), /--class-balance expects/);
+  assert.equal(parseSimulateArgs(['--plus', '--lambda-final', '0.2']).config.lambdaFinal, 0.2);
+  assert.throws(() => parseSimulateArgs(['--lambda-final', '2']), /lambdaFinal/);
   assert.equal(parseSimulateArgs(['--plus', '--prototype-contrast', '1']).config.prototypeContrast, 1);
   assert.throws(() => parseSimulateArgs(['--prototype-contrast=-1']), /prototypeContrast/);
   assert.throws(() => parseSimulateArgs(['--off-mask-weight', 'lots']), /--off-mask-weight expects/);

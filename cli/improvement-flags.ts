@@ -27,6 +27,8 @@ export const IMPROVEMENT_HELP = `  Improvement options (the defaults are the pap
   --lambda-rule R         ${LAMBDA_RULES.join(' | ')}: lambda * MSE, or --lambda-relative * MSE / (the client's own
                           class-mean mean square): a scale-free weight (default ${D.lambdaRule})
   --lambda-relative C     coefficient of the relative rule (default ${D.lambdaRelative})
+  --lambda-final F        the pull's strength in the last round as a fraction of the first: lambda
+                          falls on a half cosine over the rounds (0..1; 1 = fixed) (default ${D.lambdaFinal})
   --stale-rounds K        drop a class's global prototype after K rounds in a row without a
                           contributor (0 = keep for ever, the paper) (default ${D.staleRounds})
   --plus                  tinyproto-plus: ${Object.entries(TINYPROTO_PLUS).map(([k, v]) => `${k} = ${v}`).join(', ')} (flags above override it; default off)
@@ -42,6 +44,7 @@ export const IMPROVEMENT_OPTIONS = {
   'warmup-rounds': { type: 'string' },
   'lambda-rule': { type: 'string' },
   'lambda-relative': { type: 'string' },
+  'lambda-final': { type: 'string' },
   'stale-rounds': { type: 'string' },
   plus: { type: 'boolean' },
 } as const;
@@ -60,6 +63,7 @@ export function improvementFlags(values: ImprovementFlagValues): Partial<Improve
     warmupRounds: flagInt('warmup-rounds', values['warmup-rounds']),
     lambdaRule: values['lambda-rule'],
     lambdaRelative: flagNumber('lambda-relative', values['lambda-relative']),
+    lambdaFinal: flagNumber('lambda-final', values['lambda-final']),
     staleRounds: flagInt('stale-rounds', values['stale-rounds']),
   };
   const out: Record<string, unknown> = values.plus === true ? { ...TINYPROTO_PLUS } : {};

@@ -7,6 +7,7 @@ import type { ClassFeatureSums, Engine, LocalModel, EpochStats, ModelState } fro
 import { classPrototypes, scaledSparsePrototypes, densePrototypes, classSpreads } from '../method/prototypes.ts';
 import { matchPrototypeScale } from '../method/prototype-scale.ts';
 import { prototypeTermWeights } from '../method/prototype-weights.ts';
+import { lambdaFactor } from '../method/lambda-schedule.ts';
 import { contrastSetup } from '../method/prototype-contrast.ts';
 import type { PrototypeContrast } from '../models/contrast.ts';
 import { Rng } from '../common/rng.ts';
@@ -72,7 +73,7 @@ export class Learner {
     this.round = round;
     this.testEmbedding = null;
     const relative = s.lambdaRule === 'relative';
-    const lambda = relative ? (s.lambdaRelative ?? 0) : s.lambda;
+    const lambda = (relative ? (s.lambdaRelative ?? 0) : s.lambda) * lambdaFactor(round, s.rounds ?? round, s.lambdaFinal ?? 1);
     const usePrototypes = s.method !== 'local' && global !== null && lambda > 0 && round > (s.warmupRounds ?? 0);
     const target = usePrototypes ? await this.scaled(global) : null;
     const classWeights = usePrototypes ? await this.prototypeTermWeights(global) : null;

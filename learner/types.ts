@@ -51,6 +51,10 @@ export interface RunnerSettings extends EngineSettings {
   readonly warmupRounds?: number;
   readonly lambdaRule?: LambdaRule;
   readonly lambdaRelative?: number;
+  /** The pull in the last round as a fraction of the first (method/lambda-schedule.ts), with `rounds`; absent = fixed. */
+  readonly lambdaFinal?: number;
+  /** The run's rounds, for the lambda schedule. */
+  readonly rounds?: number;
   readonly offMaskWeight?: number;
   readonly classBalance?: number;
   readonly prototypeContrast?: number;

@@ -99,6 +99,11 @@ export interface ExperimentSetup {
   /** The coefficient of the 'relative' rule (dimensionless). */
   readonly lambdaRelative: number;
   /**
+   * The pull's strength at the last round, as a fraction of its first (method/lambda-schedule.ts):
+   * lambda falls on a half cosine from round 1 to round `rounds`; 1 = fixed (the paper).
+   */
+  readonly lambdaFinal: number;
+  /**
    * Unreached classes: a class with no contributor for this many rounds in a row loses its
    * global prototype (clients stop pulling towards it and stop predicting it by prototype);
    * 0 = keep it for ever (the paper's aggregation).
@@ -142,11 +147,12 @@ export const SETUP_DEFAULTS: ExperimentSetup = Object.freeze({
   warmupRounds: 0,
   lambdaRule: 'fixed',
   lambdaRelative: 0.1,
+  lambdaFinal: 1,
   staleRounds: 0,
 } satisfies ExperimentSetup);
 
 /** The improvement option fields (all default to the paper's method). */
-export const IMPROVEMENT_FIELDS = ['prototypeLoss', 'offMaskWeight', 'classBalance', 'prototypeContrast', 'prototypeEval', 'prototypePass', 'warmupRounds', 'lambdaRule', 'lambdaRelative', 'staleRounds'] as const;
+export const IMPROVEMENT_FIELDS = ['prototypeLoss', 'offMaskWeight', 'classBalance', 'prototypeContrast', 'prototypeEval', 'prototypePass', 'warmupRounds', 'lambdaRule', 'lambdaRelative', 'lambdaFinal', 'staleRounds'] as const;
 export type ImprovementOptions = Pick<ExperimentSetup, (typeof IMPROVEMENT_FIELDS)[number]>;
 
 /**
@@ -198,6 +204,7 @@ const CHECKS: { readonly [K in keyof ExperimentSetup]: Check } = {
   warmupRounds: (v) => int('warmupRounds', v, 0, 2 ** 32 - 1),
   lambdaRule: (v) => oneOf('lambdaRule', v, LAMBDA_RULES),
   lambdaRelative: (v) => num('lambdaRelative', v, 0, 1e6),
+  lambdaFinal: (v) => num('lambdaFinal', v, 0, 1),
   staleRounds: (v) => int('staleRounds', v, 0, 2 ** 32 - 1),
 };
 

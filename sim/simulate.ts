@@ -153,6 +153,8 @@ export async function simulate(cfg: SimConfig, hooks: SimHooks = {}): Promise<Si
     warmupRounds: cfg.warmupRounds,
     lambdaRule: cfg.lambdaRule,
     lambdaRelative: cfg.lambdaRelative,
+    lambdaFinal: cfg.lambdaFinal,
+    rounds: cfg.rounds,
     offMaskWeight: cfg.offMaskWeight,
     classBalance: cfg.classBalance,
     prototypeContrast: cfg.prototypeContrast,

@@ -16,7 +16,7 @@ const skip = !existsSync(`${DEFAULT_DATA_DIR}/train-images-idx3-ubyte.gz`) && 'd
 const base: Partial<SimConfig> = { method: 'tinyproto', clients: 4, alpha: 0.1, samplesPerClient: 96, seed: 5, families: ['resnet8'], workers: 1, threads: 1 };
 const learned = (r: RoundRecord): unknown => ({ round: r.round, head: r.accuracyHead, proto: r.accuracyPrototype, loss: r.loss, protoLoss: r.protoLoss });
 
-test('warm-up, masked loss, relative lambda, the training pass and the mean aggregation each change the run; evaluation rules only the prototype accuracy', { skip, timeout: 600_000 }, async () => {
+test('warm-up, masked loss, relative lambda, its schedule, the training pass and the mean aggregation each change the run; evaluation rules only the prototype accuracy', { skip, timeout: 600_000 }, async () => {
   const ds = loadDataset(DEFAULT_DATA_DIR, 'all');
   const run = async (over: Partial<SimConfig>) => (await simulate(resolveSimConfig({ ...base, rounds: 3, ...over }), { dataset: ds })).rounds;
   const paper = await run({});
@@ -27,7 +27,7 @@ test('warm-up, masked loss, relative lambda, the training pass and the mean aggr
   assert.deepEqual(warm.slice(0, 2).map((r) => r.protoLoss), [0, 0]);
   assert.ok(warm[2]!.protoLoss > 0);
   assert.deepEqual(learned(warm[0]!), learned(paper[0]!));
-  for (const over of [{ prototypeLoss: 'masked' }, { prototypeLoss: 'masked', offMaskWeight: 0.1 }, { classBalance: 1 }, { prototypeLoss: 'masked', classBalance: 1 }, { lambdaRule: 'relative' }, { prototypePass: 'training' }, { prototypeAggregation: 'mean' }] as const) {
+  for (const over of [{ prototypeLoss: 'masked' }, { prototypeLoss: 'masked', offMaskWeight: 0.1 }, { classBalance: 1 }, { prototypeLoss: 'masked', classBalance: 1 }, { lambdaFinal: 0.5 }, { lambdaRule: 'relative' }, { prototypePass: 'training' }, { prototypeAggregation: 'mean' }] as const) {
     const r = await run(over);
     // round 1 trains with CE alone, as the paper's (the training pass's prototypes differ already)
     assert.deepEqual([r[0]!.loss, r[0]!.accuracyHead], [paper[0]!.loss, paper[0]!.accuracyHead], JSON.stringify(over));
