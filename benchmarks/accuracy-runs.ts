@@ -18,7 +18,8 @@ import { paperSimSettings } from './sim-settings.ts';
 import { runKey, sizeKey, type BenchSize, type Variant } from './accuracy-variants.ts';
 
 /** A round as stored: without the per-client records. */
-export type StoredRound = Omit<RoundRecord, 'clients'>;
+/** A round as stored (no per-client records; runs stored before the gradient norms were kept lack them). */
+export type StoredRound = Omit<RoundRecord, 'clients' | 'gradNormMax' | 'clippedSteps'> & Partial<Pick<RoundRecord, 'gradNormMax' | 'clippedSteps'>>;
 
 export interface StoredRun {
   readonly variant: string;

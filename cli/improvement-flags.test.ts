@@ -14,7 +14,7 @@ test('improvement flags: absent flags give nothing; --plus is the preset, explic
 
 test('simulate takes the improvement flags into its config; without them the config is the default', () => {
   const plain = parseSimulateArgs([]).config;
-  for (const k of ['prototypeLoss', 'offMaskWeight', 'classBalance', 'prototypeContrast', 'prototypeEval', 'warmupRounds', 'lambdaRule', 'lambdaRelative', 'lambdaFinal', 'staleRounds'] as const) assert.equal(plain[k], SIM_DEFAULTS[k]);
+  for (const k of ['prototypeLoss', 'offMaskWeight', 'classBalance', 'prototypeContrast', 'prototypeEval', 'warmupRounds', 'lambdaRule', 'lambdaRelative', 'lambdaFinal', 'clipNorm', 'staleRounds'] as const) assert.equal(plain[k], SIM_DEFAULTS[k]);
   const c = parseSimulateArgs(['--prototype-loss', 'masked', '--lambda-rule', 'relative', '--lambda-relative', '0.5', '--warmup-rounds', '2']).config;
   assert.equal(c.prototypeLoss, 'masked');
   assert.equal(c.lambdaRule, 'relative');

@@ -29,6 +29,8 @@ export const IMPROVEMENT_HELP = `  Improvement options (the defaults are the pap
   --lambda-relative C     coefficient of the relative rule (default ${D.lambdaRelative})
   --lambda-final F        the pull's strength in the last round as a fraction of the first: lambda
                           falls on a half cosine over the rounds (0..1; 1 = fixed) (default ${D.lambdaFinal})
+  --clip-norm C           scale each step's gradient down to global L2 norm C when it is longer
+                          (a guard against runaway training; 0 = off) (default ${D.clipNorm})
   --stale-rounds K        drop a class's global prototype after K rounds in a row without a
                           contributor (0 = keep for ever, the paper) (default ${D.staleRounds})
   --plus                  tinyproto-plus: ${Object.entries(TINYPROTO_PLUS).map(([k, v]) => `${k} = ${v}`).join(', ')} (flags above override it; default off)
@@ -45,6 +47,7 @@ export const IMPROVEMENT_OPTIONS = {
   'lambda-rule': { type: 'string' },
   'lambda-relative': { type: 'string' },
   'lambda-final': { type: 'string' },
+  'clip-norm': { type: 'string' },
   'stale-rounds': { type: 'string' },
   plus: { type: 'boolean' },
 } as const;
@@ -64,6 +67,7 @@ export function improvementFlags(values: ImprovementFlagValues): Partial<Improve
     lambdaRule: values['lambda-rule'],
     lambdaRelative: flagNumber('lambda-relative', values['lambda-relative']),
     lambdaFinal: flagNumber('lambda-final', values['lambda-final']),
+    clipNorm: flagNumber('clip-norm', values['clip-norm']),
     staleRounds: flagInt('stale-rounds', values['stale-rounds']),
   };
   const out: Record<string, unknown> = values.plus === true ? { ...TINYPROTO_PLUS } : {};

@@ -85,6 +85,8 @@ export class Learner {
     let pl = 0;
     let steps = 0;
     let samples = 0;
+    let gradNormMax = 0;
+    let clippedSteps = 0;
     const fromTraining = s.prototypePass === 'training';
     for (let e = 0; e < s.localEpochs; e++) {
       stats = await this.trainEpoch(e, {
@@ -97,7 +99,10 @@ export class Learner {
         ...(contrast === null ? {} : { contrast }),
         ...(fromTraining && e === s.localEpochs - 1 ? { collectFeatures: true } : {}),
         shuffleSeed: Rng.derive(s.seed, `shuffle:${this.id}:${round}:${e}`).nextUint32(),
+        ...(s.clipNorm ? { clipNorm: s.clipNorm } : {}),
       });
+      gradNormMax = Math.max(gradNormMax, stats.gradNormMax);
+      clippedSteps += stats.clippedSteps;
       loss += stats.loss * stats.steps;
       ce += stats.ceLoss * stats.steps;
       pl += stats.protoLoss * stats.steps;
@@ -140,7 +145,7 @@ export class Learner {
       prototypes,
       classesHeld: held,
       diagnostics: { counts: Int32Array.from(counts), meanNorms, maskedNorms },
-      train: { loss: loss / div, ceLoss: ce / div, protoLoss: pl / div, steps, samples, seconds: (t1 - t0) / 1000 },
+      train: { loss: loss / div, ceLoss: ce / div, protoLoss: pl / div, steps, samples, seconds: (t1 - t0) / 1000, gradNormMax, clippedSteps },
       trainSeconds: (t1 - t0) / 1000,
       prototypeSeconds: (t2 - t1) / 1000,
       memory: this.memory(),

@@ -55,6 +55,8 @@ export interface RunnerSettings extends EngineSettings {
   readonly lambdaFinal?: number;
   /** The run's rounds, for the lambda schedule. */
   readonly rounds?: number;
+  /** Gradient clipping: each step's gradient scaled down to this global L2 norm (TrainOptions.clipNorm); absent or 0 = off. */
+  readonly clipNorm?: number;
   readonly offMaskWeight?: number;
   readonly classBalance?: number;
   readonly prototypeContrast?: number;

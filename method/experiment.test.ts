@@ -57,13 +57,13 @@ test('the improvement options default to the paper method, are validated, and ti
   const { IMPROVEMENT_FIELDS, TINYPROTO_PLUS, SETUP_DEFAULTS: D, checkSetup } = await import('./experiment.ts');
   assert.deepEqual(
     Object.fromEntries(IMPROVEMENT_FIELDS.map((k) => [k, D[k]])),
-    { prototypeLoss: 'full', offMaskWeight: 0, classBalance: 0, prototypeContrast: 0, prototypeEval: 'full', prototypePass: 'after', warmupRounds: 0, lambdaRule: 'fixed', lambdaRelative: 0.1, lambdaFinal: 1, staleRounds: 0 },
+    { prototypeLoss: 'full', offMaskWeight: 0, classBalance: 0, prototypeContrast: 0, prototypeEval: 'full', prototypePass: 'after', warmupRounds: 0, lambdaRule: 'fixed', lambdaRelative: 0.1, lambdaFinal: 1, clipNorm: 0, staleRounds: 0 },
   );
   for (const k of Object.keys(TINYPROTO_PLUS)) assert.ok([...IMPROVEMENT_FIELDS, 'prototypeScale'].includes(k), k);
   const { prototypeScale, ...setupPart } = TINYPROTO_PLUS;
   assert.equal(prototypeScale, 'local');
   checkSetup(setupPart);
-  for (const bad of [{ prototypeLoss: 'half' }, { offMaskWeight: -0.1 }, { offMaskWeight: 1.5 }, { classBalance: -0.5 }, { classBalance: 2 }, { prototypeContrast: -1 }, { prototypeEval: 'l1' }, { prototypePass: 'before' }, { warmupRounds: -1 }, { lambdaRule: 'auto' }, { lambdaRelative: -0.1 }, { lambdaFinal: -0.1 }, { lambdaFinal: 1.5 }, { staleRounds: 1.5 }]) {
+  for (const bad of [{ prototypeLoss: 'half' }, { offMaskWeight: -0.1 }, { offMaskWeight: 1.5 }, { classBalance: -0.5 }, { classBalance: 2 }, { prototypeContrast: -1 }, { prototypeEval: 'l1' }, { prototypePass: 'before' }, { warmupRounds: -1 }, { lambdaRule: 'auto' }, { lambdaRelative: -0.1 }, { lambdaFinal: -0.1 }, { lambdaFinal: 1.5 }, { clipNorm: -1 }, { staleRounds: 1.5 }]) {
     assert.throws(() => checkSetup(bad), (e: unknown) => (e as { code?: string }).code === 'E_CONFIG' && String((e as Error).message).includes(Object.keys(bad)[0]!), JSON.stringify(bad));
   }
 });

@@ -104,6 +104,12 @@ export interface ExperimentSetup {
    */
   readonly lambdaFinal: number;
   /**
+   * Gradient clipping, a guard against a client's training running away (models/engine.ts
+   * TrainOptions.clipNorm): each step's gradient over all trainable parameters is scaled down to
+   * this global L2 norm when it is longer; 0 = off (the paper).
+   */
+  readonly clipNorm: number;
+  /**
    * Unreached classes: a class with no contributor for this many rounds in a row loses its
    * global prototype (clients stop pulling towards it and stop predicting it by prototype);
    * 0 = keep it for ever (the paper's aggregation).
@@ -148,11 +154,12 @@ export const SETUP_DEFAULTS: ExperimentSetup = Object.freeze({
   lambdaRule: 'fixed',
   lambdaRelative: 0.1,
   lambdaFinal: 1,
+  clipNorm: 0,
   staleRounds: 0,
 } satisfies ExperimentSetup);
 
 /** The improvement option fields (all default to the paper's method). */
-export const IMPROVEMENT_FIELDS = ['prototypeLoss', 'offMaskWeight', 'classBalance', 'prototypeContrast', 'prototypeEval', 'prototypePass', 'warmupRounds', 'lambdaRule', 'lambdaRelative', 'lambdaFinal', 'staleRounds'] as const;
+export const IMPROVEMENT_FIELDS = ['prototypeLoss', 'offMaskWeight', 'classBalance', 'prototypeContrast', 'prototypeEval', 'prototypePass', 'warmupRounds', 'lambdaRule', 'lambdaRelative', 'lambdaFinal', 'clipNorm', 'staleRounds'] as const;
 export type ImprovementOptions = Pick<ExperimentSetup, (typeof IMPROVEMENT_FIELDS)[number]>;
 
 /**
@@ -205,6 +212,7 @@ const CHECKS: { readonly [K in keyof ExperimentSetup]: Check } = {
   lambdaRule: (v) => oneOf('lambdaRule', v, LAMBDA_RULES),
   lambdaRelative: (v) => num('lambdaRelative', v, 0, 1e6),
   lambdaFinal: (v) => num('lambdaFinal', v, 0, 1),
+  clipNorm: (v) => num('clipNorm', v, 0, 1e6),
   staleRounds: (v) => int('staleRounds', v, 0, 2 ** 32 - 1),
 };
 

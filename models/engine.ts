@@ -47,6 +47,11 @@ export interface TrainOptions {
   /** Seed for the order of mini-batches in this epoch. */
   readonly shuffleSeed: number;
   /**
+   * Gradient clipping (improvement option `clipNorm`): each step's gradient over all trainable
+   * parameters is scaled down to this global L2 norm when it is longer. Absent or 0: off (the paper).
+   */
+  readonly clipNorm?: number;
+  /**
    * Also return the per-class sums of the features the training steps computed (batch norm in
    * training mode, each batch before its update): the paper code's prototypes. Single-session
    * engines only (ort with trainThreads > 1 rejects it with E_CONFIG).
@@ -68,6 +73,10 @@ export interface EpochStats {
   readonly samples: number;
   readonly steps: number;
   readonly seconds: number;
+  /** The largest global L2 norm of a step's gradient (before clipping) over the epoch's steps. */
+  readonly gradNormMax: number;
+  /** Steps whose gradient TrainOptions.clipNorm scaled down. */
+  readonly clippedSteps: number;
   /** With TrainOptions.collectFeatures: the epoch's training-pass features per class. */
   readonly classFeatures?: ClassFeatureSums;
 }

@@ -22,6 +22,7 @@ export function checkTrainArgs(spec: ModelSpec, x: Float32Array, y: Int32Array, 
   }
   if (!(opts.lr > 0) || !Number.isFinite(opts.lr)) throw new TinyProtoError('E_CONFIG', `trainEpoch: bad lr ${opts.lr}`);
   if (!(opts.lambda >= 0) || !Number.isFinite(opts.lambda)) throw new TinyProtoError('E_CONFIG', `trainEpoch: bad lambda ${opts.lambda}`);
+  if (opts.clipNorm !== undefined && (!(opts.clipNorm >= 0) || !Number.isFinite(opts.clipNorm))) throw new TinyProtoError('E_CONFIG', `trainEpoch: bad clipNorm ${opts.clipNorm}: it must be >= 0 and finite (0 = off)`);
   for (let i = 0; i < n; i++) {
     const v = y[i]!;
     if (v < 0 || v >= K) throw new TinyProtoError('E_SHAPE', `trainEpoch: label ${v} at ${i} outside [0, ${K})`);
@@ -38,6 +39,16 @@ export function checkTrainArgs(spec: ModelSpec, x: Float32Array, y: Int32Array, 
     for (let i = 0; i < w.length; i++) if (!(w[i]! >= 0) || !Number.isFinite(w[i]!)) throw new TinyProtoError('E_CONFIG', `trainEpoch: bad class weight ${w[i]} at ${i}`);
   }
   return { useProto: opts.globalPrototypes !== null && opts.lambda > 0 };
+}
+
+/** The clipping limit a step compares the gradient norm with: +Infinity when clipping is off (absent or 0). */
+export function clipLimit(clipNorm: number | undefined): number {
+  return clipNorm === undefined || clipNorm === 0 ? Number.POSITIVE_INFINITY : clipNorm;
+}
+
+/** The factor on a step's gradient of global norm `norm`: min(1, limit / norm), exactly 1 when the norm is within it. */
+export function clipScale(norm: number, limit: number): number {
+  return norm > limit ? limit / norm : 1;
 }
 
 /**

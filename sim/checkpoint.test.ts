@@ -24,6 +24,8 @@ function record(round: number): RoundRecord {
     messageBytesDownPerClient: 12,
     loss: 1.5,
     protoLoss: 0,
+    gradNormMax: 1.25,
+    clippedSteps: 0,
     seconds: 0.25,
     prototypeScales: [{ classId: 1, samples: 4, localNorm: 2.5, onMask: 0.5, globalNorm: null, ratio: null, muScale: 0.1 }],
     clients: [],

@@ -25,6 +25,10 @@ export interface ClientRoundRecord {
   readonly messageBytesDown: number;
   readonly loss: number;
   readonly protoLoss: number;
+  /** The largest global gradient norm of a training step this round (before clipping: `clipNorm`). */
+  readonly gradNormMax: number;
+  /** Steps this round whose gradient `clipNorm` scaled down. */
+  readonly clippedSteps: number;
   readonly trainSeconds: number;
   /** The same per-round record an agent sends (energy estimated from the board profile). */
   readonly telemetry: RoundTelemetry;
@@ -53,6 +57,9 @@ export interface RoundRecord {
   readonly messageBytesDownPerClient: number;
   readonly loss: number;
   readonly protoLoss: number;
+  /** Over the round's trainees: the largest step gradient norm, and the steps clipped (`clipNorm`). */
+  readonly gradNormMax: number;
+  readonly clippedSteps: number;
   readonly seconds: number;
   /** Per class: local and global prototype norms and TinyProto's mu * n_j (sim/diagnostics.ts). */
   readonly prototypeScales: readonly ClassScale[];

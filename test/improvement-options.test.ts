@@ -85,3 +85,16 @@ test('stale classes: a run with staleRounds stopped and resumed equals the unint
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('clipNorm: the records carry each round\'s largest gradient norm and the steps clipped; off, nothing is clipped', { skip, timeout: 600_000 }, async () => {
+  const ds = loadDataset(DEFAULT_DATA_DIR, 'all');
+  const run = async (over: Partial<SimConfig>) => (await simulate(resolveSimConfig({ ...base, rounds: 2, ...over }), { dataset: ds })).rounds;
+  const plain = await run({});
+  assert.ok(plain.every((r) => r.gradNormMax > 0 && r.clippedSteps === 0));
+  assert.ok(plain.every((r) => r.clients.every((c) => c.gradNormMax > 0 && c.gradNormMax <= r.gradNormMax)));
+  const limit = Math.min(...plain.map((r) => r.gradNormMax)) / 100;
+  const clipped = await run({ clipNorm: limit });
+  // 96 samples per client, 75% train, batch 32: 3 steps a client, every one clipped at this limit
+  for (const r of clipped) assert.equal(r.clippedSteps, r.clients.length * 3, `round ${r.round}`);
+  assert.notEqual(clipped[0]!.loss, plain[0]!.loss, 'clipping changes round 1 already');
+});

@@ -190,7 +190,7 @@ for (const family of FAMILIES) {
         assert.equal(st.steps, 2);
         assert.ok(st.protoLoss > 0, `${where}: proto term is off`);
         const lossRel: string[] = [];
-        for (const k of ['loss', 'ceLoss', 'protoLoss'] as const) {
+        for (const k of ['loss', 'ceLoss', 'protoLoss', 'gradNormMax'] as const) {
           const rel = Math.abs(so[k] - st[k]) / Math.abs(st[k]);
           lossRel.push(`${k} ${rel.toExponential(2)}`);
           assert.ok(rel <= LOSS_TOL, `${where}: ${k} tfjs ${st[k]} ort ${so[k]} (rel ${rel})`);

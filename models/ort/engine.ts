@@ -15,7 +15,7 @@ import type { Embedding, Engine, EngineMemory, EpochStats, LocalModel, ModelSpec
 import { TinyProtoError } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
 import { silentLogger } from '../../common/logger.ts';
-import { checkEmbedArgs, checkState, checkTrainArgs, epochBatches, FeatureSums, imageSize, prototypeWeights } from '../train-args.ts';
+import { checkEmbedArgs, checkState, checkTrainArgs, clipLimit, epochBatches, FeatureSums, imageSize, prototypeWeights } from '../train-args.ts';
 import { initValues } from '../init.ts';
 import { contrastInputs } from '../contrast.ts';
 import { buildInferGraph, buildTrainGraph, nextName, type BuiltGraph } from './graphs.ts';
@@ -199,6 +199,9 @@ export class OrtLocalModel implements LocalModel {
     const weight = new Float32Array(bs * wd);
     const lambda = this.tensor(new Float32Array([useProto ? opts.lambda : 0]), []);
     const lr = this.tensor(new Float32Array([opts.lr]), []);
+    const clip = clipLimit(opts.clipNorm);
+    const clipNorm = this.tensor(new Float32Array([clip]), []);
+    const normOut = new Float32Array(1);
     const ci = contrastInputs(K, d, opts.contrast);
     const contrastFeeds = {
       contrastW: this.tensor(ci.w, [K, d]),
@@ -224,8 +227,8 @@ export class OrtLocalModel implements LocalModel {
       protoWeight: this.tensor(weight, [bs, wd]),
     };
     const bindings = (read: Map<string, Float32Array>, write: Map<string, Float32Array>): { feeds: Record<string, OrtTensor>; fetches: Record<string, OrtTensor> } => {
-      const feeds: Record<string, OrtTensor> = { lambda, lr, ...contrastFeeds, ...fullBatch };
-      const fetches: Record<string, OrtTensor> = { loss: this.tensor(lossOut, [3]) };
+      const feeds: Record<string, OrtTensor> = { lambda, lr, clipNorm, ...contrastFeeds, ...fullBatch };
+      const fetches: Record<string, OrtTensor> = { loss: this.tensor(lossOut, [3]), gradNorm: this.tensor(normOut, []) };
       if (featOut !== null) fetches['features'] = this.tensor(featOut, [bs, d]);
       for (const p of this.defs) {
         feeds[p.name] = this.tensor(read.get(p.name)!, p.shape);
@@ -241,6 +244,8 @@ export class OrtLocalModel implements LocalModel {
     let sumProto = 0;
     let steps = 0;
     let samples = 0;
+    let gradNormMax = 0;
+    let clippedSteps = 0;
     for (const batch of epochBatches(y.length, bs, opts.shuffleSeed)) {
       this.checkAlive();
       const B = batch.length;
@@ -280,11 +285,13 @@ export class OrtLocalModel implements LocalModel {
       sumLoss += l;
       sumCe += ce;
       sumProto += pr;
+      gradNormMax = Math.max(gradNormMax, normOut[0]!);
+      if (normOut[0]! > clip) clippedSteps++;
       steps++;
       samples += B;
     }
     const k = Math.max(steps, 1);
-    return { loss: sumLoss / k, ceLoss: sumCe / k, protoLoss: sumProto / k, samples, steps, seconds: (performance.now() - t0) / 1000, ...(collected === null ? {} : { classFeatures: collected }) };
+    return { loss: sumLoss / k, ceLoss: sumCe / k, protoLoss: sumProto / k, samples, steps, seconds: (performance.now() - t0) / 1000, gradNormMax, clippedSteps, ...(collected === null ? {} : { classFeatures: collected }) };
   }
 
   /** Data-parallel epoch on `runners` (parallel.ts; also the tests' single-core reference). */

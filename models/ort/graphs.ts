@@ -7,7 +7,10 @@
  *   (models/contrast.ts) contrastW [K,d], contrastWP [K,d], contrastC [K], contrastAvail [K], gamma [],
  *   every parameter and running statistic. Outputs: loss [3] = (total, CE, proto MSE), features
  *   [N,d] (fetched only for TrainOptions.collectFeatures), and
- *   `<name>:next` for every trainable parameter (w - lr * grad) and running statistic.
+ *   `<name>:next` for every trainable parameter (w - lr * scale * grad) and running statistic,
+ *   gradNorm [] (the global L2 norm of the trainable parameters' gradients, before clipping).
+ *   Input clipNorm []: scale = min(1, clipNorm / gradNorm) (TrainOptions.clipNorm; the engine feeds
+ *   +Infinity when clipping is off, so scale is exactly 1 and the step the plain one).
  * - train ('grads'): as 'sgd' without lr; outputs `<name>:grad` instead of updated weights
  *   (used by the gradient tests against the tfjs engine).
  * - infer: x -> features [N,d], logits [N,K] with running statistics; weights as inputs, or
@@ -65,12 +68,18 @@ export function buildTrainGraph(spec: ModelSpec, variant: 'sgd' | 'grads'): Buil
   const dFeatProto = g.op('Mul', [g.op('Mul', [diff, weight]), g.op('Div', [g.op('Mul', [lambda, g.constF([2])]), nd])], {}, 'dproto');
   const grads = b.backward(logits.name, dLogits, [[features.name, g.op('Add', [dFeatProto, contrast.dFeatures])]]);
 
-  const lr = variant === 'sgd' ? g.input('lr', []) : null;
-  for (const p of b.params) {
-    if (!p.trainable) continue;
-    const grad = grads.get(p.name)!;
-    if (lr === null) g.output(gradName(p.name), grad, p.shape);
-    else g.output(nextName(p.name), g.op('Sub', [p.name, g.op('Mul', [grad, lr])], {}, 'sgd'), p.shape);
+  const trainable = b.params.filter((p) => p.trainable);
+  if (variant === 'grads') {
+    for (const p of trainable) g.output(gradName(p.name), grads.get(p.name)!, p.shape);
+  } else {
+    const lr = g.input('lr', []);
+    const clip = g.input('clipNorm', []);
+    const squares = trainable.map((p) => g.op('ReduceSumSquare', [grads.get(p.name)!], { keepdims: 0 }));
+    const norm = g.op('Sqrt', [squares.length === 1 ? squares[0]! : g.op('Sum', squares)], {}, 'gradnorm');
+    g.output('gradNorm', norm, []);
+    // min(1, clip / norm): +Infinity / norm and clip / 0 are +Infinity, so min gives exactly 1
+    const step = g.op('Mul', [g.op('Min', [g.constF([1]), g.op('Div', [clip, norm])]), lr], {}, 'clip');
+    for (const p of trainable) g.output(nextName(p.name), g.op('Sub', [p.name, g.op('Mul', [grads.get(p.name)!, step])], {}, 'sgd'), p.shape);
   }
   for (const u of b.runningUpdates) g.output(nextName(u.name), u.value, [b.params.find((p) => p.name === u.name)!.shape[0]!]);
   return { bytes: g.toBytes(), params: b.params, flopsPerImage: b.flops, nodeCount: g.nodeCount };

@@ -69,7 +69,7 @@ test('one part is the single-session training step (grads graph + update here vs
   // the contrast's constants are epoch inputs ('fixed' slots): a partial last batch keeps them whole
   const contrast = { weight: 0.5, prototypes: protos, dimWeights: Float32Array.from({ length: K * d }, (_, k) => (k % 2 === 0 ? 2 : 0)), available: Uint8Array.from([1, 1, 0, 1]) };
   const losses: number[] = [];
-  for (const extra of [{}, { contrast }]) {
+  for (const extra of [{}, { contrast }, { clipNorm: 1e-3 }]) {
     const fused = e.createModel(s);
     const split = e.createModel(s) as OrtLocalModel;
     const o = { ...opts(protos, 16), ...extra }; // 16 + 16 + 8: a partial last batch too
@@ -77,6 +77,9 @@ test('one part is the single-session training step (grads graph + update here vs
       const a = await fused.trainEpoch(x, y, { ...o, shuffleSeed: epoch });
       const b = await split.trainEpochOn(new InThreadParts(1), x, y, { ...o, shuffleSeed: epoch });
       assert.equal(b.steps, a.steps);
+      assert.equal(b.clippedSteps, a.clippedSteps);
+      if ('clipNorm' in extra) assert.equal(a.clippedSteps, a.steps, 'every step clipped at this limit');
+      assert.ok(Math.abs(a.gradNormMax - b.gradNormMax) < 1e-4 * (1 + a.gradNormMax), `gradient norm ${a.gradNormMax} vs ${b.gradNormMax}`);
       assert.ok(Math.abs(a.loss - b.loss) < 1e-4 * (1 + a.loss), `loss ${a.loss} vs ${b.loss}`);
       if (epoch === 0) losses.push(a.loss);
     }

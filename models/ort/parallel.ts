@@ -21,7 +21,7 @@ import { TinyProtoError } from '../../common/errors.ts';
 import { COMPILED } from '../../common/runtime.ts';
 import type { EpochStats, ModelSpec, TrainOptions } from '../engine.ts';
 import type { ParamDef } from '../arch/builder.ts';
-import { checkTrainArgs, epochBatches, imageSize, prototypeWeights } from '../train-args.ts';
+import { checkTrainArgs, clipLimit, clipScale, epochBatches, imageSize, prototypeWeights } from '../train-args.ts';
 import { gradName, nextName } from './graphs.ts';
 import { contrastInputs } from '../contrast.ts';
 import { GradRunner } from './grad-runner.ts';
@@ -270,6 +270,9 @@ export async function parallelTrainEpoch(
   let sumProto = 0;
   let steps = 0;
   let samples = 0;
+  let gradNormMax = 0;
+  let clippedSteps = 0;
+  const limit = clipLimit(opts.clipNorm);
   for (const batch of epochBatches(y.length, bs, opts.shuffleSeed)) {
     p.checkAlive();
     if (runners.boundTo !== binding) throw new TinyProtoError('E_MODEL', 'another model trained on these workers during this epoch');
@@ -308,12 +311,26 @@ export async function parallelTrainEpoch(
     if (!Number.isFinite(l)) {
       throw new TinyProtoError('E_NON_FINITE', `trainEpoch: non-finite loss ${l} at step ${steps}`, { family: spec.family, loss: l, step: steps, ce, proto: pr });
     }
+    // the size-weighted gradient's global norm first, for clipping (TrainOptions.clipNorm)
+    let squares = 0;
+    for (const q of pairs) {
+      if (!q.trainable) continue;
+      for (let j = 0; j < q.n; j++) {
+        let acc = 0;
+        for (let i = 0; i < rows.length; i++) acc += share[i]! * outView[i]![q.oo + j]!;
+        squares += acc * acc;
+      }
+    }
+    const norm = Math.fround(Math.sqrt(squares));
+    const step = opts.lr * clipScale(norm, limit);
+    gradNormMax = Math.max(gradNormMax, norm);
+    if (norm > limit) clippedSteps++;
     for (const q of pairs) {
       for (let j = 0; j < q.n; j++) {
         let acc = 0;
         for (let i = 0; i < rows.length; i++) acc += share[i]! * outView[i]![q.oo + j]!;
         // trainable: SGD on the size-weighted gradient; running statistic: size-weighted update
-        weights[q.wo + j] = q.trainable ? weights[q.wo + j]! - opts.lr * acc : acc;
+        weights[q.wo + j] = q.trainable ? weights[q.wo + j]! - step * acc : acc;
       }
     }
     sumLoss += l;
@@ -325,5 +342,5 @@ export async function parallelTrainEpoch(
   const state = new Map<string, Float32Array>();
   for (const s of weightSlots) state.set(s.name, weights.slice(s.offset, s.offset + s.length));
   const k = Math.max(steps, 1);
-  return { stats: { loss: sumLoss / k, ceLoss: sumCe / k, protoLoss: sumProto / k, samples, steps, seconds: (performance.now() - t0) / 1000 }, state, binding };
+  return { stats: { loss: sumLoss / k, ceLoss: sumCe / k, protoLoss: sumProto / k, samples, steps, seconds: (performance.now() - t0) / 1000, gradNormMax, clippedSteps }, state, binding };
 }

@@ -19,7 +19,7 @@
  * every batch so that network I/O keeps flowing during training.
  */
 import type { Embedding, Engine, EngineMemory, EpochStats, LocalModel, ModelSpec, ModelState, TrainOptions } from '../engine.ts';
-import { checkEmbedArgs, checkState, checkTrainArgs, epochBatches, FeatureSums, imageSize, prototypeWeights } from '../train-args.ts';
+import { checkEmbedArgs, checkState, checkTrainArgs, clipLimit, epochBatches, FeatureSums, imageSize, prototypeWeights } from '../train-args.ts';
 import { contrastInputs } from '../contrast.ts';
 import { TinyProtoError } from '../../common/errors.ts';
 import type { BnMoments, FwdCtx, Tensor, Tensor2D, Tensor4D, Tf } from './layers.ts';
@@ -99,6 +99,8 @@ export class TfjsLocalModel implements LocalModel {
         : { gamma: ci.gamma, w: tf.tensor2d(ci.w, [K, d], 'float32'), wp: tf.tensor2d(ci.wp, [K, d], 'float32'), c: tf.tensor1d(ci.c, 'float32'), available: tf.tensor1d(ci.available, 'float32') };
     const vars = this.net.store.trainableVariables();
     const lr = tf.scalar(opts.lr);
+    const limit = clipLimit(opts.clipNorm);
+    const clip = tf.scalar(limit);
     const bs = opts.batchSize;
     const xb = new Float32Array(bs * per);
     const yb = new Int32Array(bs);
@@ -109,6 +111,8 @@ export class TfjsLocalModel implements LocalModel {
     let sumProto = 0;
     let steps = 0;
     let samples = 0;
+    let gradNormMax = 0;
+    let clippedSteps = 0;
     try {
       for (const batch of epochBatches(y.length, bs, opts.shuffleSeed)) {
         const B = batch.length;
@@ -119,6 +123,7 @@ export class TfjsLocalModel implements LocalModel {
         }
         const moments: BnMoments[] = [];
         let lossParts: Tensor | null = null;
+        let gradNorm: Tensor | null = null;
         let feats: Tensor | null = null;
         try {
           tf.tidy(() => {
@@ -131,9 +136,13 @@ export class TfjsLocalModel implements LocalModel {
               if (collected !== null) feats = tf.keep(parts.features);
               return parts.total as TfScalar;
             }, vars);
+            // the global gradient norm and min(1, clip / norm): exactly 1 when clipping is off (clip = +Infinity)
+            const norm = tf.sqrt(tf.addN(vars.filter((v) => grads[v.name] != null).map((v) => tf.sum(tf.square(grads[v.name]!)))));
+            const step = tf.mul(lr, tf.minimum(tf.scalar(1), tf.div(clip, norm)));
+            gradNorm = tf.keep(norm);
             for (const v of vars) {
               const g = grads[v.name];
-              if (g != null) v.assign(tf.sub(v, tf.mul(g, lr)));
+              if (g != null) v.assign(tf.sub(v, tf.mul(g, step)));
             }
             value.dispose();
             for (const m of moments) m.layer.updateRunning(m.mean, m.variance, m.count);
@@ -153,8 +162,12 @@ export class TfjsLocalModel implements LocalModel {
           sumLoss += l;
           sumCe += ce;
           sumProto += pr;
+          const norm = (gradNorm as Tensor | null)!.dataSync()[0]!;
+          gradNormMax = Math.max(gradNormMax, norm);
+          if (norm > limit) clippedSteps++;
         } finally {
           (lossParts as Tensor | null)?.dispose();
+          (gradNorm as Tensor | null)?.dispose();
           (feats as Tensor | null)?.dispose();
           for (const m of moments) {
             m.mean.dispose();
@@ -167,6 +180,7 @@ export class TfjsLocalModel implements LocalModel {
       }
     } finally {
       lr.dispose();
+      clip.dispose();
       protos?.dispose();
       protoWeight?.dispose();
       if (contrast !== null) for (const t of [contrast.w, contrast.wp, contrast.c, contrast.available]) t.dispose();
@@ -179,6 +193,8 @@ export class TfjsLocalModel implements LocalModel {
       samples,
       steps,
       seconds: (performance.now() - t0) / 1000,
+      gradNormMax,
+      clippedSteps,
       ...(collected === null ? {} : { classFeatures: collected }),
     };
   }

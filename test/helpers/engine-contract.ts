@@ -121,6 +121,36 @@ export function engineContract(label: string, makeEngine: () => Promise<Engine>)
     });
   });
 
+  it('clipNorm scales a step down to that gradient norm and counts it; a limit above the norm is the plain step', async () => {
+    const s = spec('resnet8', [8, 8, 1]);
+    const { x, y } = quadrants(8, 5);
+    const w0 = engine.createModel(s).getState();
+    const step = async (clipNorm?: number) =>
+      withModel(s, async (m) => {
+        const st = await m.trainEpoch(x, y, trainOpts({ batchSize: 8, ...(clipNorm === undefined ? {} : { clipNorm }) }));
+        return { st, state: m.getState() };
+      });
+    const plain = await step();
+    const N = plain.st.gradNormMax;
+    assert.ok(N > 0 && Number.isFinite(N), `gradient norm ${N}`);
+    assert.equal(plain.st.clippedSteps, 0);
+    const wide = await step(N * 10);
+    assert.equal(wide.st.clippedSteps, 0);
+    for (const [name, v] of Object.entries(plain.state)) assert.deepEqual(wide.state[name]!.data, v.data, `${name}: a limit above the norm changes nothing`);
+    const cut = await step(N / 4);
+    assert.equal(cut.st.clippedSteps, 1);
+    assert.ok(relDiff(cut.st.gradNormMax, N) < 1e-5, 'the norm is measured before clipping');
+    for (const [name, v] of Object.entries(plain.state)) {
+      const full = v.data.map((a, i) => a - w0[name]!.data[i]!);
+      const got = cut.state[name]!.data.map((a, i) => a - w0[name]!.data[i]!);
+      const scale = Math.max(1e-12, ...full.map(Math.abs));
+      const running = name.endsWith('.running_mean') || name.endsWith('.running_var');
+      const worst = Math.max(...got.map((g, i) => Math.abs(g - (running ? 1 : 0.25) * full[i]!)));
+      assert.ok(worst <= 1e-3 * scale, `${name}: step ${running ? 'unchanged (running statistics are not clipped)' : 'a quarter'} (worst ${worst} of ${scale})`);
+    }
+    await assert.rejects(step(-1), (e: unknown) => isTinyProtoError(e, 'E_CONFIG') && /clipNorm/.test((e as Error).message));
+  });
+
   it('every family trains one step at 28x28x1 and 32x32x3', async () => {
     for (const family of FAMILIES) {
       for (const shape of SHAPES) {
