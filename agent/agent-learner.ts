@@ -24,6 +24,7 @@ export function createAgentLearner(engine: Engine, c: AgentConfig, data: AgentDa
       prototypeLoss: c.prototypeLoss,
       prototypeEval: c.prototypeEval,
       prototypeContrast: c.prototypeContrast,
+      clipNorm: c.clipNorm,
       prototypeScale: c.prototypeScale,
     },
   );

@@ -41,6 +41,7 @@ export const AGENT_KEYS: Readonly<Record<string, keyof AgentConfig>> = Object.fr
   'prototype-loss': 'prototypeLoss',
   'prototype-eval': 'prototypeEval',
   'prototype-contrast': 'prototypeContrast',
+  'clip-norm': 'clipNorm',
   'prototype-scale': 'prototypeScale',
   store: 'store',
   engine: 'engine',

@@ -148,4 +148,7 @@ test('the learner improvement options: paper defaults, from the environment, val
   assert.equal(resolveAgentConfig(agentConfigFromEnv({ TINYPROTO_PROTOTYPE_CONTRAST: '1' })).prototypeContrast, 1);
   assert.throws(() => agentConfigFromEnv({ TINYPROTO_PROTOTYPE_CONTRAST: 'lots' }), /invalid prototypeContrast/);
   assert.throws(() => resolveAgentConfig({ prototypeContrast: -1 }), /prototypeContrast/);
+  assert.equal(resolveAgentConfig({}).clipNorm, 0);
+  assert.equal(resolveAgentConfig(agentConfigFromEnv({ TINYPROTO_CLIP_NORM: '10' })).clipNorm, 10);
+  assert.throws(() => resolveAgentConfig({ clipNorm: -1 }), /clipNorm/);
 });

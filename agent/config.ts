@@ -53,6 +53,8 @@ export interface AgentConfig extends BrokerConnection {
   readonly prototypeEval: PrototypeEvalRule;
   /** gamma of the prototype contrast (method/prototype-contrast.ts); 0 = off. */
   readonly prototypeContrast: number;
+  /** Gradient clipping: each step's gradient scaled down to this global L2 norm (method/experiment.ts clipNorm); 0 = off. */
+  readonly clipNorm: number;
   /** 'local': rescale each received global prototype to this agent's own class-mean norm (method/prototype-scale.ts; tinyproto-plus's third part). */
   readonly prototypeScale: PrototypeScale;
   /** SQLite file. */
@@ -107,7 +109,7 @@ export const AGENT_DEFAULTS: AgentConfig = Object.freeze({
   imageClasses: null,
   client: 0,
   // the shard and d of the experiment setup (method/experiment.ts): the paper's by default
-  ...setupDefaults('clients', 'alpha', 'seed', 'featureDim', 'prototypeLoss', 'prototypeEval', 'prototypeContrast'),
+  ...setupDefaults('clients', 'alpha', 'seed', 'featureDim', 'prototypeLoss', 'prototypeEval', 'prototypeContrast', 'clipNorm'),
   prototypeScale: 'server',
   samplesPerClient: null,
   store: 'tinyproto-agent.db',
@@ -131,7 +133,7 @@ export function envName(field: string): string {
   return 'TINYPROTO_' + field.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
 }
 
-const NUMERIC: readonly (keyof AgentConfig)[] = ['client', 'clients', 'alpha', 'seed', 'samplesPerClient', 'featureDim', 'prototypeContrast', 'threads', 'trainThreads', 'reconnectMinMs', 'reconnectMaxMs', 'resendAfterMs', 'silenceWarnMs', 'catchUpMs'];
+const NUMERIC: readonly (keyof AgentConfig)[] = ['client', 'clients', 'alpha', 'seed', 'samplesPerClient', 'featureDim', 'prototypeContrast', 'clipNorm', 'threads', 'trainThreads', 'reconnectMinMs', 'reconnectMaxMs', 'resendAfterMs', 'silenceWarnMs', 'catchUpMs'];
 
 /** Converts string values (environment, flags) to the field's type. */
 export function coerceAgentField(field: keyof AgentConfig, value: string): unknown {

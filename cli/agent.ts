@@ -43,6 +43,7 @@ const FLAG_DOCS: Readonly<Record<string, FlagDoc>> = {
   'feature-dim': { type: 'int', help: `d, must match the experiment (default ${AGENT_DEFAULTS.featureDim}; --fleet: as announced)` },
   'prototype-loss': { type: 'string', help: `full | masked: the prototype MSE over all d or over the class's mask (an option; default ${AGENT_DEFAULTS.prototypeLoss})` },
   'prototype-eval': { type: 'string', help: `${PROTOTYPE_EVAL_RULES.join(' | ')}: nearest-prototype evaluation rule (an option; default ${AGENT_DEFAULTS.prototypeEval})` },
+  'clip-norm': { type: 'number', help: `scale each training step's gradient down to this global L2 norm when it is longer: a guard against runaway training (0 = off; default ${AGENT_DEFAULTS.clipNorm})` },
   'prototype-contrast': { type: 'number', help: `gamma of the prototype contrast: the cross-entropy of the nearest-prototype scores added to the local loss (an option; 0 = off; default ${AGENT_DEFAULTS.prototypeContrast})` },
   'prototype-scale': { type: 'string', help: `server | local: use the global prototypes at the server's scale, or rescaled to this agent's own class-mean norm (an option; default ${AGENT_DEFAULTS.prototypeScale})` },
   store: { type: 'string', help: `SQLite file (default ${AGENT_DEFAULTS.store}; --fleet: {state-dir}/{experiment}.db)` },
