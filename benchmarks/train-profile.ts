@@ -15,6 +15,7 @@ import { isFamily } from '../models/index.ts';
 import { buildTrainGraph, nextName } from '../models/ort/graphs.ts';
 import { createSession, loadOrt, type OrtTensor } from '../models/ort/runtime.ts';
 import { initValues } from '../models/init.ts';
+import { contrastInputs } from '../models/contrast.ts';
 import { Rng } from '../common/rng.ts';
 import { TinyProtoError } from '../common/errors.ts';
 import { textTable } from '../common/table.ts';
@@ -63,7 +64,14 @@ async function main(): Promise<void> {
       protoWeight: t(new Float32Array(B).fill(1), [B, 1]),
       lambda: t(new Float32Array([10]), []),
       lr: t(new Float32Array([0.01]), []),
+      clipNorm: t(new Float32Array([Number.POSITIVE_INFINITY]), []), // no clipping: the plain step
     };
+    const ci = contrastInputs(K, d, undefined); // no prototype contrast (gamma 0)
+    feeds['contrastW'] = t(ci.w, [K, d]);
+    feeds['contrastWP'] = t(ci.wp, [K, d]);
+    feeds['contrastC'] = t(ci.c, [K]);
+    feeds['contrastAvail'] = t(ci.available, [K]);
+    feeds['gamma'] = t(new Float32Array([ci.gamma]), []);
     for (const p of built.params) feeds[p.name] = t(initValues(1, p.name, p.shape.reduce((a, b) => a * b, 1), p.init), [...p.shape]);
     const fetches: Record<string, OrtTensor> = { loss: t(new Float32Array(3), [3]) };
     for (const p of built.params) fetches[nextName(p.name)] = t(new Float32Array(p.shape.reduce((a, b) => a * b, 1)), [...p.shape]);

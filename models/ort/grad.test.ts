@@ -317,7 +317,15 @@ for (const family of FAMILIES) {
       let largest = 0;
       for (const e of trainable) for (const v of grads[e.variable.name]!.dataSync()) largest = Math.max(largest, Math.abs(v));
       for (const e of trainable) close(`d ${e.name}`, gOut[gradName(e.name)]!, grads[e.variable.name]!.dataSync() as Float32Array, 1e-2 * largest);
-      const sOut = await run(buildTrainGraph(s, 'sgd').bytes, { ...feeds, lr: new ort.Tensor('float32', new Float32Array([lr]), []) });
+      const sOut = await run(buildTrainGraph(s, 'sgd').bytes, {
+        ...feeds,
+        lr: new ort.Tensor('float32', new Float32Array([lr]), []),
+        clipNorm: new ort.Tensor('float32', new Float32Array([Number.POSITIVE_INFINITY]), []), // off: the plain step
+      });
+      // the step reports the global L2 norm of the gradient it took
+      let squares = 0;
+      for (const e of trainable) for (const v of grads[e.variable.name]!.dataSync()) squares += v * v;
+      assert.ok(Math.abs(sOut['gradNorm']![0]! - Math.sqrt(squares)) <= 1e-2 * Math.sqrt(squares), 'gradNorm');
       // tfjs step: w -= lr * g, then running statistics
       tf.tidy(() => {
         for (const v of vars) v.assign(tf.sub(v, tf.mul(grads[v.name]!, lr)));
