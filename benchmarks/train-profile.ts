@@ -12,10 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isFamily } from '../models/index.ts';
-import { buildTrainGraph, nextName } from '../models/ort/graphs.ts';
+import { buildTrainGraph, contrastFeeds, nextName } from '../models/ort/graphs.ts';
 import { createSession, loadOrt, type OrtTensor } from '../models/ort/runtime.ts';
 import { initValues } from '../models/init.ts';
 import { contrastInputs } from '../models/contrast.ts';
+import { clipLimit } from '../models/train-args.ts';
 import { Rng } from '../common/rng.ts';
 import { TinyProtoError } from '../common/errors.ts';
 import { textTable } from '../common/table.ts';
@@ -64,14 +65,10 @@ async function main(): Promise<void> {
       protoWeight: t(new Float32Array(B).fill(1), [B, 1]),
       lambda: t(new Float32Array([10]), []),
       lr: t(new Float32Array([0.01]), []),
-      clipNorm: t(new Float32Array([Number.POSITIVE_INFINITY]), []), // no clipping: the plain step
+      clipNorm: t(Float32Array.of(clipLimit(undefined)), []), // no clipping: the plain step
     };
-    const ci = contrastInputs(K, d, undefined); // no prototype contrast (gamma 0)
-    feeds['contrastW'] = t(ci.w, [K, d]);
-    feeds['contrastWP'] = t(ci.wp, [K, d]);
-    feeds['contrastC'] = t(ci.c, [K]);
-    feeds['contrastAvail'] = t(ci.available, [K]);
-    feeds['gamma'] = t(new Float32Array([ci.gamma]), []);
+    // no prototype contrast (gamma 0)
+    for (const f of contrastFeeds(contrastInputs(K, d, undefined), K, d)) feeds[f.name] = t(f.values, f.dims);
     for (const p of built.params) feeds[p.name] = t(initValues(1, p.name, p.shape.reduce((a, b) => a * b, 1), p.init), [...p.shape]);
     const fetches: Record<string, OrtTensor> = { loss: t(new Float32Array(3), [3]) };
     for (const p of built.params) fetches[nextName(p.name)] = t(new Float32Array(p.shape.reduce((a, b) => a * b, 1)), [...p.shape]);

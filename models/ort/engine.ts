@@ -18,7 +18,7 @@ import { silentLogger } from '../../common/logger.ts';
 import { checkEmbedArgs, checkState, checkTrainArgs, clipLimit, epochBatches, FeatureSums, imageSize, prototypeWeights } from '../train-args.ts';
 import { initValues } from '../init.ts';
 import { contrastInputs } from '../contrast.ts';
-import { buildInferGraph, buildTrainGraph, nextName, type BuiltGraph } from './graphs.ts';
+import { buildInferGraph, buildTrainGraph, contrastFeeds, nextName, type BuiltGraph } from './graphs.ts';
 import type { ParamDef } from '../arch/builder.ts';
 import { parallelTrainEpoch, WorkerParts, type ParallelBinding, type PartRunners } from './parallel.ts';
 import { createSession, loadOrt, resolveProvider, type Ort, type OrtProvider, type OrtSession, type OrtTensor } from './runtime.ts';
@@ -202,14 +202,8 @@ export class OrtLocalModel implements LocalModel {
     const clip = clipLimit(opts.clipNorm);
     const clipNorm = this.tensor(new Float32Array([clip]), []);
     const normOut = new Float32Array(1);
-    const ci = contrastInputs(K, d, opts.contrast);
-    const contrastFeeds = {
-      contrastW: this.tensor(ci.w, [K, d]),
-      contrastWP: this.tensor(ci.wp, [K, d]),
-      contrastC: this.tensor(ci.c, [K]),
-      contrastAvail: this.tensor(ci.available, [K]),
-      gamma: this.tensor(new Float32Array([ci.gamma]), []),
-    };
+    const contrast: Record<string, OrtTensor> = {};
+    for (const f of contrastFeeds(contrastInputs(K, d, opts.contrast), K, d)) contrast[f.name] = this.tensor(f.values, f.dims);
 
     // Double-buffered weights: each step reads one set and onnxruntime writes the updated
     // weights straight into the other (pre-allocated outputs), then the two swap. A step then
@@ -227,7 +221,7 @@ export class OrtLocalModel implements LocalModel {
       protoWeight: this.tensor(weight, [bs, wd]),
     };
     const bindings = (read: Map<string, Float32Array>, write: Map<string, Float32Array>): { feeds: Record<string, OrtTensor>; fetches: Record<string, OrtTensor> } => {
-      const feeds: Record<string, OrtTensor> = { lambda, lr, clipNorm, ...contrastFeeds, ...fullBatch };
+      const feeds: Record<string, OrtTensor> = { lambda, lr, clipNorm, ...contrast, ...fullBatch };
       const fetches: Record<string, OrtTensor> = { loss: this.tensor(lossOut, [3]), gradNorm: this.tensor(normOut, []) };
       if (featOut !== null) fetches['features'] = this.tensor(featOut, [bs, d]);
       for (const p of this.defs) {

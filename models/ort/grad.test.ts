@@ -24,7 +24,8 @@ import { Rng } from '../../common/rng.ts';
 import { relDiff } from '../../test/helpers/assert.ts';
 import { OrtNetBuilder } from './net.ts';
 import type { V2, V4 } from './values.ts';
-import { buildTrainGraph, gradName, nextName } from './graphs.ts';
+import { buildTrainGraph, contrastFeeds, gradName, nextName } from './graphs.ts';
+import { clipLimit } from '../train-args.ts';
 import { contrastInputs, prototypeContrastLoss } from '../contrast.ts';
 import { createSession, loadOrt, type Ort, type OrtTensor } from './runtime.ts';
 
@@ -304,27 +305,27 @@ for (const family of FAMILIES) {
         protoTarget: new ort.Tensor('float32', target, [B, d]),
         protoWeight: new ort.Tensor('float32', weight, [B, 1]),
         lambda: new ort.Tensor('float32', new Float32Array([lambda]), []),
-        contrastW: new ort.Tensor('float32', contrast.w, [K, d]),
-        contrastWP: new ort.Tensor('float32', contrast.wp, [K, d]),
-        contrastC: new ort.Tensor('float32', contrast.c, [K]),
-        contrastAvail: new ort.Tensor('float32', contrast.available, [K]),
-        gamma: new ort.Tensor('float32', new Float32Array([contrast.gamma]), []),
       };
+      for (const f of contrastFeeds(contrast, K, d)) feeds[f.name] = new ort.Tensor('float32', f.values, f.dims);
       for (const e of net.store.entries) feeds[e.name] = new ort.Tensor('float32', Float32Array.from(e.variable.dataSync() as Float32Array), [...e.shape]);
       const gOut = await run(buildTrainGraph(s, 'grads').bytes, feeds);
       assert.ok(Math.abs(gOut['loss']![0]! - (value.dataSync()[0] as number)) <= TOL * Math.abs(value.dataSync()[0] as number), 'loss');
       const trainable = net.store.entries.filter((e) => e.trainable);
       let largest = 0;
-      for (const e of trainable) for (const v of grads[e.variable.name]!.dataSync()) largest = Math.max(largest, Math.abs(v));
+      let squares = 0; // for the step's reported global L2 norm, below
+      for (const e of trainable) {
+        for (const v of grads[e.variable.name]!.dataSync()) {
+          largest = Math.max(largest, Math.abs(v));
+          squares += v * v;
+        }
+      }
       for (const e of trainable) close(`d ${e.name}`, gOut[gradName(e.name)]!, grads[e.variable.name]!.dataSync() as Float32Array, 1e-2 * largest);
       const sOut = await run(buildTrainGraph(s, 'sgd').bytes, {
         ...feeds,
         lr: new ort.Tensor('float32', new Float32Array([lr]), []),
-        clipNorm: new ort.Tensor('float32', new Float32Array([Number.POSITIVE_INFINITY]), []), // off: the plain step
+        clipNorm: new ort.Tensor('float32', Float32Array.of(clipLimit(undefined)), []), // off: the plain step
       });
       // the step reports the global L2 norm of the gradient it took
-      let squares = 0;
-      for (const e of trainable) for (const v of grads[e.variable.name]!.dataSync()) squares += v * v;
       assert.ok(Math.abs(sOut['gradNorm']![0]! - Math.sqrt(squares)) <= 1e-2 * Math.sqrt(squares), 'gradNorm');
       // tfjs step: w -= lr * g, then running statistics
       tf.tidy(() => {

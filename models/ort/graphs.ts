@@ -26,6 +26,7 @@ import type { ParamDef } from '../arch/builder.ts';
 import { describeNet } from '../arch/zoo.ts';
 import { OrtNetBuilder } from './net.ts';
 import type { ParamSource } from './values.ts';
+import type { ContrastInputs } from '../contrast.ts';
 
 export interface BuiltGraph {
   readonly bytes: Uint8Array;
@@ -38,6 +39,17 @@ export interface BuiltGraph {
 
 export const nextName = (param: string): string => `${param}:next`;
 export const gradName = (param: string): string => `${param}:grad`;
+
+/** A training graph's prototype-contrast inputs (contrastTerm below) for `ci`: name, values, dims. */
+export function contrastFeeds(ci: ContrastInputs, K: number, d: number): { name: string; values: Float32Array; dims: number[] }[] {
+  return [
+    { name: 'contrastW', values: ci.w, dims: [K, d] },
+    { name: 'contrastWP', values: ci.wp, dims: [K, d] },
+    { name: 'contrastC', values: ci.c, dims: [K] },
+    { name: 'contrastAvail', values: ci.available, dims: [K] },
+    { name: 'gamma', values: Float32Array.of(ci.gamma), dims: [] },
+  ];
+}
 
 export function buildTrainGraph(spec: ModelSpec, variant: 'sgd' | 'grads'): BuiltGraph {
   const b = new OrtNetBuilder('train', null, `${spec.family}-train-${variant}`);

@@ -22,7 +22,7 @@ import { COMPILED } from '../../common/runtime.ts';
 import type { EpochStats, ModelSpec, TrainOptions } from '../engine.ts';
 import type { ParamDef } from '../arch/builder.ts';
 import { checkTrainArgs, clipLimit, clipScale, epochBatches, imageSize, prototypeWeights } from '../train-args.ts';
-import { gradName, nextName } from './graphs.ts';
+import { contrastFeeds, gradName, nextName } from './graphs.ts';
 import { contrastInputs } from '../contrast.ts';
 import { GradRunner } from './grad-runner.ts';
 import type { SharedSlot, TrainWorkerReply, TrainWorkerRequest, TrainWorkerStats } from './train-protocol.ts';
@@ -259,9 +259,7 @@ export async function parallelTrainEpoch(
   const slot = (name: string): SharedSlot => binding.inputSlots.find((s) => s.name === name)!;
   const [xs, hs, ts, ws, ls] = ['x', 'onehot', 'protoTarget', 'protoWeight', 'lambda'].map(slot) as [SharedSlot, SharedSlot, SharedSlot, SharedSlot, SharedSlot];
   for (const v of inView) v[ls.offset] = useProto ? opts.lambda : 0;
-  const ci = contrastInputs(K, d, opts.contrast);
-  const contrastValues: [string, Float32Array][] = [['contrastW', ci.w], ['contrastWP', ci.wp], ['contrastC', ci.c], ['contrastAvail', ci.available], ['gamma', Float32Array.of(ci.gamma)]];
-  for (const [name, values] of contrastValues) for (const v of inView) v.set(values, slot(name).offset);
+  for (const f of contrastFeeds(contrastInputs(K, d, opts.contrast), K, d)) for (const v of inView) v.set(f.values, slot(f.name).offset);
 
   // offsets of each parameter in the weights and in every output buffer
   const pairs = defs.map((q, k) => ({ trainable: q.trainable, wo: weightSlots[k]!.offset, oo: binding.outputSlots[k + 1]!.offset, n: weightSlots[k]!.length }));
